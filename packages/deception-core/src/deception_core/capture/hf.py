@@ -1,0 +1,170 @@
+"""The ``hf`` capture backend: PyTorch forward hooks on the decoder layers during ``generate``.
+
+Every forward call of a hooked layer during generation records the block output at the last
+sequence position: the first call (the prompt pass) gives the last prompt token, call ``k + 1``
+gives the residual stream of reply token ``k`` as it is fed back in. Nothing is run twice; the
+hooks only slice tensors that the generation computes anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
+from deception_core.capture.base import (
+    CaptureBackend,
+    CaptureResult,
+    GenerationRequest,
+    Intervention,
+    Sampling,
+)
+from deception_core.models.loading import decoder_layers
+from deception_core.types import Position
+
+
+def _block_output(output: Any) -> torch.Tensor:
+    return output if torch.is_tensor(output) else output[0]
+
+
+def _replace_block_output(output: Any, hidden: torch.Tensor) -> Any:
+    return hidden if torch.is_tensor(output) else (hidden, *output[1:])
+
+
+class _LayerRecorder:
+    """Forward hooks that apply interventions and record the last position per call."""
+
+    def __init__(self, layers_module, layers: Sequence[int], record: bool, interventions: Sequence[Intervention]):
+        self.layers = tuple(layers)
+        self.record = record
+        self.steps: dict[int, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+        self.calls: dict[int, int] = {}
+        by_layer: dict[int, list[Intervention]] = {}
+        for item in interventions:
+            by_layer.setdefault(item.layer, []).append(item)
+        self.handles = []
+        for layer in sorted(set(self.layers if record else ()) | set(by_layer)):
+            module = layers_module[layer]
+            self.handles.append(module.register_forward_hook(self._hook(layer, by_layer.get(layer, []))))
+
+    def _hook(self, layer: int, interventions: list[Intervention]):
+        def hook(_module, _inputs, output):
+            step = self.calls.get(layer, 0)
+            self.calls[layer] = step + 1
+            hidden = _block_output(output)
+            changed = False
+            for item in interventions:
+                hidden = item.fn(hidden, step)
+                changed = True
+            if self.record and layer in self.steps:
+                self.steps[layer].append(hidden[:, -1, :].detach())
+            return _replace_block_output(output, hidden) if changed else None
+
+        return hook
+
+    def stacked(self) -> torch.Tensor:
+        """``[batch, steps, n_layers, d_model]`` of everything recorded."""
+        per_layer = [torch.stack(self.steps[layer], dim=1) for layer in self.layers]
+        return torch.stack(per_layer, dim=2)
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+class HFCaptureBackend(CaptureBackend):
+    name = "hf"
+
+    def __init__(self, model, spec) -> None:
+        super().__init__(model, spec)
+        self.hf = model.hf_model
+        self.tokenizer = model.tokenizer
+        self.layers_module = decoder_layers(self.hf)
+        eos = self.hf.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_ids = eos_ids
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos_ids)
+        self.device = next(self.hf.parameters()).device
+
+    def _batch(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r.prompt_ids) for r in requests)
+        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(requests), width), dtype=torch.long)
+        for row, request in enumerate(requests):
+            n = len(request.prompt_ids)
+            ids[row, width - n:] = torch.tensor(request.prompt_ids, dtype=torch.long)
+            mask[row, width - n:] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def generate(self, requests, sampling: Sampling, interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
+        if not requests:
+            return []
+        ids, mask = self._batch(requests)
+        width = ids.shape[1]
+        record = any(r.capture for r in requests)
+        max_new = max(r.max_new_tokens for r in requests)
+        stops = tuple(dict.fromkeys(s for r in requests for s in r.stop))
+        kwargs: dict[str, Any] = {
+            "attention_mask": mask,
+            "max_new_tokens": max_new + 1,  # the extra token lets the last reply token be fed once
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": sorted(self.eos_ids) or None,
+        }
+        if not sampling.greedy:
+            kwargs["logits_processor"] = [
+                SeededSampler([r.seed for r in requests], sampling.temperature, sampling.top_p, self.device)
+            ]
+        stopper = None
+        if stops:
+            stopper = DelayedStopStrings(self.tokenizer, stops, width, len(requests))
+            kwargs["stopping_criteria"] = [stopper]
+        recorder = _LayerRecorder(self.layers_module, self.spec.layers, record, interventions)
+        try:
+            sequences = self.hf.generate(input_ids=ids, **kwargs)
+        finally:
+            recorder.remove()
+        states = recorder.stacked().float().cpu() if record else None
+        generated = sequences[:, width:].cpu()
+        return [
+            self._result(row, request, generated[row], states, stopper)
+            for row, request in enumerate(requests)
+        ]
+
+    def _result(self, row, request, generated, states, stopper) -> CaptureResult:
+        tokens = generated.tolist()
+        cut = next((i for i, t in enumerate(tokens) if t in self.eos_ids or t == self.pad_id), len(tokens))
+        stopped_by = "eos" if cut < len(tokens) else "max_tokens"
+        hit = stopper.hit_at[row] if stopper is not None else -1
+        if 0 <= hit <= cut and hit <= request.max_new_tokens:
+            cut, stopped_by = hit, "stop_string"
+        if cut > request.max_new_tokens:
+            cut, stopped_by = request.max_new_tokens, "max_tokens"
+        reply = tuple(tokens[:cut])
+        text = self.tokenizer.decode(list(reply), skip_special_tokens=True)
+        text, _ = trim_at_stop(text, request.stop)
+        result = CaptureResult(tuple(request.prompt_ids), reply, text.strip(), stopped_by)
+        if request.capture and states is not None:
+            result.activations, result.reply_all = self._positions(states[row], len(reply))
+        return result
+
+    def _positions(self, states: torch.Tensor, n_reply: int):
+        """states: ``[steps, n_layers, d]``; step 0 = last prompt token, step k = reply token k."""
+        last_prompt = states[0]
+        if n_reply == 0:  # the model ended its turn at once: the turn's last state is the prompt's
+            acts = {Position.LAST_PROMPT: last_prompt, Position.REPLY_MEAN: last_prompt, Position.REPLY_LAST: last_prompt}
+            return self._keep(acts), (states[0:0] if self.spec.store_all else None)
+        reply = states[1 : n_reply + 1]
+        acts = {Position.LAST_PROMPT: last_prompt, Position.REPLY_MEAN: reply.mean(dim=0), Position.REPLY_LAST: reply[-1]}
+        return self._keep(acts), (reply.clone() if self.spec.store_all else None)
+
+    def _keep(self, acts: dict[Position, torch.Tensor]) -> dict[Position, torch.Tensor]:
+        return {p: v.clone() for p, v in acts.items() if p in self.spec.positions}

@@ -1,0 +1,27 @@
+"""`deception analyze RUN_DIR`: probes (and other analyses) on a stored dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def analyze(run_dir: str, output: str | None, seed: int) -> None:
+    """Train and evaluate probes on an existing dataset without regenerating it."""
+    from deception_core.dataset.store import atomic_write_text, read_dataset
+    from deception_core.plugins import get_plugin_set
+    from deception_core.runner.analyse import run_analyses
+    from deception_core.runner.outputs import label_table
+
+    dataset = read_dataset(run_dir)
+    out_dir = Path(output or run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
+    atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+    click.echo(text)

@@ -1,0 +1,198 @@
+"""Reading and writing datasets.
+
+A dataset directory holds:
+
+``meta.json``
+    schema version, model (id, revision, dtype, depth, width), layers, positions, capture backend,
+    the results-relevant config and package versions.
+``samples.jsonl``
+    one record per focal utterance (sample), in row order; ``row`` indexes the activation arrays.
+``trials.jsonl``
+    one record per trial: private facts, full transcript, outcome.
+``activations.safetensors``
+    ``layer{L}/{position}`` -> float32 ``[n_samples, d_model]``; with every reply token stored,
+    ``layer{L}/reply_all`` -> ``[n_reply_tokens_total, d_model]`` sliced by each sample's
+    ``reply_all_offset`` / ``reply_all_length``.
+
+Nothing is pickled; reading another machine's dataset runs no code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from deception_core.errors import UsageError
+
+SCHEMA_VERSION = 1
+META_FILE = "meta.json"
+SAMPLES_FILE = "samples.jsonl"
+TRIALS_FILE = "trials.jsonl"
+ACTIVATIONS_FILE = "activations.safetensors"
+REPLY_ALL = "reply_all"
+
+
+class DatasetError(UsageError):
+    """A dataset that cannot be read or combined as asked."""
+
+
+def activation_key(layer: int, position: str) -> str:
+    return f"layer{layer}/{position}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file, fsync and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def jsonl(records: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
+
+
+@attrs.define
+class Dataset:
+    meta: dict[str, Any]
+    samples: list[dict[str, Any]]
+    trials: list[dict[str, Any]]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def layers(self) -> list[int]:
+        return [int(layer) for layer in self.meta["layers"]]
+
+    @property
+    def positions(self) -> list[str]:
+        return [str(p) for p in self.meta["positions"] if p != REPLY_ALL]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def matrix(self, layer: int, position: str) -> np.ndarray:
+        key = activation_key(layer, position)
+        if key not in self.arrays:
+            raise DatasetError(
+                f"this dataset has no activations for layer {layer} at {position!r}; it has "
+                f"layers {self.layers} and positions {self.positions}"
+            )
+        return self.arrays[key]
+
+    def reply_tokens(self, layer: int, row: int) -> np.ndarray:
+        sample = self.samples[row]
+        start, length = sample.get("reply_all_offset"), sample.get("reply_all_length")
+        if start is None:
+            raise DatasetError("this dataset did not store every reply token (positions lack reply_all)")
+        return self.arrays[activation_key(layer, REPLY_ALL)][start : start + length]
+
+    def column(self, name: str) -> list[Any]:
+        return [sample.get(name) for sample in self.samples]
+
+    def labels(self) -> np.ndarray:
+        return np.array(self.column("label"), dtype=object)
+
+    def subset(self, rows: Sequence[int]) -> Dataset:
+        """The given rows, in that order (reply-token arrays are dropped)."""
+        index = np.asarray(rows, dtype=np.int64)
+        arrays = {k: v[index] for k, v in self.arrays.items() if not k.endswith(REPLY_ALL)}
+        samples = []
+        for new_row, old_row in enumerate(index.tolist()):
+            sample = dict(self.samples[old_row], row=new_row)
+            sample.pop("reply_all_offset", None)
+            sample.pop("reply_all_length", None)
+            samples.append(sample)
+        keys = {s["trial_key"] for s in samples}
+        trials = [t for t in self.trials if t["trial_key"] in keys]
+        meta = dict(self.meta, positions=[p for p in self.meta["positions"] if p != REPLY_ALL], n_samples=len(samples))
+        return Dataset(meta, samples, trials, arrays)
+
+
+def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
+    """Write ``dataset`` into ``directory`` (each file atomically)."""
+    from safetensors.numpy import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples))
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in dataset.arrays.items()}
+    atomic_write_bytes(directory / ACTIVATIONS_FILE, save(arrays) if arrays else save({}))
+    atomic_write_text(directory / SAMPLES_FILE, jsonl(dataset.samples))
+    atomic_write_text(directory / TRIALS_FILE, jsonl(dataset.trials))
+    atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
+    return directory
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise DatasetError(f"{path} line {number} is not valid JSON ({error}); the file is corrupt") from None
+    return records
+
+
+def resolve_dataset_dir(path: str | Path) -> Path:
+    """Accept a dataset directory or a run directory that contains ``dataset/``."""
+    path = Path(path)
+    if (path / META_FILE).is_file():
+        return path
+    if (path / "dataset" / META_FILE).is_file():
+        return path / "dataset"
+    raise DatasetError(
+        f"{path} holds no dataset (no {META_FILE} there or in {path / 'dataset'}); pass the output "
+        "directory of a `deception run` or `deception merge`"
+    )
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """Read a dataset (or a run directory containing one), checking its integrity."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    directory = resolve_dataset_dir(path)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{directory / META_FILE} is not valid JSON ({error}); the dataset is corrupt") from None
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise DatasetError(
+            f"{directory} has dataset schema version {version}; this toolkit reads version {SCHEMA_VERSION}"
+        )
+    for name in (SAMPLES_FILE, TRIALS_FILE, ACTIVATIONS_FILE):
+        if not (directory / name).is_file():
+            raise DatasetError(f"{directory} is missing {name}; the dataset is incomplete")
+    samples = _read_jsonl(directory / SAMPLES_FILE)
+    trials = _read_jsonl(directory / TRIALS_FILE)
+    try:
+        arrays = load_file(str(directory / ACTIVATIONS_FILE))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DatasetError(f"{directory / ACTIVATIONS_FILE} cannot be read ({error}); the file is corrupt") from None
+    for key, array in arrays.items():
+        if not key.endswith(REPLY_ALL) and array.shape[0] != len(samples):
+            raise DatasetError(
+                f"{directory}: {key} has {array.shape[0]} rows but samples.jsonl has {len(samples)}; the dataset is corrupt"
+            )
+    return Dataset(meta, samples, trials, arrays)

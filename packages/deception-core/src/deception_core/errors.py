@@ -1,0 +1,29 @@
+"""Errors the command line turns into exit codes.
+
+`UsageError` is bad input: the message names the problem and the fix, and the CLI exits with 2
+before any expensive work starts.
+"""
+
+from __future__ import annotations
+
+
+class DeceptionError(Exception):
+    """Base class of the toolkit's own errors."""
+
+
+class UsageError(DeceptionError):
+    """Bad input from the user (a flag, a config key, a file). Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configuration that cannot be run as given."""
+
+
+class PluginError(DeceptionError):
+    """A plugin broke the rules of the plugin core (duplicate names, bad registration)."""
+
+
+class ComponentNotFound(UsageError):
+    """A component name that no loaded plugin registers."""

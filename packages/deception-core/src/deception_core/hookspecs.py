@@ -1,0 +1,152 @@
+"""The hooks a `deception` plugin may implement.
+
+A plugin is a module (or object) with functions decorated by `deception_core.hookimpl`, declared
+under the entry-point group ``deception`` in its package metadata::
+
+    [project.entry-points.deception]
+    my_plugin = "my_package._plugin"
+
+Plugin modules are imported when the plugin manager is first built (for example by
+``deception scenarios``), so they must import nothing heavy (torch, transformers,
+transformer_lens, sae_lens) at module level. Components are therefore registered as *factories*:
+``deception_core.lazy("pkg.module:Class")`` imports the implementation only when a run needs it.
+
+Registration hooks receive a `deception_core.registry.KindRegistry` bound to the calling plugin,
+so each component records which plugin and distribution provided it. Every hook is called with
+keyword arguments; an implementation may accept fewer arguments than the spec.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from deception_core.registry import KindRegistry
+
+PROJECT_NAME = "deception"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_scenarios(registry: KindRegistry) -> None:
+    """Register negotiation scenarios.
+
+    Called once, when the registry is first built. Add each scenario with
+    ``registry.add(name, factory, summary=...)`` where ``factory()`` returns a
+    `deception_core.scenario.Scenario` subclass. Names are global: a name that another plugin
+    already registered is refused with an error naming both plugins.
+
+    :param registry: the scenario registry, bound to this plugin.
+    :return: nothing (results are collected from every plugin; not firstresult).
+
+    Implemented by: scenario packages (``deception-scenarios``, third-party plugins).
+    """
+
+
+@hookspec
+def register_evaluators(registry: KindRegistry) -> None:
+    """Register ground-truth evaluators (LLM judges).
+
+    ``factory()`` returns a `deception_core.evaluator.Evaluator` subclass. The evaluator named by
+    ``--evaluator`` labels every focal utterance next to the scenario's rule.
+
+    :param registry: the evaluator registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-scenarios`` (local, together, google) and third parties.
+    """
+
+
+@hookspec
+def register_capture_backends(registry: KindRegistry) -> None:
+    """Register activation-capture backends.
+
+    ``factory()`` returns a `deception_core.capture.base.CaptureBackend` subclass. A backend
+    generates the agents' replies and records the residual stream of those very forward passes.
+
+    :param registry: the capture-backend registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (``hf``, ``transformer-lens``, ``hybrid``) and GPU plugins.
+    """
+
+
+@hookspec
+def register_causal_tests(registry: KindRegistry) -> None:
+    """Register causal tests run by ``--causal``.
+
+    ``factory()`` returns a `deception_core.causal.CausalTest` subclass; each writes
+    ``causal_<name>.json`` into the output directory.
+
+    :param registry: the causal-test registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-causal`` and third parties.
+    """
+
+
+@hookspec
+def register_analyses(registry: KindRegistry) -> None:
+    """Register dataset analyses run after a run and by ``deception analyze``.
+
+    ``factory()`` returns a callable ``analyze(dataset, options) -> dict`` (see
+    `deception_core.analysis`). The analysis named ``probes`` writes ``probe_results.json``.
+
+    :param registry: the analysis registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-probes``.
+    """
+
+
+@hookspec
+def register_sae_releases(registry: KindRegistry) -> None:
+    """Register sparse-autoencoder releases known for a model family.
+
+    ``factory()`` returns a `deception_core.sae.SaeRelease` describing which sae-lens release
+    and SAE ids fit which models, layers and widths.
+
+    :param registry: the SAE-release registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (Gemma Scope, Gemma Scope 2) and third parties.
+    """
+
+
+@hookspec(firstresult=True)
+def resolve_capture_backend(model_id: str, model_type: str | None, requested: str | None) -> str | None:
+    """Claim a model for a capture backend.
+
+    Called before a run when ``--capture-backend`` was not given (``requested`` is then None) and
+    also when it was, so a plugin may veto or redirect. Stops at the first non-None result.
+
+    :param model_id: the ``--model`` value as given.
+    :param model_type: the HF ``config.model_type`` if known without loading weights.
+    :param requested: the backend the user asked for, or None.
+    :return: a registered backend name, or None to let the next plugin decide.
+
+    Implemented by: backend plugins; the core's fallback returns ``requested or "hf"``.
+    """
+
+
+@hookspec
+def before_run(config: Any) -> None:
+    """Observe a run about to start (after validation, before the model loads).
+
+    Observers only: an implementation must not change what the run computes.
+
+    :param config: the resolved `deception_core.config.RunConfig`.
+    """
+
+
+@hookspec
+def after_run(config: Any, results: Any) -> None:
+    """Observe a finished run (for example to upload artefacts).
+
+    :param config: the resolved `deception_core.config.RunConfig`.
+    :param results: the `deception_core.runner.RunResults`.
+    """

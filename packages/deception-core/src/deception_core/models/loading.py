@@ -1,0 +1,114 @@
+"""Load a model for a run: one copy, on the chosen device and dtype."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from deception_core.models.device import torch_dtype
+from deception_core.models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class LoadedModel:
+    """An HF causal LM with its tokenizer and the facts a dataset records about it."""
+
+    hf_model: Any
+    tokenizer: Any
+    model_id: str
+    source: str
+    revision: str | None
+    dtype: str
+    device: str
+    n_layers: int
+    d_model: int
+    model_type: str
+    local_dir: Path | None  # a directory holding weights + tokenizer, when there is one
+    tl_name: str | None = None
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.model_id,
+            "source": self.source,
+            "revision": self.revision,
+            "dtype": self.dtype,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+            "model_type": self.model_type,
+            "chat_template": self.has_chat_template,
+        }
+
+
+def decoder_layers(hf_model: Any) -> Any:
+    """The ModuleList of decoder blocks of a causal LM (Llama/Gemma/GPT-2/NeoX shapes)."""
+    for path in ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        module = hf_model
+        for part in path.split("."):
+            module = getattr(module, part, None)
+            if module is None:
+                break
+        if module is not None:
+            return module
+    raise TypeError(f"cannot find the decoder layers of {type(hf_model).__name__}")
+
+
+def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revision: str | None = None,
+            local_dir: Path | None = None, tl_name: str | None = None) -> LoadedModel:
+    """Wrap an already-built HF model (tests, research code)."""
+    config = hf_model.config
+    text = getattr(config, "text_config", None) or config
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    import torch
+
+    names = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
+    parameter = next(hf_model.parameters())
+    return LoadedModel(
+        hf_model=hf_model.eval(),
+        tokenizer=tokenizer,
+        model_id=model_id,
+        source=source,
+        revision=revision,
+        dtype=names.get(parameter.dtype, str(parameter.dtype)),
+        device=str(parameter.device.type),
+        n_layers=len(decoder_layers(hf_model)),
+        d_model=int(getattr(text, "hidden_size", getattr(text, "n_embd", 0))),
+        model_type=str(getattr(text, "model_type", config.model_type)),
+        local_dir=local_dir,
+        tl_name=tl_name,
+    )
+
+
+def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None) -> LoadedModel:
+    """Load ``spec`` (already validated) onto ``device`` in ``dtype``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tl_name = None
+    if spec.source == "embedded":
+        from deception_core.models.embedded import ensure_converted
+
+        assert spec.embedded is not None
+        location: str = str(ensure_converted(spec.embedded))
+        tl_name = spec.embedded.tl_name
+        local_dir: Path | None = Path(location)
+    elif spec.source == "local":
+        location, local_dir = str(spec.path), spec.path
+    else:
+        location, local_dir = spec.raw, None
+    log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
+    kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
+    tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
+    hf_model.to(device)
+    return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
+                   local_dir=local_dir, tl_name=tl_name)

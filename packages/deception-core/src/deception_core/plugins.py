@@ -1,0 +1,178 @@
+"""The plugin manager: built on first use, never at import.
+
+Plugins are loaded from the entry-point group ``deception``; the toolkit's own packages register
+their built-ins through that same group. A plugin that fails to import or to register is reported
+with a warning naming it and skipped, so unrelated commands keep working.
+
+Environment variables:
+
+``DECEPTION_DISABLE_PLUGINS``
+    comma-separated plugin (entry-point) names to skip, e.g. ``my_plugin,other``.
+``DECEPTION_TRACE_PLUGINS``
+    set to 1 to print every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from deception_core import hookspecs
+from deception_core.errors import PluginError
+from deception_core.registry import Kind, Provider, Registry
+
+ENTRY_POINT_GROUP = "deception"
+DISABLE_ENV = "DECEPTION_DISABLE_PLUGINS"
+TRACE_ENV = "DECEPTION_TRACE_PLUGINS"
+
+_REGISTRATION_HOOKS = {
+    Kind.SCENARIO: "register_scenarios",
+    Kind.EVALUATOR: "register_evaluators",
+    Kind.CAPTURE_BACKEND: "register_capture_backends",
+    Kind.CAUSAL_TEST: "register_causal_tests",
+    Kind.ANALYSIS: "register_analyses",
+    Kind.SAE_RELEASE: "register_sae_releases",
+}
+
+
+class PluginLoadWarning(UserWarning):
+    """A third-party plugin could not be loaded; it is skipped."""
+
+
+@attrs.define
+class PluginInfo:
+    """What `deception plugins` reports about one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    hooks: list[str] = attrs.field(factory=list)
+    error: str | None = None
+
+
+@attrs.define
+class PluginSet:
+    """The plugin manager, what it loaded, and the registry built from it."""
+
+    manager: pluggy.PluginManager
+    plugins: dict[str, PluginInfo]
+    registry: Registry
+
+
+def disabled_plugins() -> set[str]:
+    raw = os.environ.get(DISABLE_ENV, "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    seen: dict[str, metadata.EntryPoint] = {}
+    for point in points:
+        seen.setdefault(point.name, point)  # a package installed twice shows up twice
+    return sorted(seen.values(), key=lambda p: (p.name != "core", p.name))
+
+
+def _warn(name: str, error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    warnings.warn(
+        f"deception plugin {name!r} could not be loaded and is skipped ({text}). "
+        f"Fix or uninstall it, or set {DISABLE_ENV}={name} to silence this.",
+        PluginLoadWarning,
+        stacklevel=3,
+    )
+    return text
+
+
+def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
+    """Load every enabled plugin and build the registry.
+
+    ``extra_plugins`` (name -> module or object) are registered as if they came from entry
+    points; tests use it to add throwaway plugins.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    blocked = disabled_plugins()
+    for name in blocked:
+        manager.set_blocked(name)
+    if os.environ.get(TRACE_ENV) == "1":
+        manager.trace.root.setwriter(sys.stderr.write)
+        manager.enable_tracing()
+
+    infos: dict[str, PluginInfo] = {}
+    candidates: list[tuple[str, str | None, str | None, str, Any]] = []
+    for point in _entry_points():
+        if point.name in blocked:
+            continue
+        dist = point.dist
+        try:
+            plugin = point.load()
+        except Exception as error:  # a broken plugin must not break unrelated commands
+            infos[point.name] = PluginInfo(
+                point.name, dist.name if dist else None, dist.version if dist else None,
+                point.value, error=_warn(point.name, error),
+            )
+            continue
+        candidates.append(
+            (point.name, dist.name if dist else None, dist.version if dist else None, point.value, plugin)
+        )
+    if not any(name == "core" for name, *_ in candidates) and "core" not in blocked:
+        from deception_core import _builtin_plugin  # running from a source tree without metadata
+
+        candidates.insert(0, ("core", "deception-core", None, _builtin_plugin.__name__, _builtin_plugin))
+    for name, plugin in (extra_plugins or {}).items():
+        candidates.append((name, None, None, getattr(plugin, "__name__", repr(plugin)), plugin))
+
+    for name, dist_name, version, module, plugin in candidates:
+        info = PluginInfo(name, dist_name, version, module)
+        infos[name] = info
+        try:
+            manager.register(plugin, name=name)
+        except Exception as error:
+            info.error = _warn(name, error)
+            continue
+        info.hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or [])
+    manager.check_pending()
+
+    registry = Registry()
+    for kind, hook_name in _REGISTRATION_HOOKS.items():
+        caller = getattr(manager.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            info = infos[impl.plugin_name]
+            provider = Provider(info.name, info.distribution, info.version)
+            bound = registry.bound(kind, provider)
+            try:
+                impl.function(**{arg: bound for arg in impl.argnames})
+            except PluginError:
+                raise
+            except Exception as error:
+                info.error = _warn(info.name, error)
+    registry.failed_plugins = {n: i.error for n, i in infos.items() if i.error}
+    return PluginSet(manager, infos, registry)
+
+
+_CACHED: PluginSet | None = None
+
+
+def get_plugin_set() -> PluginSet:
+    """The process-wide plugin set, built on first call."""
+    global _CACHED
+    if _CACHED is None:
+        _CACHED = build_plugin_set()
+    return _CACHED
+
+
+def get_registry() -> Registry:
+    return get_plugin_set().registry
+
+
+def reset_plugin_set() -> None:
+    """Forget the cached plugin set (tests, or after installing a plugin)."""
+    global _CACHED
+    _CACHED = None

@@ -1,0 +1,64 @@
+"""Which trials a run plays: scenario selection, conditions, seeds and shards (deterministic)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from deception_core.config import SCENARIO_ORDER, RunConfig
+from deception_core.errors import ConfigError
+from deception_core.registry import Kind, Registry
+from deception_core.scenario import TrialSpec
+from deception_core.types import CONDITIONS_BY_MODE, Mode
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from any parts, identical across processes and machines."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def scenario_order(registry: Registry) -> list[str]:
+    """Built-in scenarios in their canonical order, then third-party ones alphabetically."""
+    names = registry.names(Kind.SCENARIO)
+    builtin = [n for n in SCENARIO_ORDER if n in names]
+    return builtin + sorted(n for n in names if n not in SCENARIO_ORDER)
+
+
+def select_scenarios(config: RunConfig, registry: Registry) -> list[str]:
+    order = scenario_order(registry)
+    if config.scenario_names:
+        unknown = [n for n in config.scenario_names if n not in order]
+        if unknown:
+            raise ConfigError(
+                f"unknown scenario {', '.join(map(repr, unknown))}. Valid names: {', '.join(order)} "
+                "(see `deception scenarios`)"
+            )
+        return list(config.scenario_names)
+    if not 1 <= config.scenarios <= len(order):
+        raise ConfigError(
+            f"--scenarios must be between 1 and {len(order)} (the number of registered scenarios); "
+            f"got {config.scenarios}. Use --scenario-name to pick scenarios by name."
+        )
+    return order[: config.scenarios]
+
+
+def plan_trials(config: RunConfig, scenarios: list[str]) -> list[TrialSpec]:
+    """Every trial of the run (after sharding), in a fixed order."""
+    specs = []
+    for mode_name in config.modes:
+        mode = Mode(mode_name)
+        for scenario in scenarios:
+            for condition in CONDITIONS_BY_MODE[mode]:
+                for index in range(config.trials):
+                    seed = stable_seed(config.seed, scenario, mode.value, condition.value, index)
+                    specs.append(TrialSpec(scenario, mode, condition, index, seed))
+    if config.shard is not None:
+        shard, total = config.shard
+        specs = [s for s in specs if stable_seed("shard", s.key) % total == shard]
+    return specs
+
+
+def auto_layers(n_layers: int) -> tuple[int, ...]:
+    """Three layers spread over the depth (a quarter, half and three quarters)."""
+    picks = {min(n_layers - 1, max(0, round(n_layers * f))) for f in (0.25, 0.5, 0.75)}
+    return tuple(sorted(picks))

@@ -1,0 +1,96 @@
+"""Plain domain types shared by every package (no heavy imports)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+
+class Label(str, enum.Enum):
+    """Ground-truth class of one utterance."""
+
+    HONEST = "honest"
+    DECEPTIVE = "deceptive"
+    AMBIGUOUS = "ambiguous"
+
+
+class Mode(str, enum.Enum):
+    """Emergent: deception pays but is never asked for. Instructed: the agent is told."""
+
+    EMERGENT = "emergent"
+    INSTRUCTED = "instructed"
+
+
+class Condition(str, enum.Enum):
+    HIGH_INCENTIVE = "high_incentive"
+    LOW_INCENTIVE = "low_incentive"
+    DECEPTIVE_INSTRUCTION = "deceptive_instruction"
+    HONEST_INSTRUCTION = "honest_instruction"
+
+    @property
+    def mode(self) -> Mode:
+        if self in (Condition.HIGH_INCENTIVE, Condition.LOW_INCENTIVE):
+            return Mode.EMERGENT
+        return Mode.INSTRUCTED
+
+
+CONDITIONS_BY_MODE: dict[Mode, tuple[Condition, ...]] = {
+    Mode.EMERGENT: (Condition.HIGH_INCENTIVE, Condition.LOW_INCENTIVE),
+    Mode.INSTRUCTED: (Condition.DECEPTIVE_INSTRUCTION, Condition.HONEST_INSTRUCTION),
+}
+
+
+class Position(str, enum.Enum):
+    """Where in a generation call a residual-stream vector is read."""
+
+    LAST_PROMPT = "last_prompt"  # the last prompt token, just before the reply starts
+    REPLY_MEAN = "reply_mean"  # mean over the reply's tokens
+    REPLY_LAST = "reply_last"  # the reply's last token
+    REPLY_ALL = "reply_all"  # every reply token (optional, stored ragged)
+
+
+DEFAULT_POSITIONS: tuple[Position, ...] = (Position.LAST_PROMPT, Position.REPLY_MEAN, Position.REPLY_LAST)
+
+
+@attrs.frozen
+class Message:
+    """One chat message. ``role`` is ``system``, ``user`` or ``assistant``."""
+
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@attrs.frozen
+class RuleVerdict:
+    """A scenario rule's label for one utterance, with the trace that justifies it."""
+
+    label: Label
+    trace: str
+    claims: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class JudgeVerdict:
+    """An evaluator's label for one utterance and its raw answer."""
+
+    label: Label
+    raw: str
+    error: str | None = None
+
+
+def combine_labels(rule: RuleVerdict, judge: JudgeVerdict | None, policy: str = "agree") -> Label:
+    """The final label of an utterance.
+
+    ``agree`` (default): the rule's label when the judge agrees, otherwise ``ambiguous`` (also when
+    the rule found nothing checkable). ``rule``: the rule's label; the judge is kept for audit only.
+    """
+    if policy == "rule" or judge is None:
+        return rule.label
+    if rule.label is Label.AMBIGUOUS or judge.label is not rule.label:
+        return Label.AMBIGUOUS
+    return rule.label

@@ -1,0 +1,1 @@
+"""deception_scenarios: Negotiation scenarios, agents, game master and evaluators of the deception toolkit."""
