@@ -1,5 +1,35 @@
-"""The deception-scenarios plugin: registers its components lazily (no heavy imports here)."""
+"""The deception-scenarios plugin: the six negotiation scenarios and the evaluators.
+
+Registered lazily: nothing below imports torch, transformers or an HTTP client.
+"""
 
 from __future__ import annotations
 
-from deception_core import hookimpl  # noqa: F401
+from deception_core import hookimpl
+
+SCENARIOS = {
+    "ultimatum_bluff": ("ultimatum:UltimatumBluff", "Split 100 points; claiming a final offer above your true minimum is a bluff"),
+    "capability_bluff": ("capability:CapabilityBluff", "A contractor states a delivery time against a known true capability"),
+    "hidden_value": ("hidden_value:HiddenValue", "A seller states what an item cost them while a buyer haggles"),
+    "info_withholding": ("info_withholding:InfoWithholding", "A used-car seller with a known defect is asked about the car's condition"),
+    "promise_break": ("promise_break:PromiseBreak", "Promise to cooperate, then a secret cooperate/defect move is played"),
+    "alliance_betrayal": ("alliance_betrayal:AllianceBetrayal", "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"),
+}
+
+EVALUATORS = {
+    "local": ("local:LocalEvaluator", "The run's own model judges each utterance (greedy, constrained answer)"),
+    "together": ("together:TogetherEvaluator", "Together's OpenAI-compatible chat API judges (TOGETHER_API_KEY)"),
+    "google": ("google:GoogleEvaluator", "Google Gemini generateContent judges (GOOGLE_API_KEY)"),
+}
+
+
+@hookimpl
+def register_scenarios(registry) -> None:
+    for name, (target, summary) in SCENARIOS.items():
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary)
+
+
+@hookimpl
+def register_evaluators(registry) -> None:
+    for name, (target, summary) in EVALUATORS.items():
+        registry.add(name, f"deception_scenarios.evaluators.{target}", summary=summary)

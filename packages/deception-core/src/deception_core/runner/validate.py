@@ -16,7 +16,14 @@ from deception_core.registry import Kind
 from deception_core.runner.plan import auto_layers, select_scenarios
 
 #: flags whose capability has not landed yet: flag -> predicate on the config
-NOT_AVAILABLE_YET: dict[str, Any] = {}
+NOT_AVAILABLE_YET: dict[str, Any] = {
+    "--sae": lambda c: c.sae,
+    "--causal": lambda c: c.causal,
+    "--checkpoint-dir": lambda c: c.checkpoint_dir is not None,
+    "--shard": lambda c: c.shard is not None,
+    "--hybrid": lambda c: c.hybrid or c.capture_backend == "hybrid",
+    "--capture-backend transformer-lens": lambda c: c.capture_backend == "transformer-lens",
+}
 
 
 @attrs.frozen
