@@ -29,9 +29,7 @@ def plain_transcript(messages: Sequence[Message], speaker: str = "You") -> str:
     """Base-model layout: the system text, then the turns, ending in ``'<speaker>:'``."""
     parts: list[str] = []
     for message in messages:
-        if message.role == "system":
-            parts.append(message.content.strip())
-        elif message.role == "user":
+        if message.role == "system" or message.role == "user":
             parts.append(message.content.strip())
         else:
             parts.append(f"{speaker}: {message.content.strip()}")

@@ -46,6 +46,7 @@ class GameOptions:
     theory_of_mind: bool = True  # off with --fast
     minimal_agents: bool = False  # --ultrafast
     chat_template: bool = True  # whether the model has one (affects prompt layout)
+    self_report: bool = False  # ask the agent an explicit follow-up question, saved separately
 
 
 @attrs.frozen
@@ -129,6 +130,15 @@ class Scenario(abc.ABC):
     @abc.abstractmethod
     def new_game(self, spec: TrialSpec, facts: dict[str, Any], options: GameOptions) -> Game:
         """Start a trial."""
+
+    @abc.abstractmethod
+    def rule_verdict(self, facts: dict[str, Any], condition: Condition, text: str,
+                     context: dict[str, Any] | None = None) -> RuleVerdict:
+        """Label one utterance of the focal agent against the private facts.
+
+        ``context`` carries game state the rule may need (e.g. the move actually played later);
+        causal tests call this on replies generated under interventions.
+        """
 
     @abc.abstractmethod
     def describe_facts(self, facts: dict[str, Any]) -> str:

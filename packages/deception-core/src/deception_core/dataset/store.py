@@ -12,7 +12,10 @@ A dataset directory holds:
 ``activations.safetensors``
     ``layer{L}/{position}`` -> float32 ``[n_samples, d_model]``; with every reply token stored,
     ``layer{L}/reply_all`` -> ``[n_reply_tokens_total, d_model]`` sliced by each sample's
-    ``reply_all_offset`` / ``reply_all_length``.
+    ``reply_all_offset`` / ``reply_all_length``. Ragged integer data is stored CSR-style as
+    ``<name>/values`` + ``<name>/offsets`` (``[n_samples + 1]``): ``prompt_ids`` (the exact token ids
+    each sample's reply was generated from) and, with ``--sae``, ``sae/{position}/indices`` +
+    ``sae/{position}/values`` + ``sae/{position}/offsets`` (meta ``sae`` holds ``d_sae``).
 
 Nothing is pickled; reading another machine's dataset runs no code from it.
 """
@@ -104,6 +107,15 @@ class Dataset:
             raise DatasetError("this dataset did not store every reply token (positions lack reply_all)")
         return self.arrays[activation_key(layer, REPLY_ALL)][start : start + length]
 
+    def ragged(self, name: str, row: int) -> np.ndarray:
+        """Row ``row`` of a CSR-style ragged array (``<name>/values`` + ``<name>/offsets``)."""
+        offsets = self.arrays[f"{name}/offsets"]
+        return self.arrays[f"{name}/values"][offsets[row] : offsets[row + 1]]
+
+    def prompt_ids(self, row: int) -> list[int]:
+        """The exact prompt token ids of sample ``row``."""
+        return [int(i) for i in self.ragged("prompt_ids", row)]
+
     def column(self, name: str) -> list[Any]:
         return [sample.get(name) for sample in self.samples]
 
@@ -113,7 +125,16 @@ class Dataset:
     def subset(self, rows: Sequence[int]) -> Dataset:
         """The given rows, in that order (reply-token arrays are dropped)."""
         index = np.asarray(rows, dtype=np.int64)
-        arrays = {k: v[index] for k, v in self.arrays.items() if not k.endswith(REPLY_ALL)}
+        ragged = {k[: -len("/offsets")] for k in self.arrays if k.endswith("/offsets")}
+        arrays = {
+            k: v[index]
+            for k, v in self.arrays.items()
+            if not k.endswith(REPLY_ALL) and not any(k.startswith(name + "/") for name in ragged)
+        }
+        for name in ragged:
+            pieces = [self.ragged(name, int(i)) for i in index]
+            arrays[f"{name}/values"] = np.concatenate(pieces) if pieces else self.arrays[f"{name}/values"][:0]
+            arrays[f"{name}/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
         samples = []
         for new_row, old_row in enumerate(index.tolist()):
             sample = dict(self.samples[old_row], row=new_row)
@@ -133,7 +154,10 @@ def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples))
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in dataset.arrays.items()}
+    arrays = {
+        k: np.ascontiguousarray(v, dtype=np.float32 if np.issubdtype(v.dtype, np.floating) else v.dtype)
+        for k, v in dataset.arrays.items()
+    }
     atomic_write_bytes(directory / ACTIVATIONS_FILE, save(arrays) if arrays else save({}))
     atomic_write_text(directory / SAMPLES_FILE, jsonl(dataset.samples))
     atomic_write_text(directory / TRIALS_FILE, jsonl(dataset.trials))
@@ -191,7 +215,9 @@ def read_dataset(path: str | Path) -> Dataset:
     except (SafetensorError, OSError, ValueError) as error:
         raise DatasetError(f"{directory / ACTIVATIONS_FILE} cannot be read ({error}); the file is corrupt") from None
     for key, array in arrays.items():
-        if not key.endswith(REPLY_ALL) and array.shape[0] != len(samples):
+        if key.endswith("/offsets") and array.shape[0] != len(samples) + 1:
+            raise DatasetError(f"{directory}: {key} does not match the {len(samples)} samples; the dataset is corrupt")
+        if key.startswith("layer") and not key.endswith(REPLY_ALL) and array.shape[0] != len(samples):
             raise DatasetError(
                 f"{directory}: {key} has {array.shape[0]} rows but samples.jsonl has {len(samples)}; the dataset is corrupt"
             )

@@ -22,6 +22,7 @@ class TrialOutput:
     samples: list[dict[str, Any]]
     vectors: list[dict[str, np.ndarray]]  # per sample: position -> [n_layers, d_model]
     reply_all: list[np.ndarray | None]  # per sample: [n_reply, n_layers, d_model] or None
+    prompt_ids: list[list[int]] = attrs.field(factory=list)  # per sample: the exact prompt token ids
 
     @property
     def key(self) -> str:
@@ -44,7 +45,7 @@ def collect_trial(
         for u in result.focal
     ]
     verdicts = evaluator.judge_many(judge_requests) if evaluator is not None else [None] * len(result.focal)
-    samples, vectors, reply_all = [], [], []
+    samples, vectors, reply_all, prompt_ids = [], [], [], []
     for utterance, verdict in zip(result.focal, verdicts):
         capture = played.captures.get(utterance.request_id)
         if capture is None or capture.activations is None:
@@ -80,6 +81,7 @@ def collect_trial(
         })
         vectors.append({p.value: v.numpy() for p, v in capture.activations.items()})
         reply_all.append(capture.reply_all.numpy() if capture.reply_all is not None else None)
+        prompt_ids.append(list(capture.prompt_ids))
     trial = {
         "trial_key": spec.key,
         "scenario": spec.scenario,
@@ -92,7 +94,7 @@ def collect_trial(
         "outcome": result.outcome,
         "calls": played.calls,
     }
-    return TrialOutput(trial, samples, vectors, reply_all)
+    return TrialOutput(trial, samples, vectors, reply_all, prompt_ids)
 
 
 def label_counts(samples: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -128,6 +130,9 @@ def assemble_arrays(
                     tokens[layer].append(reply[:, i, :])
             samples.append(sample)
     arrays = {key: np.stack(values).astype(np.float32) for key, values in rows.items()}
+    prompts = [np.asarray(ids, dtype=np.int32) for output in outputs for ids in output.prompt_ids]
+    arrays["prompt_ids/values"] = np.concatenate(prompts) if prompts else np.zeros(0, np.int32)
+    arrays["prompt_ids/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)
     if Position.REPLY_ALL in positions:
         for layer, chunks in tokens.items():
             if chunks:

@@ -91,16 +91,18 @@ class InterpretabilityRunner:
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
+        scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
+        generator: dict[str, Any] = {}  # filled once the backend exists; the judge is built before the model loads
+        evaluator_cls = registry.get(Kind.EVALUATOR, config.evaluator).load()
+        evaluator = evaluator_cls(EvaluatorContext(generate_text=lambda convs, n: generator["fn"](convs, n)))
+        evaluator.preflight()  # a rejected API key fails here, before the model loads
         model = self._load_model(checked)
         from deception_core.capture.base import CaptureSpec, Sampling
 
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
+        generator["fn"] = text_generator(backend, max(config.batch_size, 4))
         sampling = Sampling(config.temperature, config.top_p)
-        scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
-        evaluator_cls = registry.get(Kind.EVALUATOR, config.evaluator).load()
-        evaluator = evaluator_cls(EvaluatorContext(generate_text=text_generator(backend, max(config.batch_size, 4))))
-        evaluator.preflight()
         options = GameOptions(
             max_rounds=config.max_rounds,
             max_tokens=config.max_tokens,

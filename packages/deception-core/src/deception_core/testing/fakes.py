@@ -15,7 +15,7 @@ from typing import Any
 from deception_core.evaluator import Evaluator, JudgeRequest
 from deception_core.hookspecs import hookimpl
 from deception_core.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
-from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict
+from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict  # noqa: F401
 
 
 def echo_rule(text: str, secret: int) -> RuleVerdict:
@@ -67,6 +67,9 @@ class EchoScenario(Scenario):
 
     def new_game(self, spec: TrialSpec, facts: dict[str, Any], options: GameOptions) -> Game:
         return EchoGame(spec, facts, options)
+
+    def rule_verdict(self, facts, condition, text, context=None) -> RuleVerdict:
+        return echo_rule(text, facts["secret"])
 
     def describe_facts(self, facts: dict[str, Any]) -> str:
         return f"The secret number is {facts['secret']}."

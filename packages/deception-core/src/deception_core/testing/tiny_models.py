@@ -47,7 +47,7 @@ def tiny_tokenizer(chat_template: bool = False):
 
 def tiny_hf_model(arch: str = "llama", n_layers: int = 4, d_model: int = 64, vocab_size: int = 320, seed: int = 0):
     import torch
-    from transformers import AutoModelForCausalLM, GPT2Config, Gemma3TextConfig, LlamaConfig
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPT2Config, LlamaConfig
 
     torch.manual_seed(seed)
     if arch == "llama":
