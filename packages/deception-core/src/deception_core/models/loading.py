@@ -92,7 +92,9 @@ def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revisi
 def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None) -> LoadedModel:
     """Load ``spec`` (already validated) onto ``device`` in ``dtype``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the run has its own progress bar; keep stderr readable
     tl_name = None
     if spec.source == "embedded":
         from deception_core.models.embedded import ensure_converted

@@ -1,0 +1,1 @@
+"""A template third-party scenario plugin for the deception toolkit."""

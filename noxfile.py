@@ -1,0 +1,56 @@
+"""Sessions for the deception monorepo. They run in the environment made by scripts/bootstrap.sh.
+
+    nox -s lint tests        # the defaults
+    nox -s demo              # the README's quick start on the embedded Gemma-3-270M
+    nox -s bench             # capture throughput benchmark (ratios against bare HF generate)
+    nox -s slow              # tests marked slow (the embedded model)
+    nox -s gpu               # tests marked gpu, on a CUDA machine
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.sessions = ["lint", "tests"]
+
+QUICKSTART = [
+    "deception", "run", "--model", "embedded:gemma-3-270m", "--scenario-name", "ultimatum_bluff",
+    "--trials", "2", "--max-rounds", "2", "--fast", "--batch-size", "4", "--output", "quickstart_output",
+]
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff over every package, the examples and the tests."""
+    session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py")
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """The default test suite (fast: tiny models, synthetic arrays)."""
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session(python=False)
+def slow(session: nox.Session) -> None:
+    """Tests marked slow (they load the embedded model)."""
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=False)
+def gpu(session: nox.Session) -> None:
+    """Tests marked gpu (skipped without CUDA)."""
+    session.run("python", "-m", "pytest", "-q", "-m", "gpu", *session.posargs)
+
+
+@nox.session(python=False)
+def demo(session: nox.Session) -> None:
+    """The README's quick start: one scenario, two trials per condition, two rounds, embedded model."""
+    session.run(*QUICKSTART, *session.posargs)
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Capture throughput: bare generate vs hf / transformer-lens / hybrid capture and batch sizes."""
+    session.run("deception", "bench", "--model", "embedded:gemma-3-270m", *session.posargs)

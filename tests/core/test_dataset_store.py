@@ -1,0 +1,68 @@
+"""Datasets round-trip through safetensors + JSONL and corrupt files are refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from deception_core.dataset import Dataset, DatasetError, read_dataset, write_dataset
+
+
+def _dataset(n: int = 4) -> Dataset:
+    rng = np.random.default_rng(0)
+    samples = [{"trial_key": f"t{i // 2}", "label": "honest" if i % 2 else "deceptive", "row": i} for i in range(n)]
+    arrays = {"layer1/last_prompt": rng.normal(size=(n, 8)).astype(np.float32),
+              "prompt_ids/values": np.arange(10, dtype=np.int32),
+              "prompt_ids/offsets": np.array([0, 2, 5, 7, 10], dtype=np.int64)}
+    meta = {"layers": [1], "positions": ["last_prompt"], "model": {"id": "m"}}
+    return Dataset(meta, samples, [{"trial_key": "t0"}, {"trial_key": "t1"}], arrays)
+
+
+def test_round_trip_is_exact(tmp_path) -> None:
+    original = _dataset()
+    write_dataset(tmp_path / "d", original)
+    loaded = read_dataset(tmp_path / "d")
+    assert loaded.samples == original.samples
+    np.testing.assert_array_equal(loaded.matrix(1, "last_prompt"), original.arrays["layer1/last_prompt"])
+    assert loaded.prompt_ids(2) == [5, 6]
+    assert loaded.arrays["prompt_ids/values"].dtype == np.int32
+    assert loaded.meta["schema_version"] == 1 and loaded.meta["n_samples"] == 4
+
+
+def test_subset_keeps_ragged_rows_aligned(tmp_path) -> None:
+    subset = _dataset().subset([3, 1])
+    assert [s["row"] for s in subset.samples] == [0, 1]
+    assert subset.prompt_ids(0) == [7, 8, 9] and subset.prompt_ids(1) == [2, 3, 4]
+    assert {t["trial_key"] for t in subset.trials} == {"t0", "t1"}
+
+
+def test_run_directory_is_accepted(tmp_path) -> None:
+    write_dataset(tmp_path / "run" / "dataset", _dataset())
+    assert len(read_dataset(tmp_path / "run")) == 4
+
+
+@pytest.mark.parametrize("damage", ["meta", "samples", "activations", "schema", "rows", "missing"])
+def test_corrupt_datasets_are_refused(tmp_path, damage) -> None:
+    directory = write_dataset(tmp_path / "d", _dataset())
+    if damage == "meta":
+        (directory / "meta.json").write_text("{not json")
+    elif damage == "samples":
+        (directory / "samples.jsonl").write_text('{"ok": 1}\n{broken\n')
+    elif damage == "activations":
+        (directory / "activations.safetensors").write_bytes(b"\x00\x01garbage")
+    elif damage == "schema":
+        meta = json.loads((directory / "meta.json").read_text())
+        (directory / "meta.json").write_text(json.dumps(dict(meta, schema_version=99)))
+    elif damage == "rows":
+        (directory / "samples.jsonl").write_text('{"trial_key": "t0", "label": "honest"}\n')
+    else:
+        (directory / "trials.jsonl").unlink()
+    with pytest.raises(DatasetError):
+        read_dataset(directory)
+
+
+def test_nothing_there_says_what_to_pass(tmp_path) -> None:
+    with pytest.raises(DatasetError, match="holds no dataset"):
+        read_dataset(tmp_path)
