@@ -1,0 +1,71 @@
+"""`local`: the run's own model judges each utterance, with greedy decoding.
+
+The runner offers `EvaluatorContext.generate_text`, a greedy, uncaptured generator over the model
+already loaded, so the local judge costs no second model and never produces a sample. All the
+utterances of a trial are judged in one batched call. The answer is asked for verdict-first
+(``VERDICT: ...`` on the first line, with three one-line worked examples so that base models
+without a chat template see the pattern to continue), which suits small models and a short token
+budget; the first ``VERDICT`` line is read, as small models run on past their answer.
+
+Options (``EvaluatorContext.options``): ``max_new_tokens`` (default 24: the verdict line comes first) and
+``max_dialogue_chars`` (the dialogue shown, most recent turns kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from deception_core.errors import UsageError
+from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.types import JudgeVerdict
+
+from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
+from deception_scenarios.evaluators.parsing import parse_verdict
+
+DEFAULT_MAX_NEW_TOKENS = 24
+OPTION_NAMES = frozenset({"max_new_tokens", "max_dialogue_chars"})
+
+
+class LocalEvaluator(Evaluator):
+    name = "local"
+
+    def __init__(self, context: EvaluatorContext) -> None:
+        super().__init__(context)
+        options = dict(context.options)
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            raise UsageError(f"--evaluator local: unknown option(s) {unknown}; known: {sorted(OPTION_NAMES)}")
+        self.max_new_tokens = _positive_int(options.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS), "max_new_tokens")
+        self.max_dialogue_chars = _positive_int(options.get("max_dialogue_chars", DEFAULT_MAX_DIALOGUE_CHARS),
+                                                "max_dialogue_chars")
+
+    def judge(self, request: JudgeRequest) -> JudgeVerdict:
+        return self.judge_many([request])[0]
+
+    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
+        if not requests:
+            return []
+        generate = self.context.generate_text
+        if generate is None:
+            raise RuntimeError("the local judge needs the run's text generator (EvaluatorContext.generate_text)")
+        conversations = [
+            judge_messages(r, reason_first=False, max_dialogue_chars=self.max_dialogue_chars) for r in requests
+        ]
+        answers = generate(conversations, self.max_new_tokens)
+        if len(answers) != len(requests):
+            raise RuntimeError(f"the text generator returned {len(answers)} answers for {len(requests)} prompts")
+        verdicts = []
+        for answer in answers:
+            label, problem = parse_verdict(answer, verdict_first=True)
+            verdicts.append(JudgeVerdict(label, answer, problem))
+        return verdicts
+
+
+def _positive_int(value: object, name: str) -> int:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise UsageError(f"local judge option {name}={value!r} is not a whole number") from None
+    if number <= 0:
+        raise UsageError(f"local judge option {name}={value!r} must be positive")
+    return number
