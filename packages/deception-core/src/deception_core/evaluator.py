@@ -16,6 +16,8 @@ from deception_core.types import JudgeVerdict, Message
 
 # A text generator offered by the run to evaluators that use the run's own model.
 TextGenerator = Callable[[Sequence[Sequence[Message]], int], list[str]]
+# Log-probability of each candidate continuation after each conversation's prompt: [conversation][choice].
+ChoiceScorer = Callable[[Sequence[Sequence[Message]], Sequence[str]], list[list[float]]]
 
 
 @attrs.frozen
@@ -33,6 +35,7 @@ class EvaluatorContext:
     """What a run gives an evaluator when it builds one."""
 
     generate_text: TextGenerator | None = None
+    score_choices: ChoiceScorer | None = None
     options: dict[str, Any] = attrs.field(factory=dict)
 
 

@@ -78,3 +78,42 @@ def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., lis
         return out
 
     return generate
+
+
+def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list[list[float]]]:
+    """Score fixed answers by their log-probability under the run's model (no sampling, no capture).
+
+    Used by the local judge: choosing the likeliest of a few verdict lines is a constrained answer
+    that even a small base model can give, where free generation often rambles.
+    """
+    import torch
+
+    model, tokenizer = backend.model.hf_model, backend.model.tokenizer
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @torch.inference_mode()
+    def score(conversations, choices) -> list[list[float]]:
+        choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        rows = [(i, j, render_prompt(tokenizer, list(conv)), ids)
+                for i, conv in enumerate(conversations) for j, ids in enumerate(choice_ids)]
+        out = [[0.0] * len(choices) for _ in conversations]
+        for start in range(0, len(rows), max_batch):
+            chunk = rows[start : start + max_batch]
+            width = max(len(p) + len(c) for _, _, p, c in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, (_, _, prompt, choice) in enumerate(chunk):
+                seq = prompt + choice
+                ids[r, width - len(seq):] = torch.tensor(seq)
+                mask[r, width - len(seq):] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            for r, (i, j, _prompt, choice) in enumerate(chunk):
+                n = len(choice)
+                targets = torch.tensor(choice, device=logprobs.device)
+                picked = logprobs[r, width - n - 1 : width - 1].gather(-1, targets[:, None])
+                out[i][j] = float(picked.sum())
+        return out
+
+    return score
