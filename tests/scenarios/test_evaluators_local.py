@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+
 from deception_core.errors import UsageError
 from deception_core.evaluator import EvaluatorContext, JudgeRequest
 from deception_core.registry import Kind

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
+
 from deception_core.errors import UsageError
 from deception_core.evaluator import EvaluatorContext, JudgeRequest
 from deception_core.types import Label

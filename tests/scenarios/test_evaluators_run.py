@@ -8,6 +8,7 @@ from threading import Thread
 
 import pytest
 from click.testing import CliRunner
+
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.cli import cli
 from deception_core.errors import UsageError

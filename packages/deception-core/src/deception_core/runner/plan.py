@@ -26,6 +26,7 @@ def scenario_order(registry: Registry) -> list[str]:
 
 def select_scenarios(config: RunConfig, registry: Registry) -> list[str]:
     order = scenario_order(registry)
+    builtin = [name for name in order if name in SCENARIO_ORDER]
     if config.scenario_names:
         unknown = [n for n in config.scenario_names if n not in order]
         if unknown:
@@ -34,12 +35,13 @@ def select_scenarios(config: RunConfig, registry: Registry) -> list[str]:
                 "(see `deception scenarios`)"
             )
         return list(config.scenario_names)
-    if not 1 <= config.scenarios <= len(order):
+    if not 1 <= config.scenarios <= len(builtin):
         raise ConfigError(
-            f"--scenarios must be between 1 and {len(order)} (the number of registered scenarios); "
-            f"got {config.scenarios}. Use --scenario-name to pick scenarios by name."
+            f"--scenarios must be between 1 and {len(builtin)} (the built-in scenarios, in the order "
+            f"{', '.join(builtin)}); got {config.scenarios}. Use --scenario-name to pick any registered "
+            "scenario by name, third-party ones included."
         )
-    return order[: config.scenarios]
+    return builtin[: config.scenarios]
 
 
 def plan_trials(config: RunConfig, scenarios: list[str]) -> list[TrialSpec]:

@@ -13,7 +13,6 @@ import urllib.parse
 from typing import Any
 
 from deception_core.types import Message
-
 from deception_scenarios.evaluators.http_json import JudgeHTTPError
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 

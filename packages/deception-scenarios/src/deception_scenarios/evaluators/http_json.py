@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+
 from deception_core.errors import DeceptionError
 
 log = logging.getLogger("deception.judge")

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.types import JudgeVerdict, Label
-
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
 from deception_scenarios.evaluators.parsing import parse_verdict
 

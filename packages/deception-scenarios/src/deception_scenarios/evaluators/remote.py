@@ -40,7 +40,6 @@ from typing import Any, ClassVar
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.types import JudgeVerdict, Label, Message
-
 from deception_scenarios.evaluators.http_json import EXCERPT_CHARS, JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
 from deception_scenarios.evaluators.parsing import parse_verdict

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from deception_core.types import Message
-
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 
 

@@ -1,0 +1,1 @@
+"""The six built-in negotiation scenarios, one module each (facts, prompts, parser, rule, resolution)."""
