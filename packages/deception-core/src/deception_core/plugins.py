@@ -10,6 +10,11 @@ Environment variables:
     comma-separated plugin (entry-point) names to skip, e.g. ``my_plugin,other``.
 ``DECEPTION_TRACE_PLUGINS``
     set to 1 to print every hook call to stderr.
+``DECEPTION_EXTRA_PLUGINS``
+    comma-separated ``module:attribute`` references (or bare module names) registered as extra
+    plugins without an installed distribution, e.g. ``my_tests.plugin:PLUGIN``. Meant for a plugin
+    under development or a test that drives the command line in a subprocess; each entry is named
+    after its reference, and one that fails to import is warned about and skipped.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ import pluggy
 
 from deception_core import hookspecs
 from deception_core.errors import PluginError
-from deception_core.registry import Kind, Provider, Registry
+from deception_core.registry import Kind, LazyRef, Provider, Registry
 
 ENTRY_POINT_GROUP = "deception"
 DISABLE_ENV = "DECEPTION_DISABLE_PLUGINS"
 TRACE_ENV = "DECEPTION_TRACE_PLUGINS"
+EXTRA_ENV = "DECEPTION_EXTRA_PLUGINS"
 
 _REGISTRATION_HOOKS = {
     Kind.SCENARIO: "register_scenarios",
@@ -128,6 +134,15 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
         candidates.insert(0, ("core", "deception-core", None, _builtin_plugin.__name__, _builtin_plugin))
     for name, plugin in (extra_plugins or {}).items():
         candidates.append((name, None, None, getattr(plugin, "__name__", repr(plugin)), plugin))
+    for ref in (r.strip() for r in os.environ.get(EXTRA_ENV, "").split(",")):
+        if not ref or ref in blocked:
+            continue
+        try:
+            plugin = LazyRef(ref if ":" in ref else ref + ":")()
+        except Exception as error:
+            infos[ref] = PluginInfo(ref, None, None, ref, error=_warn(ref, error))
+            continue
+        candidates.append((ref, None, None, ref, plugin))
 
     for name, dist_name, version, module, plugin in candidates:
         info = PluginInfo(name, dist_name, version, module)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
 
-from deception_core.errors import UsageError
+import click
 
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-def merge(out: str, run_dirs: tuple[str, ...]) -> None:
-    """Merge the datasets of runs that played different scenarios or shards."""
-    raise UsageError("deception merge is not available yet in this version of deception")
+@click.option("--allow-difference", "allow", multiple=True, metavar="FIELD",
+              help="Merge even though the runs differ in this result-changing setting (e.g. seed); repeatable.")
+def merge(out: str, run_dirs: tuple[str, ...], allow: tuple[str, ...]) -> None:
+    """Merge the datasets of runs that played different scenarios, modes or shards.
+
+    Refuses runs with a different model, revision, dtype, layers, positions, capture backend,
+    SAE or dataset schema, and trials present in more than one run. OUT then holds a dataset that
+    `deception analyze OUT` reads.
+    """
+    from deception_core.dataset.merge import merge_runs
+
+    merge_runs(out, run_dirs, allow)
+    click.echo((Path(out) / "summary.txt").read_text(), nl=False)

@@ -141,8 +141,18 @@ def label_table(dataset: Dataset) -> str:
     return "\n".join(lines)
 
 
+def human_size(n_bytes: int) -> str:
+    """``532 B``, ``41.2 kB``, ``3.4 MB``, ``1.20 GB``."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    if n_bytes < 1e6:
+        return f"{n_bytes / 1e3:.1f} kB"
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes < 1e9 else f"{n_bytes / 1e9:.2f} GB"
+
+
 def summary_text(dataset: Dataset, analyses: dict[str, Any], causal: dict[str, Any], size: int) -> str:
-    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {size / 1e6:.1f} MB", "", label_table(dataset)]
+    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk", "",
+             label_table(dataset)]
     for name, report in analyses.items():
         parts += ["", f"[{name}]", report["table"]]
     for name, result in causal.items():

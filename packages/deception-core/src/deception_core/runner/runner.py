@@ -18,14 +18,16 @@ from typing import Any
 import attrs
 
 from deception_core.config import RunConfig
+from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.registry import Kind
 from deception_core.runner import outputs
+from deception_core.runner.checkpoint import checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.plan import plan_trials
-from deception_core.runner.play import PlayedTrial, play_batch, text_generator
+from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
 from deception_core.runner.validate import ValidatedRun, validate
 from deception_core.scenario import GameOptions, TrialSpec
 
@@ -45,6 +47,13 @@ class RunResults:
     dataset_bytes: int = 0
 
 
+@attrs.define
+class _Prepared:
+    evaluator: Any
+    generator: dict[str, Any]
+    sae: Any
+
+
 class InterpretabilityRunner:
     """Run the deception pipeline from Python.
 
@@ -57,7 +66,7 @@ class InterpretabilityRunner:
         self.config = config
         self.plugins = plugins or get_plugin_set()
         self._model = model
-        self.trial_sink = trial_sink
+        self.trial_sink = trial_sink if trial_sink is not None else checkpoint_sink(config)
 
     def validate(self) -> ValidatedRun:
         return validate(self.config, self.plugins)
@@ -66,11 +75,12 @@ class InterpretabilityRunner:
         started = time.time()
         checked = self.validate()
         config = checked.config
+        prepared = self._prepare(checked)  # remote checks (API keys, SAE files) before anything is written
         out_dir = Path(config.output)
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = outputs.setup_logging(out_dir, config.verbose)
         try:
-            return self._run(checked, out_dir, started)
+            return self._run(checked, prepared, out_dir, started)
         finally:
             logging.getLogger("deception").removeHandler(handler)
             handler.close()
@@ -85,23 +95,38 @@ class InterpretabilityRunner:
         dtype = resolve_dtype(self.config.dtype, device)
         return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
-    def _run(self, checked: ValidatedRun, out_dir: Path, started: float) -> RunResults:
+    def _prepare(self, checked: ValidatedRun) -> _Prepared:
+        """Build the judge (and load the SAE) before the model and before any output exists."""
+        registry = self.plugins.registry
+        generator: dict[str, Any] = {}  # filled once the backend exists
+        evaluator_cls = registry.get(Kind.EVALUATOR, checked.config.evaluator).load()
+        evaluator = evaluator_cls(EvaluatorContext(
+            generate_text=lambda convs, n: generator["fn"](convs, n),
+            score_choices=lambda convs, choices: generator["score"](convs, choices),
+        ))
+        evaluator.preflight()  # a rejected API key fails here
+        sae = None
+        if checked.sae is not None:  # an unreadable SAE fails here
+            from deception_core.sae.encode import load_sae
+
+            sae = load_sae(checked.sae)
+        return _Prepared(evaluator, generator, sae)
+
+    def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry
         log.info("deception run: model %s, scenarios %s, modes %s, %d trial(s) per condition",
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
         scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
-        generator: dict[str, Any] = {}  # filled once the backend exists; the judge is built before the model loads
-        evaluator_cls = registry.get(Kind.EVALUATOR, config.evaluator).load()
-        evaluator = evaluator_cls(EvaluatorContext(generate_text=lambda convs, n: generator["fn"](convs, n)))
-        evaluator.preflight()  # a rejected API key fails here, before the model loads
+        evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
         model = self._load_model(checked)
         from deception_core.capture.base import CaptureSpec, Sampling
 
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
         generator["fn"] = text_generator(backend, max(config.batch_size, 4))
+        generator["score"] = choice_scorer(backend, max(config.batch_size, 4))
         sampling = Sampling(config.temperature, config.top_p)
         options = GameOptions(
             max_rounds=config.max_rounds,
@@ -136,8 +161,13 @@ class InterpretabilityRunner:
                     progress.update(1)
         finally:
             progress.close()
-        ordered = [done[s.key] for s in specs]
+        ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
+        if sae is not None:
+            from deception_core.sae.encode import encode_dataset_arrays
+
+            meta["sae"] = encode_dataset_arrays(sae, checked.sae, samples, arrays,
+                                                [p.value for p in config.positions if p.value != "reply_all"])
         dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
         write_dataset(out_dir / "dataset", dataset)
         outputs.write_torch_export(out_dir, config.mode, dataset)

@@ -17,12 +17,6 @@ from deception_core.runner.plan import auto_layers, select_scenarios
 
 #: flags whose capability has not landed yet: flag -> predicate on the config
 NOT_AVAILABLE_YET: dict[str, Any] = {
-    "--sae": lambda c: c.sae,
-    "--causal": lambda c: c.causal,
-    "--checkpoint-dir": lambda c: c.checkpoint_dir is not None,
-    "--shard": lambda c: c.shard is not None,
-    "--hybrid": lambda c: c.hybrid or c.capture_backend == "hybrid",
-    "--capture-backend transformer-lens": lambda c: c.capture_backend == "transformer-lens",
 }
 
 
@@ -35,6 +29,7 @@ class ValidatedRun:
     layers: tuple[int, ...]
     backend: str
     evaluator: str
+    sae: Any = None  # deception_core.sae.SaeChoice with --sae
 
 
 def check_writable(path: Path, flag: str) -> None:
@@ -58,12 +53,12 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
     requested = config.backend_name
-    backend = plugins.manager.hook.resolve_capture_backend(
-        model_id=config.model, model_type=None, requested=requested
-    ) or "hf"
-    registry.get(Kind.CAPTURE_BACKEND, backend)
     spec = ModelSpec.parse(config.model)
     info = peek_model(spec, config.revision)
+    backend = plugins.manager.hook.resolve_capture_backend(
+        model_id=config.model, model_type=info.model_type, requested=requested
+    ) or "hf"
+    registry.get(Kind.CAPTURE_BACKEND, backend)
     layers = config.layers or auto_layers(info.n_layers)
     if config.sae:
         layers = tuple(sorted(set(layers) | {config.sae_layer}))
@@ -74,7 +69,25 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
             f"{what}: layer(s) {bad} do not exist in {config.model}, which has {info.n_layers} layers "
             f"(valid: 0 to {info.n_layers - 1})"
         )
+    sae = None
+    if config.sae:
+        from deception_core.sae import resolve_sae
+
+        sae = resolve_sae(
+            layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
+            d_model=info.d_model, releases=[e.load() for e in registry.entries(Kind.SAE_RELEASE)],
+            release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
+        )
+    elif config.sae_path or config.sae_release or config.sae_id:
+        raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
     check_writable(Path(config.output), "--output")
+    if config.device != "auto":
+        from deception_core.models.device import resolve_device
+
+        resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
     if config.checkpoint_dir:
         check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
-    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator)
+        from deception_core.runner.checkpoint import check_checkpoint
+
+        check_checkpoint(config.checkpoint_dir, config, layers, backend)
+    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae)

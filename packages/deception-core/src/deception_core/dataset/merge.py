@@ -1,0 +1,288 @@
+"""Combine the datasets of several pods (different ``--scenario-name``s or ``--shard``s) into one.
+
+Datasets are only combined when they measure the same thing: the same model (id, revision,
+dtype, depth, width), layers, positions, capture backend, SAE, dataset schema, and the same
+result-changing settings (``max_tokens``, ``seed``, ``temperature`` ...; a difference can be
+accepted explicitly with ``allow_differences``). A trial present in two inputs is refused, never
+silently kept twice or dropped.
+
+Rows follow the *canonical order* that `InterpretabilityRunner` also uses: trials sorted by their
+trial key (``scenario/mode/condition/index``, the index zero-padded), and within a trial the samples
+in the order they were spoken. So merging the runs of two scenarios gives the same dataset, row for
+row, as one run over both scenarios with the same seed.
+
+Only JSON and safetensors are read: nothing from another machine is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deception_core.dataset.store import (
+    META_FILE,
+    REPLY_ALL,
+    SCHEMA_VERSION,
+    Dataset,
+    DatasetError,
+    atomic_write_text,
+    read_dataset,
+    resolve_dataset_dir,
+    write_dataset,
+)
+
+log = logging.getLogger("deception")
+
+#: ``meta["model"]`` fields that must agree
+MODEL_FIELDS = ("id", "revision", "dtype", "n_layers", "d_model")
+#: result-config fields checked elsewhere (resolved values) or that only choose which trials ran
+NOT_COMPARED = ("model", "revision", "dtype", "layers", "positions", "mode")
+
+
+def canonical_order(trial_keys: Iterable[str]) -> list[str]:
+    """The order of trials in every dataset the toolkit writes: sorted by trial key."""
+    return sorted(trial_keys)
+
+
+def _describe(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _refuse_mismatch(what: str, values: Sequence[Any], sources: Sequence[str], fix: str) -> None:
+    listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values))
+    raise DatasetError(f"cannot merge: the runs differ in {what} ({listing}). {fix}")
+
+
+def check_compatible(
+    datasets: Sequence[Dataset], sources: Sequence[str], allow_differences: Iterable[str] = ()
+) -> dict[str, list[Any]]:
+    """Raise `DatasetError` unless the datasets can be merged; return the allowed differences."""
+    allow = set(allow_differences)
+    fix = "Merge only runs made with the same --model, --revision, --dtype, --layers and --positions."
+
+    def same(what: str, values: list[Any], hint: str = fix) -> None:
+        if any(_describe(v) != _describe(values[0]) for v in values[1:]):
+            _refuse_mismatch(what, values, sources, hint)
+
+    same("dataset schema version", [d.meta.get("schema_version") for d in datasets],
+         f"Re-create the older dataset with this toolkit (schema version {SCHEMA_VERSION}).")
+    for field in MODEL_FIELDS:
+        same(f"model {field}", [d.meta.get("model", {}).get(field) for d in datasets])
+    same("layers", [d.meta.get("layers") for d in datasets])
+    same("positions", [d.meta.get("positions") for d in datasets])
+    same("capture backend", [d.meta.get("capture_backend") for d in datasets],
+         "Merge only runs made with the same capture backend (--capture-backend / --hybrid).")
+    same("SAE", [d.meta.get("sae") for d in datasets], "Merge only runs made with the same --sae settings.")
+    same("array names", [sorted(d.arrays) for d in datasets],
+         "The runs stored different arrays; merge only runs made with the same options.")
+    differences: dict[str, list[Any]] = {}
+    configs = [d.meta.get("result_config", {}) for d in datasets]
+    for field in sorted(set().union(*configs) - set(NOT_COMPARED)):
+        values = [c.get(field) for c in configs]
+        if all(_describe(v) == _describe(values[0]) for v in values[1:]):
+            continue
+        if field not in allow:
+            _refuse_mismatch(
+                f"--{field.replace('_', '-')} (changes results)", values, sources,
+                f"Re-run with matching settings, or pass --allow-difference {field} to merge anyway.",
+            )
+        distinct: list[Any] = []
+        for v in values:
+            if v not in distinct:
+                distinct.append(v)
+        differences[field] = distinct
+    owner: dict[str, str] = {}
+    clashes: list[str] = []
+    for dataset, source in zip(datasets, sources):
+        for key in _trial_keys(dataset):
+            if key in owner:
+                clashes.append(f"{key} ({owner[key]} and {source})")
+            owner[key] = source
+    if clashes:
+        shown = ", ".join(clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise DatasetError(
+            f"cannot merge: {len(clashes)} trial(s) appear in more than one run: {shown}. Each pod must play "
+            "different trials (different --scenario-name, --mode or --shard I/N); do not pass a run twice"
+        )
+    return differences
+
+
+def _trial_keys(dataset: Dataset) -> list[str]:
+    keys = dict.fromkeys(t["trial_key"] for t in dataset.trials)
+    keys.update(dict.fromkeys(s["trial_key"] for s in dataset.samples))
+    return list(keys)
+
+
+def _array_layout(dataset: Dataset, source: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """Split array names into ragged groups (name -> members), reply-token arrays and per-sample arrays."""
+    ragged = {k[: -len("/offsets")]: [] for k in dataset.arrays if k.endswith("/offsets")}
+    tokens, rows = [], []
+    for key in dataset.arrays:
+        group = next((g for g in ragged if key.startswith(g + "/")), None)
+        if group is not None:
+            if key != f"{group}/offsets":
+                ragged[group].append(key)
+        elif key.endswith("/" + REPLY_ALL):
+            tokens.append(key)
+        elif dataset.arrays[key].shape[:1] == (len(dataset),):
+            rows.append(key)
+        else:
+            raise DatasetError(
+                f"cannot merge {source}: array {key!r} has {dataset.arrays[key].shape[0]} rows for "
+                f"{len(dataset)} samples and is of no known layout; the dataset is corrupt or from a newer toolkit"
+            )
+    return ragged, tokens, rows
+
+
+def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_differences: Iterable[str] = ()) -> Dataset:
+    """One dataset holding every trial of ``datasets``, in canonical order (inputs are not modified)."""
+    if not datasets:
+        raise DatasetError("nothing to merge: pass at least one run directory")
+    differences = check_compatible(datasets, sources, allow_differences)
+    layouts = [_array_layout(d, s) for d, s in zip(datasets, sources)]
+    ragged, tokens, rows = layouts[0]
+    where: dict[str, int] = {}
+    trial_records: dict[str, dict[str, Any]] = {}
+    rows_of: list[dict[str, list[int]]] = []
+    for i, dataset in enumerate(datasets):
+        by_trial: dict[str, list[int]] = {}
+        for row, sample in enumerate(dataset.samples):
+            by_trial.setdefault(sample["trial_key"], []).append(row)
+        rows_of.append(by_trial)
+        for key in _trial_keys(dataset):
+            where[key] = i
+        for trial in dataset.trials:
+            trial_records[trial["trial_key"]] = trial
+    order = canonical_order(where)
+    picks = [(where[key], row) for key in order for row in rows_of[where[key]].get(key, [])]
+
+    samples: list[dict[str, Any]] = []
+    token_offset = 0
+    for new_row, (i, row) in enumerate(picks):
+        sample = dict(datasets[i].samples[row], row=new_row)
+        if sample.get("reply_all_offset") is not None:
+            sample["reply_all_offset"] = token_offset
+            token_offset += int(sample["reply_all_length"])
+        samples.append(sample)
+
+    arrays: dict[str, np.ndarray] = {}
+    for key in rows:
+        parts = [datasets[i].arrays[key][row : row + 1] for i, row in picks]
+        arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
+    for key in tokens:
+        parts = []
+        for i, row in picks:
+            s = datasets[i].samples[row]
+            if s.get("reply_all_offset") is not None:
+                start = int(s["reply_all_offset"])
+                parts.append(datasets[i].arrays[key][start : start + int(s["reply_all_length"])])
+        arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
+    for group, members in ragged.items():
+        lengths = []
+        pieces: dict[str, list[np.ndarray]] = {m: [] for m in members}
+        for i, row in picks:
+            offsets = datasets[i].arrays[f"{group}/offsets"]
+            start, end = int(offsets[row]), int(offsets[row + 1])
+            lengths.append(end - start)
+            for member in members:
+                pieces[member].append(datasets[i].arrays[member][start:end])
+        for member in members:
+            arrays[member] = np.concatenate(pieces[member]) if pieces[member] else datasets[0].arrays[member][:0]
+        arrays[f"{group}/offsets"] = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+
+    meta = dict(datasets[0].meta)
+    scenarios = list(dict.fromkeys(trial_records[k]["scenario"] if k in trial_records else k.split("/")[0] for k in order))
+    result_config = dict(meta.get("result_config", {}))
+    for field, values in differences.items():
+        result_config[field] = values
+    plugins = [d.meta.get("plugins") for d in datasets]
+    if any(_describe(p) != _describe(plugins[0]) for p in plugins[1:]):
+        log.warning("the merged runs used different plugin versions: %s",
+                    "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins)))
+    meta.update(
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        scenarios=scenarios,
+        result_config=result_config,
+        n_samples=len(samples),
+        merged_from=[
+            {"source": s, "created": d.meta.get("created"), "n_samples": len(d), "n_trials": len(_trial_keys(d)),
+             "scenarios": d.meta.get("scenarios"), "plugins": d.meta.get("plugins"),
+             "mode": d.meta.get("result_config", {}).get("mode")}
+            for d, s in zip(datasets, sources)
+        ],
+    )
+    if differences:
+        meta["merged_differences"] = differences
+    trials = [trial_records[k] for k in order if k in trial_records]
+    return Dataset(meta, samples, trials, arrays)
+
+
+def _merged_mode(dataset: Dataset) -> str:
+    modes = sorted({s["mode"] for s in dataset.samples} | {t.get("mode") for t in dataset.trials if t.get("mode")})
+    return modes[0] if len(modes) == 1 else "both"
+
+
+def check_merge_output(out: Path, run_dirs: Sequence[Path]) -> None:
+    """Refuse an output directory that already holds results or is one of the inputs."""
+    from deception_core.runner.validate import check_writable
+
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"merge output {out} is a file; pass a new directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise DatasetError(f"merge output {out} already exists and is not empty; pass a new directory")
+    resolved = out.resolve()
+    for run_dir in run_dirs:
+        if resolved == run_dir.resolve() or run_dir.resolve() in resolved.parents:
+            raise DatasetError(f"merge output {out} is inside the input {run_dir}; pass a directory outside the inputs")
+    check_writable(out, "merge output")
+
+
+def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_differences: Iterable[str] = ()) -> Dataset:
+    """Read, check and merge ``run_dirs`` into ``out/dataset`` (plus the torch export and a report).
+
+    Everything is read and checked before ``out`` is created; if writing fails half-way, what was
+    written is removed again.
+    """
+    out = Path(out)
+    inputs = [Path(p) for p in run_dirs]
+    check_merge_output(out, inputs)
+    sources = [str(resolve_dataset_dir(p)) for p in inputs]
+    datasets = [read_dataset(p) for p in inputs]
+    merged = merge_datasets(datasets, sources, allow_differences)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".dataset-", dir=out))
+        write_dataset(staging, merged)
+        staging.rename(out / "dataset")
+        from deception_core.runner.outputs import directory_size, label_table, write_torch_export
+
+        write_torch_export(out, _merged_mode(merged), merged)
+        size = directory_size(out / "dataset")
+        report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
+                  "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}
+        atomic_write_text(out / "merge.json", json.dumps(report, indent=2, default=str))
+        summary = (f"merged {len(inputs)} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
+                   f"dataset {size / 1e6:.2f} MB in {out / 'dataset'}\n\n{label_table(merged)}\n")
+        atomic_write_text(out / "summary.txt", summary)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for child in out.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
+    if not (out / "dataset" / META_FILE).is_file():  # pragma: no cover - write_dataset writes meta last
+        raise DatasetError(f"merge wrote no dataset into {out}")
+    return merged
