@@ -32,7 +32,14 @@ def test_round_trip_is_exact(tmp_path) -> None:
 
 
 def test_subset_keeps_ragged_rows_aligned(tmp_path) -> None:
-    subset = _dataset().subset([3, 1])
+    dataset = _dataset()
+    dataset.arrays["sae/reply_mean/indices"] = np.arange(10, dtype=np.int32) + 100
+    dataset.arrays["sae/reply_mean/values"] = np.arange(10, dtype=np.float32) / 10
+    dataset.arrays["sae/reply_mean/offsets"] = np.array([0, 1, 4, 4, 10], dtype=np.int64)
+    subset = dataset.subset([3, 1])
+    np.testing.assert_array_equal(subset.arrays["sae/reply_mean/indices"], [104, 105, 106, 107, 108, 109, 101, 102, 103])
+    np.testing.assert_allclose(subset.arrays["sae/reply_mean/values"][-3:], [0.1, 0.2, 0.3], rtol=1e-6)
+    np.testing.assert_array_equal(subset.arrays["sae/reply_mean/offsets"], [0, 6, 9])
     assert [s["row"] for s in subset.samples] == [0, 1]
     assert subset.prompt_ids(0) == [7, 8, 9] and subset.prompt_ids(1) == [2, 3, 4]
     assert {t["trial_key"] for t in subset.trials} == {"t0", "t1"}

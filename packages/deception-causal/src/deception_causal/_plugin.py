@@ -1,5 +1,29 @@
-"""The deception-causal plugin: registers its components lazily (no heavy imports here)."""
+"""The deception-causal plugin: registers its causal tests lazily (no heavy imports here)."""
 
 from __future__ import annotations
 
-from deception_core import hookimpl  # noqa: F401
+from deception_core import hookimpl
+
+
+@hookimpl
+def register_causal_tests(registry) -> None:
+    registry.add(
+        "patching", "deception_causal.patching:ActivationPatching",
+        summary="patch the residual along the probe direction between matched honest/deceptive (or HIGH/LOW) runs; "
+                "log-prob shift of the source reply vs norm-matched random directions",
+    )
+    registry.add(
+        "ablation", "deception_causal.ablation:DirectionalAblation",
+        summary="project the probe direction out (at its layer and at all layers) during generation; change in "
+                "the labelled deception rate and the replies' probe score vs random directions",
+    )
+    registry.add(
+        "steering", "deception_causal.steering:Steering",
+        summary="add alpha x the unit direction (scaled to the residual norm) during generation; dose-response, "
+                "per-sample steerability and fluency vs random directions; writes causal_dose_response.png",
+    )
+    registry.add(
+        "faithfulness", "deception_causal.faithfulness:Faithfulness",
+        summary="does the probe score of the replies track the behaviour change across the interventions "
+                "(correlation with bootstrap interval and permutation p-value)",
+    )

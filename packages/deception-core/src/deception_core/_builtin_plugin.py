@@ -15,6 +15,24 @@ def register_capture_backends(registry) -> None:
         "deception_core.capture.hf:HFCaptureBackend",
         summary="PyTorch forward hooks on the HF decoder layers during generate (default)",
     )
+    registry.add(
+        "transformer-lens",
+        "deception_core.capture.transformer_lens:TransformerLensCaptureBackend",
+        summary="TransformerLens hook points (blocks.L.hook_resid_post, ...) during generate, one model copy",
+    )
+    registry.add(
+        "hybrid",
+        "deception_core.capture.hybrid:HybridCaptureBackend",
+        summary="HF generate, then one TransformerLens forward over prompt + reply (second model copy)",
+    )
+
+
+@hookimpl
+def register_sae_releases(registry) -> None:
+    from deception_core.sae.releases import builtin_releases  # attrs only; nothing heavy
+
+    for release in builtin_releases():
+        registry.add(release.release, lambda release=release: release, summary=release.describe())
 
 
 @hookimpl(trylast=True)

@@ -79,7 +79,7 @@ def register_capture_backends(registry: KindRegistry) -> None:
 def register_causal_tests(registry: KindRegistry) -> None:
     """Register causal tests run by ``--causal``.
 
-    ``factory()`` returns a `deception_core.causal.CausalTest` subclass; each writes
+    ``factory()`` returns a `deception_core.analysis.CausalTest` subclass; each writes
     ``causal_<name>.json`` into the output directory.
 
     :param registry: the causal-test registry, bound to this plugin.
@@ -93,8 +93,9 @@ def register_causal_tests(registry: KindRegistry) -> None:
 def register_analyses(registry: KindRegistry) -> None:
     """Register dataset analyses run after a run and by ``deception analyze``.
 
-    ``factory()`` returns a callable ``analyze(dataset, options) -> dict`` (see
-    `deception_core.analysis`). The analysis named ``probes`` writes ``probe_results.json``.
+    ``factory()`` returns a `deception_core.analysis.Analysis` subclass whose
+    ``run(dataset, out_dir, options)`` returns an ``AnalysisReport``. The analysis named ``probes``
+    writes ``probe_results.json``.
 
     :param registry: the analysis registry, bound to this plugin.
     :return: nothing (collect-all, not firstresult).

@@ -18,8 +18,13 @@ from deception_core.types import DEFAULT_POSITIONS, Position
 
 @attrs.frozen
 class CaptureSpec:
+    """What to record: residual-stream layers, positions, and (TransformerLens backends only)
+    extra hook points by name, such as ``blocks.3.hook_mlp_out``, whose activation is
+    ``[batch, position, ...]``."""
+
     layers: tuple[int, ...]
     positions: tuple[Position, ...] = DEFAULT_POSITIONS
+    hook_names: tuple[str, ...] = ()
 
     @property
     def store_all(self) -> bool:
@@ -73,6 +78,7 @@ class CaptureResult:
     stopped_by: str  # "eos" | "stop_string" | "max_tokens"
     activations: dict[Position, Any] | None = None
     reply_all: Any | None = None
+    hooks: dict[str, dict[Position, Any]] | None = None
 
 
 class CaptureBackend(abc.ABC):

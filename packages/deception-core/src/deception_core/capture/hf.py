@@ -21,6 +21,7 @@ from deception_core.capture.base import (
     Intervention,
     Sampling,
 )
+from deception_core.errors import UsageError
 from deception_core.models.loading import decoder_layers
 from deception_core.types import Position
 
@@ -69,6 +70,9 @@ class _LayerRecorder:
         per_layer = [torch.stack(self.steps[layer], dim=1) for layer in self.layers]
         return torch.stack(per_layer, dim=2)
 
+    def hook_steps(self) -> dict[str, torch.Tensor]:
+        return {}
+
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
@@ -76,9 +80,16 @@ class _LayerRecorder:
 
 class HFCaptureBackend(CaptureBackend):
     name = "hf"
+    #: whether `CaptureSpec.hook_names` (TransformerLens hook points) can be recorded
+    supports_hook_names = False
 
     def __init__(self, model, spec) -> None:
         super().__init__(model, spec)
+        if spec.hook_names and not self.supports_hook_names:
+            raise UsageError(
+                f"the {self.name!r} capture backend records decoder-layer outputs only; hook points "
+                f"{list(spec.hook_names)} need --capture-backend transformer-lens or hybrid"
+            )
         self.hf = model.hf_model
         self.tokenizer = model.tokenizer
         self.layers_module = decoder_layers(self.hf)
@@ -99,6 +110,19 @@ class HFCaptureBackend(CaptureBackend):
             ids[row, width - n:] = torch.tensor(request.prompt_ids, dtype=torch.long)
             mask[row, width - n:] = 1
         return ids.to(self.device), mask.to(self.device)
+
+    def _make_recorder(self, record: bool, interventions: Sequence[Intervention]):
+        """The object that applies interventions and records states during ``generate``."""
+        return _LayerRecorder(self.layers_module, self.spec.layers, record, interventions)
+
+    def _collect_states(self, recorder, requests, cuts) -> list[tuple[torch.Tensor | None, dict[str, torch.Tensor]]]:
+        """Per row: ``[steps, n_layers, d]`` (step 0 = last prompt token, step k = reply token k)
+        and the extra hook points, ``name -> [steps, ...]``."""
+        if not recorder.record:
+            return [(None, {})] * len(requests)
+        states = recorder.stacked().float().cpu()
+        hooks = {name: value.float().cpu() for name, value in recorder.hook_steps().items()}
+        return [(states[row], {name: value[row] for name, value in hooks.items()}) for row in range(len(requests))]
 
     @torch.inference_mode()
     def generate(self, requests, sampling: Sampling, interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
@@ -127,19 +151,21 @@ class HFCaptureBackend(CaptureBackend):
         if stops:
             stopper = DelayedStopStrings(self.tokenizer, stops, width, len(requests))
             kwargs["stopping_criteria"] = [stopper]
-        recorder = _LayerRecorder(self.layers_module, self.spec.layers, record, interventions)
+        recorder = self._make_recorder(record, interventions)
         try:
             sequences = self.hf.generate(input_ids=ids, **kwargs)
         finally:
             recorder.remove()
-        states = recorder.stacked().float().cpu() if record else None
         generated = sequences[:, width:].cpu()
+        cuts = [self._cut(row, request, generated[row], stopper) for row, request in enumerate(requests)]
+        per_row = self._collect_states(recorder, requests, cuts)
         return [
-            self._result(row, request, generated[row], states, stopper)
-            for row, request in enumerate(requests)
+            self._result(request, reply, stopped_by, *per_row[row])
+            for row, (request, (reply, stopped_by)) in enumerate(zip(requests, cuts))
         ]
 
-    def _result(self, row, request, generated, states, stopper) -> CaptureResult:
+    def _cut(self, row, request, generated, stopper) -> tuple[tuple[int, ...], str]:
+        """The reply's tokens (before EOS, a stop string or the token limit) and why it ended."""
         tokens = generated.tolist()
         cut = next((i for i, t in enumerate(tokens) if t in self.eos_ids or t == self.pad_id), len(tokens))
         stopped_by = "eos" if cut < len(tokens) else "max_tokens"
@@ -148,23 +174,29 @@ class HFCaptureBackend(CaptureBackend):
             cut, stopped_by = hit, "stop_string"
         if cut > request.max_new_tokens:
             cut, stopped_by = request.max_new_tokens, "max_tokens"
-        reply = tuple(tokens[:cut])
+        return tuple(tokens[:cut]), stopped_by
+
+    def _result(self, request, reply, stopped_by, states, hooks) -> CaptureResult:
         text = self.tokenizer.decode(list(reply), skip_special_tokens=True)
         text, _ = trim_at_stop(text, request.stop)
         result = CaptureResult(tuple(request.prompt_ids), reply, text.strip(), stopped_by)
         if request.capture and states is not None:
-            result.activations, result.reply_all = self._positions(states[row], len(reply))
+            result.activations, result.reply_all = self._positions(states, len(reply))
+            if hooks:
+                result.hooks = {name: self._positions(value, len(reply), keep_all=False)[0]
+                                for name, value in hooks.items()}
         return result
 
-    def _positions(self, states: torch.Tensor, n_reply: int):
-        """states: ``[steps, n_layers, d]``; step 0 = last prompt token, step k = reply token k."""
+    def _positions(self, states: torch.Tensor, n_reply: int, keep_all: bool = True):
+        """states: ``[steps, ...]``; step 0 = last prompt token, step k = reply token k."""
+        store_all = keep_all and self.spec.store_all
         last_prompt = states[0]
         if n_reply == 0:  # the model ended its turn at once: the turn's last state is the prompt's
             acts = {Position.LAST_PROMPT: last_prompt, Position.REPLY_MEAN: last_prompt, Position.REPLY_LAST: last_prompt}
-            return self._keep(acts), (states[0:0] if self.spec.store_all else None)
+            return self._keep(acts), (states[0:0].clone() if store_all else None)
         reply = states[1 : n_reply + 1]
         acts = {Position.LAST_PROMPT: last_prompt, Position.REPLY_MEAN: reply.mean(dim=0), Position.REPLY_LAST: reply[-1]}
-        return self._keep(acts), (reply.clone() if self.spec.store_all else None)
+        return self._keep(acts), (reply.clone() if store_all else None)
 
     def _keep(self, acts: dict[Position, torch.Tensor]) -> dict[Position, torch.Tensor]:
         return {p: v.clone() for p, v in acts.items() if p in self.spec.positions}

@@ -27,13 +27,14 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, listing, merge, run
+    from deception_core.cli import analyze, bench, listing, merge, run
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
     cli.add_command(listing.plugins)
     cli.add_command(analyze.analyze)
     cli.add_command(merge.merge)
+    cli.add_command(bench.bench)
 
 
 _register_commands()

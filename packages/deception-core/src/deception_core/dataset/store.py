@@ -131,10 +131,14 @@ class Dataset:
             for k, v in self.arrays.items()
             if not k.endswith(REPLY_ALL) and not any(k.startswith(name + "/") for name in ragged)
         }
-        for name in ragged:
-            pieces = [self.ragged(name, int(i)) for i in index]
-            arrays[f"{name}/values"] = np.concatenate(pieces) if pieces else self.arrays[f"{name}/values"][:0]
-            arrays[f"{name}/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+        for name in ragged:  # every field of a group (values; SAE indices and values) shares its offsets
+            offsets = self.arrays[f"{name}/offsets"]
+            lengths = [int(offsets[i + 1] - offsets[i]) for i in index]
+            for key in [k for k in self.arrays if k.startswith(name + "/") and k != f"{name}/offsets"]:
+                source = self.arrays[key]
+                pieces = [source[offsets[i] : offsets[i + 1]] for i in index]
+                arrays[key] = np.concatenate(pieces) if pieces else source[:0]
+            arrays[f"{name}/offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         samples = []
         for new_row, old_row in enumerate(index.tolist()):
             sample = dict(self.samples[old_row], row=new_row)

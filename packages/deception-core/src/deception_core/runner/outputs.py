@@ -130,7 +130,8 @@ def label_table(dataset: Dataset) -> str:
         rows.setdefault(key, Counter())[s["label"]] += 1
         if s.get("agreement") is not None:
             agree.setdefault(key, []).append(bool(s["agreement"]))
-    header = f"{'scenario':<18} {'mode':<10} {'condition':<22} {'samples':>7} {'honest':>6} {'decept':>6} {'ambig':>6} {'agree':>6}"
+    header = (f"{'scenario':<18} {'mode':<10} {'condition':<22} {'samples':>7} {'honest':>6} {'decept':>6} "
+              f"{'ambig':>6} {'agree':>6}")
     lines = [header, "-" * len(header)]
     for key in sorted(rows):
         c = rows[key]

@@ -1,0 +1,199 @@
+"""Faithfulness: does the probe's reading of the replies track the behaviour the interventions cause?
+
+Every ablation and steering condition (probe and random directions) changes, per prompt, both the
+reply's label and the probe's score of the reply (a clean re-read). Across conditions, a faithful
+probe's mean score change follows the mean deception-rate change. The per-condition records are
+taken from ``causal_ablation.json`` / ``causal_steering.json`` when those tests ran first in this
+output directory, otherwise the two tests are run here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deception_causal.common import CausalSettings, deceptive_indicator, jsonable, not_computable
+from deception_causal.direction import NotComputable, resolve_direction
+from deception_causal.stats import bootstrap_ci, correlation, describe_effect
+from deception_core.analysis import CausalContext, CausalTest
+
+log = logging.getLogger("deception")
+
+N_PERMUTATIONS = 2000
+
+
+def condition_deltas(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per non-baseline condition: per-prompt change of the deceptive indicator and of the probe score."""
+    conditions = result.get("conditions") or []
+    base = next((c for c in conditions if c["name"] == "baseline"), None)
+    if base is None:
+        return []
+    base_d, base_s = deceptive_indicator(base["labels"]), np.array(base["probe_score"], dtype=np.float64)
+    out = []
+    for c in conditions:
+        if c["name"] == "baseline":
+            continue
+        out.append({"test": result["test"], "name": c["name"], "direction": c["direction"],
+                    "behaviour": deceptive_indicator(c["labels"]) - base_d,
+                    "score": np.array(c["probe_score"], dtype=np.float64) - base_s,
+                    "labels": c["labels"], "scores": np.array(c["probe_score"], dtype=np.float64)})
+    return out
+
+
+def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """Correlation across conditions of mean score change vs mean behaviour change, with a bootstrap
+    interval over prompts and a permutation p-value over conditions."""
+    if len(deltas) < 3:
+        return {"n_conditions": len(deltas), "correlation": None, "reason": "fewer than 3 conditions"}
+    behaviour = np.stack([d["behaviour"] for d in deltas])  # [conditions, prompts]
+    score = np.stack([d["score"] for d in deltas])
+    b_mean, s_mean = behaviour.mean(axis=1), score.mean(axis=1)
+    r = correlation(s_mean, b_mean)
+    out: dict[str, Any] = {"n_conditions": len(deltas), "n_prompts": int(behaviour.shape[1]), "correlation": r,
+                           "ci_low": None, "ci_high": None, "p_value_permutation": None,
+                           "condition_means": [{"name": d["name"], "test": d["test"], "direction": d["direction"],
+                                                "behaviour_change": float(b), "score_change": float(s)}
+                                               for d, b, s in zip(deltas, b_mean, s_mean)]}
+    if r is None:
+        out["reason"] = "the deception rate or the probe score does not vary across conditions"
+        return out
+    both = np.concatenate([behaviour, score]).T  # [prompts, 2 * conditions]
+    k = behaviour.shape[0]
+    out["ci_low"], out["ci_high"] = bootstrap_ci(
+        both, seed=seed, statistic=lambda v: correlation(v[:, k:].mean(axis=0), v[:, :k].mean(axis=0)))
+    rng = np.random.default_rng(seed)
+    null = [correlation(s_mean, rng.permutation(b_mean)) for _ in range(N_PERMUTATIONS)]
+    null = np.array([v for v in null if v is not None])
+    if null.size:
+        out["p_value_permutation"] = float((1 + np.sum(np.abs(null) >= abs(r))) / (null.size + 1))
+    return out
+
+
+def binary_auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
+    """AUROC of ``scores`` for ``y`` (1 = deceptive) by ranks; None with one class."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return None
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """AUROC of the re-read probe score against the rule labels of every intervened reply."""
+    labels = [v for d in deltas for v in d["labels"]]
+    scores = np.concatenate([d["scores"] for d in deltas]) if deltas else np.zeros(0)
+    keep = np.array([v in ("honest", "deceptive") for v in labels], dtype=bool)
+    y = np.array([v == "deceptive" for v in labels], dtype=bool)[keep] if labels else np.zeros(0, bool)
+    s = scores[keep] if labels else scores
+    counts = {"honest": int((~y).sum()), "deceptive": int(y.sum())}
+    if min(counts.values()) == 0:
+        return {"auroc": None, "class_counts": counts, "reason": "one class only among intervened replies"}
+    data = np.stack([y.astype(np.float64), s], axis=1)
+    low, high = bootstrap_ci(data, seed=seed, statistic=lambda v: binary_auroc(v[:, 0] > 0.5, v[:, 1]))
+    return {"auroc": binary_auroc(y, s), "ci_low": low, "ci_high": high, "class_counts": counts}
+
+
+def _same_run(result: dict[str, Any], dataset: Any) -> bool:
+    """Whether a stored result was computed on this dataset's samples."""
+    prompts = result.get("prompts") or {}
+    rows, ids = prompts.get("rows") or [], prompts.get("sample_ids") or []
+    if result.get("status") != "ok" or len(rows) != len(ids):
+        return result.get("status") != "ok"
+    return all(0 <= r < len(dataset) and dataset.samples[r].get("sample_id") == i for r, i in zip(rows, ids))
+
+
+class Faithfulness(CausalTest):
+    name = "faithfulness"
+
+    def __init__(self, settings: CausalSettings | None = None, sae: tuple[Any, int] | None = None) -> None:
+        self.settings = settings or CausalSettings()
+        self.sae = sae  # (reconstruct function, layer), to test without sae-lens
+
+    def _upstream(self, context: CausalContext) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        from deception_causal.ablation import DirectionalAblation
+        from deception_causal.steering import Steering
+
+        results, sources = [], {}
+        for name, cls in (("ablation", DirectionalAblation), ("steering", Steering)):
+            path = Path(context.out_dir) / f"causal_{name}.json"
+            result = None
+            if path.is_file():
+                try:
+                    result = json.loads(path.read_text())
+                except json.JSONDecodeError:
+                    result = None
+                if result is not None and not _same_run(result, context.dataset):
+                    result = None  # left over from another run in this directory
+                if result is not None:
+                    sources[name] = path.name
+            if result is None:
+                result = cls(self.settings).run(context)
+                sources[name] = "computed here"
+            results.append(result)
+        return results, sources
+
+    def _sae(self, context: CausalContext) -> dict[str, Any]:
+        """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
+        from deception_causal.sae_splice import load_run_sae, sae_reconstruction_result, sae_reconstructor
+
+        if self.sae is None and not getattr(context.config, "sae", False):
+            return {"status": "not_run", "reason": "the run has no --sae"}
+        try:
+            if self.sae is not None:
+                reconstruct, layer = self.sae
+            else:
+                sae, layer = load_run_sae(context)
+                reconstruct = sae_reconstructor(sae)
+            try:
+                direction = resolve_direction(context.dataset, context.probe_results, context.out_dir)
+            except NotComputable:
+                direction = None
+            return sae_reconstruction_result(context, reconstruct, layer, self.settings.n_random_forward, direction)
+        except Exception as error:  # an SAE that cannot load must not lose the other results
+            log.warning("causal: SAE reconstruction test failed: %s", error)
+            return {"status": "not_run", "reason": f"{type(error).__name__}: {error}"}
+
+    def run(self, context: CausalContext) -> dict[str, Any]:
+        seed = int(getattr(context.config, "seed", 0))
+        upstream, sources = self._upstream(context)
+        usable = [r for r in upstream if r.get("status") == "ok"]
+        if not usable:
+            reasons = "; ".join(f"{r.get('test')}: {r.get('reason')}" for r in upstream)
+            return not_computable(self.name, f"neither ablation nor steering produced results ({reasons})")
+        deltas = [d for r in usable for d in condition_deltas(r)]
+        probe_only = [d for d in deltas if d["direction"] == "probe"]
+        random_only = [d for d in deltas if d["direction"] == "random"]
+        all_conditions = tracking(deltas, seed)
+        result = {
+            "format_version": 1, "test": self.name, "status": "ok",
+            "direction": usable[0]["direction"], "prompts": usable[0]["prompts"],
+            "settings": {"n_permutations": N_PERMUTATIONS},
+            "sources": sources,
+            "tracking": {"all_conditions": all_conditions, "probe_direction_conditions": tracking(probe_only, seed),
+                         "random_direction_conditions": tracking(random_only, seed)},
+            "probe_accuracy_on_intervened_replies": probe_accuracy_on_interventions(deltas, seed),
+            "sae_reconstruction": self._sae(context),
+        }
+        r = all_conditions.get("correlation")
+        if r is None:
+            line = f"correlation not computable ({all_conditions.get('reason')})"
+        else:
+            lo, hi, p = all_conditions["ci_low"], all_conditions["ci_high"], all_conditions["p_value_permutation"]
+            ci = "n/a" if lo is None else f"[{lo:+.3g}, {hi:+.3g}]"
+            line = (f"corr(probe score change, deception rate change) over {all_conditions['n_conditions']} conditions "
+                    f"(probe and random directions) = {r:+.3g} (95% CI {ci}), permutation p={p:.3g}")
+        acc = result["probe_accuracy_on_intervened_replies"]
+        if acc.get("auroc") is not None:
+            line += f"; probe AUROC on intervened replies {acc['auroc']:.3g}"
+        sae = result["sae_reconstruction"]
+        if sae.get("status") == "ok":
+            line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
+        result["summary"] = "faithfulness: " + line
+        return jsonable(result)

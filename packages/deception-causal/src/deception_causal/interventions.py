@@ -1,0 +1,180 @@
+"""Residual-stream interventions on plain HF causal LMs: forward hooks and teacher-forced scoring.
+
+Every function here takes a model and tensors, not a run, so the known-answer tests can call them
+directly. An intervention edits the output of decoder block ``layer`` (the residual stream the
+capture backends record), exactly as `deception_core.capture.base.Intervention` does during
+generation. Per-row edits let one batched forward pass evaluate many directions at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+import torch
+
+from deception_core.capture.base import Intervention
+from deception_core.models.loading import decoder_layers
+
+
+@attrs.frozen
+class RowEdit:
+    """An edit of one layer's output, row by row: ``x - (x.u) u + v``, plus prompt-position deltas.
+
+    ``project``: ``[batch, d]`` unit vectors to project out (zero rows leave ``x`` alone; the
+    residual is never zeroed). ``add``: ``[batch, d]`` added at every position and step.
+    ``prompt_delta``: ``[batch, n, d]`` added on the prompt pass only, to the last ``n`` prompt
+    positions, which end at ``prompt_end[row]`` (teacher forcing, right padding) or at the end of
+    the sequence (generation, left padding). Patching is such a delta: source minus target state,
+    whole or along a direction.
+    """
+
+    project: torch.Tensor | None = None
+    add: torch.Tensor | None = None
+    prompt_delta: torch.Tensor | None = None
+    prompt_end: tuple[int, ...] | None = None
+
+    def rows(self, start: int, stop: int) -> RowEdit:
+        """The edit of rows ``start:stop`` (for running a batch in chunks)."""
+        def cut(t):
+            return None if t is None else t[start:stop]
+
+        return RowEdit(cut(self.project), cut(self.add), cut(self.prompt_delta),
+                       None if self.prompt_end is None else self.prompt_end[start:stop])
+
+    def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
+        dtype = hidden.dtype
+        x = hidden.float()
+        if self.project is not None:
+            u = self.project.to(x.device)[:, None, :]
+            x = x - (x * u).sum(-1, keepdim=True) * u
+        if self.add is not None:
+            x = x + self.add.to(x.device)[:, None, :]
+        if self.prompt_delta is not None and step == 0:
+            delta = self.prompt_delta.to(x.device)
+            n = delta.shape[1]
+            x = x.clone()
+            for row in range(x.shape[0]):
+                end = self.prompt_end[row] if self.prompt_end is not None else x.shape[1]
+                x[row, end - n:end] += delta[row]
+        return x.to(dtype)
+
+
+def as_interventions(edits: Mapping[int, RowEdit]) -> list[Intervention]:
+    return [Intervention(layer, edit) for layer, edit in sorted(edits.items())]
+
+
+@contextmanager
+def hooked(hf_model: Any, interventions: Sequence[Intervention] = (),
+           record: Sequence[int] = ()) -> Iterator[dict[int, torch.Tensor]]:
+    """Apply ``interventions`` (step 0) and record the outputs of the ``record`` layers during a forward pass."""
+    layers = decoder_layers(hf_model)
+    recorded: dict[int, torch.Tensor] = {}
+    handles = []
+
+    def make(layer: int, fns: list[Intervention]):
+        def hook(_module, _inputs, output):
+            hidden = output if torch.is_tensor(output) else output[0]
+            for item in fns:
+                hidden = item.fn(hidden, 0)
+            if layer in record:
+                recorded[layer] = hidden.detach()
+            if not fns:
+                return None
+            return hidden if torch.is_tensor(output) else (hidden, *output[1:])
+
+        return hook
+
+    by_layer: dict[int, list[Intervention]] = {}
+    for item in interventions:
+        by_layer.setdefault(item.layer, []).append(item)
+    for layer in sorted(set(by_layer) | set(record)):
+        handles.append(layers[layer].register_forward_hook(make(layer, by_layer.get(layer, []))))
+    try:
+        yield recorded
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@attrs.frozen
+class ForcedPass:
+    """A teacher-forced pass over prompt + reply for each row."""
+
+    reply_logprobs: list[torch.Tensor]  # per row: [n_reply] log p(reply token | prefix)
+    hidden: dict[int, list[torch.Tensor]]  # layer -> per row: [seq_len, d] (float32, cpu)
+    next_logprobs: torch.Tensor  # [batch, vocab] log-probs of the token after the prompt
+
+
+def _device(hf_model: Any) -> torch.device:
+    return next(hf_model.parameters()).device
+
+
+def teacher_forced(
+    hf_model: Any,
+    prompts: Sequence[Sequence[int]],
+    replies: Sequence[Sequence[int]],
+    edits: Mapping[int, RowEdit] | None = None,
+    record: Sequence[int] = (),
+    pad_id: int = 0,
+    chunk: int = 8,
+) -> ForcedPass:
+    """A right-padded forward pass over ``prompt + reply`` per row, under ``edits``, ``chunk`` rows
+    at a time.
+
+    Right padding keeps every row's positions identical to an unpadded pass, so a row's scores
+    do not depend on what else is in the batch. Only the logits that score the reply (and the
+    token after the prompt) are computed and normalised, which keeps large vocabularies cheap.
+    """
+    parts = []
+    for start in range(0, len(prompts), max(1, chunk)):
+        stop = min(len(prompts), start + max(1, chunk))
+        part_edits = {layer: edit.rows(start, stop) for layer, edit in (edits or {}).items()}
+        parts.append(_forced_chunk(hf_model, prompts[start:stop], replies[start:stop], part_edits, record, pad_id))
+    return ForcedPass(
+        [lp for part in parts for lp in part.reply_logprobs],
+        {layer: [h for part in parts for h in part.hidden[layer]] for layer in record},
+        torch.cat([part.next_logprobs for part in parts]),
+    )
+
+
+@torch.inference_mode()
+def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPass:
+    sequences = [list(p) + list(r) for p, r in zip(prompts, replies)]
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    first = min(len(p) for p in prompts) - 1  # the earliest position whose logits are needed
+    keep = width - first
+    device = _device(hf_model)
+    with hooked(hf_model, as_interventions(edits), record) as recorded:
+        logits = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
+    reply_lp, next_lp = [], []
+    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+        n_p, n_r = len(prompt), len(reply)
+        positions = torch.arange(n_p - 1, n_p + n_r) - first  # prompt end, then each reply token's prefix
+        lp = torch.log_softmax(logits[row, positions.to(logits.device)].float(), dim=-1).cpu()
+        next_lp.append(lp[0])
+        reply_lp.append(lp[torch.arange(n_r), torch.tensor(list(reply), dtype=torch.long)] if n_r else torch.zeros(0))
+    hidden = {layer: [recorded[layer][row, : len(seq)].float().cpu() for row, seq in enumerate(sequences)]
+              for layer in record}
+    return ForcedPass(reply_lp, hidden, torch.stack(next_lp))
+
+
+def position_vector(hidden: torch.Tensor, n_prompt: int, position: str) -> torch.Tensor:
+    """The state a capture backend records at ``position`` from a teacher-forced ``[seq, d]`` pass.
+
+    Reply token ``k`` is the input at sequence position ``n_prompt + k``; a reply with no tokens
+    falls back to the last prompt token, as the ``hf`` backend does.
+    """
+    reply = hidden[n_prompt:]
+    if position == "last_prompt" or reply.shape[0] == 0:
+        return hidden[n_prompt - 1]
+    if position == "reply_last":
+        return reply[-1]
+    return reply.mean(dim=0)

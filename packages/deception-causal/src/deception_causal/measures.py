@@ -1,0 +1,91 @@
+"""Causal measurements on one prompt with plain tensors: the building blocks of the tests.
+
+Each function runs one batched teacher-forced pass in which row ``k`` carries the ``k``-th
+intervention, and returns the mean per-token log-probability of a fixed reply per row. The
+known-answer tests call these directly on a model with a planted direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from deception_causal.interventions import RowEdit, teacher_forced
+
+
+def _rows(vectors: np.ndarray | torch.Tensor | None, k: int, d: int) -> torch.Tensor:
+    if vectors is None:
+        return torch.zeros(k, d)
+    return torch.as_tensor(np.asarray(vectors, dtype=np.float32)).reshape(k, d)
+
+
+def _mean_logprob(values: torch.Tensor) -> float:
+    return float(values.mean()) if values.numel() else float("nan")
+
+
+def reply_logprob_rows(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
+                       add: np.ndarray | None = None, project: np.ndarray | None = None,
+                       pad_id: int = 0) -> np.ndarray:
+    """``[k]`` mean log p(reply | prompt) with row ``k`` adding ``add[k]`` and projecting out
+    ``project[k]`` (a zero row does nothing) at each of ``layers``, at every position."""
+    source = add if add is not None else project
+    k, d = np.asarray(source).shape
+    edit = RowEdit(project=_rows(project, k, d) if project is not None else None,
+                   add=_rows(add, k, d) if add is not None else None)
+    out = teacher_forced(hf_model, [prompt] * k, [reply] * k, {layer: edit for layer in layers}, pad_id=pad_id)
+    return np.array([_mean_logprob(lp) for lp in out.reply_logprobs])
+
+
+def steering_curve(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int, unit: np.ndarray,
+                   scale: float, alphas: Sequence[float], pad_id: int = 0) -> np.ndarray:
+    """Mean log p(reply) when ``alpha * scale * unit`` is added at ``layer``, for each alpha."""
+    adds = np.outer(np.asarray(alphas, dtype=np.float64), np.asarray(unit, dtype=np.float64) * scale)
+    return reply_logprob_rows(hf_model, prompt, reply, [layer], add=adds, pad_id=pad_id)
+
+
+def ablation_change(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
+                    units: np.ndarray, pad_id: int = 0) -> np.ndarray:
+    """``[k]`` change of mean log p(reply) when ``units[k]`` is projected out at ``layers`` (vs none)."""
+    units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+    project = np.vstack([np.zeros((1, units.shape[1])), units])
+    values = reply_logprob_rows(hf_model, prompt, reply, layers, project=project, pad_id=pad_id)
+    return values[1:] - values[0]
+
+
+def prompt_states(hf_model: Any, prompt: Sequence[int], layer: int, pad_id: int = 0) -> torch.Tensor:
+    """``[len(prompt), d]`` residual stream after ``layer`` over the prompt."""
+    return teacher_forced(hf_model, [prompt], [[]], record=[layer], pad_id=pad_id).hidden[layer][0]
+
+
+def patch_deltas(source: torch.Tensor, target: torch.Tensor, unit: np.ndarray,
+                 random_units: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """What patching source into target adds to the target's states, aligned at the prompt end.
+
+    ``full``: the whole state difference. ``direction``: its component along ``unit``.
+    ``random``: ``[k, n, d]``, for each random unit vector ``r`` a change of the same norm as the
+    direction patch at every position, along ``r`` (the norm-matched control).
+    """
+    n = min(source.shape[0], target.shape[0])
+    diff = (source[-n:] - target[-n:]).float()
+    u = torch.as_tensor(np.asarray(unit, dtype=np.float32))
+    along = diff @ u
+    out = {"full": diff, "direction": along[:, None] * u[None, :]}
+    if random_units is not None:
+        r = torch.as_tensor(np.asarray(random_units, dtype=np.float32))
+        out["random"] = along.abs()[None, :, None] * r[:, None, :]
+    return out
+
+
+def patched_reply_logprob(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int,
+                          deltas: torch.Tensor, pad_id: int = 0) -> np.ndarray:
+    """``[k]`` mean log p(reply | prompt) with ``deltas[k]`` (``[n, d]``) added to the last ``n``
+    prompt positions at ``layer``; row 0 of the output is the unpatched pass."""
+    deltas = torch.cat([torch.zeros_like(deltas[:1]), deltas]) if deltas.ndim == 3 else torch.stack(
+        [torch.zeros_like(deltas), deltas])
+    k = deltas.shape[0]
+    edit = RowEdit(prompt_delta=deltas, prompt_end=tuple([len(prompt)] * k))
+    out = teacher_forced(hf_model, [prompt] * k, [reply] * k, {layer: edit}, pad_id=pad_id)
+    return np.array([_mean_logprob(lp) for lp in out.reply_logprobs])

@@ -1,0 +1,211 @@
+"""Steering during generation: add alpha x the unit direction, scaled to the typical residual norm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deception_causal.ablation import condition_summary, run_conditions
+from deception_causal.common import (
+    CausalRun,
+    CausalSettings,
+    deceptive_indicator,
+    jsonable,
+    label_sign,
+    not_computable,
+)
+from deception_causal.direction import NotComputable
+from deception_causal.measures import reply_logprob_rows
+from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
+from deception_core.analysis import CausalContext, CausalTest
+
+PLOT_FILE = "causal_dose_response.png"
+
+
+def per_sample_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of ``values`` ``[n, len(alphas)]`` against ``alphas``."""
+    a = alphas - alphas.mean()
+    return (values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a)
+
+
+def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
+    """Fraction of prompts moving the expected way (+), the opposite way (anti-steerable), or not at all."""
+    n = int(slopes.size)
+    if n == 0:
+        return {"n": 0, "expected": None, "opposite": None, "unchanged": None}
+    return {"n": n, "expected": float((slopes > tolerance).mean()), "opposite": float((slopes < -tolerance).mean()),
+            "unchanged": float((np.abs(slopes) <= tolerance).mean())}
+
+
+class Steering(CausalTest):
+    name = "steering"
+
+    def __init__(self, settings: CausalSettings | None = None) -> None:
+        self.settings = settings or CausalSettings()
+
+    def run(self, context: CausalContext) -> dict[str, Any]:
+        try:
+            run = CausalRun(context, self.settings)
+        except NotComputable as reason:
+            return not_computable(self.name, str(reason))
+        result = steering_result(run)
+        plot = dose_response_plot(result, Path(context.out_dir) / PLOT_FILE)
+        result["plot"] = plot.name if plot else None
+        return jsonable(result)
+
+
+def steering_result(run: CausalRun) -> dict[str, Any]:
+    settings, unit, layer = run.settings, run.unit, run.direction.layer
+    scale = run.typical_norm()
+    alphas = np.array(sorted(settings.alphas), dtype=np.float64)
+    a_max = float(np.max(np.abs(alphas)))
+    randoms = run.random_units(settings.n_random, salt=3)
+    named: list[tuple[str, str, dict, dict]] = []
+    for alpha in alphas:
+        spec = {layer: (None, alpha * scale * unit)} if alpha != 0 else {}
+        named.append((f"alpha{alpha:+g}" if alpha else "baseline", "probe" if alpha else "none",
+                      {"alpha": float(alpha)}, spec))
+    for k, r in enumerate(randoms):
+        for sign in (1.0, -1.0):
+            named.append((f"random{k}_alpha{sign * a_max:+g}", "random", {"alpha": sign * a_max, "index": k},
+                          {layer: (None, sign * a_max * scale * r)}))
+    keep = {n for n, d, *_ in named if d != "random"}
+    records = run_conditions(run, named, keep)
+    by_name = {r["name"]: r for r in records}
+    base = by_name["baseline"]
+    for record in records:
+        record["rates"] = condition_summary(record["labels"], record["nll"], base["nll"], settings.fluency_ratio)
+    probe_records = [r for r in records if r["direction"] != "random"]
+    plus, minus = by_name[f"alpha{a_max:+g}"], by_name[f"alpha{-a_max:+g}"]
+
+    def pm(rec_plus, rec_minus, key):
+        if key == "deceptive":
+            return deceptive_indicator(rec_plus["labels"]) - deceptive_indicator(rec_minus["labels"])
+        return np.array(rec_plus[key]) - np.array(rec_minus[key])
+
+    null_pairs = [(by_name[f"random{k}_alpha{a_max:+g}"], by_name[f"random{k}_alpha{-a_max:+g}"])
+                  for k in range(len(randoms))]
+    effects = {
+        "deception_rate_difference": compare_with_null(
+            pm(plus, minus, "deceptive"), np.array([pm(p, m, "deceptive") for p, m in null_pairs]),
+            name=f"deception rate at alpha=+{a_max:g} minus alpha=-{a_max:g}", unit="fraction of replies",
+            seed=run.seed, expected_sign=1),
+        "probe_score_difference": compare_with_null(
+            pm(plus, minus, "probe_score"), np.array([pm(p, m, "probe_score") for p, m in null_pairs]),
+            name=f"reply probe score at +{a_max:g} minus -{a_max:g}", unit="probe score", seed=run.seed,
+            expected_sign=1),
+    }
+    logprob = _logprob_steering(run, alphas, scale)
+    effects["reply_logprob_slope"] = logprob.pop("effect")
+    dose = []
+    for record in probe_records:
+        d = deceptive_indicator(record["labels"])
+        low, high = bootstrap_ci(d, seed=run.seed)
+        dose.append({"alpha": record["alpha"], **record["rates"], "deceptive_rate_ci": [low, high],
+                     "mean_probe_score": float(np.mean(record["probe_score"]))})
+    random_rates = {s: [by_name[f"random{k}_alpha{s * a_max:+g}"]["rates"]["deceptive_rate"] for k in range(len(randoms))]
+                    for s in (1, -1)}
+    behaviour_slopes = np.array([
+        per_sample_slopes(alphas, np.array([[deceptive_indicator(by_name[_name(a)]["labels"])[i] for a in alphas]]))[0]
+        for i in range(len(run.rows))])
+    result = run.base_record("steering")
+    result.update({
+        "method": "h + alpha * scale * u on the residual stream after the block at every position and decoding step; "
+                  "random controls: unit directions orthogonal to u with the same alpha and scale",
+        "scale": {"typical_residual_norm": scale, "layer": layer, "statistic": "median L2 norm over the run's samples"},
+        "alphas": alphas.tolist(),
+        "labeller": "scenario rule (all conditions); the run's evaluator on the probe-direction conditions",
+        "effects": effects,
+        "primary": "deception_rate_difference",
+        "dose_response": dose,
+        "random_dose": {"alpha": [a_max, -a_max], "deceptive_rates": [random_rates[1], random_rates[-1]]},
+        "per_sample_steerability": {
+            "behaviour": {**steerability(behaviour_slopes), "slopes": behaviour_slopes.tolist(),
+                          "measure": "slope of the deceptive-reply indicator vs alpha, per prompt"},
+            "logprob": logprob,
+        },
+        "conditions": records,
+    })
+    result["summary"] = (f"steering (layer {layer}, scale {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
+                         + "; " + describe_effect(effects["reply_logprob_slope"]))
+    return result
+
+
+def _name(alpha: float) -> str:
+    return f"alpha{alpha:+g}" if alpha else "baseline"
+
+
+def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[str, Any]:
+    """Teacher-forced per-sample steerability (Tan et al. 2024): the slope of the signed log-prob
+    of the prompt's original reply against alpha; + means steering toward 'deceptive' makes a
+    deceptive reply likelier (an honest one less likely)."""
+    a_max = float(np.max(np.abs(alphas)))
+    randoms = run.random_units(run.settings.n_random_forward, salt=4)
+    probe_rows = np.outer(alphas, run.unit * scale)
+    random_rows = np.vstack([np.outer([a_max, -a_max], r * scale) for r in randoms])
+    adds = np.vstack([probe_rows, random_rows])
+    slopes, two_point, null, curves = [], [], [], []
+    for row, prompt in zip(run.rows, run.prompts):
+        sample = run.dataset.samples[row]
+        sign = label_sign(sample["label"])
+        reply = run.context.model.tokenizer.encode(sample["reply_text"], add_special_tokens=False)
+        if sign == 0 or not reply:
+            continue
+        values = reply_logprob_rows(run.hf, prompt, reply, [run.direction.layer], add=adds, pad_id=run.pad_id) * sign
+        curve = values[: len(alphas)]
+        curves.append(curve.tolist())
+        slopes.append(per_sample_slopes(alphas, curve[None, :])[0])
+        two_point.append((curve[-1] - curve[0]) / (alphas[-1] - alphas[0]))
+        rand = values[len(alphas):].reshape(len(randoms), 2)
+        null.append((rand[:, 0] - rand[:, 1]) / (2 * a_max))
+    slopes_arr = np.array(slopes)
+    effect = compare_with_null(np.array(two_point), np.array(null).T if null else np.zeros((len(randoms), 0)),
+                               name="signed log p(original reply) slope", unit="nats/token per alpha",
+                               seed=run.seed, expected_sign=1)
+    return {"effect": effect, **steerability(slopes_arr), "slopes": slopes_arr.tolist(), "curves": curves,
+            "measure": "least-squares slope over alphas of sign(label) x mean log p(original reply)",
+            "n_labelled_prompts": len(slopes)}
+
+
+def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
+    """Deception rate, broken-reply rate and reply probe score against alpha, with the random band."""
+    dose = result.get("dose_response") or []
+    if not dose:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    alphas = [d["alpha"] for d in dose]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    rates = [d["deceptive_rate"] for d in dose]
+    lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates)]
+    highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates)]
+    left.plot(alphas, rates, "o-", label="deceptive (probe direction)")
+    left.fill_between(alphas, lows, highs, alpha=0.2)
+    left.plot(alphas, [d["fluent_honest_rate"] for d in dose], "s--", label="honest and fluent")
+    left.plot(alphas, [d["broken_rate"] for d in dose], "x:", label="broken (perplexity)")
+    random = result.get("random_dose") or {}
+    for alpha, values in zip(random.get("alpha", []), random.get("deceptive_rates", [])):
+        if values:
+            left.errorbar([alpha], [float(np.mean(values))], yerr=[[float(np.mean(values) - np.min(values))],
+                          [float(np.max(values) - np.mean(values))]], fmt="k^", capsize=3)
+    left.plot([], [], "k^", label="deceptive (random directions)")
+    left.set_xlabel("alpha (x typical residual norm)")
+    left.set_ylabel("fraction of replies")
+    left.set_ylim(-0.05, 1.05)
+    left.legend(fontsize=7)
+    right.plot(alphas, [d["mean_probe_score"] for d in dose], "o-")
+    right.set_xlabel("alpha")
+    right.set_ylabel("mean probe score of the reply (clean re-read)")
+    fig.suptitle(f"steering at layer {result['direction']['layer']} ({result['prompts']['n_used']} prompts)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

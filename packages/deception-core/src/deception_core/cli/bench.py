@@ -1,0 +1,112 @@
+"""`deception bench`: capture throughput against bare `generate`, on any --model."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import click
+
+from deception_core.config import DEVICES, DTYPES
+
+
+def _ints(value: str, flag: str) -> tuple[int, ...]:
+    from deception_core.errors import UsageError
+
+    try:
+        numbers = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"{flag} takes comma-separated integers such as 1,4,16; got {value!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise UsageError(f"{flag} needs integers of at least 1; got {value!r}")
+    return numbers
+
+
+def _load(model: str, device: str, dtype: str, random_weights: bool):
+    from deception_core.models.device import resolve_device, resolve_dtype, torch_dtype
+    from deception_core.models.loading import from_hf, load_model
+    from deception_core.models.spec import ModelSpec
+
+    spec = ModelSpec.parse(model)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    if not random_weights:
+        return load_model(spec, device=device, dtype=dtype)
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from deception_core.errors import UsageError
+
+    if spec.path is None:
+        raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(str(spec.path))
+    with torch.device(device):  # initialise on the target device: a 2B model inits slowly on CPU
+        hf = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype))
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.path))
+    return from_hf(hf, tokenizer, model_id=f"{model} (random weights)", source="local", local_dir=spec.path)
+
+
+@click.command()
+@click.option("--model", "-m", default="embedded:gemma-3-270m", show_default=True,
+              help="Hugging Face id, local directory, or embedded model.")
+@click.option("--device", "-d", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPES), default="bfloat16", show_default=True,
+              help="Model precision; CPU falls back to float32.")
+@click.option("--layers", default=None, help="Layers to capture; default: three spread over the depth.")
+@click.option("--batch-sizes", default="1,4,16", show_default=True, help="Batch sizes for bare generate and hf capture.")
+@click.option("--backend-batch-sizes", default="1", show_default=True,
+              help="Batch sizes for the transformer-lens and hybrid stages.")
+@click.option("--backends", default="transformer-lens,hybrid", show_default=True,
+              help="TransformerLens stages to time besides hf (comma-separated; empty for none).")
+@click.option("--new-tokens", type=int, default=24, show_default=True, help="Greedy tokens per reply.")
+@click.option("--prompts", "n_prompts", type=int, default=None, help="Prompts per stage (default: the largest batch size).")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Interleaved rounds; medians are reported.")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads (default: torch's choice); 1 avoids spin-waiting on a loaded machine.")
+@click.option("--random-weights", is_flag=True, help="Build the model from its config.json with random weights.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
+def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
+          threads, random_weights, json_path) -> None:
+    """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
+    from deception_core.errors import UsageError
+
+    sizes = _ints(batch_sizes, "--batch-sizes")
+    backend_sizes = _ints(backend_batch_sizes, "--backend-batch-sizes")
+    names = tuple(n.strip() for n in backends.split(",") if n.strip())
+    unknown = set(names) - {"transformer-lens", "hybrid"}
+    if unknown:
+        raise UsageError(f"--backends takes transformer-lens and/or hybrid; got {sorted(unknown)}")
+    if new_tokens < 1 or repeats < 1:
+        raise UsageError("--new-tokens and --repeats must be at least 1")
+    from deception_core.config import _layers
+    from deception_core.models.spec import ModelSpec, peek_model
+    from deception_core.runner.plan import auto_layers
+
+    info = peek_model(ModelSpec.parse(model))
+    chosen = _layers(layers) or auto_layers(info.n_layers)
+    if max(chosen) >= info.n_layers:
+        raise UsageError(f"--layers {list(chosen)}: {model} has {info.n_layers} layers (0 to {info.n_layers - 1})")
+    import torch
+
+    from deception_core.capture.benchmark import format_table, run_benchmark, to_json
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    loaded = _load(model, device, dtype, random_weights)
+    cpu = f"CPU ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
+    where = torch.cuda.get_device_name() if loaded.device == "cuda" else cpu
+    click.echo(f"model {loaded.model_id}: {loaded.n_layers} layers, width {loaded.d_model}, {loaded.dtype} on {where}; "
+               f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
+    results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
+                            n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
+                            progress=lambda message: click.echo(message, err=True))
+    header = (f"deception bench: {loaded.model_id} ({loaded.dtype}, {where}), capture layers {list(chosen)}, "
+              f"{new_tokens} greedy tokens per reply, median of {repeats} interleaved rounds")
+    click.echo(format_table(results, header))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                               "layers": list(chosen), "new_tokens": new_tokens, "repeats": repeats,
+                                               "results": to_json(results)}, indent=2))

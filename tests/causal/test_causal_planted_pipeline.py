@@ -1,0 +1,109 @@
+"""The steering and ablation tests, whole (generation, labelling, random nulls), on the planted model.
+
+The game's rule calls a reply deceptive when it contains the planted token, so the planted
+direction causally controls the label; the decoy direction is readable but unused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from causal_planted import LAYER, TARGET, TRIGGER
+
+from deception_causal.ablation import DirectionalAblation
+from deception_causal.common import CausalSettings
+from deception_causal.steering import Steering
+from deception_core.analysis import CausalContext
+from deception_core.capture.base import CaptureSpec, Sampling
+from deception_core.dataset.store import Dataset
+from deception_core.testing.fakes import EchoScenario
+from deception_core.types import Label, RuleVerdict
+
+PROMPTS = [[10, 20, 30, 40], [11, 21, 31, 41, 51], [12, 22, 32, TRIGGER], [13, 23, 33, 43, TRIGGER]]
+
+
+class TokenScenario(EchoScenario):
+    """Deceptive when the reply contains the planted token's text, honest otherwise."""
+
+    name = "token"
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def rule_verdict(self, facts, condition, text, context=None) -> RuleVerdict:
+        if self.marker in text:
+            return RuleVerdict(Label.DECEPTIVE, "planted token")
+        return RuleVerdict(Label.HONEST if text.strip() else Label.AMBIGUOUS, "no planted token")
+
+
+class _Config:
+    seed, causal_samples, max_tokens, sae = 0, 4, 2, False
+
+
+def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
+    from deception_causal.measures import prompt_states
+    from deception_core.capture.hf import HFCaptureBackend
+    from deception_core.models.loading import from_hf
+    from deception_probes.methods import LinearProbe
+
+    model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
+    marker = planted.tokenizer.decode([TARGET])
+    states = np.stack([prompt_states(planted.model, p, LAYER)[-1].numpy() for p in PROMPTS])
+    labels = ["honest", "honest", "deceptive", "deceptive"]
+    samples = [{"sample_id": f"token/{i}", "trial_key": f"token/emergent/high_incentive/{i:05d}", "scenario": "token",
+                "mode": "emergent", "condition": "high_incentive", "trial_index": i, "round": 1, "label": labels[i],
+                "reply_text": "3" if labels[i] == "honest" else marker, "row": i} for i in range(len(PROMPTS))]
+    arrays = {f"layer{LAYER}/last_prompt": states.astype(np.float32),
+              "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in PROMPTS]),
+              "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
+    trials = [{"trial_key": s["trial_key"], "facts": {"secret": 3}, "transcript": []} for s in samples]
+    dataset = Dataset({"layers": [LAYER], "positions": ["last_prompt"]}, samples, trials, arrays)
+    LinearProbe("mass_mean", direction, 0.0).save(out_dir / "probes" / "best_probe.safetensors", layer=LAYER,
+                                                  position="last_prompt")
+    best = {"layer": LAYER, "position": "last_prompt", "method": "mass_mean", "file": "probes/best_probe.safetensors"}
+    backend = HFCaptureBackend(model, CaptureSpec(layers=(LAYER,)))
+    return CausalContext(model, backend, dataset, {"best": best}, _Config(), {"token": TokenScenario(marker)}, None,
+                         out_dir, Sampling(temperature=0.0))
+
+
+SETTINGS = CausalSettings(alphas=(-2.0, 0.0, 2.0), n_random=10, n_random_forward=10, batch_size=32,
+                          ablate_all_layers=False)
+
+
+@pytest.fixture(scope="module")
+def contexts(planted, tmp_path_factory):
+    pytest.importorskip("deception_probes")
+    return {name: make_context(planted, vector, tmp_path_factory.mktemp(name))
+            for name, vector in (("planted", planted.causal), ("decoy", planted.decoy))}
+
+
+def test_steering_finds_the_planted_direction_and_not_the_decoy(contexts) -> None:
+    torch.manual_seed(0)
+    found = Steering(SETTINGS).run(contexts["planted"])
+    assert found["status"] == "ok" and found["direction"]["source"] == "probe_file"
+    effect = found["effects"]["deception_rate_difference"]
+    assert effect["value"] == pytest.approx(1.0)  # every prompt: deceptive at +2, honest at -2
+    assert effect["p_value_rank"] == pytest.approx(1 / 11) and effect["null"]["abs_max"] == 0.0
+    rates = [d["deceptive_rate"] for d in found["dose_response"]]
+    assert rates[0] == 0.0 and rates[-1] == 1.0 and rates == sorted(rates)
+    assert found["per_sample_steerability"]["behaviour"]["expected"] == 1.0
+    assert found["per_sample_steerability"]["logprob"]["expected"] == 1.0
+    assert (contexts["planted"].out_dir / "causal_dose_response.png").is_file()
+
+    decoy = Steering(SETTINGS).run(contexts["decoy"])
+    assert decoy["effects"]["deception_rate_difference"]["value"] == 0.0
+    assert decoy["effects"]["deception_rate_difference"]["p_value_rank"] == 1.0
+    assert decoy["per_sample_steerability"]["behaviour"]["expected"] == 0.0
+
+
+def test_ablation_removes_planted_deception_and_the_decoy_does_not(contexts) -> None:
+    found = DirectionalAblation(SETTINGS).run(contexts["planted"])
+    base = next(c for c in found["conditions"] if c["name"] == "baseline")
+    assert base["labels"] == ["honest", "honest", "deceptive", "deceptive"]
+    effect = found["effects"]["deception_rate_change_layer"]
+    assert effect["value"] == pytest.approx(-0.5)  # the two trigger prompts stop saying the token
+    assert effect["per_prompt"] == [0.0, 0.0, -1.0, -1.0]
+    assert effect["p_value_rank"] == pytest.approx(1 / 11)
+    decoy = DirectionalAblation(SETTINGS).run(contexts["decoy"])
+    assert decoy["effects"]["deception_rate_change_layer"]["value"] == 0.0

@@ -1,0 +1,110 @@
+"""One small run through the core runner with ``--causal`` on the planted tiny model and the echo game."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from deception_causal import load_schema
+from deception_core import InterpretabilityRunner, RunConfig
+
+TESTS = ("patching", "ablation", "steering", "faithfulness")
+
+
+@pytest.fixture(scope="module")
+def causal_run(planted_model_dir, tmp_path_factory):
+    from deception_core.plugins import build_plugin_set
+    from deception_core.testing.fakes import FakePlugin
+
+    out = tmp_path_factory.mktemp("causal-run") / "out"
+    config = RunConfig(model=str(planted_model_dir), scenario_names=["echo"], evaluator="echo-judge", trials=5,
+                       max_rounds=1, max_tokens=4, causal=True, causal_samples=4, analyze=False, layers="1,2",
+                       output=str(out))
+    results = InterpretabilityRunner(config, plugins=build_plugin_set(extra_plugins={"fake": FakePlugin()})).run()
+    return results, out
+
+
+def test_the_four_results_and_the_plot_are_written_and_schema_valid(causal_run) -> None:
+    results, out = causal_run
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    labels = results.dataset.column("label")
+    assert {"honest", "deceptive"} <= set(labels)  # the planted model says "3"; secrets vary
+    for name in TESTS:
+        data = json.loads((out / f"causal_{name}.json").read_text())
+        jsonschema.validate(data, schema)
+        assert data["test"] == name and data["status"] == "ok", data.get("reason")
+        assert results.causal[name]["summary"] == data["summary"]
+    assert (out / "causal_dose_response.png").stat().st_size > 5000
+    summary = (out / "summary.txt").read_text()
+    for name in TESTS:
+        assert f"[causal {name}] {name}" in summary
+    assert "p_rank=" in summary and "95% CI" in summary
+
+
+def test_causal_samples_is_honoured_with_distinct_prompts(causal_run) -> None:
+    results, out = causal_run
+    steering = json.loads((out / "causal_steering.json").read_text())
+    prompts = steering["prompts"]
+    assert prompts["n_requested"] == 4 and prompts["n_used"] == 4
+    ids = [tuple(results.dataset.prompt_ids(r)) for r in prompts["rows"]]
+    assert len(set(ids)) == 4
+    for condition in steering["conditions"]:
+        assert len(condition["labels"]) == 4
+    patching = json.loads((out / "causal_patching.json").read_text())
+    assert 1 <= patching["pairs"]["n"] <= 4
+    for pair in patching["per_pair"]:
+        source, target = results.dataset.samples[pair["source_row"]], results.dataset.samples[pair["target_row"]]
+        assert source["trial_index"] == target["trial_index"] and source["scenario"] == target["scenario"]
+
+
+def test_every_effect_has_ten_random_directions_and_an_interval(causal_run) -> None:
+    _, out = causal_run
+    for name in ("patching", "ablation", "steering"):
+        data = json.loads((out / f"causal_{name}.json").read_text())
+        assert data["direction"]["source"] == "difference_of_means"  # no probes were trained in this run
+        for effect in data["effects"].values():
+            if effect["n_prompts"]:
+                assert effect["null"]["n_directions"] >= 10
+                assert len(effect["per_prompt"]) == effect["n_prompts"]
+    steering = json.loads((out / "causal_steering.json").read_text())
+    assert [d["alpha"] for d in steering["dose_response"]] == sorted(steering["alphas"])
+    behaviour = steering["per_sample_steerability"]["behaviour"]
+    assert behaviour["expected"] + behaviour["opposite"] + behaviour["unchanged"] == pytest.approx(1.0)
+    baseline = next(c for c in steering["conditions"] if c["name"] == "baseline")
+    assert baseline["rates"]["broken_rate"] == 0.0
+
+
+def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> None:
+    import numpy as np
+    import torch
+
+    from deception_causal.faithfulness import Faithfulness
+    from deception_core.analysis import CausalContext
+    from deception_core.models.loading import from_hf
+    from deception_core.testing.fakes import EchoScenario
+
+    results, out = causal_run
+    config = RunConfig(model="planted", scenario_names=["echo"], causal=True, causal_samples=4, max_tokens=4,
+                       output=str(out))
+    model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
+    context = CausalContext(model, None, results.dataset, {}, config, {"echo": EchoScenario()}, None, out, None)
+    steering = json.loads((out / "causal_steering.json").read_text())
+    layer = steering["direction"]["layer"]
+    shrink = torch.eye(64) * 0.5  # a lossy "SAE": halves every state
+
+    result = Faithfulness(sae=(lambda x: x @ shrink, layer)).run(context)
+    jsonschema.validate(result, load_schema())
+    assert result["sources"] == {"ablation": "causal_ablation.json", "steering": "causal_steering.json"}
+    sae = result["sae_reconstruction"]
+    assert sae["status"] == "ok" and sae["layer"] == layer and sae["n_prompts"] >= 1
+    assert abs(sae["loss_change_with_error"]["mean"]) < 1e-3
+    assert sae["loss_change_without_error"]["null"]["n_directions"] >= 10
+    auroc = sae["probe_auroc"]
+    # a linear probe's ranking survives halving the state only up to its bias; both AUROCs are computed
+    assert auroc is not None and 0.0 <= auroc["original"] <= 1.0 and 0.0 <= auroc["reconstructed"] <= 1.0
+    assert np.isfinite(sae["clean_loss"])
+    assert "SAE splice" in result["summary"]
+    assert Faithfulness().run(context)["sae_reconstruction"]["status"] == "not_run"
