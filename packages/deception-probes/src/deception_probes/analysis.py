@@ -1,0 +1,73 @@
+"""The ``probes`` analysis: writes ``probe_results.json``, the plots and the saved probes into the output directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deception_core.analysis import Analysis, AnalysisReport
+
+RESULTS_FILE = "probe_results.json"
+PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
+              "transfer": "probe_transfer_matrix.png"}
+
+
+def schema_path() -> Path:
+    """The JSON Schema of ``probe_results.json`` shipped with the package."""
+    return Path(__file__).with_name("schemas") / "probe_results.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    return json.loads(schema_path().read_text())
+
+
+def blas_threads_for(dataset: Any) -> Any:
+    """One BLAS thread for small data: multi-threaded BLAS on tiny matrices is many times slower on busy CPUs."""
+    from threadpoolctl import threadpool_limits
+
+    width = max((v.shape[1] for k, v in dataset.arrays.items() if k.startswith("layer") and v.ndim == 2), default=0)
+    small = len(dataset.samples) * width < SMALL_DATA_CELLS
+    return threadpool_limits(limits=1, user_api="blas") if small else threadpool_limits(limits=None)
+
+
+#: below this many activation entries per matrix the analysis runs with a single BLAS thread
+SMALL_DATA_CELLS = 2_000_000
+
+
+class ProbeAnalysis(Analysis):
+    name = "probes"
+
+    def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
+        from deception_core.dataset.store import atomic_write_text
+        from deception_probes import plots
+        from deception_probes.engine import run_probe_analysis
+        from deception_probes.report import headline_table
+        from deception_probes.settings import ProbeSettings
+
+        settings = ProbeSettings.from_options(options)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with blas_threads_for(dataset):
+            outcome = run_probe_analysis(dataset, out_dir, settings)
+        results = outcome.results
+        files: list[str] = []
+        if settings.plots:
+            made = {
+                "auroc_by_layer": plots.auroc_by_layer(results, out_dir / PLOT_FILES["auroc_by_layer"]),
+                "roc_best": (plots.roc_best(results, outcome.best_scores, outcome.y, out_dir / PLOT_FILES["roc_best"])
+                             if outcome.best_scores is not None else None),
+                "transfer": plots.transfer_heatmap(results, out_dir / PLOT_FILES["transfer"]),
+            }
+            results["plots"] = [{"kind": k, "file": p.name if p else None,
+                                 "status": "written" if p else "not drawn: nothing computable to plot"}
+                                for k, p in made.items()]
+            files += [str(p) for p in made.values() if p]
+        probes_dir = out_dir / "probes"
+        if probes_dir.is_dir() and results["status"] == "ok":
+            files += sorted(str(p) for p in probes_dir.iterdir() if p.suffix in (".safetensors", ".json"))
+        results["files"] = [str(Path(f).relative_to(out_dir)) for f in files]
+        path = out_dir / RESULTS_FILE
+        atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))
+        files.insert(0, str(path))
+        return AnalysisReport(results=results, table=headline_table(results), files=files)

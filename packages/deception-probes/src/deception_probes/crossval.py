@@ -1,0 +1,106 @@
+"""Nested, trial-grouped cross-validation of one probe method on one activation matrix.
+
+Outer folds give the held-out scores every reported figure comes from. Inside each outer training
+set, grouped validation folds choose the hyper-parameter and yield the validation AUROC used to
+choose layer, position and method; the outer test fold is never looked at while choosing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import attrs
+import numpy as np
+
+from deception_probes.methods import LinearProbe, ProbeMethod
+from deception_probes.metrics import auroc
+from deception_probes.splits import Fold, both_classes
+
+
+@attrs.define
+class FoldPlan:
+    """An outer fold and the validation folds inside its training set (indices into the training set)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    inner: list[Fold]
+    usable: bool  # the training set holds both classes
+
+
+@attrs.define
+class CrossValResult:
+    method: str
+    scores: np.ndarray  # held-out score per labelled sample (NaN where no fold scored it)
+    hypers: list[float | None]  # chosen per outer fold (None for skipped folds or methods without one)
+    validation_auroc: list[float | None]  # best mean validation AUROC per outer fold
+    validation_table: list[dict[str, Any]]  # per outer fold: hyper -> mean validation AUROC
+    direction_norms: list[float] = attrs.field(factory=list)  # raw-space norm of each fold's probe
+
+    @property
+    def scored(self) -> np.ndarray:
+        return ~np.isnan(self.scores)
+
+    def chosen_hyper(self) -> float | None:
+        """The hyper-parameter chosen most often across folds (for refits on all data)."""
+        values = [h for h in self.hypers if h is not None]
+        return Counter(values).most_common(1)[0][0] if values else None
+
+
+def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[Fold], seed: int) -> dict[Any, float]:
+    """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are skipped)."""
+    grid = method.hyper_grid or (method.default_hyper,)
+    per_hyper: dict[Any, list[float]] = {h: [] for h in grid}
+    for itr, iva in inner:
+        if not both_classes(y[itr]) or not both_classes(y[iva]):
+            continue
+        probes = method.fit_path(X[itr], y[itr], seed)
+        for h, probe in zip(grid, probes):
+            value = auroc(probe.score(X[iva]), y[iva])
+            if value is not None:
+                per_hyper[h].append(value)
+    return {h: float(np.mean(v)) for h, v in per_hyper.items() if v}
+
+
+def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
+    scores = np.full(len(y), np.nan)
+    hypers: list[float | None] = []
+    validation: list[float | None] = []
+    tables: list[dict[str, Any]] = []
+    norms: list[float] = []
+    for plan in plans:
+        if not plan.usable:
+            hypers.append(None)
+            validation.append(None)
+            tables.append({})
+            continue
+        Xtr, ytr = X[plan.train], y[plan.train]
+        table = _validation_scores(method, Xtr, ytr, plan.inner, seed) if plan.inner else {}
+        if table:
+            hyper = max(table, key=lambda h: table[h])  # grid order breaks ties: most regularised first
+            validation.append(table[hyper])
+        else:
+            hyper = method.default_hyper
+            validation.append(None)
+        probe = method.fit(Xtr, ytr, hyper, seed)
+        scores[plan.test] = probe.score(X[plan.test])
+        norms.append(float(np.linalg.norm(probe.direction)))
+        hypers.append(hyper)
+        tables.append({str(h): v for h, v in table.items()})
+    return CrossValResult(method.name, scores, hypers, validation, tables, norms)
+
+
+def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan],
+                          hyper: float | None, seed: int) -> np.ndarray:
+    """Held-out scores with a fixed hyper-parameter (used by the permutation null and transfer diagonals)."""
+    scores = np.full(len(y), np.nan)
+    for plan in plans:
+        if not both_classes(y[plan.train]):
+            continue
+        probe = method.fit(X[plan.train], y[plan.train], hyper, seed)
+        scores[plan.test] = probe.score(X[plan.test])
+    return scores
+
+
+def fit_all(method: ProbeMethod, X: Any, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
+    return method.fit(X, y, hyper, seed)

@@ -1,0 +1,304 @@
+"""The probe analysis of one dataset: every layer x position x method, nested and grouped by trial.
+
+Returns the ``probe_results.json`` document (see ``schemas/probe_results.schema.json``). Data that
+cannot support a figure gets a status and a reason in its place: ambiguous-only or one-class data
+trains no probe, too few trials give no cross-validation, and a split without both classes is
+"not computable".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
+from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
+from deception_probes.methods import dense_methods
+from deception_probes.metrics import (
+    auroc,
+    balanced_accuracy,
+    bootstrap_auroc,
+    class_counts,
+    recall_at_fpr,
+    widen_interval,
+)
+from deception_probes.nulls import permutation_test, permutations, random_direction_null, shuffled_plans
+from deception_probes.sae_features import analyse_sae
+from deception_probes.settings import ProbeSettings
+from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
+
+log = logging.getLogger("deception.probes")
+RESULTS_SCHEMA_VERSION = 1
+LABEL_VALUE = {"honest": 0, "deceptive": 1}
+
+
+def dataset_summary(dataset: Any) -> dict[str, Any]:
+    labels = Counter(s.get("label") for s in dataset.samples)
+    groups: dict[tuple[str, str, str], Counter] = {}
+    for s in dataset.samples:
+        key = (str(s.get("scenario")), str(s.get("mode")), str(s.get("condition")))
+        groups.setdefault(key, Counter())[s.get("label")] += 1
+    model = dataset.meta.get("model") or {}
+    return {
+        "n_samples": len(dataset.samples),
+        "n_trials": len({s.get("trial_key") for s in dataset.samples}),
+        "model": model.get("id") if isinstance(model, dict) else str(model),
+        "layers": dataset.layers,
+        "positions": dataset.positions,
+        "label_counts": {k: int(labels.get(k, 0)) for k in ("honest", "deceptive", "ambiguous")},
+        "by_group": [
+            {"scenario": k[0], "mode": k[1], "condition": k[2], "honest": int(c["honest"]),
+             "deceptive": int(c["deceptive"]), "ambiguous": int(c["ambiguous"])}
+            for k, c in sorted(groups.items())
+        ],
+    }
+
+
+def _blocking_reason(y: np.ndarray, groups: np.ndarray, settings: ProbeSettings, n_samples: int,
+                     layers_positions: bool) -> str | None:
+    if n_samples == 0:
+        return "the dataset has no samples: no probe trained"
+    if not layers_positions:
+        return "the dataset stores no activations (no layers or positions in its meta): no probe trained"
+    if len(y) == 0:
+        return f"all {n_samples} samples are ambiguous: no probe trained"
+    counts = class_counts(y)
+    if not both_classes(y):
+        return f"one class only ({counts['honest']} honest, {counts['deceptive']} deceptive): no probe trained"
+    honest_trials, deceptive_trials = trials_per_class(y, groups)
+    if feasible_folds(y, groups, max(settings.n_folds, 2)) < 2:
+        return (f"too few trials for grouped CV: {honest_trials} trial(s) with honest and {deceptive_trials} with "
+                "deceptive samples; at least 2 of each are needed (run more trials)")
+    return None
+
+
+def _plans(y: np.ndarray, groups: np.ndarray, settings: ProbeSettings) -> tuple[list[FoldPlan], list[dict[str, Any]]]:
+    k = feasible_folds(y, groups, settings.n_folds)
+    plans, records = [], []
+    for number, (tr, te) in enumerate(grouped_folds(y, groups, k, settings.seed)):
+        usable = both_classes(y[tr])
+        inner = inner_folds(y[tr], groups[tr], settings.inner_folds, settings.seed + 1 + number) if usable else []
+        plans.append(FoldPlan(tr, te, inner, usable))
+        records.append({"fold": number, "train": class_counts(y[tr], groups[tr]), "test": class_counts(y[te], groups[te]),
+                        "validation_folds": len(inner),
+                        "status": "ok" if usable else "skipped: the training side lacks a class"})
+    return plans, records
+
+
+def _cell_entry(layer: int, position: str, cv: CrossValResult, y: np.ndarray, groups: np.ndarray,
+                settings: ProbeSettings) -> dict[str, Any]:
+    mask = cv.scored
+    scores, yy, gg = cv.scores[mask], y[mask], groups[mask]
+    return {
+        "layer": layer,
+        "position": position,
+        "method": cv.method,
+        "n_scored": int(mask.sum()),
+        "auroc": bootstrap_auroc(scores, yy, gg, settings.n_bootstrap, settings.seed),
+        "balanced_accuracy": balanced_accuracy(scores, yy),
+        "recall_at_fpr": recall_at_fpr(scores, yy, settings.fpr),
+        "fold_aurocs": [],
+        "hypers": cv.hypers,
+        "validation_auroc": cv.validation_auroc,
+        "permutation": None,
+    }
+
+
+def _fold_aurocs(cv: CrossValResult, y: np.ndarray, plans: list[FoldPlan]) -> list[float | None]:
+    return [auroc(cv.scores[p.test], y[p.test]) if p.usable else None for p in plans]
+
+
+@attrs.define
+class Outcome:
+    """The results document plus what the plots need: the best cell's held-out scores and labels."""
+
+    results: dict[str, Any]
+    best_scores: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+
+def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> Outcome:
+    started = time.time()
+    samples = dataset.samples
+    rows = np.array([i for i, s in enumerate(samples) if s.get("label") in LABEL_VALUE], dtype=np.int64)
+    y = np.array([LABEL_VALUE[samples[i]["label"]] for i in rows], dtype=np.int64)
+    groups = np.array([str(samples[i].get("trial_key")) for i in rows], dtype=object)
+    ambiguous_rows = np.array([i for i, s in enumerate(samples) if s.get("label") not in LABEL_VALUE], dtype=np.int64)
+    results: dict[str, Any] = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "status": "ok",
+        "reasons": [],
+        "dataset": dataset_summary(dataset),
+        "settings": settings.to_dict(),
+        "labelled": {**class_counts(y, groups), "ambiguous_excluded": int(len(ambiguous_rows))},
+        "splits": {"grouping": "trial_key", "n_folds": 0, "folds": []},
+        "cells": [],
+        "nested": None,
+        "best": None,
+        "ambiguous": {"n": int(len(ambiguous_rows)), "excluded_from_training": True, "best_probe_scores": None},
+        "generalisation": None,
+        "sae": None,
+        "plots": [],
+        "files": [],
+    }
+    blocking = _blocking_reason(y, groups, settings, len(samples), bool(dataset.layers and dataset.positions))
+    if blocking:
+        results["status"] = "no_probe"
+        results["reasons"].append(blocking)
+        results["sae"] = {"status": "not computable", "reason": blocking, "positions": []}
+        results["elapsed_s"] = round(time.time() - started, 3)
+        return Outcome(results)
+
+    plans, fold_records = _plans(y, groups, settings)
+    results["splits"] = {"grouping": "trial_key", "n_folds": len(plans), "folds": fold_records,
+                         "splitter": "class-balanced grouped k-fold (outer); grouped validation folds inside each training set"}
+    if len(plans) < settings.n_folds:
+        results["reasons"].append(f"only {len(plans)} grouped folds (asked for {settings.n_folds}): limited by trials per class")
+    if not any(p.inner for p in plans):
+        results["reasons"].append("too few trials for validation folds: hyper-parameters fixed at defaults")
+
+    methods = dense_methods(settings.c_grid)
+    width = int(np.asarray(dataset.matrix(dataset.layers[0], dataset.positions[0])).shape[1])
+    n_permutations = settings.permutations_for(len(y), width)
+    results["settings"]["n_permutations"] = n_permutations
+    shuffled = permutations(y, groups, n_permutations, settings.seed + 7)
+    null_plans = shuffled_plans(shuffled, groups, len(plans), settings.seed)
+    cvs: dict[tuple[int, str, str], CrossValResult] = {}
+    cells: list[dict[str, Any]] = []
+    for layer in dataset.layers:
+        for position in dataset.positions:
+            X = np.asarray(dataset.matrix(layer, position))[rows]
+            observed: dict[str, float | None] = {}
+            norms: list[float] = []
+            for method in methods:
+                t0 = time.time()
+                cv = cross_validate(method, X, y, plans, settings.seed)
+                cvs[(layer, position, method.name)] = cv
+                entry = _cell_entry(layer, position, cv, y, groups, settings)
+                entry["fold_aurocs"] = _fold_aurocs(cv, y, plans)
+                value = entry["auroc"]["value"] if entry["auroc"] else None
+                entry["permutation"] = permutation_test(method, X, shuffled, null_plans, cv.chosen_hyper(), value,
+                                                       settings.seed)
+                if entry["permutation"]:
+                    entry["auroc"] = widen_interval(entry["auroc"], entry["permutation"]["null_sd"],
+                                                    entry["permutation"]["n_permutations"])
+                observed[method.name] = value
+                if method.name == "logistic":
+                    norms = cv.direction_norms
+                entry["elapsed_s"] = round(time.time() - t0, 3)
+                cells.append(entry)
+                log.info("probes: layer %s %s %s: held-out AUROC %s (%.1fs)", layer, position, method.name,
+                         "n/a" if value is None else f"{value:.3f}", entry["elapsed_s"])
+            null = random_direction_null(X, y, float(np.mean(norms)) if norms else 1.0, settings.n_random_directions,
+                                         settings.seed + layer, observed)
+            for entry in cells[-len(methods):]:
+                entry["random_directions"] = null
+    results["cells"] = cells
+    results["nested"] = _nested(cvs, y, groups, plans, settings)
+    nulls = [c["permutation"] for c in cells if c["permutation"] and c["permutation"]["null_sd"]]
+    if results["nested"]["auroc"] and nulls:
+        widest = max(nulls, key=lambda p: p["null_sd"])
+        results["nested"]["auroc"] = widen_interval(results["nested"]["auroc"], widest["null_sd"], widest["n_permutations"])
+    best_key, selected_on = _select_best(cvs, cells)
+    X_best = np.asarray(dataset.matrix(best_key[0], best_key[1]))[rows]
+    results["best"] = _save_best(best_key, selected_on, cvs, methods, X_best, y, results, dataset, ambiguous_rows,
+                                 out_dir, settings)
+    best_method = next(m for m in methods if m.name == best_key[2])
+    hyper = cvs[best_key].chosen_hyper()
+    scen = np.array([str(samples[i].get("scenario")) for i in rows], dtype=object)
+    labelled_samples = [samples[i] for i in rows]
+    results["generalisation"] = {
+        "layer": best_key[0], "position": best_key[1], "method": best_key[2], "hyper": hyper,
+        "leave_one_scenario_out": leave_one_scenario_out(best_method, X_best, y, groups, scen, hyper, settings),
+        "transfer": transfer_matrices(best_method, X_best, y, groups, labelled_samples, hyper, settings),
+    }
+    results["sae"] = analyse_sae(dataset, rows, y, groups, plans, settings, out_dir)
+    results["elapsed_s"] = round(time.time() - started, 3)
+    return Outcome(results, cvs[best_key].scores, y)
+
+
+def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], settings: ProbeSettings) -> dict[str, Any]:
+    """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled."""
+    scores = np.full(len(y), np.nan)
+    choices = []
+    for number, plan in enumerate(plans):
+        candidates = {k: cv.validation_auroc[number] for k, cv in cvs.items() if cv.validation_auroc[number] is not None}
+        if not plan.usable or not candidates:
+            choices.append({"fold": number, "status": "no validation folds: nothing selected"})
+            continue
+        key = max(candidates, key=lambda k: candidates[k])
+        scores[plan.test] = cvs[key].scores[plan.test]
+        choices.append({"fold": number, "layer": key[0], "position": key[1], "method": key[2],
+                        "hyper": cvs[key].hypers[number], "validation_auroc": candidates[key]})
+    mask = ~np.isnan(scores)
+    ci = bootstrap_auroc(scores[mask], y[mask], groups[mask], settings.n_bootstrap, settings.seed) if mask.any() else None
+    return {"auroc": ci, "n_scored": int(mask.sum()), "choices": choices,
+            "status": "ok" if ci is not None else "not computable",
+            "reason": None if ci is not None else "too few trials to select on validation folds",
+            "balanced_accuracy": balanced_accuracy(scores[mask], y[mask]) if mask.any() else None,
+            "recall_at_fpr": recall_at_fpr(scores[mask], y[mask], settings.fpr) if mask.any() else None}
+
+
+def _select_best(cvs: dict, cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
+    """Best (layer, position, method) by mean validation AUROC; held-out AUROC only when no validation exists."""
+    means = {}
+    for key, cv in cvs.items():
+        values = [v for v in cv.validation_auroc if v is not None]
+        if values:
+            means[key] = float(np.mean(values))
+    if means:
+        return max(means, key=lambda k: means[k]), "validation folds (mean validation AUROC)"
+    held = {(c["layer"], c["position"], c["method"]): c["auroc"]["value"] for c in cells if c["auroc"]}
+    if held:
+        return max(held, key=lambda k: held[k]), "held-out folds (too few trials for validation folds): optimistic"
+    first = next(iter(cvs))
+    return first, "none (no figure could be computed): first layer, position and method"
+
+
+def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path, settings) -> dict[str, Any]:
+    layer, position, method_name = key
+    probes_dir = out_dir / "probes"
+    per_method = {}
+    best_probe = None
+    for method in methods:
+        hyper = cvs[(layer, position, method.name)].chosen_hyper()
+        probe = method.fit(X, y, hyper, settings.seed)
+        path = probe.save(probes_dir / f"{method.name}_L{layer}_{position}.safetensors", layer=layer, position=position)
+        per_method[method.name] = str(path.relative_to(out_dir))
+        if method.name == method_name:
+            best_probe = probe
+    assert best_probe is not None
+    path = best_probe.save(probes_dir / "best_probe.safetensors", layer=layer, position=position,
+                           selected_on=selected_on)
+    cell = next(c for c in results["cells"] if (c["layer"], c["position"], c["method"]) == key)
+    nested = results["nested"]
+    if len(ambiguous_rows):
+        amb = best_probe.score(np.asarray(dataset.matrix(layer, position))[ambiguous_rows])
+        honest_scores, deceptive_scores = best_probe.score(X[y == 0]), best_probe.score(X[y == 1])
+        results["ambiguous"]["best_probe_scores"] = {
+            "mean": float(amb.mean()), "median": float(np.median(amb)),
+            "fraction_above_zero": float((amb > 0).mean()),
+            "honest_mean_in_sample": float(honest_scores.mean()), "deceptive_mean_in_sample": float(deceptive_scores.mean()),
+        }
+    return {
+        "layer": layer,
+        "position": position,
+        "method": method_name,
+        "hyper": best_probe.hyper,
+        "file": str(path.relative_to(out_dir)),
+        "auroc": cell["auroc"]["value"] if cell["auroc"] else None,
+        "auroc_ci": [cell["auroc"]["ci_low"], cell["auroc"]["ci_high"]] if cell["auroc"] else None,
+        "nested_auroc": nested["auroc"]["value"] if nested["auroc"] else None,
+        "selected_on": selected_on,
+        "direction_norm": float(np.linalg.norm(best_probe.direction)),
+        "bias": best_probe.bias,
+        "dim": best_probe.dim,
+        "per_method_files": per_method,
+        "note": "auroc: held-out AUROC of this cell; nested_auroc: held-out AUROC of the whole selection procedure",
+    }

@@ -1,0 +1,67 @@
+"""Probes on SAE codes: sparse (L1) logistic regression and the features most associated with deception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deception_probes.crossval import FoldPlan, cross_validate
+from deception_probes.methods import SparseLogisticMethod
+from deception_probes.metrics import balanced_accuracy, bootstrap_auroc, recall_at_fpr
+
+
+def sae_positions(dataset: Any) -> list[str]:
+    return sorted({k.split("/")[1] for k in dataset.arrays if k.startswith("sae/") and k.endswith("/indices")})
+
+
+def sae_matrix(dataset: Any, position: str) -> Any:
+    """The CSR matrix [n_samples, d_sae] of the SAE codes stored for ``position``."""
+    import scipy.sparse as sp
+
+    indices = dataset.arrays[f"sae/{position}/indices"].astype(np.int64)
+    values = dataset.arrays[f"sae/{position}/values"].astype(np.float64)
+    offsets = dataset.arrays[f"sae/{position}/offsets"].astype(np.int64)
+    d_sae = int((dataset.meta.get("sae") or {}).get("d_sae") or (indices.max() + 1 if len(indices) else 1))
+    return sp.csr_matrix((values, indices, offsets), shape=(len(offsets) - 1, d_sae))
+
+
+def top_features(weights: np.ndarray, X: Any, y: np.ndarray, k: int) -> list[dict[str, Any]]:
+    """The ``k`` features with the largest positive weights (pointing to deception), with firing rates."""
+    active = X.copy()
+    active.data = (active.data != 0).astype(np.float64)
+    freq_d = np.asarray(active[y == 1].mean(axis=0)).ravel() if (y == 1).any() else np.zeros(X.shape[1])
+    freq_h = np.asarray(active[y == 0].mean(axis=0)).ravel() if (y == 0).any() else np.zeros(X.shape[1])
+    order = [int(i) for i in np.argsort(-weights) if weights[i] > 0][:k]
+    return [{"index": i, "weight": float(weights[i]), "freq_deceptive": float(freq_d[i]),
+             "freq_honest": float(freq_h[i])} for i in order]
+
+
+def analyse_sae(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+                settings: Any, out_dir: Path) -> dict[str, Any]:
+    positions = sae_positions(dataset)
+    if not positions:
+        return {"status": "absent", "reason": "this dataset has no SAE codes (run with --sae)", "positions": []}
+    meta = dataset.meta.get("sae") or {}
+    method = SparseLogisticMethod()
+    results = []
+    for position in positions:
+        X = sae_matrix(dataset, position)[rows]
+        cv = cross_validate(method, X, y, plans, settings.seed)
+        mask = cv.scored
+        entry: dict[str, Any] = {"position": position, "d_sae": int(X.shape[1]), "layer": meta.get("layer"),
+                                 "method": method.name, "hypers": cv.hypers}
+        ci = bootstrap_auroc(cv.scores[mask], y[mask], groups[mask], settings.n_bootstrap, settings.seed)
+        entry["auroc"] = ci
+        entry["balanced_accuracy"] = balanced_accuracy(cv.scores[mask], y[mask])
+        entry["recall_at_fpr"] = recall_at_fpr(cv.scores[mask], y[mask], settings.fpr)
+        hyper = cv.chosen_hyper()
+        probe = method.fit(X, y, hyper, settings.seed)
+        entry["top_features"] = top_features(probe.direction, X, y, settings.top_features)
+        entry["nonzero_weights"] = int(np.count_nonzero(probe.direction))
+        path = probe.save(out_dir / "probes" / f"sae_{position}.safetensors", position=position, layer=meta.get("layer"))
+        entry["file"] = str(path.relative_to(out_dir))
+        entry["status"] = "ok" if ci is not None else "not computable"
+        results.append(entry)
+    return {"status": "ok", "reason": None, "layer": meta.get("layer"), "positions": results}

@@ -1,0 +1,53 @@
+"""Settings of the probe analysis (frozen; unknown keys are refused)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from deception_core.errors import UsageError
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise UsageError(f"probe setting {attribute.name} must be >= 0, got {value}")
+
+
+#: above this many activation entries per matrix, the automatic permutation count drops to 20
+LARGE_DATA_CELLS = 2_000_000
+
+
+@attrs.frozen(kw_only=True)
+class ProbeSettings:
+    seed: int = 0
+    n_folds: int = attrs.field(default=5, validator=_positive)  # outer folds, grouped by trial
+    inner_folds: int = attrs.field(default=2, validator=_positive)  # validation folds inside each training set
+    c_grid: tuple[float, ...] = attrs.field(default=(0.001, 0.01, 0.1, 1.0), converter=tuple)
+    n_bootstrap: int = attrs.field(default=1000, validator=_positive)  # trial-level resamples per interval
+    #: shuffled-label reruns of the CV per layer x position x method; None: 100 on small data, 20 on large
+    n_permutations: int | None = None
+    n_random_directions: int = attrs.field(default=100, validator=_positive)
+    fpr: float = 0.01
+    top_features: int = attrs.field(default=20, validator=_positive)
+    plots: bool = True
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> ProbeSettings:
+        """Read ``options["seed"]`` and, if given, the ``options["probes"]`` overrides."""
+        overrides = dict(options.get("probes") or {})
+        valid = {a.name for a in attrs.fields(cls)}
+        unknown = sorted(set(overrides) - valid)
+        if unknown:
+            raise UsageError(f"unknown probe setting(s) {unknown}; valid settings: {sorted(valid)}")
+        if "seed" in options and options["seed"] is not None:
+            overrides.setdefault("seed", int(options["seed"]))
+        return cls(**overrides)
+
+    def permutations_for(self, n_samples: int, width: int) -> int:
+        if self.n_permutations is not None:
+            return self.n_permutations
+        return 100 if n_samples * width <= LARGE_DATA_CELLS else 20
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**attrs.asdict(self), "c_grid": list(self.c_grid)}

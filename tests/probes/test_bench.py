@@ -1,0 +1,21 @@
+"""The shipped benchmark runs end to end at a toy size and reports its time."""
+
+from __future__ import annotations
+
+from deception_probes.bench import main, synthetic_dataset
+
+
+def test_bench_dataset_shape_and_labels():
+    dataset = synthetic_dataset(400, 16)
+    assert dataset.layers == [6, 12, 18] and len(dataset.positions) == 3
+    assert dataset.matrix(12, "reply_last").shape == (400, 16)
+    labels = {s["label"] for s in dataset.samples}
+    assert labels == {"honest", "deceptive", "ambiguous"}
+    assert {s["mode"] for s in dataset.samples} == {"emergent", "instructed"}
+
+
+def test_bench_main_reports_elapsed_time(capsys, tmp_path):
+    main(["--samples", "240", "--width", "8", "--permutations", "5", "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "analysis of 240 samples x 3 layers x 3 positions at width 8:" in out
+    assert (tmp_path / "probe_results.json").is_file()
