@@ -8,12 +8,17 @@ from __future__ import annotations
 from deception_core import hookimpl
 
 SCENARIOS = {
-    "ultimatum_bluff": ("ultimatum:UltimatumBluff", "Split 100 points; claiming a final offer above your true minimum is a bluff"),
-    "capability_bluff": ("capability:CapabilityBluff", "A contractor states a delivery time against a known true capability"),
+    "ultimatum_bluff": ("ultimatum:UltimatumBluff",
+                        "Split 100 points; claiming a final offer above your true minimum is a bluff"),
+    "capability_bluff": ("capability:CapabilityBluff",
+                         "A contractor states a delivery time against a known true capability"),
     "hidden_value": ("hidden_value:HiddenValue", "A seller states what an item cost them while a buyer haggles"),
-    "info_withholding": ("info_withholding:InfoWithholding", "A used-car seller with a known defect is asked about the car's condition"),
-    "promise_break": ("promise_break:PromiseBreak", "Promise to cooperate, then a secret cooperate/defect move is played"),
-    "alliance_betrayal": ("alliance_betrayal:AllianceBetrayal", "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"),
+    "info_withholding": ("info_withholding:InfoWithholding",
+                         "A used-car seller with a known defect is asked about the car's condition"),
+    "promise_break": ("promise_break:PromiseBreak",
+                      "Promise to cooperate, then a secret cooperate/defect move is played"),
+    "alliance_betrayal": ("alliance_betrayal:AllianceBetrayal",
+                          "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"),
 }
 
 EVALUATORS = {

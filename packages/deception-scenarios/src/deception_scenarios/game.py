@@ -248,7 +248,8 @@ class NegotiationGame(Game):
         if self._result is None:
             focal = []
             for f in self.focal:
-                context = self.scenario.rule_context(self.state, f["round"])
+                context = {**self.scenario.rule_context(self.state, f["round"]),
+                           "question": self._last_heard(f["request_id"])}
                 verdict: RuleVerdict = self.scenario.rule_verdict(self.facts, self.spec.condition, f["text"], context)
                 focal.append(FocalUtterance(f["request_id"], f["round"], f["text"], verdict, f["belief"],
                                             f["self_report"]))
@@ -368,6 +369,16 @@ class NegotiationGame(Game):
             entry["audience"] = list(audience)
         entry.update(extra)
         self.transcript.append(entry)
+
+    def _last_heard(self, request_id: str) -> str | None:
+        """What the other side said last before the focal utterance (the question it may answer)."""
+        heard = None
+        for turn in self.transcript:
+            if turn.get("request_id") == request_id:
+                return heard
+            if turn.get("kind") == "say" and turn.get("speaker") != prompts.AGENT_SPEAKER:
+                heard = str(turn["text"])
+        return heard
 
     def dialogue_until(self, request_id: str) -> list[dict[str, str]]:
         """The public dialogue up to the utterance: theory of mind, self-reports and moves are left out."""
