@@ -16,7 +16,8 @@ nox.options.sessions = ["lint", "tests"]
 
 QUICKSTART = [
     "deception", "run", "--model", "embedded:gemma-3-270m", "--scenario-name", "ultimatum_bluff",
-    "--trials", "2", "--max-rounds", "2", "--fast", "--batch-size", "4", "--output", "quickstart_output",
+    "--trials", "2", "--max-rounds", "2", "--fast", "--batch-size", "4", "--label-policy", "rule",
+    "--output", "quickstart_output",
 ]
 
 

@@ -116,5 +116,9 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     resumed, reference = read_exact(out), read_exact(tmp_path / "uninterrupted")
     keys = [line.split('"trial_key": "')[1].split('"')[0] for line in resumed["trials"].splitlines()]
     assert len(keys) == len(set(keys)) == total, "a trial was lost or duplicated"
-    assert resumed == reference, f"resumed dataset differs (seed {seed}, kills {kills})"
+    differing = {part: sorted(k for k in set(resumed[part]) | set(reference[part])
+                              if resumed[part].get(k) != reference[part].get(k))
+                 for part in ("meta", "arrays")}
+    assert resumed == reference, f"resumed dataset differs (seed {seed}, kills {kills}): {differing}, " \
+        f"meta {[(k, resumed['meta'].get(k), reference['meta'].get(k)) for k in differing['meta']]}"
     print(f"crash test: seed {seed}, {len(kills)} kill points: {', '.join(kills)}")
