@@ -22,18 +22,6 @@ from deception_core.runner.checkpoint import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Exact equality across runs needs a fixed reduction order: MKL may otherwise change its
-    thread count with the machine's load, which moves float32 results in the last bit."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class _Interrupted(Exception):
     pass
 

@@ -25,17 +25,6 @@ from deception_core.plugins import EXTRA_ENV, build_plugin_set
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and SIGKILL")
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Exact equality across runs needs a fixed reduction order: MKL may otherwise change its
-    thread count with the machine's load, which moves float32 results in the last bit."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TRIALS = 4  # per condition: 8 trials, 2 replies each
 
@@ -44,7 +33,7 @@ def _env(pause: str | None, marker: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env[EXTRA_ENV] = PLUGIN_REF
-    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see _one_thread
+    env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"  # see tests/conftest.py
     env.pop(PAUSE_ENV, None)
     if pause:
         env[PAUSE_ENV], env[MARKER_ENV] = pause, str(marker)

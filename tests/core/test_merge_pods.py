@@ -17,18 +17,6 @@ from deception_core.dataset.store import Dataset, DatasetError, read_dataset, wr
 from deception_core.plugins import DISABLE_ENV, EXTRA_ENV, reset_plugin_set
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Exact equality across runs needs a fixed reduction order: MKL may otherwise change its
-    thread count with the machine's load, which moves float32 results in the last bit."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def unready():
     """Analyses whose modules are not importable are left out (every other one is compared)."""
