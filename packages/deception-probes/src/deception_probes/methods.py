@@ -25,9 +25,23 @@ def _is_sparse(X: Any) -> bool:
     return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
 
 
+#: rows per block when computing column statistics (bounds the float64 temporaries to a few MB)
+_STATS_BLOCK = 512
+
+
 def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (float64), computed in row blocks.
+
+    The same two-pass formula as ``X.std(axis=0, dtype=np.float64)`` but without its full-size
+    float64 copy of ``X``, whose allocation dominated the cost on wide float32 activations.
+    """
     mean = X.mean(axis=0, dtype=np.float64)
-    scale = X.std(axis=0, dtype=np.float64)
+    squares = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], _STATS_BLOCK):
+        block = X[start:start + _STATS_BLOCK].astype(np.float64)
+        block -= mean
+        squares += np.einsum("ij,ij->j", block, block)
+    scale = np.sqrt(squares / max(X.shape[0], 1))
     scale[scale < _EPS] = 1.0
     return mean, scale
 
@@ -302,7 +316,8 @@ class LatMethod(ProbeMethod):
         b = rng.choice(neg, m, replace=len(neg) < m)
         dtype = np.float64 if X.shape[1] <= NEWTON_MAX_DIM else np.float32
         diffs = (X[a].astype(dtype) - X[b]) / scale.astype(dtype)
-        start = (X[pos].mean(axis=0, dtype=np.float64) - X[neg].mean(axis=0, dtype=np.float64)) / scale
+        mu1, mu0 = X[pos].mean(axis=0, dtype=np.float64), X[neg].mean(axis=0, dtype=np.float64)
+        start = (mu1 - mu0) / scale
         diffs *= rng.choice([-1.0, 1.0], size=(m, 1)).astype(dtype)
         diffs -= diffs.mean(axis=0)
         if m >= 2 and np.any(diffs):
@@ -310,8 +325,7 @@ class LatMethod(ProbeMethod):
         else:  # one pair (or identical pairs): its difference is the only axis there is
             component = (X[a[0]].astype(np.float64) - X[b[0]]) / scale
         direction = component / scale
-        proj1 = float(X[pos].mean(axis=0, dtype=np.float64) @ direction)
-        proj0 = float(X[neg].mean(axis=0, dtype=np.float64) @ direction)
+        proj1, proj0 = float(mu1 @ direction), float(mu0 @ direction)
         if proj1 < proj0:
             direction, proj1, proj0 = -direction, -proj1, -proj0
         return LinearProbe(self.name, direction, -(proj1 + proj0) / 2, scaler_mean=mean, scaler_scale=scale,
