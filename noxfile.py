@@ -15,8 +15,9 @@ nox.needs_version = ">=2024.4.15"
 nox.options.sessions = ["lint", "tests"]
 
 QUICKSTART = [
-    "deception", "run", "--model", "embedded:gemma-3-270m", "--scenario-name", "ultimatum_bluff",
-    "--trials", "2", "--max-rounds", "2", "--fast", "--batch-size", "4", "--label-policy", "rule",
+    "deception", "run", "--model", "embedded:gemma-3-270m", "--mode", "both",
+    "--scenario-name", "info_withholding", "--scenario-name", "capability_bluff",
+    "--trials", "2", "--max-rounds", "2", "--batch-size", "8", "--label-policy", "rule",
     "--output", "quickstart_output",
 ]
 
@@ -47,7 +48,7 @@ def gpu(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def demo(session: nox.Session) -> None:
-    """The README's quick start: one scenario, two trials per condition, two rounds, embedded model."""
+    """The README's quick start: two scenarios in both modes, two trials per condition, two rounds, embedded model."""
     session.run(*QUICKSTART, *session.posargs)
 
 
