@@ -4,6 +4,7 @@ labelling of generated replies, and a clean re-read (probe score and fluency) of
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,7 +120,11 @@ class CausalRun:
         texts: dict[tuple[int, int], str] = {}
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
         size = self.batch_size
+        started = time.monotonic()
         for start in range(0, len(jobs), size):
+            if start:
+                log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
+                         len(conditions), len(self.rows), time.monotonic() - started)
             chunk = jobs[start:start + size]
             requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new, seed=self.seed + 7919 * self.rows[i],
                                           capture=False, stop=self.stops[i]) for _, i in chunk]

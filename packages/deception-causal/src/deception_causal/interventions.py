@@ -127,17 +127,51 @@ def teacher_forced(
     Right padding keeps every row's positions identical to an unpadded pass, so a row's scores
     do not depend on what else is in the batch. Only the logits that score the reply (and the
     token after the prompt) are computed and normalised, which keeps large vocabularies cheap.
+    Without edits the rows are chunked in order of length (results come back in the given order),
+    so that short rows are not padded to the longest one.
     """
+    order = list(range(len(prompts)))
+    if not edits:
+        order.sort(key=lambda i: len(prompts[i]) + len(replies[i]))
     parts = []
-    for start in range(0, len(prompts), max(1, chunk)):
-        stop = min(len(prompts), start + max(1, chunk))
+    step = max(1, chunk)
+    for start in range(0, len(order), step):
+        stop = min(len(order), start + step)
+        rows = order[start:stop]
         part_edits = {layer: edit.rows(start, stop) for layer, edit in (edits or {}).items()}
-        parts.append(_forced_chunk(hf_model, prompts[start:stop], replies[start:stop], part_edits, record, pad_id))
-    return ForcedPass(
-        [lp for part in parts for lp in part.reply_logprobs],
-        {layer: [h for part in parts for h in part.hidden[layer]] for layer in record},
-        torch.cat([part.next_logprobs for part in parts]),
-    )
+        parts.append(_forced_chunk(hf_model, [prompts[i] for i in rows], [replies[i] for i in rows], part_edits,
+                                   record, pad_id))
+    place = {row: n for n, row in enumerate(order)}
+    reply_lp = [lp for part in parts for lp in part.reply_logprobs]
+    hidden = {layer: [h for part in parts for h in part.hidden[layer]] for layer in record}
+    next_lp = torch.cat([part.next_logprobs for part in parts]) if parts else torch.zeros(0)
+    back = [place[i] for i in range(len(prompts))]
+    return ForcedPass([reply_lp[n] for n in back], {layer: [hs[n] for n in back] for layer, hs in hidden.items()},
+                      next_lp[back] if len(back) else next_lp)
+
+
+@contextmanager
+def _only_scored_positions(hf_model: Any, index: torch.Tensor) -> Iterator[bool]:
+    """Feed the output head only the positions ``index`` (``[batch, m]``, relative to the states it
+    receives) instead of every kept position: with a 262k-token vocabulary the head costs more than
+    the body, and a row needs just its reply's positions. The model's own post-processing of the
+    logits (soft-capping, scaling) still applies, since only the head's input changes. Yields
+    whether the head was restricted (a model without a separate head module gets every position)."""
+    head = hf_model.get_output_embeddings() if hasattr(hf_model, "get_output_embeddings") else None
+    if head is None:
+        yield False
+        return
+
+    def pre_hook(_module, args):
+        states = args[0]
+        gathered = torch.gather(states, 1, index.to(states.device)[:, :, None].expand(-1, -1, states.shape[-1]))
+        return (gathered, *args[1:])
+
+    handle = head.register_forward_pre_hook(pre_hook)
+    try:
+        yield True
+    finally:
+        handle.remove()
 
 
 @torch.inference_mode()
@@ -151,13 +185,18 @@ def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPa
         mask[row, : len(seq)] = 1
     first = min(len(p) for p in prompts) - 1  # the earliest position whose logits are needed
     keep = width - first
+    scored = max(len(r) for r in replies) + 1  # the prompt end, then each reply token's prefix
+    index = torch.full((len(sequences), scored), keep - 1, dtype=torch.long)
+    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+        index[row, : len(reply) + 1] = torch.arange(len(prompt) - 1, len(prompt) + len(reply)) - first
     device = _device(hf_model)
-    with hooked(hf_model, as_interventions(edits), record) as recorded:
+    with hooked(hf_model, as_interventions(edits), record) as recorded, \
+            _only_scored_positions(hf_model, index) as gathered:
         logits = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
     reply_lp, next_lp = [], []
     for row, (prompt, reply) in enumerate(zip(prompts, replies)):
         n_p, n_r = len(prompt), len(reply)
-        positions = torch.arange(n_p - 1, n_p + n_r) - first  # prompt end, then each reply token's prefix
+        positions = torch.arange(n_r + 1) if gathered else torch.arange(n_p - 1, n_p + n_r) - first
         lp = torch.log_softmax(logits[row, positions.to(logits.device)].float(), dim=-1).cpu()
         next_lp.append(lp[0])
         reply_lp.append(lp[torch.arange(n_r), torch.tensor(list(reply), dtype=torch.long)] if n_r else torch.zeros(0))

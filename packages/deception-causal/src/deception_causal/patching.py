@@ -3,6 +3,7 @@ direction, put into the target run, make the target produce the source's reply?"
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from deception_causal.measures import patch_deltas, patched_reply_logprob, promp
 from deception_causal.selection import matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
 from deception_core.analysis import CausalContext, CausalTest
+
+log = logging.getLogger("deception")
 
 
 class ActivationPatching(CausalTest):
@@ -45,7 +48,9 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
     records, src_gain, tgt_loss, full_gain, clean_gap = [], [], [], [], []
     src_null, tgt_null, score_shift, score_null = [], [], [], []
     w = run.direction.vector
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
+        log.info("causal patching: pair %d/%d (rows %d -> %d, %s)", index + 1, len(pairs), pair.source, pair.target,
+                 pair.kind)
         source_prompt, target_prompt = run.dataset.prompt_ids(pair.source), run.dataset.prompt_ids(pair.target)
         src_reply = tokenizer.encode(run.dataset.samples[pair.source]["reply_text"], add_special_tokens=False)
         tgt_reply = tokenizer.encode(run.dataset.samples[pair.target]["reply_text"], add_special_tokens=False)

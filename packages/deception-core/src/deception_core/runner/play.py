@@ -107,12 +107,15 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
                 seq = prompt + choice
                 ids[r, width - len(seq):] = torch.tensor(seq)
                 mask[r, width - len(seq):] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            # left padding: every choice ends at the last position, so only the last (longest
+            # choice + 1) positions' logits are needed (the judge prompt itself is never scored)
+            keep = max(len(c) for *_, c in chunk) + 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
+            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
             for r, (i, j, _prompt, choice) in enumerate(chunk):
                 n = len(choice)
                 targets = torch.tensor(choice, device=logprobs.device)
-                picked = logprobs[r, width - n - 1 : width - 1].gather(-1, targets[:, None])
+                picked = logprobs[r, keep - 1 - n : keep - 1].gather(-1, targets[:, None])
                 out[i][j] = float(picked.sum())
         return out
 
