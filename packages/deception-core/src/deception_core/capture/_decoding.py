@@ -17,26 +17,48 @@ from transformers import LogitsProcessor, StoppingCriteria
 
 
 class SeededSampler(LogitsProcessor):
-    """Temperature + top-p sampling with a private generator per batch row."""
+    """Temperature + top-p sampling with a private generator per batch row.
 
-    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, device: torch.device) -> None:
+    Each row draws one uniform number from its own generator and picks the token by inverse CDF
+    over its nucleus (the most probable tokens, in descending order, up to mass ``top_p``). The
+    nucleus is found with ``topk`` over a few thousand candidates, widened only when they do not
+    reach ``top_p``: sorting and sampling over a 262k-token vocabulary at every step would cost
+    more than the model's forward pass on a CPU.
+    """
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, device: torch.device,
+                 candidates: int = 2048) -> None:
         self.temperature = temperature
         self.top_p = top_p
+        self.candidates = candidates
         self.generators = [torch.Generator(device=device).manual_seed(int(s) % (2**63)) for s in seeds]
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+    def nucleus(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(probabilities, token ids)``, ``[batch, k]`` in descending order, zero beyond each
+        row's nucleus."""
+        vocab = logits.shape[-1]
+        log_total = torch.logsumexp(logits, dim=-1, keepdim=True)
+        k = min(self.candidates, vocab) if self.top_p < 1.0 else vocab
+        while True:
+            top, order = torch.topk(logits, k, dim=-1)
+            probs = torch.exp(top - log_total)
+            cumulative = probs.cumsum(dim=-1)
+            if k == vocab or bool((cumulative[:, -1] >= self.top_p).all()):
+                break
+            k = min(vocab, k * 16)
         if self.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True, dim=-1)
-            cumulative = sorted_probs.cumsum(dim=-1)
-            drop = cumulative - sorted_probs > self.top_p
-            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        chosen = torch.stack(
-            [torch.multinomial(probs[row], 1, generator=gen) for row, gen in enumerate(self.generators)]
-        )
-        forced = torch.full_like(scores, float("-inf"))
-        return forced.scatter(-1, chosen.to(scores.device), 0.0)
+            probs = probs.masked_fill(cumulative - probs > self.top_p, 0.0)
+        return probs, order
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs, order = self.nucleus(scores.float() / self.temperature)
+        cumulative = probs.cumsum(dim=-1)
+        uniform = torch.cat([torch.rand(1, generator=gen, device=gen.device) for gen in self.generators])
+        target = uniform.to(cumulative.device)[:, None] * cumulative[:, -1:]
+        index = torch.searchsorted(cumulative, target, right=True)
+        index = torch.minimum(index, (probs > 0).sum(dim=-1, keepdim=True) - 1)  # float rounding at the top end
+        chosen = order.gather(-1, index)
+        return torch.full_like(scores, float("-inf")).scatter_(-1, chosen.to(scores.device), 0.0)
 
 
 class DelayedStopStrings(StoppingCriteria):
