@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
 from deception_probes.methods import dense_methods
@@ -143,6 +144,7 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
         "best": None,
         "ambiguous": {"n": int(len(ambiguous_rows)), "excluded_from_training": True, "best_probe_scores": None},
         "generalisation": None,
+        "confounds": None,
         "sae": None,
         "plots": [],
         "files": [],
@@ -218,6 +220,9 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
         "leave_one_scenario_out": leave_one_scenario_out(best_method, X_best, y, groups, scen, hyper, settings),
         "transfer": transfer_matrices(best_method, X_best, y, groups, labelled_samples, hyper, settings),
     }
+    nested_auroc = (results["nested"]["auroc"] or {}).get("value")
+    results["confounds"] = metadata_baselines(labelled_samples, y, groups, settings,
+                                              nested_auroc if nested_auroc is not None else results["best"]["auroc"])
     results["sae"] = analyse_sae(dataset, rows, y, groups, plans, settings, out_dir)
     results["elapsed_s"] = round(time.time() - started, 3)
     return Outcome(results, cvs[best_key].scores, y)

@@ -63,6 +63,12 @@ def headline_table(results: dict[str, Any]) -> str:
             f"held-out AUROC {_num(best['auroc'])}, whole selection procedure (nested) {_auroc(nested.get('auroc'))}"
         )
         lines.append(f"saved: {best['file']}")
+    confounds = results.get("confounds") or {}
+    if confounds.get("fields"):
+        parts = [f"{e['field']} {_auroc(e['auroc'])}" for e in confounds["fields"] if e["auroc"]]
+        lines.append("labels separated by metadata alone (AUROC): " + ("; ".join(parts) if parts else "not computable"))
+        if confounds.get("warning"):
+            lines.append(f"warning: {confounds['warning']}")
     gen = results.get("generalisation") or {}
     for name, matrix in (gen.get("transfer") or {}).items():
         parts = []
