@@ -6,67 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import (
-    CausalRun,
-    CausalSettings,
-    deceptive_indicator,
-    jsonable,
-    label_sign,
-    not_computable,
-)
-from deception_causal.direction import NotComputable
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign
+from deception_causal.conditions import condition_summary, run_conditions
 from deception_causal.measures import ablation_change
 from deception_causal.stats import compare_with_null, describe_effect
-from deception_core.analysis import CausalContext, CausalTest
 
 
-def condition_summary(labels: list[str], nll: list[float], base_nll: list[float], ratio: float) -> dict[str, Any]:
-    """Label rates of one condition's replies, and how many look broken (perplexity blown up)."""
-    n = max(1, len(labels))
-    broken = [bool(np.isfinite(a) and np.isfinite(b) and a > b + np.log(ratio)) for a, b in zip(nll, base_nll)]
-    return {
-        "deceptive_rate": sum(v == "deceptive" for v in labels) / n,
-        "honest_rate": sum(v == "honest" for v in labels) / n,
-        "ambiguous_rate": sum(v == "ambiguous" for v in labels) / n,
-        "broken_rate": sum(broken) / n,
-        "fluent_honest_rate": sum(v == "honest" and not b for v, b in zip(labels, broken)) / n,
-        "median_nll": float(np.nanmedian(nll)) if np.isfinite(nll).any() else None,
-    }
-
-
-def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict]], keep_text: set[str]) -> list[dict[str, Any]]:
-    """Generate under each named condition, label with the rule (and the judge for ``keep_text``
-    conditions), re-read each reply cleanly; return one record per condition."""
-    generated = run.generate([spec for *_, spec in named])
-    rereads = run.reread_many([gen.reply_ids for gen in generated])
-    records = []
-    for (name, direction, extra, _spec), gen, reread in zip(named, generated, rereads):
-        labels = run.rule_labels(gen.texts)
-        record = {"name": name, "direction": direction, **extra, "labels": labels,
-                  "probe_score": reread["probe_score"], "nll": reread["nll"],
-                  "n_reply_tokens": [len(r) for r in gen.reply_ids]}
-        if name in keep_text:
-            record["texts"] = gen.texts
-            judged = run.judge_labels(gen.texts)
-            record["judge_labels"] = judged
-            record["judge_agreement"] = (sum(a == b for a, b in zip(judged, labels)) / len(labels)
-                                         if judged and labels else None)
-        records.append(record)
-    return records
-
-
-class DirectionalAblation(CausalTest):
+class DirectionalAblation(GenerationTest):
     name = "ablation"
 
-    def __init__(self, settings: CausalSettings | None = None) -> None:
-        self.settings = settings or CausalSettings()
-
-    def run(self, context: CausalContext) -> dict[str, Any]:
-        try:
-            run = CausalRun(context, self.settings)
-        except NotComputable as reason:
-            return not_computable(self.name, str(reason))
-        return jsonable(ablation_result(run))
+    def result(self, run: CausalRun) -> dict[str, Any]:
+        return ablation_result(run)
 
 
 def ablation_result(run: CausalRun) -> dict[str, Any]:

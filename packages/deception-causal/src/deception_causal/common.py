@@ -15,6 +15,7 @@ import torch
 from deception_causal.direction import NotComputable, ProbeDirection, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
+from deception_core.analysis import CausalContext, CausalTest
 
 log = logging.getLogger("deception")
 
@@ -152,15 +153,18 @@ class CausalRun:
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
+    def row_context(self, row: int) -> tuple[dict[str, Any], Any, dict[str, Any] | None]:
+        """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
+        sample = self.dataset.samples[row]
+        return sample, self.context.scenarios.get(sample["scenario"]), self.trials.get(sample["trial_key"])
+
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
         from deception_core.types import Condition
 
         labels = []
         for row, text in zip(self.rows, texts):
-            sample = self.dataset.samples[row]
-            scenario = self.context.scenarios.get(sample["scenario"])
-            trial = self.trials.get(sample["trial_key"])
+            sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 labels.append("ambiguous")
                 continue
@@ -177,9 +181,7 @@ class CausalRun:
 
         requests = []
         for row, text in zip(self.rows, texts):
-            sample = self.dataset.samples[row]
-            scenario = self.context.scenarios.get(sample["scenario"])
-            trial = self.trials.get(sample["trial_key"])
+            sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 return None
             dialogue = []
@@ -220,6 +222,26 @@ class CausalRun:
         n = len(self.prompts)
         return [{"probe_score": scores[i * n:(i + 1) * n], "nll": nll[i * n:(i + 1) * n]}
                 for i in range(len(conditions))]
+
+
+class GenerationTest(CausalTest):
+    """A causal test on the run's chosen prompts and probe direction: subclasses build the result
+    from a `CausalRun`; a run that cannot support the test gets an honest not-computable record."""
+
+    name = "generation"
+
+    def __init__(self, settings: CausalSettings | None = None) -> None:
+        self.settings = settings or CausalSettings()
+
+    def run(self, context: CausalContext) -> dict[str, Any]:
+        try:
+            run = CausalRun(context, self.settings)
+        except NotComputable as reason:
+            return not_computable(self.name, str(reason))
+        return jsonable(self.result(run))
+
+    def result(self, run: CausalRun) -> dict[str, Any]:
+        raise NotImplementedError
 
 
 def stop_strings(trial: dict[str, Any]) -> tuple[str, ...]:

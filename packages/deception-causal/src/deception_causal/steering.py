@@ -7,19 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.ablation import condition_summary, run_conditions
-from deception_causal.common import (
-    CausalRun,
-    CausalSettings,
-    deceptive_indicator,
-    jsonable,
-    label_sign,
-    not_computable,
-)
-from deception_causal.direction import NotComputable
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign
+from deception_causal.conditions import condition_summary, run_conditions
 from deception_causal.measures import reply_logprob_rows
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
-from deception_core.analysis import CausalContext, CausalTest
 
 PLOT_FILE = "causal_dose_response.png"
 
@@ -39,21 +30,14 @@ def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
             "unchanged": float((np.abs(slopes) <= tolerance).mean())}
 
 
-class Steering(CausalTest):
+class Steering(GenerationTest):
     name = "steering"
 
-    def __init__(self, settings: CausalSettings | None = None) -> None:
-        self.settings = settings or CausalSettings()
-
-    def run(self, context: CausalContext) -> dict[str, Any]:
-        try:
-            run = CausalRun(context, self.settings)
-        except NotComputable as reason:
-            return not_computable(self.name, str(reason))
+    def result(self, run: CausalRun) -> dict[str, Any]:
         result = steering_result(run)
-        plot = dose_response_plot(result, Path(context.out_dir) / PLOT_FILE)
+        plot = dose_response_plot(result, Path(run.context.out_dir) / PLOT_FILE)
         result["plot"] = plot.name if plot else None
-        return jsonable(result)
+        return result
 
 
 def steering_result(run: CausalRun) -> dict[str, Any]:
