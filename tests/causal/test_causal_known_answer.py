@@ -159,3 +159,20 @@ def test_sae_splice_known_answer(planted) -> None:
         null.append(losses["random"] - losses["clean"])
     result = compare_with_null(np.array(effect), np.array(null).T, name="sae", unit="nats", expected_sign=1)
     assert result["value"] > 4.0 and result["p_value_rank"] == pytest.approx(1 / 11)
+
+
+def test_patching_never_moves_the_first_position_of_either_prompt() -> None:
+    """The beginning-of-sequence state is an attention sink: end alignment of prompts of different
+    lengths must not pair it with an ordinary token, so it is left out of every patch."""
+    torch.manual_seed(1)
+    source, target = torch.randn(7, 8), torch.randn(4, 8)
+    source[0] = target[0] = 1000.0  # a massive activation at the sink, as in Gemma
+    unit = np.eye(8)[0]
+    randoms = random_unit_directions(8, 3, seed=0, avoid=unit)
+    for longer, shorter in ((source, target), (target, source)):
+        deltas = patch_deltas(longer, shorter, unit, randoms)
+        assert deltas["full"].shape == (3, 8)  # the last three positions, not four
+        assert torch.allclose(deltas["full"], (longer[-3:] - shorter[-3:]).float())
+        assert deltas["direction"].abs().max() < 10 and deltas["random"].abs().max() < 10
+    empty = patch_deltas(torch.randn(1, 8), torch.randn(5, 8), unit, randoms)
+    assert empty["full"].shape == (0, 8) and empty["random"].shape == (3, 0, 8)

@@ -67,9 +67,15 @@ def patch_deltas(source: torch.Tensor, target: torch.Tensor, unit: np.ndarray,
     ``full``: the whole state difference. ``direction``: its component along ``unit``.
     ``random``: ``[k, n, d]``, for each random unit vector ``r`` a change of the same norm as the
     direction patch at every position, along ``r`` (the norm-matched control).
+
+    The first position of either prompt is never patched: it holds the beginning-of-sequence
+    token, an attention sink whose state has massive activations in models such as Gemma. When
+    the prompts differ in length, end alignment would pair one prompt's first position with an
+    ordinary token of the other, and moving that state along the probe direction (or a random
+    one) wrecks every later position, whatever the direction means.
     """
-    n = min(source.shape[0], target.shape[0])
-    diff = (source[-n:] - target[-n:]).float()
+    n = max(0, min(source.shape[0], target.shape[0]) - 1)
+    diff = (source[source.shape[0] - n:] - target[target.shape[0] - n:]).float()
     u = torch.as_tensor(np.asarray(unit, dtype=np.float32))
     along = diff @ u
     out = {"full": diff, "direction": along[:, None] * u[None, :]}

@@ -59,6 +59,8 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
         h_s = prompt_states(run.hf, source_prompt, layer, run.pad_id)
         h_t = prompt_states(run.hf, target_prompt, layer, run.pad_id)
         deltas = patch_deltas(h_s, h_t, unit, randoms)
+        if deltas["full"].shape[0] == 0:
+            continue  # a one-token prompt: nothing but the sink to patch
         stacked = np.concatenate([deltas["direction"][None].numpy(), deltas["full"][None].numpy(), deltas["random"].numpy()])
         import torch
 
@@ -112,7 +114,8 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
     kinds = [r["kind"] for r in records]
     result = run.base_record("patching")
     result.update({
-        "method": "residual stream after the probe layer, over the prompt positions aligned at the prompt end: "
+        "method": "residual stream after the probe layer, over the prompt positions aligned at the prompt end "
+                  "(never the first position of either prompt, the beginning-of-sequence attention sink): "
                   "target + ((source - target).u)u (direction patch) and source (full patch); random controls add a "
                   "change of the same norm per position along unit directions orthogonal to u",
         "pairs": {"n": len(records), "label_pairs": kinds.count("label"), "condition_pairs": kinds.count("condition")},
