@@ -3,6 +3,7 @@ labelling of generated replies, and a clean re-read (probe score and fluency) of
 
 from __future__ import annotations
 
+import abc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -240,8 +241,9 @@ class GenerationTest(CausalTest):
             return not_computable(self.name, str(reason))
         return jsonable(self.result(run))
 
+    @abc.abstractmethod
     def result(self, run: CausalRun) -> dict[str, Any]:
-        raise NotImplementedError
+        """The test's JSON-ready record (``jsonable`` is applied by `run`)."""
 
 
 def stop_strings(trial: dict[str, Any]) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
 
 from deception_causal.common import CausalRun, CausalSettings, jsonable, not_computable
 from deception_causal.direction import NotComputable, resolve_direction
@@ -61,10 +62,7 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
         deltas = patch_deltas(h_s, h_t, unit, randoms)
         if deltas["full"].shape[0] == 0:
             continue  # a one-token prompt: nothing but the sink to patch
-        stacked = np.concatenate([deltas["direction"][None].numpy(), deltas["full"][None].numpy(), deltas["random"].numpy()])
-        import torch
-
-        stacked_t = torch.as_tensor(stacked)
+        stacked_t = torch.cat([deltas["direction"][None], deltas["full"][None], deltas["random"]])
         on_src = patched_reply_logprob(run.hf, target_prompt, src_reply, layer, stacked_t, run.pad_id)
         on_tgt = patched_reply_logprob(run.hf, target_prompt, tgt_reply, layer, stacked_t, run.pad_id)
         clean_source = float(reply_logprob_rows(run.hf, source_prompt, src_reply, [layer],

@@ -22,7 +22,7 @@ from deception_probes.metrics import bootstrap_auroc
 from deception_probes.settings import ProbeSettings
 
 FIELDS: tuple[tuple[str, ...], ...] = (("scenario",), ("mode",), ("condition",), ("scenario", "condition"))
-#: a field whose held-out AUROC reaches this is flagged as a possible confound
+#: a field whose (in-sample) AUROC reaches this is flagged as a possible confound
 WARN_AUROC = 0.8
 
 
