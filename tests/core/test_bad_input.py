@@ -81,13 +81,13 @@ CASES = {
     "checkpoint-damaged-manifest": (lambda c: c["run"](**{"--checkpoint-dir": c["bad_ckpt"]}), (),
                                     ["manifest.json is not valid JSON", "Delete"]),
     "analyze-corrupt-activations": (lambda c: ["analyze", str(c["corrupt"]("activations"))], (),
-                                    ["activations.safetensors cannot be read", "corrupt"]),
+                                    ["activations.safetensors does not match the sha256", "Restore the original"]),
     "analyze-corrupt-samples": (lambda c: ["analyze", str(c["corrupt"]("samples"))], (),
-                                ["samples.jsonl line 1 is not valid JSON", "corrupt"]),
-    "analyze-missing-rows": (lambda c: ["analyze", str(c["corrupt"]("rows"))], (), ["does not match the 11 samples", "corrupt"]),
+                                ["samples.jsonl does not match the sha256", "re-create the dataset"]),
+    "analyze-missing-rows": (lambda c: ["analyze", str(c["corrupt"]("rows"))], (), ["samples.jsonl does not match the sha256", "re-create"]),
     "analyze-not-a-dataset": (lambda c: ["analyze", str(c["tmp"])], (), ["holds no dataset", "deception run"]),
     "merge-corrupt-dataset": (lambda c: ["merge", str(c["out"]), str(c["good"] / "run"), str(c["corrupt"]("activations"))],
-                              (), ["cannot be read", "corrupt"]),
+                              (), ["activations.safetensors does not match the sha256", "Restore"]),
 }
 
 

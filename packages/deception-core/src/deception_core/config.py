@@ -143,7 +143,7 @@ class RunConfig:
     device: str = option("auto", short="-d", choices=DEVICES)
     dtype: str = option("bfloat16", choices=DTYPES, help="Model precision; CPU falls back to float32 with a notice.")
     mode: str = option("emergent", choices=MODES)
-    scenarios: int = option(3, validator=_positive, help="Run the first N registered scenarios (1-6 built in).")
+    scenarios: int = option(3, help="Run the first N registered scenarios (1-6 built in).")
     scenario_names: tuple[str, ...] = option((), converter=_names, name="--scenario-name", multiple=True,
                                              help="Run this scenario (repeatable); overrides --scenarios.")
     trials: int = option(40, short="-t", validator=_between(1, MAX_TRIALS), help="Trials per scenario per condition.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from deception_core.dataset.store import Dataset, atomic_write_text, write_datas
 from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.registry import Kind
-from deception_core.runner import outputs
-from deception_core.runner.checkpoint import checkpoint_sink
+from deception_core.runner import output_policy, outputs
+from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
@@ -67,6 +68,9 @@ class InterpretabilityRunner:
         self.plugins = plugins or get_plugin_set()
         self._model = model
         self.trial_sink = trial_sink if trial_sink is not None else checkpoint_sink(config)
+        self._default_checkpoint = self.trial_sink is None  # <output>/checkpoint, removed once the dataset exists
+        if self._default_checkpoint:
+            self.trial_sink = CheckpointStore(output_policy.checkpoint_dir(config))
 
     def validate(self) -> ValidatedRun:
         return validate(self.config, self.plugins)
@@ -77,13 +81,36 @@ class InterpretabilityRunner:
         config = checked.config
         prepared = self._prepare(checked)  # remote checks (API keys, SAE files) before anything is written
         out_dir = Path(config.output)
+        if checked.output_state == "overwrite":
+            log.warning("--overwrite: deleting the earlier run in %s", out_dir)
+            output_policy.clear_for_overwrite(out_dir)
+        created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = outputs.setup_logging(out_dir, config.verbose)
         try:
             return self._run(checked, prepared, out_dir, started)
+        except BaseException as error:
+            if created and not self._kept_trials():  # nothing worth keeping: leave nothing behind
+                shutil.rmtree(out_dir, ignore_errors=True)
+            if isinstance(error, OSError) and output_policy.is_write_error(error):
+                raise self._write_failed(error) from None
+            raise
         finally:
             logging.getLogger("deception").removeHandler(handler)
             handler.close()
+
+    def _kept_trials(self) -> int:
+        sink = self.trial_sink
+        return int(getattr(sink, "saved", 0) or 0) + int(getattr(sink, "resumed", 0) or 0)
+
+    def _write_failed(self, error: OSError) -> output_policy.WriteFailed:
+        kept = self._kept_trials()
+        where = getattr(self.trial_sink, "directory", None)
+        saved = (f"the {kept} finished trial(s) are kept in {where}; re-run the same command to resume"
+                 if kept and where is not None else "no finished trial was kept")
+        message = f"{output_policy.describe_os_error(error)}. The run stopped: {saved}"
+        log.error(message)
+        return output_policy.WriteFailed(message)
 
     def _load_model(self, checked: ValidatedRun):
         if self._model is not None:
@@ -182,6 +209,8 @@ class InterpretabilityRunner:
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
             self.trial_sink.finish()
+        if self._default_checkpoint:  # the dataset holds every trial now
+            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
         return results
 
     def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, Any]:
