@@ -20,6 +20,7 @@ from deception_core.runner.checkpoint import (
     encode_trial,
     shard_name,
 )
+from deception_core.runner.shard_key import KEY_FILE, load_or_create_key
 
 
 class _Interrupted(Exception):
@@ -161,7 +162,8 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
                    positions="last_prompt,reply_mean,reply_last,reply_all")
     dataset = results.dataset
     key = dataset.trials[0]["trial_key"]
-    output = decode_trial((tmp_path / "ckpt" / "trials" / shard_name(key)).read_bytes(), key)
+    secret = load_or_create_key(tmp_path / "ckpt")
+    output = decode_trial((tmp_path / "ckpt" / "trials" / shard_name(key)).read_bytes(), key, secret)
     rows = [s["row"] for s in dataset.samples if s["trial_key"] == key]
     assert [s["sample_id"] for s in output.samples] == [dataset.samples[r]["sample_id"] for r in rows]
     for j, row in enumerate(rows):
@@ -184,7 +186,7 @@ def test_one_small_shard_per_trial_no_resaving(tiny_model_dir, tmp_path, plugins
     # each shard holds one trial: together about one dataset, never a growing re-save of all so far
     assert max(p.stat().st_size for p in shards) < activations / 3
     assert sum(p.stat().st_size for p in shards) < 2.5 * activations
-    assert sorted(p.name for p in ckpt.iterdir()) == [MANIFEST_FILE, "trials"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [MANIFEST_FILE, KEY_FILE, "trials"]
 
 
 def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> None:

@@ -23,6 +23,7 @@ checkpoint costs one small write per trial, never a re-save of everything so far
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import numpy as np
 
 from deception_core.dataset.store import atomic_write_bytes, atomic_write_text
 from deception_core.errors import UsageError
+from deception_core.runner.shard_key import load_or_create_key, new_digest
 
 log = logging.getLogger("deception")
 
@@ -78,7 +80,8 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
             f"{path} is not valid JSON ({error}); the checkpoint is damaged. Delete {directory} or pass "
             "another --checkpoint-dir"
         ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or "identity" not in manifest:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or not isinstance(
+            manifest.get("identity"), dict):
         raise CheckpointMismatch(
             f"{path} is not a deception checkpoint manifest of format {FORMAT_VERSION}; pass another "
             "--checkpoint-dir or delete that directory"
@@ -107,8 +110,9 @@ def check_checkpoint(directory: str | Path, config: Any, layers: Sequence[int], 
 # -- one trial <-> one safetensors file ------------------------------------------------------------
 
 
-def _digest(record_json: str, tensors: Mapping[str, np.ndarray]) -> str:
-    h = hashlib.sha256(record_json.encode())
+def _digest(record_json: str, tensors: Mapping[str, np.ndarray], key: bytes | None = None) -> str:
+    h = new_digest(key)  # keyed (HMAC) with the checkpoint's key: an edited shard cannot be re-signed
+    h.update(record_json.encode())
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name])
         h.update(f"\x00{name}\x00{array.dtype.str}\x00{array.shape}\x00".encode())
@@ -116,7 +120,7 @@ def _digest(record_json: str, tensors: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def encode_trial(output: Any) -> bytes:
+def encode_trial(output: Any, key: bytes | None = None) -> bytes:
     """A `TrialOutput` as safetensors bytes with its records and checksum in the metadata."""
     from safetensors.numpy import save
 
@@ -137,14 +141,18 @@ def encode_trial(output: Any) -> bytes:
          "has_reply_all": has_reply},
         sort_keys=True, default=str,
     )
-    return save(tensors, metadata={"record": record, "sha256": _digest(record, tensors)})
+    return save(tensors, metadata={"record": record, _sum_name(key): _digest(record, tensors, key)})
+
+
+def _sum_name(key: bytes | None) -> str:
+    return "hmac_sha256" if key is not None else "sha256"
 
 
 class CorruptShard(Exception):
     """A shard that cannot be trusted (unparseable, checksum mismatch, wrong trial)."""
 
 
-def decode_trial(data: bytes, expected_key: str | None = None) -> Any:
+def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None = None) -> Any:
     """Parse and verify a shard; raise `CorruptShard` if anything is off."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -156,10 +164,10 @@ def decode_trial(data: bytes, expected_key: str | None = None) -> Any:
         metadata = _metadata(data)
     except (SafetensorError, ValueError, OSError, KeyError, TypeError, UnicodeDecodeError, OverflowError) as error:
         raise CorruptShard(f"not a readable safetensors file ({type(error).__name__}: {error})") from None
-    record_json, checksum = metadata.get("record"), metadata.get("sha256")
+    record_json, checksum = metadata.get("record"), metadata.get(_sum_name(key))
     if not isinstance(record_json, str) or not isinstance(checksum, str):
         raise CorruptShard("no record or checksum in its metadata")
-    if _digest(record_json, tensors) != checksum:
+    if not hmac.compare_digest(_digest(record_json, tensors, key), checksum):
         raise CorruptShard("checksum mismatch")
     record = json.loads(record_json)
     trial, samples = record["trial"], record["samples"]
@@ -208,11 +216,13 @@ class CheckpointStore:
         self.saved = 0
         self.resumed = 0
         self.redone: list[str] = []
+        self.key: bytes | None = None
 
     def start(self, config: Any, checked: Any, meta: Mapping[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
         """Write (or re-check) the manifest; return the valid saved trials among ``specs``."""
         check_checkpoint(self.directory, config, checked.layers, checked.backend)
         self.trials_dir.mkdir(parents=True, exist_ok=True)
+        self.key = load_or_create_key(self.directory)
         identity = run_identity(config, checked.layers, checked.backend)
         if _read_manifest(self.directory) is None:
             manifest = {"format": FORMAT_VERSION, "identity": identity, "identity_sha256": identity_hash(identity),
@@ -226,7 +236,7 @@ class CheckpointStore:
             if not path.is_file():
                 continue
             try:
-                done[spec.key] = decode_trial(path.read_bytes(), spec.key)
+                done[spec.key] = decode_trial(path.read_bytes(), spec.key, self.key)
             except CorruptShard as error:
                 log.warning("checkpoint shard %s is corrupt (%s); trial %s will be played again", path, error, spec.key)
                 path.unlink(missing_ok=True)
@@ -238,7 +248,7 @@ class CheckpointStore:
         return done
 
     def add(self, output: Any) -> None:
-        atomic_write_bytes(self.trials_dir / shard_name(output.key), encode_trial(output))
+        atomic_write_bytes(self.trials_dir / shard_name(output.key), encode_trial(output, self.key))
         _fsync_directory(self.trials_dir)
         self.saved += 1
 
