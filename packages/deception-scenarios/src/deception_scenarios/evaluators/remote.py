@@ -79,6 +79,7 @@ class RemoteEvaluator(Evaluator):
         self.model = str(options.get("model") or env(f"DECEPTION_{self.service}_MODEL") or self.default_model)
         self.base_url = str(options.get("base_url") or env(f"DECEPTION_{self.service}_BASE_URL")
                             or self.default_base_url).rstrip("/")
+        check_base_url(self.base_url, f"DECEPTION_{self.service}_BASE_URL")
         self.timeout = _number(options.get("timeout") or env("DECEPTION_JUDGE_TIMEOUT") or self.default_timeout,
                                "timeout", float)
         self.max_tokens = _number(options.get("max_tokens") or self.default_max_tokens, "max_tokens", int)
@@ -174,6 +175,31 @@ class RemoteEvaluator(Evaluator):
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+
+#: set to 1 to allow a plain-http judge URL on a host other than this machine
+ALLOW_HTTP_ENV = "DECEPTION_ALLOW_HTTP"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def check_base_url(url: str, setting: str) -> None:
+    """Refuse a base URL that would send the key unencrypted to another machine (or is no URL at all)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("https", "http") or not host:
+        raise UsageError(f"{setting}={url!r} is not an http(s) URL; give one such as https://api.example.com")
+    if any(ord(ch) < 33 for ch in url):
+        raise UsageError(f"{setting} contains spaces or control characters; give a plain URL")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS and os.environ.get(ALLOW_HTTP_ENV) != "1":
+        raise UsageError(
+            f"{setting}={url!r} is plain http: the API key would cross the network unencrypted. Use https, "
+            f"or set {ALLOW_HTTP_ENV}=1 if this network is trusted"
+        )
 
 
 def _number(value: Any, name: str, kind: type) -> Any:
