@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,20 @@ DEFAULT_CHECKPOINT = "checkpoint"
 RUN_FILES = frozenset({"run.log", "config.json", "plugins.json", DEFAULT_CHECKPOINT})
 #: files whose presence marks a folder as a deception run (or merge) folder
 RUN_MARKERS = ("config.json", "dataset/meta.json", "merge.json", f"{DEFAULT_CHECKPOINT}/manifest.json")
+
+
+class QuietFileHandler(logging.FileHandler):
+    """``run.log``: when the disk fills up, logging stops quietly (the run reports the error itself)
+    instead of printing a traceback for every line it could not write."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - the logging API's name
+        self.failed = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
 
 
 class WriteFailed(DeceptionError):

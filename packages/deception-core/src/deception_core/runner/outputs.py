@@ -27,7 +27,9 @@ def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
     logger = logging.getLogger("deception")
     level = logging.DEBUG if verbose else logging.INFO
     logger.setLevel(level)
-    handler = logging.FileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
+    from deception_core.runner.output_policy import QuietFileHandler
+
+    handler = QuietFileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
