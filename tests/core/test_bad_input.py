@@ -320,6 +320,17 @@ CASES: dict[str, Case] = {
                                 env={"GOOGLE_API_KEY": "sk-planted-Secret-88bb",
                                      "DECEPTION_GOOGLE_BASE_URL": "ftp://judge.example.com"},
                                 needs="google", secret="sk-planted-Secret-88bb"),
+    # --- environment variables (typed like config values) ---------------------------------------
+    "env-judge-timeout-not-a-number": Case(lambda c: c["run"](**{"--evaluator": "together"}),
+                                           ("timeout must be a number", "'soon'", "DECEPTION_* environment"),
+                                           env={"TOGETHER_API_KEY": "sk-planted-Secret-1", "DECEPTION_JUDGE_TIMEOUT": "soon"},
+                                           needs="together", secret="sk-planted-Secret-1"),
+    "env-judge-max-tries-0": Case(lambda c: c["run"](**{"--evaluator": "google"}), ("max_tries=0 must be positive",),
+                                  env={"GOOGLE_API_KEY": "sk-planted-Secret-2", "DECEPTION_JUDGE_MAX_TRIES": "0"},
+                                  needs="google"),
+    "env-judge-concurrency-huge": Case(lambda c: c["run"](**{"--evaluator": "together"}), ("must be at most 256",),
+                                       env={"TOGETHER_API_KEY": "sk-planted-Secret-3",
+                                            "DECEPTION_JUDGE_CONCURRENCY": "100000"}, needs="together"),
     # --- analyze ----------------------------------------------------------------------------------
     "analyze-corrupt-activations": Case(lambda c: ["analyze", str(c["corrupt"]("activations"))],
                                         ("activations.safetensors does not match the sha256", "Restore the original")),
@@ -431,7 +442,7 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
 
 def test_the_catalogue_covers_every_class_of_bad_input() -> None:
     """Each class of the issue's list has cases (the catalogue grows by class, not by example)."""
-    prefixes = ("config-", "model-", "output-", "checkpoint-", "key-", "judge-url-", "analyze-", "merge-",
+    prefixes = ("config-", "model-", "output-", "checkpoint-", "key-", "judge-url-", "env-", "analyze-", "merge-",
                 "temperature-", "positions-", "trials-")
     for prefix in prefixes:
         assert sum(name.startswith(prefix) for name in CASES) >= 2, prefix
