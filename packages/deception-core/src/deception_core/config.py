@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import attrs
 
 from deception_core.errors import ConfigError
-from deception_core.structuring import cli_option, finite, one_of, option
+from deception_core.structuring import check_requires, finite, one_of, option
 from deception_core.structuring import structure as _structure
 from deception_core.types import DEFAULT_POSITIONS, Mode, Position
 
@@ -182,14 +182,7 @@ class RunConfig:
                            help="Write the dataset only; run `deception analyze` later.")
 
     def __attrs_post_init__(self) -> None:
-        for field in attrs.fields(type(self)):  # an option that only takes effect with another one
-            cli = cli_option(field)
-            if cli and cli.requires and getattr(self, field.name) != field.default and not getattr(self, cli.requires):
-                flag, needed = cli.flag(field.name), cli_option(attrs.fields_dict(type(self))[cli.requires])
-                raise ConfigError(
-                    f"{flag} takes effect only with {needed.flag(cli.requires)}; add {needed.flag(cli.requires)} "
-                    f"or drop {flag}"
-                )
+        check_requires(self)
         if self.temperature < 0:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:

@@ -177,7 +177,7 @@ def structure(cls: type[C], data: Any, *, source: str = "") -> C:
             f"Valid keys: {', '.join(sorted(names))}"
         )
     try:
-        return CONVERTER.structure(dict(data), cls)
+        return check_requires(CONVERTER.structure(dict(data), cls))
     except ConfigError as error:
         raise ConfigError(f"{error}{where}") from None
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
@@ -185,6 +185,18 @@ def structure(cls: type[C], data: Any, *, source: str = "") -> C:
         raise ConfigError(f"invalid {cls.__name__}{where}: " + "; ".join(lines)) from None
     except (TypeError, ValueError) as error:
         raise ConfigError(f"invalid {cls.__name__}{where}: {error}") from None
+
+
+def check_requires(instance: C) -> C:
+    """Refuse a field set away from its default whose option needs another that is off (--sae-layer without --sae)."""
+    cls = type(instance)
+    for field in attrs.fields(cls):
+        cli = cli_option(field)
+        if cli and cli.requires and getattr(instance, field.name) != field.default and not getattr(instance, cli.requires):
+            flag, needed = cli.flag(field.name), cli_option(attrs.fields_dict(cls)[cli.requires])
+            other = needed.flag(cli.requires) if needed else cli.requires
+            raise ConfigError(f"{flag} takes effect only with {other}; add {other} or drop {flag}")
+    return instance
 
 
 def _field_kind(field: attrs.Attribute) -> Any:

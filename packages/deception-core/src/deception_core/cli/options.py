@@ -85,13 +85,16 @@ def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> di
     """The config values the user gave on the command line, as plain data (nothing defaulted)."""
     values: dict[str, Any] = {}
     for field in attrs.fields(cls):
-        cli = cli_option(field)
-        if cli is None or field.name not in params:
+        if field.name not in params:
             continue
         source = ctx.get_parameter_source(field.name)
         if source in (None, click.core.ParameterSource.DEFAULT):
             continue
         value = params[field.name]
+        cli = cli_option(field)
+        if cli is None:  # a field with a hand-written @click.option of the same name
+            values[field.name] = list(value) if isinstance(value, tuple) else value
+            continue
         if _kind(field) is bool:
             if not value:
                 continue
