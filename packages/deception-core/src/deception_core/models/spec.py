@@ -117,11 +117,10 @@ def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
         e = spec.embedded
         return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type)
     if spec.path is not None:
-        from deception_core.models.folder_check import check_model_folder, read_model_config
+        from deception_core.models.folder_check import read_model_config
 
         config = read_model_config(spec.raw, spec.path)
         info = info_from_config(spec.raw, "local", config)
-        check_model_folder(spec.raw, spec.path)
         template = (spec.path / "chat_template.jinja").is_file() or _has_template_in_tokenizer_config(spec.path)
         return attrs.evolve(info, has_chat_template=template)
     try:

@@ -82,6 +82,10 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         )
     elif config.sae_path or config.sae_release or config.sae_id:
         raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
+    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
+        from deception_core.models.folder_check import check_model_folder
+
+        check_model_folder(spec.raw, spec.path)
     check_writable(Path(config.output), "--output")
     output_state = check_output(config)
     if config.device != "auto":
