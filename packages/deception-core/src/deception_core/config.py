@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import attrs
 
 from deception_core.errors import ConfigError
-from deception_core.structuring import check_requires, finite, one_of, option
+from deception_core.structuring import check_requires, finite, option
 from deception_core.structuring import structure as _structure
 from deception_core.types import DEFAULT_POSITIONS, Mode, Position
 
@@ -47,10 +47,6 @@ def _positive(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
 def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
-
-
-def _choice(choices: tuple[str, ...]):
-    return one_of(choices)
 
 
 def _between(low: int, high: int):

@@ -197,6 +197,8 @@ class InterpretabilityRunner:
                                                 [p.value for p in config.positions if p.value != "reply_all"])
         dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
         write_dataset(out_dir / "dataset", dataset)
+        if self._default_checkpoint:  # the dataset holds every trial now
+            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
         outputs.write_torch_export(out_dir, config.mode, dataset)
         size = outputs.directory_size(out_dir / "dataset")
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
@@ -209,8 +211,6 @@ class InterpretabilityRunner:
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
             self.trial_sink.finish()
-        if self._default_checkpoint:  # the dataset holds every trial now
-            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
         return results
 
     def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, Any]:
