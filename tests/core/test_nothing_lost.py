@@ -337,3 +337,36 @@ def test_disk_full_stops_with_a_clear_message_keeps_the_trials_and_resumes(
 def _without_plugins(content: dict) -> dict:
     """The plugin list names the test plugin differently in and out of process; the rest must be equal."""
     return {**content, "meta": {k: v for k, v in content["meta"].items() if k != "plugins"}}
+
+
+def test_a_full_disk_during_merge_exits_1_with_the_file_named_and_leaves_nothing(
+        reference, tmp_path, monkeypatch, cli_with_plugin) -> None:
+    from deception_core.runner import outputs
+
+    source, _ = reference
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "merged" / "activations_emergent.pt"))
+
+    monkeypatch.setattr(outputs, "write_torch_export", full)
+    result = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "merged"), str(source)])
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output
+    assert "activations_emergent.pt" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_analysis_leaves_no_new_analyze_output(reference, tmp_path, monkeypatch, cli_with_plugin) -> None:
+    from deception_core.runner import analyse
+
+    source, _ = reference
+
+    def broken(registry, dataset, out_dir, options):
+        (Path(out_dir) / "half.json").write_text("{")
+        raise OSError(28, "No space left on device", str(Path(out_dir) / "half.json"))
+
+    monkeypatch.setattr(analyse, "run_analyses", broken)
+    result = cli_with_plugin.invoke(cli, ["analyze", str(source), "--output", str(tmp_path / "analysis")])
+    assert result.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
