@@ -68,8 +68,9 @@ def test_flags_override_a_yaml_config_file(tmp_path) -> None:
 
 
 def test_a_runs_config_json_is_a_valid_config_file(tmp_path) -> None:
-    written = {"config": RunConfig(trials=7, layers="1,2").to_dict(), "resolved": {"layers": [1, 2]}}
+    written = {"config": RunConfig(trials=7, layers="1,2", overwrite=True).to_dict(), "resolved": {"layers": [1, 2]}}
     (tmp_path / "config.json").write_text(json.dumps(written))
+    # everything but the earlier run's --overwrite, which must be given again to take effect
     assert _parse("--config", str(tmp_path / "config.json")) == RunConfig(trials=7, layers="1,2")
 
 

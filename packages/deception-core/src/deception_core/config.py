@@ -209,7 +209,8 @@ class RunConfig:
         """A config file: JSON, or YAML (``.yaml``/``.yml``); a run's ``config.json`` is accepted too."""
         data = read_config_file(path)
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "resolved" in data:
-            data = data["config"]  # the config.json a run writes
+            # the config.json a run writes; its --overwrite was a decision for that run, not for this one
+            data = {k: v for k, v in data["config"].items() if k != "overwrite"}
         return cls.from_dict(data, source=str(path))
 
 
