@@ -79,6 +79,7 @@ class _Extended:
     """A config class as another engineer would extend one: a field is an option."""
 
     workers: int = option(2, help="Worker processes.")
+    batch: int | str = option(1, help="A number, or auto.")
     executor: str = option("local", choices=("local", "ray"))
     dry: bool = option(False, short="-n")
     tag: str | None = option(None, requires="dry")
@@ -91,9 +92,11 @@ def test_a_new_field_is_a_new_option_without_touching_the_command() -> None:
     def command(ctx, **params):
         click.echo(json.dumps(attrs.asdict(structure(_Extended, given_values(_Extended, ctx, params)))))
 
-    result = CliRunner().invoke(command, ["--workers", "3", "--executor", "ray", "-n", "--tag", "x"])
+    result = CliRunner().invoke(command, ["--workers", "3", "--executor", "ray", "-n", "--tag", "x", "--batch", "4"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"workers": 3, "executor": "ray", "dry": True, "tag": "x"}
+    assert json.loads(result.output) == {"workers": 3, "batch": 4, "executor": "ray", "dry": True, "tag": "x"}
+    auto = CliRunner().invoke(command, ["--batch", "auto"])
+    assert json.loads(auto.output)["batch"] == "auto"
     assert "[default: 2]" in CliRunner().invoke(command, ["--help"]).output
     refused = CliRunner().invoke(command, ["--executor", "slurm"])
     assert refused.exit_code == 2
@@ -111,7 +114,7 @@ def test_a_hand_written_option_for_a_config_field_still_reaches_the_config() -> 
 
     result = CliRunner().invoke(command, ["--workers", "5"])
     assert json.loads(result.output) == {"workers": 5}
-    assert [o.name for o in click_options(_Extended)] == ["workers", "executor", "dry", "tag"]
+    assert [o.name for o in click_options(_Extended)] == ["workers", "batch", "executor", "dry", "tag"]
 
 
 def test_environment_strings_are_parsed_to_the_field_type_then_checked() -> None:

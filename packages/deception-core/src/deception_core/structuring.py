@@ -79,6 +79,10 @@ class _TypeProblem(ValueError):
     """A value of the wrong type; the message names the expected type and the fix."""
 
 
+class _ValueProblem(_TypeProblem):
+    """A value of the right type that no field may hold (empty, not finite, control characters)."""
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
@@ -107,7 +111,7 @@ def _float(value: Any, _type: Any) -> float:
         raise _TypeProblem(f"must be a number, got {_describe(value)}")
     number = float(value)
     if not math.isfinite(number):
-        raise _TypeProblem(f"must be a finite number, got {value}")
+        raise _ValueProblem(f"must be a finite number, got {value}")
     return number
 
 
@@ -121,18 +125,47 @@ def _str(value: Any, _type: Any) -> str:
     if not isinstance(value, str):
         raise _TypeProblem(f"must be a string, got {_describe(value)}")
     if not value.strip():
-        raise _TypeProblem("must not be empty; give a value or leave the option out")
+        raise _ValueProblem("must not be empty; give a value or leave the option out")
     if any(ord(ch) < 32 for ch in value):
-        raise _TypeProblem(f"must not contain control characters (newlines, tabs...), got {value!r}")
+        raise _ValueProblem(f"must not contain control characters (newlines, tabs...), got {value!r}")
     return value
+
+
+_PRIMITIVES = {int: _int, float: _float, bool: _bool, str: _str}
+
+
+def is_primitive_union(kind: Any) -> bool:
+    args = typing.get_args(kind)
+    return (typing.get_origin(kind) in (typing.Union, types.UnionType)
+            and all(a in _PRIMITIVES or a is type(None) for a in args))
+
+
+def _primitive_union_hook(kind: Any):
+    """``int | str`` (``--batch-size 4`` or ``auto``), ``float | None`` ...: the first member that accepts the value."""
+    members = [a for a in typing.get_args(kind) if a is not type(None)]
+    optional = type(None) in typing.get_args(kind)
+    names = " or ".join(m.__name__ for m in members) + (" or null" if optional else "")
+
+    def structure_union(value: Any, _type: Any) -> Any:
+        if value is None and optional:
+            return None
+        for member in members:
+            try:
+                return _PRIMITIVES[member](value, member)
+            except _ValueProblem:
+                raise  # the right type, a wrong value: say what is wrong with it
+            except _TypeProblem:
+                continue
+        raise _TypeProblem(f"must be {names}, got {_describe(value)}")
+
+    return structure_union
 
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, prefer_attrib_converters=True, detailed_validation=True)
-    converter.register_structure_hook(int, _int)
-    converter.register_structure_hook(float, _float)
-    converter.register_structure_hook(bool, _bool)
-    converter.register_structure_hook(str, _str)
+    for kind, hook in _PRIMITIVES.items():
+        converter.register_structure_hook(kind, hook)
+    converter.register_structure_hook_factory(is_primitive_union, _primitive_union_hook)
     return converter
 
 
@@ -212,8 +245,17 @@ def _field_kind(field: attrs.Attribute) -> Any:
 
 
 def parse_string(field: attrs.Attribute, text: str) -> Any:
-    """A string (environment variable) as the plain value of ``field``'s type; checked later by `structure`."""
+    """A string (environment variable, or a command-line value of a union type) as the plain value of
+    ``field``'s type; checked later by `structure`."""
     kind = _field_kind(field)
+    if is_primitive_union(kind):  # int | str: "4" is 4, "auto" stays a string
+        for member in (int, float):
+            if member in typing.get_args(kind):
+                try:
+                    return member(text.strip())
+                except ValueError:
+                    continue
+        return text
     if kind is bool:
         lowered = text.strip().lower()
         if lowered in ("1", "true", "yes", "on"):

@@ -17,7 +17,7 @@ import attrs
 import click
 
 from deception_core.config import to_jsonable
-from deception_core.structuring import cli_option
+from deception_core.structuring import cli_option, is_primitive_union, parse_string
 
 
 def _kind(field: attrs.Attribute) -> Any:
@@ -103,5 +103,7 @@ def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> di
             value = list(value)
             if not value:
                 continue
+        elif isinstance(value, str) and is_primitive_union(_kind(field)):
+            value = parse_string(field, value)  # --batch-size 4 for an ``int | str`` field is 4
         values[field.name] = value
     return values
