@@ -149,6 +149,8 @@ def _primitive_union_hook(kind: Any):
     def structure_union(value: Any, _type: Any) -> Any:
         if value is None and optional:
             return None
+        if len(members) == 1:  # X | None: X's own message ("must be a number")
+            return _PRIMITIVES[members[0]](value, members[0])
         for member in members:
             try:
                 return _PRIMITIVES[member](value, member)
