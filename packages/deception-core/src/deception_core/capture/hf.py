@@ -132,7 +132,6 @@ class HFCaptureBackend(CaptureBackend):
         width = ids.shape[1]
         record = any(r.capture for r in requests)
         max_new = max(r.max_new_tokens for r in requests)
-        stops = tuple(dict.fromkeys(s for r in requests for s in r.stop))
         kwargs: dict[str, Any] = {
             "attention_mask": mask,
             "max_new_tokens": max_new + 1,  # the extra token lets the last reply token be fed once
@@ -148,8 +147,8 @@ class HFCaptureBackend(CaptureBackend):
                 SeededSampler([r.seed for r in requests], sampling.temperature, sampling.top_p, self.device)
             ]
         stopper = None
-        if stops:
-            stopper = DelayedStopStrings(self.tokenizer, stops, width, len(requests))
+        if any(r.stop for r in requests):
+            stopper = DelayedStopStrings(self.tokenizer, [r.stop for r in requests], width)
             kwargs["stopping_criteria"] = [stopper]
         recorder = self._make_recorder(record, interventions)
         try:

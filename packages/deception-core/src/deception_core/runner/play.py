@@ -27,8 +27,19 @@ def play_batch(
     backend: CaptureBackend,
     sampling: Sampling,
     batch_size: int,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Play ``trials`` to the end, generating their pending calls in batches."""
+    """Play ``trials`` to the end, generating the pending calls of all of them in shared batches.
+
+    At every step the pending calls of every unfinished trial, whatever its scenario, mode,
+    condition or caller, are pooled, ordered by token limit and prompt length (so a batch wastes
+    little on padding and on rows that stop early) and cut into batches of ``batch_size``. Each
+    call samples from its own seeded generator, so a reply does not depend on its batch partners
+    beyond float noise (see the README). Which calls share a batch is a function of ``trials``
+    alone, so replaying the same trials reproduces the same batches.
+
+    ``on_batch(n_calls, n_reply_tokens)`` is called after every batch (progress and benchmarks).
+    """
     tokenizer = backend.model.tokenizer
     while True:
         pending: list[tuple[PlayedTrial, Request]] = [
@@ -38,29 +49,29 @@ def play_batch(
             if all(trial.game.done for trial in trials):
                 return
             raise RuntimeError("a game is not done but asks for no generation call")
-        groups: dict[tuple[bool, int], list[tuple[PlayedTrial, Request]]] = {}
-        for item in pending:
-            groups.setdefault((item[1].capture, item[1].max_new_tokens), []).append(item)
-        for items in groups.values():
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
-                requests = [
-                    GenerationRequest(
-                        prompt_ids=tuple(render_prompt(tokenizer, request.messages)),
-                        max_new_tokens=request.max_new_tokens,
-                        seed=stable_seed(trial.spec.seed, request.request_id),
-                        capture=request.capture,
-                        stop=request.stop,
-                    )
-                    for trial, request in chunk
-                ]
-                results = backend.generate(requests, sampling)
-                for (trial, request), result in zip(chunk, results):
-                    trial.calls.append({"request_id": request.request_id, "caller": request.caller,
-                                        "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
-                    if request.capture:
-                        trial.captures[request.request_id] = result
-                    trial.game.deliver(request, result.text)
+        requests = [
+            GenerationRequest(
+                prompt_ids=tuple(render_prompt(tokenizer, request.messages)),
+                max_new_tokens=request.max_new_tokens,
+                seed=stable_seed(trial.spec.seed, request.request_id),
+                capture=request.capture,
+                stop=request.stop,
+            )
+            for trial, request in pending
+        ]
+        order = sorted(range(len(pending)), key=lambda i: (requests[i].max_new_tokens, len(requests[i].prompt_ids), i))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            results = backend.generate([requests[i] for i in chunk], sampling)
+            for i, result in zip(chunk, results):
+                trial, request = pending[i]
+                trial.calls.append({"request_id": request.request_id, "caller": request.caller,
+                                    "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
+                if request.capture:
+                    trial.captures[request.request_id] = result
+                trial.game.deliver(request, result.text)
+            if on_batch is not None:
+                on_batch(len(chunk), sum(len(r.reply_ids) for r in results))
 
 
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:
