@@ -19,8 +19,9 @@ class _NullBar:
     def set_postfix_str(self, text: str) -> None: ...
 
 
-def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0) -> Any:
-    """A tqdm bar on stderr; a silent stand-in when tqdm is missing or ``total`` is 0."""
+def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> Any:
+    """A tqdm bar on stderr; a silent stand-in when tqdm is missing or ``total`` is 0.
+    ``fractional`` shows the count with one decimal (bars advanced by parts of a unit)."""
     try:
         from tqdm.auto import tqdm
     except ImportError:
@@ -28,7 +29,10 @@ def progress_bar(total: float | None, desc: str, unit: str = "it", initial: floa
     if total == 0:
         return _NullBar()
     return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0, bar_format=None)
+                smoothing=0, bar_format=_FRACTIONAL if fractional else None)
+
+
+_FRACTIONAL = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
 
 
 class TrialProgress:
@@ -41,7 +45,7 @@ class TrialProgress:
     """
 
     def __init__(self, total: int, initial: int, calls_per_trial_guess: float) -> None:
-        self.bar = progress_bar(total, "trials", "trial", initial)
+        self.bar = progress_bar(total, "trials", "trial", initial, fractional=True)
         self.exact = float(initial)
         self.guess = max(1.0, calls_per_trial_guess)
         self.finished_calls = 0

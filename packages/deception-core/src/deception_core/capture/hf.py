@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
+from deception_core.capture._retiring import generate_retiring, plain_generation_config
 from deception_core.capture.base import (
     CaptureBackend,
     CaptureResult,
@@ -100,6 +101,9 @@ class HFCaptureBackend(CaptureBackend):
         self.eos_ids = eos_ids
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos_ids)
         self.device = next(self.hf.parameters()).device
+        #: drop finished rows from the batch while decoding (see `_retiring`); exact subclasses of
+        #: this backend only, since others record through their own recorders
+        self.retire_finished_rows = type(self) is HFCaptureBackend and plain_generation_config(self.hf)
 
     def _batch(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r.prompt_ids) for r in requests)
@@ -128,6 +132,8 @@ class HFCaptureBackend(CaptureBackend):
     def generate(self, requests, sampling: Sampling, interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
         if not requests:
             return []
+        if self.retire_finished_rows and not interventions:
+            return generate_retiring(self, requests, sampling)
         ids, mask = self._batch(requests)
         width = ids.shape[1]
         record = any(r.capture for r in requests)

@@ -147,7 +147,7 @@ class InterpretabilityRunner:
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
         todo = [s for s in specs if s.key not in done]
-        progress = TrialProgress(len(specs), len(specs) - len(todo), 3 * config.max_rounds)
+        progress = TrialProgress(len(specs), len(specs) - len(todo), 4 * config.max_rounds)
         try:
             for wave in waves(specs, batch_size):
                 if all(spec.key in done for spec in wave):
