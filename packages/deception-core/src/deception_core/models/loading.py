@@ -11,7 +11,7 @@ import attrs
 from deception_core.models.device import torch_dtype
 from deception_core.models.spec import ModelSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.models")
 
 
 @attrs.define

@@ -14,7 +14,7 @@ from typing import Any
 
 from deception_core.scenario import TrialSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.runner")
 
 #: the CPU batch size that `deception bench --pipeline` measured fastest on the embedded model
 #: (2-core machine; larger batches gained nothing more per token)

@@ -64,8 +64,9 @@ class InterpretabilityRunner:
     """
 
     def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Any = None,
-                 trial_sink: Any = None) -> None:
+                 trial_sink: Any = None, wrap_backend: Any = None) -> None:
         self.config = config
+        self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
         self.plugins = plugins or get_plugin_set()
         self._model = model
         self.trial_sink = trial_sink if trial_sink is not None else checkpoint_sink(config)
@@ -127,6 +128,8 @@ class InterpretabilityRunner:
 
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
+        if self.wrap_backend is not None:
+            backend = self.wrap_backend(backend)
         batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
         log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
                  batch_size, wave_size(batch_size), config.batch_size)
