@@ -94,7 +94,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the run has its own progress bar; keep stderr readable
+    hf_logging.enable_progress_bar()  # transformers' own bars: GGUF conversion and weight loading, with ETA
     tl_name = None
     if spec.source == "embedded":
         from deception_core.models.embedded import ensure_converted

@@ -22,7 +22,7 @@ from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
-from deception_core.progress import TrialProgress
+from deception_core.progress import TrialProgress, progress_bar
 from deception_core.registry import Kind
 from deception_core.runner import outputs
 from deception_core.runner.batching import resolve_batch_size, wave_size, waves
@@ -166,6 +166,7 @@ class InterpretabilityRunner:
                 progress.start_wave(sum(fresh))
                 play_batch(played, backend, sampling, batch_size,
                            on_batch=lambda calls, _tokens: progress.calls_done(calls))
+                judging = progress_bar(sum(fresh), "judging and collecting", "trial")
                 for trial, new in zip(played, fresh):
                     if not new:
                         continue
@@ -177,6 +178,8 @@ class InterpretabilityRunner:
                     if self.trial_sink is not None:
                         self.trial_sink.add(output)
                     progress.trial_done(len(trial.calls))
+                    judging.update(1)
+                judging.close()
         finally:
             progress.close()
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
@@ -217,10 +220,15 @@ class InterpretabilityRunner:
         context = CausalContext(model, backend, dataset, probe_results, config, scenarios, evaluator,
                                 out_dir, sampling)
         results: dict[str, Any] = {}
-        for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
+        entries = list(self.plugins.registry.entries(Kind.CAUSAL_TEST))
+        bar = progress_bar(len(entries), "causal tests", "test")
+        for entry in entries:
             log.info("causal test %s", entry.name)
+            bar.set_postfix_str(entry.name)
             result = entry.load()().run(context)
             atomic_write_text(out_dir / f"causal_{entry.name}.json", json.dumps(result, indent=2, default=str))
             results[entry.name] = result
+            bar.update(1)
+        bar.close()
         return results
 
