@@ -90,8 +90,8 @@ def generate_retiring(backend: Any, requests: Sequence[GenerationRequest], sampl
             if not keep:
                 break
             if len(keep) < len(active):
+                cache.batch_select_indices(keep)  # a list: the cache's layers may sit on several devices
                 index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
                 mask, position = mask[index], position[index]
                 active = [active[k] for k in keep]
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
@@ -114,7 +114,7 @@ def _per_row_states(recorder: Any, step_rows: list[list[int]], n: int) -> list[t
     """``[steps, n_layers, d]`` per request, from per-step tensors over the rows still active."""
     per_row: list[list[torch.Tensor]] = [[] for _ in range(n)]
     for step, rows in enumerate(step_rows):
-        stacked = torch.stack([recorder.steps[layer][step] for layer in recorder.layers], dim=1).float().cpu()
+        stacked = torch.stack([recorder.steps[layer][step].float().cpu() for layer in recorder.layers], dim=1)
         for slot, row in enumerate(rows):
             per_row[row].append(stacked[slot])
     return [torch.stack(items) if items else None for items in per_row]

@@ -68,7 +68,9 @@ class _LayerRecorder:
 
     def stacked(self) -> torch.Tensor:
         """``[batch, steps, n_layers, d_model]`` of everything recorded."""
-        per_layer = [torch.stack(self.steps[layer], dim=1) for layer in self.layers]
+        # layers split over several GPUs record on their own devices: gather on the first one
+        device = self.steps[self.layers[0]][0].device
+        per_layer = [torch.stack([t.to(device) for t in self.steps[layer]], dim=1) for layer in self.layers]
         return torch.stack(per_layer, dim=2)
 
     def hook_steps(self) -> dict[str, torch.Tensor]:
@@ -100,7 +102,7 @@ class HFCaptureBackend(CaptureBackend):
             eos_ids.add(self.tokenizer.eos_token_id)
         self.eos_ids = eos_ids
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos_ids)
-        self.device = next(self.hf.parameters()).device
+        self.device = self.hf.get_input_embeddings().weight.device  # where the inputs go (first GPU of a split)
         #: drop finished rows from the batch while decoding (see `_retiring`); exact subclasses of
         #: this backend only, since others record through their own recorders
         self.retire_finished_rows = type(self) is HFCaptureBackend and plain_generation_config(self.hf)
