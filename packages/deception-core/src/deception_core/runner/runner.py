@@ -28,6 +28,7 @@ from deception_core.runner import outputs
 from deception_core.runner.batching import resolve_batch_size, wave_size, waves
 from deception_core.runner.checkpoint import checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
+from deception_core.runner.judging import judge_wave
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
 from deception_core.runner.validate import ValidatedRun, validate
@@ -166,11 +167,11 @@ class InterpretabilityRunner:
                 progress.start_wave(sum(fresh))
                 play_batch(played, backend, sampling, batch_size,
                            on_batch=lambda calls, _tokens: progress.calls_done(calls))
-                judging = progress_bar(sum(fresh), "judging and collecting", "trial")
-                for trial, new in zip(played, fresh):
-                    if not new:
-                        continue
-                    output = collect_trial(trial, scenarios[trial.spec.scenario], evaluator,
+                new_trials = [trial for trial, new in zip(played, fresh) if new]
+                judged = judge_wave(evaluator, new_trials, scenarios, 4 * max(batch_size, 4)) \
+                    if evaluator is not None else None
+                for trial in new_trials:
+                    output = collect_trial(trial, scenarios[trial.spec.scenario], judged,
                                            model.tokenizer, config.label_policy)
                     done[output.key] = output
                     log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
@@ -178,8 +179,6 @@ class InterpretabilityRunner:
                     if self.trial_sink is not None:
                         self.trial_sink.add(output)
                     progress.trial_done(len(trial.calls))
-                    judging.update(1)
-                judging.close()
         finally:
             progress.close()
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
