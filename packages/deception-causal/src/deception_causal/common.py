@@ -123,6 +123,9 @@ class CausalRun:
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
         size = self.batch_size
         started = time.monotonic()
+        from deception_core.progress import progress_bar
+
+        bar = progress_bar(len(jobs), f"causal replies ({len(conditions)} conditions)", "reply")
         for start in range(0, len(jobs), size):
             if start:
                 log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
@@ -134,6 +137,8 @@ class CausalRun:
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
             for job, result in zip(chunk, results):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
+            bar.update(len(chunk))
+        bar.close()
         return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
                 for c in range(len(conditions))]
 

@@ -49,6 +49,19 @@ def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> Non
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
 
+def _batch_size(value: Any) -> int | str:
+    """``auto`` or a whole number from 1 to 4096 (given as a number or a string)."""
+    if value == "auto":
+        return "auto"
+    try:
+        number = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 1 <= number <= 4096:
+        raise ConfigError(f"batch_size must be 'auto' or a whole number from 1 to 4096; got {value!r}")
+    return number
+
+
 def _between(low: int, high: int):
     def check(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
         if not low <= value <= high:
@@ -171,7 +184,10 @@ class RunConfig:
     verbose: bool = option(False, short="-v", help="Debug-level logging (console and run.log).")
     seed: int = option(0, validator=_between(0, 2**63 - 1))
     shard: tuple[int, int] | None = option(None, converter=_shard, help="Play only shard I of N (I/N), for many pods.")
-    batch_size: int = option(1, validator=_between(1, 4096), help="Trials generated together.")
+    batch_size: int | str = option(
+        "auto", converter=_batch_size,
+        help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
+             "memory, or the CPU size the pipeline benchmark found fastest.")
     temperature: float = option(0.7, validator=finite, help="0 for greedy decoding.")
     top_p: float = option(0.9, validator=finite)
     analyze: bool = option(True, name="--no-analyze", invert=True,
