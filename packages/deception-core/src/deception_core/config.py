@@ -58,7 +58,7 @@ def _batch_size(value: Any) -> int | str:
     except (TypeError, ValueError):
         number = None
     if number is None or not 1 <= number <= 4096:
-        raise ConfigError(f"batch_size must be 'auto' or a whole number from 1 to 4096; got {value!r}")
+        raise ConfigError(f"batch_size must be between 1 and 4096 (or 'auto'), got {value!r}")
     return number
 
 
