@@ -104,6 +104,11 @@ def test_a_crashed_run_keeps_its_trials_in_its_output_and_resumes_there(
         InterpretabilityRunner(config, plugins=plugins, model=model).run()
     assert len(list((out / "checkpoint" / "trials").glob("*.safetensors"))) == 4
     assert not (out / "dataset").exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = out / f".dataset.staging-{dead.pid}-beef"  # what a kill while writing the dataset leaves
+    leftover.mkdir()
+    (leftover / "samples.jsonl").write_text("{}\n")
 
     monkeypatch.setattr(runner_module, "CheckpointStore", CheckpointStore)
     runner = InterpretabilityRunner(config, plugins=plugins, model=model)
@@ -112,6 +117,7 @@ def test_a_crashed_run_keeps_its_trials_in_its_output_and_resumes_there(
     assert (runner.trial_sink.resumed, runner.trial_sink.saved) == (4, 2)
     assert read_exact(out) == reference[1]
     assert not (out / "checkpoint").exists()
+    assert not leftover.exists()
 
 
 def test_a_run_that_fails_before_any_trial_leaves_no_folder(tiny_model_dir, tmp_path, plugins) -> None:

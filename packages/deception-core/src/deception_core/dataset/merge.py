@@ -275,30 +275,18 @@ def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = Fa
 
 def remove_leftover_staging(out: Path) -> None:
     """Remove staging folders of merges into ``out`` whose process is gone (a kill, a power cut)."""
+    from deception_core.runner.output_policy import process_alive
+
     for leftover in out.parent.glob(f".{out.name}.{MERGE_STAGING}-*"):
         parts = leftover.name.rsplit("-", 2)
         try:
             pid = int(parts[-2])
         except (ValueError, IndexError):
             continue
-        if _alive(pid) or leftover.is_symlink() or not leftover.is_dir():
+        if process_alive(pid) or leftover.is_symlink() or not leftover.is_dir():
             continue
         log.warning("removing %s, left by an interrupted merge (process %d is gone)", leftover, pid)
         shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 MERGE_STAGING = "merge-staging"

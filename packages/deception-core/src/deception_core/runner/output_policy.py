@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,39 @@ def check_output(config: Any, flag: str = "--output") -> str:
                 f"re-run with that run's settings to resume it, pass a new {flag}, or --overwrite to delete it"
             )
     return "resume"
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders and temporary files (``.<name>.staging-<pid>-<hex>``, ``.tmp-``) a killed
+    process left in ``folder``; those of a live process, and anything else, are left alone."""
+    removed = []
+    for entry in folder.iterdir():
+        if not _is_staging(entry.name) or entry.is_symlink():
+            continue
+        try:
+            pid = int(entry.name.rsplit("-", 2)[-2])
+        except (ValueError, IndexError):
+            continue
+        if process_alive(pid):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def clear_for_overwrite(out: Path) -> None:

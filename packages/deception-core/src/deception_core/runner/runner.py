@@ -88,6 +88,9 @@ class InterpretabilityRunner:
         if checked.output_state == "overwrite":
             log.warning("--overwrite: deleting the earlier run in %s", out_dir)
             output_policy.clear_for_overwrite(out_dir)
+        if checked.output_state == "resume":
+            for leftover in output_policy.remove_dead_staging(out_dir):
+                log.info("removed %s, left by an interrupted run", leftover)
         created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = outputs.setup_logging(out_dir, config.verbose)
