@@ -142,6 +142,7 @@ class RunConfig:
     temperature: float = 0.7
     top_p: float = 0.9
     analyze: bool = True
+    report: bool = True  # write report.html at the end (--no-report: don't)
 
     def __attrs_post_init__(self) -> None:
         if self.temperature < 0:

@@ -13,15 +13,28 @@ import click
 @click.option("--seed", type=int, default=0, show_default=True)
 def analyze(run_dir: str, output: str | None, seed: int) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it."""
+    import logging
+
     from deception_core.dataset.store import atomic_write_text, read_dataset
     from deception_core.plugins import get_plugin_set
     from deception_core.runner.analyse import run_analyses
     from deception_core.runner.outputs import label_table
 
+    click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
     out_dir = Path(output or run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    logger = logging.getLogger("deception")  # one line per analysis stage on stderr while it runs
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
     atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
     click.echo(text)

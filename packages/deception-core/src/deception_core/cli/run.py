@@ -48,6 +48,7 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="0 for greedy decoding.")
 @click.option("--top-p", type=float, default=0.9, show_default=True)
 @click.option("--no-analyze", is_flag=True, help="Write the dataset only; run `deception analyze` later.")
+@click.option("--no-report", is_flag=True, help="Do not write report.html; run `deception report` later.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="A JSON RunConfig; flags given on the command line override it.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug-level logging (console and run.log).")
@@ -55,11 +56,12 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
 def run(ctx: click.Context, **flags) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config_file = flags.pop("config_file")
-    rename = {"scenarios_n": "scenarios", "scenario_name": "scenario_names", "no_analyze": "analyze"}
+    rename = {"scenarios_n": "scenarios", "scenario_name": "scenario_names", "no_analyze": "analyze",
+              "no_report": "report"}
     values = {}
     for name, value in flags.items():
         key = rename.get(name, name)
-        values[key] = (not value) if name == "no_analyze" else value
+        values[key] = (not value) if name in ("no_analyze", "no_report") else value
     if config_file:
         base = RunConfig.from_file(config_file).to_dict()
         explicit = {
