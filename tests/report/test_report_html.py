@@ -57,15 +57,15 @@ def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run) -> N
     assert {r for r, f in flagged.items() if "probe" in f} == expected_probe
 
 
-def test_threshold_maximises_balanced_accuracy() -> None:
+def test_threshold_is_the_decision_boundary_unless_stated() -> None:
     from deception_core.dataset.store import Dataset
     from deception_core.report.inputs import SampleScore
 
-    labels = ["honest", "honest", "deceptive", "deceptive", "ambiguous"]
-    dataset = Dataset({}, [{"row": i, "label": lab} for i, lab in enumerate(labels)], [], {})
-    scores = {i: SampleScore(v, "heldout", "logistic", 1, "reply_mean") for i, v in enumerate([-2.0, 0.0, 1.0, 3.0, 9.0])}
-    threshold, _ = decision_threshold(dataset, scores, None)
-    assert threshold == 0.5
+    dataset = Dataset({}, [{"row": 0, "label": "honest"}], [], {})
+    scores = {0: SampleScore(1.5, "heldout", "logistic", 1, "reply_mean")}
+    assert decision_threshold(dataset, scores, None)[0] == 0.0
+    assert decision_threshold(dataset, scores, {"best": {"threshold": 0.7}})[0] == 0.7
+    assert decision_threshold(dataset, {}, None)[0] is None
 
 
 def test_token_texts_come_from_the_token_ids(synthetic_run) -> None:

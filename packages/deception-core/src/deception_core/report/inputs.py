@@ -19,7 +19,6 @@ import attrs
 import numpy as np
 
 from deception_core.dataset.store import Dataset, read_dataset
-from deception_core.report.fields import field
 
 log = logging.getLogger("deception")
 
@@ -144,25 +143,17 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
 
 def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
                        probe_results: dict[str, Any] | None) -> tuple[float | None, str]:
-    """The probe's threshold: the one its results state, else the one maximising balanced accuracy on held-out scores."""
+    """The probe's decision threshold: the one its results state, else 0.
+
+    0 is the decision boundary of every probe method here (a decision value above 0 is called
+    deceptive, as in the balanced accuracy of the probe tables).
+    """
+    if not scores:
+        return None, "no scores"
     best = (probe_results or {}).get("best") or {}
     if isinstance(best.get("threshold"), (int, float)):
         return float(best["threshold"]), "the threshold stated in probe_results.json"
-    pairs = [(s.score, field(dataset.samples[row], "label")) for row, s in scores.items()
-             if s.source == "heldout" and row < len(dataset.samples)]
-    pairs = [(score, label == "deceptive") for score, label in pairs if label in ("honest", "deceptive")]
-    positives = sum(1 for _, d in pairs if d)
-    negatives = len(pairs) - positives
-    if not positives or not negatives:
-        return None, "no threshold: the held-out scores lack an honest or a deceptive sample"
-    values = np.array(sorted({score for score, _ in pairs}))
-    candidates = np.r_[values[0] - 1.0, (values[1:] + values[:-1]) / 2, values[-1] + 1.0] if len(values) > 1 else values
-    s = np.array([score for score, _ in pairs])
-    d = np.array([flag for _, flag in pairs])
-    accuracy = [((s[d] > t).mean() + (s[~d] <= t).mean()) / 2 for t in candidates]
-    best_t = float(candidates[int(np.argmax(accuracy))])
-    return best_t, (f"the threshold that maximises balanced accuracy ({max(accuracy):.2f}) on the "
-                    f"{len(pairs)} labelled held-out scores")
+    return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
 
 
 def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: bool = True) -> ReportInputs:
