@@ -23,7 +23,8 @@ img.plot { max-width: 100%; border: 1px solid var(--line); background: #fff; mar
 #toolbar label { font-size: 13px; } #toolbar select { font-size: 13px; }
 #toolbar button { font-size: 13px; padding: 2px 10px; cursor: pointer; }
 #shown { font-weight: 600; }
-details.trial { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; padding: 4px 10px; }
+details.trial { content-visibility: auto; contain-intrinsic-size: auto 36px;
+                background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; padding: 4px 10px; }
 details.trial > summary { cursor: pointer; font-weight: 600; }
 details.trial > summary .flag { color: var(--dec); font-weight: 700; margin-left: 8px; }
 .facts { font-size: 12.5px; color: var(--muted); margin: 4px 0; }

@@ -24,6 +24,7 @@ from deception_core.report.fields import field
 from deception_core.report.inputs import ReportInputs
 
 OPEN_TRIALS_UP_TO = 60
+FLAGGED_TABLE_ROWS = 300  # the transcripts' filter shows every flagged utterance; the table shows the first ones
 LABELS = ("honest", "deceptive", "ambiguous")
 
 LABEL_COLUMNS_NOTE = (
@@ -182,9 +183,10 @@ def _flagged_section(inputs: ReportInputs, flags: _Flags) -> str:
                      _num(score.score) if score else "no score", _e("; ".join(why))])
     if not rows:
         return '<p class="muted">none: the probe, the rule and the judge agree with every label (or there are no scores)</p>'
-    return (f'<p class="note">{len(rows)} of {len(inputs.dataset)} focal utterances. The same filter is on the '
-            "transcripts below (\"mislabelled-looking\").</p>"
-            + _table(["sample", "label", "rule", "judge", "probe score", "why"], rows, numeric={4}))
+    shown = "" if len(rows) <= FLAGGED_TABLE_ROWS else f"; the first {FLAGGED_TABLE_ROWS} are listed"
+    return (f'<p class="note">{len(rows)} of {len(inputs.dataset)} focal utterances{shown}. The same filter is on '
+            "the transcripts below (\"mislabelled-looking\").</p>"
+            + _table(["sample", "label", "rule", "judge", "probe score", "why"], rows[:FLAGGED_TABLE_ROWS], numeric={4}))
 
 
 def _causal_section(inputs: ReportInputs) -> str:
