@@ -101,7 +101,9 @@ def _config_section(inputs: ReportInputs) -> str:
     rows = [[_e(k), _e(json.dumps(v) if isinstance(v, (list, dict)) else v)] for k, v in config.items()]
     rows += [[_e(f"resolved {k}"), _e(json.dumps(v, default=str) if isinstance(v, (list, dict)) else v)]
              for k, v in resolved.items()]
-    return _table(["setting", "value"], rows)
+    model = config.get("model")
+    return (f"<details><summary>model {_e(model)}; {len(rows)} settings (config.json)</summary>"
+            f"{_table(['setting', 'value'], rows)}</details>")
 
 
 def _label_section(inputs: ReportInputs) -> str:

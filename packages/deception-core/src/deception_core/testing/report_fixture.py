@@ -120,3 +120,38 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
         frame = pd.DataFrame(token_rows, columns=["row", "token_index", "token_id", "score"])
         frame.to_parquet(out / "probe_token_scores.parquet", index=False)
     return out
+
+
+def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:
+    """Score files in the probe analysis's schema for an existing run folder (random scores, for tests).
+
+    ``probe_scores.parquet`` gets one row per sample; ``probe_token_scores.parquet`` one row per
+    reply token where the run kept every reply token (``reply_all``), with the token ids of
+    ``reply_ids`` when the samples hold them (null otherwise).
+    """
+    import pandas as pd
+
+    from deception_core.dataset.store import read_dataset
+
+    run_dir = Path(run_dir)
+    dataset = read_dataset(run_dir)
+    rng = np.random.default_rng(seed)
+    rows, tokens = [], []
+    for sample in dataset.samples:
+        row = int(sample["row"])
+        n = int(sample.get("reply_all_length") or 0)
+        token_scores = rng.normal(size=n)
+        ids = sample.get("reply_ids") or [None] * n
+        tokens += [(row, i, ids[i] if i < len(ids) else None, float(s)) for i, s in enumerate(token_scores)]
+        rows.append({"row": row, "sample_id": sample["sample_id"], "label": sample["label"],
+                     "score": float(rng.normal()), "score_source": "heldout" if sample["label"] != "ambiguous" else "final",
+                     "method": "logistic", "layer": dataset.layers[-1], "position": "reply_mean",
+                     "token_score_mean": float(token_scores.mean()) if n else None,
+                     "token_score_max": float(token_scores.max()) if n else None,
+                     "token_score_last": float(token_scores[-1]) if n else None})
+    pd.DataFrame(rows).to_parquet(run_dir / "probe_scores.parquet", index=False)
+    if tokens:
+        frame = pd.DataFrame(tokens, columns=["row", "token_index", "token_id", "score"])
+        frame["token_id"] = frame["token_id"].astype("Int64")
+        frame.to_parquet(run_dir / "probe_token_scores.parquet", index=False)
+    return run_dir
