@@ -76,3 +76,25 @@ def test_token_texts_come_from_the_token_ids(synthetic_run) -> None:
     first = dataset.samples[0]
     assert "".join(tokens[0].texts).strip() == first["reply_text"]
     assert len(tokens[0].scores) == first["n_reply_tokens"]
+
+
+def test_report_command_writes_where_asked(synthetic_run, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(synthetic_run), "--no-tokens", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
+
+
+def test_report_command_refuses_a_folder_without_a_dataset(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds no dataset" in result.output
+    assert list(tmp_path.iterdir()) == []
