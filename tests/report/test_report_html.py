@@ -98,3 +98,11 @@ def test_report_command_refuses_a_folder_without_a_dataset(tmp_path) -> None:
     assert result.exit_code == 2
     assert "holds no dataset" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tokenizer_loads_from_a_local_model_and_never_downloads(tiny_model_dir) -> None:
+    from deception_core.report.inputs import load_tokenizer
+
+    tokenizer = load_tokenizer({"config": {"model": str(tiny_model_dir)}})
+    assert tokenizer.decode(tokenizer.encode("ab", add_special_tokens=False)) == "ab"
+    assert load_tokenizer({"config": {"model": "no-such-org/no-such-model"}}) is None
