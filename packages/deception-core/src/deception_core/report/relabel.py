@@ -212,8 +212,9 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
         lazy.close()
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    previous = dict(dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
-                                                       "label_policy": run_config.get("label_policy")})
+    previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
+                                                                     "label_policy": run_config.get("label_policy")}
+                                  ).items() if k != "previous"}
     samples, changed = [], 0
     for sample, verdict in zip(dataset.samples, verdicts):
         record = as_dict(sample)
