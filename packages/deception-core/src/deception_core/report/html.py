@@ -254,7 +254,7 @@ def _trial_html(trial: dict[str, Any], samples: list[Any], inputs: ReportInputs,
     by_request = {str(field(s, "request_id")): s for s in samples}
     turns = []
     seen = set()
-    for turn in trial.get("transcript") or []:
+    for turn in field(trial, "transcript") or []:
         request_id = turn.get("request_id")
         sample = by_request.get(str(request_id)) if request_id is not None and (turn.get("kind") or "say") == "say" else None
         if sample is not None:
@@ -267,12 +267,12 @@ def _trial_html(trial: dict[str, Any], samples: list[Any], inputs: ReportInputs,
     any_flag = any(flags.of(s) for s in samples)
     labels = Counter(str(field(s, "label")) for s in samples)
     label_text = ", ".join(f"{n} {k}" for k, n in sorted(labels.items()))
-    facts = json.dumps(trial.get("facts"), default=str)
-    outcome = json.dumps(trial.get("outcome"), default=str)
+    facts = json.dumps(field(trial, "facts"), default=str)
+    outcome = json.dumps(field(trial, "outcome"), default=str)
     return (
-        f'<details class="trial" data-scenario="{_e(trial.get("scenario"))}" data-mode="{_e(trial.get("mode"))}" '
-        f'data-condition="{_e(trial.get("condition"))}"{" open" if open_ else ""}>'
-        f'<summary>{_e(trial.get("trial_key"))} <span class="muted">({label_text})</span>'
+        f'<details class="trial" data-scenario="{_e(field(trial, "scenario"))}" data-mode="{_e(field(trial, "mode"))}" '
+        f'data-condition="{_e(field(trial, "condition"))}"{" open" if open_ else ""}>'
+        f'<summary>{_e(field(trial, "trial_key"))} <span class="muted">({label_text})</span>'
         f'{"<span class=flag>mislabelled-looking</span>" if any_flag else ""}</summary>'
         f'<div class="facts">private facts: {_e(facts)}<br>outcome: {_e(outcome)}</div>'
         + "".join(turns) + "</details>")
@@ -316,7 +316,7 @@ def render(inputs: ReportInputs) -> str:
     for s in dataset.samples:
         by_trial.setdefault(str(field(s, "trial_key")), []).append(s)
     open_ = len(dataset.trials) <= OPEN_TRIALS_UP_TO
-    trials_html = "".join(_trial_html(t, by_trial.get(str(t.get("trial_key")), []), inputs, flags, open_)
+    trials_html = "".join(_trial_html(t, by_trial.get(str(field(t, "trial_key")), []), inputs, flags, open_)
                           for t in dataset.trials)
     tokens_json, scale = _token_payload(inputs)
     model = (dataset.meta.get("model") or {}).get("id", "?")

@@ -185,7 +185,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     evaluator_cls.check_environment()
     names = sorted({str(field(s, "scenario")) for s in dataset.samples})
     scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in names}
-    trials = {str(t["trial_key"]): t for t in dataset.trials}
+    trials = {str(field(t, "trial_key")): t for t in dataset.trials}
     requests = []
     for sample in dataset.samples:
         trial = trials.get(str(field(sample, "trial_key")))
@@ -193,10 +193,10 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
             raise UsageError(f"{dataset_dir}: sample {field(sample, 'sample_id')} has no trial in trials.jsonl; "
                              "the dataset is incomplete")
         scenario = scenarios[str(field(sample, "scenario"))]
-        facts = trial["facts"]
+        facts = field(trial, "facts")
         requests.append(JudgeRequest(
             str(field(sample, "scenario")), scenario.describe_facts(facts), scenario.judge_question(facts),
-            tuple(dialogue_until(trial.get("transcript") or [], str(field(sample, "request_id")))),
+            tuple(dialogue_until(field(trial, "transcript") or [], str(field(sample, "request_id")))),
             str(field(sample, "reply_text"))))
 
     lazy = _LazyModel(run_config, registry, model)
