@@ -192,6 +192,8 @@ class RunConfig:
     top_p: float = option(0.9, validator=finite)
     analyze: bool = option(True, name="--no-analyze", invert=True,
                            help="Write the dataset only; run `deception analyze` later.")
+    report: bool = option(True, name="--no-report", invert=True,
+                          help="Do not write report.html; run `deception report` later.")
 
     def __attrs_post_init__(self) -> None:
         check_requires(self)

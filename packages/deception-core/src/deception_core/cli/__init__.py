@@ -41,7 +41,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, listing, merge, run
+    from deception_core.cli import analyze, bench, listing, merge, report, run
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -49,6 +49,9 @@ def _register_commands() -> None:
     cli.add_command(analyze.analyze)
     cli.add_command(merge.merge)
     cli.add_command(bench.bench)
+    cli.add_command(report.report)
+    cli.add_command(report.export)
+    cli.add_command(report.relabel)
 
 
 _register_commands()

@@ -27,6 +27,26 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Pa
     return out, True
 
 
+def _analyses_with_stage_lines(dataset, out_dir: Path, seed: int) -> dict:
+    """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
+    import logging
+
+    from deception_core.plugins import get_plugin_set
+    from deception_core.runner.analyse import run_analyses
+
+    logger = logging.getLogger("deception")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        return run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR); a new folder.")
@@ -43,11 +63,10 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> Non
     import shutil
 
     from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory
-    from deception_core.plugins import get_plugin_set
-    from deception_core.runner.analyse import run_analyses
     from deception_core.runner.outputs import label_table
 
     out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
     target = out_dir
     if new_folder:
@@ -55,7 +74,7 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> Non
         out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
         os.mkdir(out_dir, 0o777)
     try:
-        reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+        reports = _analyses_with_stage_lines(dataset, out_dir, seed)
         text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
         atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
         if new_folder:

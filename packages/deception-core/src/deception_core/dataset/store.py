@@ -91,12 +91,27 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Dataset:
     meta: dict[str, Any]
     samples: list[dict[str, Any]]
     trials: list[dict[str, Any]]
     arrays: dict[str, np.ndarray]
+
+    def __repr__(self) -> str:
+        model = (self.meta.get("model") or {}).get("id", "?")
+        return (f"<Dataset {len(self.samples)} samples, {len(self.trials)} trials, model {model}, "
+                f"layers {self.meta.get('layers')}, positions {self.meta.get('positions')}>")
+
+    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False):
+        """One row per sample; nested fields flattened as ``parent.child`` (see `deception_core.report.frames`).
+
+        ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of
+        ``(layer, position)`` pairs adds those only.
+        """
+        from deception_core.report.frames import dataset_frame
+
+        return dataset_frame(self, activations)
 
     @property
     def layers(self) -> list[int]:

@@ -115,6 +115,12 @@ def progress_bar(total: int, initial: int):
     return bar(total, "trials", "trial", initial)
 
 
+LABEL_TABLE_LEGEND = (
+    "samples = focal utterances (captured replies); honest/decept/ambig = final labels under the label policy;\n"
+    "agree = share of utterances where the LLM judge's verdict equals the scenario rule's label (n/a: no judge)"
+)
+
+
 def label_table(dataset: Dataset) -> str:
     """Samples per scenario x mode x condition: honest, deceptive, ambiguous, rule-judge agreement."""
     rows: dict[tuple[str, str, str], Counter] = {}
@@ -133,6 +139,7 @@ def label_table(dataset: Dataset) -> str:
         rate = f"{sum(votes) / len(votes):.2f}" if votes else "n/a"
         lines.append(f"{key[0]:<18} {key[1]:<10} {key[2]:<22} {sum(c.values()):>7} {c['honest']:>6} "
                      f"{c['deceptive']:>6} {c['ambiguous']:>6} {rate:>6}")
+    lines.append(LABEL_TABLE_LEGEND)
     return "\n".join(lines)
 
 

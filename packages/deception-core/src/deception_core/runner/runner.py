@@ -38,7 +38,7 @@ from deception_core.scenario import GameOptions
 log = logging.getLogger("deception")
 
 
-@attrs.define
+@attrs.define(repr=False)
 class RunResults:
     """What a run produced. ``dataset`` is in memory; ``output_dir`` holds the files."""
 
@@ -49,6 +49,10 @@ class RunResults:
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
+
+    def __repr__(self) -> str:
+        return (f"<RunResults {self.output_dir}: {len(self.dataset)} samples, analyses {sorted(self.analyses)}, "
+                f"causal {sorted(self.causal)}, {self.wall_seconds:.1f} s>")
 
 
 @attrs.define
@@ -230,6 +234,10 @@ class InterpretabilityRunner:
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
         backend.close()
+        if config.report:
+            from deception_core.report import write_report
+
+            log.info("report: %s", write_report(out_dir, tokenizer=model.tokenizer))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
