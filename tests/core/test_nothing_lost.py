@@ -304,7 +304,8 @@ def small_tmpfs(tmp_path):
 def test_disk_full_stops_with_a_clear_message_keeps_the_trials_and_resumes(
         tiny_model_dir, small_tmpfs, tmp_path, reference, cli_with_plugin) -> None:
     ckpt = tmp_path / "sizes"
-    config = run_config(tiny_model_dir, tmp_path / "sizes-run", analyze=False, checkpoint_dir=str(ckpt))
+    # batch size 1: each trial is written as soon as it is played, so the disk fills between trials
+    config = run_config(tiny_model_dir, tmp_path / "sizes-run", analyze=False, checkpoint_dir=str(ckpt), batch_size=1)
     InterpretabilityRunner(config, plugins=plugin_set(), model=load_tiny(tiny_model_dir)).run()
     page = os.statvfs(small_tmpfs).f_frsize
 
@@ -320,7 +321,7 @@ def test_disk_full_stops_with_a_clear_message_keeps_the_trials_and_resumes(
     (small_tmpfs / "filler").write_bytes(b"\0" * filler)
 
     out = small_tmpfs / "out"
-    args = [*base_args(tiny_model_dir, out), "--no-analyze"]
+    args = [*base_args(tiny_model_dir, out), "--no-analyze", "--batch-size", "1"]
     full = cli_with_plugin.invoke(cli, args)
     assert full.exit_code == 1, full.output
     assert "No space left on device" in full.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from report_helpers import squash, visible_text
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.cli.options import given_values
 from deception_core.cli.run import run as run_command
 
 
@@ -21,6 +22,6 @@ def test_run_writes_the_report_and_no_report_skips_it(tiny_model_dir, tmp_path, 
 
 
 def test_no_report_flag_sets_the_config_field() -> None:
-    params = run_command.make_context("run", ["--no-report"]).params
-    assert params["no_report"] is True
+    context = run_command.make_context("run", ["--no-report"])
+    assert given_values(RunConfig, context, context.params) == {"report": False}
     assert RunConfig().report is True

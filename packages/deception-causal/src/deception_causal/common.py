@@ -73,7 +73,8 @@ class CausalRun:
         self.d_model = int(self.direction.vector.shape[0])
         self.unit = self.direction.unit
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
-        self.batch_size = max(1, settings.batch_size, int(getattr(context.config, "batch_size", 1) or 1))
+        run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
+        self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
         self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
         self.trials = {t["trial_key"]: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r]["trial_key"], {})) for r in self.rows]
