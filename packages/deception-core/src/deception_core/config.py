@@ -20,6 +20,7 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 MODES = ("emergent", "instructed", "both")
 EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
+EXECUTORS = ("local", "ray")
 CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
 SCENARIO_ORDER = (
     "ultimatum_bluff",
@@ -82,6 +83,10 @@ def _positions(value: Any) -> tuple[Position, ...]:
 def _shard(value: Any) -> tuple[int, int] | None:
     if value is None or value == "":
         return None
+    if value == "auto":
+        from deception_core.slurm import array_shard
+
+        return array_shard()
     if isinstance(value, str):
         index, sep, total = value.partition("/")
         try:
@@ -89,7 +94,7 @@ def _shard(value: Any) -> tuple[int, int] | None:
         except ValueError:
             value = None
         if value is None:
-            raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4")
+            raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4, or auto (a Slurm array task)")
     index, total = (int(v) for v in value)
     if not (total >= 1 and 0 <= index < total):
         raise ConfigError(f"--shard needs 0 <= I < N; got {index}/{total}")
@@ -142,12 +147,17 @@ class RunConfig:
     temperature: float = 0.7
     top_p: float = 0.9
     analyze: bool = True
+    executor: str = attrs.field(default="local", validator=_choice(EXECUTORS))
+    ray_address: str | None = None
+    workers: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
 
     def __attrs_post_init__(self) -> None:
         if self.temperature < 0:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
+        if self.executor != "ray" and (self.ray_address or self.workers):
+            raise ConfigError("--ray-address and --workers take effect only with --executor ray; add --executor ray")
         if self.hybrid and self.capture_backend not in (None, "hybrid"):
             raise ConfigError(
                 f"--hybrid selects the 'hybrid' capture backend but --capture-backend is "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
+from deception_core.config import DEVICES, DTYPES, EXECUTORS, MODES, RunConfig
 
 
 @click.command()
@@ -42,11 +42,18 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
               help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
 @click.option("--output", "-o", default="./experiment_output", show_default=True)
 @click.option("--checkpoint-dir", default=None, help="Save each finished trial here; re-running resumes.")
-@click.option("--shard", default=None, help="Play only shard I of N (I/N), for many pods.")
+@click.option("--shard", default=None,
+              help="Play only shard I of N (I/N), for many pods; auto: this Slurm array task's shard.")
 @click.option("--batch-size", type=int, default=1, show_default=True, help="Trials generated together.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="0 for greedy decoding.")
 @click.option("--top-p", type=float, default=0.9, show_default=True)
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: play trials in this process; ray: on Ray workers, one model copy each.")
+@click.option("--ray-address", default=None,
+              help="Ray cluster to join (e.g. auto, or HEAD:6379); default: start a local Ray instance.")
+@click.option("--workers", type=int, default=None,
+              help="Ray workers (default: one per GPU in the Ray cluster, else one on CPU).")
 @click.option("--no-analyze", is_flag=True, help="Write the dataset only; run `deception analyze` later.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="A JSON RunConfig; flags given on the command line override it.")

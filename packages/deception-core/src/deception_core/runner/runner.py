@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,17 @@ import attrs
 from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
-from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.registry import Kind
 from deception_core.runner import outputs
 from deception_core.runner.checkpoint import checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
+from deception_core.runner.executors import make_executor
 from deception_core.runner.plan import plan_trials
-from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
+from deception_core.runner.play import PlayedTrial, play_batch
+from deception_core.runner.session import PlaySession, new_evaluator
 from deception_core.runner.validate import ValidatedRun, validate
-from deception_core.scenario import GameOptions, TrialSpec
+from deception_core.scenario import TrialSpec
 
 log = logging.getLogger("deception")
 
@@ -97,13 +99,7 @@ class InterpretabilityRunner:
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Build the judge (and load the SAE) before the model and before any output exists."""
-        registry = self.plugins.registry
-        generator: dict[str, Any] = {}  # filled once the backend exists
-        evaluator_cls = registry.get(Kind.EVALUATOR, checked.config.evaluator).load()
-        evaluator = evaluator_cls(EvaluatorContext(
-            generate_text=lambda convs, n: generator["fn"](convs, n),
-            score_choices=lambda convs, choices: generator["score"](convs, choices),
-        ))
+        evaluator, generator = new_evaluator(self.plugins.registry, checked.config.evaluator)  # wired to a backend later
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
@@ -118,49 +114,28 @@ class InterpretabilityRunner:
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
-        scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
         evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
-        model = self._load_model(checked)
-        from deception_core.capture.base import CaptureSpec, Sampling
-
+        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked), evaluator, generator)
+        model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
-        backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
-        generator["fn"] = text_generator(backend, max(config.batch_size, 4))
-        generator["score"] = choice_scorer(backend, max(config.batch_size, 4))
-        sampling = Sampling(config.temperature, config.top_p)
-        options = GameOptions(
-            max_rounds=config.max_rounds,
-            max_tokens=config.max_tokens,
-            theory_of_mind=not (config.fast or config.ultrafast),
-            minimal_agents=config.ultrafast,
-            chat_template=model.has_chat_template,
-        )
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
         outputs.write_run_header(out_dir, config, checked, model, self.plugins)
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
         todo = [s for s in specs if s.key not in done]
-        progress = outputs.progress_bar(len(specs), len(specs) - len(todo))
+
+        def finished(output: TrialOutput) -> None:
+            done[output.key] = output
+            log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
+                      [s["label"] for s in output.samples])
+            if self.trial_sink is not None:
+                self.trial_sink.add(output)
+
         try:
-            for group in _groups(todo, config.batch_size):
-                played = []
-                for spec in group:
-                    scenario = scenarios[spec.scenario]
-                    facts = scenario.sample_facts(random.Random(spec.seed))
-                    played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, options)))
-                play_batch(played, backend, sampling, config.batch_size)
-                for trial in played:
-                    output = collect_trial(trial, scenarios[trial.spec.scenario], evaluator,
-                                           model.tokenizer, config.label_policy)
-                    done[output.key] = output
-                    log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
-                              [s["label"] for s in output.samples])
-                    if self.trial_sink is not None:
-                        self.trial_sink.add(output)
-                    progress.update(1)
+            executor.play(todo, finished, total=len(specs))
         finally:
-            progress.close()
+            executor.stop()
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
         if sae is not None:
@@ -174,10 +149,12 @@ class InterpretabilityRunner:
         size = outputs.directory_size(out_dir / "dataset")
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
         analyses = self._analyse(dataset, out_dir) if config.analyze else {}
-        causal = self._causal(model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling)
+        session = executor.session(load=config.causal)  # the causal tests need the model in this process
+        causal = self._causal(session, dataset, analyses, out_dir) if session is not None else {}
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
-        backend.close()
+        if session is not None:
+            session.backend.close()
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
@@ -189,14 +166,14 @@ class InterpretabilityRunner:
 
         return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
 
-    def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling) -> dict[str, Any]:
+    def _causal(self, session: PlaySession, dataset, analyses, out_dir) -> dict[str, Any]:
         if not self.config.causal:
             return {}
         from deception_core.analysis import CausalContext
 
         probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(model, backend, dataset, probe_results, self.config, scenarios, evaluator,
-                                out_dir, sampling)
+        context = CausalContext(session.model, session.backend, dataset, probe_results, self.config,
+                                session.scenarios, session.evaluator, out_dir, session.sampling)
         results: dict[str, Any] = {}
         for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
             log.info("causal test %s", entry.name)
@@ -206,7 +183,25 @@ class InterpretabilityRunner:
         return results
 
 
-def _groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
+def play_trials(specs: list[TrialSpec], session: PlaySession) -> Iterator[TrialOutput]:
+    """Play ``specs`` in batches, yielding each trial's output as soon as its batch is done.
+
+    The one way trials are played: in the single-process run and inside every Ray worker.
+    """
+    config = session.config
+    for group in trial_groups(specs, config.batch_size):
+        played = []
+        for spec in group:
+            scenario = session.scenarios[spec.scenario]
+            facts = scenario.sample_facts(random.Random(spec.seed))
+            played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
+        play_batch(played, session.backend, session.sampling, config.batch_size)
+        for trial in played:
+            yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,
+                                session.model.tokenizer, config.label_policy)
+
+
+def trial_groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
     """Consecutive trials of one scenario, mode and condition, ``size`` at a time."""
     groups: list[list[TrialSpec]] = []
     for spec in specs:
