@@ -127,3 +127,22 @@ def test_workers_must_be_positive(cli_with_plugin, tiny_model_dir, tmp_path) -> 
                                           "--workers", "0"])
     assert result.exit_code == 2, result.output
     assert "workers must be at least 1, got 0" in result.output
+
+
+def test_progress_over_workers_gives_counts_rates_and_eta(monkeypatch) -> None:
+    from deception_core.runner import executors
+
+    clock = {"now": 100.0}
+    monkeypatch.setattr(executors.time, "monotonic", lambda: clock["now"])
+    progress = executors.WorkerProgress(total=10, initial=2)  # 2 trials resumed from a checkpoint
+    fast = executors._Worker("w0", handle=None, started=90.0, ready_at=100.0)
+    slow = executors._Worker("w1", handle=None, started=90.0, ready_at=100.0)
+    loading = executors._Worker("w2", handle=None, started=95.0)
+    workers = [fast, slow, loading]
+    clock["now"] = 160.0
+    fast.trials, slow.trials = 3, 1
+    progress.update(workers, 4)
+    progress.close()
+    assert progress.rates(workers) == {"w0": 3.0, "w1": 1.0}  # trials per minute since ready; w2 not ready
+    assert progress.eta_seconds() == 60.0  # 4 trials in 60 s, 4 to go
+    assert progress.line(workers) == "6/10 trials; w0 3.0/min w1 1.0/min; ETA 60 s"
