@@ -117,3 +117,27 @@ def test_a_killed_worker_loses_no_trial_and_writes_none_twice(ray_instance, sing
     assert "Ray worker w0 died" in log
     assert "started replacement worker w2" in log
     _assert_same_dataset(got, single)
+
+
+class InterruptingStore(CheckpointStore):
+    """A checkpoint store that stops the driver (as Ctrl-C would) after three saved trials."""
+
+    def add(self, output) -> None:
+        super().add(output)
+        if self.saved == 3:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow  # four more worker start-ups; the checkpoint store it relies on is tested in the default suite
+def test_interrupted_driver_resumes_from_the_checkpoint(ray_instance, single, tiny_model_dir, tmp_path) -> None:
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    config = run_config(tiny_model_dir, out, trials=TRIALS, analyze=False, executor="ray", workers=2,
+                        checkpoint_dir=str(ckpt))
+    with pytest.raises(KeyboardInterrupt):
+        InterpretabilityRunner(config, plugins=plugin_set(), trial_sink=InterruptingStore(ckpt)).run()
+    assert len(list((ckpt / "trials").glob("*.safetensors"))) == 3
+    resumed = CheckpointStore(ckpt)
+    InterpretabilityRunner(config, plugins=plugin_set(), trial_sink=resumed).run()
+    assert resumed.resumed == 3
+    assert resumed.saved == 2 * TRIALS - 3
+    _assert_same_dataset(read_dataset(out), single)

@@ -204,7 +204,7 @@ class RayExecutor(Executor):
             ray.init(address=config.ray_address, runtime_env={"env_vars": env} if env else None, **quiet)
         else:
             cpus = max(os.cpu_count() or 1, config.workers or 1)
-            log.info("starting a local Ray instance (%d CPU slot(s), bound to 127.0.0.1)", cpus)
+            log.info("starting a local Ray instance (%d CPU slot(s), node address 127.0.0.1)", cpus)
             ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", **quiet)
             self._started_ray = True
 
