@@ -1,17 +1,18 @@
 """Where trials are played: in this process (``--executor local``) or on Ray workers (``--executor ray``).
 
-Both executors take the trials still to play and hand every finished `TrialOutput` to the
-runner's callback, which writes it through the checkpoint store; the runner then writes one
-dataset. Both play trials with `deception_core.runner.runner.play_trials`, in the same groups
-(``--batch-size`` consecutive trials), so a trial's batches do not depend on the executor.
+Both executors take the run's units of work (`deception_core.runner.runner.play_units`: trials
+played together, so they share batches) and hand every finished `TrialOutput` to the runner's
+callback, which writes it through the checkpoint store; the runner then writes one dataset. Both
+play a unit with `deception_core.runner.runner.play_trials`, so a trial's batches do not depend on
+the executor or on the worker that plays it.
 
 The Ray executor starts one actor per worker. Each loads the model once (on its own GPU, or a
-CPU with one torch thread) and plays one group at a time; the driver hands the next group to
-whichever worker is free, so a fast worker takes more. A group comes back as checkpoint shards
-(`deception_core.runner.checkpoint.encode_trial`: safetensors with a checksum) that the driver
-verifies before it records them. When a worker dies (killed, out of memory, node lost), the group
-it was playing goes back to the front of the queue and a replacement worker is started; nothing of
-that group was recorded, so no trial is lost or recorded twice.
+CPU with one torch thread) and plays one unit at a time; the driver hands the next unit to
+whichever worker is free, so a fast worker takes more. A unit's trials come back as checkpoint
+shards (`deception_core.runner.checkpoint.encode_trial`: safetensors with a checksum) that the
+driver verifies before it records them. When a worker dies (killed, out of memory, node lost), the
+unit it was playing goes back to the front of the queue and a replacement worker is started;
+nothing of that unit was recorded, so no trial is lost or recorded twice.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class Executor:
         """Get ready to play; return the model (or `ModelFacts` about it) for the run's records."""
         raise NotImplementedError
 
-    def play(self, todo: Sequence[TrialSpec], on_done: OnDone, *, total: int) -> None:
-        """Play ``todo``; call ``on_done(output)`` once per trial as it finishes."""
+    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
+        """Play every unit (`deception_core.runner.runner.play_units`); call ``on_done(output)`` once
+        per trial not in ``done``, as it finishes."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -87,14 +89,15 @@ class LocalExecutor(Executor):
     def start(self) -> Any:
         return self._open().model
 
-    def play(self, todo: Sequence[TrialSpec], on_done: OnDone, *, total: int) -> None:
+    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
         from deception_core.runner.runner import play_trials
 
-        progress = outputs.progress_bar(total, total - len(todo))
+        progress = outputs.progress_bar(total, total - _fresh(units, done))
         try:
-            for output in play_trials(list(todo), self._open()):
-                on_done(output)
-                progress.update(1)
+            for unit in units:
+                for output in play_trials(unit, self._open(), skip=done):
+                    on_done(output)
+                    progress.update(1)
         finally:
             progress.close()
 
@@ -103,6 +106,10 @@ class LocalExecutor(Executor):
 
 
 # -- Ray -------------------------------------------------------------------------------------------
+
+
+def _fresh(units: Sequence[list[TrialSpec]], done: frozenset[str]) -> int:
+    return sum(spec.key not in done for unit in units for spec in unit)
 
 
 def spec_to_wire(spec: TrialSpec) -> list[Any]:
@@ -256,19 +263,19 @@ class RayExecutor(Executor):
         try:
             self._facts = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as error:
-            self._lost(worker, error, group=None)
+            self._lost(worker, error, unit=None)
             return
         worker.ready_at = time.monotonic()
         log.info("Ray worker %s ready after %.1f s on %s", worker.name, worker.ready_at - worker.started,
                  self._facts["device"])
         self._idle.append(worker)
 
-    def _lost(self, worker: _Worker, error: BaseException, group: list[TrialSpec] | None) -> None:
+    def _lost(self, worker: _Worker, error: BaseException, unit: list[TrialSpec] | None) -> None:
         """A worker died: forget it, start a replacement while the budget lasts."""
         self._workers.pop(worker.name, None)
         with contextlib.suppress(Exception):  # already gone
             self.ray.kill(worker.handle)
-        what = f"its {len(group)} unfinished trial(s) go back to the queue" if group else "it had no trials"
+        what = f"its {len(unit)} unfinished trial(s) go back to the queue" if unit else "it had no trials"
         log.warning("Ray worker %s died (%s: %s); %s", worker.name, type(error).__name__,
                     str(error).splitlines()[0] if str(error) else "", what)
         if self._replacements < self.REPLACEMENTS_PER_WORKER * self._wanted:
@@ -278,25 +285,25 @@ class RayExecutor(Executor):
 
     # playing ------------------------------------------------------------------------------------
 
-    def play(self, todo: Sequence[TrialSpec], on_done: OnDone, *, total: int) -> None:
+    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
         from deception_core.runner.checkpoint import decode_trial
-        from deception_core.runner.runner import trial_groups
 
         ray = self.ray
         died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError, ray.exceptions.ObjectLostError)
-        queue: deque[list[TrialSpec]] = deque(trial_groups(list(todo), self.config.batch_size))
+        queue: deque[list[TrialSpec]] = deque(units)
         busy: dict[Any, tuple[_Worker, list[TrialSpec]]] = {}
         recorded: set[str] = set()
-        progress = WorkerProgress(total, total - len(todo))
+        progress = WorkerProgress(total, total - _fresh(units, done))
         try:
             while queue or busy:
                 while self._idle and queue:
-                    worker, group = self._idle.popleft(), queue.popleft()
-                    busy[worker.handle.play.remote([spec_to_wire(s) for s in group])] = (worker, group)
+                    worker, unit = self._idle.popleft(), queue.popleft()
+                    skip = sorted(s.key for s in unit if s.key in done)
+                    busy[worker.handle.play.remote([spec_to_wire(s) for s in unit], skip)] = (worker, unit)
                 if not busy and not self._waiting:
                     raise RuntimeError(
-                        f"every Ray worker died and the replacement budget is spent; {len(queue)} group(s) of "
+                        f"every Ray worker died and the replacement budget is spent; {len(queue)} unit(s) of "
                         "trials are left. Finished trials are in the checkpoint (with --checkpoint-dir): fix the "
                         "cause (see the warnings above) and run the same command again to resume")
                 ready, _ = ray.wait([*busy, *self._waiting], num_returns=1, timeout=2.0)
@@ -304,24 +311,26 @@ class RayExecutor(Executor):
                     if ref in self._waiting:
                         self._worker_ready(ref)
                         continue
-                    worker, group = busy.pop(ref)
+                    worker, unit = busy.pop(ref)
                     try:
                         shards = ray.get(ref)
                     except died as error:
-                        queue.appendleft(group)  # played again, as one group, by the next free worker
-                        self._lost(worker, error, group)
+                        queue.appendleft(unit)  # played again, whole, by the next free worker
+                        self._lost(worker, error, unit)
                         continue
-                    for (key, data), spec in zip(shards, group, strict=True):
-                        if key != spec.key:
-                            raise RuntimeError(f"worker {worker.name} returned trial {key} for {spec.key}")
-                        if key in recorded:  # cannot happen with one result per group; guard anyway
+                    wanted = [spec.key for spec in unit if spec.key not in done]
+                    if [key for key, _ in shards] != wanted:
+                        raise RuntimeError(f"worker {worker.name} returned trials {[k for k, _ in shards]}, "
+                                           f"expected {wanted}")
+                    for key, data in shards:
+                        if key in recorded:  # cannot happen with one result per unit; guard anyway
                             log.warning("trial %s came back twice; the second copy is ignored", key)
                             continue
                         on_done(decode_trial(data, expected_key=key))
                         recorded.add(key)
-                    worker.trials += len(group)
+                    worker.trials += len(shards)
                     self._idle.append(worker)
-                    progress.update(list(self._workers.values()), len(group))
+                    progress.update(list(self._workers.values()), len(shards))
                 progress.refresh(list(self._workers.values()))
         finally:
             progress.close()

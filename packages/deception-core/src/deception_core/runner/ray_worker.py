@@ -1,4 +1,4 @@
-"""The Ray actor of ``--executor ray``: loads the model once, then plays the groups of trials it is handed.
+"""The Ray actor of ``--executor ray``: loads the model once, then plays the units of trials it is handed.
 
 A plain class (Ray wraps it with ``ray.remote`` in the driver), so importing this module does not
 need Ray. Results go back as checkpoint shards (safetensors bytes with a checksum), the format the
@@ -37,11 +37,13 @@ class PlayWorker:
         model = self.session.model
         return {"device": str(model.device), "dtype": str(model.dtype), "description": dict(model.describe())}
 
-    def play(self, wire_specs: Sequence[Sequence[Any]]) -> list[tuple[str, bytes]]:
-        """Play one group of trials; return ``(trial key, shard bytes)`` in the group's order."""
+    def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str]) -> list[tuple[str, bytes]]:
+        """Play one unit of trials whole; return ``(trial key, shard bytes)`` of those not in ``skip``,
+        in the unit's order."""
         from deception_core.runner.checkpoint import encode_trial
         from deception_core.runner.executors import spec_from_wire
         from deception_core.runner.runner import play_trials
 
-        specs = [spec_from_wire(values) for values in wire_specs]
-        return [(output.key, encode_trial(output)) for output in play_trials(specs, self.session)]
+        unit = [spec_from_wire(values) for values in wire_specs]
+        return [(output.key, encode_trial(output))
+                for output in play_trials(unit, self.session, skip=frozenset(skip))]

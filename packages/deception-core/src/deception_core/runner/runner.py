@@ -123,7 +123,7 @@ class InterpretabilityRunner:
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
-        todo = [s for s in specs if s.key not in done]
+        units = play_units(specs, set(done), config.batch_size)
 
         def finished(output: TrialOutput) -> None:
             done[output.key] = output
@@ -133,7 +133,7 @@ class InterpretabilityRunner:
                 self.trial_sink.add(output)
 
         try:
-            executor.play(todo, finished, total=len(specs))
+            executor.play(units, frozenset(done), finished, total=len(specs))
         finally:
             executor.stop()
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
@@ -183,20 +183,30 @@ class InterpretabilityRunner:
         return results
 
 
-def play_trials(specs: list[TrialSpec], session: PlaySession) -> Iterator[TrialOutput]:
-    """Play ``specs`` in batches, yielding each trial's output as soon as its batch is done.
+def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[list[TrialSpec]]:
+    """The run's units of work: trials played together, in plan order, leaving out finished units.
+
+    A unit is played whole by one process (`play_trials`), so its batches are the same whichever
+    executor, worker or resumed run plays it.
+    """
+    return trial_groups([s for s in specs if s.key not in done], batch_size)
+
+
+def play_trials(unit: list[TrialSpec], session: PlaySession, *,
+                skip: frozenset[str] = frozenset()) -> Iterator[TrialOutput]:
+    """Play one unit of trials in batches; yield the output of each trial not in ``skip``.
 
     The one way trials are played: in the single-process run and inside every Ray worker.
     """
     config = session.config
-    for group in trial_groups(specs, config.batch_size):
-        played = []
-        for spec in group:
-            scenario = session.scenarios[spec.scenario]
-            facts = scenario.sample_facts(random.Random(spec.seed))
-            played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
-        play_batch(played, session.backend, session.sampling, config.batch_size)
-        for trial in played:
+    played = []
+    for spec in unit:
+        scenario = session.scenarios[spec.scenario]
+        facts = scenario.sample_facts(random.Random(spec.seed))
+        played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
+    play_batch(played, session.backend, session.sampling, config.batch_size)
+    for trial in played:
+        if trial.spec.key not in skip:
             yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,
                                 session.model.tokenizer, config.label_policy)
 
