@@ -62,6 +62,11 @@ class Executor:
         per trial not in ``done``, as it finishes."""
         raise NotImplementedError
 
+    @property
+    def batch_size(self) -> int:
+        """Generation calls per batch, known once `start` has returned (the units are cut with it)."""
+        raise NotImplementedError
+
     def stop(self) -> None:
         """Release workers (called even when `play` fails or is interrupted)."""
 
@@ -88,6 +93,10 @@ class LocalExecutor(Executor):
 
     def start(self) -> Any:
         return self._open().model
+
+    @property
+    def batch_size(self) -> int:
+        return self._open().batch_size
 
     def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
         from deception_core.runner.runner import play_trials
@@ -197,6 +206,7 @@ class RayExecutor(Executor):
         self._options: dict[str, Any] = {}
         self._waiting: dict[Any, _Worker] = {}  # ready() refs of workers still loading the model
         self._idle: deque[_Worker] = deque()
+        self._batch_size = 1
 
     # set-up -------------------------------------------------------------------------------------
 
@@ -251,7 +261,12 @@ class RayExecutor(Executor):
                 raise RuntimeError("no Ray worker could load the model; see the errors above and the Ray logs")
             self._wait_for_workers(timeout=None)
         facts = self._facts
+        self._batch_size = int(facts["batch_size"])  # every worker plays with the first ready one's size
         return ModelFacts(facts["device"], facts["dtype"], facts["description"])
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
 
     def _wait_for_workers(self, timeout: float | None) -> None:
         ready, _ = self.ray.wait(list(self._waiting), num_returns=1, timeout=timeout)
@@ -300,7 +315,8 @@ class RayExecutor(Executor):
                 while self._idle and queue:
                     worker, unit = self._idle.popleft(), queue.popleft()
                     skip = sorted(s.key for s in unit if s.key in done)
-                    busy[worker.handle.play.remote([spec_to_wire(s) for s in unit], skip)] = (worker, unit)
+                    call = worker.handle.play.remote([spec_to_wire(s) for s in unit], skip, self._batch_size)
+                    busy[call] = (worker, unit)
                 if not busy and not self._waiting:
                     raise RuntimeError(
                         f"every Ray worker died and the replacement budget is spent; {len(queue)} unit(s) of "

@@ -35,15 +35,18 @@ class PlayWorker:
     def ready(self) -> dict[str, Any]:
         """The model facts the driver records (the model is loaded once this returns)."""
         model = self.session.model
-        return {"device": str(model.device), "dtype": str(model.dtype), "description": dict(model.describe())}
+        return {"device": str(model.device), "dtype": str(model.dtype), "description": dict(model.describe()),
+                "batch_size": self.session.batch_size}
 
-    def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str]) -> list[tuple[str, bytes]]:
-        """Play one unit of trials whole; return ``(trial key, shard bytes)`` of those not in ``skip``,
-        in the unit's order."""
+    def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
+        """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
+        worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
         from deception_core.runner.checkpoint import encode_trial
         from deception_core.runner.executors import spec_from_wire
         from deception_core.runner.runner import play_trials
 
+        if batch_size != self.session.batch_size:
+            self.session.use_batch_size(batch_size)
         unit = [spec_from_wire(values) for values in wire_specs]
         return [(output.key, encode_trial(output))
                 for output in play_trials(unit, self.session, skip=frozenset(skip))]

@@ -123,7 +123,7 @@ class InterpretabilityRunner:
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
-        units = play_units(specs, set(done), config.batch_size)
+        units = play_units(specs, set(done), executor.batch_size)
 
         def finished(output: TrialOutput) -> None:
             done[output.key] = output
@@ -204,7 +204,7 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *,
         scenario = session.scenarios[spec.scenario]
         facts = scenario.sample_facts(random.Random(spec.seed))
         played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
-    play_batch(played, session.backend, session.sampling, config.batch_size)
+    play_batch(played, session.backend, session.sampling, session.batch_size)
     for trial in played:
         if trial.spec.key not in skip:
             yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,

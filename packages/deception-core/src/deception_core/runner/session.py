@@ -27,6 +27,16 @@ class PlaySession:
     evaluator: Any
     sampling: Any
     options: GameOptions
+    generator: dict[str, Any]
+    batch_size: int
+
+    def use_batch_size(self, batch_size: int) -> None:
+        """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose)."""
+        from deception_core.runner.play import choice_scorer, text_generator
+
+        self.batch_size = batch_size
+        self.generator["fn"] = text_generator(self.backend, max(batch_size, 4))
+        self.generator["score"] = choice_scorer(self.backend, max(batch_size, 4))
 
 
 def new_evaluator(registry: Registry, name: str) -> tuple[Any, dict[str, Any]]:
@@ -44,13 +54,10 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
                  registry: Registry, model: Any, evaluator: Any, generator: dict[str, Any]) -> PlaySession:
     """Wrap a loaded model in the run's capture backend and wire the judge to it."""
     from deception_core.capture.base import CaptureSpec, Sampling
-    from deception_core.runner.play import choice_scorer, text_generator
 
     scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in scenario_names}
     backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
     backend = backend_cls(model, CaptureSpec(layers, config.positions))
-    generator["fn"] = text_generator(backend, max(config.batch_size, 4))
-    generator["score"] = choice_scorer(backend, max(config.batch_size, 4))
     options = GameOptions(
         max_rounds=config.max_rounds,
         max_tokens=config.max_tokens,
@@ -58,8 +65,10 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
         minimal_agents=config.ultrafast,
         chat_template=model.has_chat_template,
     )
-    return PlaySession(config, model, backend, backend_cls, scenarios, evaluator,
-                       Sampling(config.temperature, config.top_p), options)
+    session = PlaySession(config, model, backend, backend_cls, scenarios, evaluator,
+                          Sampling(config.temperature, config.top_p), options, generator, int(config.batch_size))
+    session.use_batch_size(session.batch_size)
+    return session
 
 
 @attrs.frozen
