@@ -44,6 +44,19 @@ def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> Non
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
 
+def _batch_size(value: Any) -> int | str:
+    """``auto`` or a whole number of at least 1 (given as a number or a string)."""
+    if value == "auto":
+        return "auto"
+    try:
+        number = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < 1:
+        raise ConfigError(f"batch_size must be 'auto' or a whole number of at least 1; got {value!r}")
+    return number
+
+
 def _choice(choices: tuple[str, ...]):
     def check(_instance: Any, attribute: attrs.Attribute, value: str) -> None:
         if value not in choices:
@@ -143,7 +156,7 @@ class RunConfig:
     verbose: bool = False
     seed: int = 0
     shard: tuple[int, int] | None = attrs.field(default=None, converter=_shard)
-    batch_size: int = attrs.field(default=1, validator=_positive)
+    batch_size: int | str = attrs.field(default="auto", converter=_batch_size)
     temperature: float = 0.7
     top_p: float = 0.9
     analyze: bool = True

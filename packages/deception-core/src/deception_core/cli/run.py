@@ -44,7 +44,9 @@ from deception_core.config import DEVICES, DTYPES, EXECUTORS, MODES, RunConfig
 @click.option("--checkpoint-dir", default=None, help="Save each finished trial here; re-running resumes.")
 @click.option("--shard", default=None,
               help="Play only shard I of N (I/N), for many pods; auto: this Slurm array task's shard.")
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Trials generated together.")
+@click.option("--batch-size", default="auto", show_default=True,
+              help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
+                   "memory, or the CPU size the pipeline benchmark found fastest.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="0 for greedy decoding.")
 @click.option("--top-p", type=float, default=0.9, show_default=True)

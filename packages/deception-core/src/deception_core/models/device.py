@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.models")
 
 
 def resolve_device(requested: str) -> str:

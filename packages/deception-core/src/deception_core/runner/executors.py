@@ -99,14 +99,18 @@ class LocalExecutor(Executor):
         return self._open().batch_size
 
     def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
+        from deception_core.progress import TrialProgress
         from deception_core.runner.runner import play_trials
 
-        progress = outputs.progress_bar(total, total - _fresh(units, done))
+        session = self._open()
+        progress = TrialProgress(total, total - _fresh(units, done), 4 * session.config.max_rounds)
         try:
             for unit in units:
-                for output in play_trials(unit, self._open(), skip=done):
+                progress.start_wave(sum(spec.key not in done for spec in unit))
+                for output in play_trials(unit, session, skip=done,
+                                          on_batch=lambda calls, _tokens: progress.calls_done(calls)):
                     on_done(output)
-                    progress.update(1)
+                    progress.trial_done(len(output.trial["calls"]))
         finally:
             progress.close()
 

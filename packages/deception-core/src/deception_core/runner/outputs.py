@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -107,18 +106,11 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-class _NullBar:
-    def update(self, n: int = 1) -> None: ...
-    def close(self) -> None: ...
-
-
 def progress_bar(total: int, initial: int):
-    """A tqdm bar over trials with counts and ETA (on stderr)."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NullBar()
-    return tqdm(total=total, initial=initial, unit="trial", desc="trials", file=sys.stderr, dynamic_ncols=True)
+    """A bar over trials with counts and ETA (on stderr)."""
+    from deception_core.progress import progress_bar as bar
+
+    return bar(total, "trials", "trial", initial)
 
 
 def label_table(dataset: Dataset) -> str:

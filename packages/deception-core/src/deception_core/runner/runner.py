@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from deception_core.dataset.store import Dataset, atomic_write_text, write_datas
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.registry import Kind
 from deception_core.runner import outputs
+from deception_core.runner.batching import wave_size, waves
 from deception_core.runner.checkpoint import checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.executors import make_executor
@@ -117,13 +118,17 @@ class InterpretabilityRunner:
         evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
         executor = make_executor(checked, self.plugins, lambda: self._load_model(checked), evaluator, generator)
         model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
+        batch_size = executor.batch_size
+        log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
+                 batch_size, wave_size(batch_size), config.batch_size)
+        config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
         outputs.write_run_header(out_dir, config, checked, model, self.plugins)
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
-        units = play_units(specs, set(done), executor.batch_size)
+        units = play_units(specs, set(done), batch_size)
 
         def finished(output: TrialOutput) -> None:
             done[output.key] = output
@@ -150,7 +155,7 @@ class InterpretabilityRunner:
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
         analyses = self._analyse(dataset, out_dir) if config.analyze else {}
         session = executor.session(load=config.causal)  # the causal tests need the model in this process
-        causal = self._causal(session, dataset, analyses, out_dir) if session is not None else {}
+        causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
         if session is not None:
@@ -166,13 +171,13 @@ class InterpretabilityRunner:
 
         return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
 
-    def _causal(self, session: PlaySession, dataset, analyses, out_dir) -> dict[str, Any]:
-        if not self.config.causal:
+    def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
+        if not config.causal:
             return {}
         from deception_core.analysis import CausalContext
 
         probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(session.model, session.backend, dataset, probe_results, self.config,
+        context = CausalContext(session.model, session.backend, dataset, probe_results, config,
                                 session.scenarios, session.evaluator, out_dir, session.sampling)
         results: dict[str, Any] = {}
         for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
@@ -184,17 +189,18 @@ class InterpretabilityRunner:
 
 
 def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[list[TrialSpec]]:
-    """The run's units of work: trials played together, in plan order, leaving out finished units.
+    """The run's units of work: the waves of the plan (`deception_core.runner.batching.waves`) that
+    still hold an unfinished trial.
 
-    A unit is played whole by one process (`play_trials`), so its batches are the same whichever
-    executor, worker or resumed run plays it.
+    A unit is played whole by one process (`play_trials`), even trials a checkpoint already holds,
+    so every call meets the same batch partners whichever executor, worker or resumed run plays it.
     """
-    return trial_groups([s for s in specs if s.key not in done], batch_size)
+    return [wave for wave in waves(specs, batch_size) if not all(spec.key in done for spec in wave)]
 
 
-def play_trials(unit: list[TrialSpec], session: PlaySession, *,
-                skip: frozenset[str] = frozenset()) -> Iterator[TrialOutput]:
-    """Play one unit of trials in batches; yield the output of each trial not in ``skip``.
+def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: frozenset[str] = frozenset(),
+                on_batch: Callable[[int, int], None] | None = None) -> Iterator[TrialOutput]:
+    """Play one unit of trials in flight together; yield the output of each trial not in ``skip``.
 
     The one way trials are played: in the single-process run and inside every Ray worker.
     """
@@ -204,21 +210,8 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *,
         scenario = session.scenarios[spec.scenario]
         facts = scenario.sample_facts(random.Random(spec.seed))
         played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
-    play_batch(played, session.backend, session.sampling, session.batch_size)
+    play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
     for trial in played:
         if trial.spec.key not in skip:
             yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,
                                 session.model.tokenizer, config.label_policy)
-
-
-def trial_groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
-    """Consecutive trials of one scenario, mode and condition, ``size`` at a time."""
-    groups: list[list[TrialSpec]] = []
-    for spec in specs:
-        last = groups[-1] if groups else None
-        same = last and (last[0].scenario, last[0].mode, last[0].condition) == (spec.scenario, spec.mode, spec.condition)
-        if same and len(last) < size:
-            last.append(spec)
-        else:
-            groups.append([spec])
-    return groups

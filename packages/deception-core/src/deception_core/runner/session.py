@@ -65,8 +65,11 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
         minimal_agents=config.ultrafast,
         chat_template=model.has_chat_template,
     )
+    from deception_core.runner.batching import resolve_batch_size
+
+    batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     session = PlaySession(config, model, backend, backend_cls, scenarios, evaluator,
-                          Sampling(config.temperature, config.top_p), options, generator, int(config.batch_size))
+                          Sampling(config.temperature, config.top_p), options, generator, batch_size)
     session.use_batch_size(session.batch_size)
     return session
 
