@@ -26,6 +26,7 @@ MODES = (*(m.value for m in Mode), BOTH_MODES)
 MAX_TRIALS = 10_000
 EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
+EXECUTORS = ("local", "ray")
 CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
 SCENARIO_ORDER = (
     "ultimatum_bluff",
@@ -110,6 +111,10 @@ def _positions(value: Any) -> tuple[Position, ...]:
 def _shard(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
+    if value == "auto":
+        from deception_core.slurm import array_shard
+
+        return array_shard()
     if isinstance(value, str):
         index, sep, total = value.partition("/")
         try:
@@ -117,10 +122,10 @@ def _shard(value: Any) -> tuple[int, int] | None:
         except ValueError:
             value = None
         if value is None:
-            raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4")
+            raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4, or auto (a Slurm array task)")
     if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"shard must be I/N or a pair of integers [I, N]; got {value!r}")
+        raise ConfigError(f"shard must be I/N, auto, or a pair of integers [I, N]; got {value!r}")
     index, total = (int(v) for v in value)
     if not (total >= 1 and 0 <= index < total):
         raise ConfigError(f"--shard needs 0 <= I < N; got {index}/{total}")
@@ -183,7 +188,8 @@ class RunConfig:
         None, help="Save each finished trial here; re-running resumes (default: <output>/checkpoint).")
     verbose: bool = option(False, short="-v", help="Debug-level logging (console and run.log).")
     seed: int = option(0, validator=_between(0, 2**63 - 1))
-    shard: tuple[int, int] | None = option(None, converter=_shard, help="Play only shard I of N (I/N), for many pods.")
+    shard: tuple[int, int] | None = option(
+        None, converter=_shard, help="Play only shard I of N (I/N), for many pods; auto: this Slurm array task's shard.")
     batch_size: int | str = option(
         "auto", converter=_batch_size,
         help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
@@ -194,6 +200,12 @@ class RunConfig:
                            help="Write the dataset only; run `deception analyze` later.")
     report: bool = option(True, name="--no-report", invert=True,
                           help="Do not write report.html; run `deception report` later.")
+    executor: str = option("local", choices=EXECUTORS,
+                           help="local: play trials in this process; ray: on Ray workers, one model copy each.")
+    ray_address: str | None = option(
+        None, help="Ray cluster to join (e.g. auto, or HEAD:6379); default: start a local Ray instance.")
+    workers: int | None = option(None, validator=attrs.validators.optional(_positive),
+                                 help="Ray workers (default: one per GPU in the Ray cluster, else one on CPU).")
 
     def __attrs_post_init__(self) -> None:
         check_requires(self)
@@ -201,6 +213,8 @@ class RunConfig:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
+        if self.executor != "ray" and (self.ray_address or self.workers):
+            raise ConfigError("--ray-address and --workers take effect only with --executor ray; add --executor ray")
         if self.hybrid and self.capture_backend not in (None, "hybrid"):
             raise ConfigError(
                 f"--hybrid selects the 'hybrid' capture backend but --capture-backend is "

@@ -13,6 +13,7 @@ import logging
 import random
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,18 @@ import attrs
 from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
-from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
-from deception_core.progress import TrialProgress, progress_bar
 from deception_core.registry import Kind
 from deception_core.runner import output_policy, outputs
-from deception_core.runner.batching import resolve_batch_size, wave_size, waves
+from deception_core.runner.batching import wave_size, waves
 from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
-from deception_core.runner.judging import judge_wave
+from deception_core.runner.executors import make_executor
 from deception_core.runner.plan import plan_trials
-from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
+from deception_core.runner.play import PlayedTrial, play_batch
+from deception_core.runner.session import PlaySession, new_evaluator
 from deception_core.runner.validate import ValidatedRun, validate
-from deception_core.scenario import GameOptions
+from deception_core.scenario import TrialSpec
 
 log = logging.getLogger("deception")
 
@@ -135,13 +135,7 @@ class InterpretabilityRunner:
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Build the judge (and load the SAE) before the model and before any output exists."""
-        registry = self.plugins.registry
-        generator: dict[str, Any] = {}  # filled once the backend exists
-        evaluator_cls = registry.get(Kind.EVALUATOR, checked.config.evaluator).load()
-        evaluator = evaluator_cls(EvaluatorContext(
-            generate_text=lambda convs, n: generator["fn"](convs, n),
-            score_choices=lambda convs, choices: generator["score"](convs, choices),
-        ))
+        evaluator, generator = new_evaluator(self.plugins.registry, checked.config.evaluator)  # wired to a backend later
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
@@ -156,65 +150,33 @@ class InterpretabilityRunner:
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
-        scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
         evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
-        model = self._load_model(checked)
-        from deception_core.capture.base import CaptureSpec, Sampling
-
-        backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
-        backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
-        if self.wrap_backend is not None:
-            backend = self.wrap_backend(backend)
-        batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
+        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked), evaluator, generator,
+                                 wrap_backend=self.wrap_backend)
+        model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
+        batch_size = executor.batch_size
         log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
                  batch_size, wave_size(batch_size), config.batch_size)
         config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
-        generator["fn"] = text_generator(backend, max(batch_size, 4))
-        generator["score"] = choice_scorer(backend, max(batch_size, 4))
-        sampling = Sampling(config.temperature, config.top_p)
-        options = GameOptions(
-            max_rounds=config.max_rounds,
-            max_tokens=config.max_tokens,
-            theory_of_mind=not (config.fast or config.ultrafast),
-            minimal_agents=config.ultrafast,
-            chat_template=model.has_chat_template,
-        )
+        backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
         outputs.write_run_header(out_dir, config, checked, model, self.plugins)
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
-        todo = [s for s in specs if s.key not in done]
-        progress = TrialProgress(len(specs), len(specs) - len(todo), 4 * config.max_rounds)
+        units = play_units(specs, set(done), batch_size)
+
+        def finished(output: TrialOutput) -> None:
+            done[output.key] = output
+            log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
+                      [s["label"] for s in output.samples])
+            if self.trial_sink is not None:
+                self.trial_sink.add(output)
+
         try:
-            for wave in waves(specs, batch_size):
-                if all(spec.key in done for spec in wave):
-                    continue
-                # a wave is replayed whole (even trials a checkpoint already holds) so that every
-                # call meets the same batch partners as in an uninterrupted run
-                played = []
-                for spec in wave:
-                    scenario = scenarios[spec.scenario]
-                    facts = scenario.sample_facts(random.Random(spec.seed))
-                    played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, options)))
-                fresh = [trial.spec.key not in done for trial in played]
-                progress.start_wave(sum(fresh))
-                play_batch(played, backend, sampling, batch_size,
-                           on_batch=lambda calls, _tokens: progress.calls_done(calls))
-                new_trials = [trial for trial, new in zip(played, fresh) if new]
-                judged = judge_wave(evaluator, new_trials, scenarios, 4 * max(batch_size, 4)) \
-                    if evaluator is not None else None
-                for trial in new_trials:
-                    output = collect_trial(trial, scenarios[trial.spec.scenario], judged,
-                                           model.tokenizer, config.label_policy)
-                    done[output.key] = output
-                    log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
-                              [s["label"] for s in output.samples])
-                    if self.trial_sink is not None:
-                        self.trial_sink.add(output)
-                    progress.trial_done(len(trial.calls))
+            executor.play(units, frozenset(done), finished, total=len(specs))
         finally:
-            progress.close()
+            executor.stop()
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
         if sae is not None:
@@ -230,14 +192,16 @@ class InterpretabilityRunner:
         size = outputs.directory_size(out_dir / "dataset")
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
         analyses = self._analyse(dataset, out_dir) if config.analyze else {}
-        causal = self._causal(model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling, config)
+        session = executor.session(load=config.causal)  # the causal tests need the model in this process
+        causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
-        backend.close()
+        if session is not None:
+            session.backend.close()
         if config.report:
             from deception_core.report import write_report
 
-            log.info("report: %s", write_report(out_dir, tokenizer=model.tokenizer))
+            log.info("report: %s", write_report(out_dir, tokenizer=getattr(model, "tokenizer", None)))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
@@ -249,25 +213,47 @@ class InterpretabilityRunner:
 
         return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
 
-    def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling,
-                config: RunConfig) -> dict[str, Any]:
+    def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
         if not config.causal:
             return {}
         from deception_core.analysis import CausalContext
 
         probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(model, backend, dataset, probe_results, config, scenarios, evaluator,
-                                out_dir, sampling)
+        context = CausalContext(session.model, session.backend, dataset, probe_results, config,
+                                session.scenarios, session.evaluator, out_dir, session.sampling)
         results: dict[str, Any] = {}
-        entries = list(self.plugins.registry.entries(Kind.CAUSAL_TEST))
-        bar = progress_bar(len(entries), "causal tests", "test")
-        for entry in entries:
+        for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
             log.info("causal test %s", entry.name)
-            bar.set_postfix_str(entry.name)
             result = entry.load()().run(context)
             atomic_write_text(out_dir / f"causal_{entry.name}.json", json.dumps(result, indent=2, default=str))
             results[entry.name] = result
-            bar.update(1)
-        bar.close()
         return results
 
+
+def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[list[TrialSpec]]:
+    """The run's units of work: the waves of the plan (`deception_core.runner.batching.waves`) that
+    still hold an unfinished trial.
+
+    A unit is played whole by one process (`play_trials`), even trials a checkpoint already holds,
+    so every call meets the same batch partners whichever executor, worker or resumed run plays it.
+    """
+    return [wave for wave in waves(specs, batch_size) if not all(spec.key in done for spec in wave)]
+
+
+def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: frozenset[str] = frozenset(),
+                on_batch: Callable[[int, int], None] | None = None) -> Iterator[TrialOutput]:
+    """Play one unit of trials in flight together; yield the output of each trial not in ``skip``.
+
+    The one way trials are played: in the single-process run and inside every Ray worker.
+    """
+    config = session.config
+    played = []
+    for spec in unit:
+        scenario = session.scenarios[spec.scenario]
+        facts = scenario.sample_facts(random.Random(spec.seed))
+        played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
+    play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
+    for trial in played:
+        if trial.spec.key not in skip:
+            yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,
+                                session.model.tokenizer, config.label_policy)

@@ -88,7 +88,11 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         check_model_folder(spec.raw, spec.path)
     check_writable(Path(config.output), "--output")
     output_state = check_output(config)
-    if config.device != "auto":
+    if config.executor == "ray":
+        from deception_core.runner.executors import require_ray
+
+        require_ray()  # not installed: exit 2 with the install command, before any model loads
+    if config.device != "auto" and config.executor != "ray":  # Ray workers check their own device
         from deception_core.models.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
