@@ -14,6 +14,7 @@ from deception_causal.selection import choose_prompts, matched_pairs
 from deception_causal.stats import bootstrap_ci, compare_with_null, correlation, random_unit_directions
 from deception_core.analysis import CausalContext
 from deception_core.dataset.store import Dataset
+from deception_core.records import Sample, Trial
 
 
 def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
@@ -25,13 +26,13 @@ def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
     shift = np.zeros(d)
     shift[0] = 3.0
     X = rng.standard_normal((n, d)) + np.array([shift if v == "deceptive" else np.zeros(d) for v in labels])
-    samples = [{"sample_id": f"s{i}", "trial_key": f"echo/emergent/{conditions[i]}/{i // 2:05d}", "scenario": "echo",
-                "mode": "emergent", "condition": conditions[i], "trial_index": i // 2, "round": 1, "label": labels[i],
-                "reply_text": "3", "row": i} for i in range(n)]
+    samples = [Sample(sample_id=f"s{i}", trial_key=f"echo/emergent/{conditions[i]}/{i // 2:05d}", scenario="echo",
+                mode="emergent", condition=conditions[i], trial_index=i // 2, round=1, label=labels[i],
+                reply_text="3", row=i) for i in range(n)]
     arrays = {"layer1/last_prompt": X.astype(np.float32),
               "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in prompts]),
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)}
-    trials = [{"trial_key": s["trial_key"], "facts": {"secret": 3}} for s in samples]
+    trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}) for s in samples]
     meta = {"layers": [1], "positions": ["last_prompt"]}
     return Dataset(meta, samples, trials, arrays)
 
@@ -88,7 +89,7 @@ def test_matched_pairs_prefer_label_pairs_and_orient_source_to_deceptive() -> No
     assert [p.kind for p in pairs] == ["label", "condition", "condition"]
     assert (pairs[0].source, pairs[0].target) == (1, 0)  # deceptive LOW row patched into the honest HIGH row
     for pair in pairs[1:]:
-        assert dataset.samples[pair.source]["condition"] == "high_incentive"
+        assert dataset.samples[pair.source].condition == "high_incentive"
     assert matched_pairs(make_dataset(labels, conditions=["high_incentive"] * 6), 10, seed=0) == []
 
 

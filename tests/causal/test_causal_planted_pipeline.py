@@ -17,6 +17,7 @@ from deception_causal.steering import Steering
 from deception_core.analysis import CausalContext
 from deception_core.capture.base import CaptureSpec, Sampling
 from deception_core.dataset.store import Dataset
+from deception_core.records import Sample, Trial
 from deception_core.testing.fakes import EchoScenario
 from deception_core.types import Label, RuleVerdict
 
@@ -51,13 +52,13 @@ def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
     marker = planted.tokenizer.decode([TARGET])
     states = np.stack([prompt_states(planted.model, p, LAYER)[-1].numpy() for p in PROMPTS])
     labels = ["honest", "honest", "deceptive", "deceptive"]
-    samples = [{"sample_id": f"token/{i}", "trial_key": f"token/emergent/high_incentive/{i:05d}", "scenario": "token",
-                "mode": "emergent", "condition": "high_incentive", "trial_index": i, "round": 1, "label": labels[i],
-                "reply_text": "3" if labels[i] == "honest" else marker, "row": i} for i in range(len(PROMPTS))]
+    samples = [Sample(sample_id=f"token/{i}", trial_key=f"token/emergent/high_incentive/{i:05d}", scenario="token",
+                mode="emergent", condition="high_incentive", trial_index=i, round=1, label=labels[i],
+                reply_text="3" if labels[i] == "honest" else marker, row=i) for i in range(len(PROMPTS))]
     arrays = {f"layer{LAYER}/last_prompt": states.astype(np.float32),
               "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in PROMPTS]),
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
-    trials = [{"trial_key": s["trial_key"], "facts": {"secret": 3}, "transcript": []} for s in samples]
+    trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}, transcript=[]) for s in samples]
     dataset = Dataset({"layers": [LAYER], "positions": ["last_prompt"]}, samples, trials, arrays)
     LinearProbe("mass_mean", direction, 0.0).save(out_dir / "probes" / "best_probe.safetensors", layer=LAYER,
                                                   position="last_prompt")

@@ -57,7 +57,8 @@ def test_causal_samples_is_honoured_with_distinct_prompts(causal_run) -> None:
     assert 1 <= patching["pairs"]["n"] <= 4
     for pair in patching["per_pair"]:
         source, target = results.dataset.samples[pair["source_row"]], results.dataset.samples[pair["target_row"]]
-        assert source["trial_index"] == target["trial_index"] and source["scenario"] == target["scenario"]
+        assert source.trial_index == target.trial_index
+        assert source.scenario == target.scenario
 
 
 def test_every_effect_has_ten_random_directions_and_an_interval(causal_run) -> None:

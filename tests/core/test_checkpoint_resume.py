@@ -71,7 +71,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path,
     results = _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=resumed)
     assert (resumed.resumed, resumed.saved) == (4, 2)  # only the 2 missing trials were played
     assert read_exact(tmp_path / "out") == reference
-    keys = [t["trial_key"] for t in results.dataset.trials]
+    keys = [t.trial_key for t in results.dataset.trials]
     assert len(keys) == len(set(keys)) == 6
     assert len(list((ckpt / "trials").glob("*.safetensors"))) == 6
     manifest = json.loads((ckpt / MANIFEST_FILE).read_text())
@@ -160,15 +160,17 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
     results = _run(tiny_model_dir, tmp_path / "a", tmp_path / "ckpt", plugins, model,
                    positions="last_prompt,reply_mean,reply_last,reply_all")
     dataset = results.dataset
-    key = dataset.trials[0]["trial_key"]
+    key = dataset.trials[0].trial_key
     output = decode_trial((tmp_path / "ckpt" / "trials" / shard_name(key)).read_bytes(), key)
-    rows = [s["row"] for s in dataset.samples if s["trial_key"] == key]
-    assert [s["sample_id"] for s in output.samples] == [dataset.samples[r]["sample_id"] for r in rows]
+    rows = [s.row for s in dataset.samples if s.trial_key == key]
+    assert [s.sample_id for s in output.samples] == [dataset.samples[r].sample_id for r in rows]
     for j, row in enumerate(rows):
         for i, layer in enumerate(dataset.layers):
             assert np.array_equal(output.vectors[j]["reply_last"][i], dataset.matrix(layer, "reply_last")[row])
             assert np.array_equal(output.reply_all[j][:, i, :], dataset.reply_tokens(layer, row))
         assert output.prompt_ids[j] == dataset.prompt_ids(row)
+        assert output.samples[j].reply_ids == dataset.samples[row].reply_ids
+        assert len(output.samples[j].reply_ids) == output.samples[j].n_reply_tokens
     again = decode_trial(encode_trial(output), key)
     assert again.samples == output.samples and again.trial == output.trial
     with pytest.raises(CorruptShard, match="holds trial"):

@@ -32,18 +32,20 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert len(results.dataset) == 16
     dataset = read_dataset(out)
     assert dataset.layers == [1, 2, 3] and dataset.meta["model"]["n_layers"] == 4
-    assert {s["condition"] for s in dataset.samples} == {
+    assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     for sample in dataset.samples:
-        assert sample["caller"] == "agent.act"
-        assert sample["label"] in {"honest", "deceptive", "ambiguous"}
-        assert sample["judge_raw"].startswith("rule-echo")
-        assert sample["agreement"] is True
-        assert len(dataset.prompt_ids(sample["row"])) == sample["n_prompt_tokens"]
-        tokens = dataset.reply_tokens(2, sample["row"])
-        assert tokens.shape == (sample["n_reply_tokens"], 64)
-        if sample["n_reply_tokens"]:
-            np.testing.assert_allclose(tokens.mean(axis=0), dataset.matrix(2, "reply_mean")[sample["row"]], rtol=1e-5, atol=1e-6)
+        assert sample.caller == "agent.act"
+        assert sample.tag == f"r{sample.round}"
+        assert len(sample.reply_ids) == sample.n_reply_tokens
+        assert sample.label in {"honest", "deceptive", "ambiguous"}
+        assert sample.judge_raw.startswith("rule-echo")
+        assert sample.agreement is True
+        assert len(dataset.prompt_ids(sample.row)) == sample.n_prompt_tokens
+        tokens = dataset.reply_tokens(2, sample.row)
+        assert tokens.shape == (sample.n_reply_tokens, 64)
+        if sample.n_reply_tokens:
+            np.testing.assert_allclose(tokens.mean(axis=0), dataset.matrix(2, "reply_mean")[sample.row], rtol=1e-5, atol=1e-6)
     export = torch.load(out / "activations_both.pt", weights_only=True)
     assert export["activations"][2]["reply_last"].shape == (16, 64)
     assert export["labels"]["label"] == dataset.column("label")

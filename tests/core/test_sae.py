@@ -133,7 +133,7 @@ def test_cli_run_with_local_sae_stores_sparse_codes(echo_env, tmp_path) -> None:
             codes[indices[offsets[row]:offsets[row + 1]]] = values[offsets[row]:offsets[row + 1]]
             np.testing.assert_allclose(codes, dense[row], rtol=1e-5, atol=1e-6)
             expected = float(((sae.decode(torch.from_numpy(dense[row:row + 1])) - x[row]) ** 2).mean().detach())
-            assert dataset.samples[row]["sae_reconstruction_mse"][position] == pytest.approx(expected, rel=1e-4)
+            assert dataset.samples[row].sae_reconstruction_mse[position] == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("case", ["d_in", "layer", "hook"])

@@ -81,7 +81,7 @@ def test_merge_and_analyze_never_open_planted_pickles(run_dir, tmp_path, monkeyp
 def test_planted_pickle_as_checkpoint_shard_is_discarded(run_dir, tmp_path, tiny_model_dir) -> None:
     marker = tmp_path / "pwned"
     dataset = read_dataset(run_dir)
-    key = dataset.trials[0]["trial_key"]
+    key = dataset.trials[0].trial_key
     torch.save(_Exploit(str(marker)), tmp_path / "ckpt" / "trials" / shard_name(key))
     store = CheckpointStore(tmp_path / "ckpt")
     config = run_config(tiny_model_dir, tmp_path / "again", analyze=False, checkpoint_dir=str(tmp_path / "ckpt"))

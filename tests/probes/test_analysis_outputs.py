@@ -91,7 +91,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     indices, values, offsets = [], [], [0]
     for sample in dataset.samples:
         active = set(rng.choice(64, 4, replace=False).tolist()) - {42}
-        if sample["label"] == "deceptive":
+        if sample.label == "deceptive":
             active.add(42)
         indices += sorted(active)
         values += [float(rng.uniform(1, 3)) for _ in active]

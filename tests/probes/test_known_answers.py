@@ -38,7 +38,7 @@ def test_every_method_recovers_a_planted_direction(tmp_path, make_dataset, make_
     probe = load_probe(tmp_path / best["file"])
     assert _cos(probe.direction, u) >= 0.9
     X = dataset.matrix(5, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples])
     scores = probe.score(X)
     assert scores[y].mean() > scores[~y].mean()
 
@@ -68,8 +68,8 @@ def test_near_duplicate_rounds_do_not_leak_through_grouped_folds(make_dataset, s
     labels = [["deceptive" if rng.random() < 0.5 else "honest"] * 5 for _ in range(40)]
     dataset, _ = make_dataset(labels, width=60, trial_spread=3.0, round_noise=0.05, seed=seed)
     X = dataset.matrix(1, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples], dtype=np.int64)
-    groups = np.array([s["trial_key"] for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples], dtype=np.int64)
+    groups = np.array([s.trial_key for s in dataset.samples])
     method = LogisticMethod(grid=(1.0,), default=1.0)
 
     grouped = [FoldPlan(tr, te, [], True) for tr, te in grouped_folds(y, groups, 5, seed)]
@@ -94,8 +94,8 @@ def test_wide_solvers_recover_a_planted_direction(make_dataset, make_labels, met
     width = NEWTON_MAX_DIM + 16
     dataset, u = make_dataset(make_labels(100, 4, seed=3), width=width, signal={1: 8.0}, seed=3)
     X = dataset.matrix(1, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples], dtype=np.int64)
-    groups = np.array([s["trial_key"] for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples], dtype=np.int64)
+    groups = np.array([s.trial_key for s in dataset.samples])
     method = next(m for m in dense_methods() if m.name == method_name)
     plans = [FoldPlan(tr, te, [], True) for tr, te in grouped_folds(y, groups, 5, 0)]
     cv = cross_validate(method, X, y, plans, 0)

@@ -76,8 +76,8 @@ def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]]) -> dict[str, 
         per_prompt, null = [], []
         for row, prompt in zip(run.rows, run.prompts):
             sample = run.dataset.samples[row]
-            sign = label_sign(sample["label"])
-            reply = run.context.model.tokenizer.encode(sample["reply_text"], add_special_tokens=False)
+            sign = label_sign(sample.label)
+            reply = run.context.model.tokenizer.encode(sample.reply_text, add_special_tokens=False)
             if sign == 0 or not reply:
                 continue
             change = ablation_change(run.hf, prompt, reply, layers, units, pad_id=run.pad_id) * sign

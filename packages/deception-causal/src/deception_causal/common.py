@@ -17,6 +17,7 @@ from deception_causal.direction import NotComputable, ProbeDirection, resolve_di
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
+from deception_core.records import Trial
 
 log = logging.getLogger("deception")
 
@@ -75,8 +76,8 @@ class CausalRun:
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
         self.batch_size = max(1, settings.batch_size, int(getattr(context.config, "batch_size", 1) or 1))
         self.max_new = settings.max_new_tokens or int(getattr(context.config, "max_tokens", 32))
-        self.trials = {t["trial_key"]: t for t in self.dataset.trials}
-        self.stops = [stop_strings(self.trials.get(self.dataset.samples[r]["trial_key"], {})) for r in self.rows]
+        self.trials = {t.trial_key: t for t in self.dataset.trials}
+        self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
 
     # ---- bookkeeping ------------------------------------------------------------------
     def typical_norm(self) -> float:
@@ -97,10 +98,10 @@ class CausalRun:
             "n_requested": self.n_requested,
             "n_used": len(self.rows),
             "rows": list(self.rows),
-            "sample_ids": [samples[r].get("sample_id") for r in self.rows],
-            "labels": [samples[r]["label"] for r in self.rows],
-            "conditions": [samples[r]["condition"] for r in self.rows],
-            "scenarios": [samples[r]["scenario"] for r in self.rows],
+            "sample_ids": [samples[r].sample_id for r in self.rows],
+            "labels": [samples[r].label for r in self.rows],
+            "conditions": [samples[r].condition for r in self.rows],
+            "scenarios": [samples[r].scenario for r in self.rows],
         }
 
     def base_record(self, name: str) -> dict[str, Any]:
@@ -157,7 +158,7 @@ class CausalRun:
     def row_context(self, row: int) -> tuple[dict[str, Any], Any, dict[str, Any] | None]:
         """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
         sample = self.dataset.samples[row]
-        return sample, self.context.scenarios.get(sample["scenario"]), self.trials.get(sample["trial_key"])
+        return sample, self.context.scenarios.get(sample.scenario), self.trials.get(sample.trial_key)
 
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
@@ -169,7 +170,7 @@ class CausalRun:
             if scenario is None or trial is None:
                 labels.append("ambiguous")
                 continue
-            verdict = scenario.rule_verdict(trial["facts"], Condition(sample["condition"]), text, None)
+            verdict = scenario.rule_verdict(trial.facts, Condition(sample.condition), text, None)
             labels.append(verdict.label.value)
         return labels
 
@@ -186,12 +187,12 @@ class CausalRun:
             if scenario is None or trial is None:
                 return None
             dialogue = []
-            for turn in trial.get("transcript", []):
-                if turn.get("request_id") == sample.get("request_id"):
+            for turn in trial.transcript:
+                if turn.get("request_id") == sample.request_id:
                     break
                 dialogue.append({"speaker": str(turn.get("speaker")), "text": str(turn.get("text"))})
-            requests.append(JudgeRequest(sample["scenario"], scenario.describe_facts(trial["facts"]),
-                                         scenario.judge_question(trial["facts"]), tuple(dialogue), text))
+            requests.append(JudgeRequest(sample.scenario, scenario.describe_facts(trial.facts),
+                                         scenario.judge_question(trial.facts), tuple(dialogue), text))
         try:
             return [v.label.value for v in evaluator.judge_many(requests)]
         except Exception as error:  # a judge outage must not lose the causal results
@@ -246,10 +247,11 @@ class GenerationTest(CausalTest):
         """The test's JSON-ready record (``jsonable`` is applied by `run`)."""
 
 
-def stop_strings(trial: dict[str, Any]) -> tuple[str, ...]:
+def stop_strings(trial: Trial | None) -> tuple[str, ...]:
     """Stop strings for regenerating a turn, rebuilt from the trial (the dataset does not store the
     original request's): a blank line, or a line that opens another turn of a speaker of this trial."""
-    speakers = dict.fromkeys(["You", *(str(t.get("speaker")) for t in trial.get("transcript", []) if t.get("speaker"))])
+    transcript = trial.transcript if trial is not None else ()
+    speakers = dict.fromkeys(["You", *(str(t.get("speaker")) for t in transcript if t.get("speaker"))])
     return ("\n\n", *(f"\n{name}:" for name in speakers), "\n(")
 
 

@@ -106,7 +106,7 @@ def _same_run(result: dict[str, Any], dataset: Any) -> bool:
     rows, ids = prompts.get("rows") or [], prompts.get("sample_ids") or []
     if result.get("status") != "ok" or len(rows) != len(ids):
         return result.get("status") != "ok"
-    return all(0 <= r < len(dataset) and dataset.samples[r].get("sample_id") == i for r, i in zip(rows, ids))
+    return all(0 <= r < len(dataset) and dataset.samples[r].sample_id == i for r, i in zip(rows, ids))
 
 
 class Faithfulness(CausalTest):

@@ -53,8 +53,8 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
         log.info("causal patching: pair %d/%d (rows %d -> %d, %s)", index + 1, len(pairs), pair.source, pair.target,
                  pair.kind)
         source_prompt, target_prompt = run.dataset.prompt_ids(pair.source), run.dataset.prompt_ids(pair.target)
-        src_reply = tokenizer.encode(run.dataset.samples[pair.source]["reply_text"], add_special_tokens=False)
-        tgt_reply = tokenizer.encode(run.dataset.samples[pair.target]["reply_text"], add_special_tokens=False)
+        src_reply = tokenizer.encode(run.dataset.samples[pair.source].reply_text, add_special_tokens=False)
+        tgt_reply = tokenizer.encode(run.dataset.samples[pair.target].reply_text, add_special_tokens=False)
         if not src_reply or not tgt_reply:
             continue
         h_s = prompt_states(run.hf, source_prompt, layer, run.pad_id)
@@ -79,8 +79,8 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
         score_null.append(deltas["random"][:, -1].double().numpy() @ w)
         records.append({
             "source_row": pair.source, "target_row": pair.target, "kind": pair.kind,
-            "source_label": run.dataset.samples[pair.source]["label"],
-            "target_label": run.dataset.samples[pair.target]["label"],
+            "source_label": run.dataset.samples[pair.source].label,
+            "target_label": run.dataset.samples[pair.target].label,
             "n_positions_patched": int(deltas["full"].shape[0]),
             "target_probe_score": float(run.direction.score(last_t[None])[0]),
             "source_reply_logprob": {"target_clean": float(base_src), "direction_patch": float(on_src[1]),

@@ -101,7 +101,7 @@ def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int
     randoms = random_unit_directions(model.d_model, n_random, seed * 1000 + 7)
     clean, without, with_error, null = [], [], [], []
     for row in rows:
-        reply = model.tokenizer.encode(dataset.samples[row]["reply_text"], add_special_tokens=False)
+        reply = model.tokenizer.encode(dataset.samples[row].reply_text, add_special_tokens=False)
         if not reply:
             continue
         losses = splice_losses(model.hf_model, dataset.prompt_ids(row), reply, layer, reconstruct, randoms, pad_id)

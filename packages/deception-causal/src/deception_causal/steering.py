@@ -133,8 +133,8 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     slopes, two_point, null, curves = [], [], [], []
     for row, prompt in zip(run.rows, run.prompts):
         sample = run.dataset.samples[row]
-        sign = label_sign(sample["label"])
-        reply = run.context.model.tokenizer.encode(sample["reply_text"], add_special_tokens=False)
+        sign = label_sign(sample.label)
+        reply = run.context.model.tokenizer.encode(sample.reply_text, add_special_tokens=False)
         if sign == 0 or not reply:
             continue
         values = reply_logprob_rows(run.hf, prompt, reply, [run.direction.layer], add=adds, pad_id=run.pad_id) * sign

@@ -321,7 +321,7 @@ class NegotiationGame(Game):
              round_number: int | None = None) -> None:
         r = self.state.round if round_number is None else round_number
         tag = f"r{r}" if r else "final"
-        self._request = Request(f"{caller}#{tag}", caller, tuple(messages), capture, max_new_tokens, r, stop)
+        self._request = Request(f"{caller}#{tag}", caller, tuple(messages), capture, max_new_tokens, r, stop, tag=tag)
 
     def _counterpart_said(self, text: str, request: Request | None) -> None:
         name = self.scenario.counterpart_name

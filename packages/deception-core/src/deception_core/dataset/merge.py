@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from deception_core.dataset.store import (
@@ -38,6 +39,7 @@ from deception_core.dataset.store import (
     resolve_dataset_dir,
     write_dataset,
 )
+from deception_core.records import Sample, Trial
 
 log = logging.getLogger("deception")
 
@@ -116,8 +118,8 @@ def check_compatible(
 
 
 def _trial_keys(dataset: Dataset) -> list[str]:
-    keys = dict.fromkeys(t["trial_key"] for t in dataset.trials)
-    keys.update(dict.fromkeys(s["trial_key"] for s in dataset.samples))
+    keys = dict.fromkeys(t.trial_key for t in dataset.trials)
+    keys.update(dict.fromkeys(s.trial_key for s in dataset.samples))
     return list(keys)
 
 
@@ -150,27 +152,27 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     layouts = [_array_layout(d, s) for d, s in zip(datasets, sources)]
     ragged, tokens, rows = layouts[0]
     where: dict[str, int] = {}
-    trial_records: dict[str, dict[str, Any]] = {}
+    trial_records: dict[str, Trial] = {}
     rows_of: list[dict[str, list[int]]] = []
     for i, dataset in enumerate(datasets):
         by_trial: dict[str, list[int]] = {}
         for row, sample in enumerate(dataset.samples):
-            by_trial.setdefault(sample["trial_key"], []).append(row)
+            by_trial.setdefault(sample.trial_key, []).append(row)
         rows_of.append(by_trial)
         for key in _trial_keys(dataset):
             where[key] = i
         for trial in dataset.trials:
-            trial_records[trial["trial_key"]] = trial
+            trial_records[trial.trial_key] = trial
     order = canonical_order(where)
     picks = [(where[key], row) for key in order for row in rows_of[where[key]].get(key, [])]
 
-    samples: list[dict[str, Any]] = []
+    samples: list[Sample] = []
     token_offset = 0
     for new_row, (i, row) in enumerate(picks):
-        sample = dict(datasets[i].samples[row], row=new_row)
-        if sample.get("reply_all_offset") is not None:
-            sample["reply_all_offset"] = token_offset
-            token_offset += int(sample["reply_all_length"])
+        sample = attrs.evolve(datasets[i].samples[row], row=new_row)
+        if sample.reply_all_offset is not None and sample.reply_all_length is not None:
+            sample = attrs.evolve(sample, reply_all_offset=token_offset)
+            token_offset += sample.reply_all_length
         samples.append(sample)
 
     arrays: dict[str, np.ndarray] = {}
@@ -181,9 +183,9 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         parts = []
         for i, row in picks:
             s = datasets[i].samples[row]
-            if s.get("reply_all_offset") is not None:
-                start = int(s["reply_all_offset"])
-                parts.append(datasets[i].arrays[key][start : start + int(s["reply_all_length"])])
+            if s.reply_all_offset is not None and s.reply_all_length is not None:
+                start = s.reply_all_offset
+                parts.append(datasets[i].arrays[key][start : start + s.reply_all_length])
         arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
     for group, members in ragged.items():
         lengths = []
@@ -199,7 +201,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         arrays[f"{group}/offsets"] = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
 
     meta = dict(datasets[0].meta)
-    scenarios = list(dict.fromkeys(trial_records[k]["scenario"] if k in trial_records else k.split("/")[0] for k in order))
+    scenarios = list(dict.fromkeys(trial_records[k].scenario if k in trial_records else k.split("/")[0] for k in order))
     result_config = dict(meta.get("result_config", {}))
     for field, values in differences.items():
         result_config[field] = values
@@ -226,7 +228,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
 
 
 def _merged_mode(dataset: Dataset) -> str:
-    modes = sorted({s["mode"] for s in dataset.samples} | {t.get("mode") for t in dataset.trials if t.get("mode")})
+    modes = sorted({s.mode for s in dataset.samples} | {t.mode for t in dataset.trials if t.mode})
     return modes[0] if len(modes) == 1 else "both"
 
 

@@ -91,7 +91,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
             "condition": dataset.column("condition"),
             "mode": dataset.column("mode"),
         },
-        "metadata": [{k: s.get(k) for k in keep} for s in dataset.samples],
+        "metadata": [{k: getattr(s, k) for k in keep} for s in dataset.samples],
         "config": {"model": dataset.meta["model"]["id"], "layers": dataset.layers,
                    "positions": dataset.positions, "n_samples": len(dataset),
                    "has_reply_tokens": any(k.endswith(REPLY_ALL) for k in dataset.arrays)},
@@ -126,10 +126,10 @@ def label_table(dataset: Dataset) -> str:
     rows: dict[tuple[str, str, str], Counter] = {}
     agree: dict[tuple[str, str, str], list[bool]] = {}
     for s in dataset.samples:
-        key = (s["scenario"], s["mode"], s["condition"])
-        rows.setdefault(key, Counter())[s["label"]] += 1
-        if s.get("agreement") is not None:
-            agree.setdefault(key, []).append(bool(s["agreement"]))
+        key = (s.scenario, s.mode, s.condition)
+        rows.setdefault(key, Counter())[s.label] += 1
+        if s.agreement is not None:
+            agree.setdefault(key, []).append(bool(s.agreement))
     header = (f"{'scenario':<18} {'mode':<10} {'condition':<22} {'samples':>7} {'honest':>6} {'decept':>6} "
               f"{'ambig':>6} {'agree':>6}")
     lines = [header, "-" * len(header)]

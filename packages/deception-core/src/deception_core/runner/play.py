@@ -19,6 +19,7 @@ class PlayedTrial:
     facts: dict[str, Any]
     game: Game
     captures: dict[str, CaptureResult] = attrs.field(factory=dict)
+    requests: dict[str, Request] = attrs.field(factory=dict)  # the captured calls, by request id
     calls: list[dict[str, Any]] = attrs.field(factory=list)
 
 
@@ -60,6 +61,7 @@ def play_batch(
                                         "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
                     if request.capture:
                         trial.captures[request.request_id] = result
+                        trial.requests[request.request_id] = request
                     trial.game.deliver(request, result.text)
 
 

@@ -155,7 +155,7 @@ class InterpretabilityRunner:
                                            model.tokenizer, config.label_policy)
                     done[output.key] = output
                     log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
-                              [s["label"] for s in output.samples])
+                              [s.label for s in output.samples])
                     if self.trial_sink is not None:
                         self.trial_sink.add(output)
                     progress.update(1)

@@ -43,7 +43,7 @@ class EchoGame(Game):
             Message("user", f"Round {self.round + 1}. Say your number. {history}"),
         )
         return [Request(f"agent.act#r{self.round + 1}", "agent.act", messages, True,
-                        self.options.max_tokens, self.round + 1)]
+                        self.options.max_tokens, self.round + 1, tag=f"r{self.round + 1}")]
 
     def deliver(self, request: Request, text: str) -> None:
         self.round += 1
