@@ -6,6 +6,7 @@ direction causally controls the label; the decoy direction is readable but unuse
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -108,3 +109,28 @@ def test_ablation_removes_planted_deception_and_the_decoy_does_not(contexts) -> 
     assert effect["p_value_rank"] == pytest.approx(1 / 11)
     decoy = DirectionalAblation(SETTINGS).run(contexts["decoy"])
     assert decoy["effects"]["deception_rate_change_layer"]["value"] == 0.0
+
+
+def _with_replies(context: CausalContext, text: str, ids: tuple[int, ...] | None) -> CausalContext:
+    """The context with every deceptive sample's reply replaced by ``text`` / stored ``ids``."""
+    samples = [attrs.evolve(s, reply_text=text, reply_ids=ids) if s.label == "deceptive" else s
+               for s in context.dataset.samples]
+    return attrs.evolve(context, dataset=attrs.evolve(context.dataset, samples=samples))
+
+
+def test_causal_tests_score_the_stored_reply_ids_not_the_re_tokenised_text(contexts, planted) -> None:
+    """A reply whose text does not round-trip through the tokenizer (the game collapses whitespace):
+    the teacher-forced effects follow the generated ids, not the text."""
+    marker = planted.tokenizer.decode([TARGET])
+    mangled = "  " + marker.lower() + "  "
+    assert planted.tokenizer.encode(mangled, add_special_tokens=False) != [TARGET]
+    settings = attrs.evolve(SETTINGS, n_random_forward=10)
+
+    def per_prompt(text: str, ids: tuple[int, ...] | None) -> list[float]:
+        found = DirectionalAblation(settings).run(_with_replies(contexts["planted"], text, ids))
+        return found["effects"]["reply_logprob_change_layer"]["per_prompt"]
+
+    stored = per_prompt(mangled, (TARGET,))
+    assert stored == per_prompt(marker, None)  # the stored ids score like the exact text would
+    assert stored != per_prompt(mangled, None)  # re-tokenising the text scores other tokens
+    assert stored[-1] < -1.0  # ablating the planted direction makes the generated token much less likely

@@ -17,6 +17,7 @@ from deception_causal.direction import NotComputable, ProbeDirection, resolve_di
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
+from deception_core.dataset import Dataset
 from deception_core.records import Trial
 
 log = logging.getLogger("deception")
@@ -76,6 +77,9 @@ class CausalRun:
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
         self.batch_size = max(1, settings.batch_size, int(getattr(context.config, "batch_size", 1) or 1))
         self.max_new = settings.max_new_tokens or int(getattr(context.config, "max_tokens", 32))
+        if any(self.dataset.samples[r].reply_ids is None for r in self.rows):
+            log.warning("causal: this dataset (schema 1) stores no reply token ids; the original replies are "
+                        "re-tokenised from their text, which need not give the tokens the model generated")
         self.trials = {t.trial_key: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
 
@@ -253,6 +257,19 @@ def stop_strings(trial: Trial | None) -> tuple[str, ...]:
     transcript = trial.transcript if trial is not None else ()
     speakers = dict.fromkeys(["You", *(str(t.get("speaker")) for t in transcript if t.get("speaker"))])
     return ("\n\n", *(f"\n{name}:" for name in speakers), "\n(")
+
+
+def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
+    """The token ids the model generated for sample ``row``.
+
+    The game stores the reply's text with its whitespace collapsed, so re-tokenising the text is not
+    the reply the model produced; datasets of schema 2 on store the generated ids, which are used.
+    Schema 1 datasets have only the text: it is re-tokenised (`CausalRun` warns about it).
+    """
+    sample = dataset.samples[row]
+    if sample.reply_ids is not None:
+        return list(sample.reply_ids)
+    return list(tokenizer.encode(sample.reply_text, add_special_tokens=False))
 
 
 def not_computable(name: str, reason: str, **extra: Any) -> dict[str, Any]:

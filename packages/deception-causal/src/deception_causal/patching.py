@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deception_causal.common import CausalRun, CausalSettings, jsonable, not_computable
+from deception_causal.common import CausalRun, CausalSettings, jsonable, not_computable, stored_reply
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.measures import patch_deltas, patched_reply_logprob, prompt_states, reply_logprob_rows
 from deception_causal.selection import matched_pairs, trial_keys
@@ -53,8 +53,8 @@ def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
         log.info("causal patching: pair %d/%d (rows %d -> %d, %s)", index + 1, len(pairs), pair.source, pair.target,
                  pair.kind)
         source_prompt, target_prompt = run.dataset.prompt_ids(pair.source), run.dataset.prompt_ids(pair.target)
-        src_reply = tokenizer.encode(run.dataset.samples[pair.source].reply_text, add_special_tokens=False)
-        tgt_reply = tokenizer.encode(run.dataset.samples[pair.target].reply_text, add_special_tokens=False)
+        src_reply = stored_reply(run.dataset, pair.source, tokenizer)
+        tgt_reply = stored_reply(run.dataset, pair.target, tokenizer)
         if not src_reply or not tgt_reply:
             continue
         h_s = prompt_states(run.hf, source_prompt, layer, run.pad_id)

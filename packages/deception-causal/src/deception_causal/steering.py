@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
 from deception_causal.conditions import condition_summary, run_conditions
 from deception_causal.measures import reply_logprob_rows
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
@@ -134,7 +134,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     for row, prompt in zip(run.rows, run.prompts):
         sample = run.dataset.samples[row]
         sign = label_sign(sample.label)
-        reply = run.context.model.tokenizer.encode(sample.reply_text, add_special_tokens=False)
+        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
         if sign == 0 or not reply:
             continue
         values = reply_logprob_rows(run.hf, prompt, reply, [run.direction.layer], add=adds, pad_id=run.pad_id) * sign
