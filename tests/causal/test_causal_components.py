@@ -4,7 +4,6 @@ and honest reporting when the data cannot support a test."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from deception_causal.selection import choose_prompts, matched_pairs
 from deception_causal.stats import bootstrap_ci, compare_with_null, correlation, random_unit_directions
 from deception_core.analysis import CausalContext
 from deception_core.dataset.store import Dataset
-from deception_core.records import Sample, Trial
+from deception_core.records import ProbeDirection, Sample, Trial
 
 
 def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
@@ -97,37 +96,31 @@ def test_difference_of_means_fallback_recovers_the_shift_and_excludes_prompt_tri
     labels = ["deceptive", "honest"] * 20
     dataset = make_dataset(labels)
     held = ["echo/emergent/high_incentive/00000"]
-    direction = resolve_direction(dataset, {}, Path("."), held)
+    direction = resolve_direction(dataset, None, held)
     assert direction.source == "difference_of_means" and direction.layer == 1
-    assert direction.detail["fit_excludes_causal_prompt_trials"] is True
-    assert direction.detail["n_fit_rows"] == 39
+    assert direction.provenance["fit_excludes_causal_prompt_trials"] is True
+    assert direction.provenance["n_fit_rows"] == 39
     assert abs(direction.unit[0]) > 0.9 and direction.unit[0] > 0
     scores = direction.score(dataset.matrix(1, "last_prompt"))
     y = np.array([v == "deceptive" for v in labels])
     assert scores[y].mean() > 0 > scores[~y].mean()
     # no labelled class contrast: the HIGH-minus-LOW incentive contrast, recorded as such
-    by_condition = resolve_direction(make_dataset(["ambiguous", "ambiguous", "deceptive", "ambiguous"]), {}, Path("."))
+    by_condition = resolve_direction(make_dataset(["ambiguous", "ambiguous", "deceptive", "ambiguous"]), None)
     assert by_condition.source == "condition_difference_of_means"
-    assert "condition" in by_condition.detail["contrast"]
+    assert "condition" in by_condition.provenance["contrast"]
     with pytest.raises(NotComputable, match="no paired conditions"):
-        resolve_direction(make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4), {}, Path("."))
+        resolve_direction(make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4), None)
 
 
-def test_a_saved_probe_file_is_used_when_probe_results_name_it(tmp_path) -> None:
-    pytest.importorskip("deception_probes")
-    from deception_probes.methods import LinearProbe
-
-    vector = np.array([0.0, 2.0, 0.0, 0.0, 0.0, 0.0])
-    LinearProbe("mass_mean", vector, -0.5).save(tmp_path / "probes" / "best_probe.safetensors", layer=1,
-                                                position="last_prompt")
-    best = {"layer": 1, "position": "last_prompt", "method": "mass_mean", "file": "probes/best_probe.safetensors",
-            "auroc": 0.9}
-    direction = resolve_direction(make_dataset(["deceptive", "honest"]), {"best": best}, tmp_path)
-    assert direction.source == "probe_file" and direction.bias == -0.5
-    np.testing.assert_allclose(direction.vector, vector)
-    missing = resolve_direction(make_dataset(["deceptive", "honest"]), {"best": {**best, "file": "nope.safetensors"}},
-                                tmp_path)
-    assert missing.source == "difference_of_means"
+def test_the_direction_an_analysis_chose_is_used_when_the_dataset_holds_its_layer() -> None:
+    dataset = make_dataset(["deceptive", "honest"])
+    chosen = ProbeDirection(1, "last_prompt", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0], -0.5, "probe", {"method": "mass_mean"})
+    assert resolve_direction(dataset, chosen) is chosen
+    elsewhere = ProbeDirection(7, "last_prompt", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0], -0.5, "probe")
+    fallback = resolve_direction(dataset, elsewhere)
+    assert fallback.source == "difference_of_means"
+    assert fallback.layer == 1
+    assert "layer 7" in fallback.provenance["why"]
 
 
 class _Config:
@@ -144,7 +137,7 @@ def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
     from deception_causal.steering import Steering
 
     dataset = make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4)
-    context = CausalContext(model=None, backend=None, dataset=dataset, probe_results={}, config=_Config(),
+    context = CausalContext(model=None, backend=None, dataset=dataset, direction=None, config=_Config(),
                             scenarios={}, evaluator=None, out_dir=tmp_path, sampling=None)
     for cls in (ActivationPatching, DirectionalAblation, Steering, Faithfulness):
         result = cls().run(context)

@@ -18,7 +18,7 @@ from deception_causal.steering import Steering
 from deception_core.analysis import CausalContext
 from deception_core.capture.base import CaptureSpec, Sampling
 from deception_core.dataset.store import Dataset
-from deception_core.records import Sample, Trial
+from deception_core.records import ProbeDirection, Sample, Trial
 from deception_core.testing.fakes import EchoScenario
 from deception_core.types import Label, RuleVerdict
 
@@ -47,8 +47,6 @@ def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.models.loading import from_hf
-    from deception_probes.methods import LinearProbe
-
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
     states = np.stack([prompt_states(planted.model, p, LAYER)[-1].numpy() for p in PROMPTS])
@@ -61,11 +59,9 @@ def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
     trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}, transcript=[]) for s in samples]
     dataset = Dataset({"layers": [LAYER], "positions": ["last_prompt"]}, samples, trials, arrays)
-    LinearProbe("mass_mean", direction, 0.0).save(out_dir / "probes" / "best_probe.safetensors", layer=LAYER,
-                                                  position="last_prompt")
-    best = {"layer": LAYER, "position": "last_prompt", "method": "mass_mean", "file": "probes/best_probe.safetensors"}
+    chosen = ProbeDirection(LAYER, "last_prompt", direction, 0.0, "probe", {"method": "mass_mean"})
     backend = HFCaptureBackend(model, CaptureSpec(layers=(LAYER,)))
-    return CausalContext(model, backend, dataset, {"best": best}, _Config(), {"token": TokenScenario(marker)}, None,
+    return CausalContext(model, backend, dataset, chosen, _Config(), {"token": TokenScenario(marker)}, None,
                          out_dir, Sampling(temperature=0.0))
 
 
@@ -75,7 +71,6 @@ SETTINGS = CausalSettings(alphas=(-2.0, 0.0, 2.0), n_random=10, n_random_forward
 
 @pytest.fixture(scope="module")
 def contexts(planted, tmp_path_factory):
-    pytest.importorskip("deception_probes")
     return {name: make_context(planted, vector, tmp_path_factory.mktemp(name))
             for name, vector in (("planted", planted.causal), ("decoy", planted.decoy))}
 
@@ -83,7 +78,7 @@ def contexts(planted, tmp_path_factory):
 def test_steering_finds_the_planted_direction_and_not_the_decoy(contexts) -> None:
     torch.manual_seed(0)
     found = Steering(SETTINGS).run(contexts["planted"])
-    assert found["status"] == "ok" and found["direction"]["source"] == "probe_file"
+    assert found["status"] == "ok" and found["direction"]["source"] == "probe"
     effect = found["effects"]["deception_rate_difference"]
     assert effect["value"] == pytest.approx(1.0)  # every prompt: deceptive at +2, honest at -2
     assert effect["p_value_rank"] == pytest.approx(1 / 11) and effect["null"]["abs_max"] == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import jsonschema
 import pytest
 
@@ -83,7 +84,7 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     import torch
 
     from deception_causal.faithfulness import Faithfulness
-    from deception_core.analysis import CausalContext
+    from deception_core.analysis import CausalContext, CausalResult
     from deception_core.models.loading import from_hf
     from deception_core.testing.fakes import EchoScenario
 
@@ -91,14 +92,16 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     config = RunConfig(model="planted", scenario_names=["echo"], causal=True, causal_samples=4, max_tokens=4,
                        output=str(out))
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
-    context = CausalContext(model, None, results.dataset, {}, config, {"echo": EchoScenario()}, None, out, None)
+    upstream = {name: CausalResult(name, results.causal[name]) for name in ("ablation", "steering")}
+    context = CausalContext(model, None, results.dataset, None, config, {"echo": EchoScenario()}, None, out, None,
+                            upstream)
     steering = json.loads((out / "causal_steering.json").read_text())
     layer = steering["direction"]["layer"]
     shrink = torch.eye(64) * 0.5  # a lossy "SAE": halves every state
 
     result = Faithfulness(sae=(lambda x: x @ shrink, layer)).run(context)
     jsonschema.validate(result, load_schema())
-    assert result["sources"] == {"ablation": "causal_ablation.json", "steering": "causal_steering.json"}
+    assert result["sources"] == {"ablation": "the ablation test of this run", "steering": "the steering test of this run"}
     sae = result["sae_reconstruction"]
     assert sae["status"] == "ok" and sae["layer"] == layer and sae["n_prompts"] >= 1
     assert abs(sae["loss_change_with_error"]["mean"]) < 1e-3
@@ -109,3 +112,7 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     assert np.isfinite(sae["clean_loss"])
     assert "SAE splice" in result["summary"]
     assert Faithfulness().run(context)["sae_reconstruction"]["status"] == "not_run"
+    # the ablation and steering files of this run lie in ``out``: without results passed in, nothing is read
+    alone = Faithfulness().run(attrs.evolve(context, results={}))
+    assert alone["status"] == "not_computable"
+    assert "ablation and steering" in alone["reason"]

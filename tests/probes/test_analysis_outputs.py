@@ -46,7 +46,12 @@ def test_full_results_are_schema_valid_with_transfer_and_plots(tmp_path, make_da
     assert {h["scenario"] for h in loso["held_out"]} == {"a", "b", "c"}
     for fold in document["splits"]["folds"]:
         assert fold["train"]["trials"] + fold["test"]["trials"] == 50 - 1  # the all-ambiguous trial has no labelled row
-    assert "best probe" in report.table and "AUROC" in report.table
+    assert "best probe" in report.table
+    assert "AUROC" in report.table
+    direction = report.direction  # the chosen read-out, as a value the causal tests receive
+    assert (direction.layer, direction.position) == (document["best"]["layer"], document["best"]["position"])
+    assert direction.provenance["method"] == document["best"]["method"]
+    assert np.linalg.norm(direction.vector) == pytest.approx(document["best"]["direction_norm"])
 
 
 def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset, fast):
@@ -82,6 +87,7 @@ def test_degenerate_data_get_an_honest_report(tmp_path, make_dataset, labels, re
     assert reason in report.table
     assert not any((tmp_path / name).exists() for name in PLOT_FILES.values())
     assert not (tmp_path / "probes").exists()
+    assert report.direction is None
 
 
 def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, make_labels, fast):

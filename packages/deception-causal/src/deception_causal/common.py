@@ -13,12 +13,12 @@ import attrs
 import numpy as np
 import torch
 
-from deception_causal.direction import NotComputable, ProbeDirection, resolve_direction
+from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
 from deception_core.dataset import Dataset
-from deception_core.records import Trial
+from deception_core.records import ProbeDirection, Trial
 
 log = logging.getLogger("deception")
 
@@ -67,7 +67,7 @@ class CausalRun:
         n = int(getattr(context.config, "causal_samples", 20))
         self.n_requested = n
         self.rows = list(rows) if rows is not None else choose_prompts(self.dataset, n, self.seed)
-        self.direction = direction or resolve_direction(self.dataset, context.probe_results, context.out_dir,
+        self.direction = direction or resolve_direction(self.dataset, context.direction,
                                                         trial_keys(self.dataset, self.rows))
         self.hf = context.model.hf_model
         tokenizer = context.model.tokenizer

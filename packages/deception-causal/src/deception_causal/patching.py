@@ -35,7 +35,7 @@ class ActivationPatching(CausalTest):
                                   "in paired conditions (HIGH/LOW incentive or deceptive/honest instruction)")
         rows = sorted({p.source for p in pairs} | {p.target for p in pairs})
         try:
-            direction = resolve_direction(dataset, context.probe_results, context.out_dir, trial_keys(dataset, rows))
+            direction = resolve_direction(dataset, context.direction, trial_keys(dataset, rows))
             run = CausalRun(context, self.settings, rows=rows, direction=direction)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.analysis import Analysis, AnalysisReport
+from deception_core.records import ProbeDirection
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -32,6 +33,21 @@ def single_blas_thread() -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def best_direction(results: dict[str, Any], out_dir: Path) -> ProbeDirection | None:
+    """The selected probe's direction (None when no probe was trained)."""
+    from deception_probes.methods import load_probe
+
+    best = results.get("best") or {}
+    if not best.get("file"):
+        return None
+    probe = load_probe(Path(out_dir) / best["file"])
+    provenance = {"analysis": "probes", "method": best.get("method"), "file": best["file"],
+                  "probe_auroc": best.get("auroc"), "probe_nested_auroc": best.get("nested_auroc"),
+                  "selected_on": best.get("selected_on")}
+    return ProbeDirection(int(best["layer"]), str(best["position"]), probe.direction, float(probe.bias), "probe",
+                          provenance)
 
 
 class ProbeAnalysis(Analysis):
@@ -69,4 +85,5 @@ class ProbeAnalysis(Analysis):
         path = out_dir / RESULTS_FILE
         atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))
         files.insert(0, str(path))
-        return AnalysisReport(results=results, table=headline_table(results), files=files)
+        return AnalysisReport(results=results, table=headline_table(results), files=files,
+                              direction=best_direction(results, out_dir))

@@ -22,6 +22,6 @@ def analyze(run_dir: str, output: str | None, seed: int) -> None:
     out_dir = Path(output or run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
-    text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
+    text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
     atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
     click.echo(text)

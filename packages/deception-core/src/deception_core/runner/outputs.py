@@ -13,6 +13,7 @@ from typing import Any
 from deception_core.config import RunConfig
 from deception_core.dataset.store import Dataset, atomic_write_text
 from deception_core.plugins import PluginSet
+from deception_core.records import AnalysisReport
 
 #: config fields that change what a run computes (used for checkpoints and merges)
 RESULT_FIELDS = (
@@ -151,11 +152,11 @@ def human_size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes < 1e9 else f"{n_bytes / 1e9:.2f} GB"
 
 
-def summary_text(dataset: Dataset, analyses: dict[str, Any], causal: dict[str, Any], size: int) -> str:
+def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk", "",
              label_table(dataset)]
     for name, report in analyses.items():
-        parts += ["", f"[{name}]", report["table"]]
+        parts += ["", f"[{name}]", report.table]
     for name, result in causal.items():
         line = result.get("summary") if isinstance(result, dict) else None
         parts += ["", f"[causal {name}] {line or ''}"]

@@ -8,7 +8,6 @@ dataset is written once at the end. Analyses and causal tests run on the stored 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -22,6 +21,7 @@ from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
+from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
 from deception_core.runner import outputs
 from deception_core.runner.checkpoint import checkpoint_sink
@@ -40,8 +40,8 @@ class RunResults:
 
     output_dir: Path
     dataset: Dataset
-    analyses: dict[str, Any]
-    causal: dict[str, Any]
+    analyses: dict[str, AnalysisReport]  # by analysis name
+    causal: dict[str, Any]  # causal test name -> its JSON-ready record
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
@@ -184,7 +184,7 @@ class InterpretabilityRunner:
             self.trial_sink.finish()
         return results
 
-    def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, Any]:
+    def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, AnalysisReport]:
         from deception_core.runner.analyse import run_analyses
 
         return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
@@ -193,17 +193,12 @@ class InterpretabilityRunner:
         if not self.config.causal:
             return {}
         from deception_core.analysis import CausalContext
+        from deception_core.runner.analyse import chosen_direction
+        from deception_core.runner.causal import run_causal_tests
 
-        probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(model, backend, dataset, probe_results, self.config, scenarios, evaluator,
+        context = CausalContext(model, backend, dataset, chosen_direction(analyses), self.config, scenarios, evaluator,
                                 out_dir, sampling)
-        results: dict[str, Any] = {}
-        for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
-            log.info("causal test %s", entry.name)
-            result = entry.load()().run(context)
-            atomic_write_text(out_dir / f"causal_{entry.name}.json", json.dumps(result, indent=2, default=str))
-            results[entry.name] = result
-        return results
+        return {name: result.record for name, result in run_causal_tests(self.plugins.registry, context, out_dir).items()}
 
 
 def _groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
