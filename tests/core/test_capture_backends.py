@@ -145,10 +145,10 @@ def test_only_hybrid_keeps_a_second_model_copy() -> None:
     tl = TransformerLensCaptureBackend(loaded, CaptureSpec((1,)))
     shared = {p.data_ptr() for p in tl.bridge.parameters()}
     added = sum(p.numel() for p in tl.bridge.parameters() if p.data_ptr() not in pointers)
-    assert not tl.extra_model_copy and pointers <= shared and added <= 320  # at most a zero unembedding bias
+    assert pointers <= shared
+    assert added <= 320  # at most a zero unembedding bias
     tl.close()
     hybrid = HybridCaptureBackend(loaded, CaptureSpec((1,)))
-    assert hybrid.extra_model_copy
     assert not {p.data_ptr() for p in hybrid.tl_model.parameters()} & pointers
 
 

@@ -9,7 +9,7 @@ import pytest
 from deception_core.analysis import CausalContext, CausalTest
 from deception_core.errors import UsageError
 from deception_core.registry import Kind, KindRegistry, Provider, Registry
-from deception_core.runner.causal import run_causal_tests, causal_test_order
+from deception_core.runner.causal import causal_test_order, run_causal_tests
 
 
 class _Recording(CausalTest):

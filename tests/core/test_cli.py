@@ -61,11 +61,3 @@ def test_bad_flags_exit_2_with_a_fix(args, message, tmp_path) -> None:
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
-
-
-def test_flags_not_delivered_yet_say_so(monkeypatch, tmp_path) -> None:
-    from deception_core.runner import validate
-
-    monkeypatch.setitem(validate.NOT_AVAILABLE_YET, "--fast", lambda c: c.fast)
-    result = invoke("run", "--fast", "--scenario-name", "ultimatum_bluff", "--output", str(tmp_path / "x"))
-    assert result.exit_code == 2 and "--fast is not available yet" in result.output

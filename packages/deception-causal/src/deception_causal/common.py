@@ -27,7 +27,7 @@ RESULT_FORMAT_VERSION = 1
 
 @attrs.frozen
 class CausalSettings:
-    """Knobs of the causal tests (defaults follow SPEC section 8)."""
+    """Knobs of the causal tests."""
 
     n_random: int = 10  # random directions for effects measured on generated replies
     n_random_forward: int = 20  # random directions for teacher-forced (cheap) effects
@@ -76,7 +76,7 @@ class CausalRun:
         self.unit = self.direction.unit
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
         self.batch_size = max(1, settings.batch_size, int(getattr(context.config, "batch_size", 1) or 1))
-        self.max_new = settings.max_new_tokens or int(getattr(context.config, "max_tokens", 32))
+        self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
         if any(self.dataset.samples[r].reply_ids is None for r in self.rows):
             log.warning("causal: this dataset (schema 1) stores no reply token ids; the original replies are "
                         "re-tokenised from their text, which need not give the tokens the model generated")

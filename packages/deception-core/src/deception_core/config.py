@@ -18,17 +18,7 @@ from deception_core.types import DEFAULT_POSITIONS, Position
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 MODES = ("emergent", "instructed", "both")
-EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
-CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
-SCENARIO_ORDER = (
-    "ultimatum_bluff",
-    "capability_bluff",
-    "hidden_value",
-    "info_withholding",
-    "promise_break",
-    "alliance_betrayal",
-)
 
 C = TypeVar("C")
 

@@ -151,7 +151,3 @@ class Scenario(abc.ABC):
     def judge_question(self, facts: dict[str, Any]) -> str:
         """What the judge must decide about the focal utterance, in one paragraph."""
 
-    def conditions(self, mode: Mode) -> tuple[Condition, ...]:
-        from deception_core.types import CONDITIONS_BY_MODE
-
-        return CONDITIONS_BY_MODE[mode]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("ultimatum_bluff", "capability_bluff", "hidden_value", "info_withholding", "promise_break", "alliance_betrayal")
+SCENARIOS = tuple(f"synthetic_{i}" for i in range(6))  # six scenarios, like the built-in set
 CONDITIONS = (("emergent", "high_incentive"), ("emergent", "low_incentive"),
               ("instructed", "deceptive_instruction"), ("instructed", "honest_instruction"))
 POSITIONS = ("last_prompt", "reply_mean", "reply_last")

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_probes.methods import LinearProbe, ProbeMethod
+from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc
 from deception_probes.splits import Fold, both_classes
 
@@ -101,6 +101,3 @@ def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: lis
         scores[plan.test] = probe.score(X[plan.test])
     return scores
 
-
-def fit_all(method: ProbeMethod, X: Any, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
-    return method.fit(X, y, hyper, seed)

@@ -45,7 +45,6 @@ class _FullSequenceRecorder(HookPointRecorder):
 
 class HybridCaptureBackend(HFCaptureBackend):
     name = "hybrid"
-    extra_model_copy = True
     supports_hook_names = True
 
     def __init__(self, model, spec) -> None:

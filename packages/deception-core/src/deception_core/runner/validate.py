@@ -15,10 +15,6 @@ from deception_core.plugins import PluginSet
 from deception_core.registry import Kind
 from deception_core.runner.plan import auto_layers, select_scenarios
 
-#: flags whose capability has not landed yet: flag -> predicate on the config
-NOT_AVAILABLE_YET: dict[str, Any] = {
-}
-
 
 @attrs.frozen
 class ValidatedRun:
@@ -46,9 +42,6 @@ def check_writable(path: Path, flag: str) -> None:
 
 def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     """Check the config against the registry and the model's shape; raise `UsageError`."""
-    for flag, applies in NOT_AVAILABLE_YET.items():
-        if applies(config):
-            raise UsageError(f"{flag} is not available yet in this version of deception")
     registry = plugins.registry
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
