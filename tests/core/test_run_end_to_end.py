@@ -71,3 +71,15 @@ def test_verbose_really_changes_the_log_level(run_config, fake_plugin_set, tmp_p
     verbose = (tmp_path / "v" / "run.log").read_text()
     assert " INFO " in quiet and "dataset:" in quiet and " DEBUG " not in quiet
     assert " DEBUG " in verbose and "trial echo/emergent/high_incentive/00000 done" in verbose
+
+
+def test_the_judge_used_is_recorded_in_config_json_and_meta_json(run_config, fake_plugin_set, tmp_path) -> None:
+    config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
+    InterpretabilityRunner(config, plugins=fake_plugin_set).run()
+    out = tmp_path / "out"
+    recorded = json.loads((out / "config.json").read_text())
+    meta = json.loads((out / "dataset" / "meta.json").read_text())
+    expected = {"name": "echo-judge", "options": {"model": "judge-7b", "base_url": "http://judge.example"}}
+    assert recorded["resolved"]["judge"] == expected
+    assert meta["judge"] == expected
+    assert recorded["config"]["judge_model"] == "judge-7b"

@@ -461,3 +461,15 @@ def test_backoff_schedule_doubles_caps_and_jitters_within_bounds() -> None:
     assert RetryPolicy(jitter=0).delay(3, rng) == 4.0
     assert policy.delay(1, rng, retry_after=60) == 10.0 and policy.delay(1, rng, retry_after=2) == 2.0
     assert scrub(f"a {KEY} b {KEY}", [KEY, ""]) == "a *** b ***"
+
+
+def test_a_remote_judge_describes_its_model_and_url_and_never_its_key(monkeypatch) -> None:
+    from deception_core.evaluator import EvaluatorContext
+    from deception_scenarios.evaluators.together import TogetherEvaluator
+
+    monkeypatch.setenv("TOGETHER_API_KEY", "sk-secret-123")
+    judge = TogetherEvaluator(EvaluatorContext(options={"model": "judge-70b", "base_url": "http://judge.example/"}))
+    described = judge.describe()
+    assert described["model"] == "judge-70b"
+    assert described["base_url"] == "http://judge.example"
+    assert "sk-secret-123" not in json.dumps(described)

@@ -235,6 +235,7 @@ class GenerationTest(CausalTest):
     from a `CausalRun`; a run that cannot support the test gets an honest not-computable record."""
 
     name = "generation"
+    settings_class = CausalSettings
 
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()

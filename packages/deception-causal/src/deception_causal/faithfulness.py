@@ -101,6 +101,7 @@ def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> 
 class Faithfulness(CausalTest):
     name = "faithfulness"
     requires = ("ablation", "steering")
+    settings_class = CausalSettings
 
     def __init__(self, settings: CausalSettings | None = None, sae: tuple[Any, int] | None = None) -> None:
         self.settings = settings or CausalSettings()

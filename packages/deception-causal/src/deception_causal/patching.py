@@ -21,6 +21,7 @@ log = logging.getLogger("deception")
 
 class ActivationPatching(CausalTest):
     name = "patching"
+    settings_class = CausalSettings
 
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()

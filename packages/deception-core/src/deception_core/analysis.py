@@ -56,6 +56,9 @@ class CausalTest(abc.ABC):
     #: names of the causal tests whose results this one reads from `CausalContext.results`; the
     #: runner runs those first
     requires: ClassVar[tuple[str, ...]] = ()
+    #: the frozen attrs class of this test's settings (built from ``components.causal_test.<name>``
+    #: and passed to the constructor); None when the test takes none
+    settings_class: ClassVar[type | None] = None
 
     @abc.abstractmethod
     def run(self, context: CausalContext) -> dict[str, Any]:

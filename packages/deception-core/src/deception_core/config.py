@@ -86,6 +86,24 @@ def _shard(value: Any) -> tuple[int, int] | None:
     return (index, total)
 
 
+COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend")
+
+
+def _components(value: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{kind: {component name: {parameter: value}}}``, the settings route of every component."""
+    value = dict(value or {})
+    unknown = sorted(set(value) - set(COMPONENT_KINDS))
+    if unknown:
+        raise ConfigError(f"components: unknown kind(s) {unknown}; valid kinds: {', '.join(COMPONENT_KINDS)}")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, by_name in value.items():
+        if not isinstance(by_name, Mapping) or not all(isinstance(p, Mapping) for p in by_name.values()):
+            raise ConfigError(f"components.{kind} maps component names to parameter objects, e.g. "
+                              '{"together": {"model": "..."}}')
+        out[kind] = {str(name): dict(params) for name, params in by_name.items()}
+    return out
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -122,6 +140,9 @@ class RunConfig:
     causal: bool = False
     causal_samples: int = attrs.field(default=20, validator=_positive)
     evaluator: str = "local"
+    judge_model: str | None = None  # the judge's model (remote evaluators); recorded with the run
+    judge_url: str | None = None  # the judge API's base URL (remote evaluators)
+    components: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict, converter=_components)
     label_policy: str = attrs.field(default="agree", validator=_choice(LABEL_POLICIES))
     output: str = "./experiment_output"
     checkpoint_dir: str | None = None
@@ -147,6 +168,16 @@ class RunConfig:
     @property
     def modes(self) -> tuple[str, ...]:
         return ("emergent", "instructed") if self.mode == "both" else (self.mode,)
+
+    def component_params(self, kind: str, name: str) -> dict[str, Any]:
+        """The parameters given for one component (``--judge-model``/``--judge-url`` fill the judge's)."""
+        params = dict(self.components.get(kind, {}).get(name, {}))
+        if kind == "evaluator" and name == self.evaluator:
+            if self.judge_model:
+                params["model"] = self.judge_model
+            if self.judge_url:
+                params["base_url"] = self.judge_url
+        return params
 
     @property
     def backend_name(self) -> str | None:

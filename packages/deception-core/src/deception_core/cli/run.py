@@ -38,6 +38,8 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
 @click.option("--causal", is_flag=True, help="Run the causal tests after the probes.")
 @click.option("--causal-samples", type=int, default=20, show_default=True)
 @click.option("--evaluator", default="local", show_default=True, help="Judge: local, together or google.")
+@click.option("--judge-model", default=None, help="The judge's model (remote evaluators); recorded in config.json.")
+@click.option("--judge-url", default=None, help="The judge API's base URL (remote evaluators).")
 @click.option("--label-policy", type=click.Choice(["agree", "rule"]), default="agree", show_default=True,
               help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
 @click.option("--output", "-o", default="./experiment_output", show_default=True)

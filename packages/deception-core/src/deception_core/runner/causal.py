@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 
 from deception_core.analysis import CausalContext, CausalTest
+from deception_core.components import build
 from deception_core.dataset.store import atomic_write_text
 from deception_core.errors import UsageError
 from deception_core.records import CausalResult
@@ -53,7 +54,8 @@ def run_causal_tests(registry: Registry, context: CausalContext, out_dir: Path) 
             log.warning("causal test %s requires %s, which is not installed", name, ", ".join(missing))
         log.info("causal test %s", name)
         needed = {r: results[r] for r in cls.requires if r in results}
-        record = cls().run(_with_results(context, needed))
+        test = build(Kind.CAUSAL_TEST, name, cls, context.config.component_params(Kind.CAUSAL_TEST.value, name))
+        record = test.run(_with_results(context, needed))
         results[name] = CausalResult(name, record)
         atomic_write_text(out_dir / f"causal_{name}.json", json.dumps(record, indent=2, default=str))
     return results

@@ -42,7 +42,8 @@ def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
     ]
 
 
-def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet) -> None:
+def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet,
+                     judge: dict[str, Any] | None = None) -> None:
     resolved = {
         "config": config.to_dict(),
         "resolved": {
@@ -52,6 +53,7 @@ def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any,
             "device": model.device,
             "dtype": model.dtype,
             "model": model.describe(),
+            "judge": judge,
         },
     }
     atomic_write_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))

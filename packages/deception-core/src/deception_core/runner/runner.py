@@ -12,14 +12,15 @@ import logging
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.components import build
 from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
-from deception_core.evaluator import EvaluatorContext
+from deception_core.evaluator import Evaluator, EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
@@ -30,6 +31,9 @@ from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
 from deception_core.runner.validate import ValidatedRun, validate
 from deception_core.scenario import GameOptions, TrialSpec
+
+if TYPE_CHECKING:
+    from deception_core.capture.base import CaptureBackend
 
 log = logging.getLogger("deception")
 
@@ -49,8 +53,6 @@ class RunResults:
 
 @attrs.define
 class _Prepared:
-    evaluator: Any
-    generator: dict[str, Any]
     sae: Any
 
 
@@ -96,21 +98,25 @@ class InterpretabilityRunner:
         return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
-        """Build the judge (and load the SAE) before the model and before any output exists."""
-        registry = self.plugins.registry
-        generator: dict[str, Any] = {}  # filled once the backend exists
-        evaluator_cls = registry.get(Kind.EVALUATOR, checked.config.evaluator).load()
-        evaluator = evaluator_cls(EvaluatorContext(
-            generate_text=lambda convs, n: generator["fn"](convs, n),
-            score_choices=lambda convs, choices: generator["score"](convs, choices),
-        ))
-        evaluator.preflight()  # a rejected API key fails here
+        """Check the judge's key (and load the SAE) before the model and before any output exists."""
+        self._build_evaluator().preflight()  # a rejected API key or an unknown judge setting fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             from deception_core.sae.encode import load_sae
 
             sae = load_sae(checked.sae)
-        return _Prepared(evaluator, generator, sae)
+        return _Prepared(sae)
+
+    def _build_evaluator(self, backend: CaptureBackend | None = None) -> Evaluator:
+        """The run's judge; given the backend, it can use the run's own model."""
+        config = self.config
+        evaluator_cls = self.plugins.registry.get(Kind.EVALUATOR, config.evaluator).load()
+        batch = max(config.batch_size, 4)
+        return evaluator_cls(EvaluatorContext(
+            generate_text=text_generator(backend, batch) if backend is not None else None,
+            score_choices=choice_scorer(backend, batch) if backend is not None else None,
+            options=config.component_params(Kind.EVALUATOR.value, config.evaluator),
+        ))
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry
@@ -118,15 +124,15 @@ class InterpretabilityRunner:
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
-        scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in checked.scenarios}
-        evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
+        scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
+                                 config.component_params(Kind.SCENARIO.value, name)) for name in checked.scenarios}
+        sae = prepared.sae
         model = self._load_model(checked)
         from deception_core.capture.base import CaptureSpec, Sampling
 
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
-        generator["fn"] = text_generator(backend, max(config.batch_size, 4))
-        generator["score"] = choice_scorer(backend, max(config.batch_size, 4))
+        evaluator = self._build_evaluator(backend)
         sampling = Sampling(config.temperature, config.top_p)
         options = GameOptions(
             max_rounds=config.max_rounds,
@@ -136,7 +142,8 @@ class InterpretabilityRunner:
             chat_template=model.has_chat_template,
         )
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
-        outputs.write_run_header(out_dir, config, checked, model, self.plugins)
+        meta["judge"] = evaluator.describe()
+        outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
@@ -187,7 +194,11 @@ class InterpretabilityRunner:
     def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, AnalysisReport]:
         from deception_core.runner.analyse import run_analyses
 
-        return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
+        registry = self.plugins.registry
+        options: dict[str, Any] = {"seed": self.config.seed}
+        for entry in registry.entries(Kind.ANALYSIS):  # each analysis reads its parameters under its name
+            options[entry.name] = self.config.component_params(Kind.ANALYSIS.value, entry.name)
+        return run_analyses(registry, dataset, out_dir, options)
 
     def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling) -> dict[str, Any]:
         if not self.config.causal:

@@ -21,6 +21,7 @@ recent turns kept).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
@@ -51,6 +52,10 @@ class LocalEvaluator(Evaluator):
         self.mode = str(options.get("mode", "choice"))
         if self.mode not in MODES:
             raise UsageError(f"local judge option mode={self.mode!r}: choose one of {', '.join(MODES)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "model": "the run's own model", "mode": self.mode,
+                "max_new_tokens": self.max_new_tokens, "max_dialogue_chars": self.max_dialogue_chars}
 
     def judge(self, request: JudgeRequest) -> JudgeVerdict:
         return self.judge_many([request])[0]
