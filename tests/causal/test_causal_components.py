@@ -57,13 +57,15 @@ def test_compare_with_null_numbers() -> None:
     assert result["z"] == pytest.approx((2.0 - null_means.mean()) / null_means.std(ddof=1))
     assert result["ci_low"] <= 2.0 <= result["ci_high"]
     empty = compare_with_null(np.zeros(0), np.zeros((10, 0)), name="x", unit="u")
-    assert empty["value"] is None and empty["p_value_rank"] is None
+    assert empty["value"] is None
+    assert empty["p_value_rank"] is None
 
 
 def test_bootstrap_interval_and_correlation() -> None:
     values = np.random.default_rng(0).normal(5.0, 1.0, 400)
     low, high = bootstrap_ci(values)
-    assert low < 5.0 < high and high - low < 0.3
+    assert low < 5.0 < high
+    assert high - low < 0.3
     assert bootstrap_ci(np.array([1.0])) == (None, None)
     assert correlation([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert correlation([1, 1, 1], [1, 2, 3]) is None
@@ -77,7 +79,8 @@ def test_choose_prompts_takes_distinct_prompts_and_alternates_classes() -> None:
     assert len(rows) == 5
     assert len({tuple(dataset.prompt_ids(r)) for r in rows}) == 5
     chosen = [labels[r] for r in rows]
-    assert chosen.count("honest") == 2 and chosen.count("deceptive") == 3  # labelled rows first
+    assert chosen.count("honest") == 2
+    assert chosen.count("deceptive") == 3
     assert len(choose_prompts(dataset, 50, seed=0)) == 7  # only 7 distinct prompts exist
 
 
@@ -97,10 +100,12 @@ def test_difference_of_means_fallback_recovers_the_shift_and_excludes_prompt_tri
     dataset = make_dataset(labels)
     held = ["echo/emergent/high_incentive/00000"]
     direction = resolve_direction(dataset, None, held)
-    assert direction.source == "difference_of_means" and direction.layer == 1
+    assert direction.source == "difference_of_means"
+    assert direction.layer == 1
     assert direction.provenance["fit_excludes_causal_prompt_trials"] is True
     assert direction.provenance["n_fit_rows"] == 39
-    assert abs(direction.unit[0]) > 0.9 and direction.unit[0] > 0
+    assert abs(direction.unit[0]) > 0.9
+    assert direction.unit[0] > 0
     scores = direction.score(dataset.matrix(1, "last_prompt"))
     y = np.array([v == "deceptive" for v in labels])
     assert scores[y].mean() > 0 > scores[~y].mean()
@@ -141,7 +146,8 @@ def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
                             scenarios={}, evaluator=None, out_dir=tmp_path, sampling=None)
     for cls in (ActivationPatching, DirectionalAblation, Steering, Faithfulness):
         result = cls().run(context)
-        assert result["status"] == "not_computable" and result["reason"]
+        assert result["status"] == "not_computable"
+        assert result["reason"]
         assert "not computable" in result["summary"]
         jsonschema.validate(json.loads(json.dumps(result)), load_schema())
     assert "no matched pairs" in ActivationPatching().run(context)["reason"]

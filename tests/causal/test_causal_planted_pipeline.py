@@ -78,12 +78,16 @@ def contexts(planted, tmp_path_factory):
 def test_steering_finds_the_planted_direction_and_not_the_decoy(contexts) -> None:
     torch.manual_seed(0)
     found = Steering(SETTINGS).run(contexts["planted"])
-    assert found["status"] == "ok" and found["direction"]["source"] == "probe"
+    assert found["status"] == "ok"
+    assert found["direction"]["source"] == "probe"
     effect = found["effects"]["deception_rate_difference"]
     assert effect["value"] == pytest.approx(1.0)  # every prompt: deceptive at +2, honest at -2
-    assert effect["p_value_rank"] == pytest.approx(1 / 11) and effect["null"]["abs_max"] == 0.0
+    assert effect["p_value_rank"] == pytest.approx(1 / 11)
+    assert effect["null"]["abs_max"] == 0.0
     rates = [d["deceptive_rate"] for d in found["dose_response"]]
-    assert rates[0] == 0.0 and rates[-1] == 1.0 and rates == sorted(rates)
+    assert rates[0] == 0.0
+    assert rates[-1] == 1.0
+    assert rates == sorted(rates)
     assert found["per_sample_steerability"]["behaviour"]["expected"] == 1.0
     assert found["per_sample_steerability"]["logprob"]["expected"] == 1.0
     assert (contexts["planted"].out_dir / "causal_dose_response.png").is_file()

@@ -75,7 +75,8 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path,
     assert len(keys) == len(set(keys)) == 6
     assert len(list((ckpt / "trials").glob("*.safetensors"))) == 6
     manifest = json.loads((ckpt / MANIFEST_FILE).read_text())
-    assert manifest["identity"]["max_tokens"] == 6 and len(manifest["identity_sha256"]) == 64
+    assert manifest["identity"]["max_tokens"] == 6
+    assert len(manifest["identity_sha256"]) == 64
 
 
 def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
@@ -86,7 +87,8 @@ def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp
     assert read_exact(tmp_path / "b") == reference
     assert "resuming from" in (tmp_path / "b" / "run.log").read_text()
     assert "6 trial(s) resumed, 0 saved" in (tmp_path / "b" / "run.log").read_text()
-    assert "on disk" in again.summary and again.dataset_bytes > 0
+    assert "on disk" in again.summary
+    assert again.dataset_bytes > 0
 
 
 def test_more_trials_extend_an_existing_checkpoint(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
@@ -112,7 +114,8 @@ def test_changed_config_is_refused_before_the_model_loads(tiny_model_dir, tmp_pa
     message = str(caught.value)
     for field in fields:
         assert f"{field}:" in message
-    assert "--checkpoint-dir" in message and "new --checkpoint-dir" in message
+    assert "--checkpoint-dir" in message
+    assert "new --checkpoint-dir" in message
     assert not (tmp_path / "b").exists()
 
 
@@ -142,7 +145,9 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     assert sorted(store.redone) == sorted(p.name.replace("--", "/")[: -len(".safetensors")]
                                           for p in (torn, flipped, planted, foreign))
     reasons = " ".join(r.getMessage() for r in caplog.records)
-    assert "checksum mismatch" in reasons and "not a readable safetensors file" in reasons and "holds trial" in reasons
+    assert "checksum mismatch" in reasons
+    assert "not a readable safetensors file" in reasons
+    assert "holds trial" in reasons
     assert not marker.exists()
     assert read_exact(tmp_path / "out") == reference
     assert not (ckpt / "trials" / ".leftover.tmp").exists()
@@ -172,7 +177,8 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
         assert output.samples[j].reply_ids == dataset.samples[row].reply_ids
         assert len(output.samples[j].reply_ids) == output.samples[j].n_reply_tokens
     again = decode_trial(encode_trial(output), key)
-    assert again.samples == output.samples and again.trial == output.trial
+    assert again.samples == output.samples
+    assert again.trial == output.trial
     with pytest.raises(CorruptShard, match="holds trial"):
         decode_trial(encode_trial(output), "echo/emergent/low_incentive/00099")
 

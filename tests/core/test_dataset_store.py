@@ -85,7 +85,8 @@ def test_subset_keeps_ragged_rows_aligned(tmp_path) -> None:
     np.testing.assert_allclose(subset.arrays["sae/reply_mean/values"][-3:], [0.1, 0.2, 0.3], rtol=1e-6)
     np.testing.assert_array_equal(subset.arrays["sae/reply_mean/offsets"], [0, 6, 9])
     assert [s.row for s in subset.samples] == [0, 1]
-    assert subset.prompt_ids(0) == [7, 8, 9] and subset.prompt_ids(1) == [2, 3, 4]
+    assert subset.prompt_ids(0) == [7, 8, 9]
+    assert subset.prompt_ids(1) == [2, 3, 4]
     assert {t.trial_key for t in subset.trials} == {"t0", "t1"}
 
 

@@ -89,7 +89,8 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
         if (runs / "both" / other).is_file():
             merged_results = _untimed(json.loads((out / other).read_text()))
             assert merged_results == _untimed(json.loads((runs / "both" / other).read_text()))
-    assert len(probe_merged) == 9 and all(0.0 <= v["auroc"] <= 1.0 for v in probe_merged.values())
+    assert len(probe_merged) == 9
+    assert all(0.0 <= v["auroc"] <= 1.0 for v in probe_merged.values())
     import torch
 
     export = torch.load(out / "activations_emergent.pt", weights_only=True)
@@ -98,7 +99,9 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
 
 def test_shards_merge_into_the_full_run(runs, tmp_path, cli_with_plugin) -> None:
     shard0, shard1 = read_dataset(runs / "s0"), read_dataset(runs / "s1")
-    assert len(shard0.trials) and len(shard1.trials) and len(shard0.trials) + len(shard1.trials) == 12
+    assert len(shard0.trials)
+    assert len(shard1.trials)
+    assert len(shard0.trials) + len(shard1.trials) == 12
     assert not {t.trial_key for t in shard0.trials} & {t.trial_key for t in shard1.trials}
     out = tmp_path / "merged"
     result = cli_with_plugin.invoke(cli, ["merge", str(out), str(runs / "s0"), str(runs / "s1")])
@@ -137,7 +140,8 @@ def test_incompatible_runs_are_refused_with_exit_2(runs, tmp_path, cli_with_plug
 def test_allowed_difference_is_recorded(runs, tmp_path, cli_with_plugin) -> None:
     other = _copy_with_meta(runs, tmp_path, "seed", lambda m: m["result_config"].update(seed=7))
     refused = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "m1"), str(runs / "a"), other])
-    assert refused.exit_code == 2 and "--allow-difference seed" in refused.output
+    assert refused.exit_code == 2
+    assert "--allow-difference seed" in refused.output
     result = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "m2"), str(runs / "a"), other,
                                           "--allow-difference", "seed"])
     assert result.exit_code == 0, result.output
@@ -151,13 +155,15 @@ def test_allowed_difference_is_recorded(runs, tmp_path, cli_with_plugin) -> None
 def test_duplicate_trials_are_refused(runs, tmp_path, cli_with_plugin, inputs, expected) -> None:
     out = tmp_path / "merged"
     result = cli_with_plugin.invoke(cli, ["merge", str(out), *(str(runs / i) for i in inputs)])
-    assert result.exit_code == 2 and expected in result.output
+    assert result.exit_code == 2
+    assert expected in result.output
     assert not out.exists()
 
 
 def test_output_that_already_holds_results_is_refused(runs, tmp_path, cli_with_plugin) -> None:
     result = cli_with_plugin.invoke(cli, ["merge", str(runs / "a"), str(runs / "b")])
-    assert result.exit_code == 2 and "not empty" in result.output
+    assert result.exit_code == 2
+    assert "not empty" in result.output
 
 
 def _synthetic(keys: list[str], rng: np.random.Generator) -> Dataset:

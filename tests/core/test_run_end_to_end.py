@@ -31,7 +31,8 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     # 2 modes x 2 conditions x 2 trials x 2 rounds
     assert len(results.dataset) == 16
     dataset = read_dataset(out)
-    assert dataset.layers == [1, 2, 3] and dataset.meta["model"]["n_layers"] == 4
+    assert dataset.layers == [1, 2, 3]
+    assert dataset.meta["model"]["n_layers"] == 4
     assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     for sample in dataset.samples:
@@ -50,7 +51,8 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert export["activations"][2]["reply_last"].shape == (16, 64)
     assert export["labels"]["label"] == dataset.column("label")
     resolved = json.loads((out / "config.json").read_text())
-    assert resolved["config"]["trials"] == 2 and resolved["resolved"]["layers"] == [1, 2, 3]
+    assert resolved["config"]["trials"] == 2
+    assert resolved["resolved"]["layers"] == [1, 2, 3]
     assert resolved["resolved"]["dtype"] == "float32"
     assert any(p["name"] == "core" and p["version"] for p in json.loads((out / "plugins.json").read_text()))
 
@@ -69,8 +71,11 @@ def test_verbose_really_changes_the_log_level(run_config, fake_plugin_set, tmp_p
     InterpretabilityRunner(run_config(output=str(tmp_path / "v"), verbose=True), plugins=fake_plugin_set).run()
     quiet = (tmp_path / "q" / "run.log").read_text()
     verbose = (tmp_path / "v" / "run.log").read_text()
-    assert " INFO " in quiet and "dataset:" in quiet and " DEBUG " not in quiet
-    assert " DEBUG " in verbose and "trial echo/emergent/high_incentive/00000 done" in verbose
+    assert " INFO " in quiet
+    assert "dataset:" in quiet
+    assert " DEBUG " not in quiet
+    assert " DEBUG " in verbose
+    assert "trial echo/emergent/high_incentive/00000 done" in verbose
 
 
 def test_the_judge_used_is_recorded_in_config_json_and_meta_json(run_config, fake_plugin_set, tmp_path) -> None:

@@ -86,7 +86,8 @@ def test_planted_pickle_as_checkpoint_shard_is_discarded(run_dir, tmp_path, tiny
     store = CheckpointStore(tmp_path / "ckpt")
     config = run_config(tiny_model_dir, tmp_path / "again", analyze=False, checkpoint_dir=str(tmp_path / "ckpt"))
     InterpretabilityRunner(config, plugins=plugin_set(), model=load_tiny(tiny_model_dir), trial_sink=store).run()
-    assert store.redone == [key] and store.saved == 1
+    assert store.redone == [key]
+    assert store.saved == 1
     assert not marker.exists()
 
 

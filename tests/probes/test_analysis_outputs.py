@@ -61,7 +61,8 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
     report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
     cells = {(c["train"], c["test"]): c for c in report.results["generalisation"]["transfer"]["mode"]["cells"]}
     for key in (("emergent", "instructed"), ("instructed", "emergent"), ("instructed", "instructed")):
-        assert cells[key]["status"] == "not computable" and cells[key]["auroc"] is None
+        assert cells[key]["status"] == "not computable"
+        assert cells[key]["auroc"] is None
         assert "one class only" in cells[key]["reason"]
     assert cells[("emergent", "emergent")]["status"] == "ok"
     _validate(tmp_path / RESULTS_FILE)
@@ -82,7 +83,9 @@ def test_degenerate_data_get_an_honest_report(tmp_path, make_dataset, labels, re
     dataset, _ = make_dataset(labels, width=6)
     report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0})
     document = _validate(tmp_path / RESULTS_FILE)
-    assert document["status"] == "no_probe" and document["best"] is None and document["cells"] == []
+    assert document["status"] == "no_probe"
+    assert document["best"] is None
+    assert document["cells"] == []
     assert any(reason in r for r in document["reasons"])
     assert reason in report.table
     assert not any((tmp_path / name).exists() for name in PLOT_FILES.values())
@@ -111,7 +114,9 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     entry = document["sae"]["positions"][0]
     assert entry["auroc"]["value"] > 0.95
     top = entry["top_features"][0]
-    assert top["index"] == 42 and top["freq_deceptive"] == pytest.approx(1.0) and top["freq_honest"] == 0.0
+    assert top["index"] == 42
+    assert top["freq_deceptive"] == pytest.approx(1.0)
+    assert top["freq_honest"] == 0.0
     assert (tmp_path / entry["file"]).is_file()
 
 
@@ -127,11 +132,13 @@ def test_deception_analyze_cli_writes_results_and_plots(tmp_path, make_dataset, 
     result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--seed", "3"])
     assert result.exit_code == 0, result.output
     document = _validate(run_dir / RESULTS_FILE)
-    assert document["settings"]["seed"] == 3 and document["status"] == "ok"
+    assert document["settings"]["seed"] == 3
+    assert document["status"] == "ok"
     for name in PLOT_FILES.values():
         assert (run_dir / name).is_file()
     assert (run_dir / document["best"]["file"]).is_file()
-    assert "[probes]" in result.output and "best probe" in result.output
+    assert "[probes]" in result.output
+    assert "best probe" in result.output
 
 
 def test_plugin_registers_probes_without_heavy_imports():

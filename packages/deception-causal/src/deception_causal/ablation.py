@@ -74,7 +74,7 @@ def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]]) -> dict[str, 
     effects = {}
     for scope, layers in scopes.items():
         per_prompt, null = [], []
-        for row, prompt in zip(run.rows, run.prompts):
+        for row, prompt in zip(run.rows, run.prompts, strict=True):
             sample = run.dataset.samples[row]
             sign = label_sign(sample.label)
             reply = stored_reply(run.dataset, row, run.context.model.tokenizer)

@@ -137,7 +137,7 @@ class CausalRun:
                                           capture=False, stop=self.stops[i]) for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk])
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
-            for job, result in zip(chunk, results):
+            for job, result in zip(chunk, results, strict=True):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
         return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
                 for c in range(len(conditions))]
@@ -169,7 +169,7 @@ class CausalRun:
         from deception_core.types import Condition
 
         labels = []
-        for row, text in zip(self.rows, texts):
+        for row, text in zip(self.rows, texts, strict=True):
             sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 labels.append("ambiguous")
@@ -186,7 +186,7 @@ class CausalRun:
         from deception_core.evaluator import JudgeRequest
 
         requests = []
-        for row, text in zip(self.rows, texts):
+        for row, text in zip(self.rows, texts, strict=True):
             sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 return None
@@ -221,7 +221,7 @@ class CausalRun:
         out = teacher_forced(self.hf, prompts, replies, record=[layer], pad_id=self.pad_id,
                              chunk=self.batch_size)
         scores, nll = [], []
-        for prompt, lp, hidden in zip(prompts, out.reply_logprobs, out.hidden[layer]):
+        for prompt, lp, hidden in zip(prompts, out.reply_logprobs, out.hidden[layer], strict=True):
             vector = position_vector(hidden, len(prompt), position).double().numpy()
             scores.append(float(self.direction.score(vector[None, :])[0]))
             nll.append(float(-lp.mean()) if lp.numel() else float("nan"))

@@ -55,7 +55,7 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
                            "ci_low": None, "ci_high": None, "p_value_permutation": None,
                            "condition_means": [{"name": d["name"], "test": d["test"], "direction": d["direction"],
                                                 "behaviour_change": float(b), "score_change": float(s)}
-                                               for d, b, s in zip(deltas, b_mean, s_mean)]}
+                                               for d, b, s in zip(deltas, b_mean, s_mean, strict=True)]}
     if r is None:
         out["reason"] = "the deception rate or the probe score does not vary across conditions"
         return out

@@ -176,7 +176,7 @@ def _only_scored_positions(hf_model: Any, index: torch.Tensor) -> Iterator[bool]
 
 @torch.inference_mode()
 def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPass:
-    sequences = [list(p) + list(r) for p, r in zip(prompts, replies)]
+    sequences = [list(p) + list(r) for p, r in zip(prompts, replies, strict=True)]
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -187,14 +187,14 @@ def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPa
     keep = width - first
     scored = max(len(r) for r in replies) + 1  # the prompt end, then each reply token's prefix
     index = torch.full((len(sequences), scored), keep - 1, dtype=torch.long)
-    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+    for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         index[row, : len(reply) + 1] = torch.arange(len(prompt) - 1, len(prompt) + len(reply)) - first
     device = _device(hf_model)
     with hooked(hf_model, as_interventions(edits), record) as recorded, \
             _only_scored_positions(hf_model, index) as gathered:
         logits = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
     reply_lp, next_lp = [], []
-    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+    for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         n_p, n_r = len(prompt), len(reply)
         positions = torch.arange(n_r + 1) if gathered else torch.arange(n_p - 1, n_p + n_r) - first
         lp = torch.log_softmax(logits[row, positions.to(logits.device)].float(), dim=-1).cpu()

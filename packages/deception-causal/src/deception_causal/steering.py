@@ -131,7 +131,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     random_rows = np.vstack([np.outer([a_max, -a_max], r * scale) for r in randoms])
     adds = np.vstack([probe_rows, random_rows])
     slopes, two_point, null, curves = [], [], [], []
-    for row, prompt in zip(run.rows, run.prompts):
+    for row, prompt in zip(run.rows, run.prompts, strict=True):
         sample = run.dataset.samples[row]
         sign = label_sign(sample.label)
         reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
@@ -166,14 +166,14 @@ def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
     alphas = [d["alpha"] for d in dose]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     rates = [d["deceptive_rate"] for d in dose]
-    lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates)]
-    highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates)]
+    lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates, strict=True)]
+    highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates, strict=True)]
     left.plot(alphas, rates, "o-", label="deceptive (probe direction)")
     left.fill_between(alphas, lows, highs, alpha=0.2)
     left.plot(alphas, [d["fluent_honest_rate"] for d in dose], "s--", label="honest and fluent")
     left.plot(alphas, [d["broken_rate"] for d in dose], "x:", label="broken (perplexity)")
     random = result.get("random_dose") or {}
-    for alpha, values in zip(random.get("alpha", []), random.get("deceptive_rates", [])):
+    for alpha, values in zip(random.get("alpha", []), random.get("deceptive_rates", []), strict=True):
         if values:
             left.errorbar([alpha], [float(np.mean(values))], yerr=[[float(np.mean(values) - np.min(values))],
                           [float(np.max(values) - np.mean(values))]], fmt="k^", capsize=3)

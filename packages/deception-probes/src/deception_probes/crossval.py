@@ -55,7 +55,7 @@ def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[F
         if not both_classes(y[itr]) or not both_classes(y[iva]):
             continue
         probes = method.fit_path(X[itr], y[itr], seed)
-        for h, probe in zip(grid, probes):
+        for h, probe in zip(grid, probes, strict=True):
             value = auroc(probe.score(X[iva]), y[iva])
             if value is not None:
                 per_hyper[h].append(value)

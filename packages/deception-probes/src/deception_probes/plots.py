@@ -34,15 +34,16 @@ def auroc_by_layer(results: dict[str, Any], path: Path) -> Path | None:
     positions = results["dataset"]["positions"]
     fig = _figure(4.2 * len(positions), 3.6)
     axes = fig.subplots(1, len(positions), sharey=True, squeeze=False)[0]
-    for ax, position in zip(axes, positions):
+    for ax, position in zip(axes, positions, strict=True):
         for offset, method in enumerate(sorted({c["method"] for c in cells})):
             rows = sorted((c for c in cells if c["position"] == position and c["method"] == method), key=lambda c: c["layer"])
             if not rows:
                 continue
             layers = np.array([c["layer"] for c in rows], dtype=float) + (offset - 1) * 0.08
             values = np.array([c["auroc"]["value"] for c in rows])
-            low = np.array([c["auroc"]["ci_low"] if c["auroc"]["ci_low"] is not None else v for c, v in zip(rows, values)])
-            high = np.array([c["auroc"]["ci_high"] if c["auroc"]["ci_high"] is not None else v for c, v in zip(rows, values)])
+            pairs = list(zip(rows, values, strict=True))
+            low = np.array([c["auroc"]["ci_low"] if c["auroc"]["ci_low"] is not None else v for c, v in pairs])
+            high = np.array([c["auroc"]["ci_high"] if c["auroc"]["ci_high"] is not None else v for c, v in pairs])
             ax.errorbar(layers, values, yerr=[values - low, high - values], marker="o", capsize=3, label=method)
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_title(position)
@@ -92,7 +93,7 @@ def transfer_heatmap(results: dict[str, Any], path: Path) -> Path | None:
     fig = _figure(4.0 * len(transfer), 3.8)
     axes = fig.subplots(1, len(transfer), squeeze=False)[0]
     image = None
-    for ax, (name, matrix) in zip(axes, transfer.items()):
+    for ax, (name, matrix) in zip(axes, transfer.items(), strict=True):
         labels = matrix["groups"]
         grid = np.full((len(labels), len(labels)), np.nan)
         for cell in matrix["cells"]:

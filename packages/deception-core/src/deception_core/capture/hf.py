@@ -161,7 +161,7 @@ class HFCaptureBackend(CaptureBackend):
         per_row = self._collect_states(recorder, requests, cuts)
         return [
             self._result(request, reply, stopped_by, *per_row[row])
-            for row, (request, (reply, stopped_by)) in enumerate(zip(requests, cuts))
+            for row, (request, (reply, stopped_by)) in enumerate(zip(requests, cuts, strict=True))
         ]
 
     def _cut(self, row, request, generated, stopper) -> tuple[tuple[int, ...], str]:

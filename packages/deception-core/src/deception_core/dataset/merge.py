@@ -59,7 +59,7 @@ def _describe(value: Any) -> str:
 
 
 def _refuse_mismatch(what: str, values: Sequence[Any], sources: Sequence[str], fix: str) -> None:
-    listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values))
+    listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values, strict=True))
     raise DatasetError(f"cannot merge: the runs differ in {what} ({listing}). {fix}")
 
 
@@ -103,7 +103,7 @@ def check_compatible(
         differences[field] = distinct
     owner: dict[str, str] = {}
     clashes: list[str] = []
-    for dataset, source in zip(datasets, sources):
+    for dataset, source in zip(datasets, sources, strict=True):
         for key in _trial_keys(dataset):
             if key in owner:
                 clashes.append(f"{key} ({owner[key]} and {source})")
@@ -149,7 +149,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     if not datasets:
         raise DatasetError("nothing to merge: pass at least one run directory")
     differences = check_compatible(datasets, sources, allow_differences)
-    layouts = [_array_layout(d, s) for d, s in zip(datasets, sources)]
+    layouts = [_array_layout(d, s) for d, s in zip(datasets, sources, strict=True)]
     ragged, tokens, rows = layouts[0]
     where: dict[str, int] = {}
     trial_records: dict[str, Trial] = {}
@@ -208,7 +208,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     plugins = [d.meta.get("plugins") for d in datasets]
     if any(_describe(p) != _describe(plugins[0]) for p in plugins[1:]):
         log.warning("the merged runs used different plugin versions: %s",
-                    "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins)))
+                    "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins, strict=True)))
     meta.update(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         scenarios=scenarios,
@@ -218,7 +218,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
             {"source": s, "created": d.meta.get("created"), "n_samples": len(d), "n_trials": len(_trial_keys(d)),
              "scenarios": d.meta.get("scenarios"), "plugins": d.meta.get("plugins"),
              "mode": d.meta.get("result_config", {}).get("mode")}
-            for d, s in zip(datasets, sources)
+            for d, s in zip(datasets, sources, strict=True)
         ],
     )
     if differences:

@@ -56,7 +56,7 @@ def play_batch(
                     for trial, request in chunk
                 ]
                 results = backend.generate(requests, sampling)
-                for (trial, request), result in zip(chunk, results):
+                for (trial, request), result in zip(chunk, results, strict=True):
                     trial.calls.append({"request_id": request.request_id, "caller": request.caller,
                                         "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
                     if request.capture:

@@ -15,7 +15,7 @@ from typing import Any
 from deception_core.evaluator import Evaluator, JudgeRequest
 from deception_core.hookspecs import hookimpl
 from deception_core.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
-from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict  # noqa: F401
+from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict
 
 
 def echo_rule(text: str, secret: int) -> RuleVerdict:

@@ -90,7 +90,7 @@ class LocalEvaluator(Evaluator):
         for row in scores:
             best = max(range(len(CHOICES)), key=lambda k: row[k])
             raw = "log-probabilities of the verdict lines: " + ", ".join(
-                f"{label.value}={value:.3f}" for (label, _), value in zip(CHOICES, row))
+                f"{label.value}={value:.3f}" for (label, _), value in zip(CHOICES, row, strict=True))
             verdicts.append(JudgeVerdict(CHOICES[best][0], raw))
         return verdicts
 
