@@ -24,7 +24,7 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
     all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
     scopes = {"layer": [layer]} | ({"all_layers": all_layers} if settings.ablate_all_layers else {})
-    named: list[tuple[str, str, dict, dict]] = [("baseline", "none", {"scope": None}, {})]
+    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = [("baseline", "none", {"scope": None}, {})]
     for scope, layers in scopes.items():
         named.append((f"probe_{scope}", "probe", {"scope": scope}, {lay: (unit, None) for lay in layers}))
         for k, r in enumerate(randoms):

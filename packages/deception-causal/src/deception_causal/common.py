@@ -18,7 +18,7 @@ from deception_causal.interventions import RowEdit, as_interventions, position_v
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
 from deception_core.dataset import Dataset
-from deception_core.records import ProbeDirection, Trial
+from deception_core.records import ProbeDirection, Sample, Trial
 
 log = logging.getLogger("deception")
 
@@ -159,7 +159,7 @@ class CausalRun:
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
-    def row_context(self, row: int) -> tuple[dict[str, Any], Any, dict[str, Any] | None]:
+    def row_context(self, row: int) -> tuple[Sample, Any, Trial | None]:
         """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
         sample = self.dataset.samples[row]
         return sample, self.context.scenarios.get(sample.scenario), self.trials.get(sample.trial_key)
@@ -245,7 +245,8 @@ class GenerationTest(CausalTest):
             run = CausalRun(context, self.settings)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        return jsonable(self.result(run))
+        record: dict[str, Any] = jsonable(self.result(run))
+        return record
 
     @abc.abstractmethod
     def result(self, run: CausalRun) -> dict[str, Any]:

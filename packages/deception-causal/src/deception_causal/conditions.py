@@ -24,7 +24,8 @@ def condition_summary(labels: list[str], nll: list[float], base_nll: list[float]
     }
 
 
-def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict]], keep_text: set[str]) -> list[dict[str, Any]]:
+def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict[int, Any]]],
+                   keep_text: set[str]) -> list[dict[str, Any]]:
     """Generate under each named condition, label with the rule (and the judge for ``keep_text``
     conditions), re-read each reply cleanly; return one record per condition."""
     generated = run.generate([spec for *_, spec in named])

@@ -65,9 +65,9 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         both, seed=seed, statistic=lambda v: correlation(v[:, k:].mean(axis=0), v[:, :k].mean(axis=0)))
     rng = np.random.default_rng(seed)
     null = [correlation(s_mean, rng.permutation(b_mean)) for _ in range(N_PERMUTATIONS)]
-    null = np.array([v for v in null if v is not None])
-    if null.size:
-        out["p_value_permutation"] = float((1 + np.sum(np.abs(null) >= abs(r))) / (null.size + 1))
+    kept = np.array([v for v in null if v is not None])
+    if kept.size:
+        out["p_value_permutation"] = float((1 + np.sum(np.abs(kept) >= abs(r))) / (kept.size + 1))
     return out
 
 
@@ -169,4 +169,5 @@ class Faithfulness(CausalTest):
         if sae.get("status") == "ok":
             line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
         result["summary"] = "faithfulness: " + line
-        return jsonable(result)
+        record: dict[str, Any] = jsonable(result)
+        return record

@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import torch
 
 from deception_core.capture.base import Intervention
 from deception_core.models.loading import decoder_layers
+
+
+class LayerEdit(Protocol):
+    """An edit of one decoder layer's output for a batch of rows (`RowEdit`, or the SAE splice)."""
+
+    def rows(self, start: int, stop: int) -> LayerEdit:
+        """The edit of rows ``start:stop`` (for running a batch in chunks)."""
+
+    def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
+        """The edited output; ``step`` 0 is the prompt pass."""
 
 
 @attrs.frozen
@@ -62,7 +72,7 @@ class RowEdit:
         return x.to(dtype)
 
 
-def as_interventions(edits: Mapping[int, RowEdit]) -> list[Intervention]:
+def as_interventions(edits: Mapping[int, LayerEdit]) -> list[Intervention]:
     return [Intervention(layer, edit) for layer, edit in sorted(edits.items())]
 
 
@@ -109,14 +119,15 @@ class ForcedPass:
 
 
 def _device(hf_model: Any) -> torch.device:
-    return next(hf_model.parameters()).device
+    device: torch.device = next(hf_model.parameters()).device
+    return device
 
 
 def teacher_forced(
     hf_model: Any,
     prompts: Sequence[Sequence[int]],
     replies: Sequence[Sequence[int]],
-    edits: Mapping[int, RowEdit] | None = None,
+    edits: Mapping[int, LayerEdit] | None = None,
     record: Sequence[int] = (),
     pad_id: int = 0,
     chunk: int = 8,

@@ -40,10 +40,11 @@ class ActivationPatching(CausalTest):
             run = CausalRun(context, self.settings, rows=rows, direction=direction)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        return jsonable(patching_result(run, pairs))
+        record: dict[str, Any] = jsonable(patching_result(run, pairs))
+        return record
 
 
-def patching_result(run: CausalRun, pairs: list) -> dict[str, Any]:
+def patching_result(run: CausalRun, pairs: list[Any]) -> dict[str, Any]:
     layer, unit = run.direction.layer, run.unit
     tokenizer = run.context.model.tokenizer
     randoms = run.random_units(run.settings.n_random_forward, salt=5)

@@ -67,7 +67,8 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
     def reconstruct(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             y = sae.decode(sae.encode(x.to(parameter.device, parameter.dtype)))
-        return y.to(x.device, x.dtype)
+        spliced: torch.Tensor = y.to(x.device, x.dtype)
+        return spliced
 
     return reconstruct
 

@@ -18,7 +18,7 @@ PLOT_FILE = "causal_dose_response.png"
 def per_sample_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Least-squares slope of each row of ``values`` ``[n, len(alphas)]`` against ``alphas``."""
     a = alphas - alphas.mean()
-    return (values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a)
+    return np.asarray((values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a))
 
 
 def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
     alphas = np.array(sorted(settings.alphas), dtype=np.float64)
     a_max = float(np.max(np.abs(alphas)))
     randoms = run.random_units(settings.n_random, salt=3)
-    named: list[tuple[str, str, dict, dict]] = []
+    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = []
     for alpha in alphas:
         spec = {layer: (None, alpha * scale * unit)} if alpha != 0 else {}
         named.append((f"alpha{alpha:+g}" if alpha else "baseline", "probe" if alpha else "none",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -23,18 +23,18 @@ LABEL_POLICIES = ("agree", "rule")
 C = TypeVar("C")
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 1:
         raise ConfigError(f"{attribute.name} must be at least 1, got {value}")
 
 
-def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
 
 def _choice(choices: tuple[str, ...]):
-    def check(_instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         if value not in choices:
             raise ConfigError(
                 f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}"
@@ -80,10 +80,10 @@ def _shard(value: Any) -> tuple[int, int] | None:
             value = None
         if value is None:
             raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4")
-    index, total = (int(v) for v in value)
-    if not (total >= 1 and 0 <= index < total):
-        raise ConfigError(f"--shard needs 0 <= I < N; got {index}/{total}")
-    return (index, total)
+    shard_index, shard_total = (int(v) for v in value)
+    if not (shard_total >= 1 and 0 <= shard_index < shard_total):
+        raise ConfigError(f"--shard needs 0 <= I < N; got {shard_index}/{shard_total}")
+    return (shard_index, shard_total)
 
 
 COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend")
@@ -184,7 +184,8 @@ class RunConfig:
         return "hybrid" if self.hybrid else self.capture_backend
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(self)
+        plain: dict[str, Any] = to_jsonable(self)
+        return plain
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
@@ -198,7 +199,7 @@ class RunConfig:
 
 def structure(cls: type[C], data: Mapping[str, Any]) -> C:
     """Build an attrs config from a mapping, refusing keys the class does not have."""
-    names = {field.name for field in attrs.fields(cls)}
+    names = {field.name for field in attrs.fields(cast(Any, cls))}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(

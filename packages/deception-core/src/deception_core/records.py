@@ -12,7 +12,7 @@ array, like the prompt's ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -22,6 +22,10 @@ import numpy.typing as npt
 
 class RecordError(ValueError):
     """A stored record that does not match its type (unknown or missing fields)."""
+
+
+def _dicts(value: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    return tuple(value)
 
 
 def _ids(value: Any) -> tuple[int, ...] | None:
@@ -84,9 +88,9 @@ class Trial:
     index: int = 0
     seed: int = 0
     facts: dict[str, Any] = attrs.field(factory=dict)
-    transcript: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    transcript: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
     outcome: dict[str, Any] = attrs.field(factory=dict)
-    calls: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=tuple)
+    calls: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
 
 
 #: Sample fields kept out of ``samples.jsonl`` (stored as ragged arrays instead).
@@ -134,10 +138,10 @@ class ProbeDirection:
 
     @property
     def unit(self) -> npt.NDArray[np.float64]:
-        return self.vector / np.linalg.norm(self.vector)
+        return np.asarray(self.vector / np.linalg.norm(self.vector), dtype=np.float64)
 
     def score(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        return np.asarray(X, dtype=np.float64) @ self.vector + self.bias
+        return np.asarray(np.asarray(X, dtype=np.float64) @ self.vector + self.bias, dtype=np.float64)
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "layer": self.layer, "position": self.position,

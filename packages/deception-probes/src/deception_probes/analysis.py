@@ -20,7 +20,8 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict[str, Any]:
-    return json.loads(schema_path().read_text())
+    schema: dict[str, Any] = json.loads(schema_path().read_text())
+    return schema
 
 
 def single_blas_thread() -> Any:
@@ -71,7 +72,7 @@ class ProbeAnalysis(Analysis):
             made = {
                 "auroc_by_layer": plots.auroc_by_layer(results, out_dir / PLOT_FILES["auroc_by_layer"]),
                 "roc_best": (plots.roc_best(results, outcome.best_scores, outcome.y, out_dir / PLOT_FILES["roc_best"])
-                             if outcome.best_scores is not None else None),
+                             if outcome.best_scores is not None and outcome.y is not None else None),
                 "transfer": plots.transfer_heatmap(results, out_dir / PLOT_FILES["transfer"]),
             }
             results["plots"] = [{"kind": k, "file": p.name if p else None,

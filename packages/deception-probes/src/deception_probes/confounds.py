@@ -53,7 +53,7 @@ def metadata_baselines(samples: Sequence[Sample], y: np.ndarray, groups: np.ndar
         entries.append({"field": "+".join(field), "n_values": n_values, "auroc": metric,
                         "status": "ok" if metric else "not computable",
                         "reason": None if metric else "one value only"})
-    scored = [e for e in entries if e["auroc"]]
+    scored: list[dict[str, Any]] = [e for e in entries if e["auroc"]]
     strongest = max(scored, key=lambda e: e["auroc"]["value"]) if scored else None
     warning = None
     if strongest and strongest["auroc"]["value"] >= WARN_AUROC:

@@ -39,7 +39,7 @@ class CrossValResult:
 
     @property
     def scored(self) -> np.ndarray:
-        return ~np.isnan(self.scores)
+        return np.asarray(~np.isnan(self.scores))
 
     def chosen_hyper(self) -> float | None:
         """The hyper-parameter chosen most often across folds (for refits on all data)."""

@@ -41,7 +41,7 @@ LABEL_VALUE = {"honest": 0, "deceptive": 1}
 
 def dataset_summary(dataset: Any) -> dict[str, Any]:
     labels = Counter(s.label for s in dataset.samples)
-    groups: dict[tuple[str, str, str], Counter] = {}
+    groups: dict[tuple[str, str, str], Counter[str]] = {}
     for s in dataset.samples:
         key = (str(s.scenario), str(s.mode), str(s.condition))
         groups.setdefault(key, Counter())[s.label] += 1
@@ -228,7 +228,8 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     return Outcome(results, cvs[best_key].scores, y)
 
 
-def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], settings: ProbeSettings) -> dict[str, Any]:
+def _nested(cvs: dict[Any, Any], y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+            settings: ProbeSettings) -> dict[str, Any]:
     """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled."""
     scores = np.full(len(y), np.nan)
     choices = []
@@ -250,7 +251,7 @@ def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
             "recall_at_fpr": recall_at_fpr(scores[mask], y[mask], settings.fpr) if mask.any() else None}
 
 
-def _select_best(cvs: dict, cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
+def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
     """Best (layer, position, method) by mean validation AUROC; held-out AUROC only when no validation exists."""
     means = {}
     for key, cv in cvs.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -49,7 +49,7 @@ class Move:
     actor: str
     key: str
     question: str
-    options: dict[str, tuple[str, ...]]
+    options: Mapping[str, tuple[str, ...]]
     scripted: str | None = None
     speaker: str | None = None  # transcript name of a third player
     parse: Callable[[str], str | None] | None = None  # reads the answer (default: first option named)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,7 +55,7 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
               help="A JSON RunConfig; flags given on the command line override it.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug-level logging (console and run.log).")
 @click.pass_context
-def run(ctx: click.Context, **flags) -> None:
+def run(ctx: click.Context, /, **flags: Any) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config_file = flags.pop("config_file")
     rename = {"scenarios_n": "scenarios", "scenario_name": "scenario_names", "no_analyze": "analyze"}

@@ -125,7 +125,7 @@ def _trial_keys(dataset: Dataset) -> list[str]:
 
 def _array_layout(dataset: Dataset, source: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
     """Split array names into ragged groups (name -> members), reply-token arrays and per-sample arrays."""
-    ragged = {k[: -len("/offsets")]: [] for k in dataset.arrays if k.endswith("/offsets")}
+    ragged: dict[str, list[str]] = {k[: -len("/offsets")]: [] for k in dataset.arrays if k.endswith("/offsets")}
     tokens, rows = [], []
     for key in dataset.arrays:
         group = next((g for g in ragged if key.startswith(g + "/")), None)
@@ -170,9 +170,10 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     token_offset = 0
     for new_row, (i, row) in enumerate(picks):
         sample = attrs.evolve(datasets[i].samples[row], row=new_row)
-        if sample.reply_all_offset is not None and sample.reply_all_length is not None:
+        length = sample.reply_all_length
+        if sample.reply_all_offset is not None and length is not None:
             sample = attrs.evolve(sample, reply_all_offset=token_offset)
-            token_offset += sample.reply_all_length
+            token_offset += length
         samples.append(sample)
 
     arrays: dict[str, np.ndarray] = {}

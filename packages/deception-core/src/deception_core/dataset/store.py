@@ -82,7 +82,7 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
 
 def ragged_arrays(rows: Sequence[Sequence[int]], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
     """CSR-style ``values`` and ``offsets`` (``[len(rows) + 1]``) of integer rows."""
-    pieces = [np.asarray(row, dtype=dtype) for row in rows]
+    pieces: list[np.ndarray] = [np.asarray(row, dtype=dtype) for row in rows]
     values = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
     return values.astype(dtype), offsets

@@ -126,7 +126,7 @@ def progress_bar(total: int, initial: int):
 
 def label_table(dataset: Dataset) -> str:
     """Samples per scenario x mode x condition: honest, deceptive, ambiguous, rule-judge agreement."""
-    rows: dict[tuple[str, str, str], Counter] = {}
+    rows: dict[tuple[str, str, str], Counter[str]] = {}
     agree: dict[tuple[str, str, str], list[bool]] = {}
     for s in dataset.samples:
         key = (s.scenario, s.mode, s.condition)

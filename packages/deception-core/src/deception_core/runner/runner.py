@@ -112,11 +112,12 @@ class InterpretabilityRunner:
         config = self.config
         evaluator_cls = self.plugins.registry.get(Kind.EVALUATOR, config.evaluator).load()
         batch = max(config.batch_size, 4)
-        return evaluator_cls(EvaluatorContext(
+        evaluator: Evaluator = evaluator_cls(EvaluatorContext(
             generate_text=text_generator(backend, batch) if backend is not None else None,
             score_choices=choice_scorer(backend, batch) if backend is not None else None,
             options=config.component_params(Kind.EVALUATOR.value, config.evaluator),
         ))
+        return evaluator
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry
@@ -216,8 +217,9 @@ def _groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
     """Consecutive trials of one scenario, mode and condition, ``size`` at a time."""
     groups: list[list[TrialSpec]] = []
     for spec in specs:
-        last = groups[-1] if groups else None
-        same = last and (last[0].scenario, last[0].mode, last[0].condition) == (spec.scenario, spec.mode, spec.condition)
+        last = groups[-1] if groups else []
+        same = bool(last) and (last[0].scenario, last[0].mode, last[0].condition) == (
+            spec.scenario, spec.mode, spec.condition)
         if same and len(last) < size:
             last.append(spec)
         else:

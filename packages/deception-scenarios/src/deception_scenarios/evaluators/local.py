@@ -85,7 +85,10 @@ class LocalEvaluator(Evaluator):
         conversations = [
             judge_messages(r, reason_first=False, max_dialogue_chars=self.max_dialogue_chars) for r in requests
         ]
-        scores = self.context.score_choices(conversations, [text for _, text in CHOICES])
+        score_choices = self.context.score_choices
+        if score_choices is None:
+            raise UsageError("the local judge's choice mode needs the run's choice scorer")
+        scores = score_choices(conversations, [text for _, text in CHOICES])
         verdicts = []
         for row in scores:
             best = max(range(len(CHOICES)), key=lambda k: row[k])
@@ -97,7 +100,7 @@ class LocalEvaluator(Evaluator):
 
 def _positive_int(value: object, name: str) -> int:
     try:
-        number = int(value)  # type: ignore[call-overload]
+        number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise UsageError(f"local judge option {name}={value!r} is not a whole number") from None
     if number <= 0:
