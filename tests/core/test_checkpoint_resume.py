@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from test_checkpoint_plugin import load_tiny, plugin_set, read_exact, run_config
+from reliability_plugin import load_tiny, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.runner.checkpoint import (
@@ -20,6 +20,7 @@ from deception_core.runner.checkpoint import (
     encode_trial,
     shard_name,
 )
+from deception_core.runner.plan import plan_trials
 
 
 class _Interrupted(Exception):
@@ -121,8 +122,12 @@ def test_changed_config_is_refused_before_the_model_loads(tiny_model_dir, tmp_pa
 
 def test_trial_selection_flags_do_not_count_as_a_changed_config(tiny_model_dir, tmp_path, plugins, model) -> None:
     ckpt = tmp_path / "ckpt"
-    _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model, trials=1)
-    _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, shard="1/2", verbose=True)
+    first = _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model, trials=1)
+    second = _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, shard="1/2", verbose=True)
+    planned = plan_trials(run_config(tiny_model_dir, tmp_path / "b", trials=2, shard="1/2"), ["echo"])
+    assert [t.trial_key for t in second.dataset.trials] == sorted(s.key for s in planned)
+    shards = {p.name for p in (ckpt / "trials").iterdir()}
+    assert len(shards) == len({t.trial_key for t in first.dataset.trials} | {s.key for s in planned})
 
 
 def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, plugins, model, reference, caplog) -> None:
@@ -198,7 +203,7 @@ def test_one_small_shard_per_trial_no_resaving(tiny_model_dir, tmp_path, plugins
 def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> None:
     import warnings
 
-    from test_checkpoint_plugin import PLUGIN_REF
+    from reliability_plugin import PLUGIN_REF
 
     from deception_core.plugins import EXTRA_ENV, PluginLoadWarning, build_plugin_set
     from deception_core.registry import Kind

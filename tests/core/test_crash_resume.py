@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_checkpoint_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, read_exact
+from reliability_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, read_exact
 
 from deception_core import InterpretabilityRunner
 from deception_core.plugins import EXTRA_ENV, build_plugin_set
@@ -100,7 +100,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     assert not list((ckpt / "trials").glob(".*"))
 
     monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)  # same plugin names as the subprocess, so meta matches
-    from test_checkpoint_plugin import run_config
+    from reliability_plugin import run_config
 
     config = run_config(tiny_model_dir, tmp_path / "uninterrupted", trials=TRIALS, analyze=False)
     InterpretabilityRunner(config, plugins=build_plugin_set()).run()

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config, unready_analysis_plugins
+from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
