@@ -16,6 +16,7 @@ import attrs
 import torch
 
 from deception_core.capture.base import Intervention
+from deception_core.capture.hooks import DecoderLayerHooks
 from deception_core.models.loading import decoder_layers
 
 
@@ -80,33 +81,16 @@ def as_interventions(edits: Mapping[int, LayerEdit]) -> list[Intervention]:
 def hooked(hf_model: Any, interventions: Sequence[Intervention] = (),
            record: Sequence[int] = ()) -> Iterator[dict[int, torch.Tensor]]:
     """Apply ``interventions`` (step 0) and record the outputs of the ``record`` layers during a forward pass."""
-    layers = decoder_layers(hf_model)
     recorded: dict[int, torch.Tensor] = {}
-    handles = []
 
-    def make(layer: int, fns: list[Intervention]):
-        def hook(_module, _inputs, output):
-            hidden = output if torch.is_tensor(output) else output[0]
-            for item in fns:
-                hidden = item.fn(hidden, 0)
-            if layer in record:
-                recorded[layer] = hidden.detach()
-            if not fns:
-                return None
-            return hidden if torch.is_tensor(output) else (hidden, *output[1:])
+    def keep(layer: int, hidden: torch.Tensor) -> None:
+        recorded[layer] = hidden.detach()
 
-        return hook
-
-    by_layer: dict[int, list[Intervention]] = {}
-    for item in interventions:
-        by_layer.setdefault(item.layer, []).append(item)
-    for layer in sorted(set(by_layer) | set(record)):
-        handles.append(layers[layer].register_forward_hook(make(layer, by_layer.get(layer, []))))
+    hooks = DecoderLayerHooks(decoder_layers(hf_model), interventions, record, keep)
     try:
         yield recorded
     finally:
-        for handle in handles:
-            handle.remove()
+        hooks.remove()
 
 
 @attrs.frozen
