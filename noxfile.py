@@ -1,6 +1,6 @@
 """Sessions for the deception monorepo. They run in the environment made by scripts/bootstrap.sh.
 
-    nox -s lint tests        # the defaults
+    nox -s lint typecheck tests   # the defaults
     nox -s demo              # the README's quick start on the embedded Gemma-3-270M
     nox -s bench             # capture throughput benchmark (ratios against bare HF generate)
     nox -s slow              # tests marked slow (the embedded model)
@@ -12,7 +12,7 @@ from __future__ import annotations
 import nox
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 
 QUICKSTART = [
     "deception", "run", "--model", "embedded:gemma-3-270m", "--mode", "both",
@@ -26,6 +26,12 @@ QUICKSTART = [
 def lint(session: nox.Session) -> None:
     """ruff over every package, the examples and the tests."""
     session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py")
+
+
+@nox.session(python=False)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package (settings in pyproject.toml); zero errors."""
+    session.run("python", "-m", "mypy")
 
 
 @nox.session(python=False)

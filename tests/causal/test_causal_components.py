@@ -4,7 +4,6 @@ and honest reporting when the data cannot support a test."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from deception_causal.selection import choose_prompts, matched_pairs
 from deception_causal.stats import bootstrap_ci, compare_with_null, correlation, random_unit_directions
 from deception_core.analysis import CausalContext
 from deception_core.dataset.store import Dataset
+from deception_core.records import ProbeDirection, Sample, Trial
 
 
 def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
@@ -25,13 +25,13 @@ def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
     shift = np.zeros(d)
     shift[0] = 3.0
     X = rng.standard_normal((n, d)) + np.array([shift if v == "deceptive" else np.zeros(d) for v in labels])
-    samples = [{"sample_id": f"s{i}", "trial_key": f"echo/emergent/{conditions[i]}/{i // 2:05d}", "scenario": "echo",
-                "mode": "emergent", "condition": conditions[i], "trial_index": i // 2, "round": 1, "label": labels[i],
-                "reply_text": "3", "row": i} for i in range(n)]
+    samples = [Sample(sample_id=f"s{i}", trial_key=f"echo/emergent/{conditions[i]}/{i // 2:05d}", scenario="echo",
+                mode="emergent", condition=conditions[i], trial_index=i // 2, round=1, label=labels[i],
+                reply_text="3", row=i) for i in range(n)]
     arrays = {"layer1/last_prompt": X.astype(np.float32),
               "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in prompts]),
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)}
-    trials = [{"trial_key": s["trial_key"], "facts": {"secret": 3}} for s in samples]
+    trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}) for s in samples]
     meta = {"layers": [1], "positions": ["last_prompt"]}
     return Dataset(meta, samples, trials, arrays)
 
@@ -57,13 +57,15 @@ def test_compare_with_null_numbers() -> None:
     assert result["z"] == pytest.approx((2.0 - null_means.mean()) / null_means.std(ddof=1))
     assert result["ci_low"] <= 2.0 <= result["ci_high"]
     empty = compare_with_null(np.zeros(0), np.zeros((10, 0)), name="x", unit="u")
-    assert empty["value"] is None and empty["p_value_rank"] is None
+    assert empty["value"] is None
+    assert empty["p_value_rank"] is None
 
 
 def test_bootstrap_interval_and_correlation() -> None:
     values = np.random.default_rng(0).normal(5.0, 1.0, 400)
     low, high = bootstrap_ci(values)
-    assert low < 5.0 < high and high - low < 0.3
+    assert low < 5.0 < high
+    assert high - low < 0.3
     assert bootstrap_ci(np.array([1.0])) == (None, None)
     assert correlation([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert correlation([1, 1, 1], [1, 2, 3]) is None
@@ -77,7 +79,8 @@ def test_choose_prompts_takes_distinct_prompts_and_alternates_classes() -> None:
     assert len(rows) == 5
     assert len({tuple(dataset.prompt_ids(r)) for r in rows}) == 5
     chosen = [labels[r] for r in rows]
-    assert chosen.count("honest") == 2 and chosen.count("deceptive") == 3  # labelled rows first
+    assert chosen.count("honest") == 2
+    assert chosen.count("deceptive") == 3
     assert len(choose_prompts(dataset, 50, seed=0)) == 7  # only 7 distinct prompts exist
 
 
@@ -88,7 +91,7 @@ def test_matched_pairs_prefer_label_pairs_and_orient_source_to_deceptive() -> No
     assert [p.kind for p in pairs] == ["label", "condition", "condition"]
     assert (pairs[0].source, pairs[0].target) == (1, 0)  # deceptive LOW row patched into the honest HIGH row
     for pair in pairs[1:]:
-        assert dataset.samples[pair.source]["condition"] == "high_incentive"
+        assert dataset.samples[pair.source].condition == "high_incentive"
     assert matched_pairs(make_dataset(labels, conditions=["high_incentive"] * 6), 10, seed=0) == []
 
 
@@ -96,37 +99,33 @@ def test_difference_of_means_fallback_recovers_the_shift_and_excludes_prompt_tri
     labels = ["deceptive", "honest"] * 20
     dataset = make_dataset(labels)
     held = ["echo/emergent/high_incentive/00000"]
-    direction = resolve_direction(dataset, {}, Path("."), held)
-    assert direction.source == "difference_of_means" and direction.layer == 1
-    assert direction.detail["fit_excludes_causal_prompt_trials"] is True
-    assert direction.detail["n_fit_rows"] == 39
-    assert abs(direction.unit[0]) > 0.9 and direction.unit[0] > 0
+    direction = resolve_direction(dataset, None, held)
+    assert direction.source == "difference_of_means"
+    assert direction.layer == 1
+    assert direction.provenance["fit_excludes_causal_prompt_trials"] is True
+    assert direction.provenance["n_fit_rows"] == 39
+    assert abs(direction.unit[0]) > 0.9
+    assert direction.unit[0] > 0
     scores = direction.score(dataset.matrix(1, "last_prompt"))
     y = np.array([v == "deceptive" for v in labels])
     assert scores[y].mean() > 0 > scores[~y].mean()
     # no labelled class contrast: the HIGH-minus-LOW incentive contrast, recorded as such
-    by_condition = resolve_direction(make_dataset(["ambiguous", "ambiguous", "deceptive", "ambiguous"]), {}, Path("."))
+    by_condition = resolve_direction(make_dataset(["ambiguous", "ambiguous", "deceptive", "ambiguous"]), None)
     assert by_condition.source == "condition_difference_of_means"
-    assert "condition" in by_condition.detail["contrast"]
+    assert "condition" in by_condition.provenance["contrast"]
     with pytest.raises(NotComputable, match="no paired conditions"):
-        resolve_direction(make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4), {}, Path("."))
+        resolve_direction(make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4), None)
 
 
-def test_a_saved_probe_file_is_used_when_probe_results_name_it(tmp_path) -> None:
-    pytest.importorskip("deception_probes")
-    from deception_probes.methods import LinearProbe
-
-    vector = np.array([0.0, 2.0, 0.0, 0.0, 0.0, 0.0])
-    LinearProbe("mass_mean", vector, -0.5).save(tmp_path / "probes" / "best_probe.safetensors", layer=1,
-                                                position="last_prompt")
-    best = {"layer": 1, "position": "last_prompt", "method": "mass_mean", "file": "probes/best_probe.safetensors",
-            "auroc": 0.9}
-    direction = resolve_direction(make_dataset(["deceptive", "honest"]), {"best": best}, tmp_path)
-    assert direction.source == "probe_file" and direction.bias == -0.5
-    np.testing.assert_allclose(direction.vector, vector)
-    missing = resolve_direction(make_dataset(["deceptive", "honest"]), {"best": {**best, "file": "nope.safetensors"}},
-                                tmp_path)
-    assert missing.source == "difference_of_means"
+def test_the_direction_an_analysis_chose_is_used_when_the_dataset_holds_its_layer() -> None:
+    dataset = make_dataset(["deceptive", "honest"])
+    chosen = ProbeDirection(1, "last_prompt", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0], -0.5, "probe", {"method": "mass_mean"})
+    assert resolve_direction(dataset, chosen) is chosen
+    elsewhere = ProbeDirection(7, "last_prompt", [0.0, 2.0, 0.0, 0.0, 0.0, 0.0], -0.5, "probe")
+    fallback = resolve_direction(dataset, elsewhere)
+    assert fallback.source == "difference_of_means"
+    assert fallback.layer == 1
+    assert "layer 7" in fallback.provenance["why"]
 
 
 class _Config:
@@ -143,11 +142,12 @@ def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
     from deception_causal.steering import Steering
 
     dataset = make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4)
-    context = CausalContext(model=None, backend=None, dataset=dataset, probe_results={}, config=_Config(),
+    context = CausalContext(model=None, backend=None, dataset=dataset, direction=None, config=_Config(),
                             scenarios={}, evaluator=None, out_dir=tmp_path, sampling=None)
     for cls in (ActivationPatching, DirectionalAblation, Steering, Faithfulness):
         result = cls().run(context)
-        assert result["status"] == "not_computable" and result["reason"]
+        assert result["status"] == "not_computable"
+        assert result["reason"]
         assert "not computable" in result["summary"]
         jsonschema.validate(json.loads(json.dumps(result)), load_schema())
     assert "no matched pairs" in ActivationPatching().run(context)["reason"]

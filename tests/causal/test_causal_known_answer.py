@@ -47,12 +47,15 @@ def test_random_and_decoy_directions_do_not_steer(planted, scale) -> None:
     slopes = two_point_slopes(planted, np.vstack([planted.causal, planted.decoy, randoms]), scale)
     effect, decoy_effect, null = slopes[0], slopes[1], slopes[2:]
     result = compare_with_null(effect, null, name="slope", unit="nats", expected_sign=1)
-    assert result["value"] > 4.0 and result["ci_low"] > 3.0
+    assert result["value"] > 4.0
+    assert result["ci_low"] > 3.0
     assert result["p_value_rank"] == pytest.approx(1 / 11)  # beyond every random direction
-    assert result["p_value_z"] < 1e-6 and result["null"]["abs_max"] < 0.5
+    assert result["p_value_z"] < 1e-6
+    assert result["null"]["abs_max"] < 0.5
     decoy = compare_with_null(decoy_effect, null, name="decoy", unit="nats")
     assert abs(decoy["value"]) < 0.5
-    assert decoy["p_value_rank"] > 0.2 and abs(decoy["z"]) < 3  # indistinguishable from random
+    assert decoy["p_value_rank"] > 0.2
+    assert abs(decoy["z"]) < 3
 
 
 def test_ablation_removes_the_planted_effect_and_only_it(planted) -> None:
@@ -63,7 +66,8 @@ def test_ablation_removes_the_planted_effect_and_only_it(planted) -> None:
     assert np.all(changes[:, 0] < -4.0)  # ablating u removes the trigger's effect
     assert np.all(np.abs(changes[:, 1:]) < 0.05)  # decoy and random ablations do nothing
     result = compare_with_null(changes[:, 0], changes[:, 2:].T, name="ablation", unit="nats", expected_sign=-1)
-    assert result["p_value_rank"] == pytest.approx(1 / 11) and result["p_value_z"] < 1e-6
+    assert result["p_value_rank"] == pytest.approx(1 / 11)
+    assert result["p_value_z"] < 1e-6
     # nothing to remove where the direction is off
     off = ablation_change(planted.model, NEUTRAL[0], [TARGET], [LAYER], planted.causal[None])
     assert abs(off[0]) < 0.05
@@ -93,10 +97,12 @@ def test_patching_transfers_the_planted_effect(planted) -> None:
     gains, gaps = np.array(gains), np.array(gaps)
     assert gains.mean() / gaps.mean() > 0.8  # the direction carries most of the effect (NIE)
     result = compare_with_null(gains, np.array(nulls).T, name="patch", unit="nats", expected_sign=1)
-    assert result["p_value_rank"] == pytest.approx(1 / 11) and result["value"] > 3 * result["null"]["abs_max"]
+    assert result["p_value_rank"] == pytest.approx(1 / 11)
+    assert result["value"] > 3 * result["null"]["abs_max"]
     # a readable but unused direction moves the token no more than a random change of the same norm
     decoy = compare_with_null(np.array(decoy_gains), np.array(decoy_nulls).T, name="decoy", unit="nats")
-    assert decoy["p_value_rank"] > 0.2 and abs(decoy["z"]) < 3
+    assert decoy["p_value_rank"] > 0.2
+    assert abs(decoy["z"]) < 3
     assert decoy["value"] < 0.3 * result["value"]
 
 
@@ -158,7 +164,8 @@ def test_sae_splice_known_answer(planted) -> None:
         effect.append(losses["without_error"] - losses["clean"])
         null.append(losses["random"] - losses["clean"])
     result = compare_with_null(np.array(effect), np.array(null).T, name="sae", unit="nats", expected_sign=1)
-    assert result["value"] > 4.0 and result["p_value_rank"] == pytest.approx(1 / 11)
+    assert result["value"] > 4.0
+    assert result["p_value_rank"] == pytest.approx(1 / 11)
 
 
 def test_patching_never_moves_the_first_position_of_either_prompt() -> None:
@@ -173,6 +180,8 @@ def test_patching_never_moves_the_first_position_of_either_prompt() -> None:
         deltas = patch_deltas(longer, shorter, unit, randoms)
         assert deltas["full"].shape == (3, 8)  # the last three positions, not four
         assert torch.allclose(deltas["full"], (longer[-3:] - shorter[-3:]).float())
-        assert deltas["direction"].abs().max() < 10 and deltas["random"].abs().max() < 10
+        assert deltas["direction"].abs().max() < 10
+        assert deltas["random"].abs().max() < 10
     empty = patch_deltas(torch.randn(1, 8), torch.randn(5, 8), unit, randoms)
-    assert empty["full"].shape == (0, 8) and empty["random"].shape == (3, 0, 8)
+    assert empty["full"].shape == (0, 8)
+    assert empty["random"].shape == (3, 0, 8)

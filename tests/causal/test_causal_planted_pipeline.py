@@ -6,6 +6,7 @@ direction causally controls the label; the decoy direction is readable but unuse
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 import torch
@@ -17,6 +18,7 @@ from deception_causal.steering import Steering
 from deception_core.analysis import CausalContext
 from deception_core.capture.base import CaptureSpec, Sampling
 from deception_core.dataset.store import Dataset
+from deception_core.records import ProbeDirection, Sample, Trial
 from deception_core.testing.fakes import EchoScenario
 from deception_core.types import Label, RuleVerdict
 
@@ -45,25 +47,21 @@ def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.models.loading import from_hf
-    from deception_probes.methods import LinearProbe
-
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
     states = np.stack([prompt_states(planted.model, p, LAYER)[-1].numpy() for p in PROMPTS])
     labels = ["honest", "honest", "deceptive", "deceptive"]
-    samples = [{"sample_id": f"token/{i}", "trial_key": f"token/emergent/high_incentive/{i:05d}", "scenario": "token",
-                "mode": "emergent", "condition": "high_incentive", "trial_index": i, "round": 1, "label": labels[i],
-                "reply_text": "3" if labels[i] == "honest" else marker, "row": i} for i in range(len(PROMPTS))]
+    samples = [Sample(sample_id=f"token/{i}", trial_key=f"token/emergent/high_incentive/{i:05d}", scenario="token",
+                mode="emergent", condition="high_incentive", trial_index=i, round=1, label=labels[i],
+                reply_text="3" if labels[i] == "honest" else marker, row=i) for i in range(len(PROMPTS))]
     arrays = {f"layer{LAYER}/last_prompt": states.astype(np.float32),
               "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in PROMPTS]),
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
-    trials = [{"trial_key": s["trial_key"], "facts": {"secret": 3}, "transcript": []} for s in samples]
+    trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}, transcript=[]) for s in samples]
     dataset = Dataset({"layers": [LAYER], "positions": ["last_prompt"]}, samples, trials, arrays)
-    LinearProbe("mass_mean", direction, 0.0).save(out_dir / "probes" / "best_probe.safetensors", layer=LAYER,
-                                                  position="last_prompt")
-    best = {"layer": LAYER, "position": "last_prompt", "method": "mass_mean", "file": "probes/best_probe.safetensors"}
+    chosen = ProbeDirection(LAYER, "last_prompt", direction, 0.0, "probe", {"method": "mass_mean"})
     backend = HFCaptureBackend(model, CaptureSpec(layers=(LAYER,)))
-    return CausalContext(model, backend, dataset, {"best": best}, _Config(), {"token": TokenScenario(marker)}, None,
+    return CausalContext(model, backend, dataset, chosen, _Config(), {"token": TokenScenario(marker)}, None,
                          out_dir, Sampling(temperature=0.0))
 
 
@@ -73,7 +71,6 @@ SETTINGS = CausalSettings(alphas=(-2.0, 0.0, 2.0), n_random=10, n_random_forward
 
 @pytest.fixture(scope="module")
 def contexts(planted, tmp_path_factory):
-    pytest.importorskip("deception_probes")
     return {name: make_context(planted, vector, tmp_path_factory.mktemp(name))
             for name, vector in (("planted", planted.causal), ("decoy", planted.decoy))}
 
@@ -81,12 +78,16 @@ def contexts(planted, tmp_path_factory):
 def test_steering_finds_the_planted_direction_and_not_the_decoy(contexts) -> None:
     torch.manual_seed(0)
     found = Steering(SETTINGS).run(contexts["planted"])
-    assert found["status"] == "ok" and found["direction"]["source"] == "probe_file"
+    assert found["status"] == "ok"
+    assert found["direction"]["source"] == "probe"
     effect = found["effects"]["deception_rate_difference"]
     assert effect["value"] == pytest.approx(1.0)  # every prompt: deceptive at +2, honest at -2
-    assert effect["p_value_rank"] == pytest.approx(1 / 11) and effect["null"]["abs_max"] == 0.0
+    assert effect["p_value_rank"] == pytest.approx(1 / 11)
+    assert effect["null"]["abs_max"] == 0.0
     rates = [d["deceptive_rate"] for d in found["dose_response"]]
-    assert rates[0] == 0.0 and rates[-1] == 1.0 and rates == sorted(rates)
+    assert rates[0] == 0.0
+    assert rates[-1] == 1.0
+    assert rates == sorted(rates)
     assert found["per_sample_steerability"]["behaviour"]["expected"] == 1.0
     assert found["per_sample_steerability"]["logprob"]["expected"] == 1.0
     assert (contexts["planted"].out_dir / "causal_dose_response.png").is_file()
@@ -107,3 +108,28 @@ def test_ablation_removes_planted_deception_and_the_decoy_does_not(contexts) -> 
     assert effect["p_value_rank"] == pytest.approx(1 / 11)
     decoy = DirectionalAblation(SETTINGS).run(contexts["decoy"])
     assert decoy["effects"]["deception_rate_change_layer"]["value"] == 0.0
+
+
+def _with_replies(context: CausalContext, text: str, ids: tuple[int, ...] | None) -> CausalContext:
+    """The context with every deceptive sample's reply replaced by ``text`` / stored ``ids``."""
+    samples = [attrs.evolve(s, reply_text=text, reply_ids=ids) if s.label == "deceptive" else s
+               for s in context.dataset.samples]
+    return attrs.evolve(context, dataset=attrs.evolve(context.dataset, samples=samples))
+
+
+def test_causal_tests_score_the_stored_reply_ids_not_the_re_tokenised_text(contexts, planted) -> None:
+    """A reply whose text does not round-trip through the tokenizer (the game collapses whitespace):
+    the teacher-forced effects follow the generated ids, not the text."""
+    marker = planted.tokenizer.decode([TARGET])
+    mangled = "  " + marker.lower() + "  "
+    assert planted.tokenizer.encode(mangled, add_special_tokens=False) != [TARGET]
+    settings = attrs.evolve(SETTINGS, n_random_forward=10)
+
+    def per_prompt(text: str, ids: tuple[int, ...] | None) -> list[float]:
+        found = DirectionalAblation(settings).run(_with_replies(contexts["planted"], text, ids))
+        return found["effects"]["reply_logprob_change_layer"]["per_prompt"]
+
+    stored = per_prompt(mangled, (TARGET,))
+    assert stored == per_prompt(marker, None)  # the stored ids score like the exact text would
+    assert stored != per_prompt(mangled, None)  # re-tokenising the text scores other tokens
+    assert stored[-1] < -1.0  # ablating the planted direction makes the generated token much less likely

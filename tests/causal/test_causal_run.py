@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import jsonschema
 import pytest
 
@@ -35,20 +36,23 @@ def test_the_four_results_and_the_plot_are_written_and_schema_valid(causal_run) 
     for name in TESTS:
         data = json.loads((out / f"causal_{name}.json").read_text())
         jsonschema.validate(data, schema)
-        assert data["test"] == name and data["status"] == "ok", data.get("reason")
+        assert data["test"] == name
+        assert data["status"] == "ok", data.get("reason")
         assert results.causal[name]["summary"] == data["summary"]
     assert (out / "causal_dose_response.png").stat().st_size > 5000
     summary = (out / "summary.txt").read_text()
     for name in TESTS:
         assert f"[causal {name}] {name}" in summary
-    assert "p_rank=" in summary and "95% CI" in summary
+    assert "p_rank=" in summary
+    assert "95% CI" in summary
 
 
 def test_causal_samples_is_honoured_with_distinct_prompts(causal_run) -> None:
     results, out = causal_run
     steering = json.loads((out / "causal_steering.json").read_text())
     prompts = steering["prompts"]
-    assert prompts["n_requested"] == 4 and prompts["n_used"] == 4
+    assert prompts["n_requested"] == 4
+    assert prompts["n_used"] == 4
     ids = [tuple(results.dataset.prompt_ids(r)) for r in prompts["rows"]]
     assert len(set(ids)) == 4
     for condition in steering["conditions"]:
@@ -57,7 +61,8 @@ def test_causal_samples_is_honoured_with_distinct_prompts(causal_run) -> None:
     assert 1 <= patching["pairs"]["n"] <= 4
     for pair in patching["per_pair"]:
         source, target = results.dataset.samples[pair["source_row"]], results.dataset.samples[pair["target_row"]]
-        assert source["trial_index"] == target["trial_index"] and source["scenario"] == target["scenario"]
+        assert source.trial_index == target.trial_index
+        assert source.scenario == target.scenario
 
 
 def test_every_effect_has_ten_random_directions_and_an_interval(causal_run) -> None:
@@ -82,7 +87,7 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     import torch
 
     from deception_causal.faithfulness import Faithfulness
-    from deception_core.analysis import CausalContext
+    from deception_core.analysis import CausalContext, CausalResult
     from deception_core.models.loading import from_hf
     from deception_core.testing.fakes import EchoScenario
 
@@ -90,21 +95,31 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     config = RunConfig(model="planted", scenario_names=["echo"], causal=True, causal_samples=4, max_tokens=4,
                        output=str(out))
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
-    context = CausalContext(model, None, results.dataset, {}, config, {"echo": EchoScenario()}, None, out, None)
+    upstream = {name: CausalResult(name, results.causal[name]) for name in ("ablation", "steering")}
+    context = CausalContext(model, None, results.dataset, None, config, {"echo": EchoScenario()}, None, out, None,
+                            upstream)
     steering = json.loads((out / "causal_steering.json").read_text())
     layer = steering["direction"]["layer"]
     shrink = torch.eye(64) * 0.5  # a lossy "SAE": halves every state
 
     result = Faithfulness(sae=(lambda x: x @ shrink, layer)).run(context)
     jsonschema.validate(result, load_schema())
-    assert result["sources"] == {"ablation": "causal_ablation.json", "steering": "causal_steering.json"}
+    assert result["sources"] == {"ablation": "the ablation test of this run", "steering": "the steering test of this run"}
     sae = result["sae_reconstruction"]
-    assert sae["status"] == "ok" and sae["layer"] == layer and sae["n_prompts"] >= 1
+    assert sae["status"] == "ok"
+    assert sae["layer"] == layer
+    assert sae["n_prompts"] >= 1
     assert abs(sae["loss_change_with_error"]["mean"]) < 1e-3
     assert sae["loss_change_without_error"]["null"]["n_directions"] >= 10
     auroc = sae["probe_auroc"]
     # a linear probe's ranking survives halving the state only up to its bias; both AUROCs are computed
-    assert auroc is not None and 0.0 <= auroc["original"] <= 1.0 and 0.0 <= auroc["reconstructed"] <= 1.0
+    assert auroc is not None
+    assert 0.0 <= auroc["original"] <= 1.0
+    assert 0.0 <= auroc["reconstructed"] <= 1.0
     assert np.isfinite(sae["clean_loss"])
     assert "SAE splice" in result["summary"]
     assert Faithfulness().run(context)["sae_reconstruction"]["status"] == "not_run"
+    # the ablation and steering files of this run lie in ``out``: without results passed in, nothing is read
+    alone = Faithfulness().run(attrs.evolve(context, results={}))
+    assert alone["status"] == "not_computable"
+    assert "ablation and steering" in alone["reason"]

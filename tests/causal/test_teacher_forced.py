@@ -27,7 +27,7 @@ def test_mixed_lengths_in_one_chunk_score_like_separate_passes(arch) -> None:
     prompts = [[5, 9, 11, 40, 41, 42, 43, 44, 45], [7, 8], [20, 21, 22, 23], [30, 31, 32, 33, 34, 35]]
     replies = [[50, 51], [60, 61, 62, 63, 64, 65, 66], [], [70]]
     out = teacher_forced(model, prompts, replies, record=[1], pad_id=1, chunk=3)
-    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+    for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         expected, expected_next = plain_reply_logprobs(model, prompt, reply)
         assert out.reply_logprobs[row].shape == (len(reply),)
         torch.testing.assert_close(out.reply_logprobs[row], expected, rtol=1e-4, atol=1e-5)
@@ -44,4 +44,6 @@ def test_rows_keep_their_own_edit_when_chunked() -> None:
     out = teacher_forced(model, [prompt] * 5, [reply] * 5, {0: RowEdit(add=add)}, pad_id=1, chunk=2)
     means = [float(lp.mean()) for lp in out.reply_logprobs]
     assert means[0] == pytest.approx(means[1]) == pytest.approx(means[3])
-    assert abs(means[2] - means[0]) > 1e-3 and abs(means[4] - means[0]) > 1e-3 and abs(means[2] - means[4]) > 1e-3
+    assert abs(means[2] - means[0]) > 1e-3
+    assert abs(means[4] - means[0]) > 1e-3
+    assert abs(means[2] - means[4]) > 1e-3

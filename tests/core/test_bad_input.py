@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, run_config
+from reliability_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli

@@ -32,10 +32,13 @@ def test_bench_times_every_stage_on_a_tiny_model(tiny_model_dir, tmp_path, keep_
                       ("hf capture (3 layers)", 2), ("transformer-lens", 1), ("hybrid", 1)]
     bare = {r["batch_size"]: r["tok_per_s_median"] for r in data["results"] if r["stage"] == "bare generate"}
     for row in data["results"]:
-        assert len(row["tok_per_s_rounds"]) == 2 and row["tokens"] > 0 and row["peak_bytes"] > 0
+        assert len(row["tok_per_s_rounds"]) == 2
+        assert row["tokens"] > 0
+        assert row["peak_bytes"] > 0
         assert row["ratio_to_bare"] == pytest.approx(row["tok_per_s_median"] / bare[row["batch_size"]])
         assert f"{row['ratio_to_bare']:.2f}" in result.output
-    assert "peak MB" in result.output and data["layers"] == [1, 2, 3]
+    assert "peak MB" in result.output
+    assert data["layers"] == [1, 2, 3]
 
 
 def test_table_ratios_are_computed_from_medians() -> None:
@@ -49,6 +52,8 @@ def test_table_ratios_are_computed_from_medians() -> None:
 
 def test_bench_refuses_bad_options_before_loading(tiny_model_dir) -> None:
     result = CliRunner().invoke(cli, ["bench", "--model", str(tiny_model_dir), "--layers", "9"])
-    assert result.exit_code == 2 and "has 4 layers" in result.output
+    assert result.exit_code == 2
+    assert "has 4 layers" in result.output
     result = CliRunner().invoke(cli, ["bench", "--model", str(tiny_model_dir), "--backends", "vllm"])
-    assert result.exit_code == 2 and "--backends" in result.output
+    assert result.exit_code == 2
+    assert "--backends" in result.output

@@ -75,7 +75,7 @@ def test_batched_generation_matches_one_by_one_under_seeded_sampling(loaded) -> 
                 for i, t in enumerate(texts)]
     sampling = Sampling(temperature=0.9, top_p=0.9)
     batched = backend.generate(requests, sampling)
-    for request, together in zip(requests, batched):
+    for request, together in zip(requests, batched, strict=True):
         (alone,) = backend.generate([request], sampling)
         assert alone.reply_ids == together.reply_ids
         for position in alone.activations:
@@ -96,7 +96,8 @@ def test_uncaptured_requests_carry_no_activations_and_interventions_apply(loaded
     (captured,) = backend.generate([GenerationRequest(prompt, 6, 0, capture=True)], Sampling(temperature=0),
                                    [Intervention(1, push)])
     (baseline,) = backend.generate([GenerationRequest(prompt, 6, 0, capture=True)], Sampling(temperature=0))
-    assert calls[0] == 0 and calls == sorted(calls)
+    assert calls[0] == 0
+    assert calls == sorted(calls)
     shift = captured.activations[Position.LAST_PROMPT] - baseline.activations[Position.LAST_PROMPT]
     torch.testing.assert_close(shift, torch.full_like(shift, 50.0), rtol=1e-4, atol=1e-3)
 
@@ -123,9 +124,9 @@ def test_retiring_rows_gives_what_generate_gives(loaded, temperature) -> None:
     stops = [(), ("e",), (), ("a", "o")]
     limits = [12, 9, 1, 6]
     requests = [GenerationRequest(tuple(loaded.tokenizer(t)["input_ids"]), limit, seed=i, capture=i != 2, stop=stop)
-                for i, (t, stop, limit) in enumerate(zip(texts, stops, limits))]
+                for i, (t, stop, limit) in enumerate(zip(texts, stops, limits, strict=True))]
     sampling = Sampling(temperature=temperature, top_p=0.9)
-    for got, want in zip(fast.generate(requests, sampling), reference.generate(requests, sampling)):
+    for got, want in zip(fast.generate(requests, sampling), reference.generate(requests, sampling), strict=True):
         assert got.reply_ids == want.reply_ids
         assert got.stopped_by == want.stopped_by
         assert got.text == want.text

@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from test_checkpoint_plugin import load_tiny, plugin_set, read_exact, run_config
+from reliability_plugin import load_tiny, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.runner.checkpoint import (
@@ -20,6 +20,7 @@ from deception_core.runner.checkpoint import (
     encode_trial,
     shard_name,
 )
+from deception_core.runner.plan import plan_trials
 from deception_core.runner.shard_key import KEY_FILE, load_or_create_key
 
 
@@ -72,11 +73,12 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path,
     results = _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=resumed)
     assert (resumed.resumed, resumed.saved) == (4, 2)  # only the 2 missing trials were played
     assert read_exact(tmp_path / "out") == reference
-    keys = [t["trial_key"] for t in results.dataset.trials]
+    keys = [t.trial_key for t in results.dataset.trials]
     assert len(keys) == len(set(keys)) == 6
     assert len(list((ckpt / "trials").glob("*.safetensors"))) == 6
     manifest = json.loads((ckpt / MANIFEST_FILE).read_text())
-    assert manifest["identity"]["max_tokens"] == 6 and len(manifest["identity_sha256"]) == 64
+    assert manifest["identity"]["max_tokens"] == 6
+    assert len(manifest["identity_sha256"]) == 64
 
 
 def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
@@ -87,7 +89,8 @@ def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp
     assert read_exact(tmp_path / "b") == reference
     assert "resuming from" in (tmp_path / "b" / "run.log").read_text()
     assert "6 trial(s) resumed, 0 saved" in (tmp_path / "b" / "run.log").read_text()
-    assert "on disk" in again.summary and again.dataset_bytes > 0
+    assert "on disk" in again.summary
+    assert again.dataset_bytes > 0
 
 
 def test_more_trials_extend_an_existing_checkpoint(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
@@ -116,14 +119,19 @@ def test_changed_config_is_refused_before_the_model_loads(tiny_model_dir, tmp_pa
     message = str(caught.value)
     for field in fields:
         assert f"{field}:" in message
-    assert "--checkpoint-dir" in message and "new --checkpoint-dir" in message
+    assert "--checkpoint-dir" in message
+    assert "new --checkpoint-dir" in message
     assert not (tmp_path / "b").exists()
 
 
 def test_trial_selection_flags_do_not_count_as_a_changed_config(tiny_model_dir, tmp_path, plugins, model) -> None:
     ckpt = tmp_path / "ckpt"
-    _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model, trials=1)
-    _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, shard="1/2", verbose=True)
+    first = _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model, trials=1)
+    second = _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, shard="1/2", verbose=True)
+    planned = plan_trials(run_config(tiny_model_dir, tmp_path / "b", trials=2, shard="1/2"), ["echo"])
+    assert [t.trial_key for t in second.dataset.trials] == sorted(s.key for s in planned)
+    shards = {p.name for p in (ckpt / "trials").iterdir()}
+    assert len(shards) == len({t.trial_key for t in first.dataset.trials} | {s.key for s in planned})
 
 
 def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, plugins, model, reference, caplog) -> None:
@@ -146,7 +154,9 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     assert sorted(store.redone) == sorted(p.name.replace("--", "/")[: -len(".safetensors")]
                                           for p in (torn, flipped, planted, foreign))
     reasons = " ".join(r.getMessage() for r in caplog.records)
-    assert "checksum mismatch" in reasons and "not a readable safetensors file" in reasons and "holds trial" in reasons
+    assert "checksum mismatch" in reasons
+    assert "not a readable safetensors file" in reasons
+    assert "holds trial" in reasons
     assert not marker.exists()
     assert read_exact(tmp_path / "out") == reference
     assert not (ckpt / "trials" / ".leftover.tmp").exists()
@@ -164,18 +174,21 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
     results = _run(tiny_model_dir, tmp_path / "a", tmp_path / "ckpt", plugins, model,
                    positions="last_prompt,reply_mean,reply_last,reply_all")
     dataset = results.dataset
-    key = dataset.trials[0]["trial_key"]
+    key = dataset.trials[0].trial_key
     secret = load_or_create_key(tmp_path / "ckpt")
     output = decode_trial((tmp_path / "ckpt" / "trials" / shard_name(key)).read_bytes(), key, secret)
-    rows = [s["row"] for s in dataset.samples if s["trial_key"] == key]
-    assert [s["sample_id"] for s in output.samples] == [dataset.samples[r]["sample_id"] for r in rows]
+    rows = [s.row for s in dataset.samples if s.trial_key == key]
+    assert [s.sample_id for s in output.samples] == [dataset.samples[r].sample_id for r in rows]
     for j, row in enumerate(rows):
         for i, layer in enumerate(dataset.layers):
             assert np.array_equal(output.vectors[j]["reply_last"][i], dataset.matrix(layer, "reply_last")[row])
             assert np.array_equal(output.reply_all[j][:, i, :], dataset.reply_tokens(layer, row))
         assert output.prompt_ids[j] == dataset.prompt_ids(row)
+        assert output.samples[j].reply_ids == dataset.samples[row].reply_ids
+        assert len(output.samples[j].reply_ids) == output.samples[j].n_reply_tokens
     again = decode_trial(encode_trial(output), key)
-    assert again.samples == output.samples and again.trial == output.trial
+    assert again.samples == output.samples
+    assert again.trial == output.trial
     with pytest.raises(CorruptShard, match="holds trial"):
         decode_trial(encode_trial(output), "echo/emergent/low_incentive/00099")
 
@@ -195,7 +208,7 @@ def test_one_small_shard_per_trial_no_resaving(tiny_model_dir, tmp_path, plugins
 def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> None:
     import warnings
 
-    from test_checkpoint_plugin import PLUGIN_REF
+    from reliability_plugin import PLUGIN_REF
 
     from deception_core.plugins import EXTRA_ENV, PluginLoadWarning, build_plugin_set
     from deception_core.registry import Kind

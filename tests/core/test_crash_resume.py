@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_checkpoint_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, read_exact
+from reliability_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, read_exact
 
 from deception_core import InterpretabilityRunner
 from deception_core.plugins import EXTRA_ENV, build_plugin_set
@@ -95,11 +95,13 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     final = _launch(args, None, marker)
     output = final.communicate(timeout=120)[0].decode(errors="replace")
     assert final.returncode == 0, output[-3000:]
-    assert before_final > 0 and f"{before_final} trial(s) resumed" in (out / "run.log").read_text()
-    assert len(_shards(ckpt)) == total and not list((ckpt / "trials").glob(".*"))
+    assert before_final > 0
+    assert f"{before_final} trial(s) resumed" in (out / "run.log").read_text()
+    assert len(_shards(ckpt)) == total
+    assert not list((ckpt / "trials").glob(".*"))
 
     monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)  # same plugin names as the subprocess, so meta matches
-    from test_checkpoint_plugin import run_config
+    from reliability_plugin import run_config
 
     config = run_config(tiny_model_dir, tmp_path / "uninterrupted", trials=TRIALS, analyze=False, batch_size=1)
     InterpretabilityRunner(config, plugins=build_plugin_set()).run()

@@ -75,7 +75,7 @@ def test_device_map_loading_captures_and_steers_like_the_whole_model(tiny_model_
     for steer in ((), (Intervention(2, lambda hidden, step: hidden + 0.5),)):
         want = HFCaptureBackend(whole, CaptureSpec((1, 3))).generate(requests, sampling, steer)
         got = HFCaptureBackend(placed, CaptureSpec((1, 3))).generate(requests, sampling, steer)
-        for a, b in zip(got, want):
+        for a, b in zip(got, want, strict=True):
             assert a.reply_ids == b.reply_ids
             for position in b.activations:
                 torch.testing.assert_close(a.activations[position], b.activations[position])

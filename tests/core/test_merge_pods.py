@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config, unready_analysis_plugins
+from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
 from deception_core.dataset.merge import canonical_order, merge_datasets
 from deception_core.dataset.store import Dataset, DatasetError, read_dataset, write_dataset
 from deception_core.plugins import DISABLE_ENV, EXTRA_ENV, reset_plugin_set
+from deception_core.records import Sample, Trial
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
     assert _without_provenance(read_exact(out)) == read_exact(runs / "both")
     merged = read_dataset(out)
     assert [m["n_trials"] for m in merged.meta["merged_from"]] == [6, 6]
-    assert [t["trial_key"] for t in merged.trials] == canonical_order(t["trial_key"] for t in merged.trials)
+    assert [t.trial_key for t in merged.trials] == canonical_order(t.trial_key for t in merged.trials)
 
     analysed = cli_with_plugin.invoke(cli, ["analyze", str(out)])
     assert analysed.exit_code == 0, analysed.output
@@ -88,7 +89,8 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
         if (runs / "both" / other).is_file():
             merged_results = _untimed(json.loads((out / other).read_text()))
             assert merged_results == _untimed(json.loads((runs / "both" / other).read_text()))
-    assert len(probe_merged) == 9 and all(0.0 <= v["auroc"] <= 1.0 for v in probe_merged.values())
+    assert len(probe_merged) == 9
+    assert all(0.0 <= v["auroc"] <= 1.0 for v in probe_merged.values())
     import torch
 
     export = torch.load(out / "activations_emergent.pt", weights_only=True)
@@ -97,8 +99,10 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
 
 def test_shards_merge_into_the_full_run(runs, tmp_path, cli_with_plugin) -> None:
     shard0, shard1 = read_dataset(runs / "s0"), read_dataset(runs / "s1")
-    assert len(shard0.trials) and len(shard1.trials) and len(shard0.trials) + len(shard1.trials) == 12
-    assert not {t["trial_key"] for t in shard0.trials} & {t["trial_key"] for t in shard1.trials}
+    assert len(shard0.trials)
+    assert len(shard1.trials)
+    assert len(shard0.trials) + len(shard1.trials) == 12
+    assert not {t.trial_key for t in shard0.trials} & {t.trial_key for t in shard1.trials}
     out = tmp_path / "merged"
     result = cli_with_plugin.invoke(cli, ["merge", str(out), str(runs / "s0"), str(runs / "s1")])
     assert result.exit_code == 0, result.output
@@ -136,7 +140,8 @@ def test_incompatible_runs_are_refused_with_exit_2(runs, tmp_path, cli_with_plug
 def test_allowed_difference_is_recorded(runs, tmp_path, cli_with_plugin) -> None:
     other = _copy_with_meta(runs, tmp_path, "seed", lambda m: m["result_config"].update(seed=7))
     refused = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "m1"), str(runs / "a"), other])
-    assert refused.exit_code == 2 and "--allow-difference seed" in refused.output
+    assert refused.exit_code == 2
+    assert "--allow-difference seed" in refused.output
     result = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "m2"), str(runs / "a"), other,
                                           "--allow-difference", "seed"])
     assert result.exit_code == 0, result.output
@@ -150,13 +155,15 @@ def test_allowed_difference_is_recorded(runs, tmp_path, cli_with_plugin) -> None
 def test_duplicate_trials_are_refused(runs, tmp_path, cli_with_plugin, inputs, expected) -> None:
     out = tmp_path / "merged"
     result = cli_with_plugin.invoke(cli, ["merge", str(out), *(str(runs / i) for i in inputs)])
-    assert result.exit_code == 2 and expected in result.output
+    assert result.exit_code == 2
+    assert expected in result.output
     assert not out.exists()
 
 
 def test_output_that_already_holds_results_is_refused(runs, tmp_path, cli_with_plugin) -> None:
     result = cli_with_plugin.invoke(cli, ["merge", str(runs / "a"), str(runs / "b")])
-    assert result.exit_code == 2 and "not empty" in result.output
+    assert result.exit_code == 2
+    assert "not empty" in result.output
 
 
 def _synthetic(keys: list[str], rng: np.random.Generator) -> Dataset:
@@ -167,12 +174,12 @@ def _synthetic(keys: list[str], rng: np.random.Generator) -> Dataset:
                                            "sae/reply_last/values": []}
     sae_lengths, prompt_lengths, token = [], [], 0
     for key in keys:
-        trials.append({"trial_key": key, "scenario": key.split("/")[0], "mode": "emergent"})
+        trials.append(Trial(trial_key=key, scenario=key.split("/")[0], mode="emergent"))
         for j in range(2):
             n_tok, n_prompt, n_sae = (int(x) for x in rng.integers(1, 5, size=3))
-            samples.append({"sample_id": f"{key}/{j}", "trial_key": key, "mode": "emergent", "label": "honest",
-                            "scenario": key.split("/")[0], "condition": "high_incentive", "row": len(samples),
-                            "reply_all_offset": token, "reply_all_length": n_tok})
+            samples.append(Sample(sample_id=f"{key}/{j}", trial_key=key, mode="emergent", label="honest",
+                            scenario=key.split("/")[0], condition="high_incentive", row=len(samples),
+                            reply_all_offset=token, reply_all_length=n_tok))
             token += n_tok
             arrays["layer0/reply_last"].append(rng.normal(size=(1, 4)).astype(np.float32))
             arrays["layer0/reply_all"].append(rng.normal(size=(n_tok, 4)).astype(np.float32))
@@ -194,15 +201,15 @@ def test_ragged_reply_token_and_sae_arrays_follow_their_rows(tmp_path) -> None:
     first = _synthetic(["s/emergent/high_incentive/00002", "s/emergent/high_incentive/00000"], rng)
     second = _synthetic(["s/emergent/high_incentive/00001", "r/emergent/high_incentive/00000"], rng)
     merged = merge_datasets([first, second], ["first", "second"])
-    assert [t["trial_key"] for t in merged.trials] == [
+    assert [t.trial_key for t in merged.trials] == [
         "r/emergent/high_incentive/00000", "s/emergent/high_incentive/00000",
         "s/emergent/high_incentive/00001", "s/emergent/high_incentive/00002"]
     write_dataset(tmp_path / "m", merged)
     merged = read_dataset(tmp_path / "m")  # the integrity checks of the reader pass
-    sources = {s["sample_id"]: (d, s["row"]) for d in (first, second) for s in d.samples}
+    sources = {s.sample_id: (d, s.row) for d in (first, second) for s in d.samples}
     for sample in merged.samples:
-        source, row = sources[sample["sample_id"]]
-        new = sample["row"]
+        source, row = sources[sample.sample_id]
+        new = sample.row
         assert np.array_equal(merged.matrix(0, "reply_last")[new], source.matrix(0, "reply_last")[row])
         assert np.array_equal(merged.reply_tokens(0, new), source.reply_tokens(0, row))
         assert merged.prompt_ids(new) == source.prompt_ids(row)

@@ -31,24 +31,28 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     # 2 modes x 2 conditions x 2 trials x 2 rounds
     assert len(results.dataset) == 16
     dataset = read_dataset(out)
-    assert dataset.layers == [1, 2, 3] and dataset.meta["model"]["n_layers"] == 4
-    assert {s["condition"] for s in dataset.samples} == {
+    assert dataset.layers == [1, 2, 3]
+    assert dataset.meta["model"]["n_layers"] == 4
+    assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     for sample in dataset.samples:
-        assert sample["caller"] == "agent.act"
-        assert sample["label"] in {"honest", "deceptive", "ambiguous"}
-        assert sample["judge_raw"].startswith("rule-echo")
-        assert sample["agreement"] is True
-        assert len(dataset.prompt_ids(sample["row"])) == sample["n_prompt_tokens"]
-        tokens = dataset.reply_tokens(2, sample["row"])
-        assert tokens.shape == (sample["n_reply_tokens"], 64)
-        if sample["n_reply_tokens"]:
-            np.testing.assert_allclose(tokens.mean(axis=0), dataset.matrix(2, "reply_mean")[sample["row"]], rtol=1e-5, atol=1e-6)
+        assert sample.caller == "agent.act"
+        assert sample.tag == f"r{sample.round}"
+        assert len(sample.reply_ids) == sample.n_reply_tokens
+        assert sample.label in {"honest", "deceptive", "ambiguous"}
+        assert sample.judge_raw.startswith("rule-echo")
+        assert sample.agreement is True
+        assert len(dataset.prompt_ids(sample.row)) == sample.n_prompt_tokens
+        tokens = dataset.reply_tokens(2, sample.row)
+        assert tokens.shape == (sample.n_reply_tokens, 64)
+        if sample.n_reply_tokens:
+            np.testing.assert_allclose(tokens.mean(axis=0), dataset.matrix(2, "reply_mean")[sample.row], rtol=1e-5, atol=1e-6)
     export = torch.load(out / "activations_both.pt", weights_only=True)
     assert export["activations"][2]["reply_last"].shape == (16, 64)
     assert export["labels"]["label"] == dataset.column("label")
     resolved = json.loads((out / "config.json").read_text())
-    assert resolved["config"]["trials"] == 2 and resolved["resolved"]["layers"] == [1, 2, 3]
+    assert resolved["config"]["trials"] == 2
+    assert resolved["resolved"]["layers"] == [1, 2, 3]
     assert resolved["resolved"]["dtype"] == "float32"
     assert any(p["name"] == "core" and p["version"] for p in json.loads((out / "plugins.json").read_text()))
 
@@ -67,5 +71,20 @@ def test_verbose_really_changes_the_log_level(run_config, fake_plugin_set, tmp_p
     InterpretabilityRunner(run_config(output=str(tmp_path / "v"), verbose=True), plugins=fake_plugin_set).run()
     quiet = (tmp_path / "q" / "run.log").read_text()
     verbose = (tmp_path / "v" / "run.log").read_text()
-    assert " INFO " in quiet and "dataset:" in quiet and " DEBUG " not in quiet
-    assert " DEBUG " in verbose and "trial echo/emergent/high_incentive/00000 done" in verbose
+    assert " INFO " in quiet
+    assert "dataset:" in quiet
+    assert " DEBUG " not in quiet
+    assert " DEBUG " in verbose
+    assert "trial echo/emergent/high_incentive/00000 done" in verbose
+
+
+def test_the_judge_used_is_recorded_in_config_json_and_meta_json(run_config, fake_plugin_set, tmp_path) -> None:
+    config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
+    InterpretabilityRunner(config, plugins=fake_plugin_set).run()
+    out = tmp_path / "out"
+    recorded = json.loads((out / "config.json").read_text())
+    meta = json.loads((out / "dataset" / "meta.json").read_text())
+    expected = {"name": "echo-judge", "options": {"model": "judge-7b", "base_url": "http://judge.example"}}
+    assert recorded["resolved"]["judge"] == expected
+    assert meta["judge"] == expected
+    assert recorded["config"]["judge_model"] == "judge-7b"

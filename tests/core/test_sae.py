@@ -38,8 +38,11 @@ def test_encoding_is_sparse_csr_and_matches_dense_codes(tmp_path, arch) -> None:
     x = np.random.default_rng(0).normal(size=(7, 16)).astype(np.float32)
     indices, values, offsets, mse = encode_matrix(sae, x, batch=3)
     dense = sae.encode(torch.from_numpy(x)).detach().numpy()
-    assert offsets.dtype == np.int64 and indices.dtype == np.int32 and values.dtype == np.float32
-    assert offsets.shape == (8,) and offsets[-1] == len(indices) == len(values) == int((dense != 0).sum())
+    assert offsets.dtype == np.int64
+    assert indices.dtype == np.int32
+    assert values.dtype == np.float32
+    assert offsets.shape == (8,)
+    assert offsets[-1] == len(indices) == len(values) == int((dense != 0).sum())
     rebuilt = np.zeros_like(dense)
     for row in range(7):
         rebuilt[row, indices[offsets[row]:offsets[row + 1]]] = values[offsets[row]:offsets[row + 1]]
@@ -71,7 +74,8 @@ def test_release_chosen_per_family_and_checked() -> None:
     gemma3 = _resolve(model_id="embedded:gemma-3-270m", model_type="gemma3_text", n_layers=18, d_model=640)
     assert (gemma3.release, gemma3.sae_id) == ("gemma-scope-2-270m-pt-res", "layer_12_width_16k_l0_medium")
     other_layer = _resolve(layer=3, model_id="google/gemma-3-270m", model_type="gemma3_text", n_layers=18, d_model=640)
-    assert other_layer.release == "gemma-scope-2-270m-pt-res-all" and other_layer.sae_id.startswith("layer_3_")
+    assert other_layer.release == "gemma-scope-2-270m-pt-res-all"
+    assert other_layer.sae_id.startswith("layer_3_")
     with pytest.raises(UsageError, match=r"gemma-scope-2-270m-pt-res-all covers layer 3"):
         _resolve(layer=3, release="gemma-scope-2-270m-pt-res", model_id="x", model_type="gemma3_text",
                  n_layers=18, d_model=640)
@@ -116,16 +120,23 @@ def test_cli_run_with_local_sae_stores_sparse_codes(echo_env, tmp_path) -> None:
     dataset = read_dataset(out)
     assert dataset.layers == [0, 2]
     meta = dataset.meta["sae"]
-    assert meta["d_sae"] == 96 and meta["layer"] == 2 and meta["hook_name"] == "blocks.2.hook_resid_post"
-    assert meta["path"].endswith("sae") and meta["release"] is None
+    assert meta["d_sae"] == 96
+    assert meta["layer"] == 2
+    assert meta["hook_name"] == "blocks.2.hook_resid_post"
+    assert meta["path"].endswith("sae")
+    assert meta["release"] is None
     n = len(dataset)
     for position in ("last_prompt", "reply_mean", "reply_last"):
         offsets = dataset.arrays[f"sae/{position}/offsets"]
         indices = dataset.arrays[f"sae/{position}/indices"]
         values = dataset.arrays[f"sae/{position}/values"]
-        assert offsets.shape == (n + 1,) and offsets.dtype == np.int64
-        assert indices.dtype == np.int32 and values.dtype == np.float32 and len(indices) == offsets[-1]
-        assert 0 < offsets[-1] < n * 96 and indices.max() < 96
+        assert offsets.shape == (n + 1,)
+        assert offsets.dtype == np.int64
+        assert indices.dtype == np.int32
+        assert values.dtype == np.float32
+        assert len(indices) == offsets[-1]
+        assert 0 < offsets[-1] < n * 96
+        assert indices.max() < 96
         x = torch.from_numpy(dataset.matrix(2, position))
         dense = sae.encode(x).detach().numpy()
         for row in range(n):
@@ -133,7 +144,7 @@ def test_cli_run_with_local_sae_stores_sparse_codes(echo_env, tmp_path) -> None:
             codes[indices[offsets[row]:offsets[row + 1]]] = values[offsets[row]:offsets[row + 1]]
             np.testing.assert_allclose(codes, dense[row], rtol=1e-5, atol=1e-6)
             expected = float(((sae.decode(torch.from_numpy(dense[row:row + 1])) - x[row]) ** 2).mean().detach())
-            assert dataset.samples[row]["sae_reconstruction_mse"][position] == pytest.approx(expected, rel=1e-4)
+            assert dataset.samples[row].sae_reconstruction_mse[position] == pytest.approx(expected, rel=1e-4)
 
 
 @pytest.mark.parametrize("case", ["d_in", "layer", "hook"])
@@ -168,7 +179,8 @@ def test_gemma1_config_with_gemma_scope_exits_2_without_weights(echo_env, tmp_pa
                    "--sae", "--sae-layer", "12", "--sae-release", "gemma-scope-2b-pt-res-canonical",
                    "--output", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "Gemma Scope" in result.output and "--model google/gemma-2-2b" in result.output
+    assert "Gemma Scope" in result.output
+    assert "--model google/gemma-2-2b" in result.output
 
 
 def test_sae_options_without_sae_flag_are_refused(echo_env, tmp_path) -> None:

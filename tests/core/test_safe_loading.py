@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import pickle
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, load_tiny, plugin_set, run_config, unready_analysis_plugins
+from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -46,19 +46,15 @@ def run_dir(finished, tmp_path):
     return Path(shutil.copytree(finished / "run", tmp_path / "run"))
 
 
-@pytest.mark.parametrize("writer", ["torch.save", "pickle.dumps"])
-def test_planted_pickle_export_is_refused_by_weights_only_load(run_dir, tmp_path, writer) -> None:
-    marker = tmp_path / "pwned"
-    genuine = torch.load(run_dir / "activations_emergent.pt", weights_only=True)
-    assert genuine["config"]["n_samples"] == len(read_dataset(run_dir))
-    planted = run_dir / "activations_emergent.pt"
-    if writer == "torch.save":
-        torch.save({"activations": _Exploit(str(marker))}, planted)
-    else:
-        planted.write_bytes(pickle.dumps(_Exploit(str(marker))))
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-        torch.load(planted, weights_only=True)
-    assert not marker.exists()
+def test_the_activation_export_loads_with_weights_only_and_matches_the_dataset(run_dir) -> None:
+    """The export holds tensors and plain containers only, so a reader never has to unpickle code."""
+    export = torch.load(run_dir / "activations_emergent.pt", weights_only=True)
+    dataset = read_dataset(run_dir)
+    assert export["config"]["n_samples"] == len(dataset)
+    assert export["labels"]["label"] == dataset.column("label")
+    for layer in dataset.layers:
+        for position in dataset.positions:
+            np.testing.assert_array_equal(export["activations"][layer][position].numpy(), dataset.matrix(layer, position))
 
 
 def test_merge_and_analyze_never_open_planted_pickles(run_dir, tmp_path, monkeypatch) -> None:
@@ -81,12 +77,13 @@ def test_merge_and_analyze_never_open_planted_pickles(run_dir, tmp_path, monkeyp
 def test_planted_pickle_as_checkpoint_shard_is_discarded(run_dir, tmp_path, tiny_model_dir) -> None:
     marker = tmp_path / "pwned"
     dataset = read_dataset(run_dir)
-    key = dataset.trials[0]["trial_key"]
+    key = dataset.trials[0].trial_key
     torch.save(_Exploit(str(marker)), tmp_path / "ckpt" / "trials" / shard_name(key))
     store = CheckpointStore(tmp_path / "ckpt")
     config = run_config(tiny_model_dir, tmp_path / "again", analyze=False, checkpoint_dir=str(tmp_path / "ckpt"))
     InterpretabilityRunner(config, plugins=plugin_set(), model=load_tiny(tiny_model_dir), trial_sink=store).run()
-    assert store.redone == [key] and store.saved == 1
+    assert store.redone == [key]
+    assert store.saved == 1
     assert not marker.exists()
 
 

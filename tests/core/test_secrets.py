@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, base_args, unready_analysis_plugins
+from reliability_plugin import PLUGIN_REF, base_args, unready_analysis_plugins
 
 from deception_core.cli import cli
 from deception_core.config import RunConfig

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from deception_core.dataset import Dataset
+from deception_core.records import Sample, Trial
 
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"), "instructed": ("deceptive_instruction", "honest_instruction")}
 
@@ -47,12 +48,12 @@ def build_dataset(
         condition = CONDITIONS[mode][(t // len(modes)) % 2]
         scenario = scenarios[t % len(scenarios)]
         for r, label in enumerate(rounds):
-            samples.append({"row": len(samples), "trial_key": f"{scenario}/{mode}/{condition}/{t:05d}",
-                            "scenario": scenario, "mode": mode, "condition": condition, "round": r + 1,
-                            "label": label, "rule_label": label, "judge_label": label})
+            samples.append(Sample(row=len(samples), trial_key=f"{scenario}/{mode}/{condition}/{t:05d}",
+                            scenario=scenario, mode=mode, condition=condition, round=r + 1,
+                            label=label, rule_label=label, judge_label=label))
     n = len(samples)
-    deceptive = np.array([s["label"] == "deceptive" for s in samples], dtype=np.float64)
-    trial_index = np.array([int(s["trial_key"].rsplit("/", 1)[1]) for s in samples], dtype=np.int64)
+    deceptive = np.array([s.label == "deceptive" for s in samples], dtype=np.float64)
+    trial_index = np.array([int(s.trial_key.rsplit("/", 1)[1]) for s in samples], dtype=np.int64)
     arrays = {}
     for layer in layers:
         for position in positions:
@@ -61,7 +62,7 @@ def build_dataset(
             X += signal.get(layer, 0.0) * deceptive[:, None] * u[None, :]
             arrays[f"layer{layer}/{position}"] = X.astype(np.float32)
     meta = {"layers": list(layers), "positions": list(positions), "model": {"id": "synthetic", "d_model": width}}
-    trials = [{"trial_key": k} for k in dict.fromkeys(s["trial_key"] for s in samples)]
+    trials = [Trial(trial_key=k) for k in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays), u
 
 

@@ -46,7 +46,12 @@ def test_full_results_are_schema_valid_with_transfer_and_plots(tmp_path, make_da
     assert {h["scenario"] for h in loso["held_out"]} == {"a", "b", "c"}
     for fold in document["splits"]["folds"]:
         assert fold["train"]["trials"] + fold["test"]["trials"] == 50 - 1  # the all-ambiguous trial has no labelled row
-    assert "best probe" in report.table and "AUROC" in report.table
+    assert "best probe" in report.table
+    assert "AUROC" in report.table
+    direction = report.direction  # the chosen read-out, as a value the causal tests receive
+    assert (direction.layer, direction.position) == (document["best"]["layer"], document["best"]["position"])
+    assert direction.provenance["method"] == document["best"]["method"]
+    assert np.linalg.norm(direction.vector) == pytest.approx(document["best"]["direction_norm"])
 
 
 def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset, fast):
@@ -56,7 +61,8 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
     report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
     cells = {(c["train"], c["test"]): c for c in report.results["generalisation"]["transfer"]["mode"]["cells"]}
     for key in (("emergent", "instructed"), ("instructed", "emergent"), ("instructed", "instructed")):
-        assert cells[key]["status"] == "not computable" and cells[key]["auroc"] is None
+        assert cells[key]["status"] == "not computable"
+        assert cells[key]["auroc"] is None
         assert "one class only" in cells[key]["reason"]
     assert cells[("emergent", "emergent")]["status"] == "ok"
     _validate(tmp_path / RESULTS_FILE)
@@ -77,11 +83,14 @@ def test_degenerate_data_get_an_honest_report(tmp_path, make_dataset, labels, re
     dataset, _ = make_dataset(labels, width=6)
     report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0})
     document = _validate(tmp_path / RESULTS_FILE)
-    assert document["status"] == "no_probe" and document["best"] is None and document["cells"] == []
+    assert document["status"] == "no_probe"
+    assert document["best"] is None
+    assert document["cells"] == []
     assert any(reason in r for r in document["reasons"])
     assert reason in report.table
     assert not any((tmp_path / name).exists() for name in PLOT_FILES.values())
     assert not (tmp_path / "probes").exists()
+    assert report.direction is None
 
 
 def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, make_labels, fast):
@@ -91,7 +100,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     indices, values, offsets = [], [], [0]
     for sample in dataset.samples:
         active = set(rng.choice(64, 4, replace=False).tolist()) - {42}
-        if sample["label"] == "deceptive":
+        if sample.label == "deceptive":
             active.add(42)
         indices += sorted(active)
         values += [float(rng.uniform(1, 3)) for _ in active]
@@ -105,7 +114,9 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     entry = document["sae"]["positions"][0]
     assert entry["auroc"]["value"] > 0.95
     top = entry["top_features"][0]
-    assert top["index"] == 42 and top["freq_deceptive"] == pytest.approx(1.0) and top["freq_honest"] == 0.0
+    assert top["index"] == 42
+    assert top["freq_deceptive"] == pytest.approx(1.0)
+    assert top["freq_honest"] == 0.0
     assert (tmp_path / entry["file"]).is_file()
 
 
@@ -121,11 +132,13 @@ def test_deception_analyze_cli_writes_results_and_plots(tmp_path, make_dataset, 
     result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--seed", "3"])
     assert result.exit_code == 0, result.output
     document = _validate(run_dir / RESULTS_FILE)
-    assert document["settings"]["seed"] == 3 and document["status"] == "ok"
+    assert document["settings"]["seed"] == 3
+    assert document["status"] == "ok"
     for name in PLOT_FILES.values():
         assert (run_dir / name).is_file()
     assert (run_dir / document["best"]["file"]).is_file()
-    assert "[probes]" in result.output and "best probe" in result.output
+    assert "[probes]" in result.output
+    assert "best probe" in result.output
 
 
 def test_plugin_registers_probes_without_heavy_imports():

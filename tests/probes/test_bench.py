@@ -7,11 +7,12 @@ from deception_probes.bench import main, synthetic_dataset
 
 def test_bench_dataset_shape_and_labels():
     dataset = synthetic_dataset(400, 16)
-    assert dataset.layers == [6, 12, 18] and len(dataset.positions) == 3
+    assert dataset.layers == [6, 12, 18]
+    assert len(dataset.positions) == 3
     assert dataset.matrix(12, "reply_last").shape == (400, 16)
-    labels = {s["label"] for s in dataset.samples}
+    labels = {s.label for s in dataset.samples}
     assert labels == {"honest", "deceptive", "ambiguous"}
-    assert {s["mode"] for s in dataset.samples} == {"emergent", "instructed"}
+    assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
 
 
 def test_bench_main_reports_elapsed_time(capsys, tmp_path):

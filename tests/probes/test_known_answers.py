@@ -31,14 +31,16 @@ def test_every_method_recovers_a_planted_direction(tmp_path, make_dataset, make_
     for cell in (c for c in results["cells"] if c["layer"] == 2):  # the layer without signal stays near chance
         assert cell["auroc"]["ci_low"] < 0.5 < cell["auroc"]["ci_high"] or abs(cell["auroc"]["value"] - 0.5) < 0.15
     best = results["best"]
-    assert best["layer"] == 5 and best["auroc"] >= 0.99 and results["nested"]["auroc"]["value"] >= 0.99
+    assert best["layer"] == 5
+    assert best["auroc"] >= 0.99
+    assert results["nested"]["auroc"]["value"] >= 0.99
     for method, rel in best["per_method_files"].items():
         probe = load_probe(tmp_path / rel)
         assert _cos(probe.direction, u) >= 0.9, method
     probe = load_probe(tmp_path / best["file"])
     assert _cos(probe.direction, u) >= 0.9
     X = dataset.matrix(5, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples])
     scores = probe.score(X)
     assert scores[y].mean() > scores[~y].mean()
 
@@ -68,8 +70,8 @@ def test_near_duplicate_rounds_do_not_leak_through_grouped_folds(make_dataset, s
     labels = [["deceptive" if rng.random() < 0.5 else "honest"] * 5 for _ in range(40)]
     dataset, _ = make_dataset(labels, width=60, trial_spread=3.0, round_noise=0.05, seed=seed)
     X = dataset.matrix(1, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples], dtype=np.int64)
-    groups = np.array([s["trial_key"] for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples], dtype=np.int64)
+    groups = np.array([s.trial_key for s in dataset.samples])
     method = LogisticMethod(grid=(1.0,), default=1.0)
 
     grouped = [FoldPlan(tr, te, [], True) for tr, te in grouped_folds(y, groups, 5, seed)]
@@ -77,13 +79,15 @@ def test_near_duplicate_rounds_do_not_leak_through_grouped_folds(make_dataset, s
         assert not set(groups[plan.train]) & set(groups[plan.test])
     honest = cross_validate(method, X, y, grouped, seed)
     ci = bootstrap_auroc(honest.scores, y, groups, 500, seed)
-    assert ci["ci_low"] <= 0.5 <= ci["ci_high"] and abs(ci["value"] - 0.5) < 0.2
+    assert ci["ci_low"] <= 0.5 <= ci["ci_high"]
+    assert abs(ci["value"] - 0.5) < 0.2
 
     per_sample = [FoldPlan(tr, te, [], True)
                   for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y)]
     leaky = cross_validate(method, X, y, per_sample, seed)
     leaky_ci = bootstrap_auroc(leaky.scores, y, groups, 500, seed)
-    assert leaky_ci["value"] > 0.9 and leaky_ci["ci_low"] > 0.6
+    assert leaky_ci["value"] > 0.9
+    assert leaky_ci["ci_low"] > 0.6
 
 
 @pytest.mark.parametrize("method_name", ["logistic", "mass_mean", "lat"])
@@ -94,8 +98,8 @@ def test_wide_solvers_recover_a_planted_direction(make_dataset, make_labels, met
     width = NEWTON_MAX_DIM + 16
     dataset, u = make_dataset(make_labels(100, 4, seed=3), width=width, signal={1: 8.0}, seed=3)
     X = dataset.matrix(1, "reply_mean")
-    y = np.array([s["label"] == "deceptive" for s in dataset.samples], dtype=np.int64)
-    groups = np.array([s["trial_key"] for s in dataset.samples])
+    y = np.array([s.label == "deceptive" for s in dataset.samples], dtype=np.int64)
+    groups = np.array([s.trial_key for s in dataset.samples])
     method = next(m for m in dense_methods() if m.name == method_name)
     plans = [FoldPlan(tr, te, [], True) for tr, te in grouped_folds(y, groups, 5, 0)]
     cv = cross_validate(method, X, y, plans, 0)

@@ -39,9 +39,11 @@ def test_save_load_round_trip_scores_identically(tmp_path, method):
     X, y = _data(shift=8.0)
     probe = method.fit(X, y, method.default_hyper, seed=3)
     path = probe.save(tmp_path / f"{method.name}.safetensors", layer=4, position="reply_mean")
-    assert path.suffix == ".safetensors" and path.with_suffix(".json").is_file()
+    assert path.suffix == ".safetensors"
+    assert path.with_suffix(".json").is_file()
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    assert sidecar["method"] == method.name and sidecar["layer"] == 4
+    assert sidecar["method"] == method.name
+    assert sidecar["layer"] == 4
     for loaded in (load_probe(path), load_probe(path.with_suffix(".json")), method.load(path)):
         np.testing.assert_array_equal(loaded.direction, probe.direction)
         assert loaded.bias == probe.bias
@@ -120,7 +122,8 @@ def test_bootstrap_resamples_trials_not_samples():
     scores = np.repeat(rng.standard_normal(30), 10) + 0.01 * rng.standard_normal(300)
     by_trial = bootstrap_auroc(scores, y, groups, 500, 0)
     by_sample = bootstrap_auroc(scores, y, np.arange(300), 500, 0)
-    assert by_trial["n_groups"] == 30 and by_trial["resampled"] == "trials"
+    assert by_trial["n_groups"] == 30
+    assert by_trial["resampled"] == "trials"
     width = by_trial["ci_high"] - by_trial["ci_low"]
     assert width > 2 * (by_sample["ci_high"] - by_sample["ci_low"])  # clustered data: wider, honest interval
 
@@ -131,7 +134,9 @@ def test_recall_at_fpr_uses_honest_threshold():
     scores = np.r_[honest, deceptive]
     y = np.r_[np.zeros(200), np.ones(4)].astype(int)
     result = recall_at_fpr(scores, y, 0.01)
-    assert result["threshold"] == 198.0 and result["value"] == 0.75 and result["achieved_fpr"] == 0.005
+    assert result["threshold"] == 198.0
+    assert result["value"] == 0.75
+    assert result["achieved_fpr"] == 0.005
     assert recall_at_fpr(deceptive, np.ones(4, dtype=int)) is None
     assert balanced_accuracy(np.array([1.0, -1.0, 1.0, 1.0]), np.array([1, 0, 0, 1])) == pytest.approx(0.75)
 
@@ -139,9 +144,12 @@ def test_recall_at_fpr_uses_honest_threshold():
 def test_interval_widening_never_narrows():
     ci = {"value": 0.6, "ci_low": 0.5, "ci_high": 0.7}
     wide = widen_interval(ci, 0.1, 21)
-    assert wide["ci_low"] < 0.5 - 0.09 and wide["ci_high"] > 0.7 + 0.09 and wide["widened_by_null_sd"]
+    assert wide["ci_low"] < 0.5 - 0.09
+    assert wide["ci_high"] > 0.7 + 0.09
+    assert wide["widened_by_null_sd"]
     same = widen_interval(ci, 0.001, 21)
-    assert (same["ci_low"], same["ci_high"]) == (0.5, 0.7) and not same["widened_by_null_sd"]
+    assert (same["ci_low"], same["ci_high"]) == (0.5, 0.7)
+    assert not same["widened_by_null_sd"]
 
 
 def test_roc_points_match_sklearn():

@@ -24,7 +24,8 @@ def test_choice_mode_takes_the_likeliest_verdict_and_keeps_the_scores() -> None:
     first, second = judge.judge_many([REQUEST, REQUEST])
     assert (first.label, second.label) == (Label.DECEPTIVE, Label.HONEST)
     assert seen["choices"] == [" VERDICT: HONEST", " VERDICT: DECEPTIVE", " VERDICT: AMBIGUOUS"]
-    assert "45 coins" in seen["prompt"] and "misstate the cost" in seen["prompt"]
+    assert "45 coins" in seen["prompt"]
+    assert "misstate the cost" in seen["prompt"]
     assert first.raw == "log-probabilities of the verdict lines: honest=-4.000, deceptive=-1.500, ambiguous=-3.000"
 
 

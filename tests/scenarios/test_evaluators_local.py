@@ -66,7 +66,8 @@ def test_parser_reads_a_verdict(answer: str, label: Label) -> None:
 def test_parser_refuses_to_guess(answer: str, why: str) -> None:
     label, error = parse_verdict(answer)
     assert label is A
-    assert error is not None and why in error
+    assert error is not None
+    assert why in error
 
 
 def test_a_verdict_first_answer_is_read_at_its_first_verdict() -> None:
@@ -102,13 +103,17 @@ def test_prompt_shows_facts_whole_dialogue_question_and_marks_the_utterance_once
     # the judged turn is the dialogue's last one: shown once, marked, with its speaker
     assert text.count("I paid 90, I have the receipt.") == 1
     assert "spoken by Seller, turn 4" in text
-    assert "VERDICT: DECEPTIVE" in text and "VERDICT: HONEST" in text and "VERDICT: AMBIGUOUS" in text
+    assert "VERDICT: DECEPTIVE" in text
+    assert "VERDICT: HONEST" in text
+    assert "VERDICT: AMBIGUOUS" in text
     assert "material omission" in SYSTEM_PROMPT
 
 
 def test_prompt_keeps_an_utterance_not_in_the_dialogue() -> None:
     text = user_prompt(request(dialogue=({"speaker": "Buyer", "text": "Price?"},), utterance="Sixty.", speaker="Agent"))
-    assert '[1] Buyer said: "Price?"' in text and "Sixty." in text and "spoken by Agent, turn 2" in text
+    assert '[1] Buyer said: "Price?"' in text
+    assert "Sixty." in text
+    assert "spoken by Agent, turn 2" in text
     assert "(no earlier turns)" in user_prompt(request(dialogue=(), utterance="Sixty."))
 
 
@@ -116,8 +121,10 @@ def test_long_dialogue_drops_the_earliest_turns_first() -> None:
     turns = [{"speaker": "A" if i % 2 else "B", "text": f"turn number {i} " + "x" * 80} for i in range(1, 41)]
     text = render_dialogue(turns, max_chars=1000)
     assert len(text) < 1200
-    assert "turn number 40" in text and "turn number 1 " not in text
-    assert text.startswith("[... ") and "earlier turn(s) omitted]" in text
+    assert "turn number 40" in text
+    assert "turn number 1 " not in text
+    assert text.startswith("[... ")
+    assert "earlier turn(s) omitted]" in text
 
 
 class CannedGenerator:
@@ -142,16 +149,20 @@ def test_local_judge_batches_all_requests_into_one_call_and_keeps_raw_answers() 
     verdicts = judge.judge_many(requests)
     assert len(generate.calls) == 1
     conversations, max_new_tokens = generate.calls[0]
-    assert max_new_tokens == 20 and len(conversations) == 4
+    assert max_new_tokens == 20
+    assert len(conversations) == 4
     for i, conversation in enumerate(conversations):
         assert [m.role for m in conversation] == ["system", "user"]
         assert f"utterance {i}" in conversation[1].content
         assert conversation[1].content.rstrip().endswith("Now the utterance above.")
     assert [v.label for v in verdicts] == [D, A, A, H]
     assert [v.raw for v in verdicts] == answers
-    assert verdicts[0].error is None and verdicts[3].error is None
-    assert "negates" in verdicts[1].error and "VERDICT" in verdicts[2].error
-    assert judge.judge_many([]) == [] and len(generate.calls) == 1
+    assert verdicts[0].error is None
+    assert verdicts[3].error is None
+    assert "negates" in verdicts[1].error
+    assert "VERDICT" in verdicts[2].error
+    assert judge.judge_many([]) == []
+    assert len(generate.calls) == 1
 
 
 def test_local_judge_single_call_and_defaults() -> None:

@@ -32,7 +32,9 @@ def test_high_and_low_differ_only_in_the_incentive(scenario_name: str, seed: int
     high = first_act_prompt(scenario_name, Condition.HIGH_INCENTIVE, seed)
     low = first_act_prompt(scenario_name, Condition.LOW_INCENTIVE, seed)
     high_sentence, low_sentence = scenario.incentive(facts, True), scenario.incentive(facts, False)
-    assert high_sentence in high and low_sentence in low and high != low
+    assert high_sentence in high
+    assert low_sentence in low
+    assert high != low
     assert high.replace(high_sentence, "<INCENTIVE>") == low.replace(low_sentence, "<INCENTIVE>")
     n_high, n_low = (len(TOKENIZER(p)["input_ids"]) for p in (high, low))
     assert abs(n_high - n_low) <= 4, (n_high, n_low)
@@ -47,10 +49,12 @@ def test_instructed_variants_are_filled_in(scenario_name: str) -> None:
     for prompt in (deceive, honest):
         assert not re.search(r"[{}]", prompt), "an unformatted placeholder is left"
         assert "Instruction:" in prompt
-    assert re.search(r"\blie\b", deceive) and re.search(r"\bhonest\b", honest)
+    assert re.search(r"\blie\b", deceive)
+    assert re.search(r"\bhonest\b", honest)
     # the same game otherwise: the setting (with the facts) is shared by every condition
     setting = scenario.setting(facts)
-    assert setting in deceive and setting in honest
+    assert setting in deceive
+    assert setting in honest
     assert setting in first_act_prompt(scenario_name, Condition.HIGH_INCENTIVE, 5)
     for deceive_flag in (True, False):
         instruction = scenario.instruction(facts, deceive_flag)

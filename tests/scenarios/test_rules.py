@@ -169,7 +169,8 @@ def test_repeating_the_prompt_is_not_a_claim() -> None:
     scenario = UltimatumBluff()
     parrot = scenario.incentive(ULTIMATUM, True)  # "... every point above 50 ... final split ..."
     verdict = scenario.rule_verdict(ULTIMATUM, HIGH, parrot)
-    assert verdict.label is A and verdict.claims["copied_from_prompt"] == [parrot]
+    assert verdict.label is A
+    assert verdict.claims["copied_from_prompt"] == [parrot]
     question = scenario.opening(ULTIMATUM)[0][1]
     assert scenario.rule_verdict(ULTIMATUM, HIGH, f"{question} I won't go below 40.").label is D
     # the same words are a claim when the prompt did not contain them

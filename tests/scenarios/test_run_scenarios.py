@@ -56,37 +56,43 @@ def play_run(model_dir, out, scenarios, max_rounds):
 
 def check_run(dataset, seen, scenarios, max_rounds) -> None:
     """The invariants of any run: one sample per negotiation move, auxiliary calls never captured."""
-    assert {s["scenario"] for s in dataset.samples} == set(scenarios)
-    assert {s["condition"] for s in dataset.samples} == {
+    assert {s.scenario for s in dataset.samples} == set(scenarios)
+    assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     assert len(dataset.trials) == len(scenarios) * 4  # --trials 1 per scenario x condition
     for sample in dataset.samples:
-        assert sample["caller"] == "negotiator.act"
-        assert sample["request_id"].startswith("negotiator.act#r")
-        assert sample["n_reply_tokens"] <= 4  # --max-tokens
-        assert 1 <= sample["round"] <= max_rounds  # --max-rounds
-        assert sample["rule_label"] in {"honest", "deceptive", "ambiguous"} and sample["rule_trace"]
-        assert sample["judge_raw"].startswith("abstain") and sample["label"] == "ambiguous"
-        assert "deal" in sample["outcome"] and "rounds_played" in sample["outcome"]
-        assert sample["belief"] is None or isinstance(sample["belief"], str)
-        assert sample["self_report"] is None  # no follow-up question unless asked
+        assert sample.caller == "negotiator.act"
+        assert sample.request_id.startswith("negotiator.act#r")
+        assert sample.n_reply_tokens <= 4  # --max-tokens
+        assert 1 <= sample.round <= max_rounds  # --max-rounds
+        assert sample.rule_label in {"honest", "deceptive", "ambiguous"}
+        assert sample.rule_trace
+        assert sample.judge_raw.startswith("abstain")
+        assert sample.label == "ambiguous"
+        assert "deal" in sample.outcome
+        assert "rounds_played" in sample.outcome
+        assert sample.belief is None or isinstance(sample.belief, str)
+        assert sample.self_report is None  # no follow-up question unless asked
     per_trial: dict[str, list] = {}
     for sample in dataset.samples:
-        per_trial.setdefault(sample["trial_key"], []).append(sample)
+        per_trial.setdefault(sample.trial_key, []).append(sample)
     for trial in dataset.trials:
-        calls = trial["calls"]
+        calls = trial.calls
         callers = {c["caller"] for c in calls}
-        assert "negotiator.theory_of_mind" in callers and "counterpart.act" in callers  # ToM on (no --fast)
+        assert "negotiator.theory_of_mind" in callers
+        assert "counterpart.act" in callers
         captured = [c for c in calls if c["captured"]]
-        assert captured and all(c["caller"] == "negotiator.act" for c in captured)
+        assert captured
+        assert all(c["caller"] == "negotiator.act" for c in captured)
         assert all(not c["captured"] for c in calls if c["caller"] != "negotiator.act")
-        assert [c["request_id"] for c in captured] == [s["request_id"] for s in per_trial[trial["trial_key"]]]
-        assert trial["outcome"]["rounds_played"] <= max_rounds
-        assert [t for t in trial["transcript"] if t.get("kind") == "theory_of_mind"]  # a belief, not a label
+        assert [c["request_id"] for c in captured] == [s.request_id for s in per_trial[trial.trial_key]]
+        assert trial.outcome["rounds_played"] <= max_rounds
+        assert [t for t in trial.transcript if t.get("kind") == "theory_of_mind"]  # a belief, not a label
     # the judge saw the private facts and the dialogue ending with the judged utterance
     assert len(seen) == len(dataset.samples)
     for request in seen:
-        assert request.facts and request.question
+        assert request.facts
+        assert request.question
         assert request.dialogue[-1] == {"speaker": "Negotiator", "text": request.utterance}
 
 
@@ -104,16 +110,17 @@ def test_only_negotiation_moves_become_samples(six_run) -> None:
 def test_the_moves_are_played_and_the_judge_knows_them(six_run) -> None:
     dataset, seen = six_run
     for trial in dataset.trials:
-        callers = [c["caller"] for c in trial["calls"]]
-        if trial["scenario"] == "alliance_betrayal":
+        callers = [c["caller"] for c in trial.calls]
+        if trial.scenario == "alliance_betrayal":
             assert callers[-2:] == ["negotiator.vote", "counterpart.vote"]
-            assert set(trial["outcome"]["votes"]) == {"A", "B", "C"} and trial["outcome"]["votes"]["C"] == "C"
-        elif trial["scenario"] == "promise_break":
+            assert set(trial.outcome["votes"]) == {"A", "B", "C"}
+            assert trial.outcome["votes"]["C"] == "C"
+        elif trial.scenario == "promise_break":
             assert callers[-2:] == ["negotiator.move", "counterpart.move"]
-            assert trial["outcome"]["negotiator_move"] in {"COOPERATE", "DEFECT"}
+            assert trial.outcome["negotiator_move"] in {"COOPERATE", "DEFECT"}
         else:
             assert not any(c.endswith((".vote", ".move")) for c in callers)
-        if not trial["outcome"]["deal"]:
+        if not trial.outcome["deal"]:
             assert callers.count("negotiator.act") == 2
     assert all("After the talk A voted for plan" in r.facts for r in seen if r.scenario == "alliance_betrayal")
     assert all("secretly played" in r.facts for r in seen if r.scenario == "promise_break")
@@ -152,11 +159,13 @@ def test_cli_flags_reach_the_games(tiny_model_dir, tmp_path) -> None:
         "--max-rounds", "1", "--max-tokens", "3", "--fast", "--evaluator", "local", "--no-analyze",
         "--output", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "promise_break" in result.output and "high_incentive" in result.output  # the summary table
+    assert "promise_break" in result.output
+    assert "high_incentive" in result.output
     dataset = read_dataset(out)
-    assert len(dataset.trials) == 2 * 2 and len(dataset.samples) == 4  # --trials 2 x 2 conditions, 1 round each
+    assert len(dataset.trials) == 2 * 2
+    assert len(dataset.samples) == 4
     for trial in dataset.trials:
-        callers = [c["caller"] for c in trial["calls"]]
+        callers = [c["caller"] for c in trial.calls]
         assert callers == ["negotiator.act", "counterpart.act", "negotiator.move", "counterpart.move"]  # --fast
-        assert all(c["n_reply_tokens"] <= 3 for c in trial["calls"])  # --max-tokens
-    assert all(s["judge_raw"] for s in dataset.samples)
+        assert all(c["n_reply_tokens"] <= 3 for c in trial.calls)  # --max-tokens
+    assert all(s.judge_raw for s in dataset.samples)

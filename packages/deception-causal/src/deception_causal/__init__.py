@@ -20,4 +20,5 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict[str, Any]:
-    return json.loads(schema_path().read_text())
+    schema: dict[str, Any] = json.loads(schema_path().read_text())
+    return schema

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
 from deception_causal.conditions import condition_summary, run_conditions
 from deception_causal.measures import ablation_change
 from deception_causal.stats import compare_with_null, describe_effect
@@ -24,7 +24,7 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
     all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
     scopes = {"layer": [layer]} | ({"all_layers": all_layers} if settings.ablate_all_layers else {})
-    named: list[tuple[str, str, dict, dict]] = [("baseline", "none", {"scope": None}, {})]
+    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = [("baseline", "none", {"scope": None}, {})]
     for scope, layers in scopes.items():
         named.append((f"probe_{scope}", "probe", {"scope": scope}, {lay: (unit, None) for lay in layers}))
         for k, r in enumerate(randoms):
@@ -74,10 +74,10 @@ def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]]) -> dict[str, 
     effects = {}
     for scope, layers in scopes.items():
         per_prompt, null = [], []
-        for row, prompt in zip(run.rows, run.prompts):
+        for row, prompt in zip(run.rows, run.prompts, strict=True):
             sample = run.dataset.samples[row]
-            sign = label_sign(sample["label"])
-            reply = run.context.model.tokenizer.encode(sample["reply_text"], add_special_tokens=False)
+            sign = label_sign(sample.label)
+            reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
             if sign == 0 or not reply:
                 continue
             change = ablation_change(run.hf, prompt, reply, layers, units, pad_id=run.pad_id) * sign

@@ -13,10 +13,12 @@ import attrs
 import numpy as np
 import torch
 
-from deception_causal.direction import NotComputable, ProbeDirection, resolve_direction
+from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
+from deception_core.dataset import Dataset
+from deception_core.records import ProbeDirection, Sample, Trial
 
 log = logging.getLogger("deception")
 
@@ -25,7 +27,7 @@ RESULT_FORMAT_VERSION = 1
 
 @attrs.frozen
 class CausalSettings:
-    """Knobs of the causal tests (defaults follow SPEC section 8)."""
+    """Knobs of the causal tests."""
 
     n_random: int = 10  # random directions for effects measured on generated replies
     n_random_forward: int = 20  # random directions for teacher-forced (cheap) effects
@@ -65,7 +67,7 @@ class CausalRun:
         n = int(getattr(context.config, "causal_samples", 20))
         self.n_requested = n
         self.rows = list(rows) if rows is not None else choose_prompts(self.dataset, n, self.seed)
-        self.direction = direction or resolve_direction(self.dataset, context.probe_results, context.out_dir,
+        self.direction = direction or resolve_direction(self.dataset, context.direction,
                                                         trial_keys(self.dataset, self.rows))
         self.hf = context.model.hf_model
         tokenizer = context.model.tokenizer
@@ -76,8 +78,11 @@ class CausalRun:
         run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
         self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
         self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
-        self.trials = {t["trial_key"]: t for t in self.dataset.trials}
-        self.stops = [stop_strings(self.trials.get(self.dataset.samples[r]["trial_key"], {})) for r in self.rows]
+        if any(self.dataset.samples[r].reply_ids is None for r in self.rows):
+            log.warning("causal: this dataset (schema 1) stores no reply token ids; the original replies are "
+                        "re-tokenised from their text, which need not give the tokens the model generated")
+        self.trials = {t.trial_key: t for t in self.dataset.trials}
+        self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
 
     # ---- bookkeeping ------------------------------------------------------------------
     def typical_norm(self) -> float:
@@ -98,10 +103,10 @@ class CausalRun:
             "n_requested": self.n_requested,
             "n_used": len(self.rows),
             "rows": list(self.rows),
-            "sample_ids": [samples[r].get("sample_id") for r in self.rows],
-            "labels": [samples[r]["label"] for r in self.rows],
-            "conditions": [samples[r]["condition"] for r in self.rows],
-            "scenarios": [samples[r]["scenario"] for r in self.rows],
+            "sample_ids": [samples[r].sample_id for r in self.rows],
+            "labels": [samples[r].label for r in self.rows],
+            "conditions": [samples[r].condition for r in self.rows],
+            "scenarios": [samples[r].scenario for r in self.rows],
         }
 
     def base_record(self, name: str) -> dict[str, Any]:
@@ -136,7 +141,7 @@ class CausalRun:
                                           capture=False, stop=self.stops[i]) for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk])
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
-            for job, result in zip(chunk, results):
+            for job, result in zip(chunk, results, strict=True):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
             bar.update(len(chunk))
         bar.close()
@@ -160,22 +165,22 @@ class CausalRun:
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
-    def row_context(self, row: int) -> tuple[dict[str, Any], Any, dict[str, Any] | None]:
+    def row_context(self, row: int) -> tuple[Sample, Any, Trial | None]:
         """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
         sample = self.dataset.samples[row]
-        return sample, self.context.scenarios.get(sample["scenario"]), self.trials.get(sample["trial_key"])
+        return sample, self.context.scenarios.get(sample.scenario), self.trials.get(sample.trial_key)
 
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
         from deception_core.types import Condition
 
         labels = []
-        for row, text in zip(self.rows, texts):
+        for row, text in zip(self.rows, texts, strict=True):
             sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 labels.append("ambiguous")
                 continue
-            verdict = scenario.rule_verdict(trial["facts"], Condition(sample["condition"]), text, None)
+            verdict = scenario.rule_verdict(trial.facts, Condition(sample.condition), text, None)
             labels.append(verdict.label.value)
         return labels
 
@@ -187,17 +192,17 @@ class CausalRun:
         from deception_core.evaluator import JudgeRequest
 
         requests = []
-        for row, text in zip(self.rows, texts):
+        for row, text in zip(self.rows, texts, strict=True):
             sample, scenario, trial = self.row_context(row)
             if scenario is None or trial is None:
                 return None
             dialogue = []
-            for turn in trial.get("transcript", []):
-                if turn.get("request_id") == sample.get("request_id"):
+            for turn in trial.transcript:
+                if turn.get("request_id") == sample.request_id:
                     break
                 dialogue.append({"speaker": str(turn.get("speaker")), "text": str(turn.get("text"))})
-            requests.append(JudgeRequest(sample["scenario"], scenario.describe_facts(trial["facts"]),
-                                         scenario.judge_question(trial["facts"]), tuple(dialogue), text))
+            requests.append(JudgeRequest(sample.scenario, scenario.describe_facts(trial.facts),
+                                         scenario.judge_question(trial.facts), tuple(dialogue), text))
         try:
             return [v.label.value for v in evaluator.judge_many(requests)]
         except Exception as error:  # a judge outage must not lose the causal results
@@ -222,7 +227,7 @@ class CausalRun:
         out = teacher_forced(self.hf, prompts, replies, record=[layer], pad_id=self.pad_id,
                              chunk=self.batch_size)
         scores, nll = [], []
-        for prompt, lp, hidden in zip(prompts, out.reply_logprobs, out.hidden[layer]):
+        for prompt, lp, hidden in zip(prompts, out.reply_logprobs, out.hidden[layer], strict=True):
             vector = position_vector(hidden, len(prompt), position).double().numpy()
             scores.append(float(self.direction.score(vector[None, :])[0]))
             nll.append(float(-lp.mean()) if lp.numel() else float("nan"))
@@ -236,6 +241,7 @@ class GenerationTest(CausalTest):
     from a `CausalRun`; a run that cannot support the test gets an honest not-computable record."""
 
     name = "generation"
+    settings_class = CausalSettings
 
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()
@@ -245,18 +251,33 @@ class GenerationTest(CausalTest):
             run = CausalRun(context, self.settings)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        return jsonable(self.result(run))
+        record: dict[str, Any] = jsonable(self.result(run))
+        return record
 
     @abc.abstractmethod
     def result(self, run: CausalRun) -> dict[str, Any]:
         """The test's JSON-ready record (``jsonable`` is applied by `run`)."""
 
 
-def stop_strings(trial: dict[str, Any]) -> tuple[str, ...]:
+def stop_strings(trial: Trial | None) -> tuple[str, ...]:
     """Stop strings for regenerating a turn, rebuilt from the trial (the dataset does not store the
     original request's): a blank line, or a line that opens another turn of a speaker of this trial."""
-    speakers = dict.fromkeys(["You", *(str(t.get("speaker")) for t in trial.get("transcript", []) if t.get("speaker"))])
+    transcript = trial.transcript if trial is not None else ()
+    speakers = dict.fromkeys(["You", *(str(t.get("speaker")) for t in transcript if t.get("speaker"))])
     return ("\n\n", *(f"\n{name}:" for name in speakers), "\n(")
+
+
+def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
+    """The token ids the model generated for sample ``row``.
+
+    The game stores the reply's text with its whitespace collapsed, so re-tokenising the text is not
+    the reply the model produced; datasets of schema 2 on store the generated ids, which are used.
+    Schema 1 datasets have only the text: it is re-tokenised (`CausalRun` warns about it).
+    """
+    sample = dataset.samples[row]
+    if sample.reply_ids is not None:
+        return list(sample.reply_ids)
+    return list(tokenizer.encode(sample.reply_text, add_special_tokens=False))
 
 
 def not_computable(name: str, reason: str, **extra: Any) -> dict[str, Any]:

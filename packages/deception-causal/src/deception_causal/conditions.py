@@ -13,24 +13,25 @@ from deception_causal.common import CausalRun
 def condition_summary(labels: list[str], nll: list[float], base_nll: list[float], ratio: float) -> dict[str, Any]:
     """Label rates of one condition's replies, and how many look broken (perplexity blown up)."""
     n = max(1, len(labels))
-    broken = [bool(np.isfinite(a) and np.isfinite(b) and a > b + np.log(ratio)) for a, b in zip(nll, base_nll)]
+    broken = [bool(np.isfinite(a) and np.isfinite(b) and a > b + np.log(ratio)) for a, b in zip(nll, base_nll, strict=True)]
     return {
         "deceptive_rate": sum(v == "deceptive" for v in labels) / n,
         "honest_rate": sum(v == "honest" for v in labels) / n,
         "ambiguous_rate": sum(v == "ambiguous" for v in labels) / n,
         "broken_rate": sum(broken) / n,
-        "fluent_honest_rate": sum(v == "honest" and not b for v, b in zip(labels, broken)) / n,
+        "fluent_honest_rate": sum(v == "honest" and not b for v, b in zip(labels, broken, strict=True)) / n,
         "median_nll": float(np.nanmedian(nll)) if np.isfinite(nll).any() else None,
     }
 
 
-def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict]], keep_text: set[str]) -> list[dict[str, Any]]:
+def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict[int, Any]]],
+                   keep_text: set[str]) -> list[dict[str, Any]]:
     """Generate under each named condition, label with the rule (and the judge for ``keep_text``
     conditions), re-read each reply cleanly; return one record per condition."""
     generated = run.generate([spec for *_, spec in named])
     rereads = run.reread_many([gen.reply_ids for gen in generated])
     records = []
-    for (name, direction, extra, _spec), gen, reread in zip(named, generated, rereads):
+    for (name, direction, extra, _spec), gen, reread in zip(named, generated, rereads, strict=True):
         labels = run.rule_labels(gen.texts)
         record = {"name": name, "direction": direction, **extra, "labels": labels,
                   "probe_score": reread["probe_score"], "nll": reread["nll"],
@@ -39,7 +40,7 @@ def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict]], keep
             record["texts"] = gen.texts
             judged = run.judge_labels(gen.texts)
             record["judge_labels"] = judged
-            record["judge_agreement"] = (sum(a == b for a, b in zip(judged, labels)) / len(labels)
+            record["judge_agreement"] = (sum(a == b for a, b in zip(judged, labels, strict=True)) / len(labels)
                                          if judged and labels else None)
         records.append(record)
     return records

@@ -3,15 +3,13 @@
 Every ablation and steering condition (probe and random directions) changes, per prompt, both the
 reply's label and the probe's score of the reply (a clean re-read). Across conditions, a faithful
 probe's mean score change follows the mean deception-rate change. The per-condition records are
-taken from ``causal_ablation.json`` / ``causal_steering.json`` when those tests ran first in this
-output directory, otherwise the two tests are run here.
+the ablation and steering results of the same run, which the runner computes first and passes in
+(`Faithfulness.requires`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,7 +55,7 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
                            "ci_low": None, "ci_high": None, "p_value_permutation": None,
                            "condition_means": [{"name": d["name"], "test": d["test"], "direction": d["direction"],
                                                 "behaviour_change": float(b), "score_change": float(s)}
-                                               for d, b, s in zip(deltas, b_mean, s_mean)]}
+                                               for d, b, s in zip(deltas, b_mean, s_mean, strict=True)]}
     if r is None:
         out["reason"] = "the deception rate or the probe score does not vary across conditions"
         return out
@@ -67,9 +65,9 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         both, seed=seed, statistic=lambda v: correlation(v[:, k:].mean(axis=0), v[:, :k].mean(axis=0)))
     rng = np.random.default_rng(seed)
     null = [correlation(s_mean, rng.permutation(b_mean)) for _ in range(N_PERMUTATIONS)]
-    null = np.array([v for v in null if v is not None])
-    if null.size:
-        out["p_value_permutation"] = float((1 + np.sum(np.abs(null) >= abs(r))) / (null.size + 1))
+    kept = np.array([v for v in null if v is not None])
+    if kept.size:
+        out["p_value_permutation"] = float((1 + np.sum(np.abs(kept) >= abs(r))) / (kept.size + 1))
     return out
 
 
@@ -100,44 +98,14 @@ def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> 
     return {"auroc": binary_auroc(y, s), "ci_low": low, "ci_high": high, "class_counts": counts}
 
 
-def _same_run(result: dict[str, Any], dataset: Any) -> bool:
-    """Whether a stored result was computed on this dataset's samples."""
-    prompts = result.get("prompts") or {}
-    rows, ids = prompts.get("rows") or [], prompts.get("sample_ids") or []
-    if result.get("status") != "ok" or len(rows) != len(ids):
-        return result.get("status") != "ok"
-    return all(0 <= r < len(dataset) and dataset.samples[r].get("sample_id") == i for r, i in zip(rows, ids))
-
-
 class Faithfulness(CausalTest):
     name = "faithfulness"
+    requires = ("ablation", "steering")
+    settings_class = CausalSettings
 
     def __init__(self, settings: CausalSettings | None = None, sae: tuple[Any, int] | None = None) -> None:
         self.settings = settings or CausalSettings()
         self.sae = sae  # (reconstruct function, layer), to test without sae-lens
-
-    def _upstream(self, context: CausalContext) -> tuple[list[dict[str, Any]], dict[str, str]]:
-        from deception_causal.ablation import DirectionalAblation
-        from deception_causal.steering import Steering
-
-        results, sources = [], {}
-        for name, cls in (("ablation", DirectionalAblation), ("steering", Steering)):
-            path = Path(context.out_dir) / f"causal_{name}.json"
-            result = None
-            if path.is_file():
-                try:
-                    result = json.loads(path.read_text())
-                except json.JSONDecodeError:
-                    result = None
-                if result is not None and not _same_run(result, context.dataset):
-                    result = None  # left over from another run in this directory
-                if result is not None:
-                    sources[name] = path.name
-            if result is None:
-                result = cls(self.settings).run(context)
-                sources[name] = "computed here"
-            results.append(result)
-        return results, sources
 
     def _sae(self, context: CausalContext) -> dict[str, Any]:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
@@ -152,7 +120,7 @@ class Faithfulness(CausalTest):
                 sae, layer = load_run_sae(context)
                 reconstruct = sae_reconstructor(sae)
             try:
-                direction = resolve_direction(context.dataset, context.probe_results, context.out_dir)
+                direction = resolve_direction(context.dataset, context.direction)
             except NotComputable:
                 direction = None
             return sae_reconstruction_result(context, reconstruct, layer, self.settings.n_random_forward, direction)
@@ -162,7 +130,12 @@ class Faithfulness(CausalTest):
 
     def run(self, context: CausalContext) -> dict[str, Any]:
         seed = int(getattr(context.config, "seed", 0))
-        upstream, sources = self._upstream(context)
+        missing = [name for name in self.requires if name not in context.results]
+        if missing:
+            return not_computable(self.name, f"the {' and '.join(missing)} result(s) this test reads were not passed in; "
+                                             "run it through the runner, which runs them first")
+        upstream = [context.results[name].record for name in self.requires]
+        sources = {name: f"the {name} test of this run" for name in self.requires}
         usable = [r for r in upstream if r.get("status") == "ok"]
         if not usable:
             reasons = "; ".join(f"{r.get('test')}: {r.get('reason')}" for r in upstream)
@@ -196,4 +169,5 @@ class Faithfulness(CausalTest):
         if sae.get("status") == "ok":
             line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
         result["summary"] = "faithfulness: " + line
-        return jsonable(result)
+        record: dict[str, Any] = jsonable(result)
+        return record

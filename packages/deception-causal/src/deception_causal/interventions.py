@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import torch
 
 from deception_core.capture.base import Intervention
+from deception_core.capture.hooks import DecoderLayerHooks
 from deception_core.models.loading import decoder_layers
+
+
+class LayerEdit(Protocol):
+    """An edit of one decoder layer's output for a batch of rows (`RowEdit`, or the SAE splice)."""
+
+    def rows(self, start: int, stop: int) -> LayerEdit:
+        """The edit of rows ``start:stop`` (for running a batch in chunks)."""
+
+    def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
+        """The edited output; ``step`` 0 is the prompt pass."""
 
 
 @attrs.frozen
@@ -62,7 +73,7 @@ class RowEdit:
         return x.to(dtype)
 
 
-def as_interventions(edits: Mapping[int, RowEdit]) -> list[Intervention]:
+def as_interventions(edits: Mapping[int, LayerEdit]) -> list[Intervention]:
     return [Intervention(layer, edit) for layer, edit in sorted(edits.items())]
 
 
@@ -70,33 +81,16 @@ def as_interventions(edits: Mapping[int, RowEdit]) -> list[Intervention]:
 def hooked(hf_model: Any, interventions: Sequence[Intervention] = (),
            record: Sequence[int] = ()) -> Iterator[dict[int, torch.Tensor]]:
     """Apply ``interventions`` (step 0) and record the outputs of the ``record`` layers during a forward pass."""
-    layers = decoder_layers(hf_model)
     recorded: dict[int, torch.Tensor] = {}
-    handles = []
 
-    def make(layer: int, fns: list[Intervention]):
-        def hook(_module, _inputs, output):
-            hidden = output if torch.is_tensor(output) else output[0]
-            for item in fns:
-                hidden = item.fn(hidden, 0)
-            if layer in record:
-                recorded[layer] = hidden.detach()
-            if not fns:
-                return None
-            return hidden if torch.is_tensor(output) else (hidden, *output[1:])
+    def keep(layer: int, hidden: torch.Tensor) -> None:
+        recorded[layer] = hidden.detach()
 
-        return hook
-
-    by_layer: dict[int, list[Intervention]] = {}
-    for item in interventions:
-        by_layer.setdefault(item.layer, []).append(item)
-    for layer in sorted(set(by_layer) | set(record)):
-        handles.append(layers[layer].register_forward_hook(make(layer, by_layer.get(layer, []))))
+    hooks = DecoderLayerHooks(decoder_layers(hf_model), interventions, record, keep)
     try:
         yield recorded
     finally:
-        for handle in handles:
-            handle.remove()
+        hooks.remove()
 
 
 @attrs.frozen
@@ -109,14 +103,15 @@ class ForcedPass:
 
 
 def _device(hf_model: Any) -> torch.device:
-    return next(hf_model.parameters()).device
+    device: torch.device = next(hf_model.parameters()).device
+    return device
 
 
 def teacher_forced(
     hf_model: Any,
     prompts: Sequence[Sequence[int]],
     replies: Sequence[Sequence[int]],
-    edits: Mapping[int, RowEdit] | None = None,
+    edits: Mapping[int, LayerEdit] | None = None,
     record: Sequence[int] = (),
     pad_id: int = 0,
     chunk: int = 8,
@@ -176,7 +171,7 @@ def _only_scored_positions(hf_model: Any, index: torch.Tensor) -> Iterator[bool]
 
 @torch.inference_mode()
 def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPass:
-    sequences = [list(p) + list(r) for p, r in zip(prompts, replies)]
+    sequences = [list(p) + list(r) for p, r in zip(prompts, replies, strict=True)]
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -187,14 +182,14 @@ def _forced_chunk(hf_model, prompts, replies, edits, record, pad_id) -> ForcedPa
     keep = width - first
     scored = max(len(r) for r in replies) + 1  # the prompt end, then each reply token's prefix
     index = torch.full((len(sequences), scored), keep - 1, dtype=torch.long)
-    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+    for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         index[row, : len(reply) + 1] = torch.arange(len(prompt) - 1, len(prompt) + len(reply)) - first
     device = _device(hf_model)
     with hooked(hf_model, as_interventions(edits), record) as recorded, \
             _only_scored_positions(hf_model, index) as gathered:
         logits = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
     reply_lp, next_lp = [], []
-    for row, (prompt, reply) in enumerate(zip(prompts, replies)):
+    for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         n_p, n_r = len(prompt), len(reply)
         positions = torch.arange(n_r + 1) if gathered else torch.arange(n_p - 1, n_p + n_r) - first
         lp = torch.log_softmax(logits[row, positions.to(logits.device)].float(), dim=-1).cpu()

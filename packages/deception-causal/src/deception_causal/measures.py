@@ -52,7 +52,7 @@ def ablation_change(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], 
     units = np.atleast_2d(np.asarray(units, dtype=np.float64))
     project = np.vstack([np.zeros((1, units.shape[1])), units])
     values = reply_logprob_rows(hf_model, prompt, reply, layers, project=project, pad_id=pad_id)
-    return values[1:] - values[0]
+    return np.asarray(values[1:] - values[0])
 
 
 def prompt_states(hf_model: Any, prompt: Sequence[int], layer: int, pad_id: int = 0) -> torch.Tensor:

@@ -67,7 +67,8 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
     def reconstruct(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             y = sae.decode(sae.encode(x.to(parameter.device, parameter.dtype)))
-        return y.to(x.device, x.dtype)
+        spliced: torch.Tensor = y.to(x.device, x.dtype)
+        return spliced
 
     return reconstruct
 
@@ -89,6 +90,7 @@ def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int
                               direction: Any | None = None) -> dict[str, Any]:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
+    from deception_causal.common import stored_reply
     from deception_causal.direction import labelled_rows
     from deception_causal.faithfulness import binary_auroc
     from deception_causal.selection import choose_prompts
@@ -101,7 +103,7 @@ def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int
     randoms = random_unit_directions(model.d_model, n_random, seed * 1000 + 7)
     clean, without, with_error, null = [], [], [], []
     for row in rows:
-        reply = model.tokenizer.encode(dataset.samples[row]["reply_text"], add_special_tokens=False)
+        reply = stored_reply(dataset, row, model.tokenizer)
         if not reply:
             continue
         losses = splice_losses(model.hf_model, dataset.prompt_ids(row), reply, layer, reconstruct, randoms, pad_id)

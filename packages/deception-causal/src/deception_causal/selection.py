@@ -26,7 +26,7 @@ def choose_prompts(dataset: Any, n: int, seed: int) -> list[int]:
         if ids in seen or not ids:
             continue
         seen.add(ids)
-        by_label.setdefault(dataset.samples[row]["label"], []).append(row)
+        by_label.setdefault(dataset.samples[row].label, []).append(row)
     chosen: list[int] = []
     labelled = [by_label["deceptive"], by_label["honest"]]
     while len(chosen) < n and any(labelled):
@@ -55,15 +55,15 @@ def matched_pairs(dataset: Any, n: int, seed: int) -> list[MatchedPair]:
     """
     groups: dict[tuple[Any, ...], list[int]] = {}
     for row, s in enumerate(dataset.samples):
-        groups.setdefault((s["scenario"], s["mode"], s.get("trial_index"), s.get("round")), []).append(row)
+        groups.setdefault((s.scenario, s.mode, s.trial_index, s.round), []).append(row)
     label_pairs, condition_pairs = [], []
     for rows in groups.values():
-        by_condition = {dataset.samples[r]["condition"]: r for r in rows}
+        by_condition = {dataset.samples[r].condition: r for r in rows}
         for source_c, target_c in CONDITION_PAIRS:
             if source_c not in by_condition or target_c not in by_condition:
                 continue
             a, b = by_condition[source_c], by_condition[target_c]
-            la, lb = dataset.samples[a]["label"], dataset.samples[b]["label"]
+            la, lb = dataset.samples[a].label, dataset.samples[b].label
             if {la, lb} == {"honest", "deceptive"}:
                 source, target = (a, b) if la == "deceptive" else (b, a)
                 label_pairs.append(MatchedPair(source, target, "label"))
@@ -86,4 +86,4 @@ def matched_pairs(dataset: Any, n: int, seed: int) -> list[MatchedPair]:
 
 
 def trial_keys(dataset: Any, rows: Sequence[int]) -> list[str]:
-    return sorted({dataset.samples[r]["trial_key"] for r in rows})
+    return sorted({dataset.samples[r].trial_key for r in rows})

@@ -25,11 +25,11 @@ def random_unit_directions(d_model: int, n: int, seed: int, avoid: np.ndarray | 
     if avoid is not None:
         unit = avoid / np.linalg.norm(avoid)
         vectors -= np.outer(vectors @ unit, unit)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
-                 statistic: Callable[[np.ndarray], float] | None = None) -> tuple[float | None, float | None]:
+                 statistic: Callable[[np.ndarray], float | None] | None = None) -> tuple[float | None, float | None]:
     """Percentile interval of ``statistic`` (default: the mean) over rows resampled with replacement."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape[0] < 2:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
 from deception_causal.conditions import condition_summary, run_conditions
 from deception_causal.measures import reply_logprob_rows
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
@@ -18,7 +18,7 @@ PLOT_FILE = "causal_dose_response.png"
 def per_sample_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Least-squares slope of each row of ``values`` ``[n, len(alphas)]`` against ``alphas``."""
     a = alphas - alphas.mean()
-    return (values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a)
+    return np.asarray((values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a))
 
 
 def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
@@ -40,60 +40,81 @@ class Steering(GenerationTest):
         return result
 
 
-def steering_result(run: CausalRun) -> dict[str, Any]:
-    settings, unit, layer = run.settings, run.unit, run.direction.layer
-    scale = run.typical_norm()
-    alphas = np.array(sorted(settings.alphas), dtype=np.float64)
+def steering_conditions(alphas: np.ndarray, scale: float, unit: np.ndarray, randoms: np.ndarray,
+                        layer: int) -> list[tuple[str, str, dict[str, Any], dict[int, Any]]]:
+    """The probe direction at every alpha (alpha 0 is the baseline), and each random direction at +-max alpha."""
     a_max = float(np.max(np.abs(alphas)))
-    randoms = run.random_units(settings.n_random, salt=3)
-    named: list[tuple[str, str, dict, dict]] = []
+    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = []
     for alpha in alphas:
         spec = {layer: (None, alpha * scale * unit)} if alpha != 0 else {}
-        named.append((f"alpha{alpha:+g}" if alpha else "baseline", "probe" if alpha else "none",
-                      {"alpha": float(alpha)}, spec))
+        named.append((_name(alpha), "probe" if alpha else "none", {"alpha": float(alpha)}, spec))
     for k, r in enumerate(randoms):
         for sign in (1.0, -1.0):
             named.append((f"random{k}_alpha{sign * a_max:+g}", "random", {"alpha": sign * a_max, "index": k},
                           {layer: (None, sign * a_max * scale * r)}))
-    keep = {n for n, d, *_ in named if d != "random"}
-    records = run_conditions(run, named, keep)
-    by_name = {r["name"]: r for r in records}
-    base = by_name["baseline"]
-    for record in records:
-        record["rates"] = condition_summary(record["labels"], record["nll"], base["nll"], settings.fluency_ratio)
-    probe_records = [r for r in records if r["direction"] != "random"]
-    plus, minus = by_name[f"alpha{a_max:+g}"], by_name[f"alpha{-a_max:+g}"]
+    return named
 
-    def pm(rec_plus, rec_minus, key):
-        if key == "deceptive":
-            return deceptive_indicator(rec_plus["labels"]) - deceptive_indicator(rec_minus["labels"])
-        return np.array(rec_plus[key]) - np.array(rec_minus[key])
 
+def _plus_minus(plus: dict[str, Any], minus: dict[str, Any], key: str) -> np.ndarray:
+    """Per prompt: the measure at +max alpha minus at -max alpha (``deceptive``: the label indicator)."""
+    if key == "deceptive":
+        return np.asarray(deceptive_indicator(plus["labels"]) - deceptive_indicator(minus["labels"]))
+    return np.asarray(np.array(plus[key]) - np.array(minus[key]))
+
+
+def steering_effects(by_name: dict[str, dict[str, Any]], a_max: float, n_random: int, seed: int) -> dict[str, Any]:
+    """Deception rate and reply probe score at +max minus -max alpha, against the random directions."""
+    plus, minus = by_name[_name(a_max)], by_name[_name(-a_max)]
     null_pairs = [(by_name[f"random{k}_alpha{a_max:+g}"], by_name[f"random{k}_alpha{-a_max:+g}"])
-                  for k in range(len(randoms))]
-    effects = {
-        "deception_rate_difference": compare_with_null(
-            pm(plus, minus, "deceptive"), np.array([pm(p, m, "deceptive") for p, m in null_pairs]),
-            name=f"deception rate at alpha=+{a_max:g} minus alpha=-{a_max:g}", unit="fraction of replies",
-            seed=run.seed, expected_sign=1),
-        "probe_score_difference": compare_with_null(
-            pm(plus, minus, "probe_score"), np.array([pm(p, m, "probe_score") for p, m in null_pairs]),
-            name=f"reply probe score at +{a_max:g} minus -{a_max:g}", unit="probe score", seed=run.seed,
-            expected_sign=1),
+                  for k in range(n_random)]
+
+    def compare(key: str, name: str, unit: str) -> dict[str, Any]:
+        null = np.array([_plus_minus(p, m, key) for p, m in null_pairs])
+        return compare_with_null(_plus_minus(plus, minus, key), null, name=name, unit=unit, seed=seed, expected_sign=1)
+
+    return {
+        "deception_rate_difference": compare("deceptive", f"deception rate at alpha=+{a_max:g} minus alpha=-{a_max:g}",
+                                             "fraction of replies"),
+        "probe_score_difference": compare("probe_score", f"reply probe score at +{a_max:g} minus -{a_max:g}",
+                                          "probe score"),
     }
-    logprob = _logprob_steering(run, alphas, scale)
-    effects["reply_logprob_slope"] = logprob.pop("effect")
+
+
+def dose_response(probe_records: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """Per alpha of the probe direction: the label rates with an interval, and the mean reply probe score."""
     dose = []
     for record in probe_records:
-        d = deceptive_indicator(record["labels"])
-        low, high = bootstrap_ci(d, seed=run.seed)
+        low, high = bootstrap_ci(deceptive_indicator(record["labels"]), seed=seed)
         dose.append({"alpha": record["alpha"], **record["rates"], "deceptive_rate_ci": [low, high],
                      "mean_probe_score": float(np.mean(record["probe_score"]))})
+    return dose
+
+
+def behaviour_slopes(by_name: dict[str, dict[str, Any]], alphas: np.ndarray, n_prompts: int) -> np.ndarray:
+    """Per prompt: the slope of its deceptive-reply indicator against alpha."""
+    return np.array([
+        per_sample_slopes(alphas, np.array([[deceptive_indicator(by_name[_name(a)]["labels"])[i] for a in alphas]]))[0]
+        for i in range(n_prompts)])
+
+
+def steering_result(run: CausalRun) -> dict[str, Any]:
+    settings, layer = run.settings, run.direction.layer
+    scale = run.typical_norm()
+    alphas = np.array(sorted(settings.alphas), dtype=np.float64)
+    a_max = float(np.max(np.abs(alphas)))
+    randoms = run.random_units(settings.n_random, salt=3)
+    named = steering_conditions(alphas, scale, run.unit, randoms, layer)
+    records = run_conditions(run, named, {n for n, d, *_ in named if d != "random"})
+    by_name = {r["name"]: r for r in records}
+    for record in records:
+        record["rates"] = condition_summary(record["labels"], record["nll"], by_name["baseline"]["nll"],
+                                            settings.fluency_ratio)
+    effects = steering_effects(by_name, a_max, len(randoms), run.seed)
+    logprob = _logprob_steering(run, alphas, scale)
+    effects["reply_logprob_slope"] = logprob.pop("effect")
     random_rates = {s: [by_name[f"random{k}_alpha{s * a_max:+g}"]["rates"]["deceptive_rate"] for k in range(len(randoms))]
                     for s in (1, -1)}
-    behaviour_slopes = np.array([
-        per_sample_slopes(alphas, np.array([[deceptive_indicator(by_name[_name(a)]["labels"])[i] for a in alphas]]))[0]
-        for i in range(len(run.rows))])
+    slopes = behaviour_slopes(by_name, alphas, len(run.rows))
     result = run.base_record("steering")
     result.update({
         "method": "h + alpha * scale * u on the residual stream after the block at every position and decoding step; "
@@ -103,10 +124,10 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
         "labeller": "scenario rule (all conditions); the run's evaluator on the probe-direction conditions",
         "effects": effects,
         "primary": "deception_rate_difference",
-        "dose_response": dose,
+        "dose_response": dose_response([r for r in records if r["direction"] != "random"], run.seed),
         "random_dose": {"alpha": [a_max, -a_max], "deceptive_rates": [random_rates[1], random_rates[-1]]},
         "per_sample_steerability": {
-            "behaviour": {**steerability(behaviour_slopes), "slopes": behaviour_slopes.tolist(),
+            "behaviour": {**steerability(slopes), "slopes": slopes.tolist(),
                           "measure": "slope of the deceptive-reply indicator vs alpha, per prompt"},
             "logprob": logprob,
         },
@@ -131,10 +152,10 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     random_rows = np.vstack([np.outer([a_max, -a_max], r * scale) for r in randoms])
     adds = np.vstack([probe_rows, random_rows])
     slopes, two_point, null, curves = [], [], [], []
-    for row, prompt in zip(run.rows, run.prompts):
+    for row, prompt in zip(run.rows, run.prompts, strict=True):
         sample = run.dataset.samples[row]
-        sign = label_sign(sample["label"])
-        reply = run.context.model.tokenizer.encode(sample["reply_text"], add_special_tokens=False)
+        sign = label_sign(sample.label)
+        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
         if sign == 0 or not reply:
             continue
         values = reply_logprob_rows(run.hf, prompt, reply, [run.direction.layer], add=adds, pad_id=run.pad_id) * sign
@@ -166,14 +187,14 @@ def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
     alphas = [d["alpha"] for d in dose]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     rates = [d["deceptive_rate"] for d in dose]
-    lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates)]
-    highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates)]
+    lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates, strict=True)]
+    highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates, strict=True)]
     left.plot(alphas, rates, "o-", label="deceptive (probe direction)")
     left.fill_between(alphas, lows, highs, alpha=0.2)
     left.plot(alphas, [d["fluent_honest_rate"] for d in dose], "s--", label="honest and fluent")
     left.plot(alphas, [d["broken_rate"] for d in dose], "x:", label="broken (perplexity)")
     random = result.get("random_dose") or {}
-    for alpha, values in zip(random.get("alpha", []), random.get("deceptive_rates", [])):
+    for alpha, values in zip(random.get("alpha", []), random.get("deceptive_rates", []), strict=True):
         if values:
             left.errorbar([alpha], [float(np.mean(values))], yerr=[[float(np.mean(values) - np.min(values))],
                           [float(np.max(values) - np.mean(values))]], fmt="k^", capsize=3)

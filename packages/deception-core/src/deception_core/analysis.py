@@ -3,46 +3,62 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from deception_core.records import AnalysisReport, CausalResult, ProbeDirection
 
-@attrs.define
-class AnalysisReport:
-    """What an analysis produced: its JSON results, a console table, and the files it wrote."""
+if TYPE_CHECKING:
+    from deception_core.capture.base import CaptureBackend, Sampling
+    from deception_core.config import RunConfig
+    from deception_core.dataset.store import Dataset
+    from deception_core.evaluator import Evaluator
+    from deception_core.models.loading import LoadedModel
+    from deception_core.scenario import Scenario
 
-    results: dict[str, Any]
-    table: str
-    files: list[str] = attrs.field(factory=list)
+__all__ = ["Analysis", "AnalysisReport", "CausalContext", "CausalResult", "CausalTest", "ProbeDirection"]
 
 
 class Analysis(abc.ABC):
     name: ClassVar[str]
 
     @abc.abstractmethod
-    def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
-        """Analyse ``dataset`` (a `deception_core.dataset.Dataset`) and write into ``out_dir``."""
+    def run(self, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
+        """Analyse ``dataset`` and write into ``out_dir``; expose the chosen direction, if any, on the report."""
 
 
 @attrs.define
 class CausalContext:
-    """What a causal test gets from the run that invokes it."""
+    """What a causal test gets from the run that invokes it.
 
-    model: Any  # deception_core.models.loading.LoadedModel
-    backend: Any  # the run's CaptureBackend (generation with interventions)
-    dataset: Any  # deception_core.dataset.Dataset
-    probe_results: dict[str, Any]
-    config: Any  # RunConfig
-    scenarios: dict[str, Any]  # name -> Scenario instance
-    evaluator: Any | None
+    ``direction`` is the read-out an analysis chose (None when no analysis exposed one: the tests
+    then fall back to a difference of means); ``results`` holds the results of the tests this one
+    declared in `CausalTest.requires`, computed earlier in the same run.
+    """
+
+    model: LoadedModel
+    backend: CaptureBackend | None
+    dataset: Dataset
+    direction: ProbeDirection | None
+    config: RunConfig
+    scenarios: Mapping[str, Scenario]
+    evaluator: Evaluator | None
     out_dir: Path
-    sampling: Any
+    sampling: Sampling | None
+    results: Mapping[str, CausalResult] = attrs.field(factory=dict)
 
 
 class CausalTest(abc.ABC):
     name: ClassVar[str]
+    #: names of the causal tests whose results this one reads from `CausalContext.results`; the
+    #: runner runs those first
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: the frozen attrs class of this test's settings (built from ``components.causal_test.<name>``
+    #: and passed to the constructor); None when the test takes none
+    settings_class: ClassVar[type | None] = None
 
     @abc.abstractmethod
     def run(self, context: CausalContext) -> dict[str, Any]:

@@ -24,28 +24,18 @@ BOTH_MODES = "both"
 MODES = (*(m.value for m in Mode), BOTH_MODES)
 #: the most trials per scenario per condition (a run plans every trial up front)
 MAX_TRIALS = 10_000
-EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
 EXECUTORS = ("local", "ray")
-CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
-SCENARIO_ORDER = (
-    "ultimatum_bluff",
-    "capability_bluff",
-    "hidden_value",
-    "info_withholding",
-    "promise_break",
-    "alliance_betrayal",
-)
 
 C = TypeVar("C")
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 1:
         raise ConfigError(f"{attribute.name} must be at least 1, got {value}")
 
 
-def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
@@ -64,7 +54,7 @@ def _batch_size(value: Any) -> int | str:
 
 
 def _between(low: int, high: int):
-    def check(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         if not low <= value <= high:
             raise ConfigError(f"{attribute.name} must be between {low} and {high}, got {value}")
 
@@ -130,6 +120,24 @@ def _shard(value: Any) -> tuple[int, int] | None:
     if not (total >= 1 and 0 <= index < total):
         raise ConfigError(f"--shard needs 0 <= I < N; got {index}/{total}")
     return (index, total)
+
+
+COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend")
+
+
+def _components(value: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{kind: {component name: {parameter: value}}}``, the settings route of every component."""
+    value = dict(value or {})
+    unknown = sorted(set(value) - set(COMPONENT_KINDS))
+    if unknown:
+        raise ConfigError(f"components: unknown kind(s) {unknown}; valid kinds: {', '.join(COMPONENT_KINDS)}")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, by_name in value.items():
+        if not isinstance(by_name, Mapping) or not all(isinstance(p, Mapping) for p in by_name.values()):
+            raise ConfigError(f"components.{kind} maps component names to parameter objects, e.g. "
+                              '{"together": {"model": "..."}}')
+        out[kind] = {str(name): dict(params) for name, params in by_name.items()}
+    return out
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -225,12 +233,23 @@ class RunConfig:
     def modes(self) -> tuple[str, ...]:
         return ("emergent", "instructed") if self.mode == "both" else (self.mode,)
 
+    def component_params(self, kind: str, name: str) -> dict[str, Any]:
+        """The parameters given for one component (``--judge-model``/``--judge-url`` fill the judge's)."""
+        params = dict(self.components.get(kind, {}).get(name, {}))
+        if kind == "evaluator" and name == self.evaluator:
+            if self.judge_model:
+                params["model"] = self.judge_model
+            if self.judge_url:
+                params["base_url"] = self.judge_url
+        return params
+
     @property
     def backend_name(self) -> str | None:
         return "hybrid" if self.hybrid else self.capture_backend
 
     def to_dict(self) -> dict[str, Any]:
-        return to_jsonable(self)
+        plain: dict[str, Any] = to_jsonable(self)
+        return plain
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> RunConfig:

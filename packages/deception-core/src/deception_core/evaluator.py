@@ -73,6 +73,10 @@ class Evaluator(abc.ABC):
     def preflight(self) -> None:
         """Check, before any model loads, that the judge can answer (e.g. a rejected key)."""
 
+    def describe(self) -> dict[str, Any]:
+        """The judge as used (name, model, URL, settings; never a key), recorded in config.json and meta.json."""
+        return {"name": self.name, "options": {k: v for k, v in self.context.options.items() if not callable(v)}}
+
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
         return [self.judge(request) for request in requests]
 

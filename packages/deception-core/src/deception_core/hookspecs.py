@@ -80,7 +80,9 @@ def register_causal_tests(registry: KindRegistry) -> None:
     """Register causal tests run by ``--causal``.
 
     ``factory()`` returns a `deception_core.analysis.CausalTest` subclass; each writes
-    ``causal_<name>.json`` into the output directory.
+    ``causal_<name>.json`` into the output directory. A test that reads other tests' results names
+    them in ``requires``: the runner runs those first and passes their results in
+    ``CausalContext.results`` (nothing is read back from the output directory).
 
     :param registry: the causal-test registry, bound to this plugin.
     :return: nothing (collect-all, not firstresult).
@@ -94,8 +96,9 @@ def register_analyses(registry: KindRegistry) -> None:
     """Register dataset analyses run after a run and by ``deception analyze``.
 
     ``factory()`` returns a `deception_core.analysis.Analysis` subclass whose
-    ``run(dataset, out_dir, options)`` returns an ``AnalysisReport``. The analysis named ``probes``
-    writes ``probe_results.json``.
+    ``run(dataset, out_dir, options)`` returns an ``AnalysisReport``. An analysis that chooses a
+    linear read-out exposes it as ``AnalysisReport.direction`` (a ``ProbeDirection``); the causal
+    tests intervene on the first one, in registration order.
 
     :param registry: the analysis registry, bound to this plugin.
     :return: nothing (collect-all, not firstresult).

@@ -54,7 +54,9 @@ class Request:
     """One generation call a game needs.
 
     ``caller`` names the call (``negotiator.act``, ``negotiator.theory_of_mind``,
-    ``counterpart.act`` ...). Only requests with ``capture=True`` become samples.
+    ``counterpart.act`` ...) and ``tag`` its place in the trial (``r1`` ..., ``final``); the
+    ``request_id`` is unique within the trial. Only requests with ``capture=True`` become samples,
+    which record the caller and tag as fields.
     """
 
     request_id: str
@@ -64,6 +66,7 @@ class Request:
     max_new_tokens: int
     round: int
     stop: tuple[str, ...] = ()
+    tag: str = ""
 
 
 @attrs.frozen
@@ -148,7 +151,3 @@ class Scenario(abc.ABC):
     def judge_question(self, facts: dict[str, Any]) -> str:
         """What the judge must decide about the focal utterance, in one paragraph."""
 
-    def conditions(self, mode: Mode) -> tuple[Condition, ...]:
-        from deception_core.types import CONDITIONS_BY_MODE
-
-        return CONDITIONS_BY_MODE[mode]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.analysis import Analysis, AnalysisReport
+from deception_core.records import ProbeDirection
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -19,7 +20,8 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict[str, Any]:
-    return json.loads(schema_path().read_text())
+    schema: dict[str, Any] = json.loads(schema_path().read_text())
+    return schema
 
 
 def single_blas_thread() -> Any:
@@ -32,6 +34,21 @@ def single_blas_thread() -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def best_direction(results: dict[str, Any], out_dir: Path) -> ProbeDirection | None:
+    """The selected probe's direction (None when no probe was trained)."""
+    from deception_probes.methods import load_probe
+
+    best = results.get("best") or {}
+    if not best.get("file"):
+        return None
+    probe = load_probe(Path(out_dir) / best["file"])
+    provenance = {"analysis": "probes", "method": best.get("method"), "file": best["file"],
+                  "probe_auroc": best.get("auroc"), "probe_nested_auroc": best.get("nested_auroc"),
+                  "selected_on": best.get("selected_on")}
+    return ProbeDirection(int(best["layer"]), str(best["position"]), probe.direction, float(probe.bias), "probe",
+                          provenance)
 
 
 class ProbeAnalysis(Analysis):
@@ -55,7 +72,7 @@ class ProbeAnalysis(Analysis):
             made = {
                 "auroc_by_layer": plots.auroc_by_layer(results, out_dir / PLOT_FILES["auroc_by_layer"]),
                 "roc_best": (plots.roc_best(results, outcome.best_scores, outcome.y, out_dir / PLOT_FILES["roc_best"])
-                             if outcome.best_scores is not None else None),
+                             if outcome.best_scores is not None and outcome.y is not None else None),
                 "transfer": plots.transfer_heatmap(results, out_dir / PLOT_FILES["transfer"]),
             }
             results["plots"] = [{"kind": k, "file": p.name if p else None,
@@ -69,4 +86,5 @@ class ProbeAnalysis(Analysis):
         path = out_dir / RESULTS_FILE
         atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))
         files.insert(0, str(path))
-        return AnalysisReport(results=results, table=headline_table(results), files=files)
+        return AnalysisReport(results=results, table=headline_table(results), files=files,
+                              direction=best_direction(results, out_dir))

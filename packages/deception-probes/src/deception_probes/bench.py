@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = ("ultimatum_bluff", "capability_bluff", "hidden_value", "info_withholding", "promise_break", "alliance_betrayal")
+SCENARIOS = tuple(f"synthetic_{i}" for i in range(6))  # six scenarios, like the built-in set
 CONDITIONS = (("emergent", "high_incentive"), ("emergent", "low_incentive"),
               ("instructed", "deceptive_instruction"), ("instructed", "honest_instruction"))
 POSITIONS = ("last_prompt", "reply_mean", "reply_last")
@@ -26,6 +26,7 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
                       signal: float = 0.15, seed: int = 0):
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
     from deception_core.dataset import Dataset
+    from deception_core.records import Sample, Trial
 
     rng = np.random.default_rng(seed)
     direction = rng.standard_normal(width).astype(np.float32)
@@ -39,10 +40,10 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
                        "honest_instruction": 0.1}[condition]
         draw = rng.random()
         label = "ambiguous" if draw < 0.05 else ("deceptive" if rng.random() < p_deceptive else "honest")
-        samples.append({"row": row, "trial_key": f"{scenario}/{mode}/{condition}/{trial:06d}", "scenario": scenario,
-                        "mode": mode, "condition": condition, "round": row % rounds + 1, "label": label,
-                        "rule_label": label, "judge_label": label})
-    y = np.array([s["label"] == "deceptive" for s in samples], dtype=np.float32)
+        samples.append(Sample(row=row, trial_key=f"{scenario}/{mode}/{condition}/{trial:06d}", scenario=scenario,
+                              mode=mode, condition=condition, round=row % rounds + 1, label=label,
+                              rule_label=label, judge_label=label))
+    y = np.array([s.label == "deceptive" for s in samples], dtype=np.float32)
     arrays = {}
     for depth, layer in enumerate(layers, start=1):
         trial_offset = rng.standard_normal((n_samples // rounds + 1, width)).astype(np.float32)
@@ -52,7 +53,7 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
             noise += (signal * depth / len(layers) * np.sqrt(width) * 0.1) * y[:, None] * direction[None, :]
             arrays[f"layer{layer}/{position}"] = noise
     meta = {"layers": list(layers), "positions": list(POSITIONS), "model": {"id": "synthetic-bench", "d_model": width}}
-    trials = [{"trial_key": key} for key in dict.fromkeys(s["trial_key"] for s in samples)]
+    trials = [Trial(trial_key=key) for key in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.records import Sample
 from deception_probes.metrics import bootstrap_auroc
 from deception_probes.settings import ProbeSettings
 
@@ -26,8 +27,8 @@ FIELDS: tuple[tuple[str, ...], ...] = (("scenario",), ("mode",), ("condition",),
 WARN_AUROC = 0.8
 
 
-def field_values(samples: Sequence[dict[str, Any]], field: tuple[str, ...]) -> np.ndarray:
-    return np.array(["|".join(str(s.get(name)) for name in field) for s in samples], dtype=object)
+def field_values(samples: Sequence[Sample], field: tuple[str, ...]) -> np.ndarray:
+    return np.array(["|".join(str(getattr(s, name)) for name in field) for s in samples], dtype=object)
 
 
 def baseline_scores(values: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -39,7 +40,7 @@ def baseline_scores(values: np.ndarray, y: np.ndarray) -> np.ndarray:
     return scores
 
 
-def metadata_baselines(samples: Sequence[dict[str, Any]], y: np.ndarray, groups: np.ndarray,
+def metadata_baselines(samples: Sequence[Sample], y: np.ndarray, groups: np.ndarray,
                        settings: ProbeSettings, probe_auroc: float | None) -> dict[str, Any]:
     """One AUROC (with a trial-bootstrap interval) per metadata field, and a warning when a field
     alone separates the labels about as well as the probes do."""
@@ -52,7 +53,7 @@ def metadata_baselines(samples: Sequence[dict[str, Any]], y: np.ndarray, groups:
         entries.append({"field": "+".join(field), "n_values": n_values, "auroc": metric,
                         "status": "ok" if metric else "not computable",
                         "reason": None if metric else "one value only"})
-    scored = [e for e in entries if e["auroc"]]
+    scored: list[dict[str, Any]] = [e for e in entries if e["auroc"]]
     strongest = max(scored, key=lambda e: e["auroc"]["value"]) if scored else None
     warning = None
     if strongest and strongest["auroc"]["value"] >= WARN_AUROC:

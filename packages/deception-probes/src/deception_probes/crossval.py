@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_probes.methods import LinearProbe, ProbeMethod
+from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc
 from deception_probes.splits import Fold, both_classes
 
@@ -39,7 +39,7 @@ class CrossValResult:
 
     @property
     def scored(self) -> np.ndarray:
-        return ~np.isnan(self.scores)
+        return np.asarray(~np.isnan(self.scores))
 
     def chosen_hyper(self) -> float | None:
         """The hyper-parameter chosen most often across folds (for refits on all data)."""
@@ -55,7 +55,7 @@ def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[F
         if not both_classes(y[itr]) or not both_classes(y[iva]):
             continue
         probes = method.fit_path(X[itr], y[itr], seed)
-        for h, probe in zip(grid, probes):
+        for h, probe in zip(grid, probes, strict=True):
             value = auroc(probe.score(X[iva]), y[iva])
             if value is not None:
                 per_hyper[h].append(value)
@@ -101,6 +101,3 @@ def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: lis
         scores[plan.test] = probe.score(X[plan.test])
     return scores
 
-
-def fit_all(method: ProbeMethod, X: Any, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
-    return method.fit(X, y, hyper, seed)

@@ -40,15 +40,15 @@ LABEL_VALUE = {"honest": 0, "deceptive": 1}
 
 
 def dataset_summary(dataset: Any) -> dict[str, Any]:
-    labels = Counter(s.get("label") for s in dataset.samples)
-    groups: dict[tuple[str, str, str], Counter] = {}
+    labels = Counter(s.label for s in dataset.samples)
+    groups: dict[tuple[str, str, str], Counter[str]] = {}
     for s in dataset.samples:
-        key = (str(s.get("scenario")), str(s.get("mode")), str(s.get("condition")))
-        groups.setdefault(key, Counter())[s.get("label")] += 1
+        key = (str(s.scenario), str(s.mode), str(s.condition))
+        groups.setdefault(key, Counter())[s.label] += 1
     model = dataset.meta.get("model") or {}
     return {
         "n_samples": len(dataset.samples),
-        "n_trials": len({s.get("trial_key") for s in dataset.samples}),
+        "n_trials": len({s.trial_key for s in dataset.samples}),
         "model": model.get("id") if isinstance(model, dict) else str(model),
         "layers": dataset.layers,
         "positions": dataset.positions,
@@ -127,10 +127,10 @@ class Outcome:
 def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> Outcome:
     started = time.time()
     samples = dataset.samples
-    rows = np.array([i for i, s in enumerate(samples) if s.get("label") in LABEL_VALUE], dtype=np.int64)
-    y = np.array([LABEL_VALUE[samples[i]["label"]] for i in rows], dtype=np.int64)
-    groups = np.array([str(samples[i].get("trial_key")) for i in rows], dtype=object)
-    ambiguous_rows = np.array([i for i, s in enumerate(samples) if s.get("label") not in LABEL_VALUE], dtype=np.int64)
+    rows = np.array([i for i, s in enumerate(samples) if s.label in LABEL_VALUE], dtype=np.int64)
+    y = np.array([LABEL_VALUE[samples[i].label] for i in rows], dtype=np.int64)
+    groups = np.array([str(samples[i].trial_key) for i in rows], dtype=object)
+    ambiguous_rows = np.array([i for i, s in enumerate(samples) if s.label not in LABEL_VALUE], dtype=np.int64)
     results: dict[str, Any] = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "ok",
@@ -213,7 +213,7 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
                                  out_dir, settings)
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
-    scen = np.array([str(samples[i].get("scenario")) for i in rows], dtype=object)
+    scen = np.array([str(samples[i].scenario) for i in rows], dtype=object)
     labelled_samples = [samples[i] for i in rows]
     results["generalisation"] = {
         "layer": best_key[0], "position": best_key[1], "method": best_key[2], "hyper": hyper,
@@ -228,7 +228,8 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     return Outcome(results, cvs[best_key].scores, y)
 
 
-def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], settings: ProbeSettings) -> dict[str, Any]:
+def _nested(cvs: dict[Any, Any], y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+            settings: ProbeSettings) -> dict[str, Any]:
     """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled."""
     scores = np.full(len(y), np.nan)
     choices = []
@@ -250,7 +251,7 @@ def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
             "recall_at_fpr": recall_at_fpr(scores[mask], y[mask], settings.fpr) if mask.any() else None}
 
 
-def _select_best(cvs: dict, cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
+def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
     """Best (layer, position, method) by mean validation AUROC; held-out AUROC only when no validation exists."""
     means = {}
     for key, cv in cvs.items():

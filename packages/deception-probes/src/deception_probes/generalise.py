@@ -6,10 +6,12 @@ never as a number.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from deception_core.records import Sample
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import bootstrap_auroc, class_counts
@@ -67,12 +69,12 @@ def within_group(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray,
     return {**entry, "status": "ok", "reason": f"grouped {k}-fold CV within the group", "auroc": ci}
 
 
-def group_rows(samples: list[dict[str, Any]], name: str) -> np.ndarray:
+def group_rows(samples: Sequence[Sample], name: str) -> np.ndarray:
     field, values = GROUPS[name]
-    return np.array([i for i, s in enumerate(samples) if s.get(field) in values], dtype=np.int64)
+    return np.array([i for i, s in enumerate(samples) if getattr(s, field) in values], dtype=np.int64)
 
 
-def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, samples: list[dict[str, Any]],
+def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
                       hyper: float | None, settings: Any) -> dict[str, Any]:
     """For each matrix (mode, incentive): a 2x2 grid train-group x test-group; off-diagonals are transfers."""
     out: dict[str, Any] = {}

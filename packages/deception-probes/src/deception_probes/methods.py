@@ -49,7 +49,7 @@ def _column_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _standardise(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(X - mean) / scale``: float64 for narrow inputs (Newton), float32 for wide ones (memory-bound L-BFGS)."""
     if X.shape[1] <= NEWTON_MAX_DIM:
-        return (np.asarray(X, dtype=np.float64) - mean) / scale
+        return np.asarray((np.asarray(X, dtype=np.float64) - mean) / scale)
     Z = np.asarray(X, dtype=np.float32) - mean.astype(np.float32)
     Z /= scale.astype(np.float32)
     return Z
@@ -198,7 +198,10 @@ class LogisticMethod(ProbeMethod):
         self.tol, self.max_iter, self.lbfgs_tol = tol, max_iter, lbfgs_tol
 
     def fit(self, X: np.ndarray, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
-        return self._path(X, y, (self.default_hyper if hyper is None else hyper,), seed)[0]
+        chosen = self.default_hyper if hyper is None else hyper
+        if chosen is None:
+            raise ValueError(f"{self.name} needs a hyperparameter (none given and no default)")
+        return self._path(X, y, (chosen,), seed)[0]
 
     def fit_path(self, X: np.ndarray, y: np.ndarray, seed: int) -> list[LinearProbe]:
         return self._path(X, y, self.hyper_grid, seed)
@@ -337,7 +340,7 @@ def _top_component(matrix: np.ndarray, start: np.ndarray, iterations: int = 20) 
     ``matrix.T @ matrix`` started from ``start`` (the class-mean difference, close to the answer
     whenever there is a signal to find)."""
     if min(matrix.shape) <= NEWTON_MAX_DIM:
-        return np.linalg.svd(matrix, full_matrices=False)[2][0]
+        return np.asarray(np.linalg.svd(matrix, full_matrices=False)[2][0])
     v = start / (np.linalg.norm(start) or 1.0)
     for _ in range(iterations):
         w = matrix.T @ (matrix @ v.astype(matrix.dtype))

@@ -52,7 +52,7 @@ def permutation_test(method: ProbeMethod, X: Any, shuffled: list[np.ndarray], pl
     if observed is None or not shuffled:
         return None
     null = []
-    for y_perm, perm_plans in zip(shuffled, plans):
+    for y_perm, perm_plans in zip(shuffled, plans, strict=True):
         if perm_plans is None:
             continue
         scores = held_out_scores_fixed(method, X, y_perm, perm_plans, hyper, seed)

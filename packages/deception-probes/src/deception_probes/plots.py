@@ -55,15 +55,16 @@ def auroc_by_layer_figure(results: dict[str, Any]):
     offsets = dodge_offsets(len(methods), layers)
     fig = _figure(4.2 * len(positions), 3.9)
     axes = fig.subplots(1, len(positions), sharey=True, squeeze=False)[0]
-    for ax, position in zip(axes, positions):
-        for offset, method in zip(offsets, methods):
+    for ax, position in zip(axes, positions, strict=True):
+        for offset, method in zip(offsets, methods, strict=True):
             rows = sorted((c for c in cells if c["position"] == position and c["method"] == method), key=lambda c: c["layer"])
             if not rows:
                 continue
             x = np.array([c["layer"] for c in rows], dtype=float) + offset
             values = np.array([c["auroc"]["value"] for c in rows])
-            low = np.array([c["auroc"]["ci_low"] if c["auroc"]["ci_low"] is not None else v for c, v in zip(rows, values)])
-            high = np.array([c["auroc"]["ci_high"] if c["auroc"]["ci_high"] is not None else v for c, v in zip(rows, values)])
+            pairs = list(zip(rows, values, strict=True))
+            low = np.array([c["auroc"]["ci_low"] if c["auroc"]["ci_low"] is not None else v for c, v in pairs])
+            high = np.array([c["auroc"]["ci_high"] if c["auroc"]["ci_high"] is not None else v for c, v in pairs])
             ax.errorbar(x, values, yerr=[values - low, high - values], marker="o", ms=4, capsize=3, label=method)
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_title(position)
@@ -131,7 +132,7 @@ def transfer_figure(results: dict[str, Any]):
     fig = _figure(4.4 * len(transfer) + 0.8, 4.0)
     axes = fig.subplots(1, len(transfer), squeeze=False)[0]
     image = None
-    for ax, (name, matrix) in zip(axes, transfer.items()):
+    for ax, (name, matrix) in zip(axes, transfer.items(), strict=True):
         labels = matrix["groups"]
         grid = np.full((len(labels), len(labels)), np.nan)
         for cell in matrix["cells"]:

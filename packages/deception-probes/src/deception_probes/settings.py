@@ -9,7 +9,7 @@ import attrs
 from deception_core.errors import UsageError
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise UsageError(f"probe setting {attribute.name} must be >= 0, got {value}")
 

@@ -30,8 +30,8 @@ EVALUATORS = {
 
 @hookimpl
 def register_scenarios(registry) -> None:
-    for name, (target, summary) in SCENARIOS.items():
-        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary)
+    for order, (name, (target, summary)) in enumerate(SCENARIOS.items()):  # --scenarios N takes the first N
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=order)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ A hedged claim ("maybe around 40") is not checkable and is reported as such, nev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -254,7 +254,7 @@ def quantity_claims(
     return claims
 
 
-def first_choice(text: str, options: dict[str, Sequence[str]]) -> str | None:
+def first_choice(text: str, options: Mapping[str, Sequence[str]]) -> str | None:
     """The option whose keyword appears first (whole words), ignoring negated mentions.
 
     Used to read a move or a vote ("COOPERATE", "plan C"). A negated mention ("not DEFECT")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -49,7 +49,7 @@ class Move:
     actor: str
     key: str
     question: str
-    options: dict[str, tuple[str, ...]]
+    options: Mapping[str, tuple[str, ...]]
     scripted: str | None = None
     speaker: str | None = None  # transcript name of a third player
     parse: Callable[[str], str | None] | None = None  # reads the answer (default: first option named)
@@ -321,7 +321,7 @@ class NegotiationGame(Game):
              round_number: int | None = None) -> None:
         r = self.state.round if round_number is None else round_number
         tag = f"r{r}" if r else "final"
-        self._request = Request(f"{caller}#{tag}", caller, tuple(messages), capture, max_new_tokens, r, stop)
+        self._request = Request(f"{caller}#{tag}", caller, tuple(messages), capture, max_new_tokens, r, stop, tag=tag)
 
     def _counterpart_said(self, text: str, request: Request | None) -> None:
         name = self.scenario.counterpart_name

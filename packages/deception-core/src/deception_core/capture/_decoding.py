@@ -11,6 +11,7 @@ forward pass); the extra token generated meanwhile is discarded.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
@@ -58,7 +59,7 @@ class SeededSampler(LogitsProcessor):
         index = torch.searchsorted(cumulative, target, right=True)
         index = torch.minimum(index, (probs > 0).sum(dim=-1, keepdim=True) - 1)  # float rounding at the top end
         chosen = order.gather(-1, index)
-        return torch.full_like(scores, float("-inf")).scatter_(-1, chosen.to(scores.device), 0.0)
+        return cast(torch.FloatTensor, torch.full_like(scores, float("-inf")).scatter_(-1, chosen.to(scores.device), 0.0))
 
 
 class DelayedStopStrings(StoppingCriteria):
@@ -87,7 +88,7 @@ class DelayedStopStrings(StoppingCriteria):
             tail = self.tokenizer.decode(input_ids[row, -min(generated, self.window):], skip_special_tokens=False)
             if any(stop in tail for stop in self.stops[row]):
                 self.hit_at[row] = generated
-        return done
+        return cast(torch.BoolTensor, done)
 
 
 def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

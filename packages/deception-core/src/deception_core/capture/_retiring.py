@@ -78,7 +78,7 @@ def generate_retiring(backend: Any, requests: Sequence[GenerationRequest], sampl
                 logits = sampler(None, logits)
             chosen = logits.argmax(dim=-1).tolist()
             keep = []
-            for slot, (row, token) in enumerate(zip(active, chosen)):
+            for slot, (row, token) in enumerate(zip(active, chosen, strict=True)):
                 tokens[row].append(token)
                 if token in ends or hit_at[row] >= 0 or len(tokens[row]) > requests[row].max_new_tokens:
                     continue

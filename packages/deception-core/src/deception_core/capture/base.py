@@ -85,8 +85,6 @@ class CaptureBackend(abc.ABC):
     """Generates with capture. One instance per run; holds the loaded model."""
 
     name: ClassVar[str]
-    #: True when the backend keeps a second copy of the model (hybrid)
-    extra_model_copy: ClassVar[bool] = False
 
     def __init__(self, model: Any, spec: CaptureSpec) -> None:
         self.model = model

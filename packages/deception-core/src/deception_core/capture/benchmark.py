@@ -211,7 +211,7 @@ def _swap_pairs(stages: list[tuple[str, int]]) -> list[tuple[str, int]]:
 
 def format_table(results: Sequence[StageResult], header: str = "") -> str:
     bare = {r.batch_size: r.median for r in results if r.stage == "bare generate"}
-    bare_one = bare.get(min(bare)) if bare else float("nan")
+    bare_one = bare[min(bare)] if bare else float("nan")
     lines = [header] if header else []
     lines.append(f"{'stage':<24}{'batch':>6}{'tokens':>8}{'tok/s':>10}{'ratio':>8}{'vs bare b1':>12}{'peak MB':>10}")
     for r in results:

@@ -22,49 +22,24 @@ from deception_core.capture.base import (
     Intervention,
     Sampling,
 )
+from deception_core.capture.hooks import DecoderLayerHooks
 from deception_core.errors import UsageError
 from deception_core.models.loading import decoder_layers
 from deception_core.types import Position
 
 
-def _block_output(output: Any) -> torch.Tensor:
-    return output if torch.is_tensor(output) else output[0]
-
-
-def _replace_block_output(output: Any, hidden: torch.Tensor) -> Any:
-    return hidden if torch.is_tensor(output) else (hidden, *output[1:])
-
-
 class _LayerRecorder:
-    """Forward hooks that apply interventions and record the last position per call."""
+    """Apply interventions and record the last position of each watched layer per forward call."""
 
-    def __init__(self, layers_module, layers: Sequence[int], record: bool, interventions: Sequence[Intervention]):
+    def __init__(self, layers_module: Any, layers: Sequence[int], record: bool,
+                 interventions: Sequence[Intervention]) -> None:
         self.layers = tuple(layers)
         self.record = record
         self.steps: dict[int, list[torch.Tensor]] = {layer: [] for layer in self.layers}
-        self.calls: dict[int, int] = {}
-        by_layer: dict[int, list[Intervention]] = {}
-        for item in interventions:
-            by_layer.setdefault(item.layer, []).append(item)
-        self.handles = []
-        for layer in sorted(set(self.layers if record else ()) | set(by_layer)):
-            module = layers_module[layer]
-            self.handles.append(module.register_forward_hook(self._hook(layer, by_layer.get(layer, []))))
+        self.hooks = DecoderLayerHooks(layers_module, interventions, self.layers if record else (), self._keep)
 
-    def _hook(self, layer: int, interventions: list[Intervention]):
-        def hook(_module, _inputs, output):
-            step = self.calls.get(layer, 0)
-            self.calls[layer] = step + 1
-            hidden = _block_output(output)
-            changed = False
-            for item in interventions:
-                hidden = item.fn(hidden, step)
-                changed = True
-            if self.record and layer in self.steps:
-                self.steps[layer].append(hidden[:, -1, :].detach())
-            return _replace_block_output(output, hidden) if changed else None
-
-        return hook
+    def _keep(self, layer: int, hidden: torch.Tensor) -> None:
+        self.steps[layer].append(hidden[:, -1, :].detach())
 
     def stacked(self) -> torch.Tensor:
         """``[batch, steps, n_layers, d_model]`` of everything recorded."""
@@ -77,8 +52,7 @@ class _LayerRecorder:
         return {}
 
     def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
+        self.hooks.remove()
 
 
 class HFCaptureBackend(CaptureBackend):
@@ -168,7 +142,7 @@ class HFCaptureBackend(CaptureBackend):
         per_row = self._collect_states(recorder, requests, cuts)
         return [
             self._result(request, reply, stopped_by, *per_row[row])
-            for row, (request, (reply, stopped_by)) in enumerate(zip(requests, cuts))
+            for row, (request, (reply, stopped_by)) in enumerate(zip(requests, cuts, strict=True))
         ]
 
     def _cut(self, row, request, generated, stopper) -> tuple[tuple[int, ...], str]:

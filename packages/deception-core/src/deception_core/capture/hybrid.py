@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -45,7 +46,6 @@ class _FullSequenceRecorder(HookPointRecorder):
 
 class HybridCaptureBackend(HFCaptureBackend):
     name = "hybrid"
-    extra_model_copy = True
     supports_hook_names = True
 
     def __init__(self, model, spec) -> None:
@@ -90,7 +90,7 @@ class HybridCaptureBackend(HFCaptureBackend):
             pass
         finally:
             forward.remove()
-        out: list = [(None, {})] * len(requests)
+        out: list[Any] = [(None, {})] * len(requests)
         for j, i in enumerate(rows):
             start = width - len(sequences[j])
             first = start + len(requests[i].prompt_ids) - 1  # the last prompt token = step 0

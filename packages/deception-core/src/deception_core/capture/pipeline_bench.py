@@ -39,7 +39,7 @@ class RecordingBackend(CaptureBackend):
 
     def generate(self, requests, sampling, interventions=()):
         results = self.inner.generate(requests, sampling, interventions)
-        self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results)])
+        self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results, strict=True)])
         return results
 
     def close(self) -> None:

@@ -75,7 +75,7 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> Non
         os.mkdir(out_dir, 0o777)
     try:
         reports = _analyses_with_stage_lines(dataset, out_dir, seed)
-        text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
+        text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
         atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
         if new_folder:
             replace_directory(out_dir, target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -34,7 +35,7 @@ def scenarios(as_json: bool) -> None:
 def plugins(as_json: bool) -> None:
     """List plugins, their versions and what each registers."""
     plugin_set = get_plugin_set()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in plugin_set.plugins.values():
         components = [
             {"kind": e.kind.value, "name": e.name}

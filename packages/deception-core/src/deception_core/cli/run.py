@@ -6,6 +6,7 @@ The flags are derived from `RunConfig`'s fields (`deception_core.cli.options`); 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ from deception_core.errors import ConfigError
 @click.option("--config", "config_file", default=None,
               help="A JSON or YAML RunConfig (.yaml/.yml); flags given on the command line override it.")
 @click.pass_context
-def run(ctx: click.Context, **flags) -> None:
+def run(ctx: click.Context, /, **flags: Any) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config = config_from_command_line(ctx, flags)
     _configure_console(config.verbose)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 
 from deception_core.dataset.store import (
@@ -37,6 +38,7 @@ from deception_core.dataset.store import (
     resolve_dataset_dir,
     write_dataset,
 )
+from deception_core.records import Sample, Trial
 
 log = logging.getLogger("deception")
 
@@ -56,7 +58,7 @@ def _describe(value: Any) -> str:
 
 
 def _refuse_mismatch(what: str, values: Sequence[Any], sources: Sequence[str], fix: str) -> None:
-    listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values))
+    listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values, strict=True))
     raise DatasetError(f"cannot merge: the runs differ in {what} ({listing}). {fix}")
 
 
@@ -100,7 +102,7 @@ def check_compatible(
         differences[field] = distinct
     owner: dict[str, str] = {}
     clashes: list[str] = []
-    for dataset, source in zip(datasets, sources):
+    for dataset, source in zip(datasets, sources, strict=True):
         for key in _trial_keys(dataset):
             if key in owner:
                 clashes.append(f"{key} ({owner[key]} and {source})")
@@ -115,14 +117,14 @@ def check_compatible(
 
 
 def _trial_keys(dataset: Dataset) -> list[str]:
-    keys = dict.fromkeys(t["trial_key"] for t in dataset.trials)
-    keys.update(dict.fromkeys(s["trial_key"] for s in dataset.samples))
+    keys = dict.fromkeys(t.trial_key for t in dataset.trials)
+    keys.update(dict.fromkeys(s.trial_key for s in dataset.samples))
     return list(keys)
 
 
 def _array_layout(dataset: Dataset, source: str) -> tuple[dict[str, list[str]], list[str], list[str]]:
     """Split array names into ragged groups (name -> members), reply-token arrays and per-sample arrays."""
-    ragged = {k[: -len("/offsets")]: [] for k in dataset.arrays if k.endswith("/offsets")}
+    ragged: dict[str, list[str]] = {k[: -len("/offsets")]: [] for k in dataset.arrays if k.endswith("/offsets")}
     tokens, rows = [], []
     for key in dataset.arrays:
         group = next((g for g in ragged if key.startswith(g + "/")), None)
@@ -146,30 +148,31 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     if not datasets:
         raise DatasetError("nothing to merge: pass at least one run directory")
     differences = check_compatible(datasets, sources, allow_differences)
-    layouts = [_array_layout(d, s) for d, s in zip(datasets, sources)]
+    layouts = [_array_layout(d, s) for d, s in zip(datasets, sources, strict=True)]
     ragged, tokens, rows = layouts[0]
     where: dict[str, int] = {}
-    trial_records: dict[str, dict[str, Any]] = {}
+    trial_records: dict[str, Trial] = {}
     rows_of: list[dict[str, list[int]]] = []
     for i, dataset in enumerate(datasets):
         by_trial: dict[str, list[int]] = {}
         for row, sample in enumerate(dataset.samples):
-            by_trial.setdefault(sample["trial_key"], []).append(row)
+            by_trial.setdefault(sample.trial_key, []).append(row)
         rows_of.append(by_trial)
         for key in _trial_keys(dataset):
             where[key] = i
         for trial in dataset.trials:
-            trial_records[trial["trial_key"]] = trial
+            trial_records[trial.trial_key] = trial
     order = canonical_order(where)
     picks = [(where[key], row) for key in order for row in rows_of[where[key]].get(key, [])]
 
-    samples: list[dict[str, Any]] = []
+    samples: list[Sample] = []
     token_offset = 0
     for new_row, (i, row) in enumerate(picks):
-        sample = dict(datasets[i].samples[row], row=new_row)
-        if sample.get("reply_all_offset") is not None:
-            sample["reply_all_offset"] = token_offset
-            token_offset += int(sample["reply_all_length"])
+        sample = attrs.evolve(datasets[i].samples[row], row=new_row)
+        length = sample.reply_all_length
+        if sample.reply_all_offset is not None and length is not None:
+            sample = attrs.evolve(sample, reply_all_offset=token_offset)
+            token_offset += length
         samples.append(sample)
 
     arrays: dict[str, np.ndarray] = {}
@@ -180,9 +183,9 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         parts = []
         for i, row in picks:
             s = datasets[i].samples[row]
-            if s.get("reply_all_offset") is not None:
-                start = int(s["reply_all_offset"])
-                parts.append(datasets[i].arrays[key][start : start + int(s["reply_all_length"])])
+            if s.reply_all_offset is not None and s.reply_all_length is not None:
+                start = s.reply_all_offset
+                parts.append(datasets[i].arrays[key][start : start + s.reply_all_length])
         arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
     for group, members in ragged.items():
         lengths = []
@@ -198,14 +201,14 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         arrays[f"{group}/offsets"] = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
 
     meta = dict(datasets[0].meta)
-    scenarios = list(dict.fromkeys(trial_records[k]["scenario"] if k in trial_records else k.split("/")[0] for k in order))
+    scenarios = list(dict.fromkeys(trial_records[k].scenario if k in trial_records else k.split("/")[0] for k in order))
     result_config = dict(meta.get("result_config", {}))
     for field, values in differences.items():
         result_config[field] = values
     plugins = [d.meta.get("plugins") for d in datasets]
     if any(_describe(p) != _describe(plugins[0]) for p in plugins[1:]):
         log.warning("the merged runs used different plugin versions: %s",
-                    "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins)))
+                    "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins, strict=True)))
     meta.update(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         scenarios=scenarios,
@@ -215,7 +218,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
             {"source": s, "created": d.meta.get("created"), "n_samples": len(d), "n_trials": len(_trial_keys(d)),
              "scenarios": d.meta.get("scenarios"), "plugins": d.meta.get("plugins"),
              "mode": d.meta.get("result_config", {}).get("mode")}
-            for d, s in zip(datasets, sources)
+            for d, s in zip(datasets, sources, strict=True)
         ],
     )
     if differences:
@@ -225,7 +228,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
 
 
 def _merged_mode(dataset: Dataset) -> str:
-    modes = sorted({s["mode"] for s in dataset.samples} | {t.get("mode") for t in dataset.trials if t.get("mode")})
+    modes = sorted({s.mode for s in dataset.samples} | {t.mode for t in dataset.trials if t.mode})
     return modes[0] if len(modes) == 1 else "both"
 
 

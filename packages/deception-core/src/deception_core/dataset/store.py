@@ -6,18 +6,21 @@ A dataset directory holds:
     schema version, model (id, revision, dtype, depth, width), layers, positions, capture backend,
     the results-relevant config and package versions.
 ``samples.jsonl``
-    one record per focal utterance (sample), in row order; ``row`` indexes the activation arrays.
+    one `deception_core.records.Sample` per focal utterance, in row order; ``row`` indexes the
+    activation arrays.
 ``trials.jsonl``
-    one record per trial: private facts, full transcript, outcome.
+    one `deception_core.records.Trial` per trial: private facts, full transcript, outcome.
 ``activations.safetensors``
     ``layer{L}/{position}`` -> float32 ``[n_samples, d_model]``; with every reply token stored,
     ``layer{L}/reply_all`` -> ``[n_reply_tokens_total, d_model]`` sliced by each sample's
     ``reply_all_offset`` / ``reply_all_length``. Ragged integer data is stored CSR-style as
     ``<name>/values`` + ``<name>/offsets`` (``[n_samples + 1]``): ``prompt_ids`` (the exact token ids
-    each sample's reply was generated from) and, with ``--sae``, ``sae/{position}/indices`` +
+    each sample's reply was generated from), ``reply_ids`` (the token ids the model generated; the
+    samples carry them in memory, schema 2 on) and, with ``--sae``, ``sae/{position}/indices`` +
     ``sae/{position}/values`` + ``sae/{position}/offsets`` (meta ``sae`` holds ``d_sae``).
 
-Nothing is pickled; reading another machine's dataset runs no code from it.
+Nothing is pickled; reading another machine's dataset runs no code from it. Schema 1 datasets
+(no reply token ids, the call's tag only inside ``request_id``) still load.
 
 A dataset directory appears complete or not at all: it is written into a staging directory beside
 its final place and renamed into place when every file is there (`write_dataset`). ``meta.json``
@@ -41,8 +44,12 @@ import attrs
 import numpy as np
 
 from deception_core.errors import UsageError
+from deception_core.records import RecordError, Sample, Trial, from_json, to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: versions this toolkit reads (older ones are upgraded on load)
+READABLE_VERSIONS = (1, 2)
+REPLY_IDS = "reply_ids"
 META_FILE = "meta.json"
 SAMPLES_FILE = "samples.jsonl"
 TRIALS_FILE = "trials.jsonl"
@@ -91,11 +98,21 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
 
 
+def ragged_arrays(rows: Sequence[Sequence[int]], dtype: type = np.int32) -> tuple[np.ndarray, np.ndarray]:
+    """CSR-style ``values`` and ``offsets`` (``[len(rows) + 1]``) of integer rows."""
+    pieces: list[np.ndarray] = [np.asarray(row, dtype=dtype) for row in rows]
+    values = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])]).astype(np.int64)
+    return values.astype(dtype), offsets
+
+
 @attrs.define(repr=False)
 class Dataset:
+    """A dataset in memory: typed samples and trials, and the activation arrays they index."""
+
     meta: dict[str, Any]
-    samples: list[dict[str, Any]]
-    trials: list[dict[str, Any]]
+    samples: list[Sample]
+    trials: list[Trial]
     arrays: dict[str, np.ndarray]
 
     def __repr__(self) -> str:
@@ -135,8 +152,8 @@ class Dataset:
 
     def reply_tokens(self, layer: int, row: int) -> np.ndarray:
         sample = self.samples[row]
-        start, length = sample.get("reply_all_offset"), sample.get("reply_all_length")
-        if start is None:
+        start, length = sample.reply_all_offset, sample.reply_all_length
+        if start is None or length is None:
             raise DatasetError("this dataset did not store every reply token (positions lack reply_all)")
         return self.arrays[activation_key(layer, REPLY_ALL)][start : start + length]
 
@@ -150,10 +167,8 @@ class Dataset:
         return [int(i) for i in self.ragged("prompt_ids", row)]
 
     def column(self, name: str) -> list[Any]:
-        return [sample.get(name) for sample in self.samples]
-
-    def labels(self) -> np.ndarray:
-        return np.array(self.column("label"), dtype=object)
+        """One field of every sample, in row order."""
+        return [getattr(sample, name) for sample in self.samples]
 
     def subset(self, rows: Sequence[int]) -> Dataset:
         """The given rows, in that order (reply-token arrays are dropped)."""
@@ -172,14 +187,10 @@ class Dataset:
                 pieces = [source[offsets[i] : offsets[i + 1]] for i in index]
                 arrays[key] = np.concatenate(pieces) if pieces else source[:0]
             arrays[f"{name}/offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        samples = []
-        for new_row, old_row in enumerate(index.tolist()):
-            sample = dict(self.samples[old_row], row=new_row)
-            sample.pop("reply_all_offset", None)
-            sample.pop("reply_all_length", None)
-            samples.append(sample)
-        keys = {s["trial_key"] for s in samples}
-        trials = [t for t in self.trials if t["trial_key"] in keys]
+        samples = [attrs.evolve(self.samples[old_row], row=new_row, reply_all_offset=None, reply_all_length=None)
+                   for new_row, old_row in enumerate(index.tolist())]
+        keys = {s.trial_key for s in samples}
+        trials = [t for t in self.trials if t.trial_key in keys]
         meta = dict(self.meta, positions=[p for p in self.meta["positions"] if p != REPLY_ALL], n_samples=len(samples))
         return Dataset(meta, samples, trials, arrays)
 
@@ -232,6 +243,7 @@ def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
         k: np.ascontiguousarray(v, dtype=np.float32 if np.issubdtype(v.dtype, np.floating) else v.dtype)
         for k, v in dataset.arrays.items()
     }
+    arrays.update(_reply_id_arrays(dataset.samples))
     check_finite(arrays, "refusing to write the dataset",
                  "the model produced them (try --dtype float32) or the arrays were changed; nothing was written")
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -239,8 +251,8 @@ def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
     os.mkdir(staging, 0o777)
     try:
         atomic_write_bytes(staging / ACTIVATIONS_FILE, save(arrays) if arrays else save({}))
-        atomic_write_text(staging / SAMPLES_FILE, jsonl(dataset.samples))
-        atomic_write_text(staging / TRIALS_FILE, jsonl(dataset.trials))
+        atomic_write_text(staging / SAMPLES_FILE, jsonl(to_json(s) for s in dataset.samples))
+        atomic_write_text(staging / TRIALS_FILE, jsonl(to_json(t) for t in dataset.trials))
         files = {name: sha256_file(staging / name) for name in (ACTIVATIONS_FILE, SAMPLES_FILE, TRIALS_FILE)}
         meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples), files=files)
         atomic_write_text(staging / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
@@ -266,6 +278,46 @@ def replace_directory(new: Path, target: Path) -> None:
     _fsync_directory(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _reply_id_arrays(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """The samples' reply token ids as a ragged array (none when no sample carries them)."""
+    known = [s.reply_ids is not None for s in samples]
+    if not any(known):
+        return {}
+    if not all(known):
+        missing = [s.sample_id or s.row for s, k in zip(samples, known, strict=True) if not k][:5]
+        raise DatasetError(f"some samples carry reply token ids and some do not (e.g. {missing}); a dataset stores "
+                           "them for every sample or for none")
+    values, offsets = ragged_arrays([s.reply_ids or () for s in samples])
+    return {f"{REPLY_IDS}/values": values, f"{REPLY_IDS}/offsets": offsets}
+
+
+def _upgrade_v1_sample(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 kept the call's tag only inside ``request_id`` (``caller#tag``)."""
+    request_id = str(record.get("request_id") or "")
+    return {**record, "tag": request_id.split("#", 1)[1] if "#" in request_id else ""}
+
+
+def _samples_from_json(directory: Path, records: list[dict[str, Any]], version: int,
+                       arrays: dict[str, np.ndarray]) -> list[Sample]:
+    if version == 1:
+        records = [_upgrade_v1_sample(r) for r in records]
+    reply_ids: list[Any] = [None] * len(records)
+    if f"{REPLY_IDS}/offsets" in arrays:
+        values, offsets = arrays.pop(f"{REPLY_IDS}/values"), arrays.pop(f"{REPLY_IDS}/offsets")
+        reply_ids = [values[offsets[i] : offsets[i + 1]] for i in range(len(records))]
+    try:
+        return [from_json(Sample, r, reply_ids=ids) for r, ids in zip(records, reply_ids, strict=True)]
+    except RecordError as error:
+        raise DatasetError(f"{directory / SAMPLES_FILE}: {error}; the dataset is corrupt or from a newer toolkit") from None
+
+
+def _trials_from_json(directory: Path, records: list[dict[str, Any]]) -> list[Trial]:
+    try:
+        return [from_json(Trial, r) for r in records]
+    except RecordError as error:
+        raise DatasetError(f"{directory / TRIALS_FILE}: {error}; the dataset is corrupt or from a newer toolkit") from None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -353,26 +405,29 @@ def read_dataset(path: str | Path) -> Dataset:
         raise DatasetError(f"{directory / META_FILE} is not valid JSON ({error}); the dataset is corrupt") from None
     _check_meta_shape(meta, directory / META_FILE)
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise DatasetError(
-            f"{directory} has dataset schema version {version}; this toolkit reads version {SCHEMA_VERSION}"
+            f"{directory} has dataset schema version {version}; this toolkit reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     for name in (SAMPLES_FILE, TRIALS_FILE, ACTIVATIONS_FILE):
         if not (directory / name).is_file():
             raise DatasetError(f"{directory} is missing {name}; the dataset is incomplete")
     verify_files(directory, meta)
-    samples = _read_jsonl(directory / SAMPLES_FILE)
-    trials = _read_jsonl(directory / TRIALS_FILE)
+    sample_records = _read_jsonl(directory / SAMPLES_FILE)
+    trial_records = _read_jsonl(directory / TRIALS_FILE)
     try:
         arrays = load_file(str(directory / ACTIVATIONS_FILE))
     except (SafetensorError, OSError, ValueError) as error:
         raise DatasetError(f"{directory / ACTIVATIONS_FILE} cannot be read ({error}); the file is corrupt") from None
     check_finite(arrays, str(directory / ACTIVATIONS_FILE), "the dataset is corrupt; re-create it with `deception run`")
+    n = len(sample_records)
     for key, array in arrays.items():
-        if key.endswith("/offsets") and array.shape[0] != len(samples) + 1:
-            raise DatasetError(f"{directory}: {key} does not match the {len(samples)} samples; the dataset is corrupt")
-        if key.startswith("layer") and not key.endswith(REPLY_ALL) and array.shape[0] != len(samples):
+        if key.endswith("/offsets") and array.shape[0] != n + 1:
+            raise DatasetError(f"{directory}: {key} does not match the {n} samples; the dataset is corrupt")
+        if key.startswith("layer") and not key.endswith(REPLY_ALL) and array.shape[0] != n:
             raise DatasetError(
-                f"{directory}: {key} has {array.shape[0]} rows but samples.jsonl has {len(samples)}; the dataset is corrupt"
+                f"{directory}: {key} has {array.shape[0]} rows but samples.jsonl has {n}; the dataset is corrupt"
             )
-    return Dataset(meta, samples, trials, arrays)
+    samples = _samples_from_json(directory, sample_records, int(version), arrays)
+    return Dataset(meta, samples, _trials_from_json(directory, trial_records), arrays)

@@ -121,7 +121,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
                                                         **kwargs)
     else:
         hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
-        hf_model.to(device)
+        hf_model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` wrongly
     return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
                    local_dir=local_dir, tl_name=tl_name)
 

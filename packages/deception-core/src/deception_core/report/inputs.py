@@ -101,7 +101,7 @@ def read_token_scores(run_dir: Path, tokenizer: Any | None) -> dict[int, TokenSc
     out: dict[int, TokenScores] = {}
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     ends = np.r_[starts[1:], len(rows)]
-    for start, end in zip(starts, ends):
+    for start, end in zip(starts, ends, strict=True):
         row_scores = [round(float(s), 4) for s in scores[start:end]]
         texts = None
         if tokenizer is not None and ids is not None and not np.isnan(ids[start:end]).any():

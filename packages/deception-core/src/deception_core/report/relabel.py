@@ -79,12 +79,12 @@ class CachedJudge:
         self.misses += len(missing)
         if missing:
             fresh = self.evaluator.judge_many([requests[i] for i in missing])
-            for i, verdict in zip(missing, fresh):
+            for i, verdict in zip(missing, fresh, strict=True):
                 if verdict.error is None:  # failed calls are retried next time
                     self.entries[keys[i]] = {"key": keys[i], "judge": self.identity, "label": verdict.label.value,
                                              "raw": verdict.raw, "error": None}
             self._save()
-            answers = dict(zip(missing, fresh))
+            answers = dict(zip(missing, fresh, strict=True))
         else:
             answers = {}
         out = []
@@ -216,7 +216,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
                                                                      "label_policy": run_config.get("label_policy")}
                                   ).items() if k != "previous"}
     samples, changed = [], 0
-    for sample, verdict in zip(dataset.samples, verdicts):
+    for sample, verdict in zip(dataset.samples, verdicts, strict=True):
         record = as_dict(sample)
         entry = {k: record.get(k) for k in HISTORY_FIELDS if k in record}
         entry.update(evaluator=record.get("judge", {}).get("evaluator") if isinstance(record.get("judge"), dict)

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.dataset.store import atomic_write_bytes, atomic_write_text
+from deception_core.dataset.store import atomic_write_bytes, atomic_write_text, ragged_arrays
 from deception_core.errors import UsageError
+from deception_core.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.runner.shard_key import load_or_create_key, new_digest
 
 log = logging.getLogger("deception")
@@ -132,13 +133,13 @@ def encode_trial(output: Any, key: bytes | None = None) -> bytes:
     for i, reply in enumerate(output.reply_all):
         if reply is not None:
             tensors[f"reply_all/{i}"] = reply
-    prompts = [np.asarray(ids, dtype=np.int64) for ids in output.prompt_ids]
-    tensors["prompt_ids/values"] = np.concatenate(prompts) if prompts else np.zeros(0, np.int64)
-    tensors["prompt_ids/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)
+    tensors["prompt_ids/values"], tensors["prompt_ids/offsets"] = ragged_arrays(output.prompt_ids, np.int64)
+    tensors["reply_ids/values"], tensors["reply_ids/offsets"] = ragged_arrays(
+        [s.reply_ids or () for s in output.samples], np.int64)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     record = json.dumps(
-        {"format": FORMAT_VERSION, "trial": output.trial, "samples": output.samples, "positions": positions,
-         "has_reply_all": has_reply},
+        {"format": FORMAT_VERSION, "trial": to_json(output.trial), "samples": [to_json(s) for s in output.samples],
+         "positions": positions, "has_reply_all": has_reply},
         sort_keys=True, default=str,
     )
     return save(tensors, metadata={"record": record, _sum_name(key): _digest(record, tensors, key)})
@@ -146,6 +147,11 @@ def encode_trial(output: Any, key: bytes | None = None) -> bytes:
 
 def _sum_name(key: bytes | None) -> str:
     return "hmac_sha256" if key is not None else "sha256"
+
+
+def _ragged_rows(tensors: Mapping[str, np.ndarray], name: str) -> list[np.ndarray]:
+    offsets, values = tensors[f"{name}/offsets"], tensors[f"{name}/values"]
+    return [values[offsets[j] : offsets[j + 1]] for j in range(len(offsets) - 1)]
 
 
 class CorruptShard(Exception):
@@ -170,12 +176,17 @@ def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None
     if not hmac.compare_digest(_digest(record_json, tensors, key), checksum):
         raise CorruptShard("checksum mismatch")
     record = json.loads(record_json)
-    trial, samples = record["trial"], record["samples"]
-    if expected_key is not None and trial.get("trial_key") != expected_key:
-        raise CorruptShard(f"holds trial {trial.get('trial_key')!r}, not {expected_key!r}")
-    offsets = tensors["prompt_ids/offsets"]
-    values = tensors["prompt_ids/values"]
-    prompt_ids = [[int(i) for i in values[offsets[j]: offsets[j + 1]]] for j in range(len(samples))]
+    if expected_key is not None and record["trial"].get("trial_key") != expected_key:
+        raise CorruptShard(f"holds trial {record['trial'].get('trial_key')!r}, not {expected_key!r}")
+    if "reply_ids/offsets" not in tensors:
+        raise CorruptShard("written before shards stored the reply token ids")
+    prompt_ids = [[int(i) for i in ids] for ids in _ragged_rows(tensors, "prompt_ids")]
+    try:
+        trial = from_json(Trial, record["trial"])
+        samples = [from_json(Sample, s, reply_ids=ids)
+                   for s, ids in zip(record["samples"], _ragged_rows(tensors, "reply_ids"), strict=True)]
+    except (RecordError, ValueError) as error:
+        raise CorruptShard(str(error)) from None
     vectors = [{p: tensors[f"vectors/{p}"][j] for p in record["positions"]} for j in range(len(samples))]
     reply_all = [tensors[f"reply_all/{j}"] if flag else None for j, flag in enumerate(record["has_reply_all"])]
     return TrialOutput(trial, samples, vectors, reply_all, prompt_ids)

@@ -38,7 +38,7 @@ class QuietFileHandler(logging.FileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - the logging API's name
+    def handleError(self, record: logging.LogRecord) -> None:
         self.failed = True
 
     def emit(self, record: logging.LogRecord) -> None:

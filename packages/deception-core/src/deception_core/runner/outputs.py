@@ -12,6 +12,7 @@ from typing import Any
 from deception_core.config import RunConfig
 from deception_core.dataset.store import Dataset, atomic_write_text
 from deception_core.plugins import PluginSet
+from deception_core.records import AnalysisReport
 
 #: config fields that change what a run computes (used for checkpoints and merges)
 RESULT_FIELDS = (
@@ -42,7 +43,8 @@ def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
     ]
 
 
-def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet) -> None:
+def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet,
+                     judge: dict[str, Any] | None = None) -> None:
     resolved = {
         "config": config.to_dict(),
         "resolved": {
@@ -52,6 +54,7 @@ def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any,
             "device": model.device,
             "dtype": model.dtype,
             "model": model.describe(),
+            "judge": judge,
         },
     }
     atomic_write_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
@@ -92,7 +95,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
             "condition": dataset.column("condition"),
             "mode": dataset.column("mode"),
         },
-        "metadata": [{k: s.get(k) for k in keep} for s in dataset.samples],
+        "metadata": [{k: getattr(s, k) for k in keep} for s in dataset.samples],
         "config": {"model": dataset.meta["model"]["id"], "layers": dataset.layers,
                    "positions": dataset.positions, "n_samples": len(dataset),
                    "has_reply_tokens": any(k.endswith(REPLY_ALL) for k in dataset.arrays)},
@@ -123,13 +126,13 @@ LABEL_TABLE_LEGEND = (
 
 def label_table(dataset: Dataset) -> str:
     """Samples per scenario x mode x condition: honest, deceptive, ambiguous, rule-judge agreement."""
-    rows: dict[tuple[str, str, str], Counter] = {}
+    rows: dict[tuple[str, str, str], Counter[str]] = {}
     agree: dict[tuple[str, str, str], list[bool]] = {}
     for s in dataset.samples:
-        key = (s["scenario"], s["mode"], s["condition"])
-        rows.setdefault(key, Counter())[s["label"]] += 1
-        if s.get("agreement") is not None:
-            agree.setdefault(key, []).append(bool(s["agreement"]))
+        key = (s.scenario, s.mode, s.condition)
+        rows.setdefault(key, Counter())[s.label] += 1
+        if s.agreement is not None:
+            agree.setdefault(key, []).append(bool(s.agreement))
     header = (f"{'scenario':<18} {'mode':<10} {'condition':<22} {'samples':>7} {'honest':>6} {'decept':>6} "
               f"{'ambig':>6} {'agree':>6}")
     lines = [header, "-" * len(header)]
@@ -152,11 +155,11 @@ def human_size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes < 1e9 else f"{n_bytes / 1e9:.2f} GB"
 
 
-def summary_text(dataset: Dataset, analyses: dict[str, Any], causal: dict[str, Any], size: int) -> str:
+def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk", "",
              label_table(dataset)]
     for name, report in analyses.items():
-        parts += ["", f"[{name}]", report["table"]]
+        parts += ["", f"[{name}]", report.table]
     for name, result in causal.items():
         line = result.get("summary") if isinstance(result, dict) else None
         parts += ["", f"[causal {name}] {line or ''}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from deception_core.config import SCENARIO_ORDER, RunConfig
+from deception_core.config import RunConfig
 from deception_core.errors import ConfigError
 from deception_core.registry import Kind, Registry
 from deception_core.scenario import TrialSpec
@@ -17,16 +17,22 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def ranked_scenarios(registry: Registry) -> list[str]:
+    """Scenarios registered with an ``order`` (their plugin's ranking; ``--scenarios N`` takes the
+    first N), lowest first."""
+    ranked = [e for e in registry.entries(Kind.SCENARIO) if isinstance(e.metadata.get("order"), int)]
+    return [e.name for e in sorted(ranked, key=lambda e: (e.metadata["order"], e.name))]
+
+
 def scenario_order(registry: Registry) -> list[str]:
-    """Built-in scenarios in their canonical order, then third-party ones alphabetically."""
-    names = registry.names(Kind.SCENARIO)
-    builtin = [n for n in SCENARIO_ORDER if n in names]
-    return builtin + sorted(n for n in names if n not in SCENARIO_ORDER)
+    """The ranked scenarios in their order, then the others alphabetically."""
+    ranked = ranked_scenarios(registry)
+    return ranked + sorted(n for n in registry.names(Kind.SCENARIO) if n not in ranked)
 
 
 def select_scenarios(config: RunConfig, registry: Registry) -> list[str]:
     order = scenario_order(registry)
-    builtin = [name for name in order if name in SCENARIO_ORDER]
+    builtin = ranked_scenarios(registry)
     if config.scenario_names:
         unknown = [n for n in config.scenario_names if n not in order]
         if unknown:
@@ -37,7 +43,7 @@ def select_scenarios(config: RunConfig, registry: Registry) -> list[str]:
         return list(config.scenario_names)
     if not 1 <= config.scenarios <= len(builtin):
         raise ConfigError(
-            f"--scenarios must be between 1 and {len(builtin)} (the built-in scenarios, in the order "
+            f"--scenarios must be between 1 and {len(builtin)} (the ranked scenarios, in the order "
             f"{', '.join(builtin)}); got {config.scenarios}. Use --scenario-name to pick any registered "
             "scenario by name, third-party ones included."
         )

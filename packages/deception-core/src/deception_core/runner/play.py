@@ -19,6 +19,7 @@ class PlayedTrial:
     facts: dict[str, Any]
     game: Game
     captures: dict[str, CaptureResult] = attrs.field(factory=dict)
+    requests: dict[str, Request] = attrs.field(factory=dict)  # the captured calls, by request id
     calls: list[dict[str, Any]] = attrs.field(factory=list)
 
 
@@ -63,12 +64,13 @@ def play_batch(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             results = backend.generate([requests[i] for i in chunk], sampling)
-            for i, result in zip(chunk, results):
+            for i, result in zip(chunk, results, strict=True):
                 trial, request = pending[i]
                 trial.calls.append({"request_id": request.request_id, "caller": request.caller,
                                     "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
                 if request.capture:
                     trial.captures[request.request_id] = result
+                    trial.requests[request.request_id] = request
                 trial.game.deliver(request, result.text)
             if on_batch is not None:
                 on_batch(len(chunk), sum(len(r.reply_ids) for r in results))

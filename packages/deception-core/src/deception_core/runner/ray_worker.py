@@ -25,7 +25,7 @@ class PlayWorker:
         torch.set_num_threads(int(setup["threads"]))
         config = RunConfig.from_dict(setup["config"])
         registry = get_plugin_set().registry
-        evaluator, generator = new_evaluator(registry, config.evaluator)
+        evaluator, generator = new_evaluator(registry, config)
         device = resolve_device(config.device)
         model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)

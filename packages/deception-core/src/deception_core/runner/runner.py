@@ -8,14 +8,13 @@ dataset is written once at the end. Analyses and causal tests run on the stored 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -23,17 +22,22 @@ from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.plugins import PluginSet, get_plugin_set
+from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
 from deception_core.runner import output_policy, outputs
 from deception_core.runner.batching import wave_size, waves
 from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.executors import make_executor
+from deception_core.runner.judging import judge_wave
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, play_batch
 from deception_core.runner.session import PlaySession, new_evaluator
 from deception_core.runner.validate import ValidatedRun, validate
 from deception_core.scenario import TrialSpec
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("deception")
 
@@ -44,8 +48,8 @@ class RunResults:
 
     output_dir: Path
     dataset: Dataset
-    analyses: dict[str, Any]
-    causal: dict[str, Any]
+    analyses: dict[str, AnalysisReport]  # by analysis name
+    causal: dict[str, Any]  # causal test name -> its JSON-ready record
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
@@ -57,8 +61,6 @@ class RunResults:
 
 @attrs.define
 class _Prepared:
-    evaluator: Any
-    generator: dict[str, Any]
     sae: Any
 
 
@@ -135,14 +137,14 @@ class InterpretabilityRunner:
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Build the judge (and load the SAE) before the model and before any output exists."""
-        evaluator, generator = new_evaluator(self.plugins.registry, checked.config.evaluator)  # wired to a backend later
+        evaluator, generator = new_evaluator(self.plugins.registry, checked.config)  # wired to a backend later
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             from deception_core.sae.encode import load_sae
 
             sae = load_sae(checked.sae)
-        return _Prepared(evaluator, generator, sae)
+        return _Prepared(sae)
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry
@@ -160,7 +162,8 @@ class InterpretabilityRunner:
         config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
-        outputs.write_run_header(out_dir, config, checked, model, self.plugins)
+        meta["judge"] = evaluator.describe()
+        outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
@@ -169,7 +172,7 @@ class InterpretabilityRunner:
         def finished(output: TrialOutput) -> None:
             done[output.key] = output
             log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
-                      [s["label"] for s in output.samples])
+                      [s.label for s in output.samples])
             if self.trial_sink is not None:
                 self.trial_sink.add(output)
 
@@ -208,26 +211,25 @@ class InterpretabilityRunner:
             self.trial_sink.finish()
         return results
 
-    def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, Any]:
+    def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, AnalysisReport]:
         from deception_core.runner.analyse import run_analyses
 
-        return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
+        registry = self.plugins.registry
+        options: dict[str, Any] = {"seed": self.config.seed}
+        for entry in registry.entries(Kind.ANALYSIS):  # each analysis reads its parameters under its name
+            options[entry.name] = self.config.component_params(Kind.ANALYSIS.value, entry.name)
+        return run_analyses(registry, dataset, out_dir, options)
 
     def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
         if not config.causal:
             return {}
         from deception_core.analysis import CausalContext
+        from deception_core.runner.analyse import chosen_direction
+        from deception_core.runner.causal import run_causal_tests
 
-        probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(session.model, session.backend, dataset, probe_results, config,
+        context = CausalContext(session.model, session.backend, dataset, chosen_direction(analyses), config,
                                 session.scenarios, session.evaluator, out_dir, session.sampling)
-        results: dict[str, Any] = {}
-        for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
-            log.info("causal test %s", entry.name)
-            result = entry.load()().run(context)
-            atomic_write_text(out_dir / f"causal_{entry.name}.json", json.dumps(result, indent=2, default=str))
-            results[entry.name] = result
-        return results
+        return {name: result.record for name, result in run_causal_tests(self.plugins.registry, context, out_dir).items()}
 
 
 def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[list[TrialSpec]]:
@@ -253,7 +255,10 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: frozenset[
         facts = scenario.sample_facts(random.Random(spec.seed))
         played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
     play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
-    for trial in played:
-        if trial.spec.key not in skip:
-            yield collect_trial(trial, session.scenarios[trial.spec.scenario], session.evaluator,
-                                session.model.tokenizer, config.label_policy)
+    fresh = [trial for trial in played if trial.spec.key not in skip]
+    judge = session.evaluator
+    if judge is not None and fresh:  # one judge call for the whole unit, so its batches span trials too
+        judge = judge_wave(judge, fresh, dict(session.scenarios), 4 * max(session.batch_size, 4))
+    for trial in fresh:
+        yield collect_trial(trial, session.scenarios[trial.spec.scenario], judge,
+                            session.model.tokenizer, config.label_policy)

@@ -39,13 +39,15 @@ class PlaySession:
         self.generator["score"] = choice_scorer(self.backend, max(batch_size, 4))
 
 
-def new_evaluator(registry: Registry, name: str) -> tuple[Any, dict[str, Any]]:
-    """The run's judge, and the slots its local generator is plugged into once a backend exists."""
+def new_evaluator(registry: Registry, config: RunConfig) -> tuple[Any, dict[str, Any]]:
+    """The run's judge with its settings (``components``, ``--judge-model``, ``--judge-url``), and the
+    slots its local generator is plugged into once a backend exists (in this process or a worker)."""
     generator: dict[str, Any] = {}
-    evaluator_cls = registry.get(Kind.EVALUATOR, name).load()
+    evaluator_cls = registry.get(Kind.EVALUATOR, config.evaluator).load()
     evaluator = evaluator_cls(EvaluatorContext(
         generate_text=lambda convs, n: generator["fn"](convs, n),
         score_choices=lambda convs, choices: generator["score"](convs, choices),
+        options=config.component_params(Kind.EVALUATOR.value, config.evaluator),
     ))
     return evaluator, generator
 
@@ -55,8 +57,10 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
                  wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend and wire the judge to it."""
     from deception_core.capture.base import CaptureSpec, Sampling
+    from deception_core.components import build
 
-    scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in scenario_names}
+    scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
+                             config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
     backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
     backend = backend_cls(model, CaptureSpec(layers, config.positions))
     if wrap_backend is not None:

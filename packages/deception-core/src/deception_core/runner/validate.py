@@ -8,17 +8,14 @@ from typing import Any
 
 import attrs
 
+from deception_core.components import settings_for
 from deception_core.config import RunConfig
 from deception_core.errors import ConfigError, UsageError
 from deception_core.models.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.plugins import PluginSet
-from deception_core.registry import Kind
+from deception_core.registry import Kind, Registry
 from deception_core.runner.output_policy import check_output, checkpoint_dir
 from deception_core.runner.plan import auto_layers, select_scenarios
-
-#: flags whose capability has not landed yet: flag -> predicate on the config
-NOT_AVAILABLE_YET: dict[str, Any] = {
-}
 
 
 @attrs.frozen
@@ -46,14 +43,23 @@ def check_writable(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path} is not writable (no write permission on {probe}); choose another directory")
 
 
+def check_component_settings(config: RunConfig, registry: Registry) -> None:
+    """Every component named in ``config.components`` exists and accepts its parameters (evaluators
+    check theirs when the judge is built, before the model loads)."""
+    for kind_name, by_name in config.components.items():
+        kind = Kind(kind_name)
+        for name in by_name:
+            entry = registry.get(kind, name)
+            if kind is not Kind.EVALUATOR:
+                settings_for(kind, name, entry.load(), config.component_params(kind_name, name))
+
+
 def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     """Check the config against the registry and the model's shape; raise `UsageError`."""
-    for flag, applies in NOT_AVAILABLE_YET.items():
-        if applies(config):
-            raise UsageError(f"{flag} is not available yet in this version of deception")
     registry = plugins.registry
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
+    check_component_settings(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
     info = peek_model(spec, config.revision)

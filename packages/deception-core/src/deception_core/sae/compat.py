@@ -54,7 +54,8 @@ def read_local_sae_config(path: str) -> dict[str, Any]:
             "(SAE.save_model), holding cfg.json and sae_weights.safetensors"
         )
     try:
-        return json.loads(config_file.read_text())
+        config: dict[str, Any] = json.loads(config_file.read_text())
+        return config
     except json.JSONDecodeError as error:
         raise UsageError(f"{config_file} is not valid JSON ({error}); re-save the SAE") from None
 
@@ -94,7 +95,7 @@ def _suggest(fitting: Sequence[SaeRelease], releases: Sequence[SaeRelease]) -> s
                                           if len(r.layers) > 4 else
                                           f"--sae-release {r.release} with --sae-layer {'/'.join(map(str, r.layers))}"
                                           for r in fitting[:3])
-    families = {}
+    families: dict[str, Any] = {}
     for r in releases:
         families.setdefault(r.family, r)
     known = "; ".join(f"{family} fits {r.example_model}-like models (model_type {r.model_types[0]}), "

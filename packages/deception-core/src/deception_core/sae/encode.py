@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from deception_core.errors import UsageError
+from deception_core.records import Sample
 from deception_core.sae.compat import SaeChoice
 
 log = logging.getLogger("deception.sae")
@@ -59,11 +60,14 @@ def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.nd
 
 
 def encode_dataset_arrays(
-    sae: Any, choice: SaeChoice, samples: list[dict[str, Any]], arrays: dict[str, np.ndarray],
+    sae: Any, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
     positions: Sequence[str],
 ) -> dict[str, Any]:
     """Add ``sae/{position}/indices|values|offsets`` to ``arrays`` and each sample's
-    ``sae_reconstruction_mse`` / ``sae_l0`` (per position); return the dataset's ``meta["sae"]``."""
+    ``sae_reconstruction_mse`` / ``sae_l0`` (per position; the samples are replaced in the list);
+    return the dataset's ``meta["sae"]``."""
+    import attrs
+
     from deception_core.dataset.store import activation_key
 
     for position in positions:
@@ -73,8 +77,10 @@ def encode_dataset_arrays(
         arrays[f"sae/{position}/values"] = values
         arrays[f"sae/{position}/offsets"] = offsets
         for row, sample in enumerate(samples):
-            sample.setdefault("sae_reconstruction_mse", {})[position] = float(mse[row])
-            sample.setdefault("sae_l0", {})[position] = int(offsets[row + 1] - offsets[row])
+            samples[row] = attrs.evolve(
+                sample,
+                sae_reconstruction_mse={**(sample.sae_reconstruction_mse or {}), position: float(mse[row])},
+                sae_l0={**(sample.sae_l0 or {}), position: int(offsets[row + 1] - offsets[row])})
         log.info("SAE codes at %s: mean L0 %.1f, mean reconstruction MSE %.4g", position,
                  float(np.diff(offsets).mean()) if len(samples) else 0.0, float(mse.mean()) if len(mse) else 0.0)
     return {

@@ -15,7 +15,7 @@ from typing import Any
 from deception_core.evaluator import Evaluator, JudgeRequest
 from deception_core.hookspecs import hookimpl
 from deception_core.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
-from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict  # noqa: F401
+from deception_core.types import JudgeVerdict, Label, Message, RuleVerdict
 
 
 def echo_rule(text: str, secret: int) -> RuleVerdict:
@@ -43,7 +43,7 @@ class EchoGame(Game):
             Message("user", f"Round {self.round + 1}. Say your number. {history}"),
         )
         return [Request(f"agent.act#r{self.round + 1}", "agent.act", messages, True,
-                        self.options.max_tokens, self.round + 1)]
+                        self.options.max_tokens, self.round + 1, tag=f"r{self.round + 1}")]
 
     def deliver(self, request: Request, text: str) -> None:
         self.round += 1

@@ -84,7 +84,7 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
                         })
                         base = {"deceptive": 1.0, "honest": -1.0}.get(samples[-1]["label"], 0.0)
                         scores = [base + rng.gauss(0, 1.2) for _ in ids]
-                        token_rows += [(row, i, t, s) for i, (t, s) in enumerate(zip(ids, scores))]
+                        token_rows += [(row, i, t, s) for i, (t, s) in enumerate(zip(ids, scores, strict=True))]
                         labelled = samples[-1]["label"] != "ambiguous"
                         score_rows.append({
                             "row": row, "sample_id": samples[-1]["sample_id"], "label": samples[-1]["label"],

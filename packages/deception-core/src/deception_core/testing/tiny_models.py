@@ -47,9 +47,10 @@ def tiny_tokenizer(chat_template: bool = False):
 
 def tiny_hf_model(arch: str = "llama", n_layers: int = 4, d_model: int = 64, vocab_size: int = 320, seed: int = 0):
     import torch
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPT2Config, LlamaConfig
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPT2Config, LlamaConfig, PretrainedConfig
 
     torch.manual_seed(seed)
+    config: PretrainedConfig
     if arch == "llama":
         config = LlamaConfig(vocab_size=vocab_size, hidden_size=d_model, intermediate_size=2 * d_model,
                              num_hidden_layers=n_layers, num_attention_heads=4, num_key_value_heads=2,

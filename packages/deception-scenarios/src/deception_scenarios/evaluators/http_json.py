@@ -91,7 +91,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(self.max_delay, max(0.0, retry_after))
         wait = min(self.max_delay, self.base_delay * 2 ** (failed_tries - 1))
-        return wait * (1.0 + self.jitter * rng.random())
+        return float(wait * (1.0 + self.jitter * rng.random()))
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:

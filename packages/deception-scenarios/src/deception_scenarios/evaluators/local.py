@@ -21,6 +21,7 @@ recent turns kept).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
@@ -52,6 +53,10 @@ class LocalEvaluator(Evaluator):
         if self.mode not in MODES:
             raise UsageError(f"local judge option mode={self.mode!r}: choose one of {', '.join(MODES)}")
 
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "model": "the run's own model", "mode": self.mode,
+                "max_new_tokens": self.max_new_tokens, "max_dialogue_chars": self.max_dialogue_chars}
+
     def judge(self, request: JudgeRequest) -> JudgeVerdict:
         return self.judge_many([request])[0]
 
@@ -80,19 +85,22 @@ class LocalEvaluator(Evaluator):
         conversations = [
             judge_messages(r, reason_first=False, max_dialogue_chars=self.max_dialogue_chars) for r in requests
         ]
-        scores = self.context.score_choices(conversations, [text for _, text in CHOICES])
+        score_choices = self.context.score_choices
+        if score_choices is None:
+            raise UsageError("the local judge's choice mode needs the run's choice scorer")
+        scores = score_choices(conversations, [text for _, text in CHOICES])
         verdicts = []
         for row in scores:
             best = max(range(len(CHOICES)), key=lambda k: row[k])
             raw = "log-probabilities of the verdict lines: " + ", ".join(
-                f"{label.value}={value:.3f}" for (label, _), value in zip(CHOICES, row))
+                f"{label.value}={value:.3f}" for (label, _), value in zip(CHOICES, row, strict=True))
             verdicts.append(JudgeVerdict(CHOICES[best][0], raw))
         return verdicts
 
 
 def _positive_int(value: object, name: str) -> int:
     try:
-        number = int(value)  # type: ignore[call-overload]
+        number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise UsageError(f"local judge option {name}={value!r} is not a whole number") from None
     if number <= 0:

@@ -111,6 +111,11 @@ class RemoteEvaluator(Evaluator):
         return error.status in (401, 403)
 
     # --- the Evaluator contract ----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "base_url": self.base_url, "timeout": self.timeout,
+                "max_tries": self.client.policy.max_tries, "max_tokens": self.max_tokens,
+                "max_dialogue_chars": self.max_dialogue_chars, "concurrency": self.concurrency}
+
     def preflight(self) -> None:
         """One cheap authenticated call before the model loads: a rejected key or an unknown model,
         or an API that cannot be reached, stops the run with a `UsageError` (exit code 2)."""

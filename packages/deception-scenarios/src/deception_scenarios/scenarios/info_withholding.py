@@ -53,8 +53,7 @@ def defect_sentences(text: str, defect: str) -> list[tuple[str, bool]]:
     keys = DEFECTS[defect][1]
     out = []
     for clause in clauses(text):
-        spans = [word_span(clause, k) for k in keys]
-        spans = [s for s in spans if s is not None]
+        spans = [s for s in (word_span(clause, k) for k in keys) if s is not None]
         if not spans:
             continue
         start = min(s[0] for s in spans)
@@ -157,8 +156,8 @@ class InfoWithholding(NegotiationScenario):
     def _buyer_limit(self, facts, state: GameState) -> int:
         """What the scripted buyer will pay: less once the defect is known, but at least the fair price."""
         if "disclosed_round" in state.notes:
-            return max(facts["fair_price"], facts["buyer_max"] - 1500)
-        return facts["buyer_max"]
+            return int(max(facts["fair_price"], facts["buyer_max"] - 1500))
+        return int(facts["buyer_max"])
 
     def scripted_reply(self, facts, state: GameState) -> str:
         ask, limit = state.notes.get("asking_price"), self._buyer_limit(facts, state)

@@ -1,7 +1,7 @@
 """A test plugin for the reliability tests, importable in-process and from a subprocess.
 
 Not a test module itself (it defines no tests): a subprocess gets it through
-``PYTHONPATH=<this directory>`` and ``DECEPTION_EXTRA_PLUGINS=test_checkpoint_plugin:PLUGIN``.
+``PYTHONPATH=<this directory>`` and ``DECEPTION_EXTRA_PLUGINS=reliability_plugin:PLUGIN``.
 
 It registers
 
