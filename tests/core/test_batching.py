@@ -30,7 +30,7 @@ def test_batch_size_defaults_to_auto_and_accepts_numbers() -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, "abc", 2.5, True, ""])
 def test_bad_batch_sizes_are_refused(bad) -> None:
-    with pytest.raises(ConfigError, match="batch_size must be 'auto' or a whole number"):
+    with pytest.raises(ConfigError, match=r"batch_size must be between 1 and 4096 \(or 'auto'\)"):
         RunConfig(batch_size=bad)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, read_exact, run_config
+from reliability_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from test_checkpoint_plugin import HERE, PLUGIN_REF, load_tiny, plugin_set, run_config
+from reliability_plugin import HERE, PLUGIN_REF, load_tiny, plugin_set, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.dataset.store import read_dataset

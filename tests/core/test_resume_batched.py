@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from test_checkpoint_plugin import PLUGIN_REF, base_args, read_exact
+from reliability_plugin import PLUGIN_REF, base_args, read_exact
 from test_crash_resume import _kill_when_paused, _launch, _shards
 
 from deception_core import InterpretabilityRunner

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, base_args
+from reliability_plugin import PLUGIN_REF, base_args
 
 from deception_core.cli import cli
 from deception_core.config import RunConfig
