@@ -33,7 +33,7 @@ def test_resume_at_batch_size_4_equals_uninterrupted(tiny_model_dir, tmp_path, m
     assert "2 trial(s) resumed" in (out / "run.log").read_text()
 
     monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)
-    from test_checkpoint_plugin import run_config
+    from reliability_plugin import run_config
 
     config = run_config(tiny_model_dir, tmp_path / "uninterrupted", trials=6, analyze=False, batch_size=4)
     InterpretabilityRunner(config, plugins=build_plugin_set()).run()
