@@ -27,7 +27,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def auroc_by_layer(results: dict[str, Any], path: Path) -> Path | None:
-    """AUROC (held-out, 95% trial-bootstrap interval) against layer: one panel per position, one line per method."""
+    """AUROC (held-out, 95% trial-clustered interval) against layer: one panel per position, one line per method."""
     cells = [c for c in results["cells"] if c["auroc"] is not None]
     if not cells:
         return None

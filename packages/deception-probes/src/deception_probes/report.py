@@ -22,7 +22,12 @@ def _recall(metric: dict[str, Any] | None) -> str:
 
 
 def _p(permutation: dict[str, Any] | None) -> str:
-    return "n/a" if permutation is None else f"{permutation['p_value']:.3f}"
+    """A p-value with the number of permutations and the floor 1 / (1 + n) beside it."""
+    if permutation is None:
+        return "n/a"
+    if permutation.get("p_value") is None:
+        return "not testable"
+    return f"{permutation['p_value']:.3f} (n={permutation['n_permutations']}, floor {permutation['p_floor']:.3f})"
 
 
 def headline_table(results: dict[str, Any]) -> str:
@@ -37,9 +42,14 @@ def headline_table(results: dict[str, Any]) -> str:
     splits = results["splits"]
     lines.append(f"grouped {splits['n_folds']}-fold CV by trial; selection on validation folds; figures on held-out folds")
     lines += [f"note: {reason}" for reason in results["reasons"]]
+    scheme = results.get("permutation_scheme") or {}
+    if scheme.get("level"):
+        lines.append(f"permutations: {scheme['level']} ({scheme.get('assumption')}); a p-value at its floor means p <= floor")
+    elif scheme.get("reason"):
+        lines.append(f"permutation test: {scheme['reason']}")
     fpr = int(round(results["settings"]["fpr"] * 100))
     header = (f"{'layer':>5} {'position':<12} {'logistic AUROC [95% CI]':<24} {'bal.acc':>7} {f'rec@{fpr}%FPR':>10} "
-              f"{'perm p':>7} {'mass-mean':>9} {'lat':>6}")
+              f"{'perm p':<26} {'mass-mean':>9} {'lat':>6}")
     lines += [header, "-" * len(header)]
     by_key = {(c["layer"], c["position"], c["method"]): c for c in results["cells"]}
     for layer in results["dataset"]["layers"]:
@@ -51,7 +61,7 @@ def headline_table(results: dict[str, Any]) -> str:
                 continue
             lines.append(
                 f"{layer:>5} {position:<12} {_auroc(lr['auroc']):<24} {_num(lr['balanced_accuracy']):>7} "
-                f"{_recall(lr['recall_at_fpr']):>10} {_p(lr['permutation']):>7} "
+                f"{_recall(lr['recall_at_fpr']):>10} {_p(lr['permutation']):<26} "
                 f"{_num(mm['auroc']['value'] if mm and mm['auroc'] else None):>9} "
                 f"{_num(lat['auroc']['value'] if lat and lat['auroc'] else None):>6}"
             )
