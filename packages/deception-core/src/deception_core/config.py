@@ -142,6 +142,8 @@ class RunConfig:
     temperature: float = 0.7
     top_p: float = 0.9
     analyze: bool = True
+    #: processes for the probe analysis (None: every available core); results do not depend on it
+    jobs: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
 
     def __attrs_post_init__(self) -> None:
         if self.temperature < 0:

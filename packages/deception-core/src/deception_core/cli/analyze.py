@@ -11,7 +11,9 @@ import click
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def analyze(run_dir: str, output: str | None, seed: int) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for the probe analysis (default: every core); results do not depend on it.")
+def analyze(run_dir: str, output: str | None, seed: int, jobs: int | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it."""
     from deception_core.dataset.store import atomic_write_text, read_dataset
     from deception_core.plugins import get_plugin_set
@@ -21,7 +23,7 @@ def analyze(run_dir: str, output: str | None, seed: int) -> None:
     dataset = read_dataset(run_dir)
     out_dir = Path(output or run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed, "jobs": jobs})
     text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
     atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
     click.echo(text)

@@ -187,7 +187,7 @@ class InterpretabilityRunner:
     def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, Any]:
         from deception_core.runner.analyse import run_analyses
 
-        return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
+        return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed, "jobs": self.config.jobs})
 
     def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling) -> dict[str, Any]:
         if not self.config.causal:
