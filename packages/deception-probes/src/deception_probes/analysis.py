@@ -65,6 +65,7 @@ class ProbeAnalysis(Analysis):
         probes_dir = out_dir / "probes"
         if probes_dir.is_dir() and results["status"] == "ok":
             files += sorted(str(p) for p in probes_dir.iterdir() if p.suffix in (".safetensors", ".json"))
+        files += [str(out_dir / name) for name in (results.get("scores") or {}).get("files", [])]
         results["files"] = [str(Path(f).relative_to(out_dir)) for f in files]
         path = out_dir / RESULTS_FILE
         atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))

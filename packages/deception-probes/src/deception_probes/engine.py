@@ -224,6 +224,7 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
         "generalisation": None,
         "confounds": None,
         "sae": None,
+        "scores": None,
         "plots": [],
         "files": [],
     }
@@ -264,10 +265,12 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     methods = dense_methods(settings.c_grid)
     best_key, selected_on = _select_best(cvs, cells)
     X_best = np.asarray(dataset.matrix(best_key[0], best_key[1]))[rows]
-    results["best"] = _save_best(best_key, selected_on, cvs, methods, X_best, y, results, dataset, ambiguous_rows,
-                                 out_dir, settings)
+    results["best"], best_probe = _save_best(best_key, selected_on, cvs, methods, X_best, y, results, dataset,
+                                             ambiguous_rows, out_dir, settings)
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
+    results["scores"] = _write_scores(dataset, out_dir, best_key, best_method, best_probe, cvs[best_key], X_best,
+                                      labelled, plans, settings)
     scen = np.array([str(_field(samples[i], "scenario")) for i in rows], dtype=object)
     labelled_samples = [samples[i] for i in rows]
     results["generalisation"] = {
@@ -326,7 +329,23 @@ def _select_best(cvs: dict, cells: list[dict[str, Any]]) -> tuple[tuple[int, str
     return first, "none (no figure could be computed): first layer, position and method"
 
 
-def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path, settings) -> dict[str, Any]:
+def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
+                  cv: CrossValResult, X: np.ndarray, labelled: Labelled, plans: list[FoldPlan],
+                  settings: ProbeSettings) -> dict[str, Any]:
+    """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`."""
+    from deception_probes.scores import sample_probes, write_score_files
+
+    has_tokens = f"layer{key[0]}/reply_all" in dataset.arrays
+    probes = (sample_probes(method, X, labelled.y, plans, cv.hypers, probe, labelled.rows, len(dataset.samples),
+                            settings.seed) if has_tokens else [probe] * len(dataset.samples))
+    paths = write_score_files(dataset, out_dir, key, cv.scores, labelled.rows, probes, probe)
+    return {"files": [p.name for p in paths], "layer": key[0], "position": key[1], "method": key[2],
+            "token_scores": has_tokens,
+            "note": "labelled samples: held-out fold scores; other samples: the probe fitted on all labelled samples"}
+
+
+def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path,
+               settings) -> tuple[dict[str, Any], Any]:
     layer, position, method_name = key
     probes_dir = out_dir / "probes"
     per_method = {}
@@ -366,4 +385,4 @@ def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous
         "dim": best_probe.dim,
         "per_method_files": per_method,
         "note": "auroc: held-out AUROC of this cell; nested_auroc: held-out AUROC of the whole selection procedure",
-    }
+    }, best_probe
