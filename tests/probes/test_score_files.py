@@ -74,3 +74,29 @@ def test_without_reply_tokens_the_token_columns_are_null(tmp_path, make_dataset,
     scores = pd.read_parquet(tmp_path / "probe_scores.parquet")
     assert scores["token_score_mean"].isna().all()
     assert not (tmp_path / "probe_token_scores.parquet").exists()
+
+
+def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_labels, fast):
+    """A judge that flips 30% of verdicts at random is beaten by a probe reading a strong planted direction."""
+    dataset, _ = make_dataset(make_labels(40, 3, seed=6), width=10, signal={1: 4.0}, seed=6)
+    rng = np.random.default_rng(0)
+    for sample in dataset.samples:
+        flip = rng.random() < 0.3
+        sample["judge_label"] = {"honest": "deceptive", "deceptive": "honest"}[sample["label"]] if flip else sample["label"]
+    dataset.meta["config"] = {"label_policy": "rule"}
+    results = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).results
+    judge = results["judge_baseline"]
+    assert judge["status"] == "ok"
+    assert judge["n_samples"] == 120
+    assert 0.6 < judge["judge_auroc"]["value"] < 0.8  # 70% right on both classes: AUROC 0.7
+    assert judge["probe_auroc"]["value"] > 0.95
+    assert judge["difference"]["ci_low"] > 0
+    assert judge["difference"]["value"] == judge["probe_auroc"]["value"] - judge["judge_auroc"]["value"]
+
+
+def test_judge_baseline_under_the_agree_policy_is_flagged_circular(tmp_path, make_dataset, make_labels, fast):
+    dataset, _ = make_dataset(make_labels(20, 2, seed=7), width=6, seed=7)
+    dataset.meta["config"] = {"label_policy": "agree"}
+    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    assert report.results["judge_baseline"]["status"] == "circular"
+    assert "circular" in report.table

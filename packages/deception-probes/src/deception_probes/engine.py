@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
@@ -225,6 +226,7 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
         "confounds": None,
         "sae": None,
         "scores": None,
+        "judge_baseline": None,
         "plots": [],
         "files": [],
     }
@@ -269,6 +271,9 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
                                              ambiguous_rows, out_dir, settings)
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
+    results["judge_baseline"] = judge_baseline(
+        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta),
+        {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
     results["scores"] = _write_scores(dataset, out_dir, best_key, best_method, best_probe, cvs[best_key], X_best,
                                       labelled, plans, settings)
     scen = np.array([str(_field(samples[i], "scenario")) for i in rows], dtype=object)

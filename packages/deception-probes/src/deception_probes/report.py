@@ -73,6 +73,14 @@ def headline_table(results: dict[str, Any]) -> str:
             f"held-out AUROC {_num(best['auroc'])}, whole selection procedure (nested) {_auroc(nested.get('auroc'))}"
         )
         lines.append(f"saved: {best['file']}")
+    judge = results.get("judge_baseline") or {}
+    if judge.get("judge_auroc"):
+        diff = judge["difference"] or {}
+        diff_text = ("n/a" if diff.get("ci_low") is None else
+                     f"{diff['value']:+.2f} [{diff['ci_low']:+.2f},{diff['ci_high']:+.2f}]")
+        lines.append(f"judge as a detector ({judge['n_samples']} samples): AUROC {_auroc(judge['judge_auroc'])}; "
+                     f"best probe on the same samples {_auroc(judge['probe_auroc'])}; probe - judge {diff_text}"
+                     + (f" (circular: {judge['reason']})" if judge["status"] == "circular" else ""))
     confounds = results.get("confounds") or {}
     if confounds.get("fields"):
         parts = [f"{e['field']} {_auroc(e['auroc'])}" for e in confounds["fields"] if e["auroc"]]
