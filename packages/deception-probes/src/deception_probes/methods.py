@@ -290,7 +290,16 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
     n_pos = Yf.sum(axis=0)
     S = np.where(Yf == 1, n / (2 * n_pos), n / (2 * (n - n_pos))).astype(Z.dtype)
     bound = C * float(S.max()) / 4
-    factor = cho_factor(bound * gram + np.eye(d))
+    factor = cho_factor(np.asfortranarray(bound * gram + np.eye(d)), check_finite=False)
+    if Y.shape[1] >= 8:  # many labellings: invert once (d^3), then each step is one product
+        inverse = cho_solve(factor, np.eye(d), check_finite=False).astype(Z.dtype)
+
+        def solve(g: np.ndarray) -> np.ndarray:
+            return inverse @ g
+    else:  # few: two triangular solves per step are cheaper than the inverse
+
+        def solve(g: np.ndarray) -> np.ndarray:
+            return cho_solve(factor, g.astype(np.float64), check_finite=False).astype(Z.dtype)
     intercept_bound = bound * n + 1e-10
     B = Y.shape[1]
     W = np.zeros((d, B), Z.dtype) if warm is None else warm[0].astype(Z.dtype).copy()
@@ -313,7 +322,7 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
         if not len(active):
             break
         iterations[active] += 1
-        new_w = vw - cho_solve(factor, gw.astype(np.float64)).astype(Z.dtype)
+        new_w = vw - solve(gw)
         new_b = vb - gb / intercept_bound
         old_w, old_b = W[:, active], b[active]
         restart = (np.einsum("ij,ij->j", gw, new_w - old_w) + gb * (new_b - old_b)) > 0
@@ -488,24 +497,27 @@ def _power_iteration_pairs(Z: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarr
     n = Z.shape[0]
     B = len(pairs)
     V = (starts / np.where(np.linalg.norm(starts, axis=0) > 0, np.linalg.norm(starts, axis=0), 1.0)).astype(np.float32)
-    a = [p[0] for p in pairs]
-    b = [p[1] for p in pairs]
-    s = [p[2].astype(np.float32) for p in pairs]
-    # mean difference per labelling (the centring of D): c = D0' 1 / m
-    weights = np.zeros((n, B), dtype=np.float32)
-    for j in range(B):
-        np.add.at(weights[:, j], a[j], s[j] / len(a[j]))
-        np.add.at(weights[:, j], b[j], -s[j] / len(a[j]))
+    if len({len(p[0]) for p in pairs}) > 1:  # differing pair counts: one labelling at a time
+        return np.concatenate([_power_iteration_pairs(Z, [p], starts[:, [j]], iterations)
+                               for j, p in enumerate(pairs)], axis=1)
+    m = len(pairs[0][0])
+    offsets = (np.arange(B) * n)[None, :]
+    A = np.stack([p[0] for p in pairs], axis=1) + offsets  # [m, B] row indices into the flattened [B, n]
+    Bn = np.stack([p[1] for p in pairs], axis=1) + offsets
+    S = np.stack([p[2] for p in pairs], axis=1).astype(np.float32)
+
+    def scatter(coeff: np.ndarray) -> np.ndarray:
+        """``sum_k coeff_k (e_{a_k} - e_{b_k})`` for every labelling: an [n, B] matrix."""
+        flat = (np.bincount(A.ravel(), weights=coeff.ravel(), minlength=n * B)
+                - np.bincount(Bn.ravel(), weights=coeff.ravel(), minlength=n * B))
+        return flat.reshape(B, n).T.astype(np.float32)
+
+    weights = scatter(S / m)  # D0' 1 / m = Z' weights: the mean pair difference (the centring of D)
     centre = Z.T @ weights
     for _ in range(iterations):
-        ZV = Z @ V
-        U = np.zeros((n, B), dtype=np.float32)
-        for j in range(B):
-            u = s[j] * (ZV[a[j], j] - ZV[b[j], j])
-            u -= float(centre[:, j] @ V[:, j])
-            coeff = s[j] * u
-            U[:, j] = np.bincount(a[j], weights=coeff, minlength=n) - np.bincount(b[j], weights=coeff, minlength=n)
-            U[:, j] -= weights[:, j] * float(u.sum())  # the centring term, scattered like D0' 1 / m
+        ZV = (Z @ V).T.ravel()  # flattened [B, n]
+        u = S * (ZV[A] - ZV[Bn]) - (centre * V).sum(axis=0)
+        U = scatter(S * u) - weights * u.sum(axis=0)
         W = Z.T @ U
         norms = np.linalg.norm(W, axis=0)
         moving = norms > 0
