@@ -10,7 +10,6 @@ depth, and runs every method with grouped 5-fold nested CV, the nulls and the tr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -62,17 +61,18 @@ def _layers(count: int | None) -> tuple[int, ...]:
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and its live children (the joblib workers), where psutil is installed."""
-    try:
-        import psutil
-    except ImportError:
-        return time.process_time()
-    me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
-    for child in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += sum(child.cpu_times()[:2])
-    return total
+    """CPU time of this process and of its finished children (the joblib workers, once shut down)."""
+    import resource
+
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
+def _shutdown_workers() -> None:
+    """Stop joblib's reusable worker processes so that their CPU time is counted."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
@@ -82,7 +82,9 @@ def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs
     options = {"seed": seed, "jobs": jobs, "probes": {"n_permutations": permutations}}
     t1, c1 = time.perf_counter(), _cpu_seconds()
     report = ProbeAnalysis().run(dataset, out, options)
-    return report, time.perf_counter() - t1, _cpu_seconds() - c1
+    elapsed = time.perf_counter() - t1
+    _shutdown_workers()
+    return report, elapsed, _cpu_seconds() - c1
 
 
 def _comparable(results: dict) -> list:
