@@ -29,6 +29,7 @@ from deception_probes.metrics import (
     class_counts,
     recall_at_fpr,
 )
+from deception_probes.multilayer import multi_layer_probes
 from deception_probes.nulls import PermutationScheme, permutation_scheme, permutation_test, random_direction_null
 from deception_probes.sae_features import analyse_sae
 from deception_probes.settings import ProbeSettings
@@ -227,6 +228,7 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
         "sae": None,
         "scores": None,
         "judge_baseline": None,
+        "multi_layer": [],
         "plots": [],
         "files": [],
     }
@@ -263,7 +265,9 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
         results["reasons"].append(f"permutation test {scheme.reason}")
     cells, cvs = _analyse_cells(dataset, rows, y, groups, plans, scheme, settings)
     results["cells"] = cells
-    results["nested"] = _nested(cvs, y, groups, plans, settings, cells)
+    results["multi_layer"], ensembles = multi_layer_probes(cvs, dataset.layers, dataset.positions, y, groups, plans,
+                                                           settings.fpr)
+    results["nested"] = _nested({**cvs, **ensembles}, y, groups, plans, settings, cells)
     methods = dense_methods(settings.c_grid)
     best_key, selected_on = _select_best(cvs, cells)
     X_best = np.asarray(dataset.matrix(best_key[0], best_key[1]))[rows]

@@ -73,6 +73,9 @@ def headline_table(results: dict[str, Any]) -> str:
             f"held-out AUROC {_num(best['auroc'])}, whole selection procedure (nested) {_auroc(nested.get('auroc'))}"
         )
         lines.append(f"saved: {best['file']}")
+    for entry in results.get("multi_layer") or []:
+        lines.append(f"multi-layer probe at {entry['position']} ({entry['combines']}): held-out AUROC "
+                     f"{_auroc(entry['auroc'])}, mean validation AUROC {_num(entry['mean_validation_auroc'])}")
     judge = results.get("judge_baseline") or {}
     if judge.get("judge_auroc"):
         diff = judge["difference"] or {}
