@@ -25,8 +25,12 @@ def _field(sample: Any, name: str) -> Any:
 
 
 def label_policy(meta: dict[str, Any]) -> str | None:
-    config = meta.get("config") or {}
-    return config.get("label_policy") if isinstance(config, dict) else None
+    """The run's label policy, from its meta (``result_config``, as runs record it; or ``config``)."""
+    for key in ("result_config", "config"):
+        config = meta.get(key)
+        if isinstance(config, dict) and config.get("label_policy"):
+            return str(config["label_policy"])
+    return None
 
 
 def judge_baseline(samples: list[Any], rows: np.ndarray, y: np.ndarray, groups: np.ndarray, probe_scores: np.ndarray,
