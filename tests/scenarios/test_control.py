@@ -25,3 +25,21 @@ def test_control_prompts_give_no_reason_to_deceive():
         assert "$" not in brief
     verdict = scenario.rule_verdict(facts, Condition.HIGH_INCENTIVE, "Boil it for six minutes.")
     assert verdict.label is Label.HONEST
+
+
+def test_instructed_pairs_are_true_statements_under_two_personas(tmp_path):
+    from deception_core.capture.texts import read_text_records
+    from deception_scenarios.contrast import instructed_pairs, write_instructed_pairs
+
+    records = instructed_pairs()
+    assert len(records) == 2 * 60
+    honest, deceptive = records[0], records[1]
+    assert honest["reply"] == deceptive["reply"]
+    assert honest["group"] == deceptive["group"]
+    assert (honest["label"], deceptive["label"]) == ("honest", "deceptive")
+    sums = [r["reply"] for r in records if "plus" in r["reply"]]
+    for statement in sums:  # every generated statement is true
+        a, _, b, _, total = statement.rstrip(".").split()
+        assert int(a) + int(b) == int(total)
+    parsed = read_text_records(write_instructed_pairs(tmp_path / "pairs.jsonl"))
+    assert len(parsed) == 120
