@@ -81,3 +81,20 @@ def test_table_prints_the_floor_and_count_beside_each_p_value(tmp_path, make_dat
     table = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).table
     assert "0.048 (n=20, floor 0.048)" in table
     assert "permutations: rounds within trials" in table
+
+
+def test_a_not_testable_analysis_is_schema_valid_and_says_why(tmp_path, make_dataset, fast):
+    import json
+
+    import jsonschema
+
+    from deception_probes.analysis import RESULTS_FILE, load_schema
+
+    dataset, _ = make_dataset([PAIR] * 4, width=4, seed=1)
+    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    document = json.loads((tmp_path / RESULTS_FILE).read_text())
+    jsonschema.Draft202012Validator(load_schema()).validate(document)
+    for cell in document["cells"]:
+        assert cell["permutation"]["status"] == "not testable"
+        assert cell["permutation"]["p_value"] is None
+    assert "not testable" in report.table
