@@ -163,7 +163,8 @@ def _analyse_cells(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.nda
     from joblib import Parallel, delayed
 
     keys = [(layer, position) for layer in dataset.layers for position in dataset.positions]
-    n_jobs = min(settings.n_jobs(), len(keys))
+    width = int(np.asarray(dataset.matrix(keys[0][0], keys[0][1])).shape[1])
+    n_jobs = min(settings.n_jobs(len(rows) * width), len(keys))
     tasks = (delayed(analyse_layer_position)(layer, position, np.asarray(dataset.matrix(layer, position))[rows], y,
                                              groups, plans, scheme, settings) for layer, position in keys)
     outputs = Parallel(n_jobs=n_jobs, backend="loky" if n_jobs > 1 else "sequential")(tasks)

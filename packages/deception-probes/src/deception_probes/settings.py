@@ -14,6 +14,8 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
         raise UsageError(f"probe setting {attribute.name} must be >= 0, got {value}")
 
 
+#: below this many activation entries per matrix, the default is one process (see `ProbeSettings.n_jobs`)
+PARALLEL_MIN_CELLS = 100_000
 #: above this many activation entries per matrix, the automatic permutation count drops to 20
 LARGE_DATA_CELLS = 2_000_000
 
@@ -52,10 +54,14 @@ class ProbeSettings:
             return self.n_permutations
         return 100 if n_samples * width <= LARGE_DATA_CELLS else 20
 
-    def n_jobs(self) -> int:
-        """``jobs``, or the cores this process may run on."""
+    def n_jobs(self, cells: int | None = None) -> int:
+        """``jobs``, or the cores this process may run on; by default one process when each layer x
+        position matrix has fewer than ``PARALLEL_MIN_CELLS`` entries (``cells``), where starting
+        worker processes costs more than the work they would share."""
         if self.jobs is not None:
             return self.jobs
+        if cells is not None and cells < PARALLEL_MIN_CELLS:
+            return 1
         import os
 
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -12,7 +12,7 @@ import click
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for the probe analysis (default: every core); results do not depend on it.")
+              help="Processes for the probe analysis (default: every core, one for small data); results do not depend on it.")
 @click.option("--train-from", "train_from", multiple=True, type=click.Path(file_okay=False),
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),

@@ -49,7 +49,7 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
 @click.option("--top-p", type=float, default=0.9, show_default=True)
 @click.option("--no-analyze", is_flag=True, help="Write the dataset only; run `deception analyze` later.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for the probe analysis (default: every core); results do not depend on it.")
+              help="Processes for the probe analysis (default: every core, one for small data); results do not depend on it.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="A JSON RunConfig; flags given on the command line override it.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug-level logging (console and run.log).")
