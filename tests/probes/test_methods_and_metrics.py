@@ -222,3 +222,11 @@ def test_roc_points_match_sklearn():
     reference_fpr, reference_tpr, _ = roc_curve(y, scores)
     np.testing.assert_allclose(fpr, reference_fpr)
     np.testing.assert_allclose(tpr, reference_tpr)
+
+
+def test_a_constant_score_has_no_interval():
+    groups = np.repeat(np.arange(10), 2)
+    y = np.tile([0, 1], 10)
+    ci = auroc_ci(np.full(20, 0.5), y, groups)
+    assert ci["value"] == 0.5
+    assert ci["ci_low"] is None

@@ -138,9 +138,11 @@ def auroc_ci(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, level: float
     variance = cluster_variance(influence)
     if n_groups < 2 or not np.isfinite(variance):
         low = high = None
-    elif value in (0.0, 1.0) or variance <= 0:
+    elif value in (0.0, 1.0):
         pos_trials, neg_trials = len(set(codes[y == 1].tolist())), len(set(codes[y == 0].tolist()))
         low, high = _separated_interval(value, pos_trials, neg_trials, 1 - level)
+    elif variance <= 0:  # e.g. a constant score: no spread to estimate an interval from
+        low = high = None
     else:
         low, high = _logit_interval(value, variance, z, extra_logit_variance)
     return {"value": point, "ci_low": low, "ci_high": high, "level": level, "n_groups": n_groups,

@@ -3,7 +3,7 @@
 The field's protocol (Apollo Research, "Detecting Strategic Deception Using Linear Probes"): train a
 probe on simple contrast data, evaluate it on strategic deception, and set the alarm threshold on a
 large benign control set so that it rarely fires on ordinary replies. For each training dataset, the
-(layer, position, method) and hyper-parameter are chosen on ITS OWN grouped validation folds (the
+(layer, reply position, method) and hyper-parameter are chosen on ITS OWN grouped validation folds (the
 evaluation sets are never looked at); the probe is then fitted on all of its labelled samples and
 scores every other dataset. Reported per evaluation set: AUROC with a trial-clustered interval,
 recall on deceptive samples at the threshold that flags ``fpr`` of the control set, and the fraction
@@ -27,6 +27,10 @@ from deception_probes.settings import ProbeSettings
 from deception_probes.splits import feasible_folds
 
 TRANSFER_FILE = "probe_transfer.json"
+#: the positions a transferred probe reads: the reply's own tokens, as the field scores responses. The
+#: prompt's last token is left out: in a contrast set (and in instructed games) the prompt carries the
+#: instruction itself ("pretend to be dishonest"), which a probe there reads instead of the reply's intent.
+READ_POSITIONS = ("reply_mean", "reply_last")
 
 
 def _model_id(dataset: Any) -> Any:
@@ -115,7 +119,8 @@ def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None,
         layers, positions = check_compatible({**named, "control": control})
     else:
         layers, positions = check_compatible(named)
-    fitted = {name: select_and_fit(d, layers, positions, settings) for name, d in named.items()}
+    reply_positions = [p for p in positions if p in READ_POSITIONS] or positions
+    fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()}
     rows = []
     for train_name, fit in fitted.items():
         threshold = None
@@ -132,7 +137,7 @@ def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None,
         rows.append({"train": train_name, "layer": fit["layer"], "position": fit["position"], "method": fit["method"],
                      "hyper": fit["hyper"], "validation_auroc": fit["validation_auroc"],
                      "control_threshold": threshold, "cells": cells})
-    return {"datasets": list(named), "layers": layers, "positions": positions,
+    return {"datasets": list(named), "layers": layers, "positions": reply_positions,
             "control": None if control is None else {"n_samples": len(control.samples)},
             "selected_on": "each training dataset's own grouped validation folds", "rows": rows}
 
