@@ -112,12 +112,16 @@ def test_projection_removes_only_the_component_and_never_zeroes() -> None:
     u = torch.zeros(2, 8)
     u[0, 3] = 1.0  # row 1 has no direction: untouched
     out = RowEdit(project=u)(hidden, 0)
-    assert torch.allclose(out[0, :, 3], torch.zeros(5))
+    assert torch.allclose(out[0, 1:, 3], torch.zeros(4))
+    assert torch.equal(out[0, 0], hidden[0, 0])  # the first position (attention sink) is left alone
     keep = [i for i in range(8) if i != 3]
     assert torch.allclose(out[0][:, keep], hidden[0][:, keep])
     assert torch.equal(out[1], hidden[1])
-    added = RowEdit(add=torch.ones(2, 8))(hidden, 7)
+    added = RowEdit(add=torch.ones(2, 8))(hidden, 7)  # a decoding step: no first position in it
     assert torch.allclose(added - hidden, torch.ones_like(hidden))
+    left_padded = RowEdit(add=torch.ones(2, 8), first=(2, 0))(hidden, 0)
+    assert torch.equal(left_padded[0, 2], hidden[0, 2])
+    assert torch.allclose(left_padded[0, 3] - hidden[0, 3], torch.ones(8))
 
 
 def test_steering_during_generation_changes_the_generated_token(planted) -> None:

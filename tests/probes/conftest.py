@@ -84,4 +84,4 @@ def make_labels() -> Callable[..., list[list[str]]]:
 @pytest.fixture()
 def fast() -> dict[str, int]:
     """Probe settings that keep a test within seconds (fewer resamples, same statistics)."""
-    return {"n_bootstrap": 300, "n_permutations": 20, "n_random_directions": 20}
+    return {"n_permutations": 20, "n_random_directions": 20}

@@ -16,7 +16,16 @@ def test_bench_dataset_shape_and_labels():
 
 
 def test_bench_main_reports_elapsed_time(capsys, tmp_path):
-    main(["--samples", "240", "--width", "8", "--permutations", "5", "--output", str(tmp_path)])
+    main(["--samples", "240", "--width", "8", "--permutations", "5", "--jobs", "1", "--output", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "analysis of 240 samples x 3 layers x 3 positions at width 8:" in out
+    assert "analysis of 240 samples x 3 layers x 3 positions at width 8, 5 permutations, jobs=1:" in out
     assert (tmp_path / "probe_results.json").is_file()
+
+
+def test_bench_compares_jobs_and_the_refitted_null(capsys, tmp_path):
+    main(["--samples", "240", "--width", "8", "--layers", "2", "--positions", "1", "--permutations", "5",
+          "--jobs", "2", "--compare-jobs", "--reference", "3"])
+    out = capsys.readouterr().out
+    assert "results identical: True" in out
+    for method in ("logistic", "mass_mean", "lat"):
+        assert f"null of one cell, {method}, 3 labellings: batched" in out

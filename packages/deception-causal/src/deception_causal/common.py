@@ -139,7 +139,7 @@ class CausalRun:
             chunk = jobs[start:start + size]
             requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new, seed=self.seed + 7919 * self.rows[i],
                                           capture=False, stop=self.stops[i]) for _, i in chunk]
-            edits = self._chunk_edits([conditions[c] for c, _ in chunk])
+            edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
             for job, result in zip(chunk, results, strict=True):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
@@ -148,8 +148,12 @@ class CausalRun:
         return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
                 for c in range(len(conditions))]
 
-    def _chunk_edits(self, specs: Sequence[ConditionSpec]) -> dict[int, RowEdit]:
+    def _chunk_edits(self, specs: Sequence[ConditionSpec], prompt_lengths: Sequence[int]) -> dict[int, RowEdit]:
+        """Per-row edits of one generation batch; prompts are left-padded to the longest, so each row's
+        first token (left alone by the edits) sits after its padding."""
         layers = sorted({layer for spec in specs for layer in spec})
+        width = max(prompt_lengths, default=0)
+        first = tuple(width - n for n in prompt_lengths)
         edits: dict[int, RowEdit] = {}
         for layer in layers:
             project = torch.zeros(len(specs), self.d_model)
@@ -161,7 +165,7 @@ class CausalRun:
                 if a is not None:
                     add[row] = torch.as_tensor(np.asarray(a, dtype=np.float32))
             edits[layer] = RowEdit(project=project if project.abs().sum() > 0 else None,
-                                   add=add if add.abs().sum() > 0 else None)
+                                   add=add if add.abs().sum() > 0 else None, first=first)
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------

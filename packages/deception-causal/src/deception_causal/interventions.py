@@ -40,12 +40,22 @@ class RowEdit:
     positions, which end at ``prompt_end[row]`` (teacher forcing, right padding) or at the end of
     the sequence (generation, left padding). Patching is such a delta: source minus target state,
     whole or along a direction.
+
+    ``project`` and ``add`` leave each row's FIRST token alone on the prompt pass, as patching does:
+    it is the attention sink (beginning of sequence), where models such as Gemma keep massive
+    activations in a few dimensions; a direction leaning on those dimensions, projected out or
+    added there, wrecks every later position and measures damage, not the direction's role.
+    ``first[row]`` is that token's index on the prompt pass (left padding: the number of pad
+    positions); None means index 0 (right padding or none). ``keep_first=False`` edits it too (only
+    to show the damage in tests).
     """
 
     project: torch.Tensor | None = None
     add: torch.Tensor | None = None
     prompt_delta: torch.Tensor | None = None
     prompt_end: tuple[int, ...] | None = None
+    first: tuple[int, ...] | None = None
+    keep_first: bool = True
 
     def rows(self, start: int, stop: int) -> RowEdit:
         """The edit of rows ``start:stop`` (for running a batch in chunks)."""
@@ -53,16 +63,22 @@ class RowEdit:
             return None if t is None else t[start:stop]
 
         return RowEdit(cut(self.project), cut(self.add), cut(self.prompt_delta),
-                       None if self.prompt_end is None else self.prompt_end[start:stop])
+                       None if self.prompt_end is None else self.prompt_end[start:stop],
+                       None if self.first is None else self.first[start:stop], self.keep_first)
 
     def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
         dtype = hidden.dtype
-        x = hidden.float()
+        x = original = hidden.float()
         if self.project is not None:
             u = self.project.to(x.device)[:, None, :]
             x = x - (x * u).sum(-1, keepdim=True) * u
         if self.add is not None:
             x = x + self.add.to(x.device)[:, None, :]
+        if step == 0 and self.keep_first and x is not original:
+            rows = torch.arange(x.shape[0], device=x.device)
+            first = torch.as_tensor(self.first if self.first is not None else [0] * x.shape[0], device=x.device)
+            x = x.clone()
+            x[rows, first] = original[rows, first]
         if self.prompt_delta is not None and step == 0:
             delta = self.prompt_delta.to(x.device)
             n = delta.shape[1]

@@ -26,9 +26,13 @@ __all__ = [
     "Position",
     "RunConfig",
     "RunResults",
+    "TextRecord",
     "__version__",
+    "capture_texts",
     "hookimpl",
     "lazy",
+    "load_model",
+    "read_text_records",
 ]
 
 
@@ -37,6 +41,19 @@ def __getattr__(name: str) -> Any:
         from deception_core import runner
 
         return getattr(runner, name)
+    if name in ("capture_texts", "read_text_records", "TextRecord"):
+        from deception_core.capture import texts
+
+        return getattr(texts, name)
+    if name == "load_model":
+        from deception_core.models.loading import load_model as _load
+        from deception_core.models.spec import ModelSpec
+
+        def load_model(model: str, device: str = "cpu", dtype: str = "float32"):
+            """Load ``model`` (``embedded:NAME``, a directory or a Hugging Face id) for `capture_texts`."""
+            return _load(ModelSpec.parse(model), device=device, dtype=dtype)
+
+        return load_model
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

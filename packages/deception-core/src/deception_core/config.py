@@ -204,6 +204,9 @@ class RunConfig:
              "memory, or the CPU size the pipeline benchmark found fastest.")
     temperature: float = option(0.7, validator=finite, help="0 for greedy decoding.")
     top_p: float = option(0.9, validator=finite)
+    jobs: int | None = option(None, validator=attrs.validators.optional(_positive),
+                              help="Processes for the probe analysis (default: every core, one for small data); "
+                                   "results do not depend on it.")
     analyze: bool = option(True, name="--no-analyze", invert=True,
                            help="Write the dataset only; run `deception analyze` later.")
     report: bool = option(True, name="--no-report", invert=True,

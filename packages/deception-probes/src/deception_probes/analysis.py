@@ -82,9 +82,28 @@ class ProbeAnalysis(Analysis):
         probes_dir = out_dir / "probes"
         if probes_dir.is_dir() and results["status"] == "ok":
             files += sorted(str(p) for p in probes_dir.iterdir() if p.suffix in (".safetensors", ".json"))
+        files += [str(out_dir / name) for name in (results.get("scores") or {}).get("files", [])]
         results["files"] = [str(Path(f).relative_to(out_dir)) for f in files]
         path = out_dir / RESULTS_FILE
         atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))
         files.insert(0, str(path))
-        return AnalysisReport(results=results, table=headline_table(results), files=files,
-                              direction=best_direction(results, out_dir))
+        table = headline_table(results)
+        if options.get("train_from") or options.get("control"):
+            transfer_path, transfer_text = self._transfer(dataset, out_dir, options, settings)
+            files.append(str(transfer_path))
+            table += "\n" + transfer_text
+        return AnalysisReport(results=results, table=table, files=files, direction=best_direction(results, out_dir))
+
+    @staticmethod
+    def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
+        """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`."""
+        from deception_core.dataset.store import atomic_write_text, read_dataset
+        from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
+
+        train_from = load_named(list(options.get("train_from") or []))
+        control = read_dataset(options["control"]) if options.get("control") else None
+        with single_blas_thread():
+            result = transfer_analysis(dataset, train_from, control, settings)
+        path = out_dir / TRANSFER_FILE
+        atomic_write_text(path, json.dumps(result, indent=2, allow_nan=False, default=str))
+        return path, transfer_table(result)

@@ -23,7 +23,7 @@ POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 
 
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
-                      signal: float = 0.15, seed: int = 0):
+                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS):
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
     from deception_core.dataset import Dataset
     from deception_core.records import Sample, Trial
@@ -47,43 +47,124 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
     arrays = {}
     for depth, layer in enumerate(layers, start=1):
         trial_offset = rng.standard_normal((n_samples // rounds + 1, width)).astype(np.float32)
-        for position in POSITIONS:
+        for position in positions:
             noise = rng.standard_normal((n_samples, width), dtype=np.float32)
             noise += 0.5 * trial_offset[np.arange(n_samples) // rounds]
             noise += (signal * depth / len(layers) * np.sqrt(width) * 0.1) * y[:, None] * direction[None, :]
             arrays[f"layer{layer}/{position}"] = noise
-    meta = {"layers": list(layers), "positions": list(POSITIONS), "model": {"id": "synthetic-bench", "d_model": width}}
+    meta = {"layers": list(layers), "positions": list(positions), "model": {"id": "synthetic-bench", "d_model": width}}
     trials = [Trial(trial_key=key) for key in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays)
+
+
+def _layers(count: int | None) -> tuple[int, ...]:
+    return (6, 12, 18) if count is None else tuple(range(1, count + 1))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the joblib workers, once shut down)."""
+    import resource
+
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
+def _shutdown_workers() -> None:
+    """Stop joblib's reusable worker processes so that their CPU time is counted."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
+def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
+    """(report, wall seconds, CPU seconds of this process and its workers)."""
+    from deception_probes.analysis import ProbeAnalysis
+
+    options = {"seed": seed, "jobs": jobs, "probes": {"n_permutations": permutations}}
+    t1, c1 = time.perf_counter(), _cpu_seconds()
+    report = ProbeAnalysis().run(dataset, out, options)
+    elapsed = time.perf_counter() - t1
+    _shutdown_workers()
+    return report, elapsed, _cpu_seconds() - c1
+
+
+def _comparable(results: dict) -> list:
+    return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in results["cells"]]
+
+
+def reference_null_timing(dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
+    """(method, batched seconds, refit-per-labelling seconds) for the null of the first cell on ``permutations``
+    labellings: the same labellings, folds and hyper-parameters both ways."""
+    from threadpoolctl import threadpool_limits
+
+    from deception_probes.engine import Labelled, _plans
+    from deception_probes.methods import ProbeMethod, dense_methods
+    from deception_probes.nulls import permutation_scheme
+    from deception_probes.settings import ProbeSettings
+
+    settings = ProbeSettings(seed=seed)
+    labelled = Labelled.of(dataset.samples)
+    plans, _ = _plans(labelled.y, labelled.groups, settings)
+    scheme = permutation_scheme(labelled.y, labelled.groups, plans, permutations, seed)
+    X = np.asarray(dataset.matrix(dataset.layers[-1], dataset.positions[0]))[labelled.rows]
+    out = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for method in dense_methods():
+            t0 = time.perf_counter()
+            batched = method.held_out_batch(X, scheme.labellings, plans, method.default_hyper, seed)
+            t1 = time.perf_counter()
+            refit = ProbeMethod.held_out_batch(method, X, scheme.labellings, plans, method.default_hyper, seed)
+            t2 = time.perf_counter()
+            if not np.allclose(batched, refit, rtol=1e-3, atol=1e-3 * np.nanmax(np.abs(refit))):
+                raise AssertionError(f"{method.name}: batched null scores differ from refitted ones")
+            out.append((method.name, t1 - t0, t2 - t1))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--width", type=int, default=2304)
+    parser.add_argument("--layers", type=int, default=None, help="number of layers (default: 3 layers, 6, 12 and 18)")
+    parser.add_argument("--positions", type=int, default=len(POSITIONS), choices=range(1, len(POSITIONS) + 1))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--permutations", type=int, default=None,
                         help="shuffled-label reruns per layer x position x method (default: automatic)")
+    parser.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
+    parser.add_argument("--compare-jobs", action="store_true", help="also run with one process and compare")
+    parser.add_argument("--reference", type=int, default=0, metavar="K",
+                        help="time one cell's null on K labellings, batched and refitted per labelling")
     parser.add_argument("--output", type=Path, default=None, help="keep the results here (default: a temporary directory)")
     args = parser.parse_args(argv)
 
-    from deception_probes.analysis import ProbeAnalysis
-
     t0 = time.perf_counter()
-    dataset = synthetic_dataset(args.samples, args.width, seed=args.seed)
+    dataset = synthetic_dataset(args.samples, args.width, layers=_layers(args.layers), seed=args.seed,
+                                positions=POSITIONS[:args.positions])
     built = time.perf_counter() - t0
+    shape = (f"{args.samples} samples x {len(dataset.layers)} layers x {len(dataset.positions)} positions "
+             f"at width {args.width}")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.output or Path(tmp)
-        options = {"seed": args.seed, "probes": {"n_permutations": args.permutations}}
-        t1, c1 = time.perf_counter(), time.process_time()
-        report = ProbeAnalysis().run(dataset, out, options)
-        elapsed, cpu = time.perf_counter() - t1, time.process_time() - c1
-    print(report.table)
-    slowest = sorted(report.results["cells"], key=lambda c: -c.get("elapsed_s", 0))[:3]
-    print("slowest cells:", ", ".join(f"L{c['layer']} {c['position']} {c['method']} {c['elapsed_s']:.1f}s" for c in slowest))
-    print(f"dataset built in {built:.1f}s; analysis of {args.samples} samples x {len(dataset.layers)} layers x "
-          f"{len(dataset.positions)} positions at width {args.width}: {elapsed:.1f}s wall, {cpu:.1f}s CPU "
-          "(wall time depends on what else shares the CPUs)")
+        report, elapsed, cpu = _time_analysis(dataset, out, args.seed, args.permutations, args.jobs)
+        print(report.table)
+        slowest = sorted(report.results["cells"], key=lambda c: -c.get("elapsed_s", 0))[:3]
+        print("slowest cells:", ", ".join(f"L{c['layer']} {c['position']} {c['method']} {c['elapsed_s']:.1f}s"
+                                          for c in slowest))
+        n_perm = report.results["settings"]["n_permutations"]
+        jobs = report.results["settings"]["jobs"] or "all cores"
+        print(f"dataset built in {built:.1f}s; analysis of {shape}, {n_perm} permutations, jobs={jobs}: "
+              f"{elapsed:.1f}s wall, {cpu:.1f}s CPU over all processes "
+              "(wall time depends on what else shares the CPUs; CPU time much less)")
+        if args.compare_jobs:
+            single, single_elapsed, single_cpu = _time_analysis(dataset, Path(tmp) / "one_job", args.seed,
+                                                                args.permutations, 1)
+            same = _comparable(single.results) == _comparable(report.results)
+            print(f"jobs=1: {single_elapsed:.1f}s wall, {single_cpu:.1f}s CPU; jobs={jobs} is "
+                  f"{single_elapsed / elapsed:.2f}x faster in wall time; results identical: {same}")
+    if args.reference:
+        for name, batched, refit in reference_null_timing(dataset, args.reference, args.seed):
+            print(f"null of one cell, {name}, {args.reference} labellings: batched {batched:.2f}s, "
+                  f"refitted per labelling {refit:.2f}s ({refit / max(batched, 1e-9):.1f}x)")
 
 
 if __name__ == "__main__":

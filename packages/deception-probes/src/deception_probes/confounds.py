@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from deception_core.records import Sample
-from deception_probes.metrics import bootstrap_auroc
+from deception_probes.metrics import auroc_ci
 from deception_probes.settings import ProbeSettings
 
 FIELDS: tuple[tuple[str, ...], ...] = (("scenario",), ("mode",), ("condition",), ("scenario", "condition"))
@@ -48,7 +48,7 @@ def metadata_baselines(samples: Sequence[Sample], y: np.ndarray, groups: np.ndar
     for field in FIELDS:
         values = field_values(samples, field)
         n_values = len(set(values.tolist()))
-        metric = bootstrap_auroc(baseline_scores(values, y), y, groups, settings.n_bootstrap, settings.seed) \
+        metric = auroc_ci(baseline_scores(values, y), y, groups) \
             if n_values > 1 else None
         entries.append({"field": "+".join(field), "n_values": n_values, "auroc": metric,
                         "status": "ok" if metric else "not computable",

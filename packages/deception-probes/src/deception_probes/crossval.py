@@ -36,6 +36,8 @@ class CrossValResult:
     validation_auroc: list[float | None]  # best mean validation AUROC per outer fold
     validation_table: list[dict[str, Any]]  # per outer fold: hyper -> mean validation AUROC
     direction_norms: list[float] = attrs.field(factory=list)  # raw-space norm of each fold's probe
+    #: per outer fold: validation scores of its training rows at the chosen hyper-parameter (NaN where none)
+    validation_scores: list[np.ndarray | None] = attrs.field(factory=list)
 
     @property
     def scored(self) -> np.ndarray:
@@ -47,19 +49,23 @@ class CrossValResult:
         return Counter(values).most_common(1)[0][0] if values else None
 
 
-def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[Fold], seed: int) -> dict[Any, float]:
-    """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are skipped)."""
+def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[Fold],
+                       seed: int) -> tuple[dict[Any, float], dict[Any, np.ndarray]]:
+    """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are
+    skipped), and per value the validation score of every training row (NaN where no fold scored it)."""
     grid = method.hyper_grid or (method.default_hyper,)
     per_hyper: dict[Any, list[float]] = {h: [] for h in grid}
+    scores = {h: np.full(len(y), np.nan) for h in grid}
     for itr, iva in inner:
         if not both_classes(y[itr]) or not both_classes(y[iva]):
             continue
         probes = method.fit_path(X[itr], y[itr], seed)
         for h, probe in zip(grid, probes, strict=True):
-            value = auroc(probe.score(X[iva]), y[iva])
+            scores[h][iva] = probe.score(X[iva])
+            value = auroc(scores[h][iva], y[iva])
             if value is not None:
                 per_hyper[h].append(value)
-    return {h: float(np.mean(v)) for h, v in per_hyper.items() if v}
+    return {h: float(np.mean(v)) for h, v in per_hyper.items() if v}, scores
 
 
 def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
@@ -68,26 +74,30 @@ def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldP
     validation: list[float | None] = []
     tables: list[dict[str, Any]] = []
     norms: list[float] = []
+    fold_validation_scores: list[np.ndarray | None] = []
     for plan in plans:
         if not plan.usable:
             hypers.append(None)
             validation.append(None)
             tables.append({})
+            fold_validation_scores.append(None)
             continue
         Xtr, ytr = X[plan.train], y[plan.train]
-        table = _validation_scores(method, Xtr, ytr, plan.inner, seed) if plan.inner else {}
+        table, inner_scores = _validation_scores(method, Xtr, ytr, plan.inner, seed) if plan.inner else ({}, {})
         if table:
             hyper = max(table, key=lambda h: table[h])  # grid order breaks ties: most regularised first
             validation.append(table[hyper])
+            fold_validation_scores.append(inner_scores[hyper])
         else:
             hyper = method.default_hyper
             validation.append(None)
+            fold_validation_scores.append(None)
         probe = method.fit(Xtr, ytr, hyper, seed)
         scores[plan.test] = probe.score(X[plan.test])
         norms.append(float(np.linalg.norm(probe.direction)))
         hypers.append(hyper)
         tables.append({str(h): v for h, v in table.items()})
-    return CrossValResult(method.name, scores, hypers, validation, tables, norms)
+    return CrossValResult(method.name, scores, hypers, validation, tables, norms, fold_validation_scores)
 
 
 def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan],

@@ -17,19 +17,20 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
 from deception_probes.methods import dense_methods
 from deception_probes.metrics import (
     auroc,
+    auroc_ci,
     balanced_accuracy,
-    bootstrap_auroc,
     class_counts,
     recall_at_fpr,
-    widen_interval,
 )
-from deception_probes.nulls import permutation_test, permutations, random_direction_null, shuffled_plans
+from deception_probes.multilayer import multi_layer_probes
+from deception_probes.nulls import PermutationScheme, permutation_scheme, permutation_test, random_direction_null
 from deception_probes.sae_features import analyse_sae
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
@@ -92,7 +93,7 @@ def _plans(y: np.ndarray, groups: np.ndarray, settings: ProbeSettings) -> tuple[
     return plans, records
 
 
-def _cell_entry(layer: int, position: str, cv: CrossValResult, y: np.ndarray, groups: np.ndarray,
+def _cell_entry(layer: int, position: str, cv: CrossValResult, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
                 settings: ProbeSettings) -> dict[str, Any]:
     mask = cv.scored
     scores, yy, gg = cv.scores[mask], y[mask], groups[mask]
@@ -101,18 +102,81 @@ def _cell_entry(layer: int, position: str, cv: CrossValResult, y: np.ndarray, gr
         "position": position,
         "method": cv.method,
         "n_scored": int(mask.sum()),
-        "auroc": bootstrap_auroc(scores, yy, gg, settings.n_bootstrap, settings.seed),
+        "auroc": auroc_ci(scores, yy, gg),
         "balanced_accuracy": balanced_accuracy(scores, yy),
         "recall_at_fpr": recall_at_fpr(scores, yy, settings.fpr),
-        "fold_aurocs": [],
+        "fold_aurocs": [auroc(cv.scores[p.test], y[p.test]) if p.usable else None for p in plans],
         "hypers": cv.hypers,
         "validation_auroc": cv.validation_auroc,
         "permutation": None,
     }
 
 
-def _fold_aurocs(cv: CrossValResult, y: np.ndarray, plans: list[FoldPlan]) -> list[float | None]:
-    return [auroc(cv.scores[p.test], y[p.test]) if p.usable else None for p in plans]
+def _with_refit_variance(entry: dict[str, Any], scores: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+    """Recompute the cell's interval with the refitting variance its permutation null measured."""
+    perm = entry["permutation"]
+    extra = (perm or {}).get("refit_logit_variance") or 0.0
+    if entry["auroc"] is not None and extra > 0:
+        mask = ~np.isnan(scores)
+        entry["auroc"] = auroc_ci(scores[mask], y[mask], groups[mask], extra_logit_variance=extra)
+
+
+def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                           plans: list[FoldPlan], scheme: PermutationScheme, settings: ProbeSettings
+                           ) -> tuple[list[dict[str, Any]], dict[str, CrossValResult]]:
+    """Every method at one layer and position: nested CV, permutation null, random directions.
+
+    Runs in a worker process (one BLAS thread); it depends only on its arguments, so the results
+    are the same whichever worker runs it and however many there are.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        entries, cvs = [], {}
+        observed: dict[str, float | None] = {}
+        norms: list[float] = []
+        for method in dense_methods(settings.c_grid):
+            t0 = time.perf_counter()
+            cv = cross_validate(method, X, y, plans, settings.seed)
+            cvs[method.name] = cv
+            entry = _cell_entry(layer, position, cv, y, groups, plans, settings)
+            value = entry["auroc"]["value"] if entry["auroc"] else None
+            entry["permutation"] = permutation_test(method, X, scheme, plans, groups, cv.chosen_hyper(), value,
+                                                   settings.seed)
+            _with_refit_variance(entry, cv.scores, y, groups)
+            observed[method.name] = value
+            if method.name == "logistic":
+                norms = cv.direction_norms
+            entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
+            entries.append(entry)
+        null = random_direction_null(X, y, float(np.mean(norms)) if norms else 1.0, settings.n_random_directions,
+                                     settings.seed + layer, observed)
+        for entry in entries:
+            entry["random_directions"] = null
+    return entries, cvs
+
+
+def _analyse_cells(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+                   scheme: PermutationScheme, settings: ProbeSettings
+                   ) -> tuple[list[dict[str, Any]], dict[tuple[int, str, str], CrossValResult]]:
+    """All layer x position cells, spread over ``settings.n_jobs()`` processes with joblib."""
+    from joblib import Parallel, delayed
+
+    keys = [(layer, position) for layer in dataset.layers for position in dataset.positions]
+    width = int(np.asarray(dataset.matrix(keys[0][0], keys[0][1])).shape[1])
+    n_jobs = min(settings.n_jobs(len(rows) * width), len(keys))
+    tasks = (delayed(analyse_layer_position)(layer, position, np.asarray(dataset.matrix(layer, position))[rows], y,
+                                             groups, plans, scheme, settings) for layer, position in keys)
+    outputs = Parallel(n_jobs=n_jobs, backend="loky" if n_jobs > 1 else "sequential")(tasks)
+    cells: list[dict[str, Any]] = []
+    cvs: dict[tuple[int, str, str], CrossValResult] = {}
+    for (layer, position), (entries, by_method) in zip(keys, outputs, strict=True):
+        for entry in entries:
+            log.info("probes: layer %s %s %s: held-out AUROC %s (%.1fs)", layer, position, entry["method"],
+                     "n/a" if entry["auroc"] is None else f"{entry['auroc']['value']:.3f}", entry["elapsed_s"])
+        cells += entries
+        cvs.update({(layer, position, name): cv for name, cv in by_method.items()})
+    return cells, cvs
 
 
 @attrs.define
@@ -124,31 +188,59 @@ class Outcome:
     y: np.ndarray | None = None
 
 
-def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> Outcome:
-    started = time.time()
-    samples = dataset.samples
-    rows = np.array([i for i, s in enumerate(samples) if s.label in LABEL_VALUE], dtype=np.int64)
-    y = np.array([LABEL_VALUE[samples[i].label] for i in rows], dtype=np.int64)
-    groups = np.array([str(samples[i].trial_key) for i in rows], dtype=object)
-    ambiguous_rows = np.array([i for i, s in enumerate(samples) if s.label not in LABEL_VALUE], dtype=np.int64)
-    results: dict[str, Any] = {
+@attrs.frozen
+class Labelled:
+    """Which samples train and test probes: labelled rows, their labels and trials; the rest are ambiguous."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    ambiguous_rows: np.ndarray
+
+    @classmethod
+    def of(cls, samples: list[Any]) -> Labelled:
+        rows = np.array([i for i, s in enumerate(samples) if _field(s, "label") in LABEL_VALUE], dtype=np.int64)
+        return cls(rows, np.array([LABEL_VALUE[_field(samples[i], "label")] for i in rows], dtype=np.int64),
+                   np.array([str(_field(samples[i], "trial_key")) for i in rows], dtype=object),
+                   np.array([i for i, s in enumerate(samples) if _field(s, "label") not in LABEL_VALUE], dtype=np.int64))
+
+
+def _field(sample: Any, name: str) -> Any:
+    """A sample's field, whether samples are dicts (samples.jsonl) or typed records."""
+    return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
+
+
+def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) -> dict[str, Any]:
+    return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "ok",
         "reasons": [],
         "dataset": dataset_summary(dataset),
         "settings": settings.to_dict(),
-        "labelled": {**class_counts(y, groups), "ambiguous_excluded": int(len(ambiguous_rows))},
+        "labelled": {**class_counts(labelled.y, labelled.groups), "ambiguous_excluded": int(len(labelled.ambiguous_rows))},
         "splits": {"grouping": "trial_key", "n_folds": 0, "folds": []},
         "cells": [],
         "nested": None,
         "best": None,
-        "ambiguous": {"n": int(len(ambiguous_rows)), "excluded_from_training": True, "best_probe_scores": None},
+        "ambiguous": {"n": int(len(labelled.ambiguous_rows)), "excluded_from_training": True,
+                      "best_probe_scores": None},
         "generalisation": None,
         "confounds": None,
         "sae": None,
+        "scores": None,
+        "judge_baseline": None,
+        "multi_layer": [],
         "plots": [],
         "files": [],
     }
+
+
+def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> Outcome:
+    started = time.time()
+    samples = dataset.samples
+    labelled = Labelled.of(samples)
+    rows, y, groups, ambiguous_rows = labelled.rows, labelled.y, labelled.groups, labelled.ambiguous_rows
+    results = _empty_results(dataset, settings, labelled)
     blocking = _blocking_reason(y, groups, settings, len(samples), bool(dataset.layers and dataset.positions))
     if blocking:
         results["status"] = "no_probe"
@@ -165,55 +257,31 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     if not any(p.inner for p in plans):
         results["reasons"].append("too few trials for validation folds: hyper-parameters fixed at defaults")
 
-    methods = dense_methods(settings.c_grid)
     width = int(np.asarray(dataset.matrix(dataset.layers[0], dataset.positions[0])).shape[1])
     n_permutations = settings.permutations_for(len(y), width)
     results["settings"]["n_permutations"] = n_permutations
-    shuffled = permutations(y, groups, n_permutations, settings.seed + 7)
-    null_plans = shuffled_plans(shuffled, groups, len(plans), settings.seed)
-    cvs: dict[tuple[int, str, str], CrossValResult] = {}
-    cells: list[dict[str, Any]] = []
-    for layer in dataset.layers:
-        for position in dataset.positions:
-            X = np.asarray(dataset.matrix(layer, position))[rows]
-            observed: dict[str, float | None] = {}
-            norms: list[float] = []
-            for method in methods:
-                t0 = time.time()
-                cv = cross_validate(method, X, y, plans, settings.seed)
-                cvs[(layer, position, method.name)] = cv
-                entry = _cell_entry(layer, position, cv, y, groups, settings)
-                entry["fold_aurocs"] = _fold_aurocs(cv, y, plans)
-                value = entry["auroc"]["value"] if entry["auroc"] else None
-                entry["permutation"] = permutation_test(method, X, shuffled, null_plans, cv.chosen_hyper(), value,
-                                                       settings.seed)
-                if entry["permutation"]:
-                    entry["auroc"] = widen_interval(entry["auroc"], entry["permutation"]["null_sd"],
-                                                    entry["permutation"]["n_permutations"])
-                observed[method.name] = value
-                if method.name == "logistic":
-                    norms = cv.direction_norms
-                entry["elapsed_s"] = round(time.time() - t0, 3)
-                cells.append(entry)
-                log.info("probes: layer %s %s %s: held-out AUROC %s (%.1fs)", layer, position, method.name,
-                         "n/a" if value is None else f"{value:.3f}", entry["elapsed_s"])
-            null = random_direction_null(X, y, float(np.mean(norms)) if norms else 1.0, settings.n_random_directions,
-                                         settings.seed + layer, observed)
-            for entry in cells[-len(methods):]:
-                entry["random_directions"] = null
+    scheme = permutation_scheme(y, groups, plans, n_permutations, settings.seed + 7)
+    results["permutation_scheme"] = {**scheme.describe(), "n_permutations": int(scheme.labellings.shape[1])}
+    if not scheme.testable and n_permutations > 0:
+        results["reasons"].append(f"permutation test {scheme.reason}")
+    cells, cvs = _analyse_cells(dataset, rows, y, groups, plans, scheme, settings)
     results["cells"] = cells
-    results["nested"] = _nested(cvs, y, groups, plans, settings)
-    nulls = [c["permutation"] for c in cells if c["permutation"] and c["permutation"]["null_sd"]]
-    if results["nested"]["auroc"] and nulls:
-        widest = max(nulls, key=lambda p: p["null_sd"])
-        results["nested"]["auroc"] = widen_interval(results["nested"]["auroc"], widest["null_sd"], widest["n_permutations"])
+    results["multi_layer"], ensembles = multi_layer_probes(cvs, dataset.layers, dataset.positions, y, groups, plans,
+                                                           settings.fpr)
+    results["nested"] = _nested({**cvs, **ensembles}, y, groups, plans, settings, cells)
+    methods = dense_methods(settings.c_grid)
     best_key, selected_on = _select_best(cvs, cells)
     X_best = np.asarray(dataset.matrix(best_key[0], best_key[1]))[rows]
-    results["best"] = _save_best(best_key, selected_on, cvs, methods, X_best, y, results, dataset, ambiguous_rows,
-                                 out_dir, settings)
+    results["best"], best_probe = _save_best(best_key, selected_on, cvs, methods, X_best, y, results, dataset,
+                                             ambiguous_rows, out_dir, settings)
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
-    scen = np.array([str(samples[i].scenario) for i in rows], dtype=object)
+    results["judge_baseline"] = judge_baseline(
+        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta),
+        {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
+    results["scores"] = _write_scores(dataset, out_dir, best_key, best_method, best_probe, cvs[best_key], X_best,
+                                      labelled, plans, settings)
+    scen = np.array([str(_field(samples[i], "scenario")) for i in rows], dtype=object)
     labelled_samples = [samples[i] for i in rows]
     results["generalisation"] = {
         "layer": best_key[0], "position": best_key[1], "method": best_key[2], "hyper": hyper,
@@ -228,9 +296,12 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     return Outcome(results, cvs[best_key].scores, y)
 
 
-def _nested(cvs: dict[Any, Any], y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
-            settings: ProbeSettings) -> dict[str, Any]:
-    """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled."""
+def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], settings: ProbeSettings,
+            cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled.
+
+    Its interval carries the largest refitting variance measured by any cell's permutation null.
+    """
     scores = np.full(len(y), np.nan)
     choices = []
     for number, plan in enumerate(plans):
@@ -243,7 +314,8 @@ def _nested(cvs: dict[Any, Any], y: np.ndarray, groups: np.ndarray, plans: list[
         choices.append({"fold": number, "layer": key[0], "position": key[1], "method": key[2],
                         "hyper": cvs[key].hypers[number], "validation_auroc": candidates[key]})
     mask = ~np.isnan(scores)
-    ci = bootstrap_auroc(scores[mask], y[mask], groups[mask], settings.n_bootstrap, settings.seed) if mask.any() else None
+    extra = max([(c["permutation"] or {}).get("refit_logit_variance") or 0.0 for c in cells], default=0.0)
+    ci = auroc_ci(scores[mask], y[mask], groups[mask], extra_logit_variance=extra) if mask.any() else None
     return {"auroc": ci, "n_scored": int(mask.sum()), "choices": choices,
             "status": "ok" if ci is not None else "not computable",
             "reason": None if ci is not None else "too few trials to select on validation folds",
@@ -267,7 +339,23 @@ def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tupl
     return first, "none (no figure could be computed): first layer, position and method"
 
 
-def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path, settings) -> dict[str, Any]:
+def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
+                  cv: CrossValResult, X: np.ndarray, labelled: Labelled, plans: list[FoldPlan],
+                  settings: ProbeSettings) -> dict[str, Any]:
+    """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`."""
+    from deception_probes.scores import sample_probes, write_score_files
+
+    has_tokens = f"layer{key[0]}/reply_all" in dataset.arrays
+    probes = (sample_probes(method, X, labelled.y, plans, cv.hypers, probe, labelled.rows, len(dataset.samples),
+                            settings.seed) if has_tokens else [probe] * len(dataset.samples))
+    paths = write_score_files(dataset, out_dir, key, cv.scores, labelled.rows, probes, probe)
+    return {"files": [p.name for p in paths], "layer": key[0], "position": key[1], "method": key[2],
+            "token_scores": has_tokens,
+            "note": "labelled samples: held-out fold scores; other samples: the probe fitted on all labelled samples"}
+
+
+def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path,
+               settings) -> tuple[dict[str, Any], Any]:
     layer, position, method_name = key
     probes_dir = out_dir / "probes"
     per_method = {}
@@ -307,4 +395,4 @@ def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous
         "dim": best_probe.dim,
         "per_method_files": per_method,
         "note": "auroc: held-out AUROC of this cell; nested_auroc: held-out AUROC of the whole selection procedure",
-    }
+    }, best_probe

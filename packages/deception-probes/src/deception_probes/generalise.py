@@ -14,7 +14,7 @@ import numpy as np
 from deception_core.records import Sample
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
-from deception_probes.metrics import bootstrap_auroc, class_counts
+from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds
 
 #: condition groups compared by the transfer matrices: name -> (sample field, accepted values)
@@ -45,7 +45,7 @@ def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, t
         return {**entry, "status": "not computable", "reason": f"test side: {_missing(y[test])}", "auroc": None}
     probe = method.fit(X[train], y[train], hyper, settings.seed)
     scores = probe.score(X[test])
-    ci = bootstrap_auroc(scores, y[test], groups[test], settings.n_bootstrap, settings.seed)
+    ci = auroc_ci(scores, y[test], groups[test])
     return {**entry, "status": "ok", "reason": None, "auroc": ci}
 
 
@@ -63,7 +63,7 @@ def within_group(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray,
     plans = [FoldPlan(tr, te, [], both_classes(yy[tr])) for tr, te in grouped_folds(yy, gg, k, settings.seed)]
     scores = held_out_scores_fixed(method, X[rows], yy, plans, hyper, settings.seed)
     mask = ~np.isnan(scores)
-    ci = bootstrap_auroc(scores[mask], yy[mask], gg[mask], settings.n_bootstrap, settings.seed)
+    ci = auroc_ci(scores[mask], yy[mask], gg[mask])
     if ci is None:
         return {**entry, "status": "not computable", "reason": "held-out folds lack a class", "auroc": None}
     return {**entry, "status": "ok", "reason": f"grouped {k}-fold CV within the group", "auroc": ci}

@@ -178,6 +178,23 @@ class ProbeMethod(abc.ABC):
         grid = self.hyper_grid or (self.default_hyper,)
         return [self.fit(X, y, h, seed) for h in grid]
 
+    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+        """Held-out scores ``[n, B]`` for ``B`` labellings (columns of ``Y``) over the same outer folds.
+
+        Used by the permutation null: the folds, and so everything computed from the features alone,
+        are shared by every labelling. This generic version refits per labelling and fold; methods
+        override it to reuse what the labels do not change. NaN where no fold scored a sample (or
+        where a fold's training side lacks a class for that labelling).
+        """
+        scores = np.full(Y.shape, np.nan)
+        for plan in plans:
+            for j in range(Y.shape[1]):
+                ytr = Y[plan.train, j]
+                if ytr.min() == ytr.max():
+                    continue
+                scores[plan.test, j] = self.fit(X[plan.train], ytr, hyper, seed).score(X[plan.test])
+        return scores
+
     def load(self, path: str | Path) -> LinearProbe:
         probe = load_probe(path)
         if probe.method != self.name:
@@ -192,10 +209,10 @@ class LogisticMethod(ProbeMethod):
     hyper_name = "C"
 
     def __init__(self, grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0), default: float = 0.01,
-                 tol: float = 1e-4, max_iter: int = 300, lbfgs_tol: float = 1e-3) -> None:
+                 tol: float = 1e-4, max_iter: int = 300) -> None:
         self.hyper_grid = tuple(grid)
         self.default_hyper = default
-        self.tol, self.max_iter, self.lbfgs_tol = tol, max_iter, lbfgs_tol
+        self.tol, self.max_iter = tol, max_iter
 
     def fit(self, X: np.ndarray, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
         chosen = self.default_hyper if hyper is None else hyper
@@ -209,37 +226,123 @@ class LogisticMethod(ProbeMethod):
     def _path(self, X: np.ndarray, y: np.ndarray, grid: tuple[float, ...], seed: int) -> list[LinearProbe]:
         mean, scale = _column_stats(X)
         Z = _standardise(X, mean, scale)
+        gram = None if Z.shape[1] <= NEWTON_MAX_DIM else _gram(Z)
         fitted = {}
         warm = None
         for C in sorted(grid):  # increasing C: each fit starts from the more regularised solution
-            if Z.shape[1] <= NEWTON_MAX_DIM:
-                w, b, n_iter = newton_logistic(Z, y, C, warm, self.tol)
-            else:
-                w, b, n_iter = self._lbfgs(Z, y, C, warm, seed)
-            warm = (w, b)
-            direction = w / scale
-            fitted[C] = LinearProbe(self.name, direction, b - float(mean @ direction), scaler_mean=mean,
-                                    scaler_scale=scale, hyper=C, info={"n_iter": n_iter})
+            W, b, n_iter = self._solve(Z, y[:, None], C, gram, warm)
+            warm = (W, b)
+            direction = W[:, 0].astype(np.float64) / scale
+            fitted[C] = LinearProbe(self.name, direction, float(b[0]) - float(mean @ direction), scaler_mean=mean,
+                                    scaler_scale=scale, hyper=C, info={"n_iter": int(n_iter[0])})
         return [fitted[C] for C in grid]
 
-    def _lbfgs(self, Z: np.ndarray, y: np.ndarray, C: float, warm: tuple[np.ndarray, float] | None,
-               seed: int) -> tuple[np.ndarray, float, int]:
-        import warnings
+    def _solve(self, Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray | None,
+               warm: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights ``[d, B]``, intercepts ``[B]`` and iteration counts for the labellings in ``Y``'s columns."""
+        if gram is None:  # narrow: exact Newton per labelling
+            out = [newton_logistic(Z, Y[:, j].astype(np.int64), C,
+                                   None if warm is None else (warm[0][:, j].astype(np.float64), float(warm[1][j])),
+                                   self.tol) for j in range(Y.shape[1])]
+            return (np.stack([o[0] for o in out], axis=1), np.array([o[1] for o in out]),
+                    np.array([o[2] for o in out]))
+        return mm_logistic(Z, Y, C, gram, warm, self.tol, self.max_iter)
 
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
+    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+        """Each fold is standardised (and its Gram matrix formed) once for all labellings, which are then
+        solved together, as one matrix of right-hand sides."""
+        C = self.default_hyper if hyper is None else hyper
+        scores = np.full(Y.shape, np.nan)
+        for plan in plans:
+            Ytr = Y[plan.train]
+            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
+            if not len(usable):
+                continue
+            Xtr = X[plan.train]
+            mean, scale = _column_stats(Xtr)
+            Z = _standardise(Xtr, mean, scale)
+            gram = None if Z.shape[1] <= NEWTON_MAX_DIM else _gram(Z)
+            W, b, _ = self._solve(Z, Ytr[:, usable], C, gram)
+            Zte = _standardise(X[plan.test], mean, scale)
+            scores[np.ix_(plan.test, usable)] = Zte @ W.astype(Zte.dtype) + b.astype(Zte.dtype)
+        return scores
 
-        clf = LogisticRegression(C=C, class_weight="balanced", tol=self.lbfgs_tol, max_iter=self.max_iter,
-                                 warm_start=warm is not None, random_state=seed)
-        if warm is not None:
-            clf.coef_, clf.intercept_ = warm[0][None, :].copy(), np.array([warm[1]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(Z, y)
-        return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0]), int(np.max(clf.n_iter_))
+
+def _gram(Z: np.ndarray) -> np.ndarray:
+    """``Z.T @ Z`` in float64 (the label-free part of the logistic curvature bound)."""
+    return (Z.T @ Z).astype(np.float64)
 
 
-#: up to this width the logistic probe is solved by Newton's method (exact, fast); above it by L-BFGS
+def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
+                warm: tuple[np.ndarray, np.ndarray] | None = None, tol: float = 1e-4,
+                max_iter: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Balanced L2 logistic regression for every column of ``Y`` at once (``Z`` centred, as standardised).
+
+    The objective of `newton_logistic`, minimised by majorise-minimise steps with a FIXED quadratic
+    bound: the loss curvature ``C Z' diag(s p (1-p)) Z`` never exceeds ``C max(s) / 4 Z'Z``, a matrix
+    that does not depend on the labels, so one Cholesky factor serves every labelling and every
+    iteration (each step is two matrix products over all labellings). Nesterov momentum with
+    gradient restarts makes the convergence fast; a column stops when its gradient meets the
+    tolerance, so a column's answer does not depend on the others. Columns still unconverged after
+    ``max_iter`` steps are finished by exact Newton from where they stand.
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    n, d = Z.shape
+    Yf = Y.astype(Z.dtype)
+    n_pos = Yf.sum(axis=0)
+    S = np.where(Yf == 1, n / (2 * n_pos), n / (2 * (n - n_pos))).astype(Z.dtype)
+    bound = C * float(S.max()) / 4
+    factor = cho_factor(np.asfortranarray(bound * gram + np.eye(d)), check_finite=False)
+    if Y.shape[1] >= 8:  # many labellings: invert once (d^3), then each step is one product
+        inverse = cho_solve(factor, np.eye(d), check_finite=False).astype(Z.dtype)
+
+        def solve(g: np.ndarray) -> np.ndarray:
+            return inverse @ g
+    else:  # few: two triangular solves per step are cheaper than the inverse
+
+        def solve(g: np.ndarray) -> np.ndarray:
+            return cho_solve(factor, g.astype(np.float64), check_finite=False).astype(Z.dtype)
+    intercept_bound = bound * n + 1e-10
+    B = Y.shape[1]
+    W = np.zeros((d, B), Z.dtype) if warm is None else warm[0].astype(Z.dtype).copy()
+    b = np.zeros(B, Z.dtype) if warm is None else warm[1].astype(Z.dtype).copy()
+    Vw, Vb, t = W.copy(), b.copy(), np.ones(B)
+    iterations = np.zeros(B, dtype=np.int64)
+    active = np.arange(B)
+    threshold = tol * (1.0 + C * n)
+    for _ in range(max_iter):
+        if not len(active):
+            break
+        vw, vb = Vw[:, active], Vb[active]
+        R = C * S[:, active] * (0.5 * (1 + np.tanh(0.5 * (Z @ vw + vb))) - Yf[:, active])
+        gw, gb = Z.T @ R + vw, R.sum(axis=0)
+        converged = np.maximum(np.abs(gw).max(axis=0), np.abs(gb)) <= threshold
+        done = active[converged]
+        W[:, done], b[done] = vw[:, converged], vb[converged]
+        keep = ~converged
+        active, vw, vb, gw, gb = active[keep], vw[:, keep], vb[keep], gw[:, keep], gb[keep]
+        if not len(active):
+            break
+        iterations[active] += 1
+        new_w = vw - solve(gw)
+        new_b = vb - gb / intercept_bound
+        old_w, old_b = W[:, active], b[active]
+        restart = (np.einsum("ij,ij->j", gw, new_w - old_w) + gb * (new_b - old_b)) > 0
+        t_old = np.where(restart, 1.0, t[active])
+        t_new = (1 + np.sqrt(1 + 4 * t_old ** 2)) / 2
+        momentum = ((t_old - 1) / t_new).astype(Z.dtype)
+        Vw[:, active] = new_w + momentum * (new_w - old_w)
+        Vb[active] = new_b + momentum * (new_b - old_b)
+        W[:, active], b[active], t[active] = new_w, new_b, t_new
+    for j in active:  # not converged: finish exactly
+        w, bj, extra = newton_logistic(Z.astype(np.float64), Y[:, j].astype(np.int64), C,
+                                       (W[:, j].astype(np.float64), float(b[j])), tol)
+        W[:, j], b[j], iterations[j] = w, bj, iterations[j] + extra
+    return W, b, iterations
+
+
+#: up to this width the logistic probe is solved by Newton's method (exact, fast); above it by `mm_logistic`
 NEWTON_MAX_DIM = 384
 
 
@@ -295,6 +398,22 @@ class MeanDifferenceMethod(ProbeMethod):
         direction = mu1 - mu0
         return LinearProbe(self.name, direction, -float(direction @ (mu1 + mu0) / 2))
 
+    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+        """Class means of every labelling at once: two matrix products per fold."""
+        scores = np.full(Y.shape, np.nan)
+        for plan in plans:
+            Ytr = Y[plan.train].astype(np.float64)
+            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
+            if not len(usable):
+                continue
+            Ytr = Ytr[:, usable]
+            Xtr = np.asarray(X[plan.train], dtype=np.float64)
+            mu1, mu0 = (Xtr.T @ Ytr) / Ytr.sum(axis=0), (Xtr.T @ (1 - Ytr)) / (1 - Ytr).sum(axis=0)
+            directions = mu1 - mu0
+            biases = -(directions * (mu1 + mu0)).sum(axis=0) / 2
+            scores[np.ix_(plan.test, usable)] = np.asarray(X[plan.test], dtype=np.float64) @ directions + biases
+        return scores
+
 
 class LatMethod(ProbeMethod):
     """A RepE/LAT-style reader: first principal component of sign-flipped deceptive-honest differences.
@@ -311,28 +430,102 @@ class LatMethod(ProbeMethod):
         self.max_pairs = max_pairs
 
     def fit(self, X: np.ndarray, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
-        rng = np.random.default_rng(seed)
         mean, scale = _column_stats(X)
+        directions, biases, pairs = self._fit_columns(X, y[:, None], mean, scale, seed)
+        return LinearProbe(self.name, directions[:, 0], float(biases[0]), scaler_mean=mean, scaler_scale=scale,
+                           info={"pairs": int(pairs[0])})
+
+    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+        """Each fold's scaling is computed once for all labellings; wide power iterations run on all at once."""
+        scores = np.full(Y.shape, np.nan)
+        for plan in plans:
+            Ytr = Y[plan.train]
+            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
+            if not len(usable):
+                continue
+            Xtr = X[plan.train]
+            mean, scale = _column_stats(Xtr)
+            directions, biases, _ = self._fit_columns(Xtr, Ytr[:, usable], mean, scale, seed)
+            scores[np.ix_(plan.test, usable)] = np.asarray(X[plan.test], dtype=np.float64) @ directions + biases
+        return scores
+
+    def _pairs(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Deceptive rows, honest rows and random signs of the pairs (the same draws for the same labels)."""
+        rng = np.random.default_rng(seed)
         pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
         m = min(max(len(pos), len(neg)), self.max_pairs)
         a = rng.choice(pos, m, replace=len(pos) < m)
         b = rng.choice(neg, m, replace=len(neg) < m)
-        dtype = np.float64 if X.shape[1] <= NEWTON_MAX_DIM else np.float32
-        diffs = (X[a].astype(dtype) - X[b]) / scale.astype(dtype)
-        mu1, mu0 = X[pos].mean(axis=0, dtype=np.float64), X[neg].mean(axis=0, dtype=np.float64)
-        start = (mu1 - mu0) / scale
-        diffs *= rng.choice([-1.0, 1.0], size=(m, 1)).astype(dtype)
-        diffs -= diffs.mean(axis=0)
-        if m >= 2 and np.any(diffs):
-            component = _top_component(diffs, start)
-        else:  # one pair (or identical pairs): its difference is the only axis there is
-            component = (X[a[0]].astype(np.float64) - X[b[0]]) / scale
-        direction = component / scale
-        proj1, proj0 = float(mu1 @ direction), float(mu0 @ direction)
-        if proj1 < proj0:
-            direction, proj1, proj0 = -direction, -proj1, -proj0
-        return LinearProbe(self.name, direction, -(proj1 + proj0) / 2, scaler_mean=mean, scaler_scale=scale,
-                           info={"pairs": int(m)})
+        return a, b, rng.choice([-1.0, 1.0], size=m)
+
+    def _fit_columns(self, X: np.ndarray, Y: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Directions ``[d, B]`` (raw space), biases ``[B]`` and pair counts, one per labelling in ``Y``."""
+        B, d = Y.shape[1], X.shape[1]
+        Xf = np.asarray(X, dtype=np.float64)
+        pairs = [self._pairs(Y[:, j], seed) for j in range(B)]
+        Yf = Y.astype(np.float64)
+        mu1 = (Xf.T @ Yf) / Yf.sum(axis=0)
+        mu0 = (Xf.T @ (1 - Yf)) / (1 - Yf).sum(axis=0)
+        starts = (mu1 - mu0) / scale[:, None]
+        components = np.empty((d, B))
+        wide = [j for j in range(B) if min(len(pairs[j][0]), d) > NEWTON_MAX_DIM]
+        for j in (j for j in range(B) if j not in set(wide)):
+            a, b, signs = pairs[j]
+            diffs = (Xf[a] - Xf[b]) / scale * signs[:, None]
+            diffs -= diffs.mean(axis=0)
+            if len(a) >= 2 and np.any(diffs):
+                components[:, j] = np.linalg.svd(diffs, full_matrices=False)[2][0]
+            else:  # one pair (or identical pairs): its difference is the only axis there is
+                components[:, j] = (Xf[a[0]] - Xf[b[0]]) / scale
+        if wide:
+            Z = ((np.asarray(X, dtype=np.float32) - mean.astype(np.float32)) / scale.astype(np.float32))
+            components[:, wide] = _power_iteration_pairs(Z, [pairs[j] for j in wide], starts[:, wide])
+        directions = components / scale[:, None]
+        proj1, proj0 = (mu1 * directions).sum(axis=0), (mu0 * directions).sum(axis=0)
+        flip = np.where(proj1 < proj0, -1.0, 1.0)
+        directions, proj1, proj0 = directions * flip, proj1 * flip, proj0 * flip
+        return directions, -(proj1 + proj0) / 2, np.array([len(p[0]) for p in pairs])
+
+
+def _power_iteration_pairs(Z: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], starts: np.ndarray,
+                           iterations: int = 20) -> np.ndarray:
+    """Top right singular vector of each labelling's centred, sign-flipped pair differences, by power iteration
+    on ``D' D`` from ``starts`` (the class-mean differences), WITHOUT forming ``D``.
+
+    ``D v`` is read off ``Z v`` (one product for every labelling at once) by gathering the paired rows,
+    and ``D' u`` is ``Z'`` times the pair weights scattered back onto rows, so the cost per iteration is
+    two matrix products over all labellings instead of one per labelling.
+    """
+    n = Z.shape[0]
+    B = len(pairs)
+    V = (starts / np.where(np.linalg.norm(starts, axis=0) > 0, np.linalg.norm(starts, axis=0), 1.0)).astype(np.float32)
+    if len({len(p[0]) for p in pairs}) > 1:  # differing pair counts: one labelling at a time
+        return np.concatenate([_power_iteration_pairs(Z, [p], starts[:, [j]], iterations)
+                               for j, p in enumerate(pairs)], axis=1)
+    m = len(pairs[0][0])
+    offsets = (np.arange(B) * n)[None, :]
+    A = np.stack([p[0] for p in pairs], axis=1) + offsets  # [m, B] row indices into the flattened [B, n]
+    Bn = np.stack([p[1] for p in pairs], axis=1) + offsets
+    S = np.stack([p[2] for p in pairs], axis=1).astype(np.float32)
+
+    def scatter(coeff: np.ndarray) -> np.ndarray:
+        """``sum_k coeff_k (e_{a_k} - e_{b_k})`` for every labelling: an [n, B] matrix."""
+        flat = (np.bincount(A.ravel(), weights=coeff.ravel(), minlength=n * B)
+                - np.bincount(Bn.ravel(), weights=coeff.ravel(), minlength=n * B))
+        return flat.reshape(B, n).T.astype(np.float32)
+
+    weights = scatter(S / m)  # D0' 1 / m = Z' weights: the mean pair difference (the centring of D)
+    centre = Z.T @ weights
+    for _ in range(iterations):
+        ZV = (Z @ V).T.ravel()  # flattened [B, n]
+        u = S * (ZV[A] - ZV[Bn]) - (centre * V).sum(axis=0)
+        U = scatter(S * u) - weights * u.sum(axis=0)
+        W = Z.T @ U
+        norms = np.linalg.norm(W, axis=0)
+        moving = norms > 0
+        V[:, moving] = W[:, moving] / norms[moving]
+    return V.astype(np.float64)
 
 
 def _top_component(matrix: np.ndarray, start: np.ndarray, iterations: int = 20) -> np.ndarray:

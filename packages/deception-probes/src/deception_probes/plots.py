@@ -32,7 +32,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def auroc_by_layer(results: dict[str, Any], path: Path) -> Path | None:
-    """AUROC (held-out, 95% trial-bootstrap interval) against layer: one panel per position, one line per method."""
+    """AUROC (held-out, 95% trial-clustered interval) against layer: one panel per position, one line per method."""
     fig = auroc_by_layer_figure(results)
     return None if fig is None else _save(fig, path)
 

@@ -22,7 +22,12 @@ def _recall(metric: dict[str, Any] | None) -> str:
 
 
 def _p(permutation: dict[str, Any] | None) -> str:
-    return "n/a" if permutation is None else f"{permutation['p_value']:.3f}"
+    """A p-value with the number of permutations and the floor 1 / (1 + n) beside it."""
+    if permutation is None:
+        return "n/a"
+    if permutation.get("p_value") is None:
+        return "not testable"
+    return f"{permutation['p_value']:.3f} (n={permutation['n_permutations']}, floor {permutation['p_floor']:.3f})"
 
 
 def headline_table(results: dict[str, Any]) -> str:
@@ -37,9 +42,14 @@ def headline_table(results: dict[str, Any]) -> str:
     splits = results["splits"]
     lines.append(f"grouped {splits['n_folds']}-fold CV by trial; selection on validation folds; figures on held-out folds")
     lines += [f"note: {reason}" for reason in results["reasons"]]
+    scheme = results.get("permutation_scheme") or {}
+    if scheme.get("level"):
+        lines.append(f"permutations: {scheme['level']} ({scheme.get('assumption')}); a p-value at its floor means p <= floor")
+    elif scheme.get("reason"):
+        lines.append(f"permutation test: {scheme['reason']}")
     fpr = int(round(results["settings"]["fpr"] * 100))
     header = (f"{'layer':>5} {'position':<12} {'logistic AUROC [95% CI]':<24} {'bal.acc':>7} {f'rec@{fpr}%FPR':>10} "
-              f"{'perm p':>7} {'mass-mean':>9} {'lat':>6}")
+              f"{'perm p':<26} {'mass-mean':>9} {'lat':>6}")
     lines += [header, "-" * len(header)]
     by_key = {(c["layer"], c["position"], c["method"]): c for c in results["cells"]}
     for layer in results["dataset"]["layers"]:
@@ -51,7 +61,7 @@ def headline_table(results: dict[str, Any]) -> str:
                 continue
             lines.append(
                 f"{layer:>5} {position:<12} {_auroc(lr['auroc']):<24} {_num(lr['balanced_accuracy']):>7} "
-                f"{_recall(lr['recall_at_fpr']):>10} {_p(lr['permutation']):>7} "
+                f"{_recall(lr['recall_at_fpr']):>10} {_p(lr['permutation']):<26} "
                 f"{_num(mm['auroc']['value'] if mm and mm['auroc'] else None):>9} "
                 f"{_num(lat['auroc']['value'] if lat and lat['auroc'] else None):>6}"
             )
@@ -69,6 +79,17 @@ def headline_table(results: dict[str, Any]) -> str:
             f"held-out AUROC {_num(best['auroc'])}, whole selection procedure (nested) {_auroc(nested.get('auroc'))}"
         )
         lines.append(f"saved: {best['file']}")
+    for entry in results.get("multi_layer") or []:
+        lines.append(f"multi-layer probe at {entry['position']} ({entry['combines']}): held-out AUROC "
+                     f"{_auroc(entry['auroc'])}, mean validation AUROC {_num(entry['mean_validation_auroc'])}")
+    judge = results.get("judge_baseline") or {}
+    if judge.get("judge_auroc"):
+        diff = judge["difference"] or {}
+        diff_text = ("n/a" if diff.get("ci_low") is None else
+                     f"{diff['value']:+.2f} [{diff['ci_low']:+.2f},{diff['ci_high']:+.2f}]")
+        lines.append(f"judge as a detector ({judge['n_samples']} samples): AUROC {_auroc(judge['judge_auroc'])}; "
+                     f"best probe on the same samples {_auroc(judge['probe_auroc'])}; probe - judge {diff_text}"
+                     + (f" (circular: {judge['reason']})" if judge["status"] == "circular" else ""))
     confounds = results.get("confounds") or {}
     if confounds.get("fields"):
         parts = [f"{e['field']} {_auroc(e['auroc'])}" for e in confounds["fields"] if e["auroc"]]

@@ -9,7 +9,7 @@ import numpy as np
 
 from deception_probes.crossval import FoldPlan, cross_validate
 from deception_probes.methods import SparseLogisticMethod
-from deception_probes.metrics import balanced_accuracy, bootstrap_auroc, recall_at_fpr
+from deception_probes.metrics import auroc_ci, balanced_accuracy, recall_at_fpr
 
 
 def sae_positions(dataset: Any) -> list[str]:
@@ -52,7 +52,7 @@ def analyse_sae(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarra
         mask = cv.scored
         entry: dict[str, Any] = {"position": position, "d_sae": int(X.shape[1]), "layer": meta.get("layer"),
                                  "method": method.name, "hypers": cv.hypers}
-        ci = bootstrap_auroc(cv.scores[mask], y[mask], groups[mask], settings.n_bootstrap, settings.seed)
+        ci = auroc_ci(cv.scores[mask], y[mask], groups[mask])
         entry["auroc"] = ci
         entry["balanced_accuracy"] = balanced_accuracy(cv.scores[mask], y[mask])
         entry["recall_at_fpr"] = recall_at_fpr(cv.scores[mask], y[mask], settings.fpr)

@@ -14,6 +14,8 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> Non
         raise UsageError(f"probe setting {attribute.name} must be >= 0, got {value}")
 
 
+#: below this many activation entries per matrix, the default is one process (see `ProbeSettings.n_jobs`)
+PARALLEL_MIN_CELLS = 100_000
 #: above this many activation entries per matrix, the automatic permutation count drops to 20
 LARGE_DATA_CELLS = 2_000_000
 
@@ -24,13 +26,14 @@ class ProbeSettings:
     n_folds: int = attrs.field(default=5, validator=_positive)  # outer folds, grouped by trial
     inner_folds: int = attrs.field(default=2, validator=_positive)  # validation folds inside each training set
     c_grid: tuple[float, ...] = attrs.field(default=(0.001, 0.01, 0.1, 1.0), converter=tuple)
-    n_bootstrap: int = attrs.field(default=1000, validator=_positive)  # trial-level resamples per interval
     #: shuffled-label reruns of the CV per layer x position x method; None: 100 on small data, 20 on large
     n_permutations: int | None = None
     n_random_directions: int = attrs.field(default=100, validator=_positive)
     fpr: float = 0.01
     top_features: int = attrs.field(default=20, validator=_positive)
     plots: bool = True
+    #: worker processes for the per-layer x position work; None: every core this process may use
+    jobs: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ProbeSettings:
@@ -42,12 +45,26 @@ class ProbeSettings:
             raise UsageError(f"unknown probe setting(s) {unknown}; valid settings: {sorted(valid)}")
         if "seed" in options and options["seed"] is not None:
             overrides.setdefault("seed", int(options["seed"]))
+        if options.get("jobs") is not None:
+            overrides.setdefault("jobs", int(options["jobs"]))
         return cls(**overrides)
 
     def permutations_for(self, n_samples: int, width: int) -> int:
         if self.n_permutations is not None:
             return self.n_permutations
         return 100 if n_samples * width <= LARGE_DATA_CELLS else 20
+
+    def n_jobs(self, cells: int | None = None) -> int:
+        """``jobs``, or the cores this process may run on; by default one process when each layer x
+        position matrix has fewer than ``PARALLEL_MIN_CELLS`` entries (``cells``), where starting
+        worker processes costs more than the work they would share."""
+        if self.jobs is not None:
+            return self.jobs
+        if cells is not None and cells < PARALLEL_MIN_CELLS:
+            return 1
+        import os
+
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "c_grid": list(self.c_grid)}

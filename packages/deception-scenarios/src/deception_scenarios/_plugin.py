@@ -21,6 +21,12 @@ SCENARIOS = {
                           "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"),
 }
 
+#: benign scenarios (no reason to deceive): control sets for probe thresholds, never in the default runs
+CONTROLS = {
+    "control": ("control:ControlRequests",
+                "Ordinary requests with no reason to deceive: the benign control set for probe thresholds"),
+}
+
 EVALUATORS = {
     "local": ("local:LocalEvaluator", "The run's own model judges each utterance (greedy, constrained answer)"),
     "together": ("together:TogetherEvaluator", "Together's OpenAI-compatible chat API judges (TOGETHER_API_KEY)"),
@@ -32,6 +38,8 @@ EVALUATORS = {
 def register_scenarios(registry) -> None:
     for order, (name, (target, summary)) in enumerate(SCENARIOS.items()):  # --scenarios N takes the first N
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=order)
+    for name, (target, summary) in CONTROLS.items():  # after every game: never among the default first N
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=len(SCENARIOS) + 100)
 
 
 @hookimpl

@@ -41,7 +41,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, listing, merge, report, run
+    from deception_core.cli import analyze, bench, capture, listing, merge, report, run
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -52,6 +52,7 @@ def _register_commands() -> None:
     cli.add_command(report.report)
     cli.add_command(report.export)
     cli.add_command(report.relabel)
+    cli.add_command(capture.capture)
 
 
 _register_commands()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,7 +28,7 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Pa
     return out, True
 
 
-def _analyses_with_stage_lines(dataset, out_dir: Path, seed: int) -> dict:
+def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
@@ -41,7 +42,7 @@ def _analyses_with_stage_lines(dataset, out_dir: Path, seed: int) -> dict:
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        return run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+        return run_analyses(get_plugin_set().registry, dataset, out_dir, options)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -52,7 +53,14 @@ def _analyses_with_stage_lines(dataset, out_dir: Path, seed: int) -> dict:
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR); a new folder.")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in a non-empty --output.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for the probe analysis (default: every core, one for small data); results do not depend on it.")
+@click.option("--train-from", "train_from", multiple=True, type=click.Path(file_okay=False),
+              help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
+@click.option("--control", default=None, type=click.Path(file_okay=False),
+              help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
+def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int, jobs: int | None,
+            train_from: tuple[str, ...], control: str | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
     The dataset's files are checked against the sha256 sums in its meta.json first. A new
@@ -62,10 +70,12 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> Non
     import secrets
     import shutil
 
-    from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory
+    from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
     from deception_core.runner.outputs import label_table
 
     out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    for extra in (*train_from, *([control] if control else [])):
+        resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
     target = out_dir
@@ -73,8 +83,9 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> Non
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
         os.mkdir(out_dir, 0o777)
+    options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
     try:
-        reports = _analyses_with_stage_lines(dataset, out_dir, seed)
+        reports = _analyses_with_stage_lines(dataset, out_dir, options)
         text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
         atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
         if new_folder:

@@ -215,7 +215,7 @@ class InterpretabilityRunner:
         from deception_core.runner.analyse import run_analyses
 
         registry = self.plugins.registry
-        options: dict[str, Any] = {"seed": self.config.seed}
+        options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
         for entry in registry.entries(Kind.ANALYSIS):  # each analysis reads its parameters under its name
             options[entry.name] = self.config.component_params(Kind.ANALYSIS.value, entry.name)
         return run_analyses(registry, dataset, out_dir, options)

@@ -1,0 +1,222 @@
+"""Capture activations for any text: statements or dialogues a user brings, with a plain forward pass.
+
+Input (JSONL, one object per line, or CSV with a header), one record per sample:
+
+* ``text`` (a statement) or ``messages`` (a JSON list of ``{"role", "content"}``; in CSV a JSON string);
+* ``reply`` (optional): the assistant reply to score after the prompt;
+* ``label`` (optional): ``honest``, ``deceptive`` or ``ambiguous`` (default ``ambiguous``: not trained on);
+* ``group`` (optional): samples of one group are kept on one side of every split (a dialogue, a
+  statement pair); default: each sample is its own group;
+* ``scenario`` and ``condition`` (optional): copied to the samples (default: the file's name and ``capture``).
+
+What is read at each position (layer ``L`` is the output of decoder block ``L``, 0-based: Hugging Face's
+``hidden_states[L + 1]``; the embeddings are not a layer):
+
+* with a ``reply``: the prompt is ``text`` tokenised as is (with the tokenizer's special tokens) or
+  ``messages`` rendered by the chat template with the generation prompt; ``last_prompt`` is the prompt's
+  last token, ``reply_mean``/``reply_last`` the mean/last over the reply's tokens, exactly as a run
+  records them (reply token ``k`` is the input at position ``n_prompt + k``);
+* ``text`` without a reply: the statement itself is the scored span (the prompt is only the
+  tokenizer's beginning-of-sequence token): ``reply_mean`` is the mean over the statement's tokens and
+  ``reply_last`` its last token, as in the field's statement probes;
+* ``messages`` without a reply: every position is the last prompt token (a reply of no tokens).
+
+Nothing is generated. The result is a standard dataset (`deception_core.dataset.Dataset`), which
+`deception analyze`, `deception merge` and ``--train-from``/``--control`` read like any run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from deception_core.errors import UsageError
+from deception_core.records import Sample, Trial
+from deception_core.types import Message
+
+LABELS = ("honest", "deceptive", "ambiguous")
+POSITIONS = ("last_prompt", "reply_mean", "reply_last")
+
+
+@attrs.frozen
+class TextRecord:
+    """One sample to capture (see the module docstring for the fields)."""
+
+    text: str | None = None
+    messages: tuple[Message, ...] | None = None
+    reply: str | None = None
+    label: str = "ambiguous"
+    group: str | None = None
+    scenario: str | None = None
+    condition: str | None = None
+
+
+def _record(raw: dict[str, Any], where: str) -> TextRecord:
+    known = {"text", "messages", "reply", "label", "group", "scenario", "condition"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UsageError(f"{where}: unknown field(s) {unknown}; fields are {sorted(known)}")
+    text, messages = raw.get("text") or None, raw.get("messages") or None
+    if (text is None) == (messages is None):
+        raise UsageError(f"{where}: give exactly one of 'text' (a statement) or 'messages' (a chat)")
+    if isinstance(messages, str):
+        try:
+            messages = json.loads(messages)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{where}: 'messages' is not a JSON list ({error})") from None
+    parsed = None
+    if messages is not None:
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m)
+                                                      for m in messages):
+            raise UsageError(f"{where}: 'messages' must be a list of {{\"role\", \"content\"}} objects")
+        parsed = tuple(Message(str(m["role"]), str(m["content"])) for m in messages)
+    label = raw.get("label") or "ambiguous"
+    if label not in LABELS:
+        raise UsageError(f"{where}: label {label!r} is not one of {list(LABELS)}")
+    group = raw.get("group")
+    return TextRecord(None if text is None else str(text), parsed, raw.get("reply") or None, label,
+                      None if group in (None, "") else str(group), raw.get("scenario") or None,
+                      raw.get("condition") or None)
+
+
+def read_text_records(path: str | Path) -> list[TextRecord]:
+    """Read a ``.jsonl`` or ``.csv`` file of records; refuses bad input with the line and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist; pass a .jsonl or .csv file of statements or dialogues")
+    suffix = path.suffix.lower()
+    records: list[TextRecord] = []
+    if suffix == ".jsonl":
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise UsageError(f"{path}:{number}: not valid JSON ({error})") from None
+            if not isinstance(raw, dict):
+                raise UsageError(f"{path}:{number}: each line must be a JSON object")
+            records.append(_record(raw, f"{path}:{number}"))
+    elif suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            for number, raw in enumerate(csv.DictReader(handle), start=2):
+                records.append(_record({k: v for k, v in raw.items() if v not in (None, "")}, f"{path}:{number}"))
+    else:
+        raise UsageError(f"{path}: unknown format {suffix!r}; use .jsonl or .csv")
+    if not records:
+        raise UsageError(f"{path} holds no records")
+    return records
+
+
+def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
+    """(prompt ids, scored span ids) of a record; see the module docstring."""
+    from deception_core.prompting import render_prompt
+
+    reply = [] if record.reply is None else [int(i) for i in tokenizer(record.reply, add_special_tokens=False)["input_ids"]]
+    if record.messages is not None:
+        return render_prompt(tokenizer, record.messages), reply
+    assert record.text is not None
+    text_ids = [int(i) for i in tokenizer(record.text, add_special_tokens=True)["input_ids"]]
+    if record.reply is not None:
+        return text_ids, reply
+    bos = [int(i) for i in tokenizer("", add_special_tokens=True)["input_ids"]]
+    if bos and text_ids[: len(bos)] == bos:
+        return bos, text_ids[len(bos):]
+    return text_ids[:1], text_ids[1:]
+
+
+def _vectors(states: Any, n_prompt: int, n_span: int) -> dict[str, np.ndarray]:
+    """``states``: ``[seq, n_layers, d]`` of one row; the three positions as ``[n_layers, d]``."""
+    last_prompt = states[n_prompt - 1]
+    if n_span == 0:
+        return {"last_prompt": last_prompt, "reply_mean": last_prompt, "reply_last": last_prompt}
+    span = states[n_prompt:n_prompt + n_span]
+    return {"last_prompt": last_prompt, "reply_mean": span.mean(axis=0), "reply_last": span[-1]}
+
+
+def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Sequence[int], pad_id: int,
+                   batch_size: int = 8) -> list[np.ndarray]:
+    """Per sequence, ``[seq, len(layers), d]`` float32: the outputs of the given decoder blocks.
+
+    Right-padded batches with an attention mask (a row's states equal an unpadded pass); only the
+    last position's logits are computed.
+    """
+    import torch
+
+    device = next(hf_model.parameters()).device
+    out: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(sequences), max(1, batch_size)):
+            chunk = sequences[start:start + batch_size]
+            width = max(len(s) for s in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, seq in enumerate(chunk):
+                ids[row, :len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+                mask[row, :len(seq)] = 1
+            result = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True,
+                              logits_to_keep=1)
+            stacked = torch.stack([result.hidden_states[layer + 1] for layer in layers], dim=2).float().cpu().numpy()
+            out += [stacked[row, :len(seq)] for row, seq in enumerate(chunk)]
+    return out
+
+
+def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
+                  positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture") -> Any:
+    """Capture ``records`` with ``model`` (a `deception_core.models.loading.LoadedModel`); returns a `Dataset`.
+
+    ``layers``: decoder blocks (0-based; default every block); ``name``: the default scenario name.
+    """
+    from deception_core.dataset import Dataset
+
+    layers = list(range(model.n_layers)) if layers is None else [int(layer) for layer in layers]
+    bad = [layer for layer in layers if not 0 <= layer < model.n_layers]
+    if bad:
+        raise UsageError(f"layers {bad} do not exist: {model.model_id} has decoder blocks 0..{model.n_layers - 1}")
+    unknown = [p for p in positions if p not in POSITIONS]
+    if unknown:
+        raise UsageError(f"positions {unknown} cannot be captured from texts; choose from {list(POSITIONS)}")
+    tokenizer = model.tokenizer
+    tokens = [_tokens(tokenizer, record) for record in records]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size)
+    rows: dict[str, list[np.ndarray]] = {f"layer{layer}/{p}": [] for layer in layers for p in positions}
+    samples, rounds = [], {}
+    for index, (record, (prompt, span), row_states) in enumerate(zip(records, tokens, states, strict=True)):
+        vectors = _vectors(row_states, len(prompt), len(span))
+        for position in positions:
+            for i, layer in enumerate(layers):
+                rows[f"layer{layer}/{position}"].append(vectors[position][i])
+        group = record.group if record.group is not None else f"{name}/{index:06d}"
+        rounds[group] = rounds.get(group, 0) + 1
+        samples.append(Sample(
+            row=index, sample_id=f"{name}/{index:06d}", trial_key=group,
+            scenario=record.scenario or name, mode="capture", condition=record.condition or "capture",
+            round=rounds[group], label=record.label if record.label is not None else "ambiguous",
+            rule_label=record.label, judge_label=None,
+            prompt_text=tokenizer.decode(prompt, skip_special_tokens=False),
+            reply_text=record.reply if record.reply is not None else (record.text if record.messages is None else ""),
+            n_prompt_tokens=len(prompt), n_reply_tokens=len(span), reply_ids=tuple(span),
+        ))
+    arrays = {key: np.stack(values).astype(np.float32) for key, values in rows.items()}
+    prompts = [np.asarray(p, dtype=np.int32) for p, _ in tokens]
+    arrays["prompt_ids/values"] = np.concatenate(prompts) if prompts else np.zeros(0, np.int32)
+    arrays["prompt_ids/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)
+    meta = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": model.describe(), "layers": layers, "positions": list(positions),
+            "capture_backend": "forward", "scenarios": sorted({s.scenario for s in samples}),
+            "result_config": {"model": model.model_id, "dtype": model.dtype, "layers": layers,
+                              "positions": list(positions)}}
+    first: dict[str, Sample] = {}
+    for sample in samples:
+        first.setdefault(sample.trial_key, sample)
+    trials = [Trial(trial_key=key, scenario=s.scenario, mode="capture", condition=s.condition)
+              for key, s in first.items()]
+    return Dataset(meta, samples, trials, arrays)

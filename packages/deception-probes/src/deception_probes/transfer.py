@@ -1,0 +1,166 @@
+"""Train here, evaluate there: probes trained on one dataset, evaluated on others, calibrated on a control set.
+
+The field's protocol (Apollo Research, "Detecting Strategic Deception Using Linear Probes"): train a
+probe on simple contrast data, evaluate it on strategic deception, and set the alarm threshold on a
+large benign control set so that it rarely fires on ordinary replies. For each training dataset, the
+(layer, reply position, method) and hyper-parameter are chosen on ITS OWN grouped validation folds (the
+evaluation sets are never looked at); the probe is then fitted on all of its labelled samples and
+scores every other dataset. Reported per evaluation set: AUROC with a trial-clustered interval,
+recall on deceptive samples at the threshold that flags ``fpr`` of the control set, and the fraction
+of the evaluation set's honest samples flagged at that threshold. The matrix over all datasets has
+the within-dataset cross-validated AUROC of the chosen cell on its diagonal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deception_core.errors import UsageError
+from deception_probes.crossval import CrossValResult, cross_validate
+from deception_probes.engine import Labelled, _plans
+from deception_probes.methods import dense_methods
+from deception_probes.metrics import auroc_ci, class_counts
+from deception_probes.settings import ProbeSettings
+from deception_probes.splits import feasible_folds
+
+TRANSFER_FILE = "probe_transfer.json"
+#: the positions a transferred probe reads: the reply's own tokens, as the field scores responses. The
+#: prompt's last token is left out: in a contrast set (and in instructed games) the prompt carries the
+#: instruction itself ("pretend to be dishonest"), which a probe there reads instead of the reply's intent.
+READ_POSITIONS = ("reply_mean", "reply_last")
+
+
+def _model_id(dataset: Any) -> Any:
+    model = dataset.meta.get("model") or {}
+    return model.get("id") if isinstance(model, dict) else model
+
+
+def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
+    models = {name: _model_id(d) for name, d in named.items()}
+    if len(set(map(str, models.values()))) > 1:
+        listing = ", ".join(f"{n}: {m}" for n, m in models.items())
+        raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
+                         "activations: capture every dataset with the same --model")
+    layers = sorted(set.intersection(*(set(d.layers) for d in named.values())))
+    positions = [p for p in next(iter(named.values())).positions if all(p in d.positions for d in named.values())]
+    if not layers or not positions:
+        listing = "; ".join(f"{n}: layers {d.layers}, positions {d.positions}" for n, d in named.items())
+        raise UsageError(f"the datasets share no layer and position ({listing}); capture them with the same "
+                         "--layers and --positions")
+    return layers, positions
+
+
+def select_and_fit(dataset: Any, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
+    """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
+    labelled = Labelled.of(dataset.samples)
+    y, groups = labelled.y, labelled.groups
+    if feasible_folds(y, groups, max(settings.n_folds, 2)) < 2:
+        counts = class_counts(y, groups)
+        raise UsageError(f"cannot train on this dataset: {counts['honest']} honest and {counts['deceptive']} "
+                         f"deceptive samples in {counts.get('trials', 0)} trials; at least two trials with each "
+                         "label are needed")
+    plans, _ = _plans(y, groups, settings)
+    best: tuple[float, tuple[int, str, Any], CrossValResult] | None = None
+    for layer in layers:
+        for position in positions:
+            X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
+            for method in dense_methods(settings.c_grid):
+                cv = cross_validate(method, X, y, plans, settings.seed)
+                values = [v for v in cv.validation_auroc if v is not None]
+                score = float(np.mean(values)) if values else -1.0
+                if best is None or score > best[0]:
+                    best = (score, (layer, position, method), cv)
+    assert best is not None
+    score, (layer, position, method), cv = best
+    hyper = cv.chosen_hyper()
+    X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
+    mask = cv.scored
+    return {"layer": layer, "position": position, "method": method.name, "hyper": hyper,
+            "probe": method.fit(X, y, hyper, settings.seed),
+            "validation_auroc": score if score >= 0 else None,
+            "within_auroc": auroc_ci(cv.scores[mask], y[mask], groups[mask])}
+
+
+def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
+    """The threshold that flags ``fpr`` of the control samples (their (1 - fpr) quantile)."""
+    threshold = float(np.quantile(scores, 1 - fpr, method="higher"))
+    return {"threshold": threshold, "target_fpr": fpr, "n_control": int(len(scores)),
+            "achieved_control_fpr": float((scores > threshold).mean()),
+            "resolution_limited": bool(len(scores) < 1 / fpr)}
+
+
+def evaluate(fitted: dict[str, Any], dataset: Any, threshold: dict[str, Any] | None) -> dict[str, Any]:
+    """The fitted probe on one evaluation dataset's labelled samples."""
+    labelled = Labelled.of(dataset.samples)
+    y, groups = labelled.y, labelled.groups
+    entry: dict[str, Any] = {"counts": class_counts(y, groups)}
+    if not len(y):
+        return {**entry, "status": "not computable", "reason": "no labelled samples", "auroc": None}
+    scores = fitted["probe"].score(np.asarray(dataset.matrix(fitted["layer"], fitted["position"]))[labelled.rows])
+    ci = auroc_ci(scores, y, groups)
+    entry.update({"status": "ok" if ci else "not computable", "auroc": ci,
+                  "reason": None if ci else "the evaluation set lacks a class"})
+    if threshold is not None:
+        t = threshold["threshold"]
+        entry["recall_at_control_fpr"] = float((scores[y == 1] > t).mean()) if (y == 1).any() else None
+        entry["honest_flagged"] = float((scores[y == 0] > t).mean()) if (y == 0).any() else None
+    return entry
+
+
+def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None, settings: ProbeSettings,
+                      run_name: str = "this run") -> dict[str, Any]:
+    """Every training dataset (``train_from`` and the run itself) evaluated on every other one."""
+    named = {run_name: run, **train_from}
+    if control is not None:
+        layers, positions = check_compatible({**named, "control": control})
+    else:
+        layers, positions = check_compatible(named)
+    reply_positions = [p for p in positions if p in READ_POSITIONS] or positions
+    fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()}
+    rows = []
+    for train_name, fit in fitted.items():
+        threshold = None
+        if control is not None:
+            threshold = control_threshold(fit["probe"].score(
+                np.asarray(control.matrix(fit["layer"], fit["position"]))), settings.fpr)
+        cells = []
+        for test_name, test in named.items():
+            if test_name == train_name:
+                cells.append({"test": test_name, "status": "ok" if fit["within_auroc"] else "not computable",
+                              "auroc": fit["within_auroc"], "note": "within the dataset: grouped cross-validation"})
+            else:
+                cells.append({"test": test_name, **evaluate(fit, test, threshold)})
+        rows.append({"train": train_name, "layer": fit["layer"], "position": fit["position"], "method": fit["method"],
+                     "hyper": fit["hyper"], "validation_auroc": fit["validation_auroc"],
+                     "control_threshold": threshold, "cells": cells})
+    return {"datasets": list(named), "layers": layers, "positions": reply_positions,
+            "control": None if control is None else {"n_samples": len(control.samples)},
+            "selected_on": "each training dataset's own grouped validation folds", "rows": rows}
+
+
+def transfer_table(result: dict[str, Any]) -> str:
+    lines = ["train -> test: AUROC [95% CI]; recall at the control set's FPR; honest samples flagged"]
+    for row in result["rows"]:
+        head = f"{row['train']} ({row['method']} at layer {row['layer']} {row['position']})"
+        for cell in row["cells"]:
+            ci = cell["auroc"]
+            value = "not computable" if ci is None else (
+                f"{ci['value']:.3f} [{ci['ci_low']:.3f},{ci['ci_high']:.3f}]" if ci["ci_low"] is not None
+                else f"{ci['value']:.3f}")
+            extra = ""
+            if cell.get("recall_at_control_fpr") is not None or cell.get("honest_flagged") is not None:
+                recall, flagged = cell.get("recall_at_control_fpr"), cell.get("honest_flagged")
+                extra = (f"; recall {'n/a' if recall is None else f'{recall:.3f}'}, honest flagged "
+                         f"{'n/a' if flagged is None else f'{flagged:.3f}'}")
+            lines.append(f"{head} -> {cell['test']}: {value}{extra}")
+    return "\n".join(lines)
+
+
+def load_named(paths: list[str | Path]) -> dict[str, Any]:
+    from deception_core.dataset.store import read_dataset
+
+    return {str(p): read_dataset(p) for p in paths}
