@@ -187,6 +187,10 @@ class RunConfig:
     causal: bool = option(False, help="Run the causal tests after the probes.")
     causal_samples: int = option(20, validator=_positive, requires="causal")
     evaluator: str = option("local", help="Judge: local, together or google.")
+    judge_model: str | None = option(None, help="The judge's model (remote evaluators); recorded in config.json.")
+    judge_url: str | None = option(None, help="The judge API's base URL (remote evaluators).")
+    #: ``{kind: {component name: {parameter: value}}}`` (config files only): each component's own settings
+    components: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict, converter=_components)
     label_policy: str = option("agree", choices=LABEL_POLICIES,
                                help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
     output: str = option("./experiment_output", short="-o",
