@@ -75,6 +75,10 @@ class Sample:
     reply_all_offset: int | None = None
     reply_all_length: int | None = None
     reply_ids: tuple[int, ...] | None = attrs.field(default=None, converter=_ids, eq=True)
+    #: earlier labellings, oldest first (`deception relabel` appends one before it changes the labels)
+    label_history: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
+    #: the judge that gave ``judge_label`` when it was set by `deception relabel` (name, model; never a key)
+    judge: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)

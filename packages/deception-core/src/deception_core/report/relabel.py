@@ -26,8 +26,9 @@ from deception_core.config import LABEL_POLICIES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.records import Sample, from_json, to_json
 from deception_core.registry import Kind
-from deception_core.report.fields import as_dict, field
+from deception_core.report.fields import field
 from deception_core.types import JudgeVerdict, Label, RuleVerdict, combine_labels
 
 log = logging.getLogger("deception")
@@ -217,7 +218,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
                                   ).items() if k != "previous"}
     samples, changed = [], 0
     for sample, verdict in zip(dataset.samples, verdicts, strict=True):
-        record = as_dict(sample)
+        record = to_json(sample)
         entry = {k: record.get(k) for k in HISTORY_FIELDS if k in record}
         entry.update(evaluator=record.get("judge", {}).get("evaluator") if isinstance(record.get("judge"), dict)
                      else previous.get("evaluator"), label_policy=previous.get("label_policy"), replaced_at=now)
@@ -228,7 +229,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
             label_history=[*(record.get("label_history") or []), entry],
             judge=identity, judge_label=verdict.label.value, judge_raw=verdict.raw, judge_error=verdict.error,
             agreement=verdict.label is rule.label, label=final)
-        samples.append(record)
+        samples.append(from_json(Sample, record, reply_ids=sample.reply_ids))
     meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
                                          "relabelled_at": now, "changed": changed,
                                          "previous": previous})
@@ -242,7 +243,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
         from deception_core.runner.outputs import label_table
 
         result.analyses = run_analyses(registry, new, run_dir, {"seed": int(run_config.get("seed") or 0)})
-        text = "\n".join([label_table(new)] + [f"\n[{n}]\n{r['table']}" for n, r in result.analyses.items()])
+        text = "\n".join([label_table(new)] + [f"\n[{n}]\n{r.table}" for n, r in result.analyses.items()])
         atomic_write_text(run_dir / "analysis_summary.txt", text + "\n")
     if report if report is not None else (run_dir / "report.html").is_file():
         from deception_core.report import write_report

@@ -61,6 +61,8 @@ class RunResults:
 
 @attrs.define
 class _Prepared:
+    evaluator: Any
+    generator: dict[str, Any]
     sae: Any
 
 
@@ -144,7 +146,7 @@ class InterpretabilityRunner:
             from deception_core.sae.encode import load_sae
 
             sae = load_sae(checked.sae)
-        return _Prepared(sae)
+        return _Prepared(evaluator, generator, sae)
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry

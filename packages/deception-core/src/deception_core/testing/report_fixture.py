@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
+from deception_core.records import Sample, Trial, from_json
 
 SCENARIOS = ("ultimatum_bluff", "capability_bluff", "hidden_value", "info_withholding", "promise_break",
              "alliance_betrayal")
@@ -102,7 +103,8 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
               "prompt_ids/values": np.zeros(0, np.int32), "prompt_ids/offsets": np.zeros(n + 1, np.int64)}
     meta = {"model": {"id": "synthetic", "n_layers": 2, "d_model": d_model}, "layers": [1],
             "positions": ["reply_mean"], "capture_backend": "hf", "scenarios": list(SCENARIOS[:scenarios])}
-    write_dataset(out / "dataset", Dataset(meta, samples, trial_records, arrays))
+    records = [from_json(Sample, sample) for sample in samples]
+    write_dataset(out / "dataset", Dataset(meta, records, [from_json(Trial, t) for t in trial_records], arrays))
     config = {"config": {"model": "synthetic", "mode": "both", "trials": trials, "max_rounds": rounds,
                          "label_policy": "agree", "evaluator": "local"},
               "resolved": {"scenarios": list(SCENARIOS[:scenarios]), "layers": [1]}}
