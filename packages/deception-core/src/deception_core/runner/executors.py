@@ -112,7 +112,7 @@ class LocalExecutor(Executor):
                 for output in play_trials(unit, session, skip=done,
                                           on_batch=lambda calls, _tokens: progress.calls_done(calls)):
                     on_done(output)
-                    progress.trial_done(len(output.trial["calls"]))
+                    progress.trial_done(len(output.trial.calls))
         finally:
             progress.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,13 +141,13 @@ def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     rows, tokens = [], []
     for sample in dataset.samples:
-        row = int(sample["row"])
-        n = int(sample.get("reply_all_length") or 0)
+        row = sample.row
+        n = int(sample.reply_all_length or 0)
         token_scores = rng.normal(size=n)
-        ids = sample.get("reply_ids") or [None] * n
+        ids: Sequence[int | None] = sample.reply_ids or [None] * n
         tokens += [(row, i, ids[i] if i < len(ids) else None, float(s)) for i, s in enumerate(token_scores)]
-        rows.append({"row": row, "sample_id": sample["sample_id"], "label": sample["label"],
-                     "score": float(rng.normal()), "score_source": "heldout" if sample["label"] != "ambiguous" else "final",
+        rows.append({"row": row, "sample_id": sample.sample_id, "label": sample.label,
+                     "score": float(rng.normal()), "score_source": "heldout" if sample.label != "ambiguous" else "final",
                      "method": "logistic", "layer": dataset.layers[-1], "position": "reply_mean",
                      "token_score_mean": float(token_scores.mean()) if n else None,
                      "token_score_max": float(token_scores.max()) if n else None,
