@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import numpy as np
 import pandas as pd
 
@@ -20,8 +21,8 @@ def _with_reply_tokens(dataset, seed: int = 0):
         for i, sample in enumerate(dataset.samples):
             length = 1 + i % 4
             chunks.append(base[i] + 0.1 * rng.standard_normal((length, base.shape[1])).astype(np.float32))
-            sample["reply_all_offset"], sample["reply_all_length"] = offset, length
-            sample["reply_ids"] = list(range(100 + i, 100 + i + length))
+            dataset.samples[i] = attrs.evolve(sample, reply_all_offset=offset, reply_all_length=length,
+                                              reply_ids=tuple(range(100 + i, 100 + i + length)))
             offset += length
         dataset.arrays[f"layer{layer}/reply_all"] = np.concatenate(chunks)
     dataset.meta["positions"] = [*dataset.meta["positions"], "reply_all"]
@@ -33,7 +34,7 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
     labels[0][0] = "ambiguous"
     dataset, _ = make_dataset(labels, width=10, signal={1: 3.0}, seed=4)
     for i, sample in enumerate(dataset.samples):
-        sample["sample_id"] = f"s{i}"
+        dataset.samples[i] = attrs.evolve(sample, sample_id=f"s{i}")
     dataset = _with_reply_tokens(dataset)
     report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
     results = report.results
@@ -58,7 +59,7 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
 
     tokens = pd.read_parquet(tmp_path / "probe_token_scores.parquet")
     assert list(tokens.columns) == ["row", "token_index", "token_id", "score"]
-    assert len(tokens) == sum(s["reply_all_length"] for s in dataset.samples)
+    assert len(tokens) == sum(s.reply_all_length for s in dataset.samples)
     per_row = tokens.groupby("row")["score"]
     np.testing.assert_allclose(scores["token_score_mean"].to_numpy(dtype=float), per_row.mean().to_numpy())
     np.testing.assert_allclose(scores["token_score_max"].to_numpy(dtype=float), per_row.max().to_numpy())
@@ -80,9 +81,10 @@ def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_
     """A judge that flips 30% of verdicts at random is beaten by a probe reading a strong planted direction."""
     dataset, _ = make_dataset(make_labels(40, 3, seed=6), width=10, signal={1: 4.0}, seed=6)
     rng = np.random.default_rng(0)
-    for sample in dataset.samples:
+    for i, sample in enumerate(dataset.samples):
         flip = rng.random() < 0.3
-        sample["judge_label"] = {"honest": "deceptive", "deceptive": "honest"}[sample["label"]] if flip else sample["label"]
+        judge = {"honest": "deceptive", "deceptive": "honest"}[sample.label] if flip else sample.label
+        dataset.samples[i] = attrs.evolve(sample, judge_label=judge)
     dataset.meta["config"] = {"label_policy": "rule"}
     results = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).results
     judge = results["judge_baseline"]

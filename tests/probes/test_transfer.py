@@ -16,7 +16,7 @@ def _planted(build_dataset, labels, u, strength, seed, width=12):
     """A dataset whose deceptive samples are shifted by ``strength * u`` (``u`` shared across datasets)."""
     dataset, _ = build_dataset(labels, width=width, seed=seed)
     X = dataset.arrays["layer1/reply_mean"]
-    deceptive = np.array([s["label"] == "deceptive" for s in dataset.samples])
+    deceptive = np.array([s.label == "deceptive" for s in dataset.samples])
     X[deceptive] += (strength * u).astype(np.float32)
     return dataset
 

@@ -19,8 +19,8 @@ def test_to_pandas_has_one_row_per_sample_with_flattened_fields(synthetic_run) -
     frame = dataset.to_pandas()
     assert len(frame) == len(dataset)
     assert frame["sample_id"].tolist() == dataset.column("sample_id")
-    assert frame["claims.cost"].tolist() == [s["claims"]["cost"] for s in dataset.samples]
-    assert frame["outcome.deal"].tolist() == [s["outcome"]["deal"] for s in dataset.samples]
+    assert frame["claims.cost"].tolist() == [s.claims["cost"] for s in dataset.samples]
+    assert frame["outcome.deal"].tolist() == [s.outcome["deal"] for s in dataset.samples]
     assert "claims" not in frame.columns
 
 

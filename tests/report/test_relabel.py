@@ -67,11 +67,11 @@ def test_relabel_rejudges_without_playing_and_caches(echo_run, fake_plugin_set, 
     assert counted["judge_scoring"] == len(before)
     assert first.changed > 0
     assert first.changed == sum(a["label"] != b["label"] for a, b in zip(after.samples, before.samples, strict=True))
-    assert all(s["judge_raw"].startswith("log-probabilities") for s in after.samples)
-    assert [s["label_history"][-1]["label"] for s in after.samples] == before.column("label")
-    assert [s["label_history"][-1]["judge_raw"] for s in after.samples] == before.column("judge_raw")
-    assert {s["label_history"][-1]["evaluator"] for s in after.samples} == {"echo-judge"}
-    assert {s["judge"]["evaluator"] for s in after.samples} == {"local"}
+    assert all(s.judge_raw.startswith("log-probabilities") for s in after.samples)
+    assert [s.label_history[-1]["label"] for s in after.samples] == before.column("label")
+    assert [s.label_history[-1]["judge_raw"] for s in after.samples] == before.column("judge_raw")
+    assert {s.label_history[-1]["evaluator"] for s in after.samples} == {"echo-judge"}
+    assert {s.judge["evaluator"] for s in after.samples} == {"local"}
     assert after.meta["labelling"]["evaluator"] == "local"
     assert after.column("reply_text") == before.column("reply_text")
     entries = [json.loads(line) for line in (echo_run / CACHE_FILE).read_text().splitlines()]
@@ -85,7 +85,7 @@ def test_relabel_rejudges_without_playing_and_caches(echo_run, fake_plugin_set, 
     assert second.model_loads == 0
     again = read_dataset(echo_run)
     assert again.column("label") == after.column("label")
-    assert [len(s["label_history"]) for s in again.samples] == [2] * len(before)
+    assert [len(s.label_history) for s in again.samples] == [2] * len(before)
 
 
 def test_rule_policy_takes_the_rule_label(echo_run, fake_plugin_set) -> None:

@@ -52,7 +52,7 @@ def test_dumped_dom_holds_every_reply_and_score(report, synthetic_run) -> None:
     text = visible_text(dom)
     scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
     for sample in read_dataset(synthetic_run).samples:
-        assert squash(sample["reply_text"]) in text
+        assert squash(sample.reply_text) in text
         assert f"{scores[sample['row']]:.3f}" in text
     assert 'data-ready="1"' in dom  # the page's script ran before the dump
 
@@ -70,7 +70,7 @@ def test_token_scores_are_coloured_over_the_reply_tokens(report, synthetic_run) 
 
 def test_filter_click_changes_what_is_shown(report, synthetic_run) -> None:
     dataset = read_dataset(synthetic_run)
-    flagged_trials = {s["trial_key"] for s in dataset.samples if s["judge_label"] != s["rule_label"]}
+    flagged_trials = {s.trial_key for s in dataset.samples if s.judge_label != s.rule_label}
     with Browser() as page:
         page.open(report.as_uri())
         before = page.evaluate(VISIBLE_TRIALS)
@@ -90,7 +90,7 @@ def test_filter_click_changes_what_is_shown(report, synthetic_run) -> None:
 
 def test_filter_in_the_url_fragment_applies_on_load(report, synthetic_run) -> None:
     dataset = read_dataset(synthetic_run)
-    expected = {s["trial_key"] for s in dataset.samples if s["mode"] == "instructed" and s["scenario"] == "capability_bluff"}
+    expected = {s.trial_key for s in dataset.samples if s.mode == "instructed" and s.scenario == "capability_bluff"}
     with Browser() as page:
         page.open(report.as_uri() + "#mode=instructed&scenario=capability_bluff")
         shown = page.evaluate(VISIBLE_TRIALS)

@@ -28,7 +28,7 @@ def test_report_shows_every_reply_label_and_score(synthetic_run) -> None:
     dataset = read_dataset(synthetic_run)
     scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
     for sample in dataset.samples:
-        assert squash(sample["reply_text"]) in text
+        assert squash(sample.reply_text) in text
         assert f"{scores[sample['row']]:.3f}" in page
     assert text.count("no score") == 0
 
@@ -47,9 +47,9 @@ def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run) -> N
     dataset = read_dataset(synthetic_run)
     scores = read_scores(synthetic_run)
     threshold, _ = decision_threshold(dataset, scores, None)
-    expected_rule_judge = {s["row"] for s in dataset.samples if s["judge_label"] != s["rule_label"]}
-    expected_probe = {s["row"] for s in dataset.samples if s["label"] in ("honest", "deceptive")
-                      and (scores[s["row"]].score > threshold) != (s["label"] == "deceptive")}
+    expected_rule_judge = {s.row for s in dataset.samples if s.judge_label != s.rule_label}
+    expected_probe = {s.row for s in dataset.samples if s.label in ("honest", "deceptive")
+                      and (scores[s.row].score > threshold) != (s.label == "deceptive")}
     flagged = {int(row): flags.split() for row, flags in
                re.findall(r'id="s-(\d+)" data-label="[a-z]+" data-flags="([a-z ]*)"', page)}
     assert len(flagged) == len(dataset)

@@ -33,7 +33,7 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
     scores = pd.read_parquet(run / "probe_scores.parquet").set_index("row")["score"]
     text = visible_text(dump_dom(report.as_uri()))
     for sample in dataset.samples:
-        assert squash(sample["reply_text"]) in text
+        assert squash(sample.reply_text) in text
         assert f"{scores[sample['row']]:.3f}" in text
     with Browser() as page:
         page.open(report.as_uri())
@@ -48,7 +48,7 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
 
     assert float(np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("L"), dtype=float).std()) > 10
     assert before == len(dataset.trials)
-    assert after == len({s["trial_key"] for s in dataset.samples if s["label"] == "deceptive"})
+    assert after == len({s.trial_key for s in dataset.samples if s.label == "deceptive"})
     token_file = run / "probe_token_scores.parquet"
     if token_file.exists():
         assert spans == len(pd.read_parquet(token_file))

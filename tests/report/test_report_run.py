@@ -15,7 +15,7 @@ def test_run_writes_the_report_and_no_report_skips_it(tiny_model_dir, tmp_path, 
     results = InterpretabilityRunner(RunConfig(**base, output=str(tmp_path / "with")), plugins=fake_plugin_set).run()
     text = visible_text((tmp_path / "with" / "report.html").read_text())
     for sample in results.dataset.samples:
-        assert squash(sample["reply_text"]) in text
+        assert squash(sample.reply_text) in text
     InterpretabilityRunner(RunConfig(**base, output=str(tmp_path / "without"), report=False),
                            plugins=fake_plugin_set).run()
     assert not (tmp_path / "without" / "report.html").exists()

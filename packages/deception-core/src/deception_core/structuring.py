@@ -30,7 +30,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from deception_core.errors import ConfigError
 
-C = TypeVar("C")
+C = TypeVar("C", bound=attrs.AttrsInstance)
 
 #: key of the command-line description in an attrs field's metadata
 CLI_KEY = "deception.cli"
@@ -71,7 +71,7 @@ def option(default: Any = attrs.NOTHING, *, help: str | None = None, short: str 
     return attrs.field(default=default, metadata=metadata, **field_kwargs)
 
 
-def cli_option(field: attrs.Attribute) -> CliOption | None:
+def cli_option(field: attrs.Attribute[Any]) -> CliOption | None:
     return field.metadata.get(CLI_KEY)
 
 
@@ -234,7 +234,7 @@ def check_requires(instance: C) -> C:
     return instance
 
 
-def _field_kind(field: attrs.Attribute) -> Any:
+def _field_kind(field: attrs.Attribute[Any]) -> Any:
     """The non-None member of an ``X | None`` annotation, else the annotation."""
     kind = field.type
     if isinstance(kind, str):
@@ -246,7 +246,7 @@ def _field_kind(field: attrs.Attribute) -> Any:
     return kind
 
 
-def parse_string(field: attrs.Attribute, text: str) -> Any:
+def parse_string(field: attrs.Attribute[Any], text: str) -> Any:
     """A string (environment variable, or a command-line value of a union type) as the plain value of
     ``field``'s type; checked later by `structure`."""
     kind = _field_kind(field)
@@ -288,7 +288,7 @@ def structure_strings(cls: type[C], values: Mapping[str, str], *, source: str = 
 def one_of(choices: tuple[str, ...]):
     """attrs validator: one of ``choices``."""
 
-    def check(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value not in choices:
             raise ConfigError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
 
@@ -296,7 +296,7 @@ def one_of(choices: tuple[str, ...]):
     return check
 
 
-def finite(_instance: Any, attribute: attrs.Attribute, value: float) -> None:
+def finite(_instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     """attrs validator: a finite number (Python callers bypass the structuring hooks)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{attribute.name} must be a finite number, got {value!r}")

@@ -38,8 +38,8 @@ EVALUATORS = {
 def register_scenarios(registry) -> None:
     for order, (name, (target, summary)) in enumerate(SCENARIOS.items()):  # --scenarios N takes the first N
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=order)
-    for name, (target, summary) in CONTROLS.items():  # after every game: never among the default first N
-        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=len(SCENARIOS) + 100)
+    for name, (target, summary) in CONTROLS.items():  # unranked: never among `--scenarios N`, only by name
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary)
 
 
 @hookimpl

@@ -20,7 +20,7 @@ from deception_core.config import to_jsonable
 from deception_core.structuring import cli_option, is_primitive_union, parse_string
 
 
-def _kind(field: attrs.Attribute) -> Any:
+def _kind(field: attrs.Attribute[Any]) -> Any:
     kind = field.type
     args = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
@@ -29,7 +29,7 @@ def _kind(field: attrs.Attribute) -> Any:
     return kind
 
 
-def _shown_default(field: attrs.Attribute) -> str | None:
+def _shown_default(field: attrs.Attribute[Any]) -> str | None:
     default = field.default
     if default is None or default is attrs.NOTHING or isinstance(default, bool):
         return None

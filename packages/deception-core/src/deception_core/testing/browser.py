@@ -67,9 +67,10 @@ class Browser:
     """
 
     def __init__(self, binary: str | None = None, width: int = 1280, height: int = 900, timeout: float = 120.0) -> None:
-        self.binary = binary or find_chromium()
-        if self.binary is None:
+        found = binary or find_chromium()
+        if found is None:
             raise BrowserError("no Chromium found (apt-get install chromium, or set CHROMIUM)")
+        self.binary: str = found
         self.width, self.height, self.timeout = width, height, timeout
         self._next_id = 0
         self._buffer = b""
@@ -131,7 +132,8 @@ class Browser:
                 raise BrowserError("Chromium closed the protocol pipe")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
+        decoded: dict[str, Any] = json.loads(message)
+        return decoded
 
     def call(self, method: str, params: dict[str, Any] | None = None, session: bool = True) -> dict[str, Any]:
         self._next_id += 1
@@ -145,7 +147,8 @@ class Browser:
             if answer.get("id") == self._next_id:
                 if "error" in answer:
                     raise BrowserError(f"{method}: {answer['error']}")
-                return answer.get("result", {})
+                result: dict[str, Any] = answer.get("result", {})
+                return result
             self._events.append(answer)
 
     def wait_event(self, method: str) -> dict[str, Any]:

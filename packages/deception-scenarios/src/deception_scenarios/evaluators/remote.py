@@ -204,13 +204,13 @@ def check_base_url(url: str, setting: str) -> None:
         )
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and value <= 0:
         raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
 
 
 def _at_most(high: int):
-    def check(_instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
         if value is not None and value > high:
             raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
 
