@@ -27,7 +27,7 @@ MAX_TRIALS = 10_000
 LABEL_POLICIES = ("agree", "rule")
 EXECUTORS = ("local", "ray")
 
-C = TypeVar("C")
+C = TypeVar("C", bound=attrs.AttrsInstance)
 
 
 def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -106,9 +106,9 @@ def _shard(value: Any) -> tuple[int, int] | None:
 
         return array_shard()
     if isinstance(value, str):
-        index, sep, total = value.partition("/")
+        first, sep, second = value.partition("/")
         try:
-            value = (int(index), int(total)) if sep else None
+            value = (int(first), int(second)) if sep else None
         except ValueError:
             value = None
         if value is None:

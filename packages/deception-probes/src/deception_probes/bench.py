@@ -13,6 +13,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,8 +66,8 @@ def _cpu_seconds() -> float:
     """CPU time of this process and of its finished children (the joblib workers, once shut down)."""
     import resource
 
-    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-               for field in ("ru_utime", "ru_stime"))
+    return float(sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime")))
 
 
 def _shutdown_workers() -> None:
@@ -88,7 +89,7 @@ def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs
     return report, elapsed, _cpu_seconds() - c1
 
 
-def _comparable(results: dict) -> list:
+def _comparable(results: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in results["cells"]]
 
 

@@ -296,8 +296,8 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     return Outcome(results, cvs[best_key].scores, y)
 
 
-def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], settings: ProbeSettings,
-            cells: list[dict[str, Any]]) -> dict[str, Any]:
+def _nested(cvs: dict[tuple[int, str, str], CrossValResult], y: np.ndarray, groups: np.ndarray,
+            plans: list[FoldPlan], settings: ProbeSettings, cells: list[dict[str, Any]]) -> dict[str, Any]:
     """Per outer fold, the (layer, position, method) with the best validation AUROC; its held-out scores pooled.
 
     Its interval carries the largest refitting variance measured by any cell's permutation null.
@@ -305,7 +305,7 @@ def _nested(cvs: dict, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
     scores = np.full(len(y), np.nan)
     choices = []
     for number, plan in enumerate(plans):
-        candidates = {k: cv.validation_auroc[number] for k, cv in cvs.items() if cv.validation_auroc[number] is not None}
+        candidates = {k: v for k, cv in cvs.items() if (v := cv.validation_auroc[number]) is not None}
         if not plan.usable or not candidates:
             choices.append({"fold": number, "status": "no validation folds: nothing selected"})
             continue

@@ -252,6 +252,8 @@ class LogisticMethod(ProbeMethod):
         """Each fold is standardised (and its Gram matrix formed) once for all labellings, which are then
         solved together, as one matrix of right-hand sides."""
         C = self.default_hyper if hyper is None else hyper
+        if C is None:
+            raise ValueError(f"{self.name} needs a hyperparameter (none given and no default)")
         scores = np.full(Y.shape, np.nan)
         for plan in plans:
             Ytr = Y[plan.train]
@@ -270,7 +272,7 @@ class LogisticMethod(ProbeMethod):
 
 def _gram(Z: np.ndarray) -> np.ndarray:
     """``Z.T @ Z`` in float64 (the label-free part of the logistic curvature bound)."""
-    return (Z.T @ Z).astype(np.float64)
+    return np.asarray(Z.T @ Z, dtype=np.float64)
 
 
 def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
@@ -298,11 +300,11 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
         inverse = cho_solve(factor, np.eye(d), check_finite=False).astype(Z.dtype)
 
         def solve(g: np.ndarray) -> np.ndarray:
-            return inverse @ g
+            return np.asarray(inverse @ g)
     else:  # few: two triangular solves per step are cheaper than the inverse
 
         def solve(g: np.ndarray) -> np.ndarray:
-            return cho_solve(factor, g.astype(np.float64), check_finite=False).astype(Z.dtype)
+            return np.asarray(cho_solve(factor, g.astype(np.float64), check_finite=False), dtype=Z.dtype)
     intercept_bound = bound * n + 1e-10
     B = Y.shape[1]
     W = np.zeros((d, B), Z.dtype) if warm is None else warm[0].astype(Z.dtype).copy()
@@ -513,7 +515,7 @@ def _power_iteration_pairs(Z: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarr
         """``sum_k coeff_k (e_{a_k} - e_{b_k})`` for every labelling: an [n, B] matrix."""
         flat = (np.bincount(A.ravel(), weights=coeff.ravel(), minlength=n * B)
                 - np.bincount(Bn.ravel(), weights=coeff.ravel(), minlength=n * B))
-        return flat.reshape(B, n).T.astype(np.float32)
+        return np.asarray(flat.reshape(B, n).T, dtype=np.float32)
 
     weights = scatter(S / m)  # D0' 1 / m = Z' weights: the mean pair difference (the centring of D)
     centre = Z.T @ weights

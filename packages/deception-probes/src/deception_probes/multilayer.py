@@ -25,7 +25,7 @@ BASE_METHOD = "logistic"
 def _mean(columns: list[np.ndarray]) -> np.ndarray:
     stacked = np.stack(columns)
     with np.errstate(invalid="ignore"):
-        out = stacked.mean(axis=0)
+        out: np.ndarray = stacked.mean(axis=0)
     out[np.isnan(stacked).any(axis=0)] = np.nan
     return out
 
@@ -43,10 +43,11 @@ def multi_layer_probes(cvs: dict[tuple[int, str, str], CrossValResult], layers: 
         validation: list[float | None] = []
         for number, plan in enumerate(plans):
             parts = [m.validation_scores[number] if number < len(m.validation_scores) else None for m in members]
-            if any(p is None for p in parts):
+            present = [p for p in parts if p is not None]
+            if len(present) != len(parts):
                 validation.append(None)
                 continue
-            scores = _mean(parts)
+            scores = _mean(present)
             mask = ~np.isnan(scores)
             validation.append(auroc(scores[mask], y[plan.train][mask]))
         cv = CrossValResult(METHOD, held, [None] * len(plans), validation, [{} for _ in plans])

@@ -25,7 +25,8 @@ def _field(sample: Any, name: str) -> Any:
 
 
 def _token_matrix(dataset: Any, layer: int) -> np.ndarray | None:
-    return dataset.arrays.get(f"layer{layer}/{REPLY_ALL}")
+    matrix: np.ndarray | None = dataset.arrays.get(f"layer{layer}/{REPLY_ALL}")
+    return matrix
 
 
 def _write_parquet(frame: Any, path: Path) -> Path:

@@ -51,7 +51,7 @@ class SeededSampler(LogitsProcessor):
             probs = probs.masked_fill(cumulative - probs > self.top_p, 0.0)
         return probs, order
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.LongTensor | None, scores: torch.FloatTensor) -> torch.FloatTensor:
         probs, order = self.nucleus(scores.float() / self.temperature)
         cumulative = probs.cumsum(dim=-1)
         uniform = torch.cat([torch.rand(1, generator=gen, device=gen.device) for gen in self.generators])

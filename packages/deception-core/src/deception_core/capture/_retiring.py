@@ -27,7 +27,7 @@ from deception_core.capture.base import CaptureResult, GenerationRequest, Sampli
 _PROCESSORS = ("repetition_penalty", "no_repeat_ngram_size", "bad_words_ids", "suppress_tokens",
                "begin_suppress_tokens", "min_length", "min_new_tokens", "encoder_repetition_penalty",
                "sequence_bias", "forced_bos_token_id", "forced_eos_token_id")
-_NEUTRAL = (None, 0, 1.0, [], ())
+_NEUTRAL: tuple[object, ...] = (None, 0, 1.0, [], ())
 
 
 def plain_generation_config(hf_model: Any) -> bool:
@@ -90,7 +90,9 @@ def generate_retiring(backend: Any, requests: Sequence[GenerationRequest], sampl
             if not keep:
                 break
             if len(keep) < len(active):
-                cache.batch_select_indices(keep)  # a list: the cache's layers may sit on several devices
+                # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
+                # but indexes each layer's tensors with it, which a list of ints serves on any device)
+                cache.batch_select_indices(keep)  # type: ignore[arg-type]
                 index = torch.tensor(keep, device=device)
                 mask, position = mask[index], position[index]
                 active = [active[k] for k in keep]

@@ -132,7 +132,7 @@ def run_pipeline_benchmark(
                                output=str(Path(scratch) / f"batch-{requested}"))
             recorders: list[RecordingBackend] = []
 
-            def wrap(backend: CaptureBackend, recorders: list = recorders) -> CaptureBackend:
+            def wrap(backend: CaptureBackend, recorders: list[RecordingBackend] = recorders) -> CaptureBackend:
                 recorders.append(RecordingBackend(backend))
                 return recorders[-1]
 

@@ -188,7 +188,8 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size)
     rows: dict[str, list[np.ndarray]] = {f"layer{layer}/{p}": [] for layer in layers for p in positions}
-    samples, rounds = [], {}
+    samples: list[Sample] = []
+    rounds: dict[str, int] = {}
     for index, (record, (prompt, span), row_states) in enumerate(zip(records, tokens, states, strict=True)):
         vectors = _vectors(row_states, len(prompt), len(span))
         for position in positions:
@@ -202,7 +203,7 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
             round=rounds[group], label=record.label if record.label is not None else "ambiguous",
             rule_label=record.label, judge_label=None,
             prompt_text=tokenizer.decode(prompt, skip_special_tokens=False),
-            reply_text=record.reply if record.reply is not None else (record.text if record.messages is None else ""),
+            reply_text=record.reply if record.reply is not None else ((record.text or "") if record.messages is None else ""),
             n_prompt_tokens=len(prompt), n_reply_tokens=len(span), reply_ids=tuple(span),
         ))
     arrays = {key: np.stack(values).astype(np.float32) for key, values in rows.items()}

@@ -65,7 +65,7 @@ def click_options(cls: type) -> list[click.Option]:
             kwargs.update(default=shown, multiple=cli.multiple, show_default=shown is not None)
         if cli.requires:
             needed = cli_option(attrs.fields_dict(cls)[cli.requires])
-            extra = f"(with {needed.flag(cli.requires)})"
+            extra = f"(with {needed.flag(cli.requires) if needed else cli.requires})"
             kwargs["help"] = f"{cli.help} {extra}" if cli.help else extra
         options.append(click.Option(decls, **kwargs))
     return options

@@ -31,7 +31,7 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     click.echo(f"wall time {results.wall_seconds:.1f} s; outputs in {Path(config.output).resolve()}")
 
 
-def config_from_command_line(ctx: click.Context, flags: dict) -> RunConfig:
+def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunConfig:
     """``--config`` (if any) overlaid with the flags the user gave, structured and checked in one step."""
     config_file = flags.pop("config_file")
     given = given_values(RunConfig, ctx, flags)

@@ -21,5 +21,6 @@ def as_dict(sample: Any) -> dict[str, Any]:
     if attrs.has(type(sample)):
         from deception_core.config import to_jsonable
 
-        return to_jsonable(sample)
+        converted: dict[str, Any] = to_jsonable(sample)
+        return converted
     return dict(vars(sample))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.records import Trial
 from deception_core.report.assets import CSS, JS
 from deception_core.report.fields import field
 from deception_core.report.inputs import ReportInputs
@@ -53,7 +54,7 @@ def _num(value: Any, digits: int = 3) -> str:
         return _e(value)
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _table(header: list[str], rows: list[list[str]], numeric: frozenset[int] | set[int] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f'<td class="num">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
@@ -107,7 +108,7 @@ def _config_section(inputs: ReportInputs) -> str:
 
 
 def _label_section(inputs: ReportInputs) -> str:
-    counts: dict[tuple[str, str, str], Counter] = {}
+    counts: dict[tuple[str, str, str], Counter[str]] = {}
     agree: dict[tuple[str, str, str], list[bool]] = {}
     for s in inputs.dataset.samples:
         key = (str(field(s, "scenario")), str(field(s, "mode")), str(field(s, "condition")))
@@ -250,11 +251,11 @@ def _turn_html(turn: dict[str, Any], sample: Any | None, inputs: ReportInputs, f
             f'<div class="ann">{grid}</div></div>')
 
 
-def _trial_html(trial: dict[str, Any], samples: list[Any], inputs: ReportInputs, flags: _Flags, open_: bool) -> str:
+def _trial_html(trial: Trial, samples: list[Any], inputs: ReportInputs, flags: _Flags, open_: bool) -> str:
     by_request = {str(field(s, "request_id")): s for s in samples}
     turns = []
     seen = set()
-    for turn in field(trial, "transcript") or []:
+    for turn in trial.transcript:
         request_id = turn.get("request_id")
         sample = by_request.get(str(request_id)) if request_id is not None and (turn.get("kind") or "say") == "say" else None
         if sample is not None:
@@ -267,12 +268,12 @@ def _trial_html(trial: dict[str, Any], samples: list[Any], inputs: ReportInputs,
     any_flag = any(flags.of(s) for s in samples)
     labels = Counter(str(field(s, "label")) for s in samples)
     label_text = ", ".join(f"{n} {k}" for k, n in sorted(labels.items()))
-    facts = json.dumps(field(trial, "facts"), default=str)
-    outcome = json.dumps(field(trial, "outcome"), default=str)
+    facts = json.dumps(trial.facts, default=str)
+    outcome = json.dumps(trial.outcome, default=str)
     return (
-        f'<details class="trial" data-scenario="{_e(field(trial, "scenario"))}" data-mode="{_e(field(trial, "mode"))}" '
-        f'data-condition="{_e(field(trial, "condition"))}"{" open" if open_ else ""}>'
-        f'<summary>{_e(field(trial, "trial_key"))} <span class="muted">({label_text})</span>'
+        f'<details class="trial" data-scenario="{_e(trial.scenario)}" data-mode="{_e(trial.mode)}" '
+        f'data-condition="{_e(trial.condition)}"{" open" if open_ else ""}>'
+        f'<summary>{_e(trial.trial_key)} <span class="muted">({label_text})</span>'
         f'{"<span class=flag>mislabelled-looking</span>" if any_flag else ""}</summary>'
         f'<div class="facts">private facts: {_e(facts)}<br>outcome: {_e(outcome)}</div>'
         + "".join(turns) + "</details>")
@@ -316,7 +317,7 @@ def render(inputs: ReportInputs) -> str:
     for s in dataset.samples:
         by_trial.setdefault(str(field(s, "trial_key")), []).append(s)
     open_ = len(dataset.trials) <= OPEN_TRIALS_UP_TO
-    trials_html = "".join(_trial_html(t, by_trial.get(str(field(t, "trial_key")), []), inputs, flags, open_)
+    trials_html = "".join(_trial_html(t, by_trial.get(str(t.trial_key), []), inputs, flags, open_)
                           for t in dataset.trials)
     tokens_json, scale = _token_payload(inputs)
     model = (dataset.meta.get("model") or {}).get("id", "?")

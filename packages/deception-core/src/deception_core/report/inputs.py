@@ -64,7 +64,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
     except json.JSONDecodeError as error:
         log.warning("report: %s is not valid JSON (%s); left out", path, error)
         return None
@@ -128,6 +129,7 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
         if spec.source == "embedded":
             from deception_core.models.embedded import converted_dir
 
+            assert spec.embedded is not None  # parse sets it for every embedded source
             location = converted_dir(spec.embedded)
             if not (location / "tokenizer_config.json").is_file():
                 return None  # not converted on this machine; converting is too costly for a report

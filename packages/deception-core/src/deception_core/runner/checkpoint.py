@@ -118,7 +118,8 @@ def _digest(record_json: str, tensors: Mapping[str, np.ndarray], key: bytes | No
         array = np.ascontiguousarray(tensors[name])
         h.update(f"\x00{name}\x00{array.dtype.str}\x00{array.shape}\x00".encode())
         h.update(array.tobytes())
-    return h.hexdigest()
+    digest: str = h.hexdigest()
+    return digest
 
 
 def encode_trial(output: Any, key: bytes | None = None) -> bytes:

@@ -100,6 +100,7 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
                                           "facts": {"true_cost": secret}, "transcript": transcript,
                                           "outcome": {"deal": True}, "calls": []})
     n = len(samples)
+    arrays: dict[str, np.ndarray]
     arrays = {"layer1/reply_mean": np.random.default_rng(seed).normal(size=(n, d_model)).astype(np.float32),
               "prompt_ids/values": np.zeros(0, np.int32), "prompt_ids/offsets": np.zeros(n + 1, np.int64)}
     meta = {"model": {"id": "synthetic", "n_layers": 2, "d_model": d_model}, "layers": [1],
