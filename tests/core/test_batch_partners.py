@@ -36,7 +36,7 @@ def _run(tiny_model_dir, plugins, out, sizes: list[int], **changes):
 
 
 def _by_id(dataset):
-    return {sample["sample_id"]: sample for sample in dataset.samples}
+    return {sample.sample_id: sample for sample in dataset.samples}
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +64,19 @@ def test_text_and_labels_do_not_depend_on_batch_partners(runs) -> None:
     shared = _by_id(crowd)
     for sample_id, sample in _by_id(alone).items():
         other = shared[sample_id]
-        assert other["reply_text"] == sample["reply_text"], sample_id
-        assert other["label"] == sample["label"], sample_id
-        assert other["n_reply_tokens"] == sample["n_reply_tokens"], sample_id
+        assert other["reply_text"] == sample.reply_text, sample_id
+        assert other["label"] == sample.label, sample_id
+        assert other["n_reply_tokens"] == sample.n_reply_tokens, sample_id
 
 
 def test_activations_do_not_depend_on_batch_partners_beyond_float_noise(runs) -> None:
     alone, crowd, _sizes = runs
-    rows = {s["sample_id"]: s["row"] for s in crowd.samples}
+    rows = {s.sample_id: s.row for s in crowd.samples}
     for sample in alone.samples:
-        row = rows[sample["sample_id"]]
+        row = rows[sample.sample_id]
         for layer in alone.layers:
             for position in alone.positions:
                 np.testing.assert_allclose(crowd.matrix(layer, position)[row],
-                                           alone.matrix(layer, position)[sample["row"]], rtol=1e-4, atol=1e-5)
-            np.testing.assert_allclose(crowd.reply_tokens(layer, row), alone.reply_tokens(layer, sample["row"]),
+                                           alone.matrix(layer, position)[sample.row], rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(crowd.reply_tokens(layer, row), alone.reply_tokens(layer, sample.row),
                                        rtol=1e-4, atol=1e-5)

@@ -21,6 +21,7 @@ from deception_core.cli import cli
 from deception_core.dataset.merge import MERGE_STAGING, merge_runs
 from deception_core.dataset.store import Dataset, DatasetError, read_dataset, write_dataset
 from deception_core.plugins import EXTRA_ENV, reset_plugin_set
+from deception_core.records import Sample, Trial
 from deception_core.runner import runner as runner_module
 from deception_core.runner.checkpoint import CheckpointStore, decode_trial, encode_trial, shard_name
 from deception_core.runner.shard_key import load_or_create_key
@@ -136,8 +137,8 @@ def test_a_run_that_fails_before_any_trial_leaves_no_folder(tiny_model_dir, tmp_
 
 def _small_dataset(value: float, n: int = 3) -> Dataset:
     meta = {"model": {"id": "m"}, "layers": [0], "positions": ["reply_last"]}
-    samples = [{"sample_id": f"s{i}", "trial_key": f"t{i}", "label": "honest", "row": i} for i in range(n)]
-    trials = [{"trial_key": f"t{i}"} for i in range(n)]
+    samples = [Sample(sample_id=f"s{i}", trial_key=f"t{i}", label="honest", row=i) for i in range(n)]
+    trials = [Trial(trial_key=f"t{i}") for i in range(n)]
     return Dataset(meta, samples, trials, {"layer0/reply_last": np.full((n, 4), value, np.float32)})
 
 

@@ -64,10 +64,10 @@ def single(tiny_model_dir, tmp_path_factory):
 
 
 def _assert_same_dataset(got, want) -> None:
-    assert [t["trial_key"] for t in got.trials] == [t["trial_key"] for t in want.trials]
-    assert [s["reply_text"] for s in got.samples] == [s["reply_text"] for s in want.samples]
-    assert [s["prompt_text"] for s in got.samples] == [s["prompt_text"] for s in want.samples]
-    assert [s["label"] for s in got.samples] == [s["label"] for s in want.samples]
+    assert [t.trial_key for t in got.trials] == [t.trial_key for t in want.trials]
+    assert [s.reply_text for s in got.samples] == [s.reply_text for s in want.samples]
+    assert [s.prompt_text for s in got.samples] == [s.prompt_text for s in want.samples]
+    assert [s.label for s in got.samples] == [s.label for s in want.samples]
     assert [json.dumps(t, sort_keys=True) for t in got.trials] == [json.dumps(t, sort_keys=True) for t in want.trials]
     assert sorted(got.arrays) == sorted(want.arrays)
     for key, array in want.arrays.items():
@@ -114,8 +114,8 @@ def test_a_killed_worker_loses_no_trial_and_writes_none_twice(ray_instance, sing
     store = KillingStore(ckpt, handles)
     InterpretabilityRunner(config, plugins=plugin_set(), trial_sink=store).run()
     got = read_dataset(out)
-    keys = [t["trial_key"] for t in got.trials]
-    assert sorted(keys) == sorted(t["trial_key"] for t in single(1).trials)
+    keys = [t.trial_key for t in got.trials]
+    assert sorted(keys) == sorted(t.trial_key for t in single(1).trials)
     assert len(keys) == len(set(keys))
     assert store.saved == 2 * TRIALS  # every trial written once
     assert len(list((ckpt / "trials").glob("*.safetensors"))) == 2 * TRIALS

@@ -88,8 +88,8 @@ def test_shard_auto_run_plays_the_same_trials_as_shard_i_of_n(slurm, cli_with_pl
     explicit = cli_with_plugin.invoke(cli, [*base_args(tiny_model_dir, tmp_path / "explicit", **{"--trials": 4}),
                                             "--shard", "1/3", "--no-analyze"])
     assert explicit.exit_code == 0, explicit.output
-    auto_trials = [t["trial_key"] for t in read_dataset(tmp_path / "auto").trials]
-    assert auto_trials == [t["trial_key"] for t in read_dataset(tmp_path / "explicit").trials]
+    auto_trials = [t.trial_key for t in read_dataset(tmp_path / "auto").trials]
+    assert auto_trials == [t.trial_key for t in read_dataset(tmp_path / "explicit").trials]
     assert len(auto_trials) > 0
     assert read_dataset(tmp_path / "auto").samples == read_dataset(tmp_path / "explicit").samples
 

@@ -66,7 +66,7 @@ def test_relabel_rejudges_without_playing_and_caches(echo_run, fake_plugin_set, 
     assert counted["captured"] == 0
     assert counted["judge_scoring"] == len(before)
     assert first.changed > 0
-    assert first.changed == sum(a["label"] != b["label"] for a, b in zip(after.samples, before.samples, strict=True))
+    assert first.changed == sum(a.label != b.label for a, b in zip(after.samples, before.samples, strict=True))
     assert all(s.judge_raw.startswith("log-probabilities") for s in after.samples)
     assert [s.label_history[-1]["label"] for s in after.samples] == before.column("label")
     assert [s.label_history[-1]["judge_raw"] for s in after.samples] == before.column("judge_raw")
@@ -113,6 +113,6 @@ def test_dialogue_matches_the_game_view() -> None:
         {"speaker": "A", "text": "offer", "kind": "say", "request_id": "a#r2"},
         {"speaker": "B", "text": "later", "kind": "say", "request_id": "b#r2"},
     ]
-    assert [t["text"] for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
+    assert [t.text for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
     untagged = [{k: v for k, v in t.items() if k != "kind"} for t in transcript]
-    assert [t["text"] for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]
+    assert [t.text for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]

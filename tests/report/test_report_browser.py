@@ -53,7 +53,7 @@ def test_dumped_dom_holds_every_reply_and_score(report, synthetic_run) -> None:
     scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
     for sample in read_dataset(synthetic_run).samples:
         assert squash(sample.reply_text) in text
-        assert f"{scores[sample['row']]:.3f}" in text
+        assert f"{scores[sample.row]:.3f}" in text
     assert 'data-ready="1"' in dom  # the page's script ran before the dump
 
 

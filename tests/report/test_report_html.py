@@ -29,7 +29,7 @@ def test_report_shows_every_reply_label_and_score(synthetic_run) -> None:
     scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
     for sample in dataset.samples:
         assert squash(sample.reply_text) in text
-        assert f"{scores[sample['row']]:.3f}" in page
+        assert f"{scores[sample.row]:.3f}" in page
     assert text.count("no score") == 0
 
 

@@ -34,7 +34,7 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
     text = visible_text(dump_dom(report.as_uri()))
     for sample in dataset.samples:
         assert squash(sample.reply_text) in text
-        assert f"{scores[sample['row']]:.3f}" in text
+        assert f"{scores[sample.row]:.3f}" in text
     with Browser() as page:
         page.open(report.as_uri())
         page.evaluate("document.getElementById('f-expand').click()")

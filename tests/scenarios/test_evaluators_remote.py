@@ -500,8 +500,8 @@ def test_a_remote_judge_describes_its_model_and_url_and_never_its_key(monkeypatc
     from deception_scenarios.evaluators.together import TogetherEvaluator
 
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-secret-123")
-    judge = TogetherEvaluator(EvaluatorContext(options={"model": "judge-70b", "base_url": "http://judge.example/"}))
+    judge = TogetherEvaluator(EvaluatorContext(options={"model": "judge-70b", "base_url": "https://judge.example/"}))
     described = judge.describe()
     assert described["model"] == "judge-70b"
-    assert described["base_url"] == "http://judge.example"
+    assert described["base_url"] == "https://judge.example"
     assert "sk-secret-123" not in json.dumps(described)
