@@ -27,7 +27,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, listing, merge, run
+    from deception_core.cli import analyze, bench, listing, merge, run, saes
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -35,6 +35,7 @@ def _register_commands() -> None:
     cli.add_command(analyze.analyze)
     cli.add_command(merge.merge)
     cli.add_command(bench.bench)
+    cli.add_command(saes.saes)
 
 
 _register_commands()
