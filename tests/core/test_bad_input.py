@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_checkpoint_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, run_config
+from test_checkpoint_plugin import PLUGIN_REF, base_args, load_tiny, only_area, plugin_set, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -76,8 +76,6 @@ CASES = {
     "unwritable-output": (lambda c: c["run"](**{"--output": c["file"] / "out"}), (),
                           ["is a file, not a directory"]),
     "bad-shard": (lambda c: c["run"](**{"--shard": "2/2"}), (), ["--shard needs 0 <= I < N", "2/2"]),
-    "checkpoint-other-config": (lambda c: c["run"](**{"--checkpoint-dir": c["good"] / "ckpt", "--max-tokens": 9}), (),
-                                ["different config", "max_tokens: checkpoint 6, this run 9", "new --checkpoint-dir"]),
     "checkpoint-damaged-manifest": (lambda c: c["run"](**{"--checkpoint-dir": c["bad_ckpt"]}), (),
                                     ["manifest.json is not valid JSON", "Delete"]),
     "analyze-corrupt-activations": (lambda c: ["analyze", str(c["corrupt"]("activations"))], (),
@@ -119,7 +117,7 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
     }
     args = build(context)
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
-    ckpt_before = sorted(p.name for p in (good_run / "ckpt" / "trials").iterdir())
+    ckpt_before = sorted(p.name for p in (only_area(good_run / "ckpt") / "trials").iterdir())
     try:
         result = CliRunner().invoke(cli, args)
     finally:
@@ -130,5 +128,5 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
     assert not out.exists(), "an output directory was created for bad input"
     after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     assert after == before, "bad input changed or created files"
-    assert sorted(p.name for p in (good_run / "ckpt" / "trials").iterdir()) == ckpt_before
-    assert json.loads((good_run / "ckpt" / "manifest.json").read_text())["identity"]["max_tokens"] == 6
+    assert sorted(p.name for p in (only_area(good_run / "ckpt") / "trials").iterdir()) == ckpt_before
+    assert json.loads((only_area(good_run / "ckpt") / "manifest.json").read_text())["identity"]["max_tokens"] == 6

@@ -27,7 +27,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, listing, merge, run, saes
+    from deception_core.cli import analyze, bench, checkpoints, listing, merge, run, saes
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -36,6 +36,7 @@ def _register_commands() -> None:
     cli.add_command(merge.merge)
     cli.add_command(bench.bench)
     cli.add_command(saes.saes)
+    cli.add_command(checkpoints.checkpoints)
 
 
 _register_commands()

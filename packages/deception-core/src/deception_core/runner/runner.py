@@ -24,7 +24,7 @@ from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.registry import Kind
 from deception_core.runner import outputs
-from deception_core.runner.checkpoint import checkpoint_sink
+from deception_core.runner.checkpoint import checkpoint_sink, claimed_groups
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
@@ -133,6 +133,7 @@ class InterpretabilityRunner:
             max_tokens=config.max_tokens,
             theory_of_mind=not (config.fast or config.ultrafast),
             minimal_agents=config.ultrafast,
+            self_report=config.self_report,
             chat_template=model.has_chat_template,
         )
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
@@ -142,8 +143,13 @@ class InterpretabilityRunner:
             done.update(self.trial_sink.start(config, checked, meta, specs))
         todo = [s for s in specs if s.key not in done]
         progress = outputs.progress_bar(len(specs), len(specs) - len(todo))
+
+        def arrived(outputs_: dict[str, TrialOutput]) -> None:  # trials another process sharing the checkpoint played
+            done.update(outputs_)
+            progress.update(len(outputs_))
+
         try:
-            for group in _groups(todo, config.batch_size):
+            for group in claimed_groups(self.trial_sink, todo, done, lambda s: _groups(s, config.batch_size), arrived):
                 played = []
                 for spec in group:
                     scenario = scenarios[spec.scenario]
@@ -161,6 +167,8 @@ class InterpretabilityRunner:
                     progress.update(1)
         finally:
             progress.close()
+            if hasattr(self.trial_sink, "close"):
+                self.trial_sink.close()  # claims of trials not played are given back
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
         if sae is not None:
