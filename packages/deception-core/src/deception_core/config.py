@@ -21,13 +21,15 @@ MODES = ("emergent", "instructed", "both")
 EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
 CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
+#: ``--scenarios N`` runs the first N: the predecessor's core three first (its ``--scenarios 3``
+#: set), then the other three; every N gives one set for both modes.
 SCENARIO_ORDER = (
     "ultimatum_bluff",
-    "capability_bluff",
     "hidden_value",
+    "alliance_betrayal",
+    "capability_bluff",
     "info_withholding",
     "promise_break",
-    "alliance_betrayal",
 )
 
 C = TypeVar("C")
@@ -120,6 +122,7 @@ class RunConfig:
     max_tokens: int = attrs.field(default=128, validator=_positive)
     fast: bool = False
     ultrafast: bool = False
+    self_report: bool = False
     hybrid: bool = False
     capture_backend: str | None = None
     layers: tuple[int, ...] | None = attrs.field(default=None, converter=_layers)

@@ -24,7 +24,10 @@ from deception_core.config import DEVICES, DTYPES, MODES, RunConfig
 @click.option("--max-rounds", type=int, default=3, show_default=True)
 @click.option("--max-tokens", type=int, default=128, show_default=True, help="Maximum tokens per reply.")
 @click.option("--fast", is_flag=True, help="Turn the theory-of-mind step off.")
-@click.option("--ultrafast", is_flag=True, help="Minimal agents: one call per turn.")
+@click.option("--ultrafast", is_flag=True,
+              help="One generation call per round: minimal agents, scripted counterpart, no theory of mind.")
+@click.option("--self-report", is_flag=True,
+              help="After each move ask the agent whether it matched its private facts (recorded per sample).")
 @click.option("--hybrid", is_flag=True, help="HF generation, then one TransformerLens forward (capture backend 'hybrid').")
 @click.option("--capture-backend", default=None, help="Capture backend by name (hf, transformer-lens, hybrid, ...).")
 @click.option("--layers", default=None, help="Comma-separated layers to capture; default: spread over the depth.")
