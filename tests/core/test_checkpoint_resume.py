@@ -16,6 +16,7 @@ from deception_core.runner.checkpoint import (
     CheckpointMismatch,
     CheckpointStore,
     CorruptShard,
+    _host,
     decode_trial,
     encode_trial,
     list_areas,
@@ -169,7 +170,11 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     marker = tmp_path / "pwned"
     planted.write_bytes(pickle.dumps(_Exploit(str(marker))))
     foreign.write_bytes(shards[4].read_bytes())  # a valid shard of another trial under this trial's name
-    (ckpt / "trials" / ".leftover.tmp").write_bytes(b"half a write")
+    trials = only_area(ckpt) / "trials"
+    leftover = trials / f".{torn.name}.{_host()}.{_dead_pid()}.0123abcd.tmp"  # a dead writer's temporary file
+    leftover.write_bytes(b"half a write")
+    keep = trials / ".gitkeep"  # a dotfile that is not ours
+    keep.write_bytes(b"")
     store = CheckpointStore(ckpt)
     with caplog.at_level(logging.WARNING, logger="deception"):
         _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=store)
@@ -180,7 +185,8 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     assert "checksum mismatch" in reasons and "not a readable safetensors file" in reasons and "holds trial" in reasons
     assert not marker.exists()
     assert read_exact(tmp_path / "out") == reference
-    assert not (ckpt / "trials" / ".leftover.tmp").exists()
+    assert not leftover.exists()
+    assert keep.exists()
 
 
 def _dead_pid() -> int:
