@@ -17,7 +17,7 @@ nox.options.sessions = ["lint", "tests"]
 QUICKSTART = [
     "deception", "run", "--model", "embedded:gemma-3-270m", "--mode", "both",
     "--scenario-name", "info_withholding", "--scenario-name", "capability_bluff",
-    "--trials", "2", "--max-rounds", "2", "--batch-size", "8", "--label-policy", "rule",
+    "--trials", "2", "--max-rounds", "2", "--label-policy", "rule",
     "--output", "quickstart_output",
 ]
 

@@ -107,3 +107,30 @@ def test_greedy_stop_at_max_tokens_is_reported(loaded) -> None:
     (result,) = backend.generate([GenerationRequest(prompt, 4, 0)], Sampling(temperature=0))
     assert result.stopped_by in {"max_tokens", "eos"}
     assert len(result.reply_ids) <= 4
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_retiring_rows_gives_what_generate_gives(loaded, temperature) -> None:
+    """Dropping finished rows from the batch changes no token and no activation beyond float noise:
+    rows with their own token limits and stop strings, one stopping at once, greedy and sampled."""
+    layers = (1, 3)
+    spec = CaptureSpec(layers, positions=(Position.LAST_PROMPT, Position.REPLY_MEAN, Position.REPLY_LAST,
+                                          Position.REPLY_ALL))
+    fast, reference = HFCaptureBackend(loaded, spec), HFCaptureBackend(loaded, spec)
+    reference.retire_finished_rows = False  # plain HF generate
+    assert fast.retire_finished_rows
+    texts = ["I will not go lower than sixty", "The car has a small oil leak", "Deal", "Once upon a time, there was"]
+    stops = [(), ("e",), (), ("a", "o")]
+    limits = [12, 9, 1, 6]
+    requests = [GenerationRequest(tuple(loaded.tokenizer(t)["input_ids"]), limit, seed=i, capture=i != 2, stop=stop)
+                for i, (t, stop, limit) in enumerate(zip(texts, stops, limits))]
+    sampling = Sampling(temperature=temperature, top_p=0.9)
+    for got, want in zip(fast.generate(requests, sampling), reference.generate(requests, sampling)):
+        assert got.reply_ids == want.reply_ids
+        assert got.stopped_by == want.stopped_by
+        assert got.text == want.text
+        assert (got.activations is None) == (want.activations is None)
+        for position in want.activations or {}:
+            torch.testing.assert_close(got.activations[position], want.activations[position], rtol=1e-4, atol=1e-5)
+        if want.reply_all is not None:
+            torch.testing.assert_close(got.reply_all, want.reply_all, rtol=1e-4, atol=1e-5)

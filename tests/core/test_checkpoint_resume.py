@@ -22,6 +22,7 @@ from deception_core.runner.checkpoint import (
     list_areas,
     shard_name,
 )
+from deception_core.runner.shard_key import KEY_FILE, load_or_create_key
 
 
 class _Interrupted(Exception):
@@ -92,12 +93,15 @@ def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp
 
 
 def test_more_trials_extend_an_existing_checkpoint(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
+    # batch size 1 plays every trial alone, so the trials the smaller plan saved are exactly what the
+    # larger plan plays; at larger sizes its waves differ and they may differ by float noise (README)
     ckpt = tmp_path / "ckpt"
-    _run(tiny_model_dir, tmp_path / "small", ckpt, plugins, model, trials=1)
+    _run(tiny_model_dir, tmp_path / "small", ckpt, plugins, model, trials=1, batch_size=1)
     store = CheckpointStore(ckpt)
-    _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=store, trials=3)
+    _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=store, trials=3, batch_size=1)
     assert (store.resumed, store.saved) == (2, 4)
-    assert read_exact(tmp_path / "out") == reference
+    _run(tiny_model_dir, tmp_path / "fresh", tmp_path / "fresh-ckpt", plugins, model, trials=3, batch_size=1)
+    assert read_exact(tmp_path / "out") == read_exact(tmp_path / "fresh")
 
 
 @pytest.mark.parametrize("changes", [{"max_tokens": 7}, {"seed": 5, "temperature": 0.5}, {"layers": "1,2"}])
@@ -211,7 +215,8 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
                    positions="last_prompt,reply_mean,reply_last,reply_all")
     dataset = results.dataset
     key = dataset.trials[0]["trial_key"]
-    output = decode_trial((only_area(tmp_path / "ckpt") / "trials" / shard_name(key)).read_bytes(), key)
+    secret = load_or_create_key(tmp_path / "ckpt")
+    output = decode_trial((only_area(tmp_path / "ckpt") / "trials" / shard_name(key)).read_bytes(), key, secret)
     rows = [s["row"] for s in dataset.samples if s["trial_key"] == key]
     assert [s["sample_id"] for s in output.samples] == [dataset.samples[r]["sample_id"] for r in rows]
     for j, row in enumerate(rows):
@@ -235,6 +240,7 @@ def test_one_small_shard_per_trial_no_resaving(tiny_model_dir, tmp_path, plugins
     assert max(p.stat().st_size for p in shards) < activations / 3
     assert sum(p.stat().st_size for p in shards) < 2.5 * activations
     assert sorted(p.name for p in only_area(ckpt).iterdir()) == [MANIFEST_FILE, "trials"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [KEY_FILE, only_area(ckpt).name]
 
 
 def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> None:

@@ -47,7 +47,9 @@ def test_two_processes_on_one_checkpoint_play_each_trial_once(tiny_model_dir, tm
     env.update({EXTRA_ENV: PLUGIN_REF, DELAY_ENV: "0.4", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     procs = []
     for name in ("a", "b"):
-        args = base_args(tiny_model_dir, tmp_path / name, **{"--trials": 4, "--checkpoint-dir": ckpt})
+        # batch size 1: one trial per wave, so the two processes can share the plan (a wave is claimed whole)
+        args = base_args(tiny_model_dir, tmp_path / name, **{"--trials": 4, "--checkpoint-dir": ckpt,
+                                                             "--batch-size": 1})
         procs.append(subprocess.Popen([sys.executable, "-m", "deception_core.cli", *args, "--no-analyze"], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     for proc in procs:

@@ -51,7 +51,7 @@ def test_layer_out_of_range_exits_2_before_loading(tiny_model_dir, tmp_path) -> 
 @pytest.mark.parametrize(("args", "message"), [
     (("--dtype", "float8"), "Invalid value for '--dtype'"),
     (("--device", "tpu"), "Invalid value for '--device'"),
-    (("--trials", "0"), "trials must be at least 1"),
+    (("--trials", "0"), "trials must be between 1 and"),
     (("--model", "./no/such/dir"), "no such directory"),
     (("--model", "embedded:nope"), "unknown embedded model"),
 ])

@@ -31,7 +31,7 @@ def test_configs_are_frozen() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"trials": 0}, "trials must be at least 1"),
+        ({"trials": 0}, "trials must be between 1 and"),
         ({"dtype": "float8"}, "dtype must be one of"),
         ({"device": "tpu"}, "device must be one of"),
         ({"layers": "4,x"}, "comma-separated integers"),

@@ -71,7 +71,8 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     rng = random.Random(seed)
     total = 2 * TRIALS
     out, ckpt, marker = tmp_path / "out", tmp_path / "ckpt", tmp_path / "paused"
-    args = base_args(tiny_model_dir, out, **{"--trials": TRIALS, "--checkpoint-dir": ckpt})
+    # batch size 1: one trial in flight at a time, so each kill loses at most that trial
+    args = base_args(tiny_model_dir, out, **{"--trials": TRIALS, "--checkpoint-dir": ckpt, "--batch-size": 1})
     args.append("--no-analyze")
 
     plan = ["gen", "write", "gen", "write"]
@@ -101,7 +102,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)  # same plugin names as the subprocess, so meta matches
     from test_checkpoint_plugin import run_config
 
-    config = run_config(tiny_model_dir, tmp_path / "uninterrupted", trials=TRIALS, analyze=False)
+    config = run_config(tiny_model_dir, tmp_path / "uninterrupted", trials=TRIALS, analyze=False, batch_size=1)
     InterpretabilityRunner(config, plugins=build_plugin_set()).run()
     resumed, reference = read_exact(out), read_exact(tmp_path / "uninterrupted")
     keys = [line.split('"trial_key": "')[1].split('"')[0] for line in resumed["trials"].splitlines()]

@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+from deception_core.cli.run import config_from_command_line
 from deception_core.cli.run import run as run_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +34,10 @@ def test_readme_quick_start_is_the_nox_demo() -> None:
 def test_readme_quick_start_flags_parse_into_a_valid_config() -> None:
     args = readme_command("deception run")[2:]
     context = run_command.make_context("run", args)
-    flags = context.params
-    assert flags["model"] == "embedded:gemma-3-270m"
-    assert flags["label_policy"] == "rule"
-    assert set(flags["scenario_name"]) == {"info_withholding", "capability_bluff"}
+    config = config_from_command_line(context, dict(context.params))
+    assert config.model == "embedded:gemma-3-270m"
+    assert config.label_policy == "rule"
+    assert set(config.scenario_names) == {"info_withholding", "capability_bluff"}
 
 
 def test_readme_test_command_runs_pytest() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from deception_core import InterpretabilityRunner, RunConfig
+from deception_core import RunConfig
 from deception_core.dataset import read_dataset
 from deception_core.errors import UsageError
 from deception_core.sae import resolve_sae, sae_lens_directory
@@ -224,8 +224,7 @@ def test_gemma1_config_with_gemma_scope_exits_2_without_weights(echo_env, tmp_pa
     assert "--sae-release gemma-2b-it-res-jb --sae-id blocks.12.hook_resid_post" in message
 
 
-def test_sae_options_without_sae_flag_are_refused(echo_env, fake_plugin_set, tmp_path) -> None:
-    config = RunConfig(model=str(echo_env), scenario_names=["echo"], evaluator="echo-judge",
-                       sae_path=str(tmp_path), output=str(tmp_path / "out"))
-    with pytest.raises(UsageError, match="only with --sae"):
-        InterpretabilityRunner(config, plugins=fake_plugin_set).validate()
+def test_sae_options_without_sae_flag_are_refused(echo_env, tmp_path) -> None:
+    with pytest.raises(UsageError, match="only with --sae"):  # refused when the config is built
+        RunConfig(model=str(echo_env), scenario_names=["echo"], evaluator="echo-judge",
+                  sae_path=str(tmp_path), output=str(tmp_path / "out"))

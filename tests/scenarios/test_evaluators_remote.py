@@ -420,7 +420,7 @@ def test_unknown_options_are_refused(monkeypatch) -> None:
     monkeypatch.setenv("TOGETHER_API_KEY", KEY)
     with pytest.raises(UsageError, match="unknown option"):
         TogetherEvaluator(EvaluatorContext(options={"temprature": 0}))
-    with pytest.raises(UsageError, match="not a number"):
+    with pytest.raises(UsageError, match="timeout must be a number"):
         TogetherEvaluator(EvaluatorContext(options={"timeout": "soon"}))
 
 

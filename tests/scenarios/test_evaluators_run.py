@@ -111,8 +111,8 @@ def test_local_judge_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path) -> N
     results = InterpretabilityRunner(config, plugins=plugins).run()
     samples = results.dataset.samples
     assert len(samples) == 4  # 2 conditions x 1 trial x 2 rounds: judge calls add no samples
-    # one batched judge call per trial, one conversation per focal utterance
-    assert [len(conversations) for conversations, _ in RecordingLocal.seen] == [2, 2]
+    # one batched judge call for the whole wave (both trials), one conversation per focal utterance
+    assert [len(conversations) for conversations, _ in RecordingLocal.seen] == [4]
     pairs = [(conversation[1].content, answer) for conversations, batch in RecordingLocal.seen
              for conversation, answer in zip(conversations, batch)]
     secrets = {trial["trial_key"]: trial["facts"]["secret"] for trial in results.dataset.trials}

@@ -73,8 +73,9 @@ class CausalRun:
         self.d_model = int(self.direction.vector.shape[0])
         self.unit = self.direction.unit
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
-        self.batch_size = max(1, settings.batch_size, int(getattr(context.config, "batch_size", 1) or 1))
-        self.max_new = settings.max_new_tokens or int(getattr(context.config, "max_tokens", 32))
+        run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
+        self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
+        self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
         self.trials = {t["trial_key"]: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r]["trial_key"], {})) for r in self.rows]
 
@@ -123,6 +124,9 @@ class CausalRun:
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
         size = self.batch_size
         started = time.monotonic()
+        from deception_core.progress import progress_bar
+
+        bar = progress_bar(len(jobs), f"causal replies ({len(conditions)} conditions)", "reply")
         for start in range(0, len(jobs), size):
             if start:
                 log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
@@ -134,6 +138,8 @@ class CausalRun:
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
             for job, result in zip(chunk, results):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
+            bar.update(len(chunk))
+        bar.close()
         return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
                 for c in range(len(conditions))]
 

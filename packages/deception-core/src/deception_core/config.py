@@ -13,11 +13,17 @@ from typing import Any, TypeVar
 import attrs
 
 from deception_core.errors import ConfigError
-from deception_core.types import DEFAULT_POSITIONS, Position
+from deception_core.structuring import check_requires, finite, option
+from deception_core.structuring import structure as _structure
+from deception_core.types import DEFAULT_POSITIONS, Mode, Position
 
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")
-MODES = ("emergent", "instructed", "both")
+#: ``--mode``: one of the `Mode`s, or ``both``
+BOTH_MODES = "both"
+MODES = (*(m.value for m in Mode), BOTH_MODES)
+#: the most trials per scenario per condition (a run plans every trial up front)
+MAX_TRIALS = 10_000
 EVALUATORS_BUILTIN = ("local", "together", "google")
 LABEL_POLICIES = ("agree", "rule")
 CAPTURE_BACKENDS_BUILTIN = ("hf", "transformer-lens", "hybrid")
@@ -45,18 +51,29 @@ def _non_negative(_instance: Any, attribute: attrs.Attribute, value: int) -> Non
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
 
-def _choice(choices: tuple[str, ...]):
-    def check(_instance: Any, attribute: attrs.Attribute, value: str) -> None:
-        if value not in choices:
-            raise ConfigError(
-                f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}"
-            )
+def _batch_size(value: Any) -> int | str:
+    """``auto`` or a whole number from 1 to 4096 (given as a number or a string)."""
+    if value == "auto":
+        return "auto"
+    try:
+        number = int(value) if not isinstance(value, (bool, float)) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 1 <= number <= 4096:
+        raise ConfigError(f"batch_size must be between 1 and 4096 (or 'auto'), got {value!r}")
+    return number
+
+
+def _between(low: int, high: int):
+    def check(_instance: Any, attribute: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            raise ConfigError(f"{attribute.name} must be between {low} and {high}, got {value}")
 
     return check
 
 
 def _layers(value: Any) -> tuple[int, ...] | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, str):
         try:
@@ -65,6 +82,12 @@ def _layers(value: Any) -> tuple[int, ...] | None:
             raise ConfigError(
                 f"--layers takes comma-separated integers such as 4,9,13; got {value!r}"
             ) from None
+        if not value:
+            raise ConfigError("--layers is empty; name layers such as 4,9,13 or leave the option out")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"layers must be a list of integers such as [4, 9, 13]; got {value!r}")
+    if not value:
+        raise ConfigError("layers is empty; name layers such as [4, 9, 13] or leave the key out")
     layers = tuple(int(v) for v in value)
     if any(layer < 0 for layer in layers):
         raise ConfigError(f"layers must be 0 or more; got {list(layers)}")
@@ -72,17 +95,22 @@ def _layers(value: Any) -> tuple[int, ...] | None:
 
 
 def _positions(value: Any) -> tuple[Position, ...]:
+    valid = ", ".join(p.value for p in Position)
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"positions must be a list or a comma-separated string of {valid}; got {value!r}")
     try:
-        return tuple(Position(v) for v in value)
-    except ValueError:
-        valid = ", ".join(p.value for p in Position)
+        positions = tuple(dict.fromkeys(Position(v) for v in value))
+    except (ValueError, TypeError):
         raise ConfigError(f"positions must be among {valid}; got {list(value)}") from None
+    if not positions:
+        raise ConfigError(f"positions is empty, so nothing would be captured; name at least one of {valid}")
+    return positions
 
 
 def _shard(value: Any) -> tuple[int, int] | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, str):
         index, sep, total = value.partition("/")
@@ -92,6 +120,9 @@ def _shard(value: Any) -> tuple[int, int] | None:
             value = None
         if value is None:
             raise ConfigError("--shard takes I/N with 0 <= I < N, for example 0/4")
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"shard must be I/N or a pair of integers [I, N]; got {value!r}")
     index, total = (int(v) for v in value)
     if not (total >= 1 and 0 <= index < total):
         raise ConfigError(f"--shard needs 0 <= I < N; got {index}/{total}")
@@ -103,50 +134,74 @@ def _names(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
-    return tuple(dict.fromkeys(str(v) for v in value))
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"scenario_names must be a list of scenario names; got {value!r}")
+    return tuple(dict.fromkeys(value))
 
 
 @attrs.frozen(kw_only=True)
 class RunConfig:
-    """Everything a `deception run` needs. Field names follow the command-line flags."""
+    """Everything a `deception run` needs. Field names follow the command-line flags.
 
-    model: str = "google/gemma-2b-it"
-    revision: str | None = None
-    device: str = attrs.field(default="auto", validator=_choice(DEVICES))
-    dtype: str = attrs.field(default="bfloat16", validator=_choice(DTYPES))
-    mode: str = attrs.field(default="emergent", validator=_choice(MODES))
-    scenarios: int = attrs.field(default=3)
-    scenario_names: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    trials: int = attrs.field(default=40, validator=_positive)
-    max_rounds: int = attrs.field(default=3, validator=_positive)
-    max_tokens: int = attrs.field(default=128, validator=_positive)
-    fast: bool = False
-    ultrafast: bool = False
-    self_report: bool = False
-    hybrid: bool = False
-    capture_backend: str | None = None
-    layers: tuple[int, ...] | None = attrs.field(default=None, converter=_layers)
-    positions: tuple[Position, ...] = attrs.field(default=DEFAULT_POSITIONS, converter=_positions)
-    sae: bool = False
-    sae_layer: int = attrs.field(default=12, validator=_non_negative)
-    sae_release: str | None = None
-    sae_id: str | None = None
-    sae_path: str | None = None
-    causal: bool = False
-    causal_samples: int = attrs.field(default=20, validator=_positive)
-    evaluator: str = "local"
-    label_policy: str = attrs.field(default="agree", validator=_choice(LABEL_POLICIES))
-    output: str = "./experiment_output"
-    checkpoint_dir: str | None = None
-    verbose: bool = False
-    seed: int = 0
-    shard: tuple[int, int] | None = attrs.field(default=None, converter=_shard)
-    batch_size: int = attrs.field(default=1, validator=_positive)
-    temperature: float = 0.7
-    top_p: float = 0.9
-    analyze: bool = True
+    This class is the one source of the flags' defaults, types, ranges and help texts:
+    `deception_core.cli.options` derives `deception run`'s options from the fields declared with
+    `option`. A new option is one field here.
+    """
+
+    model: str = option("google/gemma-2b-it", short="-m",
+                        help="Hugging Face id, local directory, or embedded:gemma-3-270m / embedded:smollm2-135m.")
+    revision: str | None = option(None, help="Hub revision (branch, tag or commit) of --model.")
+    device: str = option("auto", short="-d", choices=DEVICES)
+    dtype: str = option("bfloat16", choices=DTYPES, help="Model precision; CPU falls back to float32 with a notice.")
+    mode: str = option("emergent", choices=MODES)
+    scenarios: int = option(3, help="Run the first N registered scenarios (1-6 built in).")
+    scenario_names: tuple[str, ...] = option((), converter=_names, name="--scenario-name", multiple=True,
+                                             help="Run this scenario (repeatable); overrides --scenarios.")
+    trials: int = option(40, short="-t", validator=_between(1, MAX_TRIALS), help="Trials per scenario per condition.")
+    max_rounds: int = option(3, validator=_between(1, 1000))
+    max_tokens: int = option(128, validator=_between(1, 1_000_000), help="Maximum tokens per reply.")
+    fast: bool = option(False, help="Turn the theory-of-mind step off.")
+    ultrafast: bool = option(False, help="One generation call per round: minimal agents, scripted counterpart, "
+                                         "no theory of mind.")
+    self_report: bool = option(False, help="After each move ask the agent whether it matched its private facts "
+                                           "(recorded per sample).")
+    hybrid: bool = option(False, help="HF generation, then one TransformerLens forward (capture backend 'hybrid').")
+    capture_backend: str | None = option(None, help="Capture backend by name (hf, transformer-lens, hybrid, ...).")
+    layers: tuple[int, ...] | None = option(None, converter=_layers,
+                                            help="Comma-separated layers to capture; default: spread over the depth.")
+    positions: tuple[Position, ...] = option(DEFAULT_POSITIONS, converter=_positions,
+                                             help="Positions to record; add reply_all to keep every reply token.")
+    sae: bool = option(False, help="Encode the SAE layer with a sparse autoencoder.")
+    sae_layer: int = option(12, validator=_non_negative, requires="sae")
+    sae_release: str | None = option(None, requires="sae", help="sae-lens release (default: chosen for the model).")
+    sae_id: str | None = option(None, requires="sae", help="SAE id inside the release.")
+    sae_path: str | None = option(None, requires="sae", help="A local SAE directory (sae-lens save_model output).")
+    causal: bool = option(False, help="Run the causal tests after the probes.")
+    causal_samples: int = option(20, validator=_positive, requires="causal")
+    evaluator: str = option("local", help="Judge: local, together or google.")
+    label_policy: str = option("agree", choices=LABEL_POLICIES,
+                               help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
+    output: str = option("./experiment_output", short="-o",
+                         help="The run's folder; must be new or empty unless resuming the same run (or --overwrite).")
+    overwrite: bool = option(False, help="Replace the earlier run in a non-empty --output (its files are deleted).")
+    checkpoint_dir: str | None = option(
+        None, help="Save each finished trial here; re-running resumes (default: <output>/checkpoint).")
+    verbose: bool = option(False, short="-v", help="Debug-level logging (console and run.log).")
+    seed: int = option(0, validator=_between(0, 2**63 - 1))
+    shard: tuple[int, int] | None = option(None, converter=_shard, help="Play only shard I of N (I/N), for many pods.")
+    batch_size: int | str = option(
+        "auto", converter=_batch_size,
+        help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
+             "memory, or the CPU size the pipeline benchmark found fastest.")
+    temperature: float = option(0.7, validator=finite, help="0 for greedy decoding.")
+    top_p: float = option(0.9, validator=finite)
+    analyze: bool = option(True, name="--no-analyze", invert=True,
+                           help="Write the dataset only; run `deception analyze` later.")
+    report: bool = option(True, name="--no-report", invert=True,
+                          help="Do not write report.html; run `deception report` later.")
 
     def __attrs_post_init__(self) -> None:
+        check_requires(self)
         if self.temperature < 0:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -169,27 +224,65 @@ class RunConfig:
         return to_jsonable(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        return structure(cls, data)
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> RunConfig:
+        return structure(cls, data, source=source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
-        data = json.loads(Path(path).read_text())
-        return cls.from_dict(data.get("config", data))
+        """A config file: JSON, or YAML (``.yaml``/``.yml``); a run's ``config.json`` is accepted too."""
+        data = read_config_file(path)
+        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "resolved" in data:
+            # the config.json a run writes; its --overwrite was a decision for that run, not for this one
+            data = {k: v for k, v in data["config"].items() if k != "overwrite"}
+        return cls.from_dict(data, source=str(path))
 
 
-def structure(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build an attrs config from a mapping, refusing keys the class does not have."""
-    names = {field.name for field in attrs.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown {cls.__name__} key(s): {', '.join(unknown)}. Valid keys: {', '.join(sorted(names))}"
-        )
+def read_config_file(path: str | Path) -> Any:
+    """The plain data in a JSON or YAML config file; `ConfigError` (with the fix) when it cannot be read."""
+    path = Path(path)
+    where = f"--config {path}"
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file; check the path")
+    if not path.is_file():
+        raise ConfigError(f"{where} is not a file; pass a JSON or YAML config file")
     try:
-        return cls(**dict(data))
-    except TypeError as error:
-        raise ConfigError(f"invalid {cls.__name__}: {error}") from None
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{where} cannot be read ({error.strerror}); check its permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not a text file (not UTF-8); pass a JSON or YAML config file") from None
+    if not text.strip():
+        raise ConfigError(f"{where} is empty; write the options as a JSON object such as {{\"trials\": 2}}")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{where} is not valid YAML ({str(error).splitlines()[0]}); fix the file") from None
+    else:
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as error:
+            hint = " (YAML files need the .yaml or .yml suffix)" if path.suffix.lower() != ".json" else ""
+            raise ConfigError(f"{where} is not valid JSON ({error}){hint}; fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{where} must hold a mapping of option names to values, such as {{\"trials\": 2}}; "
+            f"it holds a {type(data).__name__}"
+        )
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ConfigError(f"--config: {name} is not a number a config may hold; give a finite number")
+
+
+def structure(cls: type[C], data: Mapping[str, Any], *, source: str = "") -> C:
+    """Build an attrs config from a mapping: types and ranges checked, unknown keys refused (see `structuring`)."""
+    return _structure(cls, data, source=source)
 
 
 def to_jsonable(value: Any) -> Any:

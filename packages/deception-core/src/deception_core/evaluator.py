@@ -57,6 +57,15 @@ class Evaluator(abc.ABC):
                 f"--evaluator {cls.name} needs the environment variable {', '.join(missing)}; "
                 f"export it, or choose --evaluator local"
             )
+        for name in cls.required_env:  # the value itself is never shown
+            value = os.environ[name]
+            if not value.strip():
+                raise UsageError(f"--evaluator {cls.name}: {name} is empty; export the API key in it")
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value.strip()):
+                raise UsageError(
+                    f"--evaluator {cls.name}: {name} contains control characters (a newline or a tab, "
+                    f"often from copying); export the key again without them"
+                )
 
     def __init__(self, context: EvaluatorContext) -> None:
         self.context = context

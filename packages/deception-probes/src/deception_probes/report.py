@@ -55,6 +55,12 @@ def headline_table(results: dict[str, Any]) -> str:
                 f"{_num(mm['auroc']['value'] if mm and mm['auroc'] else None):>9} "
                 f"{_num(lat['auroc']['value'] if lat and lat['auroc'] else None):>6}"
             )
+    lines.append(
+        "columns: AUROC on held-out folds with its 95% interval (trials resampled); bal.acc = balanced accuracy "
+        "calling a decision value above 0 deceptive;\n"
+        f"rec@{fpr}%FPR = share of deceptive replies caught when {fpr}% of honest ones are flagged; "
+        "perm p = label-permutation p-value; mass-mean, lat = AUROC of those two probes"
+    )
     best = results.get("best")
     nested = results.get("nested") or {}
     if best:

@@ -62,14 +62,18 @@ class SeededSampler(LogitsProcessor):
 
 
 class DelayedStopStrings(StoppingCriteria):
-    """Stop a row one step after its new text first contains a stop string."""
+    """Stop a row one step after its new text first contains one of its own stop strings.
 
-    def __init__(self, tokenizer, stops: Sequence[str], prompt_length: int, batch_size: int) -> None:
+    ``stops`` holds one tuple of stop strings per batch row, so a row never stops on a string
+    that only its batch partners asked for.
+    """
+
+    def __init__(self, tokenizer, stops: Sequence[Sequence[str]], prompt_length: int) -> None:
         self.tokenizer = tokenizer
-        self.stops = tuple(s for s in stops if s)
+        self.stops = [tuple(s for s in row if s) for row in stops]
         self.prompt_length = prompt_length
-        self.hit_at = [-1] * batch_size  # generated length at which the stop string appeared
-        self.window = 2 + max((len(s) for s in self.stops), default=0)
+        self.hit_at = [-1] * len(self.stops)  # generated length at which the stop string appeared
+        self.window = 2 + max((len(s) for row in self.stops for s in row), default=0)
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         generated = input_ids.shape[1] - self.prompt_length
@@ -78,8 +82,10 @@ class DelayedStopStrings(StoppingCriteria):
             if self.hit_at[row] >= 0:
                 done[row] = True
                 continue
+            if not self.stops[row]:
+                continue
             tail = self.tokenizer.decode(input_ids[row, -min(generated, self.window):], skip_special_tokens=False)
-            if any(stop in tail for stop in self.stops):
+            if any(stop in tail for stop in self.stops[row]):
                 self.hit_at[row] = generated
         return done
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
+from deception_core.capture._retiring import generate_retiring, plain_generation_config
 from deception_core.capture.base import (
     CaptureBackend,
     CaptureResult,
@@ -67,7 +68,9 @@ class _LayerRecorder:
 
     def stacked(self) -> torch.Tensor:
         """``[batch, steps, n_layers, d_model]`` of everything recorded."""
-        per_layer = [torch.stack(self.steps[layer], dim=1) for layer in self.layers]
+        # layers split over several GPUs record on their own devices: gather on the first one
+        device = self.steps[self.layers[0]][0].device
+        per_layer = [torch.stack([t.to(device) for t in self.steps[layer]], dim=1) for layer in self.layers]
         return torch.stack(per_layer, dim=2)
 
     def hook_steps(self) -> dict[str, torch.Tensor]:
@@ -99,7 +102,10 @@ class HFCaptureBackend(CaptureBackend):
             eos_ids.add(self.tokenizer.eos_token_id)
         self.eos_ids = eos_ids
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos_ids)
-        self.device = next(self.hf.parameters()).device
+        self.device = self.hf.get_input_embeddings().weight.device  # where the inputs go (first GPU of a split)
+        #: drop finished rows from the batch while decoding (see `_retiring`); exact subclasses of
+        #: this backend only, since others record through their own recorders
+        self.retire_finished_rows = type(self) is HFCaptureBackend and plain_generation_config(self.hf)
 
     def _batch(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r.prompt_ids) for r in requests)
@@ -128,11 +134,12 @@ class HFCaptureBackend(CaptureBackend):
     def generate(self, requests, sampling: Sampling, interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
         if not requests:
             return []
+        if self.retire_finished_rows and not interventions:
+            return generate_retiring(self, requests, sampling)
         ids, mask = self._batch(requests)
         width = ids.shape[1]
         record = any(r.capture for r in requests)
         max_new = max(r.max_new_tokens for r in requests)
-        stops = tuple(dict.fromkeys(s for r in requests for s in r.stop))
         kwargs: dict[str, Any] = {
             "attention_mask": mask,
             "max_new_tokens": max_new + 1,  # the extra token lets the last reply token be fed once
@@ -148,8 +155,8 @@ class HFCaptureBackend(CaptureBackend):
                 SeededSampler([r.seed for r in requests], sampling.temperature, sampling.top_p, self.device)
             ]
         stopper = None
-        if stops:
-            stopper = DelayedStopStrings(self.tokenizer, stops, width, len(requests))
+        if any(r.stop for r in requests):
+            stopper = DelayedStopStrings(self.tokenizer, [r.stop for r in requests], width)
             kwargs["stopping_criteria"] = [stopper]
         recorder = self._make_recorder(record, interventions)
         try:

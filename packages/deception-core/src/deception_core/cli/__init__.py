@@ -10,14 +10,28 @@ from deception_core.errors import UsageError
 
 
 class _Group(click.Group):
-    """Turns the toolkit's `UsageError` into a message and exit code 2."""
+    """Turns the toolkit's errors into a message and an exit code, never a traceback.
+
+    Exit codes: 2 for bad input (`UsageError`); 1 when writing the outputs failed (disk full, no
+    permission, I/O error: `WriteFailed`, or such an `OSError` from any command).
+    """
 
     def invoke(self, ctx: click.Context):
+        from deception_core.runner.output_policy import WriteFailed, describe_os_error, is_write_error
+
         try:
             return super().invoke(ctx)
         except UsageError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
+        except WriteFailed as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(WriteFailed.exit_code)
+        except OSError as error:
+            if not is_write_error(error):
+                raise
+            click.echo(f"Error: {describe_os_error(error)}; nothing half-written was left", err=True)
+            ctx.exit(WriteFailed.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +41,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, checkpoints, listing, merge, run, saes
+    from deception_core.cli import analyze, bench, checkpoints, listing, merge, report, run, saes
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -35,6 +49,9 @@ def _register_commands() -> None:
     cli.add_command(analyze.analyze)
     cli.add_command(merge.merge)
     cli.add_command(bench.bench)
+    cli.add_command(report.report)
+    cli.add_command(report.export)
+    cli.add_command(report.relabel)
     cli.add_command(saes.saes)
     cli.add_command(checkpoints.checkpoints)
 

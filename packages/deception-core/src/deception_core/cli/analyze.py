@@ -7,21 +7,80 @@ from pathlib import Path
 import click
 
 
-@click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR).")
-@click.option("--seed", type=int, default=0, show_default=True)
-def analyze(run_dir: str, output: str | None, seed: int) -> None:
-    """Train and evaluate probes on an existing dataset without regenerating it."""
-    from deception_core.dataset.store import atomic_write_text, read_dataset
+def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Path, bool]:
+    """Where the results go, and whether that folder is new (then it is built whole and renamed into place)."""
+    from deception_core.errors import UsageError
+    from deception_core.runner.validate import check_writable
+
+    if output is None:
+        return Path(run_dir), False
+    out = Path(output)
+    if not output.strip():
+        raise UsageError("--output is empty; pass a new folder, or leave --output out to write into RUN_DIR")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out} is a file; pass a new folder, or leave --output out to write into RUN_DIR")
+    if out.exists() and out.resolve() == Path(run_dir).resolve():
+        return out, False
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UsageError(f"--output {out} is not empty; pass a new folder, or --overwrite to replace its results")
+    check_writable(out, "--output")
+    return out, True
+
+
+def _analyses_with_stage_lines(dataset, out_dir: Path, seed: int) -> dict:
+    """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
+    import logging
+
     from deception_core.plugins import get_plugin_set
     from deception_core.runner.analyse import run_analyses
+
+    logger = logging.getLogger("deception")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        return run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR); a new folder.")
+@click.option("--overwrite", is_flag=True, help="Replace earlier results in a non-empty --output.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int) -> None:
+    """Train and evaluate probes on an existing dataset without regenerating it.
+
+    The dataset's files are checked against the sha256 sums in its meta.json first. A new
+    --output folder appears complete or not at all.
+    """
+    import os
+    import secrets
+    import shutil
+
+    from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory
     from deception_core.runner.outputs import label_table
 
+    out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
-    out_dir = Path(output or run_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reports = run_analyses(get_plugin_set().registry, dataset, out_dir, {"seed": seed})
-    text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
-    atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+    target = out_dir
+    if new_folder:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
+        os.mkdir(out_dir, 0o777)
+    try:
+        reports = _analyses_with_stage_lines(dataset, out_dir, seed)
+        text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r['table']}" for n, r in reports.items()])
+        atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+        if new_folder:
+            replace_directory(out_dir, target)
+    except BaseException:
+        if new_folder:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     click.echo(text)

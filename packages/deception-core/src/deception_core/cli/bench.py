@@ -66,9 +66,14 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
 @click.option("--threads", type=int, default=None,
               help="torch CPU threads (default: torch's choice); 1 avoids spin-waiting on a loaded machine.")
 @click.option("--random-weights", is_flag=True, help="Build the model from its config.json with random weights.")
+@click.option("--pipeline", is_flag=True,
+              help="Time whole runs (games, judge, collection, writing) at each batch size and auto, against bare "
+                   "generate replaying the same batches.")
+@click.option("--trials", type=int, default=2, show_default=True,
+              help="--pipeline: trials per scenario, mode and condition (2 scenarios x 2 modes x 2 conditions).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
 def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, json_path) -> None:
+          threads, random_weights, pipeline, trials, json_path) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
     from deception_core.errors import UsageError
 
@@ -100,6 +105,9 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
     where = torch.cuda.get_device_name() if loaded.device == "cuda" else cpu
     click.echo(f"model {loaded.model_id}: {loaded.n_layers} layers, width {loaded.d_model}, {loaded.dtype} on {where}; "
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
+    if pipeline:
+        _pipeline(loaded, model, sizes, trials, new_tokens, where, json_path)
+        return
     results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
                             n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
                             progress=lambda message: click.echo(message, err=True))
@@ -110,3 +118,28 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
         Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
                                                "layers": list(chosen), "new_tokens": new_tokens, "repeats": repeats,
                                                "results": to_json(results)}, indent=2))
+
+
+def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, where: str,
+              json_path: str | None) -> None:
+    from deception_core.capture.pipeline_bench import format_pipeline_table, pipeline_json, run_pipeline_benchmark
+    from deception_core.errors import UsageError
+    from deception_core.runner.batching import resolve_batch_size
+
+    if trials < 1:
+        raise UsageError("--trials must be at least 1")
+    auto = resolve_batch_size("auto", loaded, new_tokens)
+    requested: list[int | str] = [*sizes, "auto"]
+    if auto in sizes:  # the same run twice would only cost time
+        requested.remove("auto")
+        click.echo(f"--batch-size auto resolves to {auto} here (the batch {auto} row)", err=True)
+    results = run_pipeline_benchmark(loaded, model, batch_sizes=requested, trials=trials, new_tokens=new_tokens,
+                                     progress=lambda message: click.echo(message, err=True))
+    header = (f"deception bench --pipeline: {loaded.model_id} ({loaded.dtype}, {where}), "
+              f"{results[0].trials if results else 0} trials per run, 1 round, up to {new_tokens} tokens per reply; "
+              f"--batch-size auto = {auto}")
+    click.echo(format_pipeline_table(results, header))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                               "new_tokens": new_tokens, "auto_batch_size": auto,
+                                               "results": pipeline_json(results)}, indent=2))

@@ -12,14 +12,16 @@ import click
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--allow-difference", "allow", multiple=True, metavar="FIELD",
               help="Merge even though the runs differ in this result-changing setting (e.g. seed); repeatable.")
-def merge(out: str, run_dirs: tuple[str, ...], allow: tuple[str, ...]) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier merge or run in a non-empty OUT.")
+def merge(out: str, run_dirs: tuple[str, ...], allow: tuple[str, ...], overwrite: bool) -> None:
     """Merge the datasets of runs that played different scenarios, modes or shards.
 
     Refuses runs with a different model, revision, dtype, layers, positions, capture backend,
     SAE or dataset schema, and trials present in more than one run. OUT then holds a dataset that
-    `deception analyze OUT` reads.
+    `deception analyze OUT` reads. OUT must be new or empty (or --overwrite); it appears complete
+    or not at all.
     """
     from deception_core.dataset.merge import merge_runs
 
-    merge_runs(out, run_dirs, allow)
+    merge_runs(out, run_dirs, allow, overwrite=overwrite)
     click.echo((Path(out) / "summary.txt").read_text(), nl=False)

@@ -20,7 +20,6 @@ import datetime as _dt
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,58 +229,109 @@ def _merged_mode(dataset: Dataset) -> str:
     return modes[0] if len(modes) == 1 else "both"
 
 
-def check_merge_output(out: Path, run_dirs: Sequence[Path]) -> None:
-    """Refuse an output directory that already holds results or is one of the inputs."""
+def allowed_difference_fields() -> tuple[str, ...]:
+    """The result-changing settings `--allow-difference` may name."""
+    from deception_core.runner.outputs import RESULT_FIELDS
+
+    return tuple(f for f in RESULT_FIELDS if f not in NOT_COMPARED)
+
+
+def check_allowed_differences(allow: Iterable[str]) -> tuple[str, ...]:
+    valid = allowed_difference_fields()
+    unknown = [field for field in allow if field not in valid]
+    if unknown:
+        raise DatasetError(
+            f"--allow-difference {', '.join(map(repr, unknown))}: not a result-changing setting a merge compares; "
+            f"valid: {', '.join(valid)}"
+        )
+    return tuple(allow)
+
+
+def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = False) -> None:
+    """Refuse an output directory that already holds results (unless ``overwrite``) or is one of the inputs."""
+    from deception_core.runner.output_policy import is_run_folder
     from deception_core.runner.validate import check_writable
 
+    if not str(out).strip():
+        raise DatasetError("merge output is empty; pass a new directory")
     if out.exists() and not out.is_dir():
         raise DatasetError(f"merge output {out} is a file; pass a new directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise DatasetError(f"merge output {out} already exists and is not empty; pass a new directory")
     resolved = out.resolve()
     for run_dir in run_dirs:
         if resolved == run_dir.resolve() or run_dir.resolve() in resolved.parents:
             raise DatasetError(f"merge output {out} is inside the input {run_dir}; pass a directory outside the inputs")
+    if out.is_dir() and any(out.iterdir()):
+        entries = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
+        if not overwrite:
+            raise DatasetError(
+                f"merge output {out} is not empty (it holds {shown}); pass a new directory, or --overwrite to "
+                "replace the earlier results there"
+            )
+        if not is_run_folder(out):
+            raise DatasetError(f"merge output {out} is not a deception run folder; --overwrite only replaces those")
     check_writable(out, "merge output")
 
 
-def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_differences: Iterable[str] = ()) -> Dataset:
+def remove_leftover_staging(out: Path) -> None:
+    """Remove staging folders of merges into ``out`` whose process is gone (a kill, a power cut)."""
+    from deception_core.runner.output_policy import process_alive
+
+    for leftover in out.parent.glob(f".{out.name}.{MERGE_STAGING}-*"):
+        parts = leftover.name.rsplit("-", 2)
+        try:
+            pid = int(parts[-2])
+        except (ValueError, IndexError):
+            continue
+        if process_alive(pid) or leftover.is_symlink() or not leftover.is_dir():
+            continue
+        log.warning("removing %s, left by an interrupted merge (process %d is gone)", leftover, pid)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+MERGE_STAGING = "merge-staging"
+
+
+def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_differences: Iterable[str] = (),
+               overwrite: bool = False) -> Dataset:
     """Read, check and merge ``run_dirs`` into ``out/dataset`` (plus the torch export and a report).
 
-    Everything is read and checked before ``out`` is created; if writing fails half-way, what was
-    written is removed again.
+    Everything is read and checked before anything is written. The whole output folder is built
+    in a staging folder beside ``out`` (``.<name>.merge-staging-<pid>-<random>``) and renamed into
+    place at the end, so ``out`` appears complete or not at all; a failure removes the staging
+    folder, and one left by a killed merge is removed by the next merge into the same place.
     """
+    import os
+    import secrets
+
+    from deception_core.dataset.store import replace_directory
+
     out = Path(out)
     inputs = [Path(p) for p in run_dirs]
-    check_merge_output(out, inputs)
+    allow = check_allowed_differences(allow_differences)
+    check_merge_output(out, inputs, overwrite)
     sources = [str(resolve_dataset_dir(p)) for p in inputs]
     datasets = [read_dataset(p) for p in inputs]
-    merged = merge_datasets(datasets, sources, allow_differences)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    merged = merge_datasets(datasets, sources, allow)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftover_staging(out)
+    staging = out.with_name(f".{out.name}.{MERGE_STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
+    os.mkdir(staging, 0o777)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".dataset-", dir=out))
-        write_dataset(staging, merged)
-        staging.rename(out / "dataset")
+        write_dataset(staging / "dataset", merged)
         from deception_core.runner.outputs import directory_size, label_table, write_torch_export
 
-        write_torch_export(out, _merged_mode(merged), merged)
-        size = directory_size(out / "dataset")
+        write_torch_export(staging, _merged_mode(merged), merged)
+        size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
                   "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}
-        atomic_write_text(out / "merge.json", json.dumps(report, indent=2, default=str))
+        atomic_write_text(staging / "merge.json", json.dumps(report, indent=2, default=str))
         summary = (f"merged {len(inputs)} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
                    f"dataset {size / 1e6:.2f} MB in {out / 'dataset'}\n\n{label_table(merged)}\n")
-        atomic_write_text(out / "summary.txt", summary)
+        atomic_write_text(staging / "summary.txt", summary)
+        replace_directory(staging, out)
     except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        else:
-            for child in out.iterdir():
-                if child.is_dir():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     if not (out / "dataset" / META_FILE).is_file():  # pragma: no cover - write_dataset writes meta last
         raise DatasetError(f"merge wrote no dataset into {out}")

@@ -18,13 +18,21 @@ A dataset directory holds:
     ``sae/{position}/values`` + ``sae/{position}/offsets`` (meta ``sae`` holds ``d_sae``).
 
 Nothing is pickled; reading another machine's dataset runs no code from it.
+
+A dataset directory appears complete or not at all: it is written into a staging directory beside
+its final place and renamed into place when every file is there (`write_dataset`). ``meta.json``
+records the sha256 of every other file (``files``); `read_dataset` recomputes them and refuses a
+dataset whose files were changed after they were written, or whose activations are not finite.
+Files honour the process umask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,18 +58,28 @@ def activation_key(layer: int, position: str) -> str:
     return f"layer{layer}/{position}"
 
 
+def _temporary_name(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file, fsync and rename, so readers never see half a file."""
+    """Write via a temporary file, fsync and rename, so readers never see half a file.
+
+    The file is created with mode 0666 less the umask, like any other file the process writes.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = _temporary_name(path, "tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # a failed write names the file it was for
         raise
 
 
@@ -73,12 +91,27 @@ def jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Dataset:
     meta: dict[str, Any]
     samples: list[dict[str, Any]]
     trials: list[dict[str, Any]]
     arrays: dict[str, np.ndarray]
+
+    def __repr__(self) -> str:
+        model = (self.meta.get("model") or {}).get("id", "?")
+        return (f"<Dataset {len(self.samples)} samples, {len(self.trials)} trials, model {model}, "
+                f"layers {self.meta.get('layers')}, positions {self.meta.get('positions')}>")
+
+    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False):
+        """One row per sample; nested fields flattened as ``parent.child`` (see `deception_core.report.frames`).
+
+        ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of
+        ``(layer, position)`` pairs adds those only.
+        """
+        from deception_core.report.frames import dataset_frame
+
+        return dataset_frame(self, activations)
 
     @property
     def layers(self) -> list[int]:
@@ -151,22 +184,88 @@ class Dataset:
         return Dataset(meta, samples, trials, arrays)
 
 
+STAGING_TAG = "staging"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_finite(arrays: dict[str, np.ndarray], where: str, fix: str) -> None:
+    """Refuse floating-point arrays holding NaN or infinity (naming the first few arrays)."""
+    bad = []
+    for key, array in arrays.items():
+        if np.issubdtype(array.dtype, np.floating) and array.size and not np.isfinite(array).all():
+            bad.append(f"{key} ({int((~np.isfinite(array)).sum())} value(s))")
+    if bad:
+        raise DatasetError(f"{where}: activations that are not finite (NaN or infinity) in {', '.join(bad[:5])}; {fix}")
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
-    """Write ``dataset`` into ``directory`` (each file atomically)."""
+    """Write ``dataset`` as the directory ``directory``, complete or not at all.
+
+    The files go into a staging directory beside ``directory``, which is renamed into place once
+    ``meta.json`` (with every other file's sha256) is written; an existing dataset there is replaced
+    only then. A failure removes the staging directory and leaves any earlier dataset as it was.
+    """
     from safetensors.numpy import save
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples))
     arrays = {
         k: np.ascontiguousarray(v, dtype=np.float32 if np.issubdtype(v.dtype, np.floating) else v.dtype)
         for k, v in dataset.arrays.items()
     }
-    atomic_write_bytes(directory / ACTIVATIONS_FILE, save(arrays) if arrays else save({}))
-    atomic_write_text(directory / SAMPLES_FILE, jsonl(dataset.samples))
-    atomic_write_text(directory / TRIALS_FILE, jsonl(dataset.trials))
-    atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
+    check_finite(arrays, "refusing to write the dataset",
+                 "the model produced them (try --dtype float32) or the arrays were changed; nothing was written")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = _temporary_name(directory, STAGING_TAG)
+    os.mkdir(staging, 0o777)
+    try:
+        atomic_write_bytes(staging / ACTIVATIONS_FILE, save(arrays) if arrays else save({}))
+        atomic_write_text(staging / SAMPLES_FILE, jsonl(dataset.samples))
+        atomic_write_text(staging / TRIALS_FILE, jsonl(dataset.trials))
+        files = {name: sha256_file(staging / name) for name in (ACTIVATIONS_FILE, SAMPLES_FILE, TRIALS_FILE)}
+        meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples), files=files)
+        atomic_write_text(staging / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
+        replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return directory
+
+
+def replace_directory(new: Path, target: Path) -> None:
+    """Rename the finished directory ``new`` to ``target``; an existing ``target`` is removed only after."""
+    old = None
+    if target.is_symlink() or target.is_file():
+        raise DatasetError(f"{target} exists and is not a directory; remove it or choose another output")
+    if target.exists():
+        try:
+            target.rmdir()  # empty: just take its place
+        except OSError:
+            old = _temporary_name(target, "old")
+            target.rename(old)
+    new.rename(target)
+    _fsync_directory(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -194,6 +293,54 @@ def resolve_dataset_dir(path: str | Path) -> Path:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_meta_shape(meta: Any, path: Path) -> None:
+    """The fields every reader relies on, with their types; a malformed file is named, not a traceback."""
+    def bad(what: str) -> DatasetError:
+        return DatasetError(f"{path} is malformed ({what}); the dataset is corrupt. Re-create it with `deception run`")
+
+    if not isinstance(meta, dict):
+        raise bad(f"a {type(meta).__name__}, not a JSON object")
+    layers, positions, model = meta.get("layers"), meta.get("positions"), meta.get("model")
+    if not isinstance(layers, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in layers):
+        raise bad("'layers' is not a list of integers")
+    if not isinstance(positions, list) or not all(isinstance(v, str) for v in positions):
+        raise bad("'positions' is not a list of names")
+    if not isinstance(model, dict):
+        raise bad("'model' is not an object")
+    files = meta.get("files")
+    if files is not None and not (isinstance(files, dict) and all(isinstance(v, str) for v in files.values())):
+        raise bad("'files' is not a mapping of file names to sha256 digests")
+
+
+def verify_files(directory: Path, meta: dict[str, Any]) -> None:
+    """Recompute the sha256 of every file ``meta.json`` lists; refuse the dataset on a mismatch."""
+    files = meta.get("files")
+    if files is None:
+        import logging
+
+        logging.getLogger("deception").warning(
+            "%s records no file checksums (written by an older version); its files are not verified", directory)
+        return
+    for name in (ACTIVATIONS_FILE, SAMPLES_FILE, TRIALS_FILE):
+        if name not in files:
+            raise DatasetError(f"{directory / META_FILE} lists no checksum for {name}; the dataset is corrupt")
+    for name, expected in sorted(files.items()):
+        if Path(name).name != name:
+            raise DatasetError(f"{directory / META_FILE} lists a checksum for {name!r}, which is not a dataset file")
+        path = directory / name
+        if not path.is_file():
+            raise DatasetError(f"{directory} is missing {name}; the dataset is incomplete")
+        if sha256_file(path) != expected:
+            raise DatasetError(
+                f"{path} does not match the sha256 recorded in {META_FILE}: it was changed after the dataset was "
+                "written. Restore the original file or re-create the dataset (deception run / deception merge)"
+            )
+
+
 def read_dataset(path: str | Path) -> Dataset:
     """Read a dataset (or a run directory containing one), checking its integrity."""
     from safetensors import SafetensorError
@@ -201,9 +348,10 @@ def read_dataset(path: str | Path) -> Dataset:
 
     directory = resolve_dataset_dir(path)
     try:
-        meta = json.loads((directory / META_FILE).read_text())
-    except json.JSONDecodeError as error:
+        meta = json.loads((directory / META_FILE).read_text(), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
         raise DatasetError(f"{directory / META_FILE} is not valid JSON ({error}); the dataset is corrupt") from None
+    _check_meta_shape(meta, directory / META_FILE)
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DatasetError(
@@ -212,12 +360,14 @@ def read_dataset(path: str | Path) -> Dataset:
     for name in (SAMPLES_FILE, TRIALS_FILE, ACTIVATIONS_FILE):
         if not (directory / name).is_file():
             raise DatasetError(f"{directory} is missing {name}; the dataset is incomplete")
+    verify_files(directory, meta)
     samples = _read_jsonl(directory / SAMPLES_FILE)
     trials = _read_jsonl(directory / TRIALS_FILE)
     try:
         arrays = load_file(str(directory / ACTIVATIONS_FILE))
     except (SafetensorError, OSError, ValueError) as error:
         raise DatasetError(f"{directory / ACTIVATIONS_FILE} cannot be read ({error}); the file is corrupt") from None
+    check_finite(arrays, str(directory / ACTIVATIONS_FILE), "the dataset is corrupt; re-create it with `deception run`")
     for key, array in arrays.items():
         if key.endswith("/offsets") and array.shape[0] != len(samples) + 1:
             raise DatasetError(f"{directory}: {key} does not match the {len(samples)} samples; the dataset is corrupt")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.models")
 
 
 def resolve_device(requested: str) -> str:
@@ -20,6 +20,11 @@ def resolve_device(requested: str) -> str:
         from deception_core.errors import UsageError
 
         raise UsageError("--device cuda was asked for but CUDA is not available; use --device cpu or auto")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        from deception_core.errors import UsageError
+
+        raise UsageError("--device mps was asked for but MPS (Apple silicon) is not available here; "
+                         "use --device cpu or auto")
     return requested
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from deception_core.errors import UsageError
 from deception_core.models.spec import EmbeddedModel
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.models")
 
 
 def cache_root() -> Path:

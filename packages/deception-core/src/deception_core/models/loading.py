@@ -11,7 +11,7 @@ import attrs
 from deception_core.models.device import torch_dtype
 from deception_core.models.spec import ModelSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.models")
 
 
 @attrs.define
@@ -89,12 +89,16 @@ def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revisi
     )
 
 
-def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None) -> LoadedModel:
-    """Load ``spec`` (already validated) onto ``device`` in ``dtype``."""
+def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
+               device_map: dict[str, Any] | None = None) -> LoadedModel:
+    """Load ``spec`` (already validated) onto ``device`` in ``dtype``.
+
+    On CUDA with several GPUs, a model that does not fit on the first is split over all of them
+    (`placement.plan_device_map`); ``device_map`` gives such a placement explicitly."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # the run has its own progress bar; keep stderr readable
+    hf_logging.enable_progress_bar()  # transformers' own bars: GGUF conversion and weight loading, with ETA
     tl_name = None
     if spec.source == "embedded":
         from deception_core.models.embedded import ensure_converted
@@ -110,7 +114,35 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
     kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
     tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
-    hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
-    hf_model.to(device)
+    device_map = device_map if device_map is not None else _multi_gpu_plan(location, device, dtype, kwargs)
+    if device_map is not None:
+        log.info("placing %s over %d devices: %s", spec.raw, len(set(device_map.values())), _summary(device_map))
+        hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), device_map=device_map,
+                                                        **kwargs)
+    else:
+        hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
+        hf_model.to(device)
     return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
                    local_dir=local_dir, tl_name=tl_name)
+
+
+def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, Any]) -> dict[str, int] | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        return None
+    from transformers import AutoConfig
+
+    from deception_core.models.placement import cuda_free_bytes, plan_device_map
+
+    config = AutoConfig.from_pretrained(location, **kwargs)
+    return plan_device_map(config, torch_dtype(dtype), cuda_free_bytes())
+
+
+def _summary(device_map: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for device in device_map.values():
+        counts[str(device)] = counts.get(str(device), 0) + 1
+    return ", ".join(f"{n} module(s) on {device}" for device, n in counts.items())

@@ -65,6 +65,11 @@ class ModelSpec:
                     "Hugging Face model (save_pretrained output)"
                 )
             return cls(raw, "local", path=path.resolve())
+        if path.exists():
+            raise UsageError(
+                f"--model {raw!r} is a file, not a model folder; pass the folder that holds config.json "
+                "and the weights, a Hugging Face id (org/name), or an embedded model"
+            )
         if raw.startswith((".", "/", "~")):
             raise UsageError(f"--model {raw!r} looks like a path but no such directory exists")
         if raw.count("/") > 1 or not raw.strip():
@@ -90,11 +95,20 @@ def _text_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def info_from_config(model_id: str, source: str, config: dict[str, Any]) -> ModelInfo:
     text = _text_config(config)
+    if not isinstance(text, dict):
+        raise UsageError(f"--model {model_id!r}: its config.json has a text_config that is not an object")
     n_layers = text.get("num_hidden_layers", text.get("n_layer"))
     d_model = text.get("hidden_size", text.get("n_embd"))
     if n_layers is None or d_model is None:
         raise UsageError(f"cannot tell the depth of {model_id!r} from its config.json")
-    return ModelInfo(model_id, source, int(n_layers), int(d_model), text.get("model_type", config.get("model_type")))
+    for name, value in (("num_hidden_layers", n_layers), ("hidden_size", d_model)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(
+                f"--model {model_id!r}: config.json gives {name} = {value!r}; a model needs a positive integer "
+                "there. Fix the config or choose another model"
+            )
+    model_type = text.get("model_type", config.get("model_type"))
+    return ModelInfo(model_id, source, n_layers, d_model, model_type if isinstance(model_type, str) else None)
 
 
 def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
@@ -103,7 +117,9 @@ def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
         e = spec.embedded
         return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type)
     if spec.path is not None:
-        config = json.loads((spec.path / "config.json").read_text())
+        from deception_core.models.folder_check import read_model_config
+
+        config = read_model_config(spec.raw, spec.path)
         info = info_from_config(spec.raw, "local", config)
         template = (spec.path / "chat_template.jinja").is_file() or _has_template_in_tokenizer_config(spec.path)
         return attrs.evolve(info, has_chat_template=template)
@@ -117,7 +133,13 @@ def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
             f"{str(error).splitlines()[0][:200]}). Check the id and your access (huggingface-cli login), "
             "or pass a local directory or an embedded model such as embedded:gemma-3-270m"
         ) from None
-    return info_from_config(spec.raw, "hub", json.loads(Path(path).read_text()))
+    try:
+        config = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(f"--model {spec.raw!r}: its config.json on the hub is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"--model {spec.raw!r}: its config.json on the hub is not a JSON object")
+    return info_from_config(spec.raw, "hub", config)
 
 
 def _has_template_in_tokenizer_config(path: Path) -> bool:
@@ -125,6 +147,7 @@ def _has_template_in_tokenizer_config(path: Path) -> bool:
     if not config.is_file():
         return False
     try:
-        return bool(json.loads(config.read_text()).get("chat_template"))
-    except json.JSONDecodeError:
+        data = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return False
+    return isinstance(data, dict) and bool(data.get("chat_template"))

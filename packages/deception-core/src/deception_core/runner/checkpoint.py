@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ import numpy as np
 
 from deception_core.dataset.store import atomic_write_text
 from deception_core.errors import UsageError
+from deception_core.runner.shard_key import load_or_create_key, new_digest
 
 log = logging.getLogger("deception")
 
@@ -116,7 +118,8 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
             f"{path} is not valid JSON ({error}); the checkpoint is damaged. Delete {directory} or pass "
             "another --checkpoint-dir"
         ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or "identity" not in manifest:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or not isinstance(
+            manifest.get("identity"), dict):
         raise CheckpointMismatch(
             f"{path} is not a deception checkpoint manifest of format {FORMAT_VERSION}; pass another "
             "--checkpoint-dir or delete that directory"
@@ -174,8 +177,9 @@ def list_areas(directory: str | Path) -> list[dict[str, Any]]:
 # -- one trial <-> one safetensors file ------------------------------------------------------------
 
 
-def _digest(record_json: str, tensors: Mapping[str, np.ndarray]) -> str:
-    h = hashlib.sha256(record_json.encode())
+def _digest(record_json: str, tensors: Mapping[str, np.ndarray], key: bytes | None = None) -> str:
+    h = new_digest(key)  # keyed (HMAC) with the checkpoint's key: an edited shard cannot be re-signed
+    h.update(record_json.encode())
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name])
         h.update(f"\x00{name}\x00{array.dtype.str}\x00{array.shape}\x00".encode())
@@ -183,7 +187,7 @@ def _digest(record_json: str, tensors: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def encode_trial(output: Any) -> bytes:
+def encode_trial(output: Any, key: bytes | None = None) -> bytes:
     """A `TrialOutput` as safetensors bytes with its records and checksum in the metadata."""
     from safetensors.numpy import save
 
@@ -204,14 +208,18 @@ def encode_trial(output: Any) -> bytes:
          "has_reply_all": has_reply},
         sort_keys=True, default=str,
     )
-    return save(tensors, metadata={"record": record, "sha256": _digest(record, tensors)})
+    return save(tensors, metadata={"record": record, _sum_name(key): _digest(record, tensors, key)})
+
+
+def _sum_name(key: bytes | None) -> str:
+    return "hmac_sha256" if key is not None else "sha256"
 
 
 class CorruptShard(Exception):
     """A shard that cannot be trusted (unparseable, checksum mismatch, wrong trial)."""
 
 
-def decode_trial(data: bytes, expected_key: str | None = None) -> Any:
+def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None = None) -> Any:
     """Parse and verify a shard; raise `CorruptShard` if anything is off."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -223,10 +231,10 @@ def decode_trial(data: bytes, expected_key: str | None = None) -> Any:
         metadata = _metadata(data)
     except (SafetensorError, ValueError, OSError, KeyError, TypeError, UnicodeDecodeError, OverflowError) as error:
         raise CorruptShard(f"not a readable safetensors file ({type(error).__name__}: {error})") from None
-    record_json, checksum = metadata.get("record"), metadata.get("sha256")
+    record_json, checksum = metadata.get("record"), metadata.get(_sum_name(key))
     if not isinstance(record_json, str) or not isinstance(checksum, str):
         raise CorruptShard("no record or checksum in its metadata")
-    if _digest(record_json, tensors) != checksum:
+    if not hmac.compare_digest(_digest(record_json, tensors, key), checksum):
         raise CorruptShard("checksum mismatch")
     record = json.loads(record_json)
     trial, samples = record["trial"], record["samples"]
@@ -302,6 +310,7 @@ class CheckpointStore:
         self.resumed = 0
         self.from_others = 0
         self.redone: list[str] = []
+        self.key: bytes | None = None
         self._held: set[Path] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -312,6 +321,7 @@ class CheckpointStore:
     def start(self, config: Any, checked: Any, meta: Mapping[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
         """Find (or create) this run's area; return the valid saved trials among ``specs``."""
         check_checkpoint(self.directory, config, checked.layers, checked.backend)
+        self.key = load_or_create_key(self.directory)  # one key for the whole folder, every area
         identity = run_identity(config, checked.layers, checked.backend)
         self.area = area_for(self.directory, identity)
         self.trials_dir = self.area / TRIALS_DIR
@@ -366,7 +376,7 @@ class CheckpointStore:
         if not _regular_file(path):
             return None
         try:
-            return decode_trial(path.read_bytes(), spec.key)
+            return decode_trial(path.read_bytes(), spec.key, self.key)
         except CorruptShard as error:
             log.warning("checkpoint shard %s is corrupt (%s); trial %s will be played again", path, error, spec.key)
             path.unlink(missing_ok=True)
@@ -456,6 +466,11 @@ class CheckpointStore:
                 mine.append(spec)
         return mine
 
+    def release(self, specs: Sequence[Any]) -> None:
+        """Give back the claims of ``specs`` (trials this process will not play after all)."""
+        for spec in specs:
+            self._release(self._claim_path(spec))
+
     def _release(self, path: Path) -> None:
         with self._lock:
             self._held.discard(path)
@@ -511,7 +526,7 @@ class CheckpointStore:
 
     def add(self, output: Any) -> None:
         path = self.trials_dir / shard_name(output.key)
-        self._write(path, encode_trial(output))
+        self._write(path, encode_trial(output, self.key))
         _fsync_directory(self.trials_dir)
         self._release(path.with_name(path.name[: -len(SHARD_SUFFIX)] + CLAIM_SUFFIX))
         self.saved += 1
@@ -542,9 +557,14 @@ def claimed_groups(sink: Any, todo: Sequence[Any], done: Mapping[str, Any],
     pending = list(todo)
     while pending:
         for group in groups(pending):
-            mine = sink.claim(group)
-            if mine:
-                yield mine
+            fresh = [s for s in group if s.key not in done]
+            if not fresh:
+                continue
+            mine = sink.claim(fresh)
+            if len(mine) < len(fresh):  # a group is played whole (same batch partners) or left to its players
+                sink.release(mine)
+                continue
+            yield group
         pending = [s for s in pending if s.key not in done]
         if pending:
             on_arrival(sink.wait_for(pending))

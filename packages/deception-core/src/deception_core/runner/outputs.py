@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
     logger = logging.getLogger("deception")
     level = logging.DEBUG if verbose else logging.INFO
     logger.setLevel(level)
-    handler = logging.FileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
+    from deception_core.runner.output_policy import QuietFileHandler
+
+    handler = QuietFileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
@@ -107,18 +108,17 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-class _NullBar:
-    def update(self, n: int = 1) -> None: ...
-    def close(self) -> None: ...
-
-
 def progress_bar(total: int, initial: int):
-    """A tqdm bar over trials with counts and ETA (on stderr)."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NullBar()
-    return tqdm(total=total, initial=initial, unit="trial", desc="trials", file=sys.stderr, dynamic_ncols=True)
+    """A bar over trials with counts and ETA (on stderr)."""
+    from deception_core.progress import progress_bar as bar
+
+    return bar(total, "trials", "trial", initial)
+
+
+LABEL_TABLE_LEGEND = (
+    "samples = focal utterances (captured replies); honest/decept/ambig = final labels under the label policy;\n"
+    "agree = share of utterances where the LLM judge's verdict equals the scenario rule's label (n/a: no judge)"
+)
 
 
 def label_table(dataset: Dataset) -> str:
@@ -139,6 +139,7 @@ def label_table(dataset: Dataset) -> str:
         rate = f"{sum(votes) / len(votes):.2f}" if votes else "n/a"
         lines.append(f"{key[0]:<18} {key[1]:<10} {key[2]:<22} {sum(c.values()):>7} {c['honest']:>6} "
                      f"{c['deceptive']:>6} {c['ambiguous']:>6} {rate:>6}")
+    lines.append(LABEL_TABLE_LEGEND)
     return "\n".join(lines)
 
 

@@ -27,8 +27,19 @@ def play_batch(
     backend: CaptureBackend,
     sampling: Sampling,
     batch_size: int,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Play ``trials`` to the end, generating their pending calls in batches."""
+    """Play ``trials`` to the end, generating the pending calls of all of them in shared batches.
+
+    At every step the pending calls of every unfinished trial, whatever its scenario, mode,
+    condition or caller, are pooled, ordered by token limit and prompt length (so a batch wastes
+    little on padding and on rows that stop early) and cut into batches of ``batch_size``. Each
+    call samples from its own seeded generator, so a reply does not depend on its batch partners
+    beyond float noise (see the README). Which calls share a batch is a function of ``trials``
+    alone, so replaying the same trials reproduces the same batches.
+
+    ``on_batch(n_calls, n_reply_tokens)`` is called after every batch (progress and benchmarks).
+    """
     tokenizer = backend.model.tokenizer
     while True:
         pending: list[tuple[PlayedTrial, Request]] = [
@@ -38,29 +49,29 @@ def play_batch(
             if all(trial.game.done for trial in trials):
                 return
             raise RuntimeError("a game is not done but asks for no generation call")
-        groups: dict[tuple[bool, int], list[tuple[PlayedTrial, Request]]] = {}
-        for item in pending:
-            groups.setdefault((item[1].capture, item[1].max_new_tokens), []).append(item)
-        for items in groups.values():
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
-                requests = [
-                    GenerationRequest(
-                        prompt_ids=tuple(render_prompt(tokenizer, request.messages)),
-                        max_new_tokens=request.max_new_tokens,
-                        seed=stable_seed(trial.spec.seed, request.request_id),
-                        capture=request.capture,
-                        stop=request.stop,
-                    )
-                    for trial, request in chunk
-                ]
-                results = backend.generate(requests, sampling)
-                for (trial, request), result in zip(chunk, results):
-                    trial.calls.append({"request_id": request.request_id, "caller": request.caller,
-                                        "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
-                    if request.capture:
-                        trial.captures[request.request_id] = result
-                    trial.game.deliver(request, result.text)
+        requests = [
+            GenerationRequest(
+                prompt_ids=tuple(render_prompt(tokenizer, request.messages)),
+                max_new_tokens=request.max_new_tokens,
+                seed=stable_seed(trial.spec.seed, request.request_id),
+                capture=request.capture,
+                stop=request.stop,
+            )
+            for trial, request in pending
+        ]
+        order = sorted(range(len(pending)), key=lambda i: (requests[i].max_new_tokens, len(requests[i].prompt_ids), i))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            results = backend.generate([requests[i] for i in chunk], sampling)
+            for i, result in zip(chunk, results):
+                trial, request = pending[i]
+                trial.calls.append({"request_id": request.request_id, "caller": request.caller,
+                                    "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
+                if request.capture:
+                    trial.captures[request.request_id] = result
+                trial.game.deliver(request, result.text)
+            if on_batch is not None:
+                on_batch(len(chunk), sum(len(r.reply_ids) for r in results))
 
 
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:
@@ -85,38 +96,53 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
 
     Used by the local judge: choosing the likeliest of a few verdict lines is a constrained answer
     that even a small base model can give, where free generation often rambles.
+
+    Each judge prompt is run once (batches ordered by length, left padding) and its key/value cache
+    is reused for every answer: scoring three answers costs one prompt pass and three short passes
+    instead of three prompt passes.
     """
+    import copy
+
     import torch
+    from transformers import DynamicCache
 
     model, tokenizer = backend.model.hf_model, backend.model.tokenizer
-    device = next(model.parameters()).device
+    device = model.get_input_embeddings().weight.device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     @torch.inference_mode()
     def score(conversations, choices) -> list[list[float]]:
         choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
-        rows = [(i, j, render_prompt(tokenizer, list(conv)), ids)
-                for i, conv in enumerate(conversations) for j, ids in enumerate(choice_ids)]
+        prompts = [render_prompt(tokenizer, list(conv)) for conv in conversations]
         out = [[0.0] * len(choices) for _ in conversations]
-        for start in range(0, len(rows), max_batch):
-            chunk = rows[start : start + max_batch]
-            width = max(len(p) + len(c) for _, _, p, c in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+        for start in range(0, len(order), max_batch):
+            rows = order[start : start + max_batch]
+            width = max(len(prompts[i]) for i in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long)
             mask = torch.zeros_like(ids)
-            for r, (_, _, prompt, choice) in enumerate(chunk):
-                seq = prompt + choice
-                ids[r, width - len(seq):] = torch.tensor(seq)
-                mask[r, width - len(seq):] = 1
-            # left padding: every choice ends at the last position, so only the last (longest
-            # choice + 1) positions' logits are needed (the judge prompt itself is never scored)
-            keep = max(len(c) for *_, c in chunk) + 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
-            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            for r, (i, j, _prompt, choice) in enumerate(chunk):
-                n = len(choice)
-                targets = torch.tensor(choice, device=logprobs.device)
-                picked = logprobs[r, keep - 1 - n : keep - 1].gather(-1, targets[:, None])
-                out[i][j] = float(picked.sum())
+            for r, i in enumerate(rows):
+                ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[r, width - len(prompts[i]):] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            cache = DynamicCache(config=model.config)
+            first = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1].float()
+            first = torch.log_softmax(first, dim=-1)
+            for j, choice in enumerate(choice_ids):
+                total = first[:, choice[0]]
+                if len(choice) > 1:
+                    n = len(choice) - 1
+                    feed = torch.tensor([choice[:-1]] * len(rows), dtype=torch.long, device=device)
+                    logits = model(input_ids=feed, attention_mask=torch.cat([mask, mask.new_ones((len(rows), n))], 1),
+                                   position_ids=position[:, -1:] + torch.arange(1, n + 1, device=device),
+                                   past_key_values=copy.deepcopy(cache), use_cache=True).logits.float()
+                    targets = torch.tensor(choice[1:], device=logits.device)[None, :, None].expand(len(rows), -1, 1)
+                    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets)[..., 0]
+                    total = total.to(picked.device) + picked.sum(dim=-1)
+                for r, i in enumerate(rows):
+                    out[i][j] = float(total[r])
         return out
 
     return score

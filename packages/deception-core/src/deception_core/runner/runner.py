@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
+from deception_core.progress import TrialProgress, progress_bar
 from deception_core.registry import Kind
-from deception_core.runner import outputs
-from deception_core.runner.checkpoint import checkpoint_sink, claimed_groups
+from deception_core.runner import output_policy, outputs
+from deception_core.runner.batching import resolve_batch_size, wave_size, waves
+from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
+from deception_core.runner.judging import judge_wave
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, choice_scorer, play_batch, text_generator
 from deception_core.runner.validate import ValidatedRun, validate
@@ -34,7 +38,7 @@ from deception_core.scenario import GameOptions, TrialSpec
 log = logging.getLogger("deception")
 
 
-@attrs.define
+@attrs.define(repr=False)
 class RunResults:
     """What a run produced. ``dataset`` is in memory; ``output_dir`` holds the files."""
 
@@ -45,6 +49,10 @@ class RunResults:
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
+
+    def __repr__(self) -> str:
+        return (f"<RunResults {self.output_dir}: {len(self.dataset)} samples, analyses {sorted(self.analyses)}, "
+                f"causal {sorted(self.causal)}, {self.wall_seconds:.1f} s>")
 
 
 @attrs.define
@@ -62,11 +70,15 @@ class InterpretabilityRunner:
     """
 
     def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Any = None,
-                 trial_sink: Any = None) -> None:
+                 trial_sink: Any = None, wrap_backend: Any = None) -> None:
         self.config = config
+        self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
         self.plugins = plugins or get_plugin_set()
         self._model = model
         self.trial_sink = trial_sink if trial_sink is not None else checkpoint_sink(config)
+        self._default_checkpoint = self.trial_sink is None  # <output>/checkpoint, removed once the dataset exists
+        if self._default_checkpoint:
+            self.trial_sink = CheckpointStore(output_policy.checkpoint_dir(config))
 
     def validate(self) -> ValidatedRun:
         return validate(self.config, self.plugins)
@@ -77,13 +89,39 @@ class InterpretabilityRunner:
         config = checked.config
         prepared = self._prepare(checked)  # remote checks (API keys, SAE files) before anything is written
         out_dir = Path(config.output)
+        if checked.output_state == "overwrite":
+            log.warning("--overwrite: deleting the earlier run in %s", out_dir)
+            output_policy.clear_for_overwrite(out_dir)
+        if checked.output_state == "resume":
+            for leftover in output_policy.remove_dead_staging(out_dir):
+                log.info("removed %s, left by an interrupted run", leftover)
+        created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = outputs.setup_logging(out_dir, config.verbose)
         try:
             return self._run(checked, prepared, out_dir, started)
+        except BaseException as error:
+            if created and not self._kept_trials():  # nothing worth keeping: leave nothing behind
+                shutil.rmtree(out_dir, ignore_errors=True)
+            if isinstance(error, OSError) and output_policy.is_write_error(error):
+                raise self._write_failed(error) from None
+            raise
         finally:
             logging.getLogger("deception").removeHandler(handler)
             handler.close()
+
+    def _kept_trials(self) -> int:
+        sink = self.trial_sink
+        return int(getattr(sink, "saved", 0) or 0) + int(getattr(sink, "resumed", 0) or 0)
+
+    def _write_failed(self, error: OSError) -> output_policy.WriteFailed:
+        kept = self._kept_trials()
+        where = getattr(self.trial_sink, "directory", None)
+        saved = (f"the {kept} finished trial(s) are kept in {where}; re-run the same command to resume"
+                 if kept and where is not None else "no finished trial was kept")
+        message = f"{output_policy.describe_os_error(error)}. The run stopped: {saved}"
+        log.error(message)
+        return output_policy.WriteFailed(message)
 
     def _load_model(self, checked: ValidatedRun):
         if self._model is not None:
@@ -125,8 +163,14 @@ class InterpretabilityRunner:
 
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         backend = backend_cls(model, CaptureSpec(checked.layers, config.positions))
-        generator["fn"] = text_generator(backend, max(config.batch_size, 4))
-        generator["score"] = choice_scorer(backend, max(config.batch_size, 4))
+        if self.wrap_backend is not None:
+            backend = self.wrap_backend(backend)
+        batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
+        log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
+                 batch_size, wave_size(batch_size), config.batch_size)
+        config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
+        generator["fn"] = text_generator(backend, max(batch_size, 4))
+        generator["score"] = choice_scorer(backend, max(batch_size, 4))
         sampling = Sampling(config.temperature, config.top_p)
         options = GameOptions(
             max_rounds=config.max_rounds,
@@ -142,29 +186,44 @@ class InterpretabilityRunner:
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
         todo = [s for s in specs if s.key not in done]
-        progress = outputs.progress_bar(len(specs), len(specs) - len(todo))
+        progress = TrialProgress(len(specs), len(specs) - len(todo), 4 * config.max_rounds)
 
         def arrived(outputs_: dict[str, TrialOutput]) -> None:  # trials another process sharing the checkpoint played
             done.update(outputs_)
-            progress.update(len(outputs_))
+            progress.start_wave(len(outputs_))
+            for _ in outputs_:
+                progress.trial_done(0)
+
+        def open_waves(_pending: list[TrialSpec]) -> list[list[TrialSpec]]:
+            return [w for w in waves(specs, batch_size) if any(spec.key not in done for spec in w)]
 
         try:
-            for group in claimed_groups(self.trial_sink, todo, done, lambda s: _groups(s, config.batch_size), arrived):
+            for wave in claimed_groups(self.trial_sink, todo, done, open_waves, arrived):
+                if all(spec.key in done for spec in wave):
+                    continue
+                # a wave is replayed whole (even trials a checkpoint already holds) so that every
+                # call meets the same batch partners as in an uninterrupted run
                 played = []
-                for spec in group:
+                for spec in wave:
                     scenario = scenarios[spec.scenario]
                     facts = scenario.sample_facts(random.Random(spec.seed))
                     played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, options)))
-                play_batch(played, backend, sampling, config.batch_size)
-                for trial in played:
-                    output = collect_trial(trial, scenarios[trial.spec.scenario], evaluator,
+                fresh = [trial.spec.key not in done for trial in played]
+                progress.start_wave(sum(fresh))
+                play_batch(played, backend, sampling, batch_size,
+                           on_batch=lambda calls, _tokens: progress.calls_done(calls))
+                new_trials = [trial for trial, new in zip(played, fresh) if new]
+                judged = judge_wave(evaluator, new_trials, scenarios, 4 * max(batch_size, 4)) \
+                    if evaluator is not None else None
+                for trial in new_trials:
+                    output = collect_trial(trial, scenarios[trial.spec.scenario], judged,
                                            model.tokenizer, config.label_policy)
                     done[output.key] = output
                     log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
                               [s["label"] for s in output.samples])
                     if self.trial_sink is not None:
                         self.trial_sink.add(output)
-                    progress.update(1)
+                    progress.trial_done(len(trial.calls))
         finally:
             progress.close()
             if hasattr(self.trial_sink, "close"):
@@ -178,14 +237,20 @@ class InterpretabilityRunner:
                                                 [p.value for p in config.positions if p.value != "reply_all"])
         dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
         write_dataset(out_dir / "dataset", dataset)
+        if self._default_checkpoint:  # the dataset holds every trial now
+            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
         outputs.write_torch_export(out_dir, config.mode, dataset)
         size = outputs.directory_size(out_dir / "dataset")
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
         analyses = self._analyse(dataset, out_dir) if config.analyze else {}
-        causal = self._causal(model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling)
+        causal = self._causal(model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling, config)
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
         backend.close()
+        if config.report:
+            from deception_core.report import write_report
+
+            log.info("report: %s", write_report(out_dir, tokenizer=model.tokenizer))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
@@ -197,31 +262,25 @@ class InterpretabilityRunner:
 
         return run_analyses(self.plugins.registry, dataset, out_dir, {"seed": self.config.seed})
 
-    def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling) -> dict[str, Any]:
-        if not self.config.causal:
+    def _causal(self, model, backend, dataset, analyses, scenarios, evaluator, out_dir, sampling,
+                config: RunConfig) -> dict[str, Any]:
+        if not config.causal:
             return {}
         from deception_core.analysis import CausalContext
 
         probe_results = analyses.get("probes", {}).get("results", {}) if analyses else {}
-        context = CausalContext(model, backend, dataset, probe_results, self.config, scenarios, evaluator,
+        context = CausalContext(model, backend, dataset, probe_results, config, scenarios, evaluator,
                                 out_dir, sampling)
         results: dict[str, Any] = {}
-        for entry in self.plugins.registry.entries(Kind.CAUSAL_TEST):
+        entries = list(self.plugins.registry.entries(Kind.CAUSAL_TEST))
+        bar = progress_bar(len(entries), "causal tests", "test")
+        for entry in entries:
             log.info("causal test %s", entry.name)
+            bar.set_postfix_str(entry.name)
             result = entry.load()().run(context)
             atomic_write_text(out_dir / f"causal_{entry.name}.json", json.dumps(result, indent=2, default=str))
             results[entry.name] = result
+            bar.update(1)
+        bar.close()
         return results
 
-
-def _groups(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
-    """Consecutive trials of one scenario, mode and condition, ``size`` at a time."""
-    groups: list[list[TrialSpec]] = []
-    for spec in specs:
-        last = groups[-1] if groups else None
-        same = last and (last[0].scenario, last[0].mode, last[0].condition) == (spec.scenario, spec.mode, spec.condition)
-        if same and len(last) < size:
-            last.append(spec)
-        else:
-            groups.append([spec])
-    return groups

@@ -13,6 +13,7 @@ from deception_core.errors import ConfigError, UsageError
 from deception_core.models.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.plugins import PluginSet
 from deception_core.registry import Kind
+from deception_core.runner.output_policy import check_output, checkpoint_dir
 from deception_core.runner.plan import auto_layers, select_scenarios
 
 #: flags whose capability has not landed yet: flag -> predicate on the config
@@ -30,6 +31,7 @@ class ValidatedRun:
     backend: str
     evaluator: str
     sae: Any = None  # deception_core.sae.SaeChoice with --sae
+    output_state: str = "new"  # "new", "resume" or "overwrite" (deception_core.runner.output_policy)
 
 
 def check_writable(path: Path, flag: str) -> None:
@@ -80,14 +82,22 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         )
     elif config.sae_path or config.sae_release or config.sae_id:
         raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
+    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
+        from deception_core.models.folder_check import check_model_folder
+
+        check_model_folder(spec.raw, spec.path)
     check_writable(Path(config.output), "--output")
+    output_state = check_output(config)
     if config.device != "auto":
         from deception_core.models.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
+    from deception_core.runner.checkpoint import check_checkpoint
+
     if config.checkpoint_dir:
         check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
-        from deception_core.runner.checkpoint import check_checkpoint
-
         check_checkpoint(config.checkpoint_dir, config, layers, backend)
-    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae)
+    elif output_state == "resume":
+        check_checkpoint(checkpoint_dir(config), config, layers, backend)
+    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
+                        output_state)

@@ -18,7 +18,7 @@ import attrs
 from deception_core.errors import ConfigError, UsageError
 from deception_core.sae.releases import RESID_POST, DirectorySae, model_key, span, width_value
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.sae")
 
 _RESID_POST = re.compile(r"^blocks\.(\d+)\.hook_resid_post$")
 _ID_LAYER = re.compile(r"layer_(\d+)")

@@ -11,7 +11,7 @@ import numpy as np
 from deception_core.errors import UsageError
 from deception_core.sae.compat import SaeChoice
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("deception.sae")
 
 
 def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:

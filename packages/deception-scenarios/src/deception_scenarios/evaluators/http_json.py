@@ -4,6 +4,10 @@ Retried, with exponential backoff and a little jitter: HTTP 408, 429 and 5xx, ti
 dropped connections. Not retried: other 4xx (a rejected key or a bad request will not get better)
 and a success whose body is not JSON. Every message this module produces, and every response
 excerpt it keeps, has the secrets it was given (API keys) replaced by ``***``.
+
+Redirects are followed only within the same origin (scheme, host and port): the request carries
+the API key in a header, and a redirect elsewhere would hand that key to another server. A
+cross-origin redirect fails the request (not retried) and names where it pointed.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +44,30 @@ class JudgeHTTPError(DeceptionError):
         self.status = status
         self.body = body
         self.attempts = attempts
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+class CrossOriginRedirect(urllib.error.URLError):
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(f"redirected from {source} to another origin")
+        self.source, self.target = source, target
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the same origin; never send the headers (the key) anywhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if _origin(newurl) != _origin(req.full_url):
+            raise CrossOriginRedirect(req.full_url, newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
 
 
 class _Retryable(Exception):
@@ -139,7 +168,7 @@ class JsonClient:
             all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=all_headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_BODY_BYTES).decode("utf-8", errors="replace")
         except urllib.error.HTTPError as error:
             body = self._excerpt(self._read_error_body(error))
@@ -150,6 +179,12 @@ class JsonClient:
             if status in RETRYABLE_STATUS or 500 <= status < 600:
                 raise _Retryable(message, status, body, _retry_after(error.headers)) from None
             raise JudgeHTTPError(f"{what} was refused: {message}", status=status, body=body) from None
+        except CrossOriginRedirect as error:
+            target = urllib.parse.urlsplit(error.target)
+            raise JudgeHTTPError(
+                f"{what}: the server redirected to another origin ({target.scheme}://{target.netloc}); the request "
+                "was not followed there, so the API key was not sent. Set the base URL to the API's final address"
+            ) from None
         except urllib.error.URLError as error:
             reason = error.reason
             if isinstance(reason, TimeoutError):

@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+import attrs
+
 from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.types import JudgeVerdict, Label, Message
@@ -75,20 +77,16 @@ class RemoteEvaluator(Evaluator):
             raise UsageError(f"--evaluator {self.name}: unknown option(s) {unknown}; known: {sorted(OPTION_NAMES)}")
         self.check_environment()
         self._key = os.environ[self.key_env].strip()
-        env = os.environ.get
-        self.model = str(options.get("model") or env(f"DECEPTION_{self.service}_MODEL") or self.default_model)
-        self.base_url = str(options.get("base_url") or env(f"DECEPTION_{self.service}_BASE_URL")
-                            or self.default_base_url).rstrip("/")
-        self.timeout = _number(options.get("timeout") or env("DECEPTION_JUDGE_TIMEOUT") or self.default_timeout,
-                               "timeout", float)
-        self.max_tokens = _number(options.get("max_tokens") or self.default_max_tokens, "max_tokens", int)
-        self.max_dialogue_chars = _number(options.get("max_dialogue_chars") or DEFAULT_MAX_DIALOGUE_CHARS,
-                                          "max_dialogue_chars", int)
-        tries = _number(options.get("max_tries") or env("DECEPTION_JUDGE_MAX_TRIES") or self.default_max_tries,
-                        "max_tries", int)
-        self.concurrency = _number(options.get("concurrency") or env("DECEPTION_JUDGE_CONCURRENCY")
-                                   or DEFAULT_CONCURRENCY, "concurrency", int)
-        backoff = _number(options.get("backoff", 1.0), "backoff", float)
+        settings = judge_settings(self.name, self.service, options)
+        self.model = settings.model or self.default_model
+        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
+        check_base_url(self.base_url, f"DECEPTION_{self.service}_BASE_URL")
+        self.timeout = settings.timeout or self.default_timeout
+        self.max_tokens = settings.max_tokens or self.default_max_tokens
+        self.max_dialogue_chars = settings.max_dialogue_chars or DEFAULT_MAX_DIALOGUE_CHARS
+        tries = settings.max_tries or self.default_max_tries
+        self.concurrency = settings.concurrency or DEFAULT_CONCURRENCY
+        backoff = settings.backoff
         sleep: Callable[[float], None] | None = options.get("sleep")
         client_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self.client = JsonClient(timeout=self.timeout, policy=RetryPolicy(max_tries=tries, base_delay=backoff),
@@ -176,11 +174,77 @@ class RemoteEvaluator(Evaluator):
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
 
-def _number(value: Any, name: str, kind: type) -> Any:
+#: set to 1 to allow a plain-http judge URL on a host other than this machine
+ALLOW_HTTP_ENV = "DECEPTION_ALLOW_HTTP"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def check_base_url(url: str, setting: str) -> None:
+    """Refuse a base URL that would send the key unencrypted to another machine (or is no URL at all)."""
+    from urllib.parse import urlsplit
+
     try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"evaluator option {name}={value!r} is not a number; give a positive number") from None
-    if number <= 0:
-        raise UsageError(f"evaluator option {name}={value!r} must be positive")
-    return number
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("https", "http") or not host:
+        raise UsageError(f"{setting}={url!r} is not an http(s) URL; give one such as https://api.example.com")
+    if any(ord(ch) < 33 for ch in url):
+        raise UsageError(f"{setting} contains spaces or control characters; give a plain URL")
+    if parts.scheme == "http" and host not in LOOPBACK_HOSTS and os.environ.get(ALLOW_HTTP_ENV) != "1":
+        raise UsageError(
+            f"{setting}={url!r} is plain http: the API key would cross the network unencrypted. Use https, "
+            f"or set {ALLOW_HTTP_ENV}=1 if this network is trusted"
+        )
+
+
+def _positive(_instance: Any, attribute: attrs.Attribute, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
+
+
+def _at_most(high: int):
+    def check(_instance: Any, attribute: attrs.Attribute, value: int | None) -> None:
+        if value is not None and value > high:
+            raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class JudgeSettings:
+    """A remote judge's settings, from its options and the environment (options win), types checked
+    in one step (`deception_core.structuring`); ``None`` means the service's default."""
+
+    model: str | None = None
+    base_url: str | None = None
+    timeout: float | None = attrs.field(default=None, validator=[_positive, _at_most(3600)])
+    max_tries: int | None = attrs.field(default=None, validator=[_positive, _at_most(100)])
+    backoff: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    max_tokens: int | None = attrs.field(default=None, validator=_positive)
+    max_dialogue_chars: int | None = attrs.field(default=None, validator=_positive)
+    concurrency: int | None = attrs.field(default=None, validator=[_positive, _at_most(256)])
+
+
+#: the settings that may also come from environment variables ({service}: TOGETHER, GOOGLE)
+SETTING_ENV = {"model": "DECEPTION_{service}_MODEL", "base_url": "DECEPTION_{service}_BASE_URL",
+               "timeout": "DECEPTION_JUDGE_TIMEOUT", "max_tries": "DECEPTION_JUDGE_MAX_TRIES",
+               "concurrency": "DECEPTION_JUDGE_CONCURRENCY"}
+
+
+def judge_settings(name: str, service: str, options: dict[str, Any]) -> JudgeSettings:
+    """Environment variables (strings, parsed to each field's type), overlaid with the options."""
+    from deception_core.structuring import parse_string, structure
+
+    fields = attrs.fields_dict(JudgeSettings)
+    values: dict[str, Any] = {}
+    for field, variable in SETTING_ENV.items():
+        text = os.environ.get(variable.format(service=service))
+        if text is not None and text.strip():
+            values[field] = parse_string(fields[field], text)
+    for field, value in options.items():
+        if field == "sleep" or value is None or value == "":
+            continue
+        values[field] = parse_string(fields[field], value) if isinstance(value, str) else value
+    return structure(JudgeSettings, values, source=f"--evaluator {name} options or DECEPTION_* environment variables")

@@ -1,0 +1,182 @@
+"""Throughput of the whole pipeline (`deception bench --pipeline`): what a user waits for.
+
+For each batch size, a real run (games with theory of mind and counterpart, the judge, collection
+and the dataset write; no probe analysis) is timed end to end, and every generation call it makes
+is recorded: its prompt, its batch and the reply tokens it produced. The pipeline's figure is all
+reply tokens over the run's wall time. Its baseline is bare HF ``generate`` (no hooks, no games)
+replaying exactly the run's batches: the same prompts, batched together as the run batched them,
+each batch generating as many tokens as its longest reply (so the baseline does the same useful
+work; ``min_new_tokens`` keeps it from stopping at an early EOS). The ratio is pipeline tok/s over
+bare tok/s at the same batch size.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from deception_core.capture.base import CaptureBackend
+from deception_core.capture.benchmark import _PeakMemory
+
+SCENARIOS = ("info_withholding", "capability_bluff")
+
+
+class RecordingBackend(CaptureBackend):
+    """A capture backend that passes every call to ``inner`` and records each batch it served."""
+
+    name = "recording"
+
+    def __init__(self, inner: CaptureBackend) -> None:
+        super().__init__(inner.model, inner.spec)
+        self.inner = inner
+        self.batches: list[list[tuple[tuple[int, ...], int]]] = []
+
+    def generate(self, requests, sampling, interventions=()):
+        results = self.inner.generate(requests, sampling, interventions)
+        self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results)])
+        return results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@attrs.define
+class PipelineResult:
+    batch_size: int
+    requested: str
+    trials: int
+    calls: int
+    tokens: int
+    seconds: float
+    bare_seconds: float
+    peak_bytes: int
+
+    @property
+    def tok_per_s(self) -> float:
+        return self.tokens / self.seconds
+
+    @property
+    def bare_tok_per_s(self) -> float:
+        return self.tokens / self.bare_seconds if self.bare_seconds else float("nan")
+
+    @property
+    def trials_per_minute(self) -> float:
+        return 60 * self.trials / self.seconds
+
+
+def replay_bare(loaded: Any, batches: Sequence[Sequence[tuple[tuple[int, ...], int]]]) -> float:
+    """Seconds bare ``generate`` takes over ``batches`` (each to its longest reply)."""
+    import torch
+
+    hf, tokenizer = loaded.hf_model, loaded.tokenizer
+    device = next(hf.parameters()).device
+    pad = tokenizer.pad_token_id
+    seconds = 0.0
+    for batch in batches:
+        longest = max(n for _, n in batch)
+        if longest == 0:
+            continue
+        width = max(len(p) for p, _ in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, (prompt, _) in enumerate(batch):
+            ids[row, width - len(prompt):] = torch.tensor(prompt)
+            mask[row, width - len(prompt):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        _sync(device)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=longest, min_new_tokens=longest,
+                        do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+        _sync(device)
+        seconds += time.perf_counter() - started
+    return seconds
+
+
+def _sync(device: Any) -> None:
+    if getattr(device, "type", device) == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def run_pipeline_benchmark(
+    loaded: Any,
+    model_name: str,
+    *,
+    batch_sizes: Sequence[int | str],
+    trials: int = 2,
+    max_rounds: int = 1,
+    new_tokens: int = 24,
+    progress: Callable[[str], None] = lambda message: None,
+) -> list[PipelineResult]:
+    """One timed run per batch size (``"auto"`` allowed), each followed by its bare replay."""
+    from deception_core.config import RunConfig
+    from deception_core.runner import InterpretabilityRunner
+    from deception_core.runner.batching import resolve_batch_size
+
+    device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="deception-bench-") as scratch:
+        for requested in batch_sizes:
+            size = resolve_batch_size(requested, loaded, new_tokens)
+            config = RunConfig(model=model_name, mode="both", scenario_names=SCENARIOS, trials=trials,
+                               max_rounds=max_rounds, max_tokens=new_tokens, label_policy="rule", analyze=False,
+                               batch_size=size, device=device, dtype=loaded.dtype,
+                               output=str(Path(scratch) / f"batch-{requested}"))
+            recorders: list[RecordingBackend] = []
+
+            def wrap(backend: CaptureBackend, recorders: list = recorders) -> CaptureBackend:
+                recorders.append(RecordingBackend(backend))
+                return recorders[-1]
+
+            gc.collect()
+            with _PeakMemory(device) as memory:
+                started = time.perf_counter()
+                run = InterpretabilityRunner(config, model=loaded, trial_sink=None, wrap_backend=wrap).run()
+                _sync(device)
+                seconds = time.perf_counter() - started
+            batches = recorders[0].batches
+            tokens = sum(n for batch in batches for _, n in batch)
+            progress(f"pipeline batch {requested}: {tokens} tokens in {seconds:.1f} s; replaying with bare generate")
+            bare = replay_bare(loaded, batches)
+            results.append(PipelineResult(size, str(requested), len(run.dataset.trials), sum(map(len, batches)),
+                                          tokens, seconds, bare, memory.peak))
+            progress(f"pipeline batch {requested}: {tokens / seconds:.1f} tok/s, bare {tokens / bare:.1f} tok/s")
+    return results
+
+
+def format_pipeline_table(results: Sequence[PipelineResult], header: str = "") -> str:
+    """Rows in the layout of `format_table`, plus trials per minute."""
+    first = results[0].tok_per_s if results else float("nan")
+    lines = [header] if header else []
+    lines.append(f"{'stage':<24}{'batch':>6}{'tokens':>8}{'tok/s':>10}{'ratio':>8}{'vs bare b1':>12}{'peak MB':>10}"
+                 f"{'bare tok/s':>12}{'trials/min':>12}")
+    bare_one = results[0].bare_tok_per_s if results else float("nan")
+    for r in results:
+        stage = "pipeline" if r.requested != "auto" else "pipeline (auto)"
+        lines.append(f"{stage:<24}{r.batch_size:>6}{r.tokens:>8}{r.tok_per_s:>10.1f}{r.tok_per_s / r.bare_tok_per_s:>8.2f}"
+                     f"{r.tok_per_s / bare_one:>12.2f}{r.peak_bytes / 2**20:>10.0f}{r.bare_tok_per_s:>12.1f}"
+                     f"{r.trials_per_minute:>12.1f}")
+    lines.append("ratio: pipeline tok/s (all reply tokens of the run over its wall time) over bare generate replaying "
+                 "the run's own batches; vs bare b1: over bare generate at the first batch size; "
+                 f"pipeline tok/s at the last batch size is {results[-1].tok_per_s / first:.2f}x the first's"
+                 if results else "")
+    return "\n".join(lines)
+
+
+def pipeline_json(results: Sequence[PipelineResult]) -> list[dict[str, Any]]:
+    return [
+        {"stage": "pipeline" if r.requested != "auto" else "pipeline (auto)", "batch_size": r.batch_size,
+         "requested_batch_size": r.requested, "trials": r.trials, "calls": r.calls, "tokens": r.tokens,
+         "seconds": r.seconds, "tok_per_s": r.tok_per_s, "bare_seconds": r.bare_seconds,
+         "bare_tok_per_s": r.bare_tok_per_s, "ratio_to_bare": r.tok_per_s / r.bare_tok_per_s,
+         "trials_per_minute": r.trials_per_minute, "peak_bytes": r.peak_bytes}
+        for r in results
+    ]

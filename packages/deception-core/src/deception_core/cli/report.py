@@ -1,0 +1,82 @@
+"""`deception report`, `deception export` and `deception relabel`: look at a run's results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from deception_core.config import LABEL_POLICIES
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False),
+              help="Where to write the HTML file (default: RUN_DIR/report.html).")
+@click.option("--no-tokens", is_flag=True,
+              help="Do not load the run's tokenizer: per-token scores are shown as a strip of coloured cells.")
+def report(run_dir: str, output: str | None, no_tokens: bool) -> None:
+    """Write one self-contained HTML page of the run: labels, probes, plots, every transcript, filters."""
+    from deception_core.report import write_report
+
+    path = write_report(run_dir, output, decode_tokens=not no_tokens)
+    click.echo(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), default="parquet", show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--activations", "activations", multiple=True, metavar="LAYER:POSITION",
+              help="Add the activation vectors at LAYER:POSITION as a column (repeatable; 'all' for every one). "
+                   "Parquet and JSON Lines only.")
+def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) -> None:
+    """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames')."""
+    from deception_core.dataset.store import read_dataset
+    from deception_core.errors import UsageError
+    from deception_core.report.frames import export_frame
+
+    pairs: bool | list[tuple[int, str]] = False
+    if activations:
+        if fmt == "csv":
+            raise UsageError("--activations needs --format parquet or jsonl (a CSV cell cannot hold a vector)")
+        if "all" in activations:
+            pairs = True
+        else:
+            pairs = []
+            for item in activations:
+                layer, sep, position = item.partition(":")
+                if not sep or not layer.strip().isdigit():
+                    raise UsageError(f"--activations takes LAYER:POSITION such as 6:reply_mean; got {item!r}")
+                pairs.append((int(layer), position.strip()))
+    dataset = read_dataset(run_dir)
+    frame = dataset.to_pandas(activations=pairs)
+    path = export_frame(frame, output, fmt)
+    click.echo(f"export: {len(frame)} rows x {len(frame.columns)} columns -> {path}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--evaluator", default=None, help="The judge (default: the run's). local, together, google, ...")
+@click.option("--label-policy", type=click.Choice(LABEL_POLICIES), default=None,
+              help="agree or rule (default: the run's).")
+@click.option("--no-analyze", is_flag=True, help="Only re-label; run `deception analyze` later.")
+def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool) -> None:
+    """Judge the stored utterances again (no game is replayed), keep the old labels, re-run the analysis."""
+    import logging
+
+    from deception_core.report.relabel import relabel as run_relabel
+
+    logger = logging.getLogger("deception")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        result = run_relabel(Path(run_dir), evaluator=evaluator, label_policy=label_policy, analyze=not no_analyze)
+    finally:
+        logger.removeHandler(handler)
+    click.echo(f"relabel: {result.changed} of {len(result.dataset)} label(s) changed by {result.evaluator} "
+               f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)")
+    for name, analysis in result.analyses.items():
+        click.echo(f"\n[{name}]\n{analysis['table']}")

@@ -1,0 +1,81 @@
+"""Progress bars (counts and ETA on stderr) for every long stage of a run.
+
+ETAs come from the average rate since the stage began (``smoothing=0``), not from the last
+update: trials finish in bursts when batches end, and a rate from the last burst alone would
+swing the ETA by the batch size.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class _NullBar:
+    n = 0
+
+    def update(self, n: float = 1) -> None: ...
+    def close(self) -> None: ...
+    def set_postfix_str(self, text: str) -> None: ...
+
+
+def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> Any:
+    """A tqdm bar on stderr; a silent stand-in when tqdm is missing or ``total`` is 0.
+    ``fractional`` shows the count with one decimal (bars advanced by parts of a unit)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NullBar()
+    if total == 0:
+        return _NullBar()
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                smoothing=0, bar_format=_FRACTIONAL if fractional else None)
+
+
+_FRACTIONAL = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+
+
+class TrialProgress:
+    """Trials done, advanced by fractions of a trial as the generation calls of a wave return.
+
+    Trials of a wave finish together, so counting whole trials would leave the bar still for a
+    whole wave and then jump. Each returned call advances the bar by one call's share of a trial
+    (the mean calls per trial seen so far, or ``calls_per_trial_guess`` before any trial ended),
+    never past 95 % of the wave; the wave's end sets the exact count.
+    """
+
+    def __init__(self, total: int, initial: int, calls_per_trial_guess: float) -> None:
+        self.bar = progress_bar(total, "trials", "trial", initial, fractional=True)
+        self.exact = float(initial)
+        self.guess = max(1.0, calls_per_trial_guess)
+        self.finished_calls = 0
+        self.finished_trials = 0
+        self.wave_trials = 0
+        self.wave_progress = 0.0
+
+    @property
+    def calls_per_trial(self) -> float:
+        return self.finished_calls / self.finished_trials if self.finished_trials else self.guess
+
+    def _show(self, value: float) -> None:
+        self.bar.update(value - self.bar.n)
+
+    def start_wave(self, n_trials: int) -> None:
+        self.wave_trials = n_trials
+        self.wave_progress = 0.0
+
+    def calls_done(self, n_calls: int) -> None:
+        if not self.wave_trials:
+            return
+        self.wave_progress = min(0.95 * self.wave_trials, self.wave_progress + n_calls / self.calls_per_trial)
+        self._show(self.exact + self.wave_progress)
+
+    def trial_done(self, n_calls: int) -> None:
+        self.finished_calls += n_calls
+        self.finished_trials += 1
+        self.exact += 1
+        self.wave_progress = max(0.0, self.wave_progress - 1)
+        self._show(self.exact + self.wave_progress)
+
+    def close(self) -> None:
+        self.bar.close()

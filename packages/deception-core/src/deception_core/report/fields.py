@@ -1,0 +1,25 @@
+"""Read a sample's fields whether it is a JSON dict (today) or a typed record (`deception_core.records`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def field(sample: Any, name: str, default: Any = None) -> Any:
+    """``sample[name]`` for a dict, ``sample.name`` for a record; ``default`` when absent."""
+    if isinstance(sample, dict):
+        return sample.get(name, default)
+    return getattr(sample, name, default)
+
+
+def as_dict(sample: Any) -> dict[str, Any]:
+    """A sample as a plain dict (records are converted with attrs when they are attrs classes)."""
+    if isinstance(sample, dict):
+        return dict(sample)
+    import attrs
+
+    if attrs.has(type(sample)):
+        from deception_core.config import to_jsonable
+
+        return to_jsonable(sample)
+    return dict(vars(sample))

@@ -1,0 +1,90 @@
+"""A dataset as a pandas data frame, and its export to Parquet, CSV or JSON Lines.
+
+One row per sample (focal utterance), in row order. Columns:
+
+- every top-level field of ``samples.jsonl`` under its own name (``sample_id``, ``trial_key``,
+  ``scenario``, ``mode``, ``condition``, ``round``, ``reply_text``, ``rule_label``, ``judge_label``,
+  ``label``, ...);
+- nested objects flattened with dots: ``claims.<name>``, ``outcome.<name>``, ``belief.<name>``, ...;
+- a column whose values mix types (a claim that is a number in one sample and a string in
+  another) or hold lists (``label_history``) carries JSON text, so every column has one type;
+- with ``activations=[(layer, position), ...]`` (or ``True`` for all), one column
+  ``act.layer{L}.{position}`` per pair, each cell a float32 vector of length d_model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from deception_core.errors import UsageError
+from deception_core.report.fields import as_dict
+
+FORMATS = ("parquet", "csv", "jsonl")
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        elif isinstance(value, dict):
+            out[name] = None
+        else:
+            out[name] = value
+    return out
+
+
+def _one_type(values: list[Any]) -> list[Any]:
+    """JSON text for a column that mixes types or holds lists; the values unchanged otherwise."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int, float} and kinds != {int, float}:
+        return values
+    if kinds == {int, float}:
+        return [None if v is None else float(v) for v in values]
+    if len(kinds) <= 1 and not kinds & {list, tuple, dict}:
+        return values
+    return [None if v is None else json.dumps(v, sort_keys=True, default=str) for v in values]
+
+
+def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = False):
+    """The samples of ``dataset`` as a `pandas.DataFrame` (see the module docstring for the columns)."""
+    import pandas as pd
+
+    flat = [_flatten(as_dict(s)) for s in dataset.samples]
+    names: dict[str, None] = {}
+    for record in flat:
+        names.update(dict.fromkeys(record))
+    columns = {name: _one_type([record.get(name) for record in flat]) for name in names}
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(flat)))
+    if activations:
+        pairs = ([(layer, p) for layer in dataset.layers for p in dataset.positions] if activations is True
+                 else list(activations))
+        for layer, position in pairs:
+            matrix = dataset.matrix(int(layer), str(position))
+            frame[f"act.layer{int(layer)}.{position}"] = list(matrix)
+    return frame
+
+
+def export_frame(frame: Any, path: str | Path, fmt: str) -> Path:
+    """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically."""
+    from deception_core.dataset.store import atomic_write_bytes
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    path = Path(path)
+    if fmt == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    elif fmt == "csv":
+        data = frame.to_csv(index=False).encode()
+    else:
+        data = frame.to_json(orient="records", lines=True, force_ascii=False).encode()
+    atomic_write_bytes(path, data)
+    return path

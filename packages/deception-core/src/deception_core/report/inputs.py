@@ -1,0 +1,180 @@
+"""Everything the HTML report shows, read from a run folder alone (no model, no network).
+
+The probe analysis writes, next to the dataset (see the README's "What a run writes"):
+``probe_scores.parquet`` (one row per sample: ``row``, ``sample_id``, ``label``, ``score``,
+``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``, ``position``, and
+``token_score_mean`` / ``_max`` / ``_last`` when every reply token was captured) and, when every
+reply token was captured, ``probe_token_scores.parquet`` (``row``, ``token_index``, ``token_id``,
+``score``). Both are optional here: without them the report says "no score".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from deception_core.dataset.store import Dataset, read_dataset
+
+log = logging.getLogger("deception")
+
+SCORES_FILE = "probe_scores.parquet"
+TOKEN_SCORES_FILE = "probe_token_scores.parquet"
+PROBE_RESULTS_FILE = "probe_results.json"
+REPORT_FILE = "report.html"
+
+
+@attrs.frozen
+class SampleScore:
+    score: float
+    source: str  # "heldout" | "final"
+    method: str
+    layer: int
+    position: str
+
+
+@attrs.define
+class TokenScores:
+    """One reply's per-token scores; ``texts`` is None when the token ids could not be decoded."""
+
+    scores: list[float]
+    texts: list[str] | None = None
+
+
+@attrs.define
+class ReportInputs:
+    run_dir: Path
+    dataset: Dataset
+    config: dict[str, Any] | None
+    scores: dict[int, SampleScore]  # by dataset row; empty when probe_scores.parquet is absent
+    tokens: dict[int, TokenScores]  # by dataset row; empty without probe_token_scores.parquet
+    threshold: float | None  # decision value above which the probe calls a reply deceptive
+    threshold_note: str
+    probe_results: dict[str, Any] | None
+    summary: str | None
+    plots: dict[str, bytes]  # file name -> PNG bytes
+    causal: dict[str, dict[str, Any]]  # test name -> causal_<name>.json
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        log.warning("report: %s is not valid JSON (%s); left out", path, error)
+        return None
+
+
+def read_scores(run_dir: Path) -> dict[int, SampleScore]:
+    path = run_dir / SCORES_FILE
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    out = {}
+    for rec in frame.to_dict("records"):
+        score = rec.get("score")
+        if score is None or (isinstance(score, float) and np.isnan(score)):
+            continue
+        out[int(rec["row"])] = SampleScore(float(score), str(rec.get("score_source") or "?"), str(rec.get("method")),
+                                           int(rec.get("layer")), str(rec.get("position")))
+    return out
+
+
+def read_token_scores(run_dir: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
+    path = run_dir / TOKEN_SCORES_FILE
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    frame = pd.read_parquet(path).sort_values(["row", "token_index"], kind="stable")
+    rows = frame["row"].to_numpy()
+    scores = frame["score"].to_numpy(dtype=float)
+    ids = frame["token_id"].to_numpy(dtype=float, na_value=np.nan) if "token_id" in frame else None
+    decoded: dict[int, str] = {}
+    out: dict[int, TokenScores] = {}
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    for start, end in zip(starts, ends):
+        row_scores = [round(float(s), 4) for s in scores[start:end]]
+        texts = None
+        if tokenizer is not None and ids is not None and not np.isnan(ids[start:end]).any():
+            texts = []
+            for token_id in ids[start:end].astype(np.int64).tolist():
+                if token_id not in decoded:
+                    decoded[token_id] = tokenizer.decode([token_id])
+                texts.append(decoded[token_id])
+        out[int(rows[start])] = TokenScores(row_scores, texts)
+    return out
+
+
+def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
+    """The run's tokenizer when it is on this machine already (nothing is downloaded), else None."""
+    model = ((config or {}).get("config") or {}).get("model")
+    if not model:
+        return None
+    try:
+        from transformers import AutoTokenizer
+
+        from deception_core.models.spec import ModelSpec
+
+        spec = ModelSpec.parse(model)
+        if spec.source == "embedded":
+            from deception_core.models.embedded import converted_dir
+
+            location = converted_dir(spec.embedded)
+            if not (location / "tokenizer_config.json").is_file():
+                return None  # not converted on this machine; converting is too costly for a report
+            return AutoTokenizer.from_pretrained(str(location))
+        if spec.source == "local":
+            return AutoTokenizer.from_pretrained(str(spec.path))
+        revision = ((config or {}).get("config") or {}).get("revision")
+        return AutoTokenizer.from_pretrained(model, revision=revision, local_files_only=True)
+    except Exception as error:  # any failure only means the tokens are shown without their text
+        log.info("report: the tokenizer of %s is not available here (%s); tokens shown as a score strip", model, error)
+        return None
+
+
+def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
+                       probe_results: dict[str, Any] | None) -> tuple[float | None, str]:
+    """The probe's decision threshold: the one its results state, else 0.
+
+    0 is the decision boundary of every probe method here (a decision value above 0 is called
+    deceptive, as in the balanced accuracy of the probe tables).
+    """
+    if not scores:
+        return None, "no scores"
+    best = (probe_results or {}).get("best") or {}
+    if isinstance(best.get("threshold"), (int, float)):
+        return float(best["threshold"]), "the threshold stated in probe_results.json"
+    return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
+
+
+def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: bool = True) -> ReportInputs:
+    run_dir = Path(run_dir)
+    dataset = read_dataset(run_dir)
+    config = _read_json(run_dir / "config.json")
+    probe_results = _read_json(run_dir / PROBE_RESULTS_FILE)
+    scores = read_scores(run_dir)
+    if tokenizer is None and decode_tokens and (run_dir / TOKEN_SCORES_FILE).is_file():
+        tokenizer = load_tokenizer(config)
+    tokens = read_token_scores(run_dir, tokenizer)
+    threshold, note = decision_threshold(dataset, scores, probe_results)
+    summary = None
+    for name in ("analysis_summary.txt", "summary.txt"):
+        if (run_dir / name).is_file():
+            summary = (run_dir / name).read_text()
+            break
+    plots = {p.name: p.read_bytes() for p in sorted(run_dir.glob("*.png"))}
+    causal = {}
+    for path in sorted(run_dir.glob("causal_*.json")):
+        data = _read_json(path)
+        if data is not None:
+            causal[path.stem[len("causal_"):]] = data
+    return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, probe_results, summary, plots, causal)

@@ -1,0 +1,268 @@
+"""`deception relabel`: judge the stored focal utterances again, without playing the games again.
+
+The judge gets exactly what it got during the run (the scenario's private facts and question, the
+public dialogue up to the utterance, the utterance), rebuilt from ``trials.jsonl``. Each sample
+keeps its previous labels in ``label_history`` (newest last) and records the judge now used in
+``judge``; ``meta.json`` records the re-labelling under ``labelling``. Judge answers are cached in
+the run folder (`CACHE_FILE`, keyed by the judge's identity and the request it was asked), so
+re-running costs no judge call, and the run's model is loaded only when an answer is missing.
+The new dataset is written next to the old one and swapped in by renaming directories.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from deception_core.config import LABEL_POLICIES
+from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
+from deception_core.errors import UsageError
+from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.registry import Kind
+from deception_core.report.fields import as_dict, field
+from deception_core.types import JudgeVerdict, Label, RuleVerdict, combine_labels
+
+log = logging.getLogger("deception")
+
+CACHE_FILE = "judge_cache.jsonl"
+HISTORY_FIELDS = ("label", "rule_label", "judge_label", "judge_raw", "judge_error", "agreement", "judge")
+
+
+def dialogue_until(transcript: Sequence[dict[str, Any]], request_id: str) -> list[dict[str, str]]:
+    """The public dialogue up to and including ``request_id``, as the run's game gave it to the judge.
+
+    Games that tag their turns (``kind``) show the judge only what was said aloud (``say``); games
+    that do not tag them show every turn (`deception_core.scenario.Game.dialogue_until`).
+    """
+    tagged = any("kind" in turn for turn in transcript)
+    out: list[dict[str, str]] = []
+    for turn in transcript:
+        if not tagged or turn.get("kind") == "say":
+            out.append({"speaker": str(turn["speaker"]), "text": str(turn["text"])})
+        if turn.get("request_id") == request_id:
+            break
+    return out
+
+
+def request_key(judge: dict[str, Any], request: JudgeRequest) -> str:
+    payload = json.dumps({"judge": judge, "request": attrs.asdict(request)}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class CachedJudge:
+    """Answers from the cache file when the same judge was asked the same request before."""
+
+    def __init__(self, evaluator: Evaluator, identity: dict[str, Any], path: Path) -> None:
+        self.evaluator, self.identity, self.path = evaluator, identity, path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.hits = self.misses = 0
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a damaged line only costs a fresh judge call
+                self.entries[entry["key"]] = entry
+
+    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
+        keys = [request_key(self.identity, r) for r in requests]
+        missing = [i for i, k in enumerate(keys) if k not in self.entries]
+        self.hits += len(requests) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = self.evaluator.judge_many([requests[i] for i in missing])
+            for i, verdict in zip(missing, fresh):
+                if verdict.error is None:  # failed calls are retried next time
+                    self.entries[keys[i]] = {"key": keys[i], "judge": self.identity, "label": verdict.label.value,
+                                             "raw": verdict.raw, "error": None}
+            self._save()
+            answers = dict(zip(missing, fresh))
+        else:
+            answers = {}
+        out = []
+        for i, key in enumerate(keys):
+            if i in answers:
+                out.append(answers[i])
+            else:
+                entry = self.entries[key]
+                out.append(JudgeVerdict(Label(entry["label"]), entry["raw"], entry.get("error")))
+        return out
+
+    def _save(self) -> None:
+        atomic_write_text(self.path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in self.entries.values()))
+
+
+class _LazyModel:
+    """The run's model and a capture backend, loaded on the first judge call that needs them."""
+
+    def __init__(self, run_config: dict[str, Any], registry: Any, model: Any = None) -> None:
+        self.run_config, self.registry, self.model, self.backend = run_config, registry, model, None
+        self.loads = 0
+
+    def get_backend(self) -> Any:
+        if self.backend is None:
+            from deception_core.capture.base import CaptureSpec
+
+            if self.model is None:
+                from deception_core.models.device import resolve_device, resolve_dtype
+                from deception_core.models.loading import load_model
+                from deception_core.models.spec import ModelSpec
+
+                device = resolve_device(self.run_config.get("device", "auto"))
+                dtype = resolve_dtype(self.run_config.get("dtype", "float32"), device)
+                log.info("relabel: loading %s for the judge", self.run_config["model"])
+                self.model = load_model(ModelSpec.parse(self.run_config["model"]), device=device, dtype=dtype,
+                                        revision=self.run_config.get("revision"))
+                self.loads += 1
+            backend_cls = self.registry.get(Kind.CAPTURE_BACKEND, "hf").load()
+            self.backend = backend_cls(self.model, CaptureSpec((), ()))
+        return self.backend
+
+    def generate_text(self, conversations: Any, max_new_tokens: int) -> list[str]:
+        from deception_core.runner.play import text_generator
+
+        return text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
+
+    def score_choices(self, conversations: Any, choices: Any) -> list[list[float]]:
+        from deception_core.runner.play import choice_scorer
+
+        return choice_scorer(self.get_backend(), 4)(conversations, choices)
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+
+@attrs.define
+class RelabelResult:
+    dataset: Dataset
+    evaluator: str
+    label_policy: str
+    changed: int
+    cache_hits: int
+    cache_misses: int
+    model_loads: int
+    analyses: dict[str, Any] = attrs.field(factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"<RelabelResult {len(self.dataset)} samples by {self.evaluator} ({self.label_policy}): "
+                f"{self.changed} label(s) changed, cache {self.cache_hits} hit(s) / {self.cache_misses} miss(es)>")
+
+
+def _run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return dict(data.get("config", data))
+    return dict(dataset.meta.get("result_config") or {}, model=(dataset.meta.get("model") or {}).get("id"))
+
+
+def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: str | None = None,
+            analyze: bool = True, plugins: Any = None, model: Any = None, report: bool | None = None) -> RelabelResult:
+    """Re-judge every focal utterance of the run in ``run_dir`` (see the module docstring)."""
+    from deception_core.plugins import get_plugin_set
+
+    run_dir = Path(run_dir)
+    dataset_dir = resolve_dataset_dir(run_dir)
+    run_dir = dataset_dir.parent if dataset_dir.name == "dataset" else run_dir
+    dataset = read_dataset(dataset_dir)
+    run_config = _run_config(run_dir, dataset)
+    plugins = plugins or get_plugin_set()
+    registry = plugins.registry
+    evaluator = evaluator or run_config.get("evaluator") or "local"
+    policy = label_policy or run_config.get("label_policy") or "agree"
+    if policy not in LABEL_POLICIES:
+        raise UsageError(f"--label-policy must be one of {', '.join(LABEL_POLICIES)}; got {policy!r}")
+    evaluator_cls = registry.get(Kind.EVALUATOR, evaluator).load()  # unknown names fail here, nothing written
+    evaluator_cls.check_environment()
+    names = sorted({str(field(s, "scenario")) for s in dataset.samples})
+    scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in names}
+    trials = {str(field(t, "trial_key")): t for t in dataset.trials}
+    requests = []
+    for sample in dataset.samples:
+        trial = trials.get(str(field(sample, "trial_key")))
+        if trial is None:
+            raise UsageError(f"{dataset_dir}: sample {field(sample, 'sample_id')} has no trial in trials.jsonl; "
+                             "the dataset is incomplete")
+        scenario = scenarios[str(field(sample, "scenario"))]
+        facts = field(trial, "facts")
+        requests.append(JudgeRequest(
+            str(field(sample, "scenario")), scenario.describe_facts(facts), scenario.judge_question(facts),
+            tuple(dialogue_until(field(trial, "transcript") or [], str(field(sample, "request_id")))),
+            str(field(sample, "reply_text"))))
+
+    lazy = _LazyModel(run_config, registry, model)
+    judge = evaluator_cls(EvaluatorContext(generate_text=lazy.generate_text, score_choices=lazy.score_choices))
+    judge.preflight()
+    identity = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
+    if evaluator == "local":
+        identity["judge_model"] = run_config.get("model")
+    cached = CachedJudge(judge, identity, run_dir / CACHE_FILE)
+    try:
+        verdicts = cached.judge_many(requests)
+    finally:
+        lazy.close()
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
+                                                                     "label_policy": run_config.get("label_policy")}
+                                  ).items() if k != "previous"}
+    samples, changed = [], 0
+    for sample, verdict in zip(dataset.samples, verdicts):
+        record = as_dict(sample)
+        entry = {k: record.get(k) for k in HISTORY_FIELDS if k in record}
+        entry.update(evaluator=record.get("judge", {}).get("evaluator") if isinstance(record.get("judge"), dict)
+                     else previous.get("evaluator"), label_policy=previous.get("label_policy"), replaced_at=now)
+        rule = RuleVerdict(Label(record["rule_label"]), str(record.get("rule_trace") or ""))
+        final = combine_labels(rule, verdict, policy).value
+        changed += final != record.get("label")
+        record.update(
+            label_history=[*(record.get("label_history") or []), entry],
+            judge=identity, judge_label=verdict.label.value, judge_raw=verdict.raw, judge_error=verdict.error,
+            agreement=verdict.label is rule.label, label=final)
+        samples.append(record)
+    meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
+                                         "relabelled_at": now, "changed": changed,
+                                         "previous": previous})
+    new = Dataset(meta, samples, dataset.trials, dataset.arrays)
+    _swap_in(dataset_dir, new)
+    log.info("relabel: %d of %d label(s) changed; judge cache %d hit(s), %d miss(es)",
+             changed, len(samples), cached.hits, cached.misses)
+    result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads)
+    if analyze:
+        from deception_core.runner.analyse import run_analyses
+        from deception_core.runner.outputs import label_table
+
+        result.analyses = run_analyses(registry, new, run_dir, {"seed": int(run_config.get("seed") or 0)})
+        text = "\n".join([label_table(new)] + [f"\n[{n}]\n{r['table']}" for n, r in result.analyses.items()])
+        atomic_write_text(run_dir / "analysis_summary.txt", text + "\n")
+    if report if report is not None else (run_dir / "report.html").is_file():
+        from deception_core.report import write_report
+
+        write_report(run_dir)
+    return result
+
+
+def _swap_in(dataset_dir: Path, dataset: Dataset) -> None:
+    """Write ``dataset`` beside ``dataset_dir``, then put it in its place by two renames.
+
+    The old directory is removed only once the new one is in place; its labels live on in each
+    sample's ``label_history``.
+    """
+    staging = dataset_dir.with_name(f".{dataset_dir.name}.relabel-new")
+    retired = dataset_dir.with_name(f".{dataset_dir.name}.relabel-old")
+    for leftover in (staging, retired):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    write_dataset(staging, dataset)
+    dataset_dir.rename(retired)
+    staging.rename(dataset_dir)
+    shutil.rmtree(retired)

@@ -1,0 +1,33 @@
+"""The trial bar advances with every batch, so its ETA does not jump when a wave's trials finish."""
+
+from __future__ import annotations
+
+import pytest
+
+from deception_core.progress import TrialProgress
+
+
+def test_trial_bar_moves_evenly_through_a_wave_then_lands_on_the_exact_count() -> None:
+    progress = TrialProgress(total=32, initial=0, calls_per_trial_guess=8)
+    progress.start_wave(16)
+    seen = []
+    for _step in range(8):  # 16 games x 8 calls, one batch of 16 calls per step
+        progress.calls_done(16)
+        seen.append(progress.bar.n)
+    assert seen[:7] == pytest.approx([2, 4, 6, 8, 10, 12, 14])
+    assert seen[7] == pytest.approx(0.95 * 16)  # never claims the wave before its trials are collected
+    for _trial in range(16):
+        progress.trial_done(8)
+    assert progress.bar.n == pytest.approx(16)
+    progress.close()
+
+
+def test_second_wave_uses_the_calls_per_trial_measured_in_the_first() -> None:
+    progress = TrialProgress(total=20, initial=0, calls_per_trial_guess=2)
+    progress.start_wave(10)
+    for _trial in range(10):
+        progress.trial_done(5)  # the guess was 2; the games made 5 calls each
+    progress.start_wave(10)
+    progress.calls_done(25)
+    assert progress.bar.n == pytest.approx(15)  # 25 calls = 5 trials' worth at 5 calls per trial
+    progress.close()

@@ -1,0 +1,108 @@
+"""The HTML report's content, read as text: self-contained, every transcript, labels, scores and flags."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+from report_helpers import squash, visible_text
+
+from deception_core.dataset import read_dataset
+from deception_core.report import write_report
+from deception_core.report.inputs import decision_threshold, read_scores
+from deception_core.testing.report_fixture import WordTokenizer
+
+
+def test_report_is_self_contained(synthetic_run) -> None:
+    page = write_report(synthetic_run, tokenizer=WordTokenizer()).read_text()
+    assert re.findall(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", page) == []
+    assert "@import" not in page
+    assert "@font-face" not in page
+    assert re.findall(r"<script[^>]+src=", page) == []
+
+
+def test_report_shows_every_reply_label_and_score(synthetic_run) -> None:
+    page = write_report(synthetic_run, tokenizer=WordTokenizer()).read_text()
+    text = visible_text(page)
+    dataset = read_dataset(synthetic_run)
+    scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
+    for sample in dataset.samples:
+        assert squash(sample["reply_text"]) in text
+        assert f"{scores[sample['row']]:.3f}" in page
+    assert text.count("no score") == 0
+
+
+def test_report_says_no_score_without_score_files(synthetic_run, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    (run / "probe_scores.parquet").unlink()
+    (run / "probe_token_scores.parquet").unlink()
+    text = visible_text(write_report(run).read_text())
+    assert text.count("no score") >= len(read_dataset(run))
+
+
+def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run) -> None:
+    page = write_report(synthetic_run, tokenizer=WordTokenizer()).read_text()
+    dataset = read_dataset(synthetic_run)
+    scores = read_scores(synthetic_run)
+    threshold, _ = decision_threshold(dataset, scores, None)
+    expected_rule_judge = {s["row"] for s in dataset.samples if s["judge_label"] != s["rule_label"]}
+    expected_probe = {s["row"] for s in dataset.samples if s["label"] in ("honest", "deceptive")
+                      and (scores[s["row"]].score > threshold) != (s["label"] == "deceptive")}
+    flagged = {int(row): flags.split() for row, flags in
+               re.findall(r'id="s-(\d+)" data-label="[a-z]+" data-flags="([a-z ]*)"', page)}
+    assert len(flagged) == len(dataset)
+    assert {r for r, f in flagged.items() if "rulejudge" in f} == expected_rule_judge
+    assert {r for r, f in flagged.items() if "probe" in f} == expected_probe
+
+
+def test_threshold_is_the_decision_boundary_unless_stated() -> None:
+    from deception_core.dataset.store import Dataset
+    from deception_core.report.inputs import SampleScore
+
+    dataset = Dataset({}, [{"row": 0, "label": "honest"}], [], {})
+    scores = {0: SampleScore(1.5, "heldout", "logistic", 1, "reply_mean")}
+    assert decision_threshold(dataset, scores, None)[0] == 0.0
+    assert decision_threshold(dataset, scores, {"best": {"threshold": 0.7}})[0] == 0.7
+    assert decision_threshold(dataset, {}, None)[0] is None
+
+
+def test_token_texts_come_from_the_token_ids(synthetic_run) -> None:
+    from deception_core.report.inputs import read_token_scores
+
+    tokens = read_token_scores(synthetic_run, WordTokenizer())
+    dataset = read_dataset(synthetic_run)
+    first = dataset.samples[0]
+    assert "".join(tokens[0].texts).strip() == first["reply_text"]
+    assert len(tokens[0].scores) == first["n_reply_tokens"]
+
+
+def test_report_command_writes_where_asked(synthetic_run, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(synthetic_run), "--no-tokens", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000
+
+
+def test_report_command_refuses_a_folder_without_a_dataset(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "holds no dataset" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tokenizer_loads_from_a_local_model_and_never_downloads(tiny_model_dir) -> None:
+    from deception_core.report.inputs import load_tokenizer
+
+    tokenizer = load_tokenizer({"config": {"model": str(tiny_model_dir)}})
+    assert tokenizer.decode(tokenizer.encode("ab", add_special_tokens=False)) == "ab"
+    assert load_tokenizer({"config": {"model": "no-such-org/no-such-model"}}) is None
