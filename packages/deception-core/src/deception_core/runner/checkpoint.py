@@ -520,6 +520,11 @@ class CheckpointStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            if error.filename is None:  # a failed write names no file: name the shard (disk full, ...)
+                raise OSError(error.errno, error.strerror, str(path)) from error
+            raise
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
