@@ -15,7 +15,8 @@ It registers
 Crash hooks (for the crash test): with ``DECEPTION_TEST_PAUSE_AT=gen:K`` the process writes the
 file named by ``DECEPTION_TEST_PAUSE_MARKER`` and sleeps when the K-th reply of this process has
 been generated (the trial is in flight); with ``write:K`` it does so inside the K-th checkpoint
-shard write, after the bytes are in the temporary file and before the fsync and rename.
+shard write, after the bytes are in the temporary file and before the fsync and rename. With
+``DECEPTION_TEST_GEN_DELAY=S`` every reply takes S seconds longer (processes sharing a checkpoint).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from deception_core.testing.fakes import EchoGame, EchoScenario, RuleEchoEvaluat
 
 PAUSE_ENV = "DECEPTION_TEST_PAUSE_AT"
 MARKER_ENV = "DECEPTION_TEST_PAUSE_MARKER"
+DELAY_ENV = "DECEPTION_TEST_GEN_DELAY"
 _counts = {"gen": 0, "write": 0}
 
 
 def _pause_point(kind: str) -> None:
     _counts[kind] += 1
+    if kind == "gen" and os.environ.get(DELAY_ENV):  # slow replies, so processes sharing a checkpoint overlap
+        time.sleep(float(os.environ[DELAY_ENV]))
     wanted = os.environ.get(PAUSE_ENV, "")
     if wanted == f"{kind}:{_counts[kind]}":
         Path(os.environ[MARKER_ENV]).write_text(wanted)
@@ -207,3 +211,10 @@ def read_exact(run_dir: Path) -> dict[str, Any]:
         "trials": (directory / "trials.jsonl").read_text(),
         "arrays": {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in arrays.items()},
     }
+
+
+def only_area(ckpt: Path) -> Path:
+    """The one area of a checkpoint folder used by a single config (``ckpt/<model>-<hash>``)."""
+    areas = [p for p in ckpt.iterdir() if (p / "manifest.json").is_file()] if ckpt.is_dir() else []
+    assert len(areas) <= 1, areas
+    return areas[0] if areas else ckpt / "no-area-yet"

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
-from reliability_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, run_config
+from reliability_plugin import PLUGIN_REF, base_args, load_tiny, only_area, plugin_set, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -281,8 +281,6 @@ CASES: dict[str, Case] = {
         lambda c: c["run"](**{"--output": _unfinished_run(c, max_tokens=9)}),
         ("unfinished run with different settings", "max_tokens", "resume")),
     # --- checkpoints ------------------------------------------------------------------------------
-    "checkpoint-other-config": Case(lambda c: c["run"](**{"--checkpoint-dir": c["good"] / "ckpt", "--max-tokens": 9}),
-                                    ("different config", "max_tokens: checkpoint 6, this run 9", "new --checkpoint-dir")),
     "checkpoint-damaged-manifest": Case(lambda c: c["run"](**{"--checkpoint-dir": c["bad_ckpt"]}),
                                         ("manifest.json is not valid JSON", "Delete")),
     "checkpoint-manifest-wrong-shape": Case(
@@ -437,7 +435,7 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
         assert spec.secret not in result.output
     assert not out.exists(), "an output directory was created for bad input"
     assert _snapshot(tmp_path, good_run, tiny_model_dir) == before, "bad input changed or created files"
-    assert json.loads((good_run / "ckpt" / "manifest.json").read_text())["identity"]["max_tokens"] == 6
+    assert json.loads((only_area(good_run / "ckpt") / "manifest.json").read_text())["identity"]["max_tokens"] == 6
 
 
 def test_the_catalogue_covers_every_class_of_bad_input() -> None:

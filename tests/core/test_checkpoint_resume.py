@@ -1,4 +1,4 @@
-"""`--checkpoint-dir`: per-trial shards, resume, refusal of a changed config, corrupt shards redone."""
+"""`--checkpoint-dir`: per-trial shards, resume, one area per config in a shared folder, corrupt shards redone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from reliability_plugin import load_tiny, plugin_set, read_exact, run_config
+from reliability_plugin import load_tiny, only_area, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.runner.checkpoint import (
@@ -16,8 +16,10 @@ from deception_core.runner.checkpoint import (
     CheckpointMismatch,
     CheckpointStore,
     CorruptShard,
+    _host,
     decode_trial,
     encode_trial,
+    list_areas,
     shard_name,
 )
 from deception_core.runner.plan import plan_trials
@@ -68,15 +70,15 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path,
     ckpt = tmp_path / "ckpt"
     with pytest.raises(_Interrupted):
         _run(tiny_model_dir, tmp_path / "first", ckpt, plugins, model, sink=_DyingStore(ckpt, survive=4))
-    assert len(list((ckpt / "trials").glob("*.safetensors"))) == 4
+    assert len(list((only_area(ckpt) / "trials").glob("*.safetensors"))) == 4
     resumed = CheckpointStore(ckpt)
     results = _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=resumed)
     assert (resumed.resumed, resumed.saved) == (4, 2)  # only the 2 missing trials were played
     assert read_exact(tmp_path / "out") == reference
     keys = [t.trial_key for t in results.dataset.trials]
     assert len(keys) == len(set(keys)) == 6
-    assert len(list((ckpt / "trials").glob("*.safetensors"))) == 6
-    manifest = json.loads((ckpt / MANIFEST_FILE).read_text())
+    assert len(list((only_area(ckpt) / "trials").glob("*.safetensors"))) == 6
+    manifest = json.loads((only_area(ckpt) / MANIFEST_FILE).read_text())
     assert manifest["identity"]["max_tokens"] == 6
     assert len(manifest["identity_sha256"]) == 64
 
@@ -105,23 +107,56 @@ def test_more_trials_extend_an_existing_checkpoint(tiny_model_dir, tmp_path, plu
     assert read_exact(tmp_path / "out") == read_exact(tmp_path / "fresh")
 
 
-@pytest.mark.parametrize("changes, fields", [
-    ({"max_tokens": 7}, ["max_tokens"]),
-    ({"seed": 5, "temperature": 0.5}, ["seed", "temperature"]),
-    ({"layers": "1,2"}, ["layers", "resolved_layers"]),
-])
-def test_changed_config_is_refused_before_the_model_loads(tiny_model_dir, tmp_path, plugins, model, changes, fields) -> None:
+@pytest.mark.parametrize("changes", [{"max_tokens": 7}, {"seed": 5, "temperature": 0.5}, {"layers": "1,2"}])
+def test_configs_sharing_a_folder_each_resume_their_own_trials(tiny_model_dir, tmp_path, plugins, model, reference,
+                                                              changes) -> None:
     ckpt = tmp_path / "ckpt"
     _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model)
-    config = run_config(tiny_model_dir, tmp_path / "b", analyze=False, checkpoint_dir=str(ckpt), **changes)
-    with pytest.raises(CheckpointMismatch) as caught:
+    other = CheckpointStore(ckpt)
+    _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, sink=other, **changes)
+    assert (other.resumed, other.saved) == (0, 6)  # a config of its own: nothing of the first run reused
+    areas = list_areas(ckpt)
+    assert len(areas) == 2
+    assert sorted(a["trials"] for a in areas) == [6, 6]
+    first_again, other_again = CheckpointStore(ckpt), CheckpointStore(ckpt)
+    _run(tiny_model_dir, tmp_path / "a2", ckpt, plugins, model, sink=first_again)
+    _run(tiny_model_dir, tmp_path / "b2", ckpt, plugins, model, sink=other_again, **changes)
+    assert (first_again.resumed, first_again.saved) == (6, 0)
+    assert (other_again.resumed, other_again.saved) == (6, 0)
+    assert first_again.area != other_again.area
+    assert read_exact(tmp_path / "a2") == reference
+
+
+def test_edited_manifest_is_refused_before_the_model_loads(tiny_model_dir, tmp_path, plugins, model) -> None:
+    ckpt = tmp_path / "ckpt"
+    _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model)
+    manifest_file = only_area(ckpt) / MANIFEST_FILE
+    manifest = json.loads(manifest_file.read_text())
+    manifest["identity"]["max_tokens"] = 99
+    manifest_file.write_text(json.dumps(manifest))
+    config = run_config(tiny_model_dir, tmp_path / "b", analyze=False, checkpoint_dir=str(ckpt))
+    with pytest.raises(CheckpointMismatch, match="max_tokens"):
         InterpretabilityRunner(config, plugins=plugins, model="must not be used").run()
-    message = str(caught.value)
-    for field in fields:
-        assert f"{field}:" in message
-    assert "--checkpoint-dir" in message
-    assert "new --checkpoint-dir" in message
     assert not (tmp_path / "b").exists()
+
+
+def test_cli_lists_what_a_checkpoint_folder_holds(tiny_model_dir, tmp_path, plugins, model) -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    ckpt = tmp_path / "ckpt"
+    _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model, trials=1)
+    _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, max_tokens=7)
+    result = CliRunner().invoke(cli, ["checkpoints", str(ckpt)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    heads = [i for i, line in enumerate(lines) if "trial(s)" in line]
+    assert len(heads) == 2
+    described = {lines[i].split(": ")[1].split(" (")[0]: lines[i + 1] for i in heads}
+    assert "max_tokens=7" in described["4 trial(s)"]
+    assert "max_tokens=6" in described["2 trial(s)"]
+    assert "echo 2" in result.output
 
 
 def test_trial_selection_flags_do_not_count_as_a_changed_config(tiny_model_dir, tmp_path, plugins, model) -> None:
@@ -137,7 +172,7 @@ def test_trial_selection_flags_do_not_count_as_a_changed_config(tiny_model_dir, 
 def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, plugins, model, reference, caplog) -> None:
     ckpt = tmp_path / "ckpt"
     _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model)
-    shards = sorted((ckpt / "trials").glob("*.safetensors"))
+    shards = sorted((only_area(ckpt) / "trials").glob("*.safetensors"))
     torn, flipped, planted, foreign = shards[0], shards[1], shards[2], shards[3]
     torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
     data = bytearray(flipped.read_bytes())
@@ -146,7 +181,11 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     marker = tmp_path / "pwned"
     planted.write_bytes(pickle.dumps(_Exploit(str(marker))))
     foreign.write_bytes(shards[4].read_bytes())  # a valid shard of another trial under this trial's name
-    (ckpt / "trials" / ".leftover.tmp").write_bytes(b"half a write")
+    trials = only_area(ckpt) / "trials"
+    leftover = trials / f".{torn.name}.{_host()}.{_dead_pid()}.0123abcd.tmp"  # a dead writer's temporary file
+    leftover.write_bytes(b"half a write")
+    keep = trials / ".gitkeep"  # a dotfile that is not ours
+    keep.write_bytes(b"")
     store = CheckpointStore(ckpt)
     with caplog.at_level(logging.WARNING, logger="deception"):
         _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=store)
@@ -159,7 +198,17 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     assert "holds trial" in reasons
     assert not marker.exists()
     assert read_exact(tmp_path / "out") == reference
-    assert not (ckpt / "trials" / ".leftover.tmp").exists()
+    assert not leftover.exists()
+    assert keep.exists()
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 class _Exploit:
@@ -176,7 +225,7 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
     dataset = results.dataset
     key = dataset.trials[0].trial_key
     secret = load_or_create_key(tmp_path / "ckpt")
-    output = decode_trial((tmp_path / "ckpt" / "trials" / shard_name(key)).read_bytes(), key, secret)
+    output = decode_trial((only_area(tmp_path / "ckpt") / "trials" / shard_name(key)).read_bytes(), key, secret)
     rows = [s.row for s in dataset.samples if s.trial_key == key]
     assert [s.sample_id for s in output.samples] == [dataset.samples[r].sample_id for r in rows]
     for j, row in enumerate(rows):
@@ -196,13 +245,14 @@ def test_shard_round_trip_keeps_every_array_bit_for_bit(tiny_model_dir, tmp_path
 def test_one_small_shard_per_trial_no_resaving(tiny_model_dir, tmp_path, plugins, model) -> None:
     ckpt = tmp_path / "ckpt"
     results = _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model)
-    shards = list((ckpt / "trials").glob("*.safetensors"))
+    shards = list((only_area(ckpt) / "trials").glob("*.safetensors"))
     assert len(shards) == len(results.dataset.trials) == 6
     activations = (tmp_path / "a" / "dataset" / "activations.safetensors").stat().st_size
     # each shard holds one trial: together about one dataset, never a growing re-save of all so far
     assert max(p.stat().st_size for p in shards) < activations / 3
     assert sum(p.stat().st_size for p in shards) < 2.5 * activations
-    assert sorted(p.name for p in ckpt.iterdir()) == [MANIFEST_FILE, KEY_FILE, "trials"]
+    assert sorted(p.name for p in only_area(ckpt).iterdir()) == [MANIFEST_FILE, "trials"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [KEY_FILE, only_area(ckpt).name]
 
 
 def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> None:

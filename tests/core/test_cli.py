@@ -19,8 +19,8 @@ def test_scenarios_lists_the_six_with_descriptions_and_plugin() -> None:
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
     names = [line.split()[0] for line in lines]
-    assert names[:6] == ["ultimatum_bluff", "capability_bluff", "hidden_value", "info_withholding",
-                         "promise_break", "alliance_betrayal"]
+    assert names[:6] == ["ultimatum_bluff", "hidden_value", "alliance_betrayal", "capability_bluff",
+                         "info_withholding", "promise_break"]
     assert all(line.rstrip().endswith("[scenarios]") for line in lines[:6])
 
 

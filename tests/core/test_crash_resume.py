@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, read_exact
+from reliability_plugin import HERE, MARKER_ENV, PAUSE_ENV, PLUGIN_REF, base_args, only_area, read_exact
 
 from deception_core import InterpretabilityRunner
 from deception_core.plugins import EXTRA_ENV, build_plugin_set
@@ -62,7 +62,8 @@ def _kill_when_paused(proc: subprocess.Popen, marker: Path, timeout: float = 90.
 
 
 def _shards(ckpt: Path) -> list[Path]:
-    return sorted((ckpt / "trials").glob("*.safetensors")) if (ckpt / "trials").is_dir() else []
+    trials = only_area(ckpt) / "trials"
+    return sorted(trials.glob("*.safetensors")) if trials.is_dir() else []
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_dir, tmp_path, monkeypatch) -> None:
@@ -88,7 +89,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
         # at most the trial in flight is lost; everything finished before the kill is on disk
         assert len(_shards(ckpt)) == done + finished, (seed, kills)
         if kind == "write":
-            assert list((ckpt / "trials").glob(".*")), "the kill should have left a half-done temporary file"
+            assert list((only_area(ckpt) / "trials").glob(".*")), "the kill should have left a half-done temporary file"
     assert len(kills) == 4, (seed, kills)
 
     before_final = len(_shards(ckpt))
@@ -98,7 +99,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(tiny_model_di
     assert before_final > 0
     assert f"{before_final} trial(s) resumed" in (out / "run.log").read_text()
     assert len(_shards(ckpt)) == total
-    assert not list((ckpt / "trials").glob(".*"))
+    assert not list((only_area(ckpt) / "trials").glob(".*"))
 
     monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)  # same plugin names as the subprocess, so meta matches
     from reliability_plugin import run_config

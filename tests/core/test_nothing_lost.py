@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from reliability_plugin import PLUGIN_REF, base_args, load_tiny, plugin_set, read_exact, run_config
+from reliability_plugin import PLUGIN_REF, base_args, load_tiny, only_area, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -103,7 +103,7 @@ def test_a_crashed_run_keeps_its_trials_in_its_output_and_resumes_there(
     monkeypatch.setattr(runner_module, "CheckpointStore", _dying_store(4))
     with pytest.raises(_Dies):
         InterpretabilityRunner(config, plugins=plugins, model=model).run()
-    assert len(list((out / "checkpoint" / "trials").glob("*.safetensors"))) == 4
+    assert len(list((only_area(out / "checkpoint") / "trials").glob("*.safetensors"))) == 4
     assert not (out / "dataset").exists()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -269,12 +269,12 @@ def test_an_edited_shard_with_a_recomputed_hash_is_replayed(tiny_model_dir, tmp_
     config = run_config(tiny_model_dir, tmp_path / "a", analyze=False, checkpoint_dir=str(ckpt))
     InterpretabilityRunner(config, plugins=plugins, model=model).run()
     key = "echo/emergent/high_incentive/00000"
-    path = ckpt / "trials" / shard_name(key)
+    path = only_area(ckpt) / "trials" / shard_name(key)
     output = decode_trial(path.read_bytes(), key, load_or_create_key(ckpt))
     for sample in output.samples:
         sample["label"] = "honest" if sample["label"] == "deceptive" else "deceptive"
     path.write_bytes(encode_trial(output))  # the edit carries a correct plain sha256
-    other = ckpt / "trials" / shard_name("echo/emergent/low_incentive/00000")
+    other = only_area(ckpt) / "trials" / shard_name("echo/emergent/low_incentive/00000")
     other_out = decode_trial(other.read_bytes(), "echo/emergent/low_incentive/00000", load_or_create_key(ckpt))
     other.write_bytes(encode_trial(other_out, b"k" * 32))  # signed, but with another checkpoint's key
 
@@ -314,7 +314,7 @@ def test_disk_full_stops_with_a_clear_message_keeps_the_trials_and_resumes(
     def pages(n: int) -> int:
         return -(-n // page) * page
 
-    shard = max(p.stat().st_size for p in (ckpt / "trials").glob("*.safetensors"))
+    shard = max(p.stat().st_size for p in (only_area(ckpt) / "trials").glob("*.safetensors"))
     header = sum(pages(p.stat().st_size) for p in (tmp_path / "sizes-run").iterdir() if p.is_file())
     room = header + 2 * page + 2 * pages(shard)  # the manifest, the key and two trials fit; six do not
     stats = os.statvfs(small_tmpfs)
@@ -331,7 +331,7 @@ def test_disk_full_stops_with_a_clear_message_keeps_the_trials_and_resumes(
     assert "finished trial(s) are kept in" in full.output
     assert "re-run the same command to resume" in full.output
     assert "Traceback" not in full.output
-    kept = len(list((out / "checkpoint" / "trials").glob("*.safetensors")))
+    kept = len(list((only_area(out / "checkpoint") / "trials").glob("*.safetensors")))
     assert 1 <= kept < 6
     assert not (out / "dataset").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # nothing half-written

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from deception_core import RunConfig
 from deception_core.dataset import read_dataset
 from deception_core.errors import UsageError
-from deception_core.sae import builtin_releases, resolve_sae
+from deception_core.sae import resolve_sae, sae_lens_directory
 from deception_core.sae.encode import encode_matrix
 
 
@@ -51,48 +51,98 @@ def test_encoding_is_sparse_csr_and_matches_dense_codes(tmp_path, arch) -> None:
     np.testing.assert_allclose(mse, ((recon - x) ** 2).mean(axis=1), rtol=1e-5)
 
 
-def test_release_table_ids_exist_in_sae_lens() -> None:
+def test_directory_reading_agrees_with_sae_lens_reader() -> None:
     from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
 
     directory = get_pretrained_saes_directory()
-    for release in builtin_releases():
-        assert release.release in directory, release.release
-        ids = set(directory[release.release].saes_map)
-        for layer in release.layers:
-            assert release.sae_id(layer) in ids, (release.release, layer)
+    ours = sae_lens_directory()
+    assert {s.release for s in ours} <= set(directory)
+    for sae in ours:
+        lookup = directory[sae.release]
+        assert sae.sae_id in lookup.saes_map
+        assert sae.neuronpedia_id == lookup.neuronpedia_id[sae.sae_id]
+        assert sae.model == lookup.model
+    parsed_ids = {(s.release, s.sae_id) for s in ours}
+    assert ("gemma-2b-it-res-jb", "blocks.12.hook_resid_post") in parsed_ids
+
+
+def test_entry_parsing_reads_layer_hook_and_width() -> None:
+    from deception_core.sae.releases import parse_entry
+
+    jb = parse_entry("gemma-2b-it-res-jb", "gemma-2b-it", {
+        "id": "blocks.12.hook_resid_post", "path": "gemma_2b_it_blocks.12.hook_resid_post_16384", "l0": 61.0,
+        "neuronpedia": "gemma-2b-it/12-res-jb"})
+    assert (jb.layer, jb.hook, jb.width, jb.l0, jb.neuronpedia_id) == (12, "resid_post", "16384", 61.0,
+                                                                      "gemma-2b-it/12-res-jb")
+    scope = parse_entry("gemma-scope-2b-pt-res-canonical", "gemma-2-2b",
+                        {"id": "layer_5/width_16k/canonical", "path": "layer_5/width_16k/average_l0_68"})
+    assert (scope.layer, scope.hook, scope.width) == (5, "resid_post", "16k")
+    scope2 = parse_entry("gemma-scope-2-270m-pt-mlp", "google/gemma-3-270m",
+                         {"id": "layer_3_width_16k_l0_small", "path": "mlp_out/layer_3_width_16k_l0_small"})
+    assert (scope2.layer, scope2.hook) == (3, "mlp_out")
+    assert parse_entry("gemma-scope-2b-pt-res", "gemma-2-2b", {"id": "embedding/width_4k/average_l0_6",
+                                                               "path": "embedding/width_4k/average_l0_6"}) is None
 
 
 def _resolve(**kw):
-    base = dict(layer=12, releases=builtin_releases(), release=None, sae_id=None, path=None)
+    base = dict(layer=12, saes=sae_lens_directory(), release=None, sae_id=None, path=None)
     return resolve_sae(**{**base, **kw})
+
+
+def test_guide_choice_gemma_2b_it_layer_12_resolves_to_its_jb_release() -> None:
+    choice = _resolve(model_id="google/gemma-2b-it", model_type="gemma", n_layers=18, d_model=2048)
+    assert (choice.release, choice.sae_id) == ("gemma-2b-it-res-jb", "blocks.12.hook_resid_post")
+    assert choice.hook_name == "blocks.12.hook_resid_post"
+    assert choice.neuronpedia_id == "gemma-2b-it/12-res-jb"
 
 
 def test_release_chosen_per_family_and_checked() -> None:
     gemma2 = _resolve(model_id="google/gemma-2-2b-it", model_type="gemma2", n_layers=26, d_model=2304)
-    assert (gemma2.release, gemma2.sae_id, gemma2.d_sae) == (
-        "gemma-scope-2b-pt-res-canonical", "layer_12/width_16k/canonical", 16384)
+    assert (gemma2.release, gemma2.sae_id) == ("gemma-scope-2b-pt-res-canonical", "layer_12/width_16k/canonical")
     gemma3 = _resolve(model_id="embedded:gemma-3-270m", model_type="gemma3_text", n_layers=18, d_model=640)
     assert (gemma3.release, gemma3.sae_id) == ("gemma-scope-2-270m-pt-res", "layer_12_width_16k_l0_medium")
     other_layer = _resolve(layer=3, model_id="google/gemma-3-270m", model_type="gemma3_text", n_layers=18, d_model=640)
     assert other_layer.release == "gemma-scope-2-270m-pt-res-all"
     assert other_layer.sae_id.startswith("layer_3_")
     with pytest.raises(UsageError, match=r"gemma-scope-2-270m-pt-res-all covers layer 3"):
-        _resolve(layer=3, release="gemma-scope-2-270m-pt-res", model_id="x", model_type="gemma3_text",
-                 n_layers=18, d_model=640)
+        _resolve(layer=3, release="gemma-scope-2-270m-pt-res", model_id="google/gemma-3-270m",
+                 model_type="gemma3_text", n_layers=18, d_model=640)
     with pytest.raises(UsageError, match=r"--sae-id layer_5/width_16k/canonical is for layer 5.*--sae-layer 5"):
         _resolve(model_id="google/gemma-2-2b", model_type="gemma2", n_layers=26, d_model=2304,
-                 sae_id="layer_5/width_16k/canonical")
+                 release="gemma-scope-2b-pt-res-canonical", sae_id="layer_5/width_16k/canonical")
 
 
-def test_gemma1_with_gemma_scope_is_refused_naming_a_fitting_choice() -> None:
+def test_release_of_another_model_is_refused_naming_a_fitting_choice() -> None:
     with pytest.raises(UsageError) as error:
         _resolve(model_id="google/gemma-2b-it", model_type="gemma", n_layers=18, d_model=2048,
                  release="gemma-scope-2b-pt-res-canonical")
     message = str(error.value)
-    assert "does not fit --model google/gemma-2b-it (model_type gemma, 18 layers, width 2048)" in message
-    assert "--model google/gemma-2-2b --sae-release gemma-scope-2b-pt-res-canonical" in message
-    with pytest.raises(UsageError, match="no known SAE release fits"):
-        _resolve(model_id="google/gemma-2b-it", model_type="gemma", n_layers=18, d_model=2048)
+    assert "trained on gemma-2-2b, which does not fit --model google/gemma-2b-it" in message
+    assert "--sae-release gemma-2b-it-res-jb --sae-id blocks.12.hook_resid_post" in message
+
+
+def test_layer_without_sae_names_the_layers_that_have_one() -> None:
+    with pytest.raises(UsageError, match=r"reads --sae-layer 13.*gemma-2b-it-res-jb with --sae-layer 12"):
+        _resolve(layer=13, model_id="google/gemma-2b-it", model_type="gemma", n_layers=18, d_model=2048)
+
+
+def test_model_without_directory_sae_names_models_that_have_one() -> None:
+    with pytest.raises(UsageError) as error:
+        _resolve(model_id="/tmp/tiny", model_type="llama", n_layers=4, d_model=64, names=["tiny"])
+    message = str(error.value)
+    assert "no sae-lens SAE fits --model /tmp/tiny" in message
+    assert "--sae-path DIR" in message
+    assert "--sae-release" in message
+
+
+def test_cli_saes_lists_the_guide_release_offline(monkeypatch) -> None:
+    from deception_core.cli import cli
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = CliRunner().invoke(cli, ["saes", "--model", "google/gemma-2b-it", "--layer", "12"])
+    assert result.exit_code == 0, result.output
+    row = next(line.split() for line in result.output.splitlines() if line.startswith("gemma-2b-it-res-jb"))
+    assert row == ["gemma-2b-it-res-jb", "blocks.12.hook_resid_post", "12", "16384", "61", "gemma-2b-it/12-res-jb"]
 
 
 @pytest.fixture()
@@ -179,8 +229,9 @@ def test_gemma1_config_with_gemma_scope_exits_2_without_weights(echo_env, tmp_pa
                    "--sae", "--sae-layer", "12", "--sae-release", "gemma-scope-2b-pt-res-canonical",
                    "--output", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "Gemma Scope" in result.output
-    assert "--model google/gemma-2-2b" in result.output
+    message = result.output.replace("\n", " ")
+    assert "gemma-scope-2b-pt-res-canonical was trained on gemma-2-2b" in message
+    assert "--sae-release gemma-2b-it-res-jb --sae-id blocks.12.hook_resid_post" in message
 
 
 def test_sae_options_without_sae_flag_are_refused(echo_env, tmp_path) -> None:

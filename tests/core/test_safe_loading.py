@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, run_config, unready_analysis_plugins
+from reliability_plugin import PLUGIN_REF, load_tiny, only_area, plugin_set, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -78,7 +78,7 @@ def test_planted_pickle_as_checkpoint_shard_is_discarded(run_dir, tmp_path, tiny
     marker = tmp_path / "pwned"
     dataset = read_dataset(run_dir)
     key = dataset.trials[0].trial_key
-    torch.save(_Exploit(str(marker)), tmp_path / "ckpt" / "trials" / shard_name(key))
+    torch.save(_Exploit(str(marker)), only_area(tmp_path / "ckpt") / "trials" / shard_name(key))
     store = CheckpointStore(tmp_path / "ckpt")
     config = run_config(tiny_model_dir, tmp_path / "again", analyze=False, checkpoint_dir=str(tmp_path / "ckpt"))
     InterpretabilityRunner(config, plugins=plugin_set(), model=load_tiny(tiny_model_dir), trial_sink=store).run()

@@ -108,7 +108,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     dataset.arrays.update({"sae/reply_mean/indices": np.array(indices, dtype=np.int32),
                            "sae/reply_mean/values": np.array(values, dtype=np.float32),
                            "sae/reply_mean/offsets": np.array(offsets, dtype=np.int64)})
-    dataset.meta["sae"] = {"d_sae": 64, "layer": 1}
+    dataset.meta["sae"] = {"d_sae": 64, "layer": 1, "neuronpedia_id": "gemma-2b-it/12-res-jb"}
     ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
     document = _validate(tmp_path / RESULTS_FILE)
     entry = document["sae"]["positions"][0]
@@ -117,6 +117,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     assert top["index"] == 42
     assert top["freq_deceptive"] == pytest.approx(1.0)
     assert top["freq_honest"] == 0.0
+    assert top["neuronpedia"] == "https://www.neuronpedia.org/gemma-2b-it/12-res-jb/42"
     assert (tmp_path / entry["file"]).is_file()
 
 

@@ -221,3 +221,50 @@ def test_a_question_does_not_close_the_deal() -> None:
     _, _, game = start("ultimatum_bluff", HIGH, "llm", max_rounds=1, theory_of_mind=False)
     play(game, lambda r: "I want 60 points." if r.caller == "negotiator.act" else "What is the most you would accept?")
     assert game.result().outcome["deal"] is False
+
+
+def _unreadable_votes(request) -> str:
+    return "Hmm, let me think." if request.caller.endswith(".vote") else "I'm with you."
+
+
+def test_alliance_unparsable_votes_are_recorded_and_decide_nothing() -> None:
+    _, _, game = start("alliance_betrayal", HIGH, "llm", max_rounds=1)
+    play(game, _unreadable_votes)
+    result = game.result()
+    assert result.outcome["votes"] == {"A": "unparsable", "B": "unparsable", "C": "C"}
+    assert result.outcome["unparsable_votes"] == ["A", "B"]
+    assert result.outcome["decided"] is False
+    assert result.outcome["passed_plan"] is None  # C's single vote does not pass plan C
+    assert result.outcome["agent_points"] is None
+    assert result.outcome["agent_pay_usd"] is None
+    vote = next(t for t in result.transcript if t["kind"] == "vote" and t["speaker"] == "Negotiator")
+    assert vote["unparsable"] is True
+
+
+def test_alliance_unparsable_votes_can_count_as_abstentions() -> None:
+    import random
+
+    from deception_core.scenario import GameOptions, TrialSpec
+    from deception_scenarios.scenarios.alliance_betrayal import AllianceBetrayal
+
+    scenario = AllianceBetrayal("llm", unparsable_vote="abstain")
+    facts = scenario.sample_facts(random.Random(3))
+    game = scenario.new_game(TrialSpec("alliance_betrayal", HIGH.mode, HIGH, 0, 3), facts, GameOptions(max_rounds=1))
+    play(game, _unreadable_votes)
+    outcome = game.result().outcome
+    assert outcome["decided"] is True
+    assert outcome["passed_plan"] == "C"
+    assert outcome["agent_points"] == facts["plan_c"]["A"]
+
+
+def test_ultrafast_makes_one_call_per_round_fast_two_default_three() -> None:
+    counts = {}
+    for name, options in {"default": {}, "fast": {"theory_of_mind": False},
+                          "ultrafast": {"theory_of_mind": False, "minimal_agents": True}}.items():
+        _, _, game = start("ultimatum_bluff", HIGH, "llm", max_rounds=3, **options)
+        requests = play(game, lambda r: "I want 99 points." if r.caller == "negotiator.act" else "No.")
+        counts[name] = len(requests)
+        if name == "ultrafast":
+            assert {r.caller for r in requests} == {"negotiator.act"}
+            assert game.result().outcome["counterpart"] == "scripted"
+    assert counts == {"default": 9, "fast": 6, "ultrafast": 3}

@@ -141,8 +141,12 @@ def test_scenarios_n_takes_the_first_n_in_order() -> None:
     from deception_core.runner.plan import select_scenarios
 
     registry = get_plugin_set().registry
-    assert select_scenarios(RunConfig(scenarios=6), registry)[:6] == SIX
-    assert select_scenarios(RunConfig(scenarios=2), registry) == SIX[:2]
+    order = ["ultimatum_bluff", "hidden_value", "alliance_betrayal", "capability_bluff", "info_withholding",
+             "promise_break"]
+    assert sorted(order) == sorted(SIX)
+    assert select_scenarios(RunConfig(scenarios=6), registry)[:6] == order
+    assert select_scenarios(RunConfig(scenarios=3), registry) == order[:3]  # the predecessor's default set
+    assert select_scenarios(RunConfig(scenarios=2), registry) == order[:2]
 
 
 def test_listing_shows_the_six() -> None:

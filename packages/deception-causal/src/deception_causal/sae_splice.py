@@ -75,12 +75,13 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
 
 def load_run_sae(context: Any) -> tuple[Any, int]:
     """The run's SAE (resolved from the config as the run did) and its layer."""
-    from deception_core.sae import builtin_releases, resolve_sae
+    from deception_core.plugins import get_plugin_set
+    from deception_core.sae import registered_saes, resolve_sae
     from deception_core.sae.encode import load_sae
 
     config, model = context.config, context.model
     choice = resolve_sae(layer=config.sae_layer, model_id=config.model, model_type=model.model_type,
-                         n_layers=model.n_layers, d_model=model.d_model, releases=builtin_releases(),
+                         n_layers=model.n_layers, d_model=model.d_model, saes=registered_saes(get_plugin_set().registry),
                          release=config.sae_release, sae_id=config.sae_id, path=config.sae_path)
     device = str(next(model.hf_model.parameters()).device)
     return load_sae(choice, device=device), int(choice.layer)

@@ -29,10 +29,10 @@ def register_capture_backends(registry) -> None:
 
 @hookimpl
 def register_sae_releases(registry) -> None:
-    from deception_core.sae.releases import builtin_releases  # attrs only; nothing heavy
+    from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
 
-    for release in builtin_releases():
-        registry.add(release.release, lambda release=release: release, summary=release.describe())
+    registry.add("sae-lens", sae_lens_directory,
+                 summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")
 
 
 @hookimpl(trylast=True)

@@ -172,7 +172,10 @@ class RunConfig:
     max_rounds: int = option(3, validator=_between(1, 1000))
     max_tokens: int = option(128, validator=_between(1, 1_000_000), help="Maximum tokens per reply.")
     fast: bool = option(False, help="Turn the theory-of-mind step off.")
-    ultrafast: bool = option(False, help="Minimal agents: one call per turn.")
+    ultrafast: bool = option(False, help="One generation call per round: minimal agents, scripted counterpart, "
+                                         "no theory of mind.")
+    self_report: bool = option(False, help="After each move ask the agent whether it matched its private facts "
+                                           "(recorded per sample).")
     hybrid: bool = option(False, help="HF generation, then one TransformerLens forward (capture backend 'hybrid').")
     capture_backend: str | None = option(None, help="Capture backend by name (hf, transformer-lens, hybrid, ...).")
     layers: tuple[int, ...] | None = option(None, converter=_layers,

@@ -109,15 +109,15 @@ def register_analyses(registry: KindRegistry) -> None:
 
 @hookspec
 def register_sae_releases(registry: KindRegistry) -> None:
-    """Register sparse-autoencoder releases known for a model family.
+    """Register sparse autoencoders that runs may use with ``--sae``.
 
-    ``factory()`` returns a `deception_core.sae.SaeRelease` describing which sae-lens release
-    and SAE ids fit which models, layers and widths.
+    ``factory()`` returns a `deception_core.sae.DirectorySae` or a list of them (release, SAE id,
+    model name, layer, hook, width, L0, Neuronpedia id), loadable with ``sae_lens.SAE.from_pretrained``.
 
     :param registry: the SAE-release registry, bound to this plugin.
     :return: nothing (collect-all, not firstresult).
 
-    Implemented by: ``deception-core`` (Gemma Scope, Gemma Scope 2) and third parties.
+    Implemented by: ``deception-core`` (sae-lens's pretrained directory) and third parties.
     """
 
 

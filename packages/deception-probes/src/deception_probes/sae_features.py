@@ -59,6 +59,9 @@ def analyse_sae(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarra
         hyper = cv.chosen_hyper()
         probe = method.fit(X, y, hyper, settings.seed)
         entry["top_features"] = top_features(probe.direction, X, y, settings.top_features)
+        if meta.get("neuronpedia_id"):  # sae-lens names the SAE's Neuronpedia page: link each feature's dashboard
+            for feature in entry["top_features"]:
+                feature["neuronpedia"] = f"https://www.neuronpedia.org/{meta['neuronpedia_id']}/{feature['index']}"
         entry["nonzero_weights"] = int(np.count_nonzero(probe.direction))
         path = probe.save(out_dir / "probes" / f"sae_{position}.safetensors", position=position, layer=meta.get("layer"))
         entry["file"] = str(path.relative_to(out_dir))

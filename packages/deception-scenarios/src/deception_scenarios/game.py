@@ -3,7 +3,16 @@
 One round is: an optional theory-of-mind step of the focal agent (uncaptured), the focal agent's
 negotiation move (the ONLY captured call, caller ``negotiator.act``), an optional self-report
 follow-up (uncaptured), and the counterpart's reply (an LLM agent, ``counterpart.act``, or a
-scripted reply computed from the facts). The talk ends when the game master sees a deal or after
+scripted reply computed from the facts).
+
+Generation calls per talk round: 3 by default (theory of mind, move, counterpart), 2 with
+``--fast`` (no theory of mind), 1 with ``--ultrafast``: minimal agents (compact brief, only the
+latest turn in view) and a *scripted* counterpart (replies and moves computed from the facts), so
+the model speaks only as the agent under study. What ``--ultrafast`` gives up: the counterpart no
+longer reacts to what the agent says in free text, only through the scenario's scripted rules, so
+the pressure that can make an agent deceive is simpler, and there are no beliefs to analyse.
+
+The talk ends when the game master sees a deal or after
 ``max_rounds`` rounds; then the scenario's moves are played (a secret cooperate/defect move, a
 vote), each by the model or by a scripted player, and the game master settles the outcome.
 
@@ -189,6 +198,7 @@ class NegotiationGame(Game):
         self.memory = DialogueMemory()
         minimal = options.minimal_agents
         self.use_tom = options.theory_of_mind and not minimal
+        self.counterpart_mode = "scripted" if minimal else scenario.counterpart  # --ultrafast: one call per round
         cp = scenario.counterpart_name
         self.agent = Agent(Persona(prompts.AGENT_SPEAKER,
                                    scenario.agent_brief(facts, spec.condition),
@@ -256,7 +266,7 @@ class NegotiationGame(Game):
             outcome = {
                 "rounds_played": self.state.round,
                 "deal": self.state.closed,
-                "counterpart": self.scenario.counterpart,
+                "counterpart": self.counterpart_mode,
                 "moves": dict(self.state.moves),
                 **self.scenario.resolve(self.facts, self.spec.condition, self.state),
             }
@@ -293,7 +303,7 @@ class NegotiationGame(Game):
             elif step == "counterpart":
                 if self.state.closed:  # the agent accepted: nothing left to answer
                     self._end_talk()
-                elif self.scenario.counterpart == "scripted":
+                elif self.counterpart_mode == "scripted":
                     self._counterpart_said(self.scenario.scripted_reply(self.facts, self.state), None)
                 else:
                     cue = prompts.round_cue(self.state.round, self.options.max_rounds)
@@ -315,7 +325,7 @@ class NegotiationGame(Game):
     def _by_model(self, move: Move) -> bool:
         if move.actor == "negotiator":
             return True
-        return move.actor == "counterpart" and self.scenario.counterpart == "llm"
+        return move.actor == "counterpart" and self.counterpart_mode == "llm"
 
     def _ask(self, caller: str, messages, max_new_tokens: int, stop: tuple[str, ...], capture: bool = False,
              round_number: int | None = None) -> None:
@@ -347,7 +357,8 @@ class NegotiationGame(Game):
         self.state.moves[f"{move.actor}.{move.key}"] = choice
         speaker = prompts.AGENT_SPEAKER if move.actor == "negotiator" else (
             self.scenario.counterpart_name if move.actor == "counterpart" else move.speaker or move.actor)
-        self._log(speaker, text, request, kind=move.key, audience=("game master",), parsed=choice)
+        unreadable = {"unparsable": True} if request is not None and choice is None else {}
+        self._log(speaker, text, request, kind=move.key, audience=("game master",), parsed=choice, **unreadable)
 
     def _finish(self) -> None:
         played = self.scenario.played_facts(self.state)

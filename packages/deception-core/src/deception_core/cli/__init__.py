@@ -41,7 +41,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, capture, listing, merge, report, run
+    from deception_core.cli import analyze, bench, capture, checkpoints, listing, merge, report, run, saes
 
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
@@ -53,6 +53,8 @@ def _register_commands() -> None:
     cli.add_command(report.export)
     cli.add_command(report.relabel)
     cli.add_command(capture.capture)
+    cli.add_command(saes.saes)
+    cli.add_command(checkpoints.checkpoints)
 
 
 _register_commands()

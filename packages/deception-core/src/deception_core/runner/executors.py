@@ -22,7 +22,8 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import attrs
@@ -57,7 +58,7 @@ class Executor:
         """Get ready to play; return the model (or `ModelFacts` about it) for the run's records."""
         raise NotImplementedError
 
-    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
+    def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
         """Play every unit (`deception_core.runner.runner.play_units`); call ``on_done(output)`` once
         per trial not in ``done``, as it finishes."""
         raise NotImplementedError
@@ -100,12 +101,12 @@ class LocalExecutor(Executor):
     def batch_size(self) -> int:
         return self._open().batch_size
 
-    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
+    def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
         from deception_core.progress import TrialProgress
         from deception_core.runner.runner import play_trials
 
         session = self._open()
-        progress = TrialProgress(total, total - _fresh(units, done), 4 * session.config.max_rounds)
+        progress = TrialProgress(total, len(done), 4 * session.config.max_rounds)
         try:
             for unit in units:
                 progress.start_wave(sum(spec.key not in done for spec in unit))
@@ -123,7 +124,7 @@ class LocalExecutor(Executor):
 # -- Ray -------------------------------------------------------------------------------------------
 
 
-def _fresh(units: Sequence[list[TrialSpec]], done: frozenset[str]) -> int:
+def _fresh(units: Sequence[list[TrialSpec]], done: AbstractSet[str]) -> int:
     return sum(spec.key not in done for unit in units for spec in unit)
 
 
@@ -306,7 +307,7 @@ class RayExecutor(Executor):
 
     # playing ------------------------------------------------------------------------------------
 
-    def play(self, units: Sequence[list[TrialSpec]], done: frozenset[str], on_done: OnDone, *, total: int) -> None:
+    def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
         from deception_core.runner.checkpoint import decode_trial
 
         ray = self.ray
@@ -315,6 +316,7 @@ class RayExecutor(Executor):
         queue: deque[list[TrialSpec]] = deque(units)
         busy: dict[Any, tuple[_Worker, list[TrialSpec]]] = {}
         recorded: set[str] = set()
+        units = list(units)
         progress = WorkerProgress(total, total - _fresh(units, done))
         try:
             while queue or busy:

@@ -16,7 +16,7 @@ from deception_core.records import AnalysisReport
 
 #: config fields that change what a run computes (used for checkpoints and merges)
 RESULT_FIELDS = (
-    "model", "revision", "dtype", "mode", "max_rounds", "max_tokens", "fast", "ultrafast",
+    "model", "revision", "dtype", "mode", "max_rounds", "max_tokens", "fast", "ultrafast", "self_report",
     "layers", "positions", "sae", "sae_layer", "sae_release", "sae_id", "sae_path", "evaluator",
     "label_policy", "seed", "temperature", "top_p",
 )
@@ -156,8 +156,15 @@ def human_size(n_bytes: int) -> str:
 
 
 def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
-    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk", "",
-             label_table(dataset)]
+    from deception_core.runner.calls import call_summary
+
+    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
+             call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
+    from deception_core.runner.accounts import accounts_table
+
+    accounts = accounts_table(dataset.samples)
+    if accounts:
+        parts += ["", accounts]
     for name, report in analyses.items():
         parts += ["", f"[{name}]", report.table]
     for name, result in causal.items():

@@ -12,7 +12,8 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
 from deception_core.runner import output_policy, outputs
 from deception_core.runner.batching import wave_size, waves
-from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink
+from deception_core.runner.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
 from deception_core.runner.collect import TrialOutput, assemble_arrays, collect_trial
 from deception_core.runner.executors import make_executor
 from deception_core.runner.judging import judge_wave
@@ -169,7 +170,14 @@ class InterpretabilityRunner:
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
-        units = play_units(specs, set(done), batch_size)
+        units: Iterable[list[TrialSpec]] = play_units(specs, set(done), batch_size)
+        if config.executor == "local" and hasattr(self.trial_sink, "claim"):
+            # processes sharing the checkpoint folder claim whole waves, so none plays a trial twice
+            def open_waves(_pending: list[TrialSpec]) -> list[list[TrialSpec]]:
+                return [w for w in waves(specs, batch_size) if any(spec.key not in done for spec in w)]
+
+            units = claimed_groups(self.trial_sink, [s for s in specs if s.key not in done], done, open_waves,
+                                   done.update)
 
         def finished(output: TrialOutput) -> None:
             done[output.key] = output
@@ -179,9 +187,11 @@ class InterpretabilityRunner:
                 self.trial_sink.add(output)
 
         try:
-            executor.play(units, frozenset(done), finished, total=len(specs))
+            executor.play(units, done.keys(), finished, total=len(specs))
         finally:
             executor.stop()
+            if hasattr(self.trial_sink, "close"):
+                self.trial_sink.close()  # claims of trials not played are given back
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
         if sae is not None:
@@ -244,7 +254,7 @@ def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[
     return [wave for wave in waves(specs, batch_size) if not all(spec.key in done for spec in wave)]
 
 
-def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: frozenset[str] = frozenset(),
+def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSet[str] = frozenset(),
                 on_batch: Callable[[int, int], None] | None = None) -> Iterator[TrialOutput]:
     """Play one unit of trials in flight together; yield the output of each trial not in ``skip``.
 

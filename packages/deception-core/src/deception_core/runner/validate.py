@@ -79,11 +79,11 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         )
     sae = None
     if config.sae:
-        from deception_core.sae import resolve_sae
+        from deception_core.sae import registered_saes, resolve_sae
 
         sae = resolve_sae(
             layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
-            d_model=info.d_model, releases=[e.load() for e in registry.entries(Kind.SAE_RELEASE)],
+            d_model=info.d_model, saes=registered_saes(registry),
             release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
         )
     elif config.sae_path or config.sae_release or config.sae_id:

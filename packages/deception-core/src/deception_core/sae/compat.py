@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from deception_core.errors import ConfigError, UsageError
-from deception_core.sae.releases import SaeRelease
+from deception_core.sae.releases import RESID_POST, DirectorySae, model_key, span, width_value
 
 log = logging.getLogger("deception.sae")
 
@@ -39,6 +39,9 @@ class SaeChoice:
     sae_id: str | None = None
     d_in: int | None = None
     d_sae: int | None = None
+    width: str | None = None  # as the sae-lens directory states it ("16k")
+    l0: float | None = None  # expected L0 from the directory
+    neuronpedia_id: str | None = None  # dashboard: https://www.neuronpedia.org/<neuronpedia_id>/<feature>
 
     def describe(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -89,19 +92,64 @@ def _local_choice(path: str, layer: int, model_id: str, d_model: int) -> SaeChoi
     return SaeChoice(layer, hook_name, path=str(Path(path).expanduser().resolve()), d_in=int(d_in), d_sae=int(d_sae))
 
 
-def _suggest(fitting: Sequence[SaeRelease], releases: Sequence[SaeRelease]) -> str:
+def model_names(model_id: str) -> list[str]:
+    """The names a run's ``--model`` goes by, for matching against the SAE directory: the hub id;
+    for an embedded model its hub name; for a local directory its folder name and the
+    ``_name_or_path`` saved in its config.json."""
+    from deception_core.models.spec import EMBEDDED_MODELS, EMBEDDED_PREFIX
+
+    if model_id.startswith(EMBEDDED_PREFIX):
+        embedded = EMBEDDED_MODELS.get(model_id[len(EMBEDDED_PREFIX):])
+        return [n for n in (embedded.tl_name if embedded else None, model_id[len(EMBEDDED_PREFIX):]) if n]
+    directory = Path(model_id).expanduser()
+    if directory.is_dir():
+        names = [directory.resolve().name]
+        try:
+            saved = json.loads((directory / "config.json").read_text()).get("_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        if isinstance(saved, str) and saved and not Path(saved).is_absolute():
+            names.insert(0, saved)
+        return names
+    return [model_id]
+
+
+def saes_for_model(names: Sequence[str], saes: Sequence[DirectorySae]) -> list[DirectorySae]:
+    """The residual-stream SAEs trained on this model or on its -it/-pt twin, best first: an exact
+    model match, then canonical or medium-L0 ids, then the narrowest."""
+    keys = {model_key(n) for n in names}
+    exact = {n.rstrip("/").split("/")[-1].lower() for n in names}
+    fitting = [s for s in saes if s.hook == RESID_POST and model_key(s.model) in keys]
+    return sorted(fitting, key=lambda s: (s.model.split("/")[-1].lower() not in exact,
+                                          not ("canonical" in s.sae_id or "medium" in s.sae_id),
+                                          width_value(s.width), s.release, s.sae_id))
+
+
+def _layers_of(saes: Sequence[DirectorySae]) -> dict[str, list[int]]:
+    layers: dict[str, list[int]] = {}
+    for s in saes:
+        layers.setdefault(s.release, [])
+        if s.layer not in layers[s.release]:
+            layers[s.release].append(s.layer)
+    return layers
+
+
+def _suggest(fitting: Sequence[DirectorySae], saes: Sequence[DirectorySae], layer: int | None = None) -> str:
+    """Choices that fit (releases with their layers), or, when none does, models that have SAEs."""
     if fitting:
-        return "compatible: " + "; ".join(f"--sae-release {r.release} with --sae-layer in {r.layers[0]}..{r.layers[-1]}"
-                                          if len(r.layers) > 4 else
-                                          f"--sae-release {r.release} with --sae-layer {'/'.join(map(str, r.layers))}"
-                                          for r in fitting[:3])
-    families: dict[str, Any] = {}
-    for r in releases:
-        families.setdefault(r.family, r)
-    known = "; ".join(f"{family} fits {r.example_model}-like models (model_type {r.model_types[0]}), "
-                      f"e.g. --model {r.example_model} --sae-release {r.release} --sae-layer {r.layers[len(r.layers) // 2]}"
-                      for family, r in families.items())
-    return f"{known}; or pass --sae-path DIR with an sae-lens SAE trained on this model"
+        at_layer = [s for s in fitting if s.layer == layer]
+        if at_layer:
+            return "compatible: " + "; ".join(f"--sae-release {s.release} --sae-id {s.sae_id}" for s in at_layer[:3])
+        return "compatible: " + "; ".join(f"--sae-release {release} with --sae-layer {span(layers)}"
+                                          for release, layers in list(_layers_of(fitting).items())[:3])
+    examples: dict[str, DirectorySae] = {}
+    for s in saes:
+        if s.hook == RESID_POST and "gemma" in s.model.lower():
+            examples.setdefault(model_key(s.model), s)
+    shown = "; ".join(f"--model {s.model if '/' in s.model else 'google/' + s.model} --sae-release {s.release} "
+                      f"--sae-layer {s.layer}" for s in list(examples.values())[:4])
+    return (f"sae-lens has residual-stream SAEs for other models, e.g. {shown} (list them all with "
+            "`deception saes`); or pass --sae-path DIR with an sae-lens SAE trained on this model")
 
 
 def resolve_sae(
@@ -111,45 +159,69 @@ def resolve_sae(
     model_type: str | None,
     n_layers: int,
     d_model: int,
-    releases: Sequence[SaeRelease],
+    saes: Sequence[DirectorySae],
     release: str | None = None,
     sae_id: str | None = None,
     path: str | None = None,
+    names: Sequence[str] | None = None,
 ) -> SaeChoice:
-    """Pick and check the run's SAE; raise `SaeIncompatible` (exit 2) naming a compatible choice."""
+    """Pick and check the run's SAE; raise `SaeIncompatible` (exit 2) naming a compatible choice.
+
+    A directory SAE fits when it reads ``blocks.{layer}.hook_resid_post`` of this model (or of its
+    -it/-pt twin, which has the same shape). Its width (``d_in``) is checked against the model's
+    when the SAE loads, before the model's weights do.
+    """
     shape = f"{model_id} (model_type {model_type}, {n_layers} layers, width {d_model})"
     if path:
         if release or sae_id:
             raise UsageError("give either --sae-path or --sae-release/--sae-id, not both")
         return _local_choice(path, layer, model_id, d_model)
-    fitting = [r for r in releases if r.fits(model_type, n_layers, d_model)]
-    instruction_tuned = "-it" in model_id.lower() or "instruct" in model_id.lower()
-    fitting.sort(key=lambda r: (r.instruction_tuned != instruction_tuned, layer not in r.layers))
+    names = list(names) if names is not None else model_names(model_id)
+    fitting = saes_for_model(names, saes)
     if release:
-        chosen = next((r for r in releases if r.release == release), None)
-        if chosen is None:
-            raise UsageError(f"unknown SAE release {release!r}; {_suggest(fitting, releases)}")
-        if not chosen.fits(model_type, n_layers, d_model):
+        in_release = [s for s in saes if s.release == release]
+        if not in_release:
+            raise UsageError(f"unknown SAE release {release!r}; {_suggest(fitting, saes, layer)}")
+        if model_key(in_release[0].model) not in {model_key(n) for n in names}:
             raise SaeIncompatible(
-                f"SAE release {chosen.describe()} does not fit --model {shape}; {_suggest(fitting, releases)}"
+                f"SAE release {release} was trained on {in_release[0].model}, which does not fit --model {shape}; "
+                f"{_suggest(fitting, saes, layer)}"
             )
+        residual = [s for s in in_release if s.hook == RESID_POST]
+        if not residual:
+            raise SaeIncompatible(
+                f"SAE release {release} reads hook {in_release[0].hook_name!r}, but runs capture the residual "
+                f"stream (blocks.L.hook_resid_post); {_suggest(fitting, saes, layer)}"
+            )
+        candidates = [s for s in fitting if s.release == release] or residual
     else:
         if not fitting:
-            raise SaeIncompatible(f"no known SAE release fits --model {shape}; {_suggest(fitting, releases)}")
-        chosen = fitting[0]
-    if layer not in chosen.layers:
-        covering = [r for r in fitting if layer in r.layers]
-        alternative = f"; --sae-release {covering[0].release} covers layer {layer}" if covering else ""
-        raise SaeIncompatible(
-            f"SAE release {chosen.release} has no SAE at --sae-layer {layer}; its layers are "
-            f"{', '.join(map(str, chosen.layers))}{alternative}"
-        )
-    chosen_id = sae_id or chosen.sae_id(layer)
-    id_layer = _ID_LAYER.search(chosen_id)
-    if id_layer is not None and int(id_layer.group(1)) != layer:
-        raise SaeIncompatible(
-            f"--sae-id {chosen_id} is for layer {id_layer.group(1)} but --sae-layer is {layer}; "
-            f"pass --sae-layer {id_layer.group(1)} or --sae-id {chosen.sae_id(layer)}"
-        )
-    return SaeChoice(layer, f"blocks.{layer}.hook_resid_post", release=chosen.release, sae_id=chosen_id,
-                     d_in=d_model, d_sae=chosen.d_sae)
+            raise SaeIncompatible(f"no sae-lens SAE fits --model {shape}; {_suggest(fitting, saes, layer)}")
+        candidates = fitting
+    if sae_id:
+        chosen = next((s for s in candidates if s.sae_id == sae_id), None)
+        if chosen is None:
+            raise UsageError(f"--sae-id {sae_id!r} is not a residual-stream SAE of "
+                             f"{release or 'the releases for ' + model_id}; {_suggest(candidates, saes, layer)}")
+        if chosen.layer != layer:
+            better = next((s for s in candidates if s.layer == layer), None)
+            instead = f" or --sae-id {better.sae_id}" if better else ""
+            raise SaeIncompatible(
+                f"--sae-id {sae_id} is for layer {chosen.layer} but --sae-layer is {layer}; "
+                f"pass --sae-layer {chosen.layer}{instead}"
+            )
+    else:
+        at_layer = [s for s in candidates if s.layer == layer]
+        if not at_layer:
+            covering = [s for s in fitting if s.layer == layer]
+            if release:
+                alternative = f"; --sae-release {covering[0].release} covers layer {layer}" if covering else ""
+                raise SaeIncompatible(f"SAE release {release} has no SAE at --sae-layer {layer}; its layers are "
+                                      f"{span([s.layer for s in candidates])}{alternative}")
+            raise SaeIncompatible(f"no sae-lens SAE for {model_id} reads --sae-layer {layer}; {_suggest(fitting, saes)}")
+        chosen = at_layer[0]
+    if chosen.layer >= n_layers:
+        raise SaeIncompatible(f"SAE {chosen.release}/{chosen.sae_id} reads layer {chosen.layer}, but {shape} "
+                              f"has layers 0-{n_layers - 1}")
+    return SaeChoice(layer, chosen.hook_name, release=chosen.release, sae_id=chosen.sae_id, d_in=d_model,
+                     width=chosen.width, l0=chosen.l0, neuronpedia_id=chosen.neuronpedia_id)

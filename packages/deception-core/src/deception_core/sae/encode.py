@@ -31,7 +31,14 @@ def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
                 "Hugging Face hub, or download it and pass --sae-path DIR"
             ) from None
     if int(sae.cfg.d_in) != int(choice.d_in or sae.cfg.d_in):
-        raise UsageError(f"the loaded SAE has d_in={sae.cfg.d_in}, expected {choice.d_in}")
+        from deception_core.sae.compat import SaeIncompatible
+
+        source = choice.path or f"{choice.release}/{choice.sae_id}"
+        raise SaeIncompatible(
+            f"the SAE {source} has d_in={sae.cfg.d_in} but the model is {choice.d_in} wide; it was trained on "
+            f"another model. Pick one with `deception saes --model ...` or pass --sae-path DIR with an SAE of "
+            f"d_in={choice.d_in}"
+        )
     return sae.eval()
 
 

@@ -1,88 +1,165 @@
-"""Which sae-lens SAE release fits which model: Gemma Scope (Gemma 2) and Gemma Scope 2 (Gemma 3).
+"""Which SAEs exist for which model: sae-lens's own pretrained directory, read offline.
 
-Each `SaeRelease` is one sae-lens release for one model shape. Plugins add their own through the
-``register_sae_releases`` hook (``registry.add(name, factory)`` where ``factory()`` returns a
-`SaeRelease`). The table is matched on the HF ``model_type``, the depth and the width, all known
-from the model's config before any weight loads.
+sae-lens ships its directory of pretrained SAEs as ``pretrained_saes.yaml`` inside the package
+(release -> model, and per SAE id: hub path, expected L0, Neuronpedia id). Its reader,
+``sae_lens.loading.pretrained_saes_directory.get_pretrained_saes_directory``, sits behind
+``import sae_lens``, which imports torch and TransformerLens (about ten seconds); so this module
+reads the same installed file with the same YAML loader and the same keys, without importing the
+package. A test checks that both readings agree.
+
+Each SAE id becomes one `DirectorySae`, with the layer and hook point read from its id or hub path
+(``blocks.12.hook_resid_post``, ``layer_12/width_16k/canonical``, ``resid_post/layer_12_...``) and
+its width (number of features) where the id or path states it. Plugins add SAEs of their own
+through the ``register_sae_releases`` hook: ``registry.add(name, factory)`` where ``factory()``
+returns a `DirectorySae` or a list of them.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
 import attrs
+
+from deception_core.errors import UsageError
+
+#: the hook point the toolkit captures (and so the only one an SAE can be applied to)
+RESID_POST = "resid_post"
+
+_BLOCK_HOOK = re.compile(r"blocks\.(\d+)\.hook_(resid_post|resid_pre|resid_mid|mlp_out|attn_out|z)\b")
+_LAYER = re.compile(r"(?:^|[/_])layer_(\d+)(?:[/_]|$)")
+_LLAMA_SCOPE = re.compile(r"^l(\d+)([rma])_")  # Llama Scope: l12r_8x = residual stream after block 12
+_PATH_HOOK = re.compile(r"(?:^|/)(resid_post|resid_pre|mlp_out|attn_out|transcoder|clt)(?:/|_)")
+_WIDTH = re.compile(r"width_(\d+[km]?)(?:[/_]|$)")
+_PATH_WIDTH = re.compile(r"_(\d{4,7})(?:_|$)")
+_LLAMA_HOOKS = {"r": RESID_POST, "m": "mlp_out", "a": "attn_out"}
+_SUFFIXES = ("-it", "-pt", "-instruct", "-base", "-chat", "-hf")
+_ALIASES = {"gpt2-small": "gpt2"}
 
 
 @attrs.frozen
-class SaeRelease:
-    """One sae-lens release of residual-stream SAEs (``blocks.{L}.hook_resid_post``)."""
+class DirectorySae:
+    """One SAE of the directory: where it reads (layer, hook), how wide it is, where to browse it."""
 
-    release: str  # the sae-lens release name
-    family: str  # "Gemma Scope", "Gemma Scope 2", ...
-    model_types: tuple[str, ...]  # HF config.model_type values it fits
-    n_layers: int
-    d_model: int
-    layers: tuple[int, ...]  # layers that have an SAE
-    sae_id_template: str  # formatted with ``layer=``
-    d_sae: int
-    example_model: str  # a model id it was trained on (for messages)
-    instruction_tuned: bool = False
+    release: str
+    sae_id: str
+    model: str  # the model name sae-lens gives (a TransformerLens or Hugging Face name)
+    layer: int
+    hook: str  # resid_post, resid_pre, mlp_out, attn_out, ... ("unknown" when neither id nor path says)
+    width: str | None = None  # number of features as the release states it ("16k", "16384"), if it does
+    l0: float | None = None  # expected L0 (mean active features) from the directory, if given
+    neuronpedia_id: str | None = None  # "gemma-2b-it/12-res-jb": the dashboard is neuronpedia.org/<id>
 
-    def fits(self, model_type: str | None, n_layers: int, d_model: int) -> bool:
-        return model_type in self.model_types and n_layers == self.n_layers and d_model == self.d_model
+    @property
+    def hook_name(self) -> str:
+        return f"blocks.{self.layer}.hook_{self.hook}"
 
-    def sae_id(self, layer: int) -> str:
-        return self.sae_id_template.format(layer=layer)
-
-    def describe(self) -> str:
-        return (f"{self.release} ({self.family}; {self.example_model}: model_type {self.model_types[0]}, "
-                f"{self.n_layers} layers, width {self.d_model}; SAE layers {_span(self.layers)})")
+    def describe(self) -> dict[str, Any]:
+        return attrs.asdict(self)
 
 
-def _span(layers: tuple[int, ...]) -> str:
-    if len(layers) > 4 and layers == tuple(range(layers[0], layers[-1] + 1)):
-        return f"{layers[0]}-{layers[-1]}"
-    return ",".join(str(layer) for layer in layers)
+def sae_lens_yaml() -> Path:
+    """The installed ``pretrained_saes.yaml`` of sae-lens, found without importing sae-lens."""
+    spec = importlib.util.find_spec("sae_lens")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("sae-lens is not installed; install it with pip install 'deception-core[sae]'")
+    path = Path(next(iter(spec.submodule_search_locations))) / "pretrained_saes.yaml"
+    if not path.is_file():
+        raise UsageError(f"the installed sae-lens has no pretrained directory at {path}; reinstall sae-lens")
+    return path
 
 
-def _gemma_scope() -> list[SaeRelease]:
-    """Gemma Scope (Lieberum et al. 2024): JumpReLU SAEs on Gemma 2, 16k canonical widths."""
-    types = ("gemma2",)
-    return [
-        SaeRelease("gemma-scope-2b-pt-res-canonical", "Gemma Scope", types, 26, 2304, tuple(range(26)),
-                   "layer_{layer}/width_16k/canonical", 16384, "google/gemma-2-2b"),
-        SaeRelease("gemma-scope-9b-pt-res-canonical", "Gemma Scope", types, 42, 3584, tuple(range(42)),
-                   "layer_{layer}/width_16k/canonical", 16384, "google/gemma-2-9b"),
-        SaeRelease("gemma-scope-9b-it-res-canonical", "Gemma Scope", types, 42, 3584, (9, 20, 31),
-                   "layer_{layer}/width_16k/canonical", 16384, "google/gemma-2-9b-it", True),
-        SaeRelease("gemma-scope-27b-pt-res-canonical", "Gemma Scope", types, 46, 4608, (10, 22, 34),
-                   "layer_{layer}/width_131k/canonical", 131072, "google/gemma-2-27b"),
-    ]
+def parse_entry(release: str, model: str, entry: dict[str, Any]) -> DirectorySae | None:
+    """One SAE of the YAML as a `DirectorySae`; None when neither its id nor its path gives a layer."""
+    sae_id, path = str(entry["id"]), str(entry.get("path", ""))
+    layer, hook = None, None
+    for text in (sae_id, path):
+        match = _BLOCK_HOOK.search(text)
+        if match:
+            layer, hook = int(match.group(1)), match.group(2)
+            break
+    if layer is None:
+        llama = _LLAMA_SCOPE.match(sae_id)
+        if llama:
+            layer, hook = int(llama.group(1)), _LLAMA_HOOKS[llama.group(2)]
+    if layer is None:
+        match = _LAYER.search(sae_id) or _LAYER.search(path)
+        if match is None:
+            return None
+        layer = int(match.group(1))
+        in_path = _PATH_HOOK.search(path)
+        if in_path:
+            hook = in_path.group(1)
+        elif any(word in release for word in ("transcoder", "clt", "crosscoder")):
+            hook = "transcoder"
+        elif re.search(r"-res(?:-|$)", release):
+            hook = RESID_POST
+        elif re.search(r"-mlp(?:-|$)", release):
+            hook = "mlp_out"
+        elif re.search(r"-att(?:n)?(?:-|$)", release):
+            hook = "attn_out"
+        else:
+            hook = "unknown"
+    width_match = _WIDTH.search(sae_id) or _WIDTH.search(path) or _PATH_WIDTH.search(path)
+    l0 = entry.get("l0")
+    return DirectorySae(
+        release=release, sae_id=sae_id, model=str(model), layer=layer, hook=str(hook),
+        width=width_match.group(1) if width_match else None,
+        l0=float(l0) if l0 is not None else None,
+        neuronpedia_id=entry.get("neuronpedia") or None,
+    )
 
 
-#: Gemma 3 sizes: (name, depth, width, layers of the curated "-res" release)
-_GEMMA3_SIZES = (
-    ("270m", 18, 640, (5, 9, 12, 15)),
-    ("1b", 26, 1152, (7, 13, 17, 22)),
-    ("4b", 34, 2560, (9, 17, 22, 29)),
-    ("12b", 48, 3840, (12, 24, 31, 41)),
-    ("27b", 62, 5376, (16, 31, 40, 53)),
-)
-
-
-def _gemma_scope_2() -> list[SaeRelease]:
-    """Gemma Scope 2: SAEs on Gemma 3. The curated ``-res`` release covers four layers per size
-    (with a medium-L0 16k SAE); ``-res-all`` covers every layer (small and big L0 only)."""
-    types = ("gemma3_text", "gemma3")
+def parse_directory(data: dict[str, Any]) -> list[DirectorySae]:
+    """Every SAE of a parsed ``pretrained_saes.yaml`` that names a layer."""
     out = []
-    for size, depth, width, curated in _GEMMA3_SIZES:
-        for variant in ("pt", "it"):
-            model = f"google/gemma-3-{size}" + ("-it" if variant == "it" else ("" if size == "270m" else "-pt"))
-            tuned = variant == "it"
-            out.append(SaeRelease(f"gemma-scope-2-{size}-{variant}-res", "Gemma Scope 2", types, depth, width,
-                                  curated, "layer_{layer}_width_16k_l0_medium", 16384, model, tuned))
-            out.append(SaeRelease(f"gemma-scope-2-{size}-{variant}-res-all", "Gemma Scope 2", types, depth, width,
-                                  tuple(range(depth)), "layer_{layer}_width_16k_l0_small", 16384, model, tuned))
+    for release, value in data.items():
+        for entry in value.get("saes", []):
+            parsed = parse_entry(str(release), value.get("model", ""), entry)
+            if parsed is not None:
+                out.append(parsed)
     return out
 
 
-def builtin_releases() -> list[SaeRelease]:
-    return _gemma_scope() + _gemma_scope_2()
+@functools.cache
+def sae_lens_directory() -> tuple[DirectorySae, ...]:
+    """The SAEs of sae-lens's installed directory (parsed once per process)."""
+    import yaml
+
+    with sae_lens_yaml().open() as file:
+        data = yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return tuple(parse_directory(data))
+
+
+def model_key(name: str) -> str:
+    """A model name reduced to what the SAE directory and a run's --model have in common:
+    the last path component, lower case, without -it/-pt/-instruct/-base/-chat/-hf suffixes."""
+    key = name.rstrip("/").split("/")[-1].lower()
+    key = _ALIASES.get(key, key)
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            if key.endswith(suffix) and len(key) > len(suffix):
+                key = key[: -len(suffix)]
+                changed = True
+    return key
+
+
+def width_value(width: str | None) -> float:
+    """A sortable number of features ("16k" -> 16000); unknown widths sort last."""
+    if not width:
+        return float("inf")
+    scale = {"k": 1e3, "m": 1e6}.get(width[-1], 1.0)
+    return float(width.rstrip("km")) * scale
+
+
+def span(layers: list[int] | tuple[int, ...]) -> str:
+    """Layers as "0-25" when contiguous and long, else "5,9,12,15"."""
+    layers = sorted(set(layers))
+    if len(layers) > 4 and layers == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(str(layer) for layer in layers)
