@@ -21,6 +21,11 @@ SCENARIOS = {
                           "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"),
 }
 
+#: ``--scenarios N`` runs the first N: the predecessor's core three first (its ``--scenarios 3`` set),
+#: then the other three, so every N gives one set for both modes
+RANKING = ("ultimatum_bluff", "hidden_value", "alliance_betrayal", "capability_bluff", "info_withholding",
+           "promise_break")
+
 #: benign scenarios (no reason to deceive): control sets for probe thresholds, never in the default runs
 CONTROLS = {
     "control": ("control:ControlRequests",
@@ -36,8 +41,8 @@ EVALUATORS = {
 
 @hookimpl
 def register_scenarios(registry) -> None:
-    for order, (name, (target, summary)) in enumerate(SCENARIOS.items()):  # --scenarios N takes the first N
-        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=order)
+    for name, (target, summary) in SCENARIOS.items():  # --scenarios N takes the first N of RANKING
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=RANKING.index(name))
     for name, (target, summary) in CONTROLS.items():  # unranked: never among `--scenarios N`, only by name
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary)
 

@@ -70,6 +70,7 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
         max_tokens=config.max_tokens,
         theory_of_mind=not (config.fast or config.ultrafast),
         minimal_agents=config.ultrafast,
+        self_report=config.self_report,
         chat_template=model.has_chat_template,
     )
     from deception_core.runner.batching import resolve_batch_size
