@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -35,7 +36,7 @@ def saes(model: str | None, layer: int | None, as_json: bool) -> None:
                    "or pass --sae-path DIR with an SAE trained on your model")
         return
     if model is None:
-        releases: dict[str, list] = {}
+        releases: dict[str, list[Any]] = {}
         for s in rows:
             releases.setdefault(s.release, []).append(s)
         width = max(len(r) for r in releases)

@@ -30,7 +30,7 @@ def read_self_report(text: str | None) -> str | None:
 
 def account_counts(samples: Sequence[Sample]) -> dict[str, dict[str, int]]:
     """Per label: samples, with a belief, with a self-report, and the self-report answers."""
-    table: dict[str, Counter] = {}
+    table: dict[str, Counter[str]] = {}
     for sample in samples:
         row = table.setdefault(str(sample.label), Counter())
         row["samples"] += 1

@@ -153,7 +153,7 @@ def list_areas(directory: str | Path) -> list[dict[str, Any]]:
     """What a checkpoint folder holds: one entry per area (identity, finished trials, live claims)."""
     directory = Path(directory)
     candidates = [directory] + sorted(p for p in directory.iterdir() if p.is_dir() and not p.is_symlink())
-    areas = []
+    areas: list[dict[str, Any]] = []
     for area in candidates:
         if not (area / MANIFEST_FILE).is_file():
             continue
@@ -161,6 +161,8 @@ def list_areas(directory: str | Path) -> list[dict[str, Any]]:
             manifest = _read_manifest(area)
         except CheckpointMismatch as error:
             areas.append({"area": str(area), "error": str(error)})
+            continue
+        if manifest is None:
             continue
         trials = area / TRIALS_DIR
         names = [e.name for e in os.scandir(trials) if e.is_file(follow_symlinks=False)] if trials.is_dir() else []
@@ -360,7 +362,7 @@ class CheckpointStore:
         """Delete this store's leftovers only: temporary shard files of writers that are dead (same
         host) or silent for longer than the claim TTL, and stale claim files set aside by a take-over.
         Never a dotfile of another name, never through a symbolic link."""
-        removed = []
+        removed: list[Path] = []
         if self.trials_dir.is_symlink() or not self.trials_dir.is_dir():
             return removed
         now = time.time()
@@ -409,7 +411,8 @@ class CheckpointStore:
         try:
             if path.is_symlink():
                 return {}
-            return json.loads(path.read_text())
+            record: dict[str, Any] = json.loads(path.read_text())
+            return record
         except FileNotFoundError:
             return None
         except (OSError, ValueError):

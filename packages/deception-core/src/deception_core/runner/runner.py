@@ -190,7 +190,7 @@ class InterpretabilityRunner:
             executor.play(units, done.keys(), finished, total=len(specs))
         finally:
             executor.stop()
-            if hasattr(self.trial_sink, "close"):
+            if self.trial_sink is not None and hasattr(self.trial_sink, "close"):
                 self.trial_sink.close()  # claims of trials not played are given back
         ordered = [done[key] for key in canonical_order(s.key for s in specs)]
         samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)

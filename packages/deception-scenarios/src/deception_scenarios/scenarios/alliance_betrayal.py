@@ -176,7 +176,7 @@ class AllianceBetrayal(NegotiationScenario):
         shares = facts["plan_ab"] if passed == AB else facts["plan_c"] if passed == C else None
         points = (shares["A"] if shares else 0) if decided else None
         pay = None
-        if condition.mode.value == "emergent" and decided:
+        if condition.mode.value == "emergent" and decided and points is not None:
             pay = 3 * points if condition is Condition.HIGH_INCENTIVE else (3 if passed else 0)
         return {"votes": votes, "unparsable_votes": unparsable, "decided": decided, "passed_plan": passed,
                 "agent_points": points,
