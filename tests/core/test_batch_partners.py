@@ -64,9 +64,9 @@ def test_text_and_labels_do_not_depend_on_batch_partners(runs) -> None:
     shared = _by_id(crowd)
     for sample_id, sample in _by_id(alone).items():
         other = shared[sample_id]
-        assert other["reply_text"] == sample.reply_text, sample_id
-        assert other["label"] == sample.label, sample_id
-        assert other["n_reply_tokens"] == sample.n_reply_tokens, sample_id
+        assert other.reply_text == sample.reply_text, sample_id
+        assert other.label == sample.label, sample_id
+        assert other.n_reply_tokens == sample.n_reply_tokens, sample_id
 
 
 def test_activations_do_not_depend_on_batch_partners_beyond_float_noise(runs) -> None:

@@ -47,7 +47,7 @@ def test_captured_statements_equal_a_plain_forward_pass(tmp_path, loaded):
             np.testing.assert_allclose(dataset.matrix(layer, "reply_mean")[row], span.mean(axis=0), atol=1e-5)
             np.testing.assert_allclose(dataset.matrix(layer, "reply_last")[row], states[-1], atol=1e-5)
     dialogue = dataset.samples[3]
-    assert dialogue["n_reply_tokens"] == len(tokenizer("About ten miles.", add_special_tokens=False)["input_ids"])
+    assert dialogue.n_reply_tokens == len(tokenizer("About ten miles.", add_special_tokens=False)["input_ids"])
     assert [s.trial_key for s in dataset.samples[:3]] == ["p1", "p1", "p2"]
     assert [s.label for s in dataset.samples] == ["honest", "deceptive", "honest", "deceptive"]
 

@@ -165,7 +165,7 @@ def test_trial_selection_flags_do_not_count_as_a_changed_config(tiny_model_dir, 
     second = _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model, trials=2, shard="1/2", verbose=True)
     planned = plan_trials(run_config(tiny_model_dir, tmp_path / "b", trials=2, shard="1/2"), ["echo"])
     assert [t.trial_key for t in second.dataset.trials] == sorted(s.key for s in planned)
-    shards = {p.name for p in (ckpt / "trials").iterdir()}
+    shards = {p.name for p in (only_area(ckpt) / "trials").iterdir()}
     assert len(shards) == len({t.trial_key for t in first.dataset.trials} | {s.key for s in planned})
 
 

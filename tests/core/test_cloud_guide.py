@@ -129,7 +129,7 @@ def _run_sae_example(name, model, tmp_path, **more):
 
 def test_guide_development_example_runs_end_to_end_with_a_local_sae(tiny_gemma3, tmp_path) -> None:
     dataset = _run_sae_example("pod-alliance", tiny_gemma3, tmp_path)
-    assert {s["mode"] for s in dataset.samples} == {"emergent", "instructed"}
+    assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
     assert dataset.meta["capture_backend"] == "hybrid"
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from deception_core.dataset import Dataset, DatasetError, read_dataset, write_dataset
+from deception_core.dataset.store import sha256_file
 from deception_core.records import Sample, Trial
 
 
@@ -71,6 +72,9 @@ def test_a_sample_with_a_field_this_schema_does_not_know_is_refused(tmp_path) ->
     lines = (tmp_path / "d" / "samples.jsonl").read_text().splitlines()
     lines[0] = lines[0].replace('"label"', '"colour": "red", "label"')
     (tmp_path / "d" / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    meta = json.loads((tmp_path / "d" / "meta.json").read_text())  # a consistent edit: the checksum matches
+    meta["files"]["samples.jsonl"] = sha256_file(tmp_path / "d" / "samples.jsonl")
+    (tmp_path / "d" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match=r"unknown field\(s\) \['colour'\]"):
         read_dataset(tmp_path / "d")
 

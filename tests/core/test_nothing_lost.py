@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -271,8 +272,7 @@ def test_an_edited_shard_with_a_recomputed_hash_is_replayed(tiny_model_dir, tmp_
     key = "echo/emergent/high_incentive/00000"
     path = only_area(ckpt) / "trials" / shard_name(key)
     output = decode_trial(path.read_bytes(), key, load_or_create_key(ckpt))
-    for sample in output.samples:
-        sample["label"] = "honest" if sample["label"] == "deceptive" else "deceptive"
+    output.samples = [attrs.evolve(s, label="honest" if s.label == "deceptive" else "deceptive") for s in output.samples]
     path.write_bytes(encode_trial(output))  # the edit carries a correct plain sha256
     other = only_area(ckpt) / "trials" / shard_name("echo/emergent/low_incentive/00000")
     other_out = decode_trial(other.read_bytes(), "echo/emergent/low_incentive/00000", load_or_create_key(ckpt))

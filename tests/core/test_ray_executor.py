@@ -18,6 +18,7 @@ from reliability_plugin import HERE, PLUGIN_REF, load_tiny, plugin_set, run_conf
 from deception_core import InterpretabilityRunner
 from deception_core.dataset.store import read_dataset
 from deception_core.plugins import EXTRA_ENV
+from deception_core.records import to_json
 from deception_core.runner.checkpoint import CheckpointStore
 from deception_core.runner.executors import RayExecutor
 
@@ -68,7 +69,8 @@ def _assert_same_dataset(got, want) -> None:
     assert [s.reply_text for s in got.samples] == [s.reply_text for s in want.samples]
     assert [s.prompt_text for s in got.samples] == [s.prompt_text for s in want.samples]
     assert [s.label for s in got.samples] == [s.label for s in want.samples]
-    assert [json.dumps(t, sort_keys=True) for t in got.trials] == [json.dumps(t, sort_keys=True) for t in want.trials]
+    assert [json.dumps(to_json(t), sort_keys=True) for t in got.trials] == [json.dumps(to_json(t), sort_keys=True)
+                                                                            for t in want.trials]
     assert sorted(got.arrays) == sorted(want.arrays)
     for key, array in want.arrays.items():
         np.testing.assert_allclose(got.arrays[key], array, rtol=RTOL, atol=ATOL, err_msg=key)

@@ -113,6 +113,6 @@ def test_dialogue_matches_the_game_view() -> None:
         {"speaker": "A", "text": "offer", "kind": "say", "request_id": "a#r2"},
         {"speaker": "B", "text": "later", "kind": "say", "request_id": "b#r2"},
     ]
-    assert [t.text for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
+    assert [t["text"] for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
     untagged = [{k: v for k, v in t.items() if k != "kind"} for t in transcript]
     assert [t.text for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]

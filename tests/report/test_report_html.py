@@ -74,8 +74,8 @@ def test_token_texts_come_from_the_token_ids(synthetic_run) -> None:
     tokens = read_token_scores(synthetic_run, WordTokenizer())
     dataset = read_dataset(synthetic_run)
     first = dataset.samples[0]
-    assert "".join(tokens[0].texts).strip() == first["reply_text"]
-    assert len(tokens[0].scores) == first["n_reply_tokens"]
+    assert "".join(tokens[0].texts).strip() == first.reply_text
+    assert len(tokens[0].scores) == first.n_reply_tokens
 
 
 def test_report_command_writes_where_asked(synthetic_run, tmp_path) -> None:
