@@ -115,4 +115,4 @@ def test_dialogue_matches_the_game_view() -> None:
     ]
     assert [t["text"] for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
     untagged = [{k: v for k, v in t.items() if k != "kind"} for t in transcript]
-    assert [t.text for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]
+    assert [t["text"] for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]
