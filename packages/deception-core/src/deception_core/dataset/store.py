@@ -216,7 +216,8 @@ def check_finite(arrays: dict[str, np.ndarray], where: str, fix: str) -> None:
         raise DatasetError(f"{where}: activations that are not finite (NaN or infinity) in {', '.join(bad[:5])}; {fix}")
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -275,7 +276,7 @@ def replace_directory(new: Path, target: Path) -> None:
             old = _temporary_name(target, "old")
             target.rename(old)
     new.rename(target)
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

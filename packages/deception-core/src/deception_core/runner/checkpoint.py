@@ -50,9 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.dataset.store import atomic_write_text, ragged_arrays
+from deception_core.dataset.store import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.errors import UsageError
 from deception_core.records import RecordError, Sample, Trial, from_json, to_json
+from deception_core.runner.output_policy import process_alive
 from deception_core.runner.shard_key import load_or_create_key, new_digest
 
 log = logging.getLogger("deception")
@@ -274,32 +275,8 @@ def _metadata(data: bytes) -> dict[str, str]:
     return metadata
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname())[:40] or "host"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _regular_file(path: Path) -> bool:
@@ -372,7 +349,7 @@ class CheckpointStore:
             match = _TEMPORARY.match(entry.name)
             if match is not None:
                 same_host = match.group("host") == self.host
-                dead = same_host and int(match.group("pid")) != self.pid and not _pid_alive(int(match.group("pid")))
+                dead = same_host and int(match.group("pid")) != self.pid and not process_alive(int(match.group("pid")))
                 old = now - entry.stat(follow_symlinks=False).st_mtime > self.claim_ttl
                 if not (dead or old):
                     continue
@@ -423,7 +400,7 @@ class CheckpointStore:
         if record.get("host") == self.host and isinstance(record.get("pid"), int):
             if record["pid"] == self.pid:
                 return record.get("token") != self.token  # an earlier run in this very process
-            if not _pid_alive(record["pid"]):
+            if not process_alive(record["pid"]):
                 return True
         try:
             age = time.time() - path.lstat().st_mtime
@@ -547,7 +524,7 @@ class CheckpointStore:
     def add(self, output: Any) -> None:
         path = self.trials_dir / shard_name(output.key)
         self._write(path, encode_trial(output, self.key))
-        _fsync_directory(self.trials_dir)
+        fsync_directory(self.trials_dir)
         self._release(path.with_name(path.name[: -len(SHARD_SUFFIX)] + CLAIM_SUFFIX))
         self.saved += 1
 
