@@ -1,4 +1,4 @@
-"""Per-sample and per-token score files (probe_scores.parquet, probe_token_scores.parquet): readable with pandas, held-out where labelled."""
+"""The score files (probe_scores.parquet, probe_token_scores.parquet): readable with pandas, held-out where labelled."""
 
 from __future__ import annotations
 
