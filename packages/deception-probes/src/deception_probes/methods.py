@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -255,19 +256,26 @@ class LogisticMethod(ProbeMethod):
         if C is None:
             raise ValueError(f"{self.name} needs a hyperparameter (none given and no default)")
         scores = np.full(Y.shape, np.nan)
-        for plan in plans:
-            Ytr = Y[plan.train]
-            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
-            if not len(usable):
-                continue
+        for plan, usable, Ytr in _trainable_folds(Y, plans):
             Xtr = X[plan.train]
             mean, scale = _column_stats(Xtr)
             Z = _standardise(Xtr, mean, scale)
             gram = None if Z.shape[1] <= NEWTON_MAX_DIM else _gram(Z)
-            W, b, _ = self._solve(Z, Ytr[:, usable], C, gram)
+            W, b, _ = self._solve(Z, Ytr, C, gram)
             Zte = _standardise(X[plan.test], mean, scale)
             scores[np.ix_(plan.test, usable)] = Zte @ W.astype(Zte.dtype) + b.astype(Zte.dtype)
         return scores
+
+
+def _trainable_folds(Y: np.ndarray, plans: list[Any],
+                     dtype: Any = None) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Per fold: the plan, the labellings (columns of ``Y``) with both classes in its training rows, and
+    those training labels; a fold where no labelling has both classes is skipped."""
+    for plan in plans:
+        Ytr = Y[plan.train] if dtype is None else Y[plan.train].astype(dtype)
+        usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
+        if len(usable):
+            yield plan, usable, Ytr[:, usable]
 
 
 def _gram(Z: np.ndarray) -> np.ndarray:
@@ -403,12 +411,7 @@ class MeanDifferenceMethod(ProbeMethod):
     def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
         """Class means of every labelling at once: two matrix products per fold."""
         scores = np.full(Y.shape, np.nan)
-        for plan in plans:
-            Ytr = Y[plan.train].astype(np.float64)
-            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
-            if not len(usable):
-                continue
-            Ytr = Ytr[:, usable]
+        for plan, usable, Ytr in _trainable_folds(Y, plans, np.float64):
             Xtr = np.asarray(X[plan.train], dtype=np.float64)
             mu1, mu0 = (Xtr.T @ Ytr) / Ytr.sum(axis=0), (Xtr.T @ (1 - Ytr)) / (1 - Ytr).sum(axis=0)
             directions = mu1 - mu0
@@ -440,14 +443,10 @@ class LatMethod(ProbeMethod):
     def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
         """Each fold's scaling is computed once for all labellings; wide power iterations run on all at once."""
         scores = np.full(Y.shape, np.nan)
-        for plan in plans:
-            Ytr = Y[plan.train]
-            usable = np.flatnonzero((Ytr.min(axis=0) == 0) & (Ytr.max(axis=0) == 1))
-            if not len(usable):
-                continue
+        for plan, usable, Ytr in _trainable_folds(Y, plans):
             Xtr = X[plan.train]
             mean, scale = _column_stats(Xtr)
-            directions, biases, _ = self._fit_columns(Xtr, Ytr[:, usable], mean, scale, seed)
+            directions, biases, _ = self._fit_columns(Xtr, Ytr, mean, scale, seed)
             scores[np.ix_(plan.test, usable)] = np.asarray(X[plan.test], dtype=np.float64) @ directions + biases
         return scores
 
