@@ -121,6 +121,22 @@ def register_sae_releases(registry: KindRegistry) -> None:
     """
 
 
+@hookspec
+def register_statement_sets(registry: KindRegistry) -> None:
+    """Register statement sets (contrast or control data) that ``deception capture NAME`` records.
+
+    ``factory()`` returns a `deception_core.statements.StatementSet` subclass whose ``records()``
+    gives the records of a ``deception capture`` data file (``text`` or ``messages``, optional
+    ``reply``, ``label``, ``group``, ``scenario``, ``condition``). Its parameters come from
+    ``deception capture NAME --param KEY=VALUE`` and are structured into its ``settings_class``.
+
+    :param registry: the statement-set registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-scenarios`` (``instructed_pairs``) and third parties.
+    """
+
+
 @hookspec(firstresult=True)
 def resolve_capture_backend(model_id: str, model_type: str | None, requested: str | None) -> str | None:
     """Claim a model for a capture backend.

@@ -44,6 +44,7 @@ _REGISTRATION_HOOKS = {
     Kind.CAUSAL_TEST: "register_causal_tests",
     Kind.ANALYSIS: "register_analyses",
     Kind.SAE_RELEASE: "register_sae_releases",
+    Kind.STATEMENT_SET: "register_statement_sets",
 }
 
 

@@ -26,6 +26,7 @@ class Kind(str, enum.Enum):
     CAUSAL_TEST = "causal_test"
     ANALYSIS = "analysis"
     SAE_RELEASE = "sae_release"
+    STATEMENT_SET = "statement_set"
 
 
 @attrs.frozen

@@ -1,4 +1,5 @@
-"""The deception-scenarios plugin: the six negotiation scenarios and the evaluators.
+"""The deception-scenarios plugin: the six negotiation scenarios, the control scenario, the evaluators and
+the instructed-pairs contrast set.
 
 Registered lazily: nothing below imports torch, transformers or an HTTP client.
 """
@@ -32,6 +33,12 @@ CONTROLS = {
                 "Ordinary requests with no reason to deceive: the benign control set for probe thresholds"),
 }
 
+#: contrast and control data captured by name (`deception capture NAME`)
+STATEMENT_SETS = {
+    "instructed_pairs": ("contrast:InstructedPairs",
+                         "Instructed pairs: true facts said under an honest and a dishonest persona (RepE-style contrast)"),
+}
+
 EVALUATORS = {
     "local": ("local:LocalEvaluator", "The run's own model judges each utterance (greedy, constrained answer)"),
     "together": ("together:TogetherEvaluator", "Together's OpenAI-compatible chat API judges (TOGETHER_API_KEY)"),
@@ -51,3 +58,9 @@ def register_scenarios(registry) -> None:
 def register_evaluators(registry) -> None:
     for name, (target, summary) in EVALUATORS.items():
         registry.add(name, f"deception_scenarios.evaluators.{target}", summary=summary)
+
+
+@hookimpl
+def register_statement_sets(registry) -> None:
+    for name, (target, summary) in STATEMENT_SETS.items():
+        registry.add(name, f"deception_scenarios.{target}", summary=summary)

@@ -8,6 +8,10 @@ dishonest one (label ``deceptive``), grouped by fact, so a pair never straddles 
 permutation test shuffles labels within pairs. What a probe trained on it can pick up is the
 persona's intent, not the content, which is the point of the contrast.
 
+Registered as the statement set ``instructed_pairs`` (its parameters: ``n_arithmetic``, ``n_units``,
+``seed``), so it is captured by name; writing the file first gives the same dataset::
+
+    deception capture instructed_pairs --model embedded:gemma-3-270m --output contrast_run
     python -m deception_scenarios.contrast instructed_pairs.jsonl
     deception capture instructed_pairs.jsonl --model embedded:gemma-3-270m --output contrast_run
 """
@@ -19,6 +23,10 @@ import random
 import sys
 from pathlib import Path
 from typing import Any
+
+import attrs
+
+from deception_core.statements import StatementSet
 
 CAPITALS = (("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Egypt", "Cairo"),
             ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens"),
@@ -56,6 +64,33 @@ def instructed_pairs(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -
                             "reply": statement, "label": label, "group": f"fact{index:03d}",
                             "scenario": "instructed_pairs", "condition": kind})
     return records
+
+
+def _at_least_zero(_instance: Any, attribute: Any, value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
+
+
+@attrs.frozen
+class InstructedPairsSettings:
+    """How many generated facts join the capitals, and the seed that draws them."""
+
+    n_arithmetic: int = attrs.field(default=20, validator=_at_least_zero)
+    n_units: int = attrs.field(default=20, validator=_at_least_zero)
+    seed: int = 0
+
+
+class InstructedPairs(StatementSet):
+    """The instructed-pairs contrast set as a registered statement set."""
+
+    name = "instructed_pairs"
+    settings_class = InstructedPairsSettings
+
+    def __init__(self, settings: InstructedPairsSettings | None = None) -> None:
+        self.settings = settings or InstructedPairsSettings()
+
+    def records(self) -> list[dict[str, Any]]:
+        return instructed_pairs(**attrs.asdict(self.settings))
 
 
 def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:

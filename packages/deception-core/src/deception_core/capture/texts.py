@@ -86,6 +86,14 @@ def _record(raw: dict[str, Any], where: str) -> TextRecord:
                       raw.get("condition") or None)
 
 
+def text_records(raw: Sequence[dict[str, Any]], source: str) -> list[TextRecord]:
+    """Records given as dicts (a registered statement set's), checked like a file's lines."""
+    records = [_record(dict(r), f"{source} record {number}") for number, r in enumerate(raw, start=1)]
+    if not records:
+        raise UsageError(f"{source} holds no records")
+    return records
+
+
 def read_text_records(path: str | Path) -> list[TextRecord]:
     """Read a ``.jsonl`` or ``.csv`` file of records; refuses bad input with the line and the fix."""
     path = Path(path)

@@ -1,30 +1,74 @@
-"""`deception capture DATA --model M --output DIR`: activations of user-supplied statements or dialogues."""
+"""`deception capture DATA --model M --output DIR`: activations of user-supplied statements or dialogues,
+or of a registered statement set (``deception capture instructed_pairs ...``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from deception_core.errors import UsageError
+
+
+def _params(values: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value is read as JSON when it parses (``5``, ``true``), else as a string."""
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r} must be KEY=VALUE, e.g. --param n_units=10")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
+
+
+def _is_path(data: str) -> bool:
+    """DATA names a file (it exists, has a suffix or a directory part) rather than a registered set."""
+    path = Path(data)
+    return path.exists() or bool(path.suffix) or len(path.parts) > 1
+
+
+def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
+    """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
+    from deception_core.capture.texts import text_records
+    from deception_core.components import build
+    from deception_core.plugins import get_plugin_set
+    from deception_core.registry import Kind
+
+    registry = get_plugin_set().registry
+    if (Kind.STATEMENT_SET, name) not in registry:
+        valid = ", ".join(sorted(registry.names(Kind.STATEMENT_SET))) or "(none: is deception-scenarios installed?)"
+        raise UsageError(f"{name!r} is neither a .jsonl/.csv file nor a registered statement set; registered sets: "
+                         f"{valid} (`deception plugins` lists them)")
+    statement_set = build(Kind.STATEMENT_SET, name, registry.get(Kind.STATEMENT_SET, name).load(), params)
+    return text_records(statement_set.records(), f"statement set {name}")
+
 
 @click.command()
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data")
 @click.option("--model", "-m", required=True, help="embedded:NAME, a local model directory or a Hugging Face id.")
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="A new dataset directory.")
 @click.option("--layers", default=None, help="Decoder blocks to record, comma-separated, 0-based (default: all).")
 @click.option("--device", "-d", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="bfloat16", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-def capture(data: str, model: str, output: str, layers: str | None, device: str, dtype: str, batch_size: int) -> None:
-    """Record activations for the statements or dialogues in DATA (.jsonl or .csv) with a plain forward
-    pass (nothing is generated) and write a dataset that `deception analyze` and `deception merge` read.
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A parameter of the registered statement set DATA (repeatable), e.g. --param n_units=10.")
+def capture(data: str, model: str, output: str, layers: str | None, device: str, dtype: str, batch_size: int,
+            params: tuple[str, ...]) -> None:
+    """Record activations for the statements or dialogues in DATA (a .jsonl or .csv file, or the name of
+    a registered statement set such as `instructed_pairs`) with a plain forward pass (nothing is
+    generated) and write a dataset that `deception analyze` and `deception merge` read.
 
     Each record has `text` or `messages`, and optionally `reply`, `label` (honest, deceptive,
     ambiguous), `group`, `scenario` and `condition`; see the README's "Bring your own data".
     """
     from deception_core.capture.texts import capture_texts, read_text_records
     from deception_core.dataset.store import write_dataset
-    from deception_core.errors import UsageError
     from deception_core.models.device import resolve_device, resolve_dtype
     from deception_core.models.loading import load_model
     from deception_core.models.spec import ModelSpec, peek_model
@@ -32,7 +76,12 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     out = Path(output)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new --output (earlier results are never replaced)")
-    records = read_text_records(data)
+    if _is_path(data):
+        if params:
+            raise UsageError(f"--param sets a registered statement set's parameters; {data} is a file")
+        records, name = read_text_records(data), Path(data).stem
+    else:
+        records, name = statement_set_records(data, _params(params)), data
     spec = ModelSpec.parse(model)
     try:
         wanted = None if layers is None else [int(x) for x in layers.split(",") if x.strip()]
@@ -43,8 +92,8 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
         raise UsageError(f"--layers {layers}: {model} has decoder blocks 0..{depth - 1}")
     resolved = resolve_device(device)
     loaded = load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
-    dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=Path(data).stem)
+    dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name)
     write_dataset(out, dataset)
-    labels = [s["label"] for s in dataset.samples]
+    labels = [s.label for s in dataset.samples]
     click.echo(f"captured {len(labels)} samples ({labels.count('honest')} honest, {labels.count('deceptive')} "
                f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}")
