@@ -35,8 +35,10 @@ class CausalContext:
     """What a causal test gets from the run that invokes it.
 
     ``direction`` is the read-out an analysis chose (None when no analysis exposed one: the tests
-    then fall back to a difference of means); ``results`` holds the results of the tests this one
-    declared in `CausalTest.requires`, computed earlier in the same run.
+    then fall back to a difference of means); ``alternatives`` the read-outs the analysis ranked
+    next, best first (the tests move to one when norm-matched random directions at ``direction``
+    already break the model); ``results`` holds the results of the tests this one declared in
+    `CausalTest.requires`, computed earlier in the same run. All are values handed over in memory.
     """
 
     model: LoadedModel
@@ -49,6 +51,7 @@ class CausalContext:
     out_dir: Path
     sampling: Sampling | None
     results: Mapping[str, CausalResult] = attrs.field(factory=dict)
+    alternatives: tuple[ProbeDirection, ...] = ()
 
 
 class CausalTest(abc.ABC):

@@ -155,12 +155,15 @@ class ProbeDirection:
 @attrs.define
 class AnalysisReport:
     """What an analysis produced: its JSON results, a console table, the files it wrote and, when it
-    chose one, the direction it reads deception along (causal tests intervene on it)."""
+    chose one, the direction it reads deception along (causal tests intervene on it), handed over as a
+    value, never read back from the files; ``alternatives``: the next-best read-outs, best first, which
+    the causal tests fall back on when random directions at the chosen one already break the model."""
 
     results: dict[str, Any]
     table: str
     files: list[str] = attrs.field(factory=list)
     direction: ProbeDirection | None = None
+    alternatives: tuple[ProbeDirection, ...] = ()
 
 
 @attrs.frozen

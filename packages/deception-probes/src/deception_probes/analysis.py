@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.analysis import Analysis, AnalysisReport
-from deception_core.records import ProbeDirection
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -34,21 +33,6 @@ def single_blas_thread() -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def best_direction(results: dict[str, Any], out_dir: Path) -> ProbeDirection | None:
-    """The selected probe's direction (None when no probe was trained)."""
-    from deception_probes.methods import load_probe
-
-    best = results.get("best") or {}
-    if not best.get("file"):
-        return None
-    probe = load_probe(Path(out_dir) / best["file"])
-    provenance = {"analysis": "probes", "method": best.get("method"), "file": best["file"],
-                  "probe_auroc": best.get("auroc"), "probe_nested_auroc": best.get("nested_auroc"),
-                  "selected_on": best.get("selected_on")}
-    return ProbeDirection(int(best["layer"]), str(best["position"]), probe.direction, float(probe.bias), "probe",
-                          provenance)
 
 
 class ProbeAnalysis(Analysis):
@@ -92,7 +76,8 @@ class ProbeAnalysis(Analysis):
             transfer_path, transfer_text = self._transfer(dataset, out_dir, options, settings)
             files.append(str(transfer_path))
             table += "\n" + transfer_text
-        return AnalysisReport(results=results, table=table, files=files, direction=best_direction(results, out_dir))
+        return AnalysisReport(results=results, table=table, files=files, direction=outcome.direction,
+                              alternatives=outcome.alternatives)
 
     @staticmethod
     def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:

@@ -17,9 +17,11 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core.records import ProbeDirection
 from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
+from deception_probes.directions import alternatives, probe_direction
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
 from deception_probes.methods import dense_methods
 from deception_probes.metrics import (
@@ -181,11 +183,14 @@ def _analyse_cells(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.nda
 
 @attrs.define
 class Outcome:
-    """The results document plus what the plots need: the best cell's held-out scores and labels."""
+    """The results document plus what the plots need (the best cell's held-out scores and labels), and
+    the chosen read-out handed to the causal tests as a value (with the next-best cells' probes)."""
 
     results: dict[str, Any]
     best_scores: np.ndarray | None = None
     y: np.ndarray | None = None
+    direction: ProbeDirection | None = None
+    alternatives: tuple[ProbeDirection, ...] = ()
 
 
 @attrs.frozen
@@ -292,8 +297,10 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     results["confounds"] = metadata_baselines(labelled_samples, y, groups, settings,
                                               nested_auroc if nested_auroc is not None else results["best"]["auroc"])
     results["sae"] = analyse_sae(dataset, rows, y, groups, plans, settings, out_dir)
+    direction = probe_direction(best_probe, results["best"])
+    others = alternatives(dataset, rows, y, cvs, methods, best_key, settings.seed)
     results["elapsed_s"] = round(time.time() - started, 3)
-    return Outcome(results, cvs[best_key].scores, y)
+    return Outcome(results, cvs[best_key].scores, y, direction, others)
 
 
 def _nested(cvs: dict[tuple[int, str, str], CrossValResult], y: np.ndarray, groups: np.ndarray,

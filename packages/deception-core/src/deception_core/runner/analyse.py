@@ -32,3 +32,8 @@ def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: d
 def chosen_direction(reports: dict[str, AnalysisReport]) -> ProbeDirection | None:
     """The direction the first analysis (in registration order) that chose one exposes."""
     return next((r.direction for r in reports.values() if r.direction is not None), None)
+
+
+def chosen_alternatives(reports: dict[str, AnalysisReport]) -> tuple[ProbeDirection, ...]:
+    """The ranked fallback read-outs of the analysis whose direction `chosen_direction` returns."""
+    return next((r.alternatives for r in reports.values() if r.direction is not None), ())

@@ -236,11 +236,12 @@ class InterpretabilityRunner:
         if not config.causal:
             return {}
         from deception_core.analysis import CausalContext
-        from deception_core.runner.analyse import chosen_direction
+        from deception_core.runner.analyse import chosen_alternatives, chosen_direction
         from deception_core.runner.causal import run_causal_tests
 
         context = CausalContext(session.model, session.backend, dataset, chosen_direction(analyses), config,
-                                session.scenarios, session.evaluator, out_dir, session.sampling)
+                                session.scenarios, session.evaluator, out_dir, session.sampling,
+                                alternatives=chosen_alternatives(analyses))
         return {name: result.record for name, result in run_causal_tests(self.plugins.registry, context, out_dir).items()}
 
 
