@@ -43,24 +43,24 @@ class _Config:
     seed, causal_samples, max_tokens, sae = 0, 4, 2, False
 
 
-def make_context(planted, direction: np.ndarray, out_dir) -> CausalContext:
+def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...] = (LAYER,)) -> CausalContext:
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.models.loading import from_hf
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
-    states = np.stack([prompt_states(planted.model, p, LAYER)[-1].numpy() for p in PROMPTS])
+    states = {layer: np.stack([prompt_states(planted.model, p, layer)[-1].numpy() for p in PROMPTS]) for layer in layers}
     labels = ["honest", "honest", "deceptive", "deceptive"]
     samples = [Sample(sample_id=f"token/{i}", trial_key=f"token/emergent/high_incentive/{i:05d}", scenario="token",
                 mode="emergent", condition="high_incentive", trial_index=i, round=1, label=labels[i],
                 reply_text="3" if labels[i] == "honest" else marker, row=i) for i in range(len(PROMPTS))]
-    arrays = {f"layer{LAYER}/last_prompt": states.astype(np.float32),
+    arrays = {**{f"layer{layer}/last_prompt": states[layer].astype(np.float32) for layer in layers},
               "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in PROMPTS]),
               "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
     trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}, transcript=[]) for s in samples]
-    dataset = Dataset({"layers": [LAYER], "positions": ["last_prompt"]}, samples, trials, arrays)
+    dataset = Dataset({"layers": list(layers), "positions": ["last_prompt"]}, samples, trials, arrays)
     chosen = ProbeDirection(LAYER, "last_prompt", direction, 0.0, "probe", {"method": "mass_mean"})
-    backend = HFCaptureBackend(model, CaptureSpec(layers=(LAYER,)))
+    backend = HFCaptureBackend(model, CaptureSpec(layers=tuple(layers)))
     return CausalContext(model, backend, dataset, chosen, _Config(), {"token": TokenScenario(marker)}, None,
                          out_dir, Sampling(temperature=0.0))
 

@@ -36,12 +36,23 @@ class CausalSettings:
     max_new_tokens: int | None = None  # default: the run's --max-tokens
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
     ablate_all_layers: bool = True
+    # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
+    max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
+    scale_factors: tuple[float, ...] = (1.0, 0.5, 0.25)  # steering scales tried, x the typical residual norm
+    fluency_check_prompts: int = 4  # chosen prompts whose original replies the check teacher-forces
 
     def __attrs_post_init__(self) -> None:
         if self.n_random < 10 or self.n_random_forward < 10:
             raise ValueError("the causal tests compare every effect with at least 10 random directions")
         if 0.0 not in self.alphas or not any(a > 0 for a in self.alphas) or not any(a < 0 for a in self.alphas):
             raise ValueError("steering alphas need 0 and values of both signs")
+        if not 0.0 <= self.max_random_broken < 1.0:
+            raise ValueError(f"max_random_broken must be in [0, 1), got {self.max_random_broken}")
+        if not self.scale_factors or any(f <= 0 for f in self.scale_factors) or \
+                list(self.scale_factors) != sorted(self.scale_factors, reverse=True):
+            raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
+        if self.fluency_check_prompts < 1:
+            raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
 
 
 ConditionSpec = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]  # layer -> (project, add)
@@ -57,7 +68,9 @@ class CausalRun:
     """The prompts, direction and helpers of one causal test on one run."""
 
     def __init__(self, context: Any, settings: CausalSettings, rows: Sequence[int] | None = None,
-                 direction: ProbeDirection | None = None) -> None:
+                 direction: ProbeDirection | None = None, select: bool = True) -> None:
+        """``select``: choose a direction at which random controls stay fluent (`deception_causal.usable`);
+        raises `deception_causal.usable.NotTestable` when none does."""
         self.context = context
         self.settings = settings
         self.dataset = context.dataset
@@ -72,9 +85,13 @@ class CausalRun:
         self.hf = context.model.hf_model
         tokenizer = context.model.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
+        self.scale_factor = 1.0
+        self.selection: dict[str, Any] | None = None
+        if select:
+            self.direction, self.scale_factor, self.selection = self._select(getattr(context, "alternatives", ()))
         self.d_model = int(self.direction.vector.shape[0])
         self.unit = self.direction.unit
-        self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
         run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
         self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
         self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
@@ -84,13 +101,35 @@ class CausalRun:
         self.trials = {t.trial_key: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
 
+    def _select(self, alternatives: Sequence[ProbeDirection]) -> tuple[ProbeDirection, float, dict[str, Any]]:
+        """The direction (and steering-scale factor) whose norm-matched random controls leave the model fluent."""
+        from deception_causal.stats import random_unit_directions
+        from deception_causal.usable import choose_direction
+
+        checks = []
+        for row, prompt in zip(self.rows, self.prompts, strict=True):
+            reply = stored_reply(self.dataset, row, self.context.model.tokenizer)
+            if reply:
+                checks.append((prompt, reply))
+            if len(checks) == self.settings.fluency_check_prompts:
+                break
+
+        def randoms(d: int) -> np.ndarray:
+            return random_unit_directions(d, self.settings.n_random, self.seed * 1000 + 9)
+
+        return choose_direction(self.dataset, self.hf, self.direction, alternatives, checks, randoms, self.settings,
+                                self.pad_id)
+
     # ---- bookkeeping ------------------------------------------------------------------
     def typical_norm(self) -> float:
-        """Median residual norm at the direction's layer over the run's samples (steering scale)."""
-        positions = self.dataset.positions
-        position = "last_prompt" if "last_prompt" in positions else self.direction.position
-        X = np.asarray(self.dataset.matrix(self.direction.layer, position), dtype=np.float64)
-        return float(np.median(np.linalg.norm(X, axis=1)))
+        """Median residual norm at the direction's layer over the run's samples."""
+        from deception_causal.usable import typical_norm
+
+        return typical_norm(self.dataset, self.direction)
+
+    def steering_scale(self) -> float:
+        """The steering scale: the typical residual norm times the factor the direction selection chose."""
+        return self.typical_norm() * self.scale_factor
 
     def random_units(self, n: int, salt: int) -> np.ndarray:
         from deception_causal.stats import random_unit_directions
@@ -111,7 +150,8 @@ class CausalRun:
 
     def base_record(self, name: str) -> dict[str, Any]:
         return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "ok",
-                "direction": self.direction.describe(), "prompts": self.prompts_record(),
+                "direction": self.direction.describe(), "direction_selection": self.selection,
+                "prompts": self.prompts_record(),
                 "settings": {**attrs.asdict(self.settings), "max_new_tokens_used": self.max_new,
                              "stop_strings": sorted(set().union(*self.stops)) if self.stops else [],
                              "sampling": {"temperature": getattr(self.context.sampling, "temperature", None),
@@ -251,8 +291,14 @@ class GenerationTest(CausalTest):
         self.settings = settings or CausalSettings()
 
     def run(self, context: CausalContext) -> dict[str, Any]:
+        from deception_causal.usable import NotTestable
+
         try:
             run = CausalRun(context, self.settings)
+        except NotTestable as reason:
+            untestable: dict[str, Any] = jsonable(not_computable(self.name, str(reason),
+                                                                 direction_selection=reason.selection))
+            return untestable
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
         record: dict[str, Any] = jsonable(self.result(run))

@@ -38,7 +38,9 @@ class ActivationPatching(CausalTest):
         rows = sorted({p.source for p in pairs} | {p.target for p in pairs})
         try:
             direction = resolve_direction(dataset, context.direction, trial_keys(dataset, rows))
-            run = CausalRun(context, self.settings, rows=rows, direction=direction)
+            # no fluency selection: patching's controls are the pairs' own state differences along random
+            # directions (a real difference's size), not a steering-strength push
+            run = CausalRun(context, self.settings, rows=rows, direction=direction, select=False)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
         record: dict[str, Any] = jsonable(patching_result(run, pairs))

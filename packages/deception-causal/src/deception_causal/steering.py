@@ -99,7 +99,7 @@ def behaviour_slopes(by_name: dict[str, dict[str, Any]], alphas: np.ndarray, n_p
 
 def steering_result(run: CausalRun) -> dict[str, Any]:
     settings, layer = run.settings, run.direction.layer
-    scale = run.typical_norm()
+    scale = run.steering_scale()
     alphas = np.array(sorted(settings.alphas), dtype=np.float64)
     a_max = float(np.max(np.abs(alphas)))
     randoms = run.random_units(settings.n_random, salt=3)
@@ -119,7 +119,9 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
     result.update({
         "method": "h + alpha * scale * u on the residual stream after the block at every position and decoding step; "
                   "random controls: unit directions orthogonal to u with the same alpha and scale",
-        "scale": {"typical_residual_norm": scale, "layer": layer, "statistic": "median L2 norm over the run's samples"},
+        "scale": {"typical_residual_norm": run.typical_norm(), "factor": run.scale_factor, "value": scale,
+                  "layer": layer,
+                  "statistic": "median L2 norm over the run's samples, times the factor the direction selection chose"},
         "alphas": alphas.tolist(),
         "labeller": "scenario rule (all conditions); the run's evaluator on the probe-direction conditions",
         "effects": effects,
