@@ -117,3 +117,12 @@ def test_without_an_alternative_no_effect_is_reported(alone):
 
 def test_not_testable_records_every_rejected_candidate(alone):
     assert [(t["layer"], t["usable"]) for t in alone["direction_selection"]["tried"]] == [(EARLY, False)]
+
+
+def test_the_selection_records_are_schema_valid(moved, alone):
+    import jsonschema
+
+    from deception_causal import load_schema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    assert [e.message for r in (moved, alone) for e in validator.iter_errors(r)] == []
