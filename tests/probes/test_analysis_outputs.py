@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from deception_probes.analysis import PLOT_FILES, RESULTS_FILE, ProbeAnalysis, load_schema
+from deception_probes.settings import ProbeSettings
 
 
 def _validate(path) -> dict:
@@ -27,7 +28,7 @@ def test_full_results_are_schema_valid_with_transfer_and_plots(tmp_path, make_da
     labels = make_labels(48, 3, seed=4) + [["ambiguous", "honest"], ["ambiguous"]]
     dataset, _ = make_dataset(labels, width=12, layers=(1, 3), positions=("last_prompt", "reply_mean"),
                               signal={1: 1.0, 3: 3.0}, modes=("emergent", "instructed"), scenarios=("a", "b", "c"))
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 1, "probes": fast})
+    report = ProbeAnalysis(ProbeSettings(seed=1, **fast)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     assert document["labelled"]["ambiguous_excluded"] == 2
     assert document["dataset"]["label_counts"]["ambiguous"] == 2
@@ -58,7 +59,7 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
     # instructed trials are all honest: any split testing or training on them lacks a class
     labels = [["deceptive", "honest"] if t % 2 == 0 else ["honest", "honest"] for t in range(24)]
     dataset, _ = make_dataset(labels, width=8, signal={1: 4.0}, modes=("emergent", "instructed"))
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     cells = {(c["train"], c["test"]): c for c in report.results["generalisation"]["transfer"]["mode"]["cells"]}
     for key in (("emergent", "instructed"), ("instructed", "emergent"), ("instructed", "instructed")):
         assert cells[key]["status"] == "not computable"
@@ -81,7 +82,7 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
 )
 def test_degenerate_data_get_an_honest_report(tmp_path, make_dataset, labels, reason):
     dataset, _ = make_dataset(labels, width=6)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0})
+    report = ProbeAnalysis(ProbeSettings(seed=0)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     assert document["status"] == "no_probe"
     assert document["best"] is None
@@ -109,7 +110,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
                            "sae/reply_mean/values": np.array(values, dtype=np.float32),
                            "sae/reply_mean/offsets": np.array(offsets, dtype=np.int64)})
     dataset.meta["sae"] = {"d_sae": 64, "layer": 1, "neuronpedia_id": "gemma-2b-it/12-res-jb"}
-    ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     entry = document["sae"]["positions"][0]
     assert entry["auroc"]["value"] > 0.95

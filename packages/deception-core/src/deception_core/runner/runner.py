@@ -22,6 +22,7 @@ import attrs
 from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
+from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
@@ -33,7 +34,7 @@ from deception_core.runner.executors import make_executor
 from deception_core.runner.judging import judge_wave
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, play_batch
-from deception_core.runner.session import PlaySession, new_evaluator
+from deception_core.runner.session import PlaySession, judge_builder
 from deception_core.runner.validate import ValidatedRun, validate
 from deception_core.scenario import TrialSpec
 
@@ -62,8 +63,7 @@ class RunResults:
 
 @attrs.define
 class _Prepared:
-    evaluator: Any
-    generator: dict[str, Any]
+    judge: dict[str, Any]  # the judge as recorded (`Evaluator.describe`)
     sae: Any
 
 
@@ -139,15 +139,16 @@ class InterpretabilityRunner:
         return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
-        """Build the judge (and load the SAE) before the model and before any output exists."""
-        evaluator, generator = new_evaluator(self.plugins.registry, checked.config)  # wired to a backend later
+        """Check the judge's key (and load the SAE) before the model and before any output exists; the
+        judge that labels trials is built later on the backend (`deception_core.runner.session`)."""
+        evaluator = judge_builder(self.plugins.registry, checked.config)(EvaluatorContext())
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             from deception_core.sae.encode import load_sae
 
             sae = load_sae(checked.sae)
-        return _Prepared(evaluator, generator, sae)
+        return _Prepared(evaluator.describe(), sae)
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         config, registry = checked.config, self.plugins.registry
@@ -155,8 +156,8 @@ class InterpretabilityRunner:
                  config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
         self.plugins.manager.hook.before_run(config=config)
         specs = plan_trials(config, list(checked.scenarios))
-        evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
-        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked), evaluator, generator,
+        sae = prepared.sae
+        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked),
                                  wrap_backend=self.wrap_backend)
         model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
         batch_size = executor.batch_size
@@ -165,7 +166,7 @@ class InterpretabilityRunner:
         config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
         backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
         meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
-        meta["judge"] = evaluator.describe()
+        meta["judge"] = prepared.judge
         outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
@@ -228,9 +229,7 @@ class InterpretabilityRunner:
 
         registry = self.plugins.registry
         options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
-        for entry in registry.entries(Kind.ANALYSIS):  # each analysis reads its parameters under its name
-            options[entry.name] = self.config.component_params(Kind.ANALYSIS.value, entry.name)
-        return run_analyses(registry, dataset, out_dir, options)
+        return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
     def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
         if not config.causal:

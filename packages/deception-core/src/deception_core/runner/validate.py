@@ -44,14 +44,28 @@ def check_writable(path: Path, flag: str) -> None:
 
 
 def check_component_settings(config: RunConfig, registry: Registry) -> None:
-    """Every component named in ``config.components`` exists and accepts its parameters (evaluators
-    check theirs when the judge is built, before the model loads)."""
+    """Every component named in ``config.components`` exists and accepts its parameters."""
     for kind_name, by_name in config.components.items():
         kind = Kind(kind_name)
         for name in by_name:
-            entry = registry.get(kind, name)
-            if kind is not Kind.EVALUATOR:
-                settings_for(kind, name, entry.load(), config.component_params(kind_name, name))
+            settings_for(kind, name, registry.get(kind, name).load(), config.component_params(kind_name, name))
+
+
+def with_resolved_judge(config: RunConfig, registry: Registry) -> RunConfig:
+    """``config`` with the judge's settings as it will use them (every default filled, a remote
+    judge's model and URL from the environment) under ``components.evaluator.<name>``: what
+    ``config.json`` records, what Ray workers build their judge from, and part of the checkpoint
+    identity, so a resume with another judge never mixes verdicts."""
+    from deception_core.components import evaluator_settings
+    from deception_core.config import to_jsonable
+
+    name = config.evaluator
+    settings = evaluator_settings(name, registry.get(Kind.EVALUATOR, name).load(),
+                                  config.component_params(Kind.EVALUATOR.value, name))
+    if settings is None:
+        return config
+    evaluators = {**config.components.get(Kind.EVALUATOR.value, {}), name: to_jsonable(settings)}
+    return attrs.evolve(config, components={**config.components, Kind.EVALUATOR.value: evaluators})
 
 
 def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
@@ -60,6 +74,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
     check_component_settings(config, registry)
+    config = with_resolved_judge(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
     info = peek_model(spec, config.revision)
