@@ -371,7 +371,7 @@ def test_a_failing_analysis_leaves_no_new_analyze_output(reference, tmp_path, mo
 
     source, _ = reference
 
-    def broken(registry, dataset, out_dir, options):
+    def broken(registry, dataset, out_dir, options, components=None):
         (Path(out_dir) / "half.json").write_text("{")
         raise OSError(28, "No space left on device", str(Path(out_dir) / "half.json"))
 

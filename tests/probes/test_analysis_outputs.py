@@ -143,6 +143,37 @@ def test_deception_analyze_cli_writes_results_and_plots(tmp_path, make_dataset, 
     assert "best probe" in result.output
 
 
+def test_analyze_config_settings_reach_the_probe_analysis_and_misspelt_ones_exit_2(tmp_path, make_dataset,
+                                                                                   make_labels):
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+    from deception_core.dataset import write_dataset
+
+    dataset, _ = make_dataset(make_labels(20, 2, seed=5), width=8, layers=(1, 2), signal={2: 3.0})
+    run_dir = tmp_path / "run"
+    write_dataset(run_dir / "dataset", dataset)
+    probes = {"n_folds": 3, "plots": False, "n_permutations": 0, "n_random_directions": 0}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"components": {"analysis": {"probes": probes}}}))
+    result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--config", str(config), "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    document = _validate(run_dir / RESULTS_FILE)
+    assert document["settings"]["n_folds"] == 3
+    assert document["settings"]["n_permutations"] == 0
+    assert document["settings"]["seed"] == 4  # the run-wide seed still reaches a setting not given
+    assert not any((run_dir / name).exists() for name in PLOT_FILES.values())
+
+    (run_dir / RESULTS_FILE).unlink()
+    config.write_text(json.dumps({"components": {"analysis": {"probes": {"n_fold": 3}}}}))
+    result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "analysis 'probes'" in result.output
+    assert "n_fold" in result.output
+    assert "Valid keys: c_grid, fpr, inner_folds, jobs, n_folds" in result.output
+    assert not (run_dir / RESULTS_FILE).exists()
+
+
 def test_plugin_registers_probes_without_heavy_imports():
     code = (
         "import sys\n"

@@ -10,7 +10,7 @@ from deception_probes.settings import ProbeSettings
 
 
 def _run(tmp_path, dataset, fast):
-    return ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False, n_random_directions=0)).run(dataset, tmp_path, {})
+    return ProbeAnalysis(ProbeSettings(seed=0, **{**fast, "plots": False, "n_random_directions": 0})).run(dataset, tmp_path, {})
 
 
 def test_labels_set_by_scenario_are_flagged_even_with_a_perfect_probe(tmp_path, make_dataset, fast) -> None:

@@ -52,7 +52,7 @@ def test_null_labels_give_chance_with_honest_intervals(tmp_path, make_dataset, m
     seeds = range(20)
     for seed in seeds:
         dataset, _ = make_dataset(make_labels(24, 2, seed=100 + seed), width=8, seed=200 + seed)
-        settings = ProbeSettings(seed=seed, **fast, plots=False, inner_folds=2, n_random_directions=0)
+        settings = ProbeSettings(seed=seed, **{**fast, "plots": False, "inner_folds": 2, "n_random_directions": 0})
         report = ProbeAnalysis(settings).run(dataset, tmp_path / str(seed), {})
         for cell in report.results["cells"]:
             ci = cell["auroc"]

@@ -70,7 +70,7 @@ def test_paired_null_p_values_are_not_stuck_at_one(tmp_path, make_dataset, fast)
     p_values = []
     for seed in range(6):
         dataset, _ = make_dataset([PAIR] * 24, width=6, seed=40 + seed)
-        settings = ProbeSettings(seed=seed, **fast, plots=False, n_random_directions=0)
+        settings = ProbeSettings(seed=seed, **{**fast, "plots": False, "n_random_directions": 0})
         results = ProbeAnalysis(settings).run(dataset, tmp_path / str(seed), {}).results
         p_values += [c["permutation"]["p_value"] for c in results["cells"]]
     assert np.mean(p_values) > 0.2
