@@ -102,6 +102,7 @@ class RemoteEvaluator(Evaluator):
     default_timeout: ClassVar[float] = 60.0
     default_max_tries: ClassVar[int] = 4
     default_max_tokens: ClassVar[int] = 1024  # room for models that think before answering; billed as used
+    settings_class = JudgeSettings
 
     def __init__(self, context: EvaluatorContext, settings: JudgeSettings | None = None, *,
                  sleep: Callable[[float], None] | None = None) -> None:
@@ -123,16 +124,13 @@ class RemoteEvaluator(Evaluator):
         self._failures_in_a_row = 0
         self._lock = threading.Lock()  # judge_many runs calls in threads
 
-    settings_class = JudgeSettings
-
     @classmethod
     def resolve_settings(cls, settings: Any) -> JudgeSettings:
         """Every unset setting from its ``DECEPTION_*`` environment variable, else the service's default;
         a base URL that would leak the key is refused here, before anything runs."""
         given: JudgeSettings = settings if settings is not None else JudgeSettings()
-        resolved = attrs.evolve(from_environment(cls.name, cls.service), **{
-            name: value for name, value in attrs.asdict(given).items()
-            if value is not None})
+        given_values = {name: value for name, value in attrs.asdict(given).items() if value is not None}
+        resolved = attrs.evolve(from_environment(cls.name, cls.service), **given_values)
         resolved = attrs.evolve(
             resolved,
             model=resolved.model or cls.default_model,
