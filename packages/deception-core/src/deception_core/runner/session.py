@@ -59,12 +59,15 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
                  registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
     from deception_core.capture.base import CaptureSpec, Sampling
-    from deception_core.components import build
+    from deception_core.components import build, settings_for
 
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
                              config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
     backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
-    backend = backend_cls(model, CaptureSpec(layers, config.positions))
+    backend_settings = settings_for(Kind.CAPTURE_BACKEND, backend_name, backend_cls,
+                                    config.component_params(Kind.CAPTURE_BACKEND.value, backend_name))
+    spec = CaptureSpec(layers, config.positions)
+    backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
     if wrap_backend is not None:
         backend = wrap_backend(backend)
     options = GameOptions(
