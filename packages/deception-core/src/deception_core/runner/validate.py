@@ -82,6 +82,28 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         model_id=config.model, model_type=info.model_type, requested=requested
     ) or "hf"
     registry.get(Kind.CAPTURE_BACKEND, backend)
+    layers = checked_layers(config, info)
+    sae = checked_sae(config, info, registry)
+    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
+        from deception_core.models.folder_check import check_model_folder
+
+        check_model_folder(spec.raw, spec.path)
+    check_writable(Path(config.output), "--output")
+    output_state = check_output(config)
+    check_executor_and_device(config)
+    from deception_core.runner.checkpoint import check_checkpoint
+
+    if config.checkpoint_dir:
+        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
+        check_checkpoint(config.checkpoint_dir, config, layers, backend)
+    elif output_state == "resume":
+        check_checkpoint(checkpoint_dir(config), config, layers, backend)
+    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
+                        output_state)
+
+
+def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
+    """``--layers`` (or the automatic choice) plus the SAE's layer, every one present in the model."""
     layers = config.layers or auto_layers(info.n_layers)
     if config.sae:
         layers = tuple(sorted(set(layers) | {config.sae_layer}))
@@ -92,23 +114,25 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
             f"{what}: layer(s) {bad} do not exist in {config.model}, which has {info.n_layers} layers "
             f"(valid: 0 to {info.n_layers - 1})"
         )
-    sae = None
+    return tuple(layers)
+
+
+def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
+    """The SAE chosen with ``--sae`` (None without it; its other flags refused without it)."""
     if config.sae:
         from deception_core.sae import registered_saes, resolve_sae
 
-        sae = resolve_sae(
+        return resolve_sae(
             layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
             d_model=info.d_model, saes=registered_saes(registry),
             release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
         )
-    elif config.sae_path or config.sae_release or config.sae_id:
+    if config.sae_path or config.sae_release or config.sae_id:
         raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
-    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
-        from deception_core.models.folder_check import check_model_folder
+    return None
 
-        check_model_folder(spec.raw, spec.path)
-    check_writable(Path(config.output), "--output")
-    output_state = check_output(config)
+
+def check_executor_and_device(config: RunConfig) -> None:
     if config.executor == "ray":
         from deception_core.runner.executors import require_ray
 
@@ -117,12 +141,3 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         from deception_core.models.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
-    from deception_core.runner.checkpoint import check_checkpoint
-
-    if config.checkpoint_dir:
-        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
-        check_checkpoint(config.checkpoint_dir, config, layers, backend)
-    elif output_state == "resume":
-        check_checkpoint(checkpoint_dir(config), config, layers, backend)
-    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
-                        output_state)
