@@ -75,7 +75,7 @@ def prefix_groups(prompts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED
 def _rebuildable(cache: Any) -> bool:
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-    layers = getattr(cache, "layers", None)
+    layers: list[Any] = list(getattr(cache, "layers", None) or [])
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
@@ -127,20 +127,26 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
         return _plain(model, ids, mask, position)
     prefix_width = prefix_ids.shape[1]
     slot = {g: k for k, g in enumerate(used)}
+    # where each row's cached tokens sit in the prefix pass: (prefix row, first column, count)
+    sources = [(slot.get(group, 0), prefix_width - lengths[group], cached - pad_count)
+               for group, pad_count in zip(group_of, pads, strict=True)]
+    layer: Any
     for layer in prefix_cache.layers:
-        keys, values = layer.keys, layer.values
-        new_keys = keys.new_zeros((len(prompts), keys.shape[1], cached, keys.shape[3]))
-        new_values = values.new_zeros((len(prompts), values.shape[1], cached, values.shape[3]))
-        for row, (group, pad_count) in enumerate(zip(group_of, pads, strict=True)):
-            take = cached - pad_count  # this row's prompt tokens held in the cached columns
-            if take <= 0:
-                continue
-            start = prefix_width - lengths[group]
-            new_keys[row, :, pad_count:] = keys[slot[group], :, start : start + take]
-            new_values[row, :, pad_count:] = values[slot[group], :, start : start + take]
-        layer.keys, layer.values = new_keys, new_values
+        layer.keys = _spread(layer.keys, sources, pads, cached)
+        layer.values = _spread(layer.values, sources, pads, cached)
         if hasattr(layer, "cumulative_length"):
             layer.cumulative_length = cached
     output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
                    past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
     return PromptPass(output, prefix_cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+
+
+def _spread(states: torch.Tensor, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],
+            cached: int) -> torch.Tensor:
+    """``[rows, heads, cached, dim]``: each row's cached tokens copied from its group's prefix,
+    after its own left padding (zeros, masked out)."""
+    out = states.new_zeros((len(sources), states.shape[1], cached, states.shape[3]))
+    for row, ((source, start, take), pad_count) in enumerate(zip(sources, pads, strict=True)):
+        if take > 0:
+            out[row, :, pad_count:] = states[source, :, start : start + take]
+    return out
