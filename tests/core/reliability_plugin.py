@@ -218,3 +218,21 @@ def only_area(ckpt: Path) -> Path:
     areas = [p for p in ckpt.iterdir() if (p / "manifest.json").is_file()] if ckpt.is_dir() else []
     assert len(areas) <= 1, areas
     return areas[0] if areas else ckpt / "no-area-yet"
+
+
+class Killed(Exception):
+    """Raised where a killed process would have stopped."""
+
+
+def dying_store(survive: int) -> type:
+    """A checkpoint store class that saves ``survive`` trials, then dies the way a killed process
+    would: mid-run, no cleanup (pass it as a sink, or patch it in as the runner's store)."""
+    from deception_core.runner.checkpoint import CheckpointStore
+
+    class DyingStore(CheckpointStore):
+        def add(self, output: Any) -> None:
+            if self.saved == survive:
+                raise Killed(f"killed after {survive} trials")
+            super().add(output)
+
+    return DyingStore

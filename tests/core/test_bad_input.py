@@ -170,6 +170,7 @@ class Case:
 
 KEY_WITH_NEWLINE = "sk-planted-Secret-4c1d\nX-Injected: 1"
 KEY_WITH_TAB = "sk-planted-Secret-9e2f\t"
+STATEMENTS = '{"text": "I paid 30 coins.", "label": "honest"}\n{"text": "I paid 50 coins.", "label": "deceptive"}\n'
 
 CASES: dict[str, Case] = {
     # --- names the registry or the model decides ---------------------------------------------------
@@ -220,6 +221,15 @@ CASES: dict[str, Case] = {
     "model-empty": Case(lambda c: c["run"](**{"--model": ""}), ("model must not be empty",)),
     "evaluator-empty": Case(lambda c: c["run"](**{"--evaluator": " "}), ("evaluator must not be empty",)),
     "config-path-empty": Case(lambda c: [*c["run"](), "--config", ""], ("--config is empty",)),
+    "config-scenario-setting-misspelt": Case(
+        lambda c: _config(c, "scenario.json", {"components": {"scenario": {"ultimatum_bluff": {"counterpat": "scripted"}}}}),
+        ("scenario 'ultimatum_bluff'", "counterpat", "Valid keys: counterpart")),
+    "config-judge-setting-unknown": Case(
+        lambda c: _config(c, "judge.json", {"components": {"evaluator": {"local": {"temperature": 0}}}}),
+        ("evaluator 'local'", "temperature", "Valid keys: max_dialogue_chars, max_new_tokens, mode")),
+    "config-probe-setting-unknown": Case(
+        lambda c: _config(c, "probes.json", {"components": {"analysis": {"probes": {"n_fold": 3}}}}),
+        ("analysis 'probes'", "n_fold", "Valid keys: c_grid")),
     # --- config files -----------------------------------------------------------------------------
     "config-missing": Case(lambda c: [*c["run"](), "--config", str(c["tmp"] / "nope.json")], ("no such file",)),
     "config-is-a-folder": Case(lambda c: [*c["run"](), "--config", str(c["tmp"])], ("is not a file",)),
@@ -369,6 +379,45 @@ CASES: dict[str, Case] = {
     "merge-output-is-an-input": Case(lambda c: ["merge", str(c["good"] / "run" / "sub"), str(c["good"] / "run")],
                                      ("is inside the input",)),
     "merge-output-is-a-file": Case(lambda c: ["merge", str(c["file"]), str(c["good"] / "run")], ("is a file",)),
+    # --- report, export, relabel, capture, saes, checkpoints ---------------------------------------
+    "report-not-a-run": Case(lambda c: ["report", str(c["tmp"])], ("holds no dataset", "deception run")),
+    "report-output-is-a-directory": Case(lambda c: ["report", str(c["good"] / "run"), "-o", str(c["tmp"])],
+                                         ("'--output'", "is a directory")),
+    "export-unknown-activations": Case(
+        lambda c: ["export", str(c["good"] / "run"), "-o", str(c["out"] / "x.parquet"), "--activations", "99:reply_mean"],
+        ("no activations for layer 99", "it has layers")),
+    "export-activations-malformed": Case(
+        lambda c: ["export", str(c["good"] / "run"), "-o", str(c["out"] / "x.parquet"), "--activations", "nonsense"],
+        ("--activations takes LAYER:POSITION", "6:reply_mean")),
+    "export-not-a-run": Case(lambda c: ["export", str(c["tmp"]), "-o", str(c["out"] / "x.parquet")],
+                             ("holds no dataset", "deception run")),
+    "export-unknown-format": Case(lambda c: ["export", str(c["good"] / "run"), "-o", str(c["out"]), "--format", "xml"],
+                                  ("'xml' is not one of", "parquet")),
+    "relabel-unknown-evaluator": Case(lambda c: ["relabel", str(c["good"] / "run"), "--evaluator", "oracle"],
+                                      ("unknown evaluator 'oracle'", "Valid names:", "echo-judge")),
+    "relabel-missing-key": Case(lambda c: ["relabel", str(c["good"] / "run"), "--evaluator", "together"],
+                                ("TOGETHER_API_KEY", "--evaluator local"), env={"TOGETHER_API_KEY": None},
+                                needs="together"),
+    "relabel-not-a-run": Case(lambda c: ["relabel", str(c["tmp"])], ("holds no dataset", "deception run")),
+    "relabel-unknown-label-policy": Case(lambda c: ["relabel", str(c["good"] / "run"), "--label-policy", "vote"],
+                                         ("'vote' is not one of", "agree", "rule")),
+    "capture-missing-data": Case(
+        lambda c: ["capture", str(c["tmp"] / "nope.jsonl"), "-m", str(c["model"]), "-o", str(c["out"])],
+        ("does not exist", "pass a .jsonl or .csv file")),
+    "capture-unknown-format": Case(lambda c: ["capture", str(c["file"]), "-m", str(c["model"]), "-o", str(c["out"])],
+                                   ("unknown format", "use .jsonl or .csv")),
+    "capture-layer-out-of-range": Case(
+        lambda c: ["capture", _write(c, "statements.jsonl", STATEMENTS), "-m", str(c["model"]), "--layers", "99",
+                   "-o", str(c["out"])],
+        ("--layers 99", "has decoder blocks 0..")),
+    "capture-output-not-empty": Case(
+        lambda c: ["capture", _write(c, "statements.jsonl", STATEMENTS), "-m", str(c["model"]),
+                   "-o", _folder_with(c, "taken-capture", {"notes.txt": "x"})],
+        ("is not empty", "choose a new --output")),
+    "saes-negative-layer": Case(lambda c: ["saes", "--layer", "-3"], ("'--layer'", "x>=0")),
+    "saes-layer-not-a-number": Case(lambda c: ["saes", "--layer", "six"], ("'--layer'", "'six' is not a valid integer")),
+    "checkpoints-a-file": Case(lambda c: ["checkpoints", str(c["file"])], ("'DIRECTORY'", "is a file")),
+    "checkpoints-missing": Case(lambda c: ["checkpoints", str(c["tmp"] / "nope")], ("'DIRECTORY'", "does not exist")),
 }
 
 
@@ -441,7 +490,8 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
 def test_the_catalogue_covers_every_class_of_bad_input() -> None:
     """Each class of the issue's list has cases (the catalogue grows by class, not by example)."""
     prefixes = ("config-", "model-", "output-", "checkpoint-", "key-", "judge-url-", "env-", "analyze-", "merge-",
-                "temperature-", "positions-", "trials-")
+                "temperature-", "positions-", "trials-", "report-", "export-", "relabel-", "capture-", "saes-",
+                "checkpoints-")
     for prefix in prefixes:
         assert sum(name.startswith(prefix) for name in CASES) >= 2, prefix
     assert len(CASES) >= 100

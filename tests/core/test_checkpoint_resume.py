@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from reliability_plugin import load_tiny, only_area, plugin_set, read_exact, run_config
+from reliability_plugin import Killed, dying_store, only_area, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
 from deception_core.runner.checkpoint import (
@@ -26,41 +26,6 @@ from deception_core.runner.plan import plan_trials
 from deception_core.runner.shard_key import KEY_FILE, load_or_create_key
 
 
-class _Interrupted(Exception):
-    pass
-
-
-class _DyingStore(CheckpointStore):
-    """Saves ``survive`` trials, then dies the way a killed process would: mid-run, no cleanup."""
-
-    def __init__(self, directory, survive: int) -> None:
-        super().__init__(directory)
-        self.survive = survive
-
-    def add(self, output) -> None:
-        if self.saved == self.survive:
-            raise _Interrupted()
-        super().add(output)
-
-
-@pytest.fixture(scope="module")
-def plugins():
-    return plugin_set()
-
-
-@pytest.fixture(scope="module")
-def model(tiny_model_dir):
-    return load_tiny(tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_model_dir, tmp_path_factory, plugins, model):
-    """An uninterrupted run without a checkpoint (3 trials x 2 conditions)."""
-    out = tmp_path_factory.mktemp("reference") / "out"
-    InterpretabilityRunner(run_config(tiny_model_dir, out, analyze=False), plugins=plugins, model=model).run()
-    return read_exact(out)
-
-
 def _run(tiny_model_dir, out, ckpt, plugins, model, sink=None, **changes):
     config = run_config(tiny_model_dir, out, analyze=False, checkpoint_dir=str(ckpt), **changes)
     return InterpretabilityRunner(config, plugins=plugins, model=model, trial_sink=sink).run()
@@ -68,13 +33,13 @@ def _run(tiny_model_dir, out, ckpt, plugins, model, sink=None, **changes):
 
 def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
     ckpt = tmp_path / "ckpt"
-    with pytest.raises(_Interrupted):
-        _run(tiny_model_dir, tmp_path / "first", ckpt, plugins, model, sink=_DyingStore(ckpt, survive=4))
+    with pytest.raises(Killed):
+        _run(tiny_model_dir, tmp_path / "first", ckpt, plugins, model, sink=dying_store(4)(ckpt))
     assert len(list((only_area(ckpt) / "trials").glob("*.safetensors"))) == 4
     resumed = CheckpointStore(ckpt)
     results = _run(tiny_model_dir, tmp_path / "out", ckpt, plugins, model, sink=resumed)
     assert (resumed.resumed, resumed.saved) == (4, 2)  # only the 2 missing trials were played
-    assert read_exact(tmp_path / "out") == reference
+    assert read_exact(tmp_path / "out") == reference.exact
     keys = [t.trial_key for t in results.dataset.trials]
     assert len(keys) == len(set(keys)) == 6
     assert len(list((only_area(ckpt) / "trials").glob("*.safetensors"))) == 6
@@ -86,9 +51,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(tiny_model_dir, tmp_path,
 def test_runner_builds_the_store_from_config_and_logs_resume(tiny_model_dir, tmp_path, plugins, model, reference) -> None:
     ckpt = tmp_path / "ckpt"
     _run(tiny_model_dir, tmp_path / "a", ckpt, plugins, model)
-    assert read_exact(tmp_path / "a") == reference
+    assert read_exact(tmp_path / "a") == reference.exact
     again = _run(tiny_model_dir, tmp_path / "b", ckpt, plugins, model)
-    assert read_exact(tmp_path / "b") == reference
+    assert read_exact(tmp_path / "b") == reference.exact
     assert "resuming from" in (tmp_path / "b" / "run.log").read_text()
     assert "6 trial(s) resumed, 0 saved" in (tmp_path / "b" / "run.log").read_text()
     assert "on disk" in again.summary
@@ -124,7 +89,7 @@ def test_configs_sharing_a_folder_each_resume_their_own_trials(tiny_model_dir, t
     assert (first_again.resumed, first_again.saved) == (6, 0)
     assert (other_again.resumed, other_again.saved) == (6, 0)
     assert first_again.area != other_again.area
-    assert read_exact(tmp_path / "a2") == reference
+    assert read_exact(tmp_path / "a2") == reference.exact
 
 
 def test_edited_manifest_is_refused_before_the_model_loads(tiny_model_dir, tmp_path, plugins, model) -> None:
@@ -197,7 +162,7 @@ def test_corrupt_torn_and_planted_shards_are_redone(tiny_model_dir, tmp_path, pl
     assert "not a readable safetensors file" in reasons
     assert "holds trial" in reasons
     assert not marker.exists()
-    assert read_exact(tmp_path / "out") == reference
+    assert read_exact(tmp_path / "out") == reference.exact
     assert not leftover.exists()
     assert keep.exists()
 

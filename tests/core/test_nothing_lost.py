@@ -15,7 +15,17 @@ import attrs
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from reliability_plugin import PLUGIN_REF, base_args, load_tiny, only_area, plugin_set, read_exact, run_config
+from reliability_plugin import (
+    PLUGIN_REF,
+    Killed,
+    base_args,
+    dying_store,
+    load_tiny,
+    only_area,
+    plugin_set,
+    read_exact,
+    run_config,
+)
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
@@ -28,24 +38,6 @@ from deception_core.runner.checkpoint import CheckpointStore, decode_trial, enco
 from deception_core.runner.shard_key import load_or_create_key
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def plugins():
-    return plugin_set()
-
-
-@pytest.fixture(scope="module")
-def model(tiny_model_dir):
-    return load_tiny(tiny_model_dir)
-
-
-@pytest.fixture(scope="module")
-def reference(tiny_model_dir, tmp_path_factory, plugins, model):
-    """An uninterrupted run (3 trials x 2 conditions) and its exact content."""
-    out = tmp_path_factory.mktemp("reference") / "out"
-    InterpretabilityRunner(run_config(tiny_model_dir, out, analyze=False), plugins=plugins, model=model).run()
-    return out, read_exact(out)
 
 
 @pytest.fixture()
@@ -83,26 +75,12 @@ def test_a_rerun_into_a_finished_output_is_refused_and_the_earlier_run_is_intact
     assert not (out / "checkpoint").exists()  # the default checkpoint goes once the dataset is complete
 
 
-class _Dies(Exception):
-    pass
-
-
-def _dying_store(survive: int):
-    class DyingStore(CheckpointStore):
-        def add(self, output) -> None:
-            if self.saved == survive:
-                raise _Dies(f"killed after {survive} trials")
-            super().add(output)
-
-    return DyingStore
-
-
 def test_a_crashed_run_keeps_its_trials_in_its_output_and_resumes_there(
         tiny_model_dir, tmp_path, plugins, model, reference, monkeypatch) -> None:
     out = tmp_path / "out"
     config = run_config(tiny_model_dir, out, analyze=False)
-    monkeypatch.setattr(runner_module, "CheckpointStore", _dying_store(4))
-    with pytest.raises(_Dies):
+    monkeypatch.setattr(runner_module, "CheckpointStore", dying_store(4))
+    with pytest.raises(Killed):
         InterpretabilityRunner(config, plugins=plugins, model=model).run()
     assert len(list((only_area(out / "checkpoint") / "trials").glob("*.safetensors"))) == 4
     assert not (out / "dataset").exists()
@@ -371,7 +349,7 @@ def test_a_failing_analysis_leaves_no_new_analyze_output(reference, tmp_path, mo
 
     source, _ = reference
 
-    def broken(registry, dataset, out_dir, options):
+    def broken(registry, dataset, out_dir, options, components=None):
         (Path(out_dir) / "half.json").write_text("{")
         raise OSError(28, "No space left on device", str(Path(out_dir) / "half.json"))
 

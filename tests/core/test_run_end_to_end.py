@@ -78,13 +78,13 @@ def test_verbose_really_changes_the_log_level(run_config, fake_plugin_set, tmp_p
     assert "trial echo/emergent/high_incentive/00000 done" in verbose
 
 
-def test_the_judge_used_is_recorded_in_config_json_and_meta_json(run_config, fake_plugin_set, tmp_path) -> None:
+def test_judge_flags_for_a_judge_without_settings_are_refused_before_anything_exists(run_config, fake_plugin_set,
+                                                                                     tmp_path) -> None:
+    """The judge's settings are structured in one place; a judge that takes none refuses them.
+    (A judge with settings recording them: `tests/scenarios/test_evaluators_run.py`.)"""
+    from deception_core.errors import ConfigError
+
     config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
-    InterpretabilityRunner(config, plugins=fake_plugin_set).run()
-    out = tmp_path / "out"
-    recorded = json.loads((out / "config.json").read_text())
-    meta = json.loads((out / "dataset" / "meta.json").read_text())
-    expected = {"name": "echo-judge", "options": {"model": "judge-7b", "base_url": "http://judge.example"}}
-    assert recorded["resolved"]["judge"] == expected
-    assert meta["judge"] == expected
-    assert recorded["config"]["judge_model"] == "judge-7b"
+    with pytest.raises(ConfigError, match=r"evaluator 'echo-judge' takes no settings; got \['base_url', 'model'\]"):
+        InterpretabilityRunner(config, plugins=fake_plugin_set).run()
+    assert not (tmp_path / "out").exists()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from deception_probes.analysis import PLOT_FILES, RESULTS_FILE, ProbeAnalysis, load_schema
+from deception_probes.settings import ProbeSettings
 
 
 def _validate(path) -> dict:
@@ -27,7 +28,7 @@ def test_full_results_are_schema_valid_with_transfer_and_plots(tmp_path, make_da
     labels = make_labels(48, 3, seed=4) + [["ambiguous", "honest"], ["ambiguous"]]
     dataset, _ = make_dataset(labels, width=12, layers=(1, 3), positions=("last_prompt", "reply_mean"),
                               signal={1: 1.0, 3: 3.0}, modes=("emergent", "instructed"), scenarios=("a", "b", "c"))
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 1, "probes": fast})
+    report = ProbeAnalysis(ProbeSettings(seed=1, **fast)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     assert document["labelled"]["ambiguous_excluded"] == 2
     assert document["dataset"]["label_counts"]["ambiguous"] == 2
@@ -58,7 +59,7 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
     # instructed trials are all honest: any split testing or training on them lacks a class
     labels = [["deceptive", "honest"] if t % 2 == 0 else ["honest", "honest"] for t in range(24)]
     dataset, _ = make_dataset(labels, width=8, signal={1: 4.0}, modes=("emergent", "instructed"))
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     cells = {(c["train"], c["test"]): c for c in report.results["generalisation"]["transfer"]["mode"]["cells"]}
     for key in (("emergent", "instructed"), ("instructed", "emergent"), ("instructed", "instructed")):
         assert cells[key]["status"] == "not computable"
@@ -81,7 +82,7 @@ def test_transfer_without_both_classes_is_not_computable(tmp_path, make_dataset,
 )
 def test_degenerate_data_get_an_honest_report(tmp_path, make_dataset, labels, reason):
     dataset, _ = make_dataset(labels, width=6)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0})
+    report = ProbeAnalysis(ProbeSettings(seed=0)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     assert document["status"] == "no_probe"
     assert document["best"] is None
@@ -109,7 +110,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
                            "sae/reply_mean/values": np.array(values, dtype=np.float32),
                            "sae/reply_mean/offsets": np.array(offsets, dtype=np.int64)})
     dataset.meta["sae"] = {"d_sae": 64, "layer": 1, "neuronpedia_id": "gemma-2b-it/12-res-jb"}
-    ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     entry = document["sae"]["positions"][0]
     assert entry["auroc"]["value"] > 0.95
@@ -140,6 +141,37 @@ def test_deception_analyze_cli_writes_results_and_plots(tmp_path, make_dataset, 
     assert (run_dir / document["best"]["file"]).is_file()
     assert "[probes]" in result.output
     assert "best probe" in result.output
+
+
+def test_analyze_config_settings_reach_the_probe_analysis_and_misspelt_ones_exit_2(tmp_path, make_dataset,
+                                                                                   make_labels):
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+    from deception_core.dataset import write_dataset
+
+    dataset, _ = make_dataset(make_labels(20, 2, seed=5), width=8, layers=(1, 2), signal={2: 3.0})
+    run_dir = tmp_path / "run"
+    write_dataset(run_dir / "dataset", dataset)
+    probes = {"n_folds": 3, "plots": False, "n_permutations": 0, "n_random_directions": 0}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"components": {"analysis": {"probes": probes}}}))
+    result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--config", str(config), "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    document = _validate(run_dir / RESULTS_FILE)
+    assert document["settings"]["n_folds"] == 3
+    assert document["settings"]["n_permutations"] == 0
+    assert document["settings"]["seed"] == 4  # the run-wide seed still reaches a setting not given
+    assert not any((run_dir / name).exists() for name in PLOT_FILES.values())
+
+    (run_dir / RESULTS_FILE).unlink()
+    config.write_text(json.dumps({"components": {"analysis": {"probes": {"n_fold": 3}}}}))
+    result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "analysis 'probes'" in result.output
+    assert "n_fold" in result.output
+    assert "Valid keys: c_grid, fpr, inner_folds, jobs, n_folds" in result.output
+    assert not (run_dir / RESULTS_FILE).exists()
 
 
 def test_plugin_registers_probes_without_heavy_imports():

@@ -6,11 +6,11 @@ import numpy as np
 
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.confounds import baseline_scores
+from deception_probes.settings import ProbeSettings
 
 
 def _run(tmp_path, dataset, fast):
-    return ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False,
-                                                                         "n_random_directions": 0}})
+    return ProbeAnalysis(ProbeSettings(seed=0, **{**fast, "plots": False, "n_random_directions": 0})).run(dataset, tmp_path, {})
 
 
 def test_labels_set_by_scenario_are_flagged_even_with_a_perfect_probe(tmp_path, make_dataset, fast) -> None:

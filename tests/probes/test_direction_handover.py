@@ -15,13 +15,14 @@ from deception_core.runner.analyse import chosen_alternatives, chosen_direction
 from deception_core.runner.causal import run_causal_tests
 from deception_probes import load_probe
 from deception_probes.analysis import ProbeAnalysis
+from deception_probes.settings import ProbeSettings
 
 
 @pytest.fixture()
 def analysed(tmp_path, make_dataset, make_labels, fast):
     labels = make_labels(40, 3, seed=2)
     dataset, _ = make_dataset(labels, width=12, layers=(1, 3, 4), signal={3: 4.0, 4: 2.0}, seed=2)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     return dataset, report, tmp_path
 
 

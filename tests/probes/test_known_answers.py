@@ -10,6 +10,7 @@ from deception_probes.analysis import ProbeAnalysis
 from deception_probes.crossval import FoldPlan, cross_validate
 from deception_probes.methods import LogisticMethod
 from deception_probes.metrics import auroc_ci
+from deception_probes.settings import ProbeSettings
 from deception_probes.splits import grouped_folds
 
 
@@ -20,7 +21,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 def test_every_method_recovers_a_planted_direction(tmp_path, make_dataset, make_labels, fast):
     labels = make_labels(60, 3, seed=1)
     dataset, u = make_dataset(labels, width=24, layers=(2, 5), signal={5: 5.0}, seed=1)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     results = report.results
     assert results["status"] == "ok"
     at_signal = {c["method"]: c for c in results["cells"] if c["layer"] == 5}
@@ -51,8 +52,8 @@ def test_null_labels_give_chance_with_honest_intervals(tmp_path, make_dataset, m
     seeds = range(20)
     for seed in seeds:
         dataset, _ = make_dataset(make_labels(24, 2, seed=100 + seed), width=8, seed=200 + seed)
-        report = ProbeAnalysis().run(dataset, tmp_path / str(seed), {
-            "seed": seed, "probes": {**fast, "plots": False, "inner_folds": 2, "n_random_directions": 0}})
+        settings = ProbeSettings(seed=seed, **{**fast, "plots": False, "inner_folds": 2, "n_random_directions": 0})
+        report = ProbeAnalysis(settings).run(dataset, tmp_path / str(seed), {})
         for cell in report.results["cells"]:
             ci = cell["auroc"]
             covered[cell["method"]] += ci["ci_low"] <= 0.5 <= ci["ci_high"]

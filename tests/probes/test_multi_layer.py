@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.multilayer import ALL_LAYERS, METHOD
+from deception_probes.settings import ProbeSettings
 
 
 def test_ensemble_over_layers_with_independent_noise_beats_the_layers(tmp_path, make_dataset, make_labels, fast):
@@ -11,8 +12,8 @@ def test_ensemble_over_layers_with_independent_noise_beats_the_layers(tmp_path, 
     averages the noise away, so the ensemble separates better than the layers do."""
     dataset, _ = make_dataset(make_labels(60, 3, seed=8), width=8, layers=(1, 2, 3),
                               signal={1: 0.9, 2: 0.9, 3: 0.9}, seed=8)
-    results = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False,
-                                                                            "n_permutations": 0}}).results
+    settings = ProbeSettings(seed=0, **{**fast, "plots": False, "n_permutations": 0})
+    results = ProbeAnalysis(settings).run(dataset, tmp_path, {}).results
     [entry] = results["multi_layer"]
     assert entry["layer"] == ALL_LAYERS
     assert entry["layers"] == [1, 2, 3]
@@ -24,6 +25,5 @@ def test_ensemble_over_layers_with_independent_noise_beats_the_layers(tmp_path, 
     chosen = [c for c in results["nested"]["choices"] if "method" in c]
     assert any(c["method"] == METHOD for c in chosen)  # it competes in the nested selection, and wins here
     assert results["best"]["layer"] in (1, 2, 3)  # the saved probe stays a single-layer direction
-    report = ProbeAnalysis().run(dataset, tmp_path / "again", {"seed": 0, "probes": {**fast, "plots": False,
-                                                                                      "n_permutations": 0}})
+    report = ProbeAnalysis(settings).run(dataset, tmp_path / "again", {})
     assert "multi-layer probe at reply_mean" in report.table

@@ -7,6 +7,7 @@ import numpy as np
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.crossval import FoldPlan
 from deception_probes.nulls import permutation_scheme
+from deception_probes.settings import ProbeSettings
 from deception_probes.splits import grouped_folds
 
 PAIR = ["honest", "deceptive"]
@@ -54,7 +55,7 @@ def test_too_few_pairs_is_not_testable_with_the_reason():
 
 def test_paired_signal_gets_a_small_p_value_and_the_floor_beside_it(tmp_path, make_dataset, fast):
     dataset, _ = make_dataset([PAIR] * 30, width=12, signal={1: 4.0}, seed=2)
-    results = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).results
+    results = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {}).results
     assert results["permutation_scheme"]["level"] == "rounds within trials"
     for cell in results["cells"]:
         perm = cell["permutation"]
@@ -69,8 +70,8 @@ def test_paired_null_p_values_are_not_stuck_at_one(tmp_path, make_dataset, fast)
     p_values = []
     for seed in range(6):
         dataset, _ = make_dataset([PAIR] * 24, width=6, seed=40 + seed)
-        results = ProbeAnalysis().run(dataset, tmp_path / str(seed), {
-            "seed": seed, "probes": {**fast, "plots": False, "n_random_directions": 0}}).results
+        settings = ProbeSettings(seed=seed, **{**fast, "plots": False, "n_random_directions": 0})
+        results = ProbeAnalysis(settings).run(dataset, tmp_path / str(seed), {}).results
         p_values += [c["permutation"]["p_value"] for c in results["cells"]]
     assert np.mean(p_values) > 0.2
     assert np.mean(p_values) < 0.8  # under the null, p is spread over (0, 1], not 1.000 every time
@@ -78,7 +79,7 @@ def test_paired_null_p_values_are_not_stuck_at_one(tmp_path, make_dataset, fast)
 
 def test_table_prints_the_floor_and_count_beside_each_p_value(tmp_path, make_dataset, fast):
     dataset, _ = make_dataset([PAIR] * 30, width=12, signal={1: 4.0}, seed=2)
-    table = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).table
+    table = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {}).table
     assert "0.048 (n=20, floor 0.048)" in table
     assert "permutations: rounds within trials" in table
 
@@ -91,7 +92,7 @@ def test_a_not_testable_analysis_is_schema_valid_and_says_why(tmp_path, make_dat
     from deception_probes.analysis import RESULTS_FILE, load_schema
 
     dataset, _ = make_dataset([PAIR] * 4, width=4, seed=1)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     document = json.loads((tmp_path / RESULTS_FILE).read_text())
     jsonschema.Draft202012Validator(load_schema()).validate(document)
     for cell in document["cells"]:

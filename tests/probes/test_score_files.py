@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from deception_probes.analysis import ProbeAnalysis
+from deception_probes.settings import ProbeSettings
 
 
 def _with_reply_tokens(dataset, seed: int = 0):
@@ -36,7 +37,7 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
     for i, sample in enumerate(dataset.samples):
         dataset.samples[i] = attrs.evolve(sample, sample_id=f"s{i}")
     dataset = _with_reply_tokens(dataset)
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     results = report.results
     assert "probe_scores.parquet" in results["files"]
     scores = pd.read_parquet(tmp_path / "probe_scores.parquet")
@@ -71,7 +72,7 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
 
 def test_without_reply_tokens_the_token_columns_are_null(tmp_path, make_dataset, make_labels, fast):
     dataset, _ = make_dataset(make_labels(20, 2, seed=5), width=6, seed=5)
-    ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     scores = pd.read_parquet(tmp_path / "probe_scores.parquet")
     assert scores["token_score_mean"].isna().all()
     assert not (tmp_path / "probe_token_scores.parquet").exists()
@@ -86,7 +87,7 @@ def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_
         judge = {"honest": "deceptive", "deceptive": "honest"}[sample.label] if flip else sample.label
         dataset.samples[i] = attrs.evolve(sample, judge_label=judge)
     dataset.meta["config"] = {"label_policy": "rule"}
-    results = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}}).results
+    results = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {}).results
     judge = results["judge_baseline"]
     assert judge["status"] == "ok"
     assert judge["n_samples"] == 120
@@ -99,6 +100,6 @@ def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_
 def test_judge_baseline_under_the_agree_policy_is_flagged_circular(tmp_path, make_dataset, make_labels, fast):
     dataset, _ = make_dataset(make_labels(20, 2, seed=7), width=6, seed=7)
     dataset.meta["config"] = {"label_policy": "agree"}
-    report = ProbeAnalysis().run(dataset, tmp_path, {"seed": 0, "probes": {**fast, "plots": False}})
+    report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     assert report.results["judge_baseline"]["status"] == "circular"
     assert "circular" in report.table

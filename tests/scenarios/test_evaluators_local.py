@@ -11,7 +11,7 @@ from deception_core.evaluator import EvaluatorContext, JudgeRequest
 from deception_core.registry import Kind
 from deception_core.types import Label, Message
 from deception_scenarios.evaluators.judge_prompt import SYSTEM_PROMPT, render_dialogue, user_prompt
-from deception_scenarios.evaluators.local import LocalEvaluator
+from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 from deception_scenarios.evaluators.parsing import parse_verdict
 
 D, H, A = Label.DECEPTIVE, Label.HONEST, Label.AMBIGUOUS
@@ -144,7 +144,7 @@ def test_local_judge_batches_all_requests_into_one_call_and_keeps_raw_answers() 
     answers = ["VERDICT: DECEPTIVE\nThe cost was 45.", "VERDICT: not deceptive", "I am a small model.",
                "VERDICT: honest\nIt matches."]
     generate = CannedGenerator(answers)
-    judge = LocalEvaluator(EvaluatorContext(generate_text=generate, options={"max_new_tokens": 20}))
+    judge = LocalEvaluator(EvaluatorContext(generate_text=generate), LocalJudgeSettings(max_new_tokens=20))
     requests = [request(utterance=f"utterance {i}") for i in range(4)]
     verdicts = judge.judge_many(requests)
     assert len(generate.calls) == 1
@@ -173,11 +173,19 @@ def test_local_judge_single_call_and_defaults() -> None:
     judge.preflight()  # nothing to check for the run's own model
 
 
-def test_local_judge_rejects_bad_options_and_a_missing_generator() -> None:
-    with pytest.raises(UsageError, match="unknown option"):
-        LocalEvaluator(EvaluatorContext(options={"temperature": 0.3}))
-    with pytest.raises(UsageError, match="must be positive"):
-        LocalEvaluator(EvaluatorContext(options={"max_new_tokens": 0}))
+def test_local_judge_rejects_bad_settings_in_the_one_structuring_step() -> None:
+    from deception_core.components import settings_for
+
+    with pytest.raises(UsageError, match="evaluator 'local'.*temperature.*Valid keys: max_dialogue_chars, "
+                                         "max_new_tokens, mode"):
+        settings_for(Kind.EVALUATOR, "local", LocalEvaluator, {"temperature": 0.3})
+    with pytest.raises(UsageError, match="max_new_tokens"):
+        settings_for(Kind.EVALUATOR, "local", LocalEvaluator, {"max_new_tokens": 0})
+    settings = settings_for(Kind.EVALUATOR, "local", LocalEvaluator, {"max_new_tokens": 7, "mode": "generate"})
+    assert settings == LocalJudgeSettings(max_new_tokens=7, mode="generate")
+
+
+def test_local_judge_needs_a_generator_that_answers_every_prompt() -> None:
     with pytest.raises(RuntimeError, match="text generator"):
         LocalEvaluator(EvaluatorContext()).judge(request())
     short = CannedGenerator([])

@@ -18,8 +18,10 @@ from typing import Any
 import attrs
 import pytest
 
+from deception_core.components import settings_for
 from deception_core.errors import UsageError
 from deception_core.evaluator import EvaluatorContext, JudgeRequest
+from deception_core.registry import Kind
 from deception_core.types import Label
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.remote import FAILURES_BEFORE_FAST_FAIL, RemoteEvaluator
@@ -148,8 +150,8 @@ def make_judge(monkeypatch):
         monkeypatch.setenv(cls.key_env, KEY)
         monkeypatch.setenv(f"DECEPTION_{ENV[cls]}_BASE_URL", api.url)
         sleeps = Sleeps()
-        options = {"timeout": 2.0, "max_tries": 3, "sleep": sleeps, **options}
-        return cls(EvaluatorContext(options=options)), sleeps
+        settings = settings_for(Kind.EVALUATOR, cls.name, cls, {"timeout": 2.0, "max_tries": 3, **options})
+        return cls(EvaluatorContext(), settings, sleep=sleeps), sleeps
 
     return make
 
@@ -444,12 +446,13 @@ def test_a_missing_key_is_a_usage_error(cls, monkeypatch) -> None:
         cls.check_environment()
 
 
-def test_unknown_options_are_refused(monkeypatch) -> None:
+def test_unknown_settings_are_refused_with_the_valid_keys(monkeypatch) -> None:
     monkeypatch.setenv("TOGETHER_API_KEY", KEY)
-    with pytest.raises(UsageError, match="unknown option"):
-        TogetherEvaluator(EvaluatorContext(options={"temprature": 0}))
+    with pytest.raises(UsageError, match="evaluator 'together'.*temprature.*Valid keys: backoff, base_url, "
+                                         "concurrency, max_dialogue_chars, max_tokens, max_tries, model, timeout"):
+        settings_for(Kind.EVALUATOR, "together", TogetherEvaluator, {"temprature": 0})
     with pytest.raises(UsageError, match="timeout must be a number"):
-        TogetherEvaluator(EvaluatorContext(options={"timeout": "soon"}))
+        settings_for(Kind.EVALUATOR, "together", TogetherEvaluator, {"timeout": "soon"})
 
 
 @pytest.mark.parametrize("cls", SERVICES)
@@ -500,8 +503,24 @@ def test_a_remote_judge_describes_its_model_and_url_and_never_its_key(monkeypatc
     from deception_scenarios.evaluators.together import TogetherEvaluator
 
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-secret-123")
-    judge = TogetherEvaluator(EvaluatorContext(options={"model": "judge-70b", "base_url": "https://judge.example/"}))
+    settings = settings_for(Kind.EVALUATOR, "together", TogetherEvaluator,
+                            {"model": "judge-70b", "base_url": "https://judge.example/"})
+    judge = TogetherEvaluator(EvaluatorContext(), settings)
     described = judge.describe()
     assert described["model"] == "judge-70b"
     assert described["base_url"] == "https://judge.example"
     assert "sk-secret-123" not in json.dumps(described)
+
+
+def test_the_environment_fills_only_the_settings_not_given_and_the_resolved_values_are_described(monkeypatch) -> None:
+    monkeypatch.setenv("TOGETHER_API_KEY", KEY)
+    monkeypatch.setenv("DECEPTION_TOGETHER_MODEL", "env-model")
+    monkeypatch.setenv("DECEPTION_JUDGE_TIMEOUT", "7")
+    given = settings_for(Kind.EVALUATOR, "together", TogetherEvaluator, {"timeout": 3.5})
+    resolved = TogetherEvaluator.resolve_settings(given)
+    assert resolved.model == "env-model"
+    assert resolved.timeout == 3.5  # a given setting wins over the environment
+    assert resolved.base_url == TogetherEvaluator.default_base_url
+    assert resolved.max_tries == TogetherEvaluator.default_max_tries
+    described = TogetherEvaluator(EvaluatorContext(), given).describe()
+    assert described == {"name": "together", **attrs.asdict(resolved)}

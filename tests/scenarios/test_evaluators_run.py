@@ -6,6 +6,7 @@ import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ from deception_core.evaluator import EvaluatorContext
 from deception_core.hookspecs import hookimpl
 from deception_core.plugins import build_plugin_set
 from deception_core.testing.fakes import FakePlugin
-from deception_scenarios.evaluators.local import LocalEvaluator
+from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 
 KEY = "tg-PLANTED-0c4e8a2f"
 
@@ -88,7 +89,7 @@ class RecordingLocal(LocalEvaluator):
     name = "local-recording"
     seen: list = []
 
-    def __init__(self, context: EvaluatorContext) -> None:
+    def __init__(self, context: EvaluatorContext, settings: LocalJudgeSettings | None = None) -> None:
         inner = context.generate_text
 
         def generate(conversations, max_new_tokens):
@@ -97,7 +98,8 @@ class RecordingLocal(LocalEvaluator):
             return answers
 
         # a short answer keeps the test fast on a shared CPU; the prompt is what is checked
-        super().__init__(EvaluatorContext(generate_text=generate, options={"max_new_tokens": 4}))
+        super().__init__(EvaluatorContext(generate_text=generate),
+                         attrs.evolve(settings or LocalJudgeSettings(), max_new_tokens=4))
 
 
 class RecordingPlugin:
@@ -135,3 +137,63 @@ def test_local_judge_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path) -> N
         if sample.judge_error is not None:
             assert sample.judge_label == "ambiguous"
         assert sample.agreement == (sample.judge_label == sample.rule_label)
+
+
+class _Honest(BaseHTTPRequestHandler):
+    """A Together-compatible API that judges everything honest and remembers the models asked."""
+
+    models: list[str] = []
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Honest.models.append(request["model"])
+        body = json.dumps({"choices": [{"message": {"content": "Nothing false.\nVERDICT: HONEST"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def honest_api(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Honest)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    _Honest.models = []
+    monkeypatch.setenv("TOGETHER_API_KEY", KEY)
+    monkeypatch.setenv("DECEPTION_TOGETHER_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _judged_run(model_dir, out, checkpoints, judge_model: str) -> dict:
+    config = RunConfig(model=str(model_dir), scenario_names=["echo"], trials=1, max_rounds=1, max_tokens=4,
+                       evaluator="together", judge_model=judge_model, output=str(out), analyze=False,
+                       checkpoint_dir=str(checkpoints), components={"evaluator": {"together": {"max_tokens": 32}}})
+    InterpretabilityRunner(config, plugins=build_plugin_set(extra_plugins={"fake": FakePlugin()})).run()
+    return json.loads((out / "config.json").read_text())
+
+
+def test_the_judge_is_recorded_resolved_and_a_different_judge_gets_its_own_checkpoint_area(
+        honest_api, tiny_model_dir, tmp_path, monkeypatch) -> None:
+    from deception_core.runner.checkpoint import list_areas
+
+    monkeypatch.setenv("DECEPTION_JUDGE_TIMEOUT", "9")  # a default from the environment is recorded resolved
+    recorded = _judged_run(tiny_model_dir, tmp_path / "a", tmp_path / "ck", "judge-a")
+    meta = json.loads((tmp_path / "a" / "dataset" / "meta.json").read_text())
+    expected = {"name": "together", "model": "judge-a", "base_url": honest_api, "timeout": 9.0, "max_tries": 4,
+                "backoff": 1.0, "max_tokens": 32, "max_dialogue_chars": 8000, "concurrency": 4}
+    assert recorded["resolved"]["judge"] == expected
+    assert meta["judge"] == expected
+    assert recorded["config"]["components"]["evaluator"]["together"] == {k: v for k, v in expected.items()
+                                                                         if k != "name"}
+    assert set(_Honest.models) == {"judge-a"}  # the preflight and every verdict came from the recorded model
+    _judged_run(tiny_model_dir, tmp_path / "b", tmp_path / "ck", "judge-b")
+    areas = list_areas(tmp_path / "ck")
+    assert len(areas) == 2
+    assert sorted(area["identity"]["judge"]["model"] for area in areas) == ["judge-a", "judge-b"]
+    assert set(_Honest.models) == {"judge-a", "judge-b"}

@@ -247,7 +247,7 @@ def test_alliance_unparsable_votes_can_count_as_abstentions() -> None:
     from deception_core.scenario import GameOptions, TrialSpec
     from deception_scenarios.scenarios.alliance_betrayal import AllianceBetrayal
 
-    scenario = AllianceBetrayal("llm", unparsable_vote="abstain")
+    scenario = AllianceBetrayal(unparsable_vote="abstain")
     facts = scenario.sample_facts(random.Random(3))
     game = scenario.new_game(TrialSpec("alliance_betrayal", HIGH.mode, HIGH, 0, 3), facts, GameOptions(max_rounds=1))
     play(game, _unreadable_votes)

@@ -13,7 +13,7 @@ from deception_core.errors import UsageError
 from deception_core.evaluator import EvaluatorContext
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.http_json import JsonClient, JudgeHTTPError, RetryPolicy
-from deception_scenarios.evaluators.remote import ALLOW_HTTP_ENV, check_base_url
+from deception_scenarios.evaluators.remote import ALLOW_HTTP_ENV, JudgeSettings, check_base_url
 from deception_scenarios.evaluators.together import TogetherEvaluator
 
 KEY = "sk-planted-redirect-key-5d41402abc"
@@ -102,7 +102,7 @@ def test_the_judges_preflight_never_sends_the_key_to_the_redirect_target(cls, he
     service = "TOGETHER" if cls is TogetherEvaluator else "GOOGLE"
     monkeypatch.setenv(cls.key_env, KEY)
     monkeypatch.setenv(f"DECEPTION_{service}_BASE_URL", api.url)
-    judge = cls(EvaluatorContext(options={"timeout": 5.0, "max_tries": 1, "sleep": lambda s: None}))
+    judge = cls(EvaluatorContext(), JudgeSettings(timeout=5.0, max_tries=1), sleep=lambda s: None)
     with pytest.raises(UsageError, match="redirected to another origin") as caught:
         judge.preflight()
     assert KEY not in str(caught.value)

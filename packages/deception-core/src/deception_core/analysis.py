@@ -23,7 +23,12 @@ __all__ = ["Analysis", "AnalysisReport", "CausalContext", "CausalResult", "Causa
 
 
 class Analysis(abc.ABC):
+    """An analysis of a stored dataset. One that takes settings declares ``settings_class`` (a frozen
+    attrs class) and takes the structured value in its constructor; a settings field named ``seed``
+    or ``jobs`` defaults to the run's (`deception_core.runner.analyse.build_analyses`)."""
+
     name: ClassVar[str]
+    settings_class: ClassVar[type[Any] | None] = None
 
     @abc.abstractmethod
     def run(self, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:

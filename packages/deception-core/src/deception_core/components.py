@@ -4,8 +4,9 @@
 ``capture_backend``) to component names and their parameters, from ``--config`` (and, for the
 judge, ``--judge-model`` / ``--judge-url``). A component that takes settings declares its own
 frozen attrs config class as ``settings_class``; the core structures the parameters into it here,
-once, refusing unknown keys with the valid list. Evaluators, whose settings are read from the
-environment as well, receive their parameters as ``EvaluatorContext.options``.
+once, refusing unknown keys with the valid list. An evaluator's settings are then resolved by
+its class (`deception_core.evaluator.Evaluator.resolve_settings`: a remote judge fills its model and
+URL from the environment) and the resolved values are what the run records.
 """
 
 from __future__ import annotations
@@ -35,3 +36,15 @@ def build(kind: Kind, name: str, component: type, params: Mapping[str, Any]) -> 
     """An instance of ``component`` built with its structured settings."""
     settings = settings_for(kind, name, component, params)
     return component() if settings is None else component(settings)
+
+
+def evaluator_settings(name: str, evaluator_class: type, params: Mapping[str, Any]) -> Any:
+    """An evaluator's settings, structured (unknown keys refused) and resolved (every default filled)."""
+    settings = settings_for(Kind.EVALUATOR, name, evaluator_class, params)
+    return evaluator_class.resolve_settings(settings)  # type: ignore[attr-defined]
+
+
+def build_evaluator(name: str, evaluator_class: type, params: Mapping[str, Any], context: Any) -> Any:
+    """An evaluator built on ``context`` (the backend's callables) with its resolved settings."""
+    settings = evaluator_settings(name, evaluator_class, params)
+    return evaluator_class(context) if settings is None else evaluator_class(context, settings)

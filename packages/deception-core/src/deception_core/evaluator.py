@@ -32,15 +32,22 @@ class JudgeRequest:
 
 @attrs.frozen
 class EvaluatorContext:
-    """What a run gives an evaluator when it builds one."""
+    """What a run gives an evaluator when it builds one: the backend's real callables (the run
+    builds its judge once the capture backend exists, see `deception_core.runner.session`)."""
 
     generate_text: TextGenerator | None = None
     score_choices: ChoiceScorer | None = None
-    options: dict[str, Any] = attrs.field(factory=dict)
 
 
 class Evaluator(abc.ABC):
+    """A judge. One that takes settings declares them as ``settings_class`` (a frozen attrs class);
+    the core structures ``components: {evaluator: {<name>: {...}}}``, ``--judge-model`` and
+    ``--judge-url`` into it once (`deception_core.components.settings_for`, unknown keys refused
+    there) and passes the typed value to the constructor."""
+
     name: ClassVar[str]
+    #: the frozen attrs class of this judge's settings; None: it takes none
+    settings_class: ClassVar[type[Any] | None] = None
     #: environment variables that must be set before the run starts (API keys)
     required_env: ClassVar[tuple[str, ...]] = ()
 
@@ -67,15 +74,25 @@ class Evaluator(abc.ABC):
                     f"often from copying); export the key again without them"
                 )
 
-    def __init__(self, context: EvaluatorContext) -> None:
+    def __init__(self, context: EvaluatorContext, settings: Any = None) -> None:
         self.context = context
+        if settings is None and self.settings_class is not None:
+            settings = self.settings_class()
+        self.settings = settings
+
+    @classmethod
+    def resolve_settings(cls, settings: Any) -> Any:
+        """The settings as the judge will use them, with every default filled in (a remote judge
+        reads its model and URL defaults from the environment here), so that what is recorded in
+        ``config.json``, ``meta.json`` and the checkpoint identity is what judged."""
+        return settings
 
     def preflight(self) -> None:
         """Check, before any model loads, that the judge can answer (e.g. a rejected key)."""
 
     def describe(self) -> dict[str, Any]:
         """The judge as used (name, model, URL, settings; never a key), recorded in config.json and meta.json."""
-        return {"name": self.name, "options": {k: v for k, v in self.context.options.items() if not callable(v)}}
+        return describe_judge(self.name, self.settings)
 
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
         return [self.judge(request) for request in requests]
@@ -83,3 +100,13 @@ class Evaluator(abc.ABC):
     @abc.abstractmethod
     def judge(self, request: JudgeRequest) -> JudgeVerdict:
         """Label one utterance."""
+
+
+def describe_judge(name: str, settings: Any) -> dict[str, Any]:
+    """``{"name": ..., <each setting>: value}``: how a judge is recorded (JSON-ready)."""
+    from deception_core.config import to_jsonable
+
+    record: dict[str, Any] = {"name": name}
+    if settings is not None:
+        record.update(to_jsonable(settings))
+    return record

@@ -92,7 +92,7 @@ def _warn(name: str, error: BaseException) -> str:
         f"deception plugin {name!r} could not be loaded and is skipped ({text}). "
         f"Fix or uninstall it, or set {DISABLE_ENV}={name} to silence this.",
         PluginLoadWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of build_plugin_set (_warn <- a helper <- build_plugin_set <- caller)
     )
     return text
 
@@ -113,7 +113,32 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
         manager.enable_tracing()
 
     infos: dict[str, PluginInfo] = {}
-    candidates: list[tuple[str, str | None, str | None, str, Any]] = []
+    candidates = _entry_point_candidates(blocked, infos)
+    if not any(c.name == "core" for c in candidates) and "core" not in blocked:
+        from deception_core import _builtin_plugin  # running from a source tree without metadata
+
+        candidates.insert(0, _Candidate("core", "deception-core", None, _builtin_plugin.__name__, _builtin_plugin))
+    for name, plugin in (extra_plugins or {}).items():
+        candidates.append(_Candidate(name, None, None, getattr(plugin, "__name__", repr(plugin)), plugin))
+    candidates += _environment_candidates(blocked, infos)
+    _register_all(manager, candidates, infos)
+    return PluginSet(manager, infos, _build_registry(manager, infos))
+
+
+@attrs.frozen
+class _Candidate:
+    """A loaded plugin object waiting to be registered, and where it came from."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    plugin: Any
+
+
+def _entry_point_candidates(blocked: set[str], infos: dict[str, PluginInfo]) -> list[_Candidate]:
+    """The installed plugins that load; one that does not is recorded in ``infos`` with its error."""
+    candidates: list[_Candidate] = []
     for point in _entry_points():
         if point.name in blocked:
             continue
@@ -126,15 +151,14 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
                 point.value, error=_warn(point.name, error),
             )
             continue
-        candidates.append(
-            (point.name, dist.name if dist else None, dist.version if dist else None, point.value, plugin)
-        )
-    if not any(name == "core" for name, *_ in candidates) and "core" not in blocked:
-        from deception_core import _builtin_plugin  # running from a source tree without metadata
+        candidates.append(_Candidate(point.name, dist.name if dist else None, dist.version if dist else None,
+                                     point.value, plugin))
+    return candidates
 
-        candidates.insert(0, ("core", "deception-core", None, _builtin_plugin.__name__, _builtin_plugin))
-    for name, plugin in (extra_plugins or {}).items():
-        candidates.append((name, None, None, getattr(plugin, "__name__", repr(plugin)), plugin))
+
+def _environment_candidates(blocked: set[str], infos: dict[str, PluginInfo]) -> list[_Candidate]:
+    """The plugins named in ``DECEPTION_EXTRA_PLUGINS`` that load."""
+    candidates: list[_Candidate] = []
     for ref in (r.strip() for r in os.environ.get(EXTRA_ENV, "").split(",")):
         if not ref or ref in blocked:
             continue
@@ -143,19 +167,25 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
         except Exception as error:
             infos[ref] = PluginInfo(ref, None, None, ref, error=_warn(ref, error))
             continue
-        candidates.append((ref, None, None, ref, plugin))
+        candidates.append(_Candidate(ref, None, None, ref, plugin))
+    return candidates
 
-    for name, dist_name, version, module, plugin in candidates:
-        info = PluginInfo(name, dist_name, version, module)
-        infos[name] = info
+
+def _register_all(manager: pluggy.PluginManager, candidates: list[_Candidate], infos: dict[str, PluginInfo]) -> None:
+    for candidate in candidates:
+        info = PluginInfo(candidate.name, candidate.distribution, candidate.version, candidate.module)
+        infos[candidate.name] = info
         try:
-            manager.register(plugin, name=name)
+            manager.register(candidate.plugin, name=candidate.name)
         except Exception as error:
-            info.error = _warn(name, error)
+            info.error = _warn(candidate.name, error)
             continue
-        info.hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or [])
+        info.hooks = sorted(caller.name for caller in manager.get_hookcallers(candidate.plugin) or [])
     manager.check_pending()
 
+
+def _build_registry(manager: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> Registry:
+    """Every component the registered plugins declare, by kind; a plugin that fails is recorded and skipped."""
     registry = Registry()
     for kind, hook_name in _REGISTRATION_HOOKS.items():
         caller = getattr(manager.hook, hook_name)
@@ -170,7 +200,7 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
             except Exception as error:
                 info.error = _warn(info.name, error)
     registry.failed_plugins = {n: i.error for n, i in infos.items() if i.error}
-    return PluginSet(manager, infos, registry)
+    return registry
 
 
 _CACHED: PluginSet | None = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.analysis import Analysis, AnalysisReport
+from deception_probes.settings import ProbeSettings
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -37,15 +38,17 @@ def single_blas_thread() -> Any:
 
 class ProbeAnalysis(Analysis):
     name = "probes"
+    settings_class = ProbeSettings
+
+    def __init__(self, settings: ProbeSettings | None = None) -> None:
+        self.settings = settings if settings is not None else ProbeSettings()
 
     def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
         from deception_core.dataset.store import atomic_write_text
         from deception_probes import plots
         from deception_probes.engine import run_probe_analysis
         from deception_probes.report import headline_table
-        from deception_probes.settings import ProbeSettings
-
-        settings = ProbeSettings.from_options(options)
+        settings = self.settings
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         with single_blas_thread():

@@ -80,10 +80,11 @@ def _shutdown_workers() -> None:
 def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
     """(report, wall seconds, CPU seconds of this process and its workers)."""
     from deception_probes.analysis import ProbeAnalysis
+    from deception_probes.settings import ProbeSettings
 
-    options = {"seed": seed, "jobs": jobs, "probes": {"n_permutations": permutations}}
+    analysis = ProbeAnalysis(ProbeSettings(seed=seed, jobs=jobs, n_permutations=permutations))
     t1, c1 = time.perf_counter(), _cpu_seconds()
-    report = ProbeAnalysis().run(dataset, out, options)
+    report = analysis.run(dataset, out, {})
     elapsed = time.perf_counter() - t1
     _shutdown_workers()
     return report, elapsed, _cpu_seconds() - c1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -296,23 +296,12 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
     tolerance, so a column's answer does not depend on the others. Columns still unconverged after
     ``max_iter`` steps are finished by exact Newton from where they stand.
     """
-    from scipy.linalg import cho_factor, cho_solve
-
     n, d = Z.shape
     Yf = Y.astype(Z.dtype)
     n_pos = Yf.sum(axis=0)
     S = np.where(Yf == 1, n / (2 * n_pos), n / (2 * (n - n_pos))).astype(Z.dtype)
     bound = C * float(S.max()) / 4
-    factor = cho_factor(np.asfortranarray(bound * gram + np.eye(d)), check_finite=False)
-    if Y.shape[1] >= 8:  # many labellings: invert once (d^3), then each step is one product
-        inverse = cho_solve(factor, np.eye(d), check_finite=False).astype(Z.dtype)
-
-        def solve(g: np.ndarray) -> np.ndarray:
-            return np.asarray(inverse @ g)
-    else:  # few: two triangular solves per step are cheaper than the inverse
-
-        def solve(g: np.ndarray) -> np.ndarray:
-            return np.asarray(cho_solve(factor, g.astype(np.float64), check_finite=False), dtype=Z.dtype)
+    solve = _bound_solver(bound * gram + np.eye(d), Z.dtype, many=Y.shape[1] >= 8)
     intercept_bound = bound * n + 1e-10
     B = Y.shape[1]
     W = np.zeros((d, B), Z.dtype) if warm is None else warm[0].astype(Z.dtype).copy()
@@ -350,6 +339,26 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
                                        (W[:, j].astype(np.float64), float(b[j])), tol)
         W[:, j], b[j], iterations[j] = w, bj, iterations[j] + extra
     return W, b, iterations
+
+
+def _bound_solver(matrix: np.ndarray, dtype: Any, *, many: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """``g -> matrix^-1 g`` for the fixed bound of `mm_logistic`, from one Cholesky factor: with ``many``
+    labellings the inverse is formed once (d^3) and each step is one product; with few, two triangular
+    solves per step are cheaper than the inverse."""
+    from scipy.linalg import cho_factor, cho_solve
+
+    d = matrix.shape[0]
+    factor = cho_factor(np.asfortranarray(matrix), check_finite=False)
+    if many:
+        inverse = cho_solve(factor, np.eye(d), check_finite=False).astype(dtype)
+
+        def solve(g: np.ndarray) -> np.ndarray:
+            return np.asarray(inverse @ g)
+        return solve
+
+    def solve_few(g: np.ndarray) -> np.ndarray:
+        return np.asarray(cho_solve(factor, g.astype(np.float64), check_finite=False), dtype=dtype)
+    return solve_few
 
 
 #: up to this width the logistic probe is solved by Newton's method (exact, fast); above it by `mm_logistic`

@@ -1,4 +1,6 @@
-"""Settings of the probe analysis (frozen; unknown keys are refused)."""
+"""Settings of the probe analysis: ``components: {analysis: {probes: {...}}}`` in a ``--config``
+file of `deception run` or `deception analyze`, structured by the core (unknown keys refused there
+with the valid ones); ``seed`` and ``jobs`` default to the run's."""
 
 from __future__ import annotations
 
@@ -34,20 +36,6 @@ class ProbeSettings:
     plots: bool = True
     #: worker processes for the per-layer x position work; None: every core this process may use
     jobs: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> ProbeSettings:
-        """Read ``options["seed"]`` and, if given, the ``options["probes"]`` overrides."""
-        overrides = dict(options.get("probes") or {})
-        valid = {a.name for a in attrs.fields(cls)}
-        unknown = sorted(set(overrides) - valid)
-        if unknown:
-            raise UsageError(f"unknown probe setting(s) {unknown}; valid settings: {sorted(valid)}")
-        if "seed" in options and options["seed"] is not None:
-            overrides.setdefault("seed", int(options["seed"]))
-        if options.get("jobs") is not None:
-            overrides.setdefault("jobs", int(options["jobs"]))
-        return cls(**overrides)
 
     def permutations_for(self, n_samples: int, width: int) -> int:
         if self.n_permutations is not None:

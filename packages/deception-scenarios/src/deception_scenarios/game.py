@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.errors import UsageError
 from deception_core.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
+from deception_core.structuring import one_of
 from deception_core.types import Condition, Mode, RuleVerdict
 from deception_scenarios import prompts
 from deception_scenarios.agents import Agent, DialogueMemory, Persona
@@ -38,6 +38,19 @@ from deception_scenarios.claims import first_choice
 from deception_scenarios.game_master import ACCEPT, read_acceptance
 
 COUNTERPART_MODES = ("llm", "scripted")
+
+
+@attrs.frozen(kw_only=True)
+class ScenarioSettings:
+    """A negotiation scenario's settings, from ``components: {scenario: {<name>: {...}}}`` in a
+    ``--config`` file (the core structures them, refusing unknown keys with the valid ones).
+
+    ``counterpart``: who plays the other side, ``llm`` (the run's model, from its own brief) or
+    ``scripted`` (deterministic replies computed from the facts). ``--ultrafast`` plays every
+    counterpart scripted whatever this says.
+    """
+
+    counterpart: str = attrs.field(default="llm", validator=one_of(COUNTERPART_MODES))
 
 
 def _normal(text: str) -> str:
@@ -80,17 +93,18 @@ class GameState:
 class NegotiationScenario(Scenario):
     """A scenario played as a `NegotiationGame`; subclasses supply facts, prompts, rule and payoffs.
 
-    ``counterpart`` chooses who plays the other side: ``llm`` (default: the run's model plays it,
-    from its own brief) or ``scripted`` (deterministic replies computed from the facts).
+    Its settings (`ScenarioSettings`) choose who plays the other side; from Python, fields may be
+    given as keywords (``UltimatumBluff(counterpart="scripted")``).
     """
 
     counterpart_name: ClassVar[str]
     agent_role: ClassVar[str]
+    settings_class: ClassVar[type[ScenarioSettings]] = ScenarioSettings
 
-    def __init__(self, counterpart: str = "llm") -> None:
-        if counterpart not in COUNTERPART_MODES:
-            raise UsageError(f"counterpart must be one of {', '.join(COUNTERPART_MODES)}; got {counterpart!r}")
-        self.counterpart = counterpart
+    def __init__(self, settings: ScenarioSettings | None = None, **fields: Any) -> None:
+        chosen = settings if settings is not None else self.settings_class()
+        self.settings = attrs.evolve(chosen, **fields) if fields else chosen
+        self.counterpart = self.settings.counterpart
 
     # ---- prompts -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -82,9 +82,14 @@ class CaptureResult:
 
 
 class CaptureBackend(abc.ABC):
-    """Generates with capture. One instance per run; holds the loaded model."""
+    """Generates with capture. One instance per run; holds the loaded model.
+
+    A backend with settings declares ``settings_class`` (a frozen attrs class) and takes the value
+    as a third constructor argument; the run structures ``components.capture_backend.<name>`` into
+    it (`deception_core.components.settings_for`, unknown keys refused there)."""
 
     name: ClassVar[str]
+    settings_class: ClassVar[type[Any] | None] = None
 
     def __init__(self, model: Any, spec: CaptureSpec) -> None:
         self.model = model

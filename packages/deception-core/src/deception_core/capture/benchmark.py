@@ -143,22 +143,9 @@ def run_benchmark(
     progress: Callable[[str], None] = lambda message: None,
 ) -> list[StageResult]:
     """Time every stage ``repeats`` times, interleaved; see the module docstring."""
-    import torch
-
-    from deception_core.capture.hf import HFCaptureBackend
-
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     prompts = prompt_ids(loaded.tokenizer, n_prompts or max(batch_sizes))
-    spec = CaptureSpec(tuple(layers))
-    factories: dict[str, Callable[[], Any]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
-    if "transformer-lens" in backends:
-        from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
-
-        factories["transformer-lens"] = lambda: TransformerLensCaptureBackend(loaded, spec)
-    if "hybrid" in backends:
-        from deception_core.capture.hybrid import HybridCaptureBackend
-
-        factories["hybrid"] = lambda: HybridCaptureBackend(loaded, spec)
+    factories = _backend_factories(loaded, CaptureSpec(tuple(layers)), backends)
     label = {"bare": "bare generate", "hf": f"hf capture ({len(layers)} layers)",
              "transformer-lens": "transformer-lens", "hybrid": "hybrid"}
     stages: list[tuple[str, int]] = []
@@ -174,30 +161,57 @@ def run_benchmark(
     for round_index in range(repeats):
         order = stages if round_index % 2 == 0 else _swap_pairs(stages)
         for name, batch in order:
-            gc.collect()
-            if device == "cuda":
-                torch.cuda.empty_cache()
-            with _PeakMemory(device) as memory:
-                backend = None if name == "bare" else factories[name]()  # built outside the timed part
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                started = time.perf_counter()
-                if backend is None:
-                    tokens = _bare_generate(loaded, prompts, batch, new_tokens)
-                else:
-                    tokens = _backend_generate(backend, prompts, batch, new_tokens)
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - started
-                if backend is not None:
-                    backend.close()
-                    del backend
+            factory = None if name == "bare" else factories[name]
+            tokens, seconds, peak = _time_stage(loaded, device, factory, prompts, batch, new_tokens)
             result = results[(name, batch)]
             result.tokens = tokens
             result.tok_per_s.append(tokens / seconds)
-            result.peak_bytes = max(result.peak_bytes, memory.peak)
+            result.peak_bytes = max(result.peak_bytes, peak)
             progress(f"round {round_index + 1}/{repeats}: {result.stage} batch {batch}: {tokens / seconds:.1f} tok/s")
     return list(results.values())
+
+
+def _backend_factories(loaded: Any, spec: CaptureSpec, backends: Sequence[str]) -> dict[str, Callable[[], Any]]:
+    """A fresh-backend builder per stage name: ``hf`` always, the others asked for in ``backends``."""
+    from deception_core.capture.hf import HFCaptureBackend
+
+    factories: dict[str, Callable[[], Any]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
+    if "transformer-lens" in backends:
+        from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
+
+        factories["transformer-lens"] = lambda: TransformerLensCaptureBackend(loaded, spec)
+    if "hybrid" in backends:
+        from deception_core.capture.hybrid import HybridCaptureBackend
+
+        factories["hybrid"] = lambda: HybridCaptureBackend(loaded, spec)
+    return factories
+
+
+def _time_stage(loaded: Any, device: str, factory: Callable[[], Any] | None, prompts: Any, batch: int,
+                new_tokens: int) -> tuple[int, float, int]:
+    """(tokens generated, seconds, peak bytes) of one timed stage; ``factory`` None: bare generate. The
+    backend is built and closed outside the timed part."""
+    import torch
+
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    with _PeakMemory(device) as memory:
+        backend = None if factory is None else factory()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        if backend is None:
+            tokens = _bare_generate(loaded, prompts, batch, new_tokens)
+        else:
+            tokens = _backend_generate(backend, prompts, batch, new_tokens)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        if backend is not None:
+            backend.close()
+            del backend
+    return tokens, seconds, memory.peak
 
 
 def _swap_pairs(stages: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -9,8 +9,9 @@ hooks only slice tensors that the generation computes anyway.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 import torch
 
 from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
@@ -55,13 +56,27 @@ class _LayerRecorder:
         self.hooks.remove()
 
 
+@attrs.frozen(kw_only=True)
+class HFSettings:
+    """Settings of the ``hf`` backend (``components: {capture_backend: {hf: {...}}}``).
+
+    ``retire_finished_rows``: drop rows from the batch as they finish while decoding (default), or
+    ``false`` for plain ``transformers`` ``generate``, which keeps every row to the end: the same
+    tokens and activations, slower on batches of uneven replies (a reference for the faster path).
+    """
+
+    retire_finished_rows: bool = True
+
+
 class HFCaptureBackend(CaptureBackend):
     name = "hf"
     #: whether `CaptureSpec.hook_names` (TransformerLens hook points) can be recorded
     supports_hook_names = False
+    settings_class: ClassVar[type[Any] | None] = HFSettings
 
-    def __init__(self, model, spec) -> None:
+    def __init__(self, model, spec, settings: HFSettings | None = None) -> None:
         super().__init__(model, spec)
+        self.settings = settings or HFSettings()
         if spec.hook_names and not self.supports_hook_names:
             raise UsageError(
                 f"the {self.name!r} capture backend records decoder-layer outputs only; hook points "
@@ -79,7 +94,8 @@ class HFCaptureBackend(CaptureBackend):
         self.device = self.hf.get_input_embeddings().weight.device  # where the inputs go (first GPU of a split)
         #: drop finished rows from the batch while decoding (see `_retiring`); exact subclasses of
         #: this backend only, since others record through their own recorders
-        self.retire_finished_rows = type(self) is HFCaptureBackend and plain_generation_config(self.hf)
+        self.retire_finished_rows = (self.settings.retire_finished_rows and type(self) is HFCaptureBackend
+                                     and plain_generation_config(self.hf))
 
     def _batch(self, requests: Sequence[GenerationRequest]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r.prompt_ids) for r in requests)

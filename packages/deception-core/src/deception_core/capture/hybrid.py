@@ -47,6 +47,7 @@ class _FullSequenceRecorder(HookPointRecorder):
 class HybridCaptureBackend(HFCaptureBackend):
     name = "hybrid"
     supports_hook_names = True
+    settings_class = None  # the hf backend's row retirement does not apply here
 
     def __init__(self, model, spec) -> None:
         super().__init__(model, spec)

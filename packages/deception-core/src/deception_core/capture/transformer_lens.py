@@ -28,6 +28,7 @@ from deception_core.capture.hf import HFCaptureBackend
 class TransformerLensCaptureBackend(HFCaptureBackend):
     name = "transformer-lens"
     supports_hook_names = True
+    settings_class = None  # the hf backend's row retirement does not apply here
 
     def __init__(self, model, spec) -> None:
         super().__init__(model, spec)

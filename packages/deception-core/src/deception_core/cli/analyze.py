@@ -28,7 +28,22 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Pa
     return out, True
 
 
-def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
+    """``components.analysis`` of a ``--config`` file (read as `deception run` reads it), each
+    analysis's settings checked now, before the dataset is read (unknown keys: exit 2)."""
+    if config_path is None:
+        return {}
+    from deception_core.config import RunConfig
+    from deception_core.plugins import get_plugin_set
+    from deception_core.runner.analyse import build_analyses
+
+    components = RunConfig.from_file(config_path).components.get("analysis", {})
+    build_analyses(get_plugin_set().registry, {}, components)
+    return components
+
+
+def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any],
+                               components: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
@@ -42,7 +57,7 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        return run_analyses(get_plugin_set().registry, dataset, out_dir, options)
+        return run_analyses(get_plugin_set().registry, dataset, out_dir, options, components)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -52,6 +67,9 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR); a new folder.")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in a non-empty --output.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="A run config file (JSON or YAML); its components.analysis settings reach the analyses, "
+                   "e.g. {\"components\": {\"analysis\": {\"probes\": {\"n_folds\": 3}}}}.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for the probe analysis (default: every core, one for small data); results do not depend on it.")
@@ -59,8 +77,8 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),
               help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
-def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int, jobs: int | None,
-            train_from: tuple[str, ...], control: str | None) -> None:
+def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
+            jobs: int | None, train_from: tuple[str, ...], control: str | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
     The dataset's files are checked against the sha256 sums in its meta.json first. A new
@@ -74,6 +92,7 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int, jobs: 
     from deception_core.runner.outputs import label_table
 
     out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    components = _analysis_components(config_path)
     for extra in (*train_from, *([control] if control else [])):
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
@@ -85,7 +104,7 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, seed: int, jobs: 
         os.mkdir(out_dir, 0o777)
     options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
     try:
-        reports = _analyses_with_stage_lines(dataset, out_dir, options)
+        reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
         text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
         atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
         if new_folder:

@@ -11,7 +11,8 @@ import click
 @click.command()
 @click.option("--model", "-m", default=None,
               help="Hugging Face id, local directory or embedded:NAME; without it, one line per release.")
-@click.option("--layer", "-l", type=int, default=None, help="Only SAEs reading this layer.")
+@click.option("--layer", "-l", type=click.IntRange(min=0), default=None,
+              help="Only SAEs reading this layer (0 is the first decoder block).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def saes(model: str | None, layer: int | None, as_json: bool) -> None:
     """List residual-stream SAEs usable with --sae: release, SAE id, layer, width, L0, Neuronpedia id.

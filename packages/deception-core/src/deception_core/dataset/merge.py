@@ -149,22 +149,44 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         raise DatasetError("nothing to merge: pass at least one run directory")
     differences = check_compatible(datasets, sources, allow_differences)
     layouts = [_array_layout(d, s) for d, s in zip(datasets, sources, strict=True)]
-    ragged, tokens, rows = layouts[0]
-    where: dict[str, int] = {}
-    trial_records: dict[str, Trial] = {}
-    rows_of: list[dict[str, list[int]]] = []
-    for i, dataset in enumerate(datasets):
-        by_trial: dict[str, list[int]] = {}
-        for row, sample in enumerate(dataset.samples):
-            by_trial.setdefault(sample.trial_key, []).append(row)
-        rows_of.append(by_trial)
-        for key in _trial_keys(dataset):
-            where[key] = i
-        for trial in dataset.trials:
-            trial_records[trial.trial_key] = trial
-    order = canonical_order(where)
-    picks = [(where[key], row) for key in order for row in rows_of[where[key]].get(key, [])]
+    plan = _MergePlan.of(datasets)
+    samples = _merged_samples(datasets, plan.picks)
+    arrays = _merged_arrays(datasets, plan.picks, *layouts[0])
+    meta = _merged_meta(datasets, sources, differences, plan, len(samples))
+    trials = [plan.trials[k] for k in plan.order if k in plan.trials]
+    return Dataset(meta, samples, trials, arrays)
 
+
+@attrs.frozen
+class _MergePlan:
+    """Which input holds each trial, the trials in canonical order, and the (input, row) of every
+    sample in the merged order."""
+
+    order: list[str]
+    picks: list[tuple[int, int]]
+    trials: dict[str, Trial]
+
+    @classmethod
+    def of(cls, datasets: Sequence[Dataset]) -> _MergePlan:
+        where: dict[str, int] = {}
+        trial_records: dict[str, Trial] = {}
+        rows_of: list[dict[str, list[int]]] = []
+        for i, dataset in enumerate(datasets):
+            by_trial: dict[str, list[int]] = {}
+            for row, sample in enumerate(dataset.samples):
+                by_trial.setdefault(sample.trial_key, []).append(row)
+            rows_of.append(by_trial)
+            for key in _trial_keys(dataset):
+                where[key] = i
+            for trial in dataset.trials:
+                trial_records[trial.trial_key] = trial
+        order = canonical_order(where)
+        picks = [(where[key], row) for key in order for row in rows_of[where[key]].get(key, [])]
+        return cls(order, picks, trial_records)
+
+
+def _merged_samples(datasets: Sequence[Dataset], picks: Sequence[tuple[int, int]]) -> list[Sample]:
+    """The picked samples renumbered, their every-token offsets moved to the merged arrays."""
     samples: list[Sample] = []
     token_offset = 0
     for new_row, (i, row) in enumerate(picks):
@@ -174,34 +196,55 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
             sample = attrs.evolve(sample, reply_all_offset=token_offset)
             token_offset += length
         samples.append(sample)
+    return samples
 
+
+def _merged_arrays(datasets: Sequence[Dataset], picks: Sequence[tuple[int, int]], ragged: dict[str, list[str]],
+                   tokens: list[str], rows: list[str]) -> dict[str, np.ndarray]:
+    """Per-sample rows, reply-token spans and ragged groups of the picked samples, in order."""
     arrays: dict[str, np.ndarray] = {}
     for key in rows:
         parts = [datasets[i].arrays[key][row : row + 1] for i, row in picks]
         arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
     for key in tokens:
-        parts = []
-        for i, row in picks:
-            s = datasets[i].samples[row]
-            if s.reply_all_offset is not None and s.reply_all_length is not None:
-                start = s.reply_all_offset
-                parts.append(datasets[i].arrays[key][start : start + s.reply_all_length])
-        arrays[key] = np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
+        arrays[key] = _merged_token_array(datasets, picks, key)
     for group, members in ragged.items():
-        lengths = []
-        pieces: dict[str, list[np.ndarray]] = {m: [] for m in members}
-        for i, row in picks:
-            offsets = datasets[i].arrays[f"{group}/offsets"]
-            start, end = int(offsets[row]), int(offsets[row + 1])
-            lengths.append(end - start)
-            for member in members:
-                pieces[member].append(datasets[i].arrays[member][start:end])
-        for member in members:
-            arrays[member] = np.concatenate(pieces[member]) if pieces[member] else datasets[0].arrays[member][:0]
-        arrays[f"{group}/offsets"] = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+        arrays.update(_merged_ragged_group(datasets, picks, group, members))
+    return arrays
 
+
+def _merged_token_array(datasets: Sequence[Dataset], picks: Sequence[tuple[int, int]], key: str) -> np.ndarray:
+    parts = []
+    for i, row in picks:
+        s = datasets[i].samples[row]
+        if s.reply_all_offset is not None and s.reply_all_length is not None:
+            start = s.reply_all_offset
+            parts.append(datasets[i].arrays[key][start : start + s.reply_all_length])
+    return np.concatenate(parts) if parts else datasets[0].arrays[key][:0]
+
+
+def _merged_ragged_group(datasets: Sequence[Dataset], picks: Sequence[tuple[int, int]], group: str,
+                         members: list[str]) -> dict[str, np.ndarray]:
+    lengths = []
+    pieces: dict[str, list[np.ndarray]] = {m: [] for m in members}
+    for i, row in picks:
+        offsets = datasets[i].arrays[f"{group}/offsets"]
+        start, end = int(offsets[row]), int(offsets[row + 1])
+        lengths.append(end - start)
+        for member in members:
+            pieces[member].append(datasets[i].arrays[member][start:end])
+    arrays = {member: np.concatenate(pieces[member]) if pieces[member] else datasets[0].arrays[member][:0]
+              for member in members}
+    arrays[f"{group}/offsets"] = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+    return arrays
+
+
+def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], differences: dict[str, list[Any]],
+                 plan: _MergePlan, n_samples: int) -> dict[str, Any]:
+    """The first input's meta, with the merged scenarios, the differences allowed and where each part came from."""
     meta = dict(datasets[0].meta)
-    scenarios = list(dict.fromkeys(trial_records[k].scenario if k in trial_records else k.split("/")[0] for k in order))
+    scenarios = list(dict.fromkeys(plan.trials[k].scenario if k in plan.trials else k.split("/")[0]
+                                   for k in plan.order))
     result_config = dict(meta.get("result_config", {}))
     for field, values in differences.items():
         result_config[field] = values
@@ -213,7 +256,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         scenarios=scenarios,
         result_config=result_config,
-        n_samples=len(samples),
+        n_samples=n_samples,
         merged_from=[
             {"source": s, "created": d.meta.get("created"), "n_samples": len(d), "n_trials": len(_trial_keys(d)),
              "scenarios": d.meta.get("scenarios"), "plugins": d.meta.get("plugins"),
@@ -223,8 +266,7 @@ def merge_datasets(datasets: Sequence[Dataset], sources: Sequence[str], allow_di
     )
     if differences:
         meta["merged_differences"] = differences
-    trials = [trial_records[k] for k in order if k in trial_records]
-    return Dataset(meta, samples, trials, arrays)
+    return meta
 
 
 def _merged_mode(dataset: Dataset) -> str:

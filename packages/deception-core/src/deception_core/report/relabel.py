@@ -184,6 +184,55 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
         raise UsageError(f"--label-policy must be one of {', '.join(LABEL_POLICIES)}; got {policy!r}")
     evaluator_cls = registry.get(Kind.EVALUATOR, evaluator).load()  # unknown names fail here, nothing written
     evaluator_cls.check_environment()
+    requests = _judge_requests(dataset, registry, dataset_dir)
+
+    lazy = _LazyModel(run_config, registry, model)
+    judge = _build_judge(evaluator, evaluator_cls, run_config, lazy)
+    judge.preflight()
+    identity = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
+    if evaluator == "local":
+        identity["judge_model"] = run_config.get("model")
+    cached = CachedJudge(judge, identity, run_dir / CACHE_FILE)
+    try:
+        verdicts = cached.judge_many(requests)
+    finally:
+        lazy.close()
+
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
+                                                                     "label_policy": run_config.get("label_policy")}
+                                  ).items() if k != "previous"}
+    samples, changed = _relabelled_samples(dataset, verdicts, policy, identity, previous, now)
+    meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
+                                         "relabelled_at": now, "changed": changed,
+                                         "previous": previous})
+    new = Dataset(meta, samples, dataset.trials, dataset.arrays)
+    _swap_in(dataset_dir, new)
+    log.info("relabel: %d of %d label(s) changed; judge cache %d hit(s), %d miss(es)",
+             changed, len(samples), cached.hits, cached.misses)
+    result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads)
+    if analyze:
+        result.analyses = _reanalyse(registry, new, run_dir, run_config)
+    if report if report is not None else (run_dir / "report.html").is_file():
+        from deception_core.report import write_report
+
+        write_report(run_dir)
+    return result
+
+
+def _build_judge(name: str, evaluator_cls: type, run_config: dict[str, Any], lazy: _LazyModel) -> Evaluator:
+    """The judge, with the settings the run recorded for it when it is the run's own judge (else its defaults)."""
+    from deception_core.components import build_evaluator
+
+    recorded = ((run_config.get("components") or {}).get(Kind.EVALUATOR.value) or {}).get(name, {})
+    params = recorded if name == run_config.get("evaluator") else {}
+    context = EvaluatorContext(generate_text=lazy.generate_text, score_choices=lazy.score_choices)
+    judge: Evaluator = build_evaluator(name, evaluator_cls, params, context)
+    return judge
+
+
+def _judge_requests(dataset: Dataset, registry: Any, dataset_dir: Path) -> list[JudgeRequest]:
+    """One request per sample: the scenario's facts and question, and the dialogue up to the utterance."""
     names = sorted({str(field(s, "scenario")) for s in dataset.samples})
     scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in names}
     trials = {str(field(t, "trial_key")): t for t in dataset.trials}
@@ -199,23 +248,12 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
             str(field(sample, "scenario")), scenario.describe_facts(facts), scenario.judge_question(facts),
             tuple(dialogue_until(field(trial, "transcript") or [], str(field(sample, "request_id")))),
             str(field(sample, "reply_text"))))
+    return requests
 
-    lazy = _LazyModel(run_config, registry, model)
-    judge = evaluator_cls(EvaluatorContext(generate_text=lazy.generate_text, score_choices=lazy.score_choices))
-    judge.preflight()
-    identity = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
-    if evaluator == "local":
-        identity["judge_model"] = run_config.get("model")
-    cached = CachedJudge(judge, identity, run_dir / CACHE_FILE)
-    try:
-        verdicts = cached.judge_many(requests)
-    finally:
-        lazy.close()
 
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
-                                                                     "label_policy": run_config.get("label_policy")}
-                                  ).items() if k != "previous"}
+def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], policy: str, identity: dict[str, Any],
+                        previous: dict[str, Any], now: str) -> tuple[list[Sample], int]:
+    """Each sample with the new verdict and label, its old ones appended to ``label_history``; how many changed."""
     samples, changed = [], 0
     for sample, verdict in zip(dataset.samples, verdicts, strict=True):
         record = to_json(sample)
@@ -230,26 +268,19 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
             judge=identity, judge_label=verdict.label.value, judge_raw=verdict.raw, judge_error=verdict.error,
             agreement=verdict.label is rule.label, label=final)
         samples.append(from_json(Sample, record, reply_ids=sample.reply_ids))
-    meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
-                                         "relabelled_at": now, "changed": changed,
-                                         "previous": previous})
-    new = Dataset(meta, samples, dataset.trials, dataset.arrays)
-    _swap_in(dataset_dir, new)
-    log.info("relabel: %d of %d label(s) changed; judge cache %d hit(s), %d miss(es)",
-             changed, len(samples), cached.hits, cached.misses)
-    result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads)
-    if analyze:
-        from deception_core.runner.analyse import run_analyses
-        from deception_core.runner.outputs import label_table
+    return samples, changed
 
-        result.analyses = run_analyses(registry, new, run_dir, {"seed": int(run_config.get("seed") or 0)})
-        text = "\n".join([label_table(new)] + [f"\n[{n}]\n{r.table}" for n, r in result.analyses.items()])
-        atomic_write_text(run_dir / "analysis_summary.txt", text + "\n")
-    if report if report is not None else (run_dir / "report.html").is_file():
-        from deception_core.report import write_report
 
-        write_report(run_dir)
-    return result
+def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any]) -> dict[str, Any]:
+    """The analyses again on the relabelled dataset, with the run's seed and analysis settings."""
+    from deception_core.runner.analyse import run_analyses
+    from deception_core.runner.outputs import label_table
+
+    analyses = run_analyses(registry, dataset, run_dir, {"seed": int(run_config.get("seed") or 0)},
+                            (run_config.get("components") or {}).get(Kind.ANALYSIS.value))
+    text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in analyses.items()])
+    atomic_write_text(run_dir / "analysis_summary.txt", text + "\n")
+    return analyses
 
 
 def _swap_in(dataset_dir: Path, dataset: Dataset) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from deception_core.analysis import Analysis
 from deception_core.dataset.store import Dataset
 from deception_core.records import AnalysisReport, ProbeDirection
 from deception_core.registry import Kind, Registry
@@ -13,17 +17,48 @@ from deception_core.registry import Kind, Registry
 log = logging.getLogger("deception")
 
 
-def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> dict[str, AnalysisReport]:
-    """Every registered analysis's report, by analysis name, in registration order."""
+#: run-wide values that an analysis setting of the same name takes unless its parameters give one
+RUN_DEFAULTS = ("seed", "jobs")
+
+
+def analysis_params(analysis_class: type, params: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with the run-wide ``seed`` and ``jobs`` filled in where the analysis's settings have them."""
+    settings_class = getattr(analysis_class, "settings_class", None)
+    if settings_class is None:
+        return dict(params)
+    fields = attrs.fields_dict(settings_class)
+    defaults = {k: options[k] for k in RUN_DEFAULTS if k in fields and options.get(k) is not None}
+    return {**defaults, **params}
+
+
+def build_analyses(registry: Registry, options: Mapping[str, Any],
+                   components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Analysis]:
+    """Every registered analysis, built with its settings (``components.analysis.<name>``, structured
+    once by `deception_core.components.build`, unknown keys refused) before any of them runs."""
+    from deception_core.components import build
+
+    analyses: dict[str, Analysis] = {}
+    for entry in registry.entries(Kind.ANALYSIS):
+        analysis_class = entry.load()
+        params = analysis_params(analysis_class, (components or {}).get(entry.name, {}), options)
+        analyses[entry.name] = build(Kind.ANALYSIS, entry.name, analysis_class, params)
+    return analyses
+
+
+def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: dict[str, Any],
+                 components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AnalysisReport]:
+    """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
+    the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``); ``components`` each
+    analysis's own parameters by name."""
     from deception_core.progress import progress_bar
 
+    analyses = build_analyses(registry, options, components)
     reports: dict[str, AnalysisReport] = {}
-    entries = list(registry.entries(Kind.ANALYSIS))
-    bar = progress_bar(len(entries), "analyses", "analysis")
-    for entry in entries:
-        log.info("analysis %s", entry.name)
-        bar.set_postfix_str(entry.name)
-        reports[entry.name] = entry.load()().run(dataset, Path(out_dir), options)
+    bar = progress_bar(len(analyses), "analyses", "analysis")
+    for name, analysis in analyses.items():
+        log.info("analysis %s", name)
+        bar.set_postfix_str(name)
+        reports[name] = analysis.run(dataset, Path(out_dir), options)
         bar.update(1)
     bar.close()
     return reports

@@ -2,7 +2,8 @@
 
 One ``--checkpoint-dir`` serves many experiments. Each distinct *identity* (the config fields
 that change what a trial produces, `deception_core.runner.outputs.RESULT_FIELDS`, plus the
-resolved layers and capture backend) keeps its own area, a sub-folder named after the model and a
+resolved layers and capture backend, the judge's resolved settings and the scenarios' and capture
+backend's settings) keeps its own area, a sub-folder named after the model and a
 hash of the identity::
 
     <checkpoint-dir>/
@@ -80,6 +81,11 @@ def run_identity(config: Any, layers: Sequence[int], backend: str) -> dict[str, 
     identity = {name: values[name] for name in RESULT_FIELDS}
     identity["resolved_layers"] = [int(layer) for layer in layers]
     identity["capture_backend"] = backend
+    # the judge's settings (resolved by `deception_core.runner.validate.with_resolved_judge`) and the
+    # settings of the components that play and capture trials change what a trial holds
+    identity["judge"] = {"name": config.evaluator, **config.component_params("evaluator", config.evaluator)}
+    identity["component_settings"] = {kind: config.components[kind] for kind in ("scenario", "capture_backend")
+                                      if config.components.get(kind)}
     return identity
 
 

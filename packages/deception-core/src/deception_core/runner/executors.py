@@ -79,10 +79,8 @@ class Executor:
 class LocalExecutor(Executor):
     """Everything in this process, on the model it loads once."""
 
-    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any], evaluator: Any,
-                 generator: dict[str, Any]) -> None:
+    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any]) -> None:
         self.checked, self.registry, self.load_model = checked, registry, load_model
-        self.evaluator, self.generator = evaluator, generator
         self._session: PlaySession | None = None
         self.wrap_backend: Callable[[Any], Any] | None = None
 
@@ -90,8 +88,7 @@ class LocalExecutor(Executor):
         if self._session is None:
             checked = self.checked
             self._session = open_session(checked.config, checked.scenarios, checked.backend, checked.layers,
-                                         self.registry, self.load_model(), self.evaluator, self.generator,
-                                         wrap_backend=self.wrap_backend)
+                                         self.registry, self.load_model(), wrap_backend=self.wrap_backend)
         return self._session
 
     def start(self) -> Any:
@@ -199,11 +196,10 @@ class RayExecutor(Executor):
     #: replacement workers started over the run, per worker asked for, before the run gives up
     REPLACEMENTS_PER_WORKER = 2
 
-    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any], evaluator: Any,
-                 generator: dict[str, Any]) -> None:
+    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any]) -> None:
         self.checked = checked
         self.config = checked.config
-        self.local = LocalExecutor(checked, registry, load_model, evaluator, generator)  # causal tests only
+        self.local = LocalExecutor(checked, registry, load_model)  # causal tests only
         self.ray = require_ray()
         self._started_ray = False
         self._workers: dict[str, _Worker] = {}
@@ -377,12 +373,12 @@ class RayExecutor(Executor):
         return self.local.session(load=load)
 
 
-def make_executor(checked: Any, plugins: Any, load_model: Callable[[], Any], evaluator: Any,
-                  generator: dict[str, Any], *, wrap_backend: Callable[[Any], Any] | None = None) -> Executor:
+def make_executor(checked: Any, plugins: Any, load_model: Callable[[], Any], *,
+                  wrap_backend: Callable[[Any], Any] | None = None) -> Executor:
     """The run's executor; ``wrap_backend`` (local runs only) wraps the capture backend, as the pipeline
     benchmark does to count calls."""
     if checked.config.executor == "ray":
-        return RayExecutor(checked, plugins.registry, load_model, evaluator, generator)
-    executor = LocalExecutor(checked, plugins.registry, load_model, evaluator, generator)
+        return RayExecutor(checked, plugins.registry, load_model)
+    executor = LocalExecutor(checked, plugins.registry, load_model)
     executor.wrap_backend = wrap_backend
     return executor

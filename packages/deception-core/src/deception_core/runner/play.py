@@ -99,14 +99,16 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
     Used by the local judge: choosing the likeliest of a few verdict lines is a constrained answer
     that even a small base model can give, where free generation often rambles.
 
-    Each judge prompt is run once (batches ordered by length, left padding) and its key/value cache
+    Each judge prompt is run once (batches ordered by length, left padding; the instructions that
+    open every prompt are run once per batch, see `capture.shared_prefix`) and its key/value cache
     is reused for every answer: scoring three answers costs one prompt pass and three short passes
     instead of three prompt passes.
     """
     import copy
 
     import torch
-    from transformers import DynamicCache
+
+    from deception_core.capture.shared_prefix import prompt_pass
 
     model, tokenizer = backend.model.hf_model, backend.model.tokenizer
     device = model.get_input_embeddings().weight.device
@@ -120,17 +122,9 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
         order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
         for start in range(0, len(order), max_batch):
             rows = order[start : start + max_batch]
-            width = max(len(prompts[i]) for i in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, i in enumerate(rows):
-                ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                mask[r, width - len(prompts[i]):] = 1
-            ids, mask = ids.to(device), mask.to(device)
-            position = (mask.cumsum(-1) - 1).clamp(min=0)
-            cache = DynamicCache(config=model.config)
-            first = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
-                          use_cache=True, logits_to_keep=1).logits[:, -1].float()
+            passed = prompt_pass(model, [prompts[i] for i in rows], pad, device)
+            mask, position, cache = passed.mask, passed.position, passed.cache
+            first = passed.output.logits[:, -1].float()
             first = torch.log_softmax(first, dim=-1)
             for j, choice in enumerate(choice_ids):
                 total = first[:, choice[0]]

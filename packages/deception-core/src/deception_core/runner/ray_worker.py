@@ -20,17 +20,16 @@ class PlayWorker:
         from deception_core.models.loading import load_model
         from deception_core.models.spec import ModelSpec
         from deception_core.plugins import get_plugin_set
-        from deception_core.runner.session import new_evaluator, open_session
+        from deception_core.runner.session import open_session
 
         torch.set_num_threads(int(setup["threads"]))
         config = RunConfig.from_dict(setup["config"])
         registry = get_plugin_set().registry
-        evaluator, generator = new_evaluator(registry, config)
         device = resolve_device(config.device)
         model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)
         self.session = open_session(config, tuple(setup["scenarios"]), setup["backend"], tuple(setup["layers"]),
-                                    registry, model, evaluator, generator)
+                                    registry, model)
 
     def ready(self) -> dict[str, Any]:
         """The model facts the driver records (the model is loaded once this returns)."""

@@ -22,6 +22,7 @@ import attrs
 from deception_core.config import RunConfig
 from deception_core.dataset.merge import canonical_order
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
+from deception_core.evaluator import EvaluatorContext
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.records import AnalysisReport
 from deception_core.registry import Kind
@@ -33,7 +34,7 @@ from deception_core.runner.executors import make_executor
 from deception_core.runner.judging import judge_wave
 from deception_core.runner.plan import plan_trials
 from deception_core.runner.play import PlayedTrial, play_batch
-from deception_core.runner.session import PlaySession, new_evaluator
+from deception_core.runner.session import PlaySession, judge_builder
 from deception_core.runner.validate import ValidatedRun, validate
 from deception_core.scenario import TrialSpec
 
@@ -61,9 +62,21 @@ class RunResults:
 
 
 @attrs.define
+class _Started:
+    """A run once its model is loaded: the config with the batch size chosen, and the trials so far."""
+
+    config: RunConfig
+    executor: Any
+    model: Any
+    meta: dict[str, Any]
+    specs: list[TrialSpec]
+    done: dict[str, TrialOutput]
+    batch_size: int
+
+
+@attrs.define
 class _Prepared:
-    evaluator: Any
-    generator: dict[str, Any]
+    judge: dict[str, Any]  # the judge as recorded (`Evaluator.describe`)
     sae: Any
 
 
@@ -139,75 +152,28 @@ class InterpretabilityRunner:
         return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
-        """Build the judge (and load the SAE) before the model and before any output exists."""
-        evaluator, generator = new_evaluator(self.plugins.registry, checked.config)  # wired to a backend later
+        """Check the judge's key (and load the SAE) before the model and before any output exists; the
+        judge that labels trials is built later on the backend (`deception_core.runner.session`)."""
+        evaluator = judge_builder(self.plugins.registry, checked.config)(EvaluatorContext())
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             from deception_core.sae.encode import load_sae
 
             sae = load_sae(checked.sae)
-        return _Prepared(evaluator, generator, sae)
+        return _Prepared(evaluator.describe(), sae)
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
-        config, registry = checked.config, self.plugins.registry
         log.info("deception run: model %s, scenarios %s, modes %s, %d trial(s) per condition",
-                 config.model, ",".join(checked.scenarios), ",".join(config.modes), config.trials)
-        self.plugins.manager.hook.before_run(config=config)
-        specs = plan_trials(config, list(checked.scenarios))
-        evaluator, generator, sae = prepared.evaluator, prepared.generator, prepared.sae
-        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked), evaluator, generator,
-                                 wrap_backend=self.wrap_backend)
-        model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
-        batch_size = executor.batch_size
-        log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
-                 batch_size, wave_size(batch_size), config.batch_size)
-        config = attrs.evolve(config, batch_size=batch_size)  # the causal tests read it
-        backend_cls = registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
-        meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
-        meta["judge"] = evaluator.describe()
-        outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
-        done: dict[str, TrialOutput] = {}
-        if self.trial_sink is not None:
-            done.update(self.trial_sink.start(config, checked, meta, specs))
-        units: Iterable[list[TrialSpec]] = play_units(specs, set(done), batch_size)
-        if config.executor == "local" and hasattr(self.trial_sink, "claim"):
-            # processes sharing the checkpoint folder claim whole waves, so none plays a trial twice
-            def open_waves(_pending: list[TrialSpec]) -> list[list[TrialSpec]]:
-                return [w for w in waves(specs, batch_size) if any(spec.key not in done for spec in w)]
-
-            units = claimed_groups(self.trial_sink, [s for s in specs if s.key not in done], done, open_waves,
-                                   done.update)
-
-        def finished(output: TrialOutput) -> None:
-            done[output.key] = output
-            log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
-                      [s.label for s in output.samples])
-            if self.trial_sink is not None:
-                self.trial_sink.add(output)
-
-        try:
-            executor.play(units, done.keys(), finished, total=len(specs))
-        finally:
-            executor.stop()
-            if self.trial_sink is not None and hasattr(self.trial_sink, "close"):
-                self.trial_sink.close()  # claims of trials not played are given back
-        ordered = [done[key] for key in canonical_order(s.key for s in specs)]
-        samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
-        if sae is not None:
-            from deception_core.sae.encode import encode_dataset_arrays
-
-            meta["sae"] = encode_dataset_arrays(sae, checked.sae, samples, arrays,
-                                                [p.value for p in config.positions if p.value != "reply_all"])
-        dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
-        write_dataset(out_dir / "dataset", dataset)
-        if self._default_checkpoint:  # the dataset holds every trial now
-            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
-        outputs.write_torch_export(out_dir, config.mode, dataset)
-        size = outputs.directory_size(out_dir / "dataset")
-        log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
+                 checked.config.model, ",".join(checked.scenarios), ",".join(checked.config.modes),
+                 checked.config.trials)
+        self.plugins.manager.hook.before_run(config=checked.config)
+        run = self._start(checked, prepared, out_dir)
+        self._play(run)
+        dataset, size = self._write_dataset(run, checked, prepared, out_dir)
+        config = run.config
         analyses = self._analyse(dataset, out_dir) if config.analyze else {}
-        session = executor.session(load=config.causal)  # the causal tests need the model in this process
+        session = run.executor.session(load=config.causal)  # the causal tests need the model in this process
         causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
@@ -216,21 +182,88 @@ class InterpretabilityRunner:
         if config.report:
             from deception_core.report import write_report
 
-            log.info("report: %s", write_report(out_dir, tokenizer=getattr(model, "tokenizer", None)))
+            log.info("report: %s", write_report(out_dir, tokenizer=getattr(run.model, "tokenizer", None)))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
             self.trial_sink.finish()
         return results
 
+    def _start(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path) -> _Started:
+        """Load the model (in this process or the workers), write the run's header and resume what
+        the checkpoint holds."""
+        specs = plan_trials(checked.config, list(checked.scenarios))
+        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked),
+                                 wrap_backend=self.wrap_backend)
+        model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
+        batch_size = executor.batch_size
+        log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
+                 batch_size, wave_size(batch_size), checked.config.batch_size)
+        config = attrs.evolve(checked.config, batch_size=batch_size)  # the causal tests read it
+        backend_cls = self.plugins.registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
+        meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
+        meta["judge"] = prepared.judge
+        outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
+        done: dict[str, TrialOutput] = {}
+        if self.trial_sink is not None:
+            done.update(self.trial_sink.start(config, checked, meta, specs))
+        return _Started(config, executor, model, meta, specs, done, batch_size)
+
+    def _units(self, run: _Started) -> Iterable[list[TrialSpec]]:
+        """The units still to play; processes sharing the checkpoint folder claim whole waves, so none
+        plays a trial twice."""
+        specs, done, batch_size = run.specs, run.done, run.batch_size
+        if not (run.config.executor == "local" and hasattr(self.trial_sink, "claim")):
+            return play_units(specs, set(done), batch_size)
+
+        def open_waves(_pending: list[TrialSpec]) -> list[list[TrialSpec]]:
+            return [w for w in waves(specs, batch_size) if any(spec.key not in done for spec in w)]
+
+        return claimed_groups(self.trial_sink, [s for s in specs if s.key not in done], done, open_waves,
+                              done.update)
+
+    def _play(self, run: _Started) -> None:
+        """Play every unfinished trial; each finished one goes into ``run.done`` and the checkpoint."""
+        def finished(output: TrialOutput) -> None:
+            run.done[output.key] = output
+            log.debug("trial %s done: %d sample(s), labels %s", output.key, len(output.samples),
+                      [s.label for s in output.samples])
+            if self.trial_sink is not None:
+                self.trial_sink.add(output)
+
+        try:
+            run.executor.play(self._units(run), run.done.keys(), finished, total=len(run.specs))
+        finally:
+            run.executor.stop()
+            if self.trial_sink is not None and hasattr(self.trial_sink, "close"):
+                self.trial_sink.close()  # claims of trials not played are given back
+
+    def _write_dataset(self, run: _Started, checked: ValidatedRun, prepared: _Prepared,
+                       out_dir: Path) -> tuple[Dataset, int]:
+        """The dataset of every trial in canonical order (SAE codes added with --sae), written once; its size."""
+        config, meta = run.config, run.meta
+        ordered = [run.done[key] for key in canonical_order(s.key for s in run.specs)]
+        samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
+        if prepared.sae is not None:
+            from deception_core.sae.encode import encode_dataset_arrays
+
+            meta["sae"] = encode_dataset_arrays(prepared.sae, checked.sae, samples, arrays,
+                                                [p.value for p in config.positions if p.value != "reply_all"])
+        dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
+        write_dataset(out_dir / "dataset", dataset)
+        if self._default_checkpoint:  # the dataset holds every trial now
+            shutil.rmtree(output_policy.checkpoint_dir(config), ignore_errors=True)
+        outputs.write_torch_export(out_dir, config.mode, dataset)
+        size = outputs.directory_size(out_dir / "dataset")
+        log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
+        return dataset, size
+
     def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, AnalysisReport]:
         from deception_core.runner.analyse import run_analyses
 
         registry = self.plugins.registry
         options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
-        for entry in registry.entries(Kind.ANALYSIS):  # each analysis reads its parameters under its name
-            options[entry.name] = self.config.component_params(Kind.ANALYSIS.value, entry.name)
-        return run_analyses(registry, dataset, out_dir, options)
+        return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
     def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
         if not config.causal:

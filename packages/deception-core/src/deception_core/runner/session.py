@@ -6,7 +6,7 @@ played by the same code with the same settings wherever it runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -27,42 +27,47 @@ class PlaySession:
     evaluator: Any
     sampling: Any
     options: GameOptions
-    generator: dict[str, Any]
     batch_size: int
+    make_evaluator: Callable[[EvaluatorContext], Any]
 
     def use_batch_size(self, batch_size: int) -> None:
-        """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose)."""
-        from deception_core.runner.play import choice_scorer, text_generator
-
+        """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
+        judge is rebuilt on the backend's callables for that size."""
         self.batch_size = batch_size
-        self.generator["fn"] = text_generator(self.backend, max(batch_size, 4))
-        self.generator["score"] = choice_scorer(self.backend, max(batch_size, 4))
+        self.evaluator = self.make_evaluator(judge_context(self.backend, batch_size))
 
 
-def new_evaluator(registry: Registry, config: RunConfig) -> tuple[Any, dict[str, Any]]:
-    """The run's judge with its settings (``components``, ``--judge-model``, ``--judge-url``), and the
-    slots its local generator is plugged into once a backend exists (in this process or a worker)."""
-    generator: dict[str, Any] = {}
-    evaluator_cls = registry.get(Kind.EVALUATOR, config.evaluator).load()
-    evaluator = evaluator_cls(EvaluatorContext(
-        generate_text=lambda convs, n: generator["fn"](convs, n),
-        score_choices=lambda convs, choices: generator["score"](convs, choices),
-        options=config.component_params(Kind.EVALUATOR.value, config.evaluator),
-    ))
-    return evaluator, generator
+def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
+    """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
+    from deception_core.runner.play import choice_scorer, text_generator
+
+    return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
+                            score_choices=choice_scorer(backend, max(batch_size, 4)))
+
+
+def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Any]:
+    """Builds the run's judge (``config.evaluator`` with its ``components`` settings, ``--judge-model``,
+    ``--judge-url``) on a context: the backend's callables, or none for the key preflight."""
+    from deception_core.components import build_evaluator
+
+    evaluator_class = registry.get(Kind.EVALUATOR, config.evaluator).load()
+    params = config.component_params(Kind.EVALUATOR.value, config.evaluator)
+    return lambda context: build_evaluator(config.evaluator, evaluator_class, params, context)
 
 
 def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
-                 registry: Registry, model: Any, evaluator: Any, generator: dict[str, Any], *,
-                 wrap_backend: Any = None) -> PlaySession:
-    """Wrap a loaded model in the run's capture backend and wire the judge to it."""
+                 registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+    """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
     from deception_core.capture.base import CaptureSpec, Sampling
-    from deception_core.components import build
+    from deception_core.components import build, settings_for
 
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
                              config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
     backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
-    backend = backend_cls(model, CaptureSpec(layers, config.positions))
+    backend_settings = settings_for(Kind.CAPTURE_BACKEND, backend_name, backend_cls,
+                                    config.component_params(Kind.CAPTURE_BACKEND.value, backend_name))
+    spec = CaptureSpec(layers, config.positions)
+    backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
     if wrap_backend is not None:
         backend = wrap_backend(backend)
     options = GameOptions(
@@ -76,10 +81,9 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
     from deception_core.runner.batching import resolve_batch_size
 
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
-    session = PlaySession(config, model, backend, backend_cls, scenarios, evaluator,
-                          Sampling(config.temperature, config.top_p), options, generator, batch_size)
-    session.use_batch_size(session.batch_size)
-    return session
+    make_evaluator = judge_builder(registry, config)
+    return PlaySession(config, model, backend, backend_cls, scenarios, make_evaluator(judge_context(backend, batch_size)),
+                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator)
 
 
 @attrs.frozen

@@ -44,14 +44,28 @@ def check_writable(path: Path, flag: str) -> None:
 
 
 def check_component_settings(config: RunConfig, registry: Registry) -> None:
-    """Every component named in ``config.components`` exists and accepts its parameters (evaluators
-    check theirs when the judge is built, before the model loads)."""
+    """Every component named in ``config.components`` exists and accepts its parameters."""
     for kind_name, by_name in config.components.items():
         kind = Kind(kind_name)
         for name in by_name:
-            entry = registry.get(kind, name)
-            if kind is not Kind.EVALUATOR:
-                settings_for(kind, name, entry.load(), config.component_params(kind_name, name))
+            settings_for(kind, name, registry.get(kind, name).load(), config.component_params(kind_name, name))
+
+
+def with_resolved_judge(config: RunConfig, registry: Registry) -> RunConfig:
+    """``config`` with the judge's settings as it will use them (every default filled, a remote
+    judge's model and URL from the environment) under ``components.evaluator.<name>``: what
+    ``config.json`` records, what Ray workers build their judge from, and part of the checkpoint
+    identity, so a resume with another judge never mixes verdicts."""
+    from deception_core.components import evaluator_settings
+    from deception_core.config import to_jsonable
+
+    name = config.evaluator
+    settings = evaluator_settings(name, registry.get(Kind.EVALUATOR, name).load(),
+                                  config.component_params(Kind.EVALUATOR.value, name))
+    if settings is None:
+        return config
+    evaluators = {**config.components.get(Kind.EVALUATOR.value, {}), name: to_jsonable(settings)}
+    return attrs.evolve(config, components={**config.components, Kind.EVALUATOR.value: evaluators})
 
 
 def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
@@ -60,6 +74,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
     check_component_settings(config, registry)
+    config = with_resolved_judge(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
     info = peek_model(spec, config.revision)
@@ -67,6 +82,28 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         model_id=config.model, model_type=info.model_type, requested=requested
     ) or "hf"
     registry.get(Kind.CAPTURE_BACKEND, backend)
+    layers = checked_layers(config, info)
+    sae = checked_sae(config, info, registry)
+    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
+        from deception_core.models.folder_check import check_model_folder
+
+        check_model_folder(spec.raw, spec.path)
+    check_writable(Path(config.output), "--output")
+    output_state = check_output(config)
+    check_executor_and_device(config)
+    from deception_core.runner.checkpoint import check_checkpoint
+
+    if config.checkpoint_dir:
+        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
+        check_checkpoint(config.checkpoint_dir, config, layers, backend)
+    elif output_state == "resume":
+        check_checkpoint(checkpoint_dir(config), config, layers, backend)
+    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
+                        output_state)
+
+
+def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
+    """``--layers`` (or the automatic choice) plus the SAE's layer, every one present in the model."""
     layers = config.layers or auto_layers(info.n_layers)
     if config.sae:
         layers = tuple(sorted(set(layers) | {config.sae_layer}))
@@ -77,23 +114,25 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
             f"{what}: layer(s) {bad} do not exist in {config.model}, which has {info.n_layers} layers "
             f"(valid: 0 to {info.n_layers - 1})"
         )
-    sae = None
+    return tuple(layers)
+
+
+def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
+    """The SAE chosen with ``--sae`` (None without it; its other flags refused without it)."""
     if config.sae:
         from deception_core.sae import registered_saes, resolve_sae
 
-        sae = resolve_sae(
+        return resolve_sae(
             layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
             d_model=info.d_model, saes=registered_saes(registry),
             release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
         )
-    elif config.sae_path or config.sae_release or config.sae_id:
+    if config.sae_path or config.sae_release or config.sae_id:
         raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
-    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
-        from deception_core.models.folder_check import check_model_folder
+    return None
 
-        check_model_folder(spec.raw, spec.path)
-    check_writable(Path(config.output), "--output")
-    output_state = check_output(config)
+
+def check_executor_and_device(config: RunConfig) -> None:
     if config.executor == "ray":
         from deception_core.runner.executors import require_ray
 
@@ -102,12 +141,3 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         from deception_core.models.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
-    from deception_core.runner.checkpoint import check_checkpoint
-
-    if config.checkpoint_dir:
-        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
-        check_checkpoint(config.checkpoint_dir, config, layers, backend)
-    elif output_state == "resume":
-        check_checkpoint(checkpoint_dir(config), config, layers, backend)
-    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
-                        output_state)

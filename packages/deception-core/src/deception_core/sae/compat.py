@@ -179,49 +179,69 @@ def resolve_sae(
     names = list(names) if names is not None else model_names(model_id)
     fitting = saes_for_model(names, saes)
     if release:
-        in_release = [s for s in saes if s.release == release]
-        if not in_release:
-            raise UsageError(f"unknown SAE release {release!r}; {_suggest(fitting, saes, layer)}")
-        if model_key(in_release[0].model) not in {model_key(n) for n in names}:
-            raise SaeIncompatible(
-                f"SAE release {release} was trained on {in_release[0].model}, which does not fit --model {shape}; "
-                f"{_suggest(fitting, saes, layer)}"
-            )
-        residual = [s for s in in_release if s.hook == RESID_POST]
-        if not residual:
-            raise SaeIncompatible(
-                f"SAE release {release} reads hook {in_release[0].hook_name!r}, but runs capture the residual "
-                f"stream (blocks.L.hook_resid_post); {_suggest(fitting, saes, layer)}"
-            )
-        candidates = [s for s in fitting if s.release == release] or residual
+        candidates = _release_candidates(release, names, fitting, saes, layer, shape)
+    elif not fitting:
+        raise SaeIncompatible(f"no sae-lens SAE fits --model {shape}; {_suggest(fitting, saes, layer)}")
     else:
-        if not fitting:
-            raise SaeIncompatible(f"no sae-lens SAE fits --model {shape}; {_suggest(fitting, saes, layer)}")
         candidates = fitting
     if sae_id:
-        chosen = next((s for s in candidates if s.sae_id == sae_id), None)
-        if chosen is None:
-            raise UsageError(f"--sae-id {sae_id!r} is not a residual-stream SAE of "
-                             f"{release or 'the releases for ' + model_id}; {_suggest(candidates, saes, layer)}")
-        if chosen.layer != layer:
-            better = next((s for s in candidates if s.layer == layer), None)
-            instead = f" or --sae-id {better.sae_id}" if better else ""
-            raise SaeIncompatible(
-                f"--sae-id {sae_id} is for layer {chosen.layer} but --sae-layer is {layer}; "
-                f"pass --sae-layer {chosen.layer}{instead}"
-            )
+        chosen = _by_id(sae_id, candidates, saes, layer, release or "the releases for " + model_id)
     else:
-        at_layer = [s for s in candidates if s.layer == layer]
-        if not at_layer:
-            covering = [s for s in fitting if s.layer == layer]
-            if release:
-                alternative = f"; --sae-release {covering[0].release} covers layer {layer}" if covering else ""
-                raise SaeIncompatible(f"SAE release {release} has no SAE at --sae-layer {layer}; its layers are "
-                                      f"{span([s.layer for s in candidates])}{alternative}")
-            raise SaeIncompatible(f"no sae-lens SAE for {model_id} reads --sae-layer {layer}; {_suggest(fitting, saes)}")
-        chosen = at_layer[0]
+        chosen = _at_layer(layer, candidates, fitting, saes, release, model_id)
     if chosen.layer >= n_layers:
         raise SaeIncompatible(f"SAE {chosen.release}/{chosen.sae_id} reads layer {chosen.layer}, but {shape} "
                               f"has layers 0-{n_layers - 1}")
     return SaeChoice(layer, chosen.hook_name, release=chosen.release, sae_id=chosen.sae_id, d_in=d_model,
                      width=chosen.width, l0=chosen.l0, neuronpedia_id=chosen.neuronpedia_id)
+
+
+
+def _release_candidates(release: str, names: Sequence[str], fitting: Sequence[DirectorySae],
+                        saes: Sequence[DirectorySae], layer: int, shape: str) -> list[DirectorySae]:
+    """The residual-stream SAEs of ``--sae-release`` (refused when it is unknown or for another model)."""
+    in_release = [s for s in saes if s.release == release]
+    if not in_release:
+        raise UsageError(f"unknown SAE release {release!r}; {_suggest(fitting, saes, layer)}")
+    if model_key(in_release[0].model) not in {model_key(n) for n in names}:
+        raise SaeIncompatible(
+            f"SAE release {release} was trained on {in_release[0].model}, which does not fit --model {shape}; "
+            f"{_suggest(fitting, saes, layer)}"
+        )
+    residual = [s for s in in_release if s.hook == RESID_POST]
+    if not residual:
+        raise SaeIncompatible(
+            f"SAE release {release} reads hook {in_release[0].hook_name!r}, but runs capture the residual "
+            f"stream (blocks.L.hook_resid_post); {_suggest(fitting, saes, layer)}"
+        )
+    return [s for s in fitting if s.release == release] or residual
+
+
+def _by_id(sae_id: str, candidates: Sequence[DirectorySae], saes: Sequence[DirectorySae], layer: int,
+           where: str) -> DirectorySae:
+    """The candidate ``--sae-id`` names, which must read ``--sae-layer``."""
+    chosen = next((s for s in candidates if s.sae_id == sae_id), None)
+    if chosen is None:
+        raise UsageError(f"--sae-id {sae_id!r} is not a residual-stream SAE of {where}; "
+                         f"{_suggest(candidates, saes, layer)}")
+    if chosen.layer != layer:
+        better = next((s for s in candidates if s.layer == layer), None)
+        instead = f" or --sae-id {better.sae_id}" if better else ""
+        raise SaeIncompatible(
+            f"--sae-id {sae_id} is for layer {chosen.layer} but --sae-layer is {layer}; "
+            f"pass --sae-layer {chosen.layer}{instead}"
+        )
+    return chosen
+
+
+def _at_layer(layer: int, candidates: Sequence[DirectorySae], fitting: Sequence[DirectorySae],
+              saes: Sequence[DirectorySae], release: str | None, model_id: str) -> DirectorySae:
+    """The first candidate that reads ``--sae-layer``."""
+    at_layer = [s for s in candidates if s.layer == layer]
+    if at_layer:
+        return at_layer[0]
+    covering = [s for s in fitting if s.layer == layer]
+    if release:
+        alternative = f"; --sae-release {covering[0].release} covers layer {layer}" if covering else ""
+        raise SaeIncompatible(f"SAE release {release} has no SAE at --sae-layer {layer}; its layers are "
+                              f"{span([s.layer for s in candidates])}{alternative}")
+    raise SaeIncompatible(f"no sae-lens SAE for {model_id} reads --sae-layer {layer}; {_suggest(fitting, saes)}")

@@ -11,7 +11,9 @@ Remote judges (see `remote`):
   before anything starts, and a key the API rejects stops it before the model loads (exit 2);
 - ``DECEPTION_TOGETHER_MODEL``, ``DECEPTION_TOGETHER_BASE_URL``, ``DECEPTION_GOOGLE_MODEL``,
   ``DECEPTION_GOOGLE_BASE_URL``, ``DECEPTION_JUDGE_TIMEOUT``, ``DECEPTION_JUDGE_MAX_TRIES`` and
-  ``DECEPTION_JUDGE_CONCURRENCY`` override the defaults;
+  ``DECEPTION_JUDGE_CONCURRENCY`` override the defaults, and ``--judge-model``, ``--judge-url`` or
+  ``components: {evaluator: {together: {...}}}`` in a ``--config`` file override those; the values
+  as resolved are recorded in ``config.json`` and ``meta.json``;
 - HTTP 408/429/5xx, timeouts and dropped connections are retried with exponential backoff; if a
   call still fails mid-run, that utterance is labelled ``ambiguous`` with ``judge_error`` set, a
   warning is logged, and the run goes on (its activations are not lost; re-judge later);

@@ -1,9 +1,12 @@
 """What the remote judges (Together, Gemini) share: settings, the key, preflight and failure policy.
 
-Settings come from ``EvaluatorContext.options`` first, then the environment, then the defaults:
+Settings (`JudgeSettings`, from ``components: {evaluator: {together: {...}}}``, ``--judge-model``
+and ``--judge-url``) come first, then the environment, then the service's defaults; the core
+structures them once (unknown keys refused there) and `RemoteEvaluator.resolve_settings` fills
+every default, so the values recorded for a run are the ones that judged:
 
 ==================  ===========================================  =====================
-option              environment                                  meaning
+setting             environment                                  meaning
 ==================  ===========================================  =====================
 ``model``           ``DECEPTION_<SERVICE>_MODEL``                the judge model
 ``base_url``        ``DECEPTION_<SERVICE>_BASE_URL``             the API's base URL
@@ -13,7 +16,6 @@ option              environment                                  meaning
 ``max_tokens``                                                   answer length cap
 ``max_dialogue_chars``                                           dialogue shown
 ``concurrency``     ``DECEPTION_JUDGE_CONCURRENCY``              calls in flight
-``sleep``                                                        (tests) the sleeper
 ==================  ===========================================  =====================
 
 When a judge call fails mid-run after its retries, the utterance gets ``ambiguous`` with
@@ -49,9 +51,41 @@ from deception_scenarios.evaluators.parsing import parse_verdict
 log = logging.getLogger("deception.judge")
 
 FAILURES_BEFORE_FAST_FAIL = 5
-OPTION_NAMES = frozenset({"model", "base_url", "timeout", "max_tries", "backoff", "max_tokens",
-                          "max_dialogue_chars", "concurrency", "sleep"})
 DEFAULT_CONCURRENCY = 4
+
+
+def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
+
+
+def _at_most(high: int):
+    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        if value is not None and value > high:
+            raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class JudgeSettings:
+    """A remote judge's settings (see the module docstring); ``None``: from the environment, else the
+    service's default (`RemoteEvaluator.resolve_settings` fills them all in)."""
+
+    model: str | None = None
+    base_url: str | None = None
+    timeout: float | None = attrs.field(default=None, validator=[_positive, _at_most(3600)])
+    max_tries: int | None = attrs.field(default=None, validator=[_positive, _at_most(100)])
+    backoff: float | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(0)))
+    max_tokens: int | None = attrs.field(default=None, validator=_positive)
+    max_dialogue_chars: int | None = attrs.field(default=None, validator=_positive)
+    concurrency: int | None = attrs.field(default=None, validator=[_positive, _at_most(256)])
+
+
+#: the settings that may also come from environment variables ({service}: TOGETHER, GOOGLE)
+SETTING_ENV = {"model": "DECEPTION_{service}_MODEL", "base_url": "DECEPTION_{service}_BASE_URL",
+               "timeout": "DECEPTION_JUDGE_TIMEOUT", "max_tries": "DECEPTION_JUDGE_MAX_TRIES",
+               "concurrency": "DECEPTION_JUDGE_CONCURRENCY"}
 
 
 class ResponseFormatError(Exception):
@@ -68,31 +102,48 @@ class RemoteEvaluator(Evaluator):
     default_timeout: ClassVar[float] = 60.0
     default_max_tries: ClassVar[int] = 4
     default_max_tokens: ClassVar[int] = 1024  # room for models that think before answering; billed as used
+    settings_class = JudgeSettings
 
-    def __init__(self, context: EvaluatorContext) -> None:
-        super().__init__(context)
-        options = dict(context.options)
-        unknown = sorted(set(options) - OPTION_NAMES)
-        if unknown:
-            raise UsageError(f"--evaluator {self.name}: unknown option(s) {unknown}; known: {sorted(OPTION_NAMES)}")
+    def __init__(self, context: EvaluatorContext, settings: JudgeSettings | None = None, *,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        """``sleep`` replaces the wait between retries (tests)."""
+        super().__init__(context, self.resolve_settings(settings or JudgeSettings()))
         self.check_environment()
         self._key = os.environ[self.key_env].strip()
-        settings = judge_settings(self.name, self.service, options)
-        self.model = settings.model or self.default_model
-        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
-        check_base_url(self.base_url, f"DECEPTION_{self.service}_BASE_URL")
-        self.timeout = settings.timeout or self.default_timeout
-        self.max_tokens = settings.max_tokens or self.default_max_tokens
-        self.max_dialogue_chars = settings.max_dialogue_chars or DEFAULT_MAX_DIALOGUE_CHARS
-        tries = settings.max_tries or self.default_max_tries
-        self.concurrency = settings.concurrency or DEFAULT_CONCURRENCY
-        backoff = settings.backoff
-        sleep: Callable[[float], None] | None = options.get("sleep")
+        chosen: JudgeSettings = self.settings
+        self.model, self.base_url = str(chosen.model), str(chosen.base_url)
+        self.timeout = float(chosen.timeout or self.default_timeout)
+        self.max_tokens = int(chosen.max_tokens or self.default_max_tokens)
+        self.max_dialogue_chars = int(chosen.max_dialogue_chars or DEFAULT_MAX_DIALOGUE_CHARS)
+        self.concurrency = int(chosen.concurrency or DEFAULT_CONCURRENCY)
+        policy = RetryPolicy(max_tries=int(chosen.max_tries or self.default_max_tries),
+                             base_delay=float(chosen.backoff or 0.0))
         client_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self.client = JsonClient(timeout=self.timeout, policy=RetryPolicy(max_tries=tries, base_delay=backoff),
-                                 secrets=(self._key,), rng=random.Random(0), **client_kwargs)
+        self.client = JsonClient(timeout=self.timeout, policy=policy, secrets=(self._key,), rng=random.Random(0),
+                                 **client_kwargs)
         self._failures_in_a_row = 0
         self._lock = threading.Lock()  # judge_many runs calls in threads
+
+    @classmethod
+    def resolve_settings(cls, settings: Any) -> JudgeSettings:
+        """Every unset setting from its ``DECEPTION_*`` environment variable, else the service's default;
+        a base URL that would leak the key is refused here, before anything runs."""
+        given: JudgeSettings = settings if settings is not None else JudgeSettings()
+        given_values = {name: value for name, value in attrs.asdict(given).items() if value is not None}
+        resolved = attrs.evolve(from_environment(cls.name, cls.service), **given_values)
+        resolved = attrs.evolve(
+            resolved,
+            model=resolved.model or cls.default_model,
+            base_url=(resolved.base_url or cls.default_base_url).rstrip("/"),
+            timeout=resolved.timeout or cls.default_timeout,
+            max_tries=resolved.max_tries or cls.default_max_tries,
+            max_tokens=resolved.max_tokens or cls.default_max_tokens,
+            max_dialogue_chars=resolved.max_dialogue_chars or DEFAULT_MAX_DIALOGUE_CHARS,
+            concurrency=resolved.concurrency or DEFAULT_CONCURRENCY,
+            backoff=1.0 if resolved.backoff is None else resolved.backoff,
+        )
+        check_base_url(str(resolved.base_url), f"DECEPTION_{cls.service}_BASE_URL")
+        return resolved
 
     # --- what a service defines ----------------------------------------------------------------
     def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -111,11 +162,6 @@ class RemoteEvaluator(Evaluator):
         return error.status in (401, 403)
 
     # --- the Evaluator contract ----------------------------------------------------------------
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model, "base_url": self.base_url, "timeout": self.timeout,
-                "max_tries": self.client.policy.max_tries, "max_tokens": self.max_tokens,
-                "max_dialogue_chars": self.max_dialogue_chars, "concurrency": self.concurrency}
-
     def preflight(self) -> None:
         """One cheap authenticated call before the model loads: a rejected key or an unknown model,
         or an API that cannot be reached, stops the run with a `UsageError` (exit code 2)."""
@@ -204,52 +250,10 @@ def check_base_url(url: str, setting: str) -> None:
         )
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
+def from_environment(name: str, service: str) -> JudgeSettings:
+    """The settings the ``DECEPTION_*`` environment variables give (strings, parsed to each field's type)."""
+    from deception_core.structuring import structure_strings
 
-
-def _at_most(high: int):
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
-        if value is not None and value > high:
-            raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class JudgeSettings:
-    """A remote judge's settings, from its options and the environment (options win), types checked
-    in one step (`deception_core.structuring`); ``None`` means the service's default."""
-
-    model: str | None = None
-    base_url: str | None = None
-    timeout: float | None = attrs.field(default=None, validator=[_positive, _at_most(3600)])
-    max_tries: int | None = attrs.field(default=None, validator=[_positive, _at_most(100)])
-    backoff: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_tokens: int | None = attrs.field(default=None, validator=_positive)
-    max_dialogue_chars: int | None = attrs.field(default=None, validator=_positive)
-    concurrency: int | None = attrs.field(default=None, validator=[_positive, _at_most(256)])
-
-
-#: the settings that may also come from environment variables ({service}: TOGETHER, GOOGLE)
-SETTING_ENV = {"model": "DECEPTION_{service}_MODEL", "base_url": "DECEPTION_{service}_BASE_URL",
-               "timeout": "DECEPTION_JUDGE_TIMEOUT", "max_tries": "DECEPTION_JUDGE_MAX_TRIES",
-               "concurrency": "DECEPTION_JUDGE_CONCURRENCY"}
-
-
-def judge_settings(name: str, service: str, options: dict[str, Any]) -> JudgeSettings:
-    """Environment variables (strings, parsed to each field's type), overlaid with the options."""
-    from deception_core.structuring import parse_string, structure
-
-    fields = attrs.fields_dict(JudgeSettings)
-    values: dict[str, Any] = {}
-    for field, variable in SETTING_ENV.items():
-        text = os.environ.get(variable.format(service=service))
-        if text is not None and text.strip():
-            values[field] = parse_string(fields[field], text)
-    for field, value in options.items():
-        if field == "sleep" or value is None or value == "":
-            continue
-        values[field] = parse_string(fields[field], value) if isinstance(value, str) else value
-    return structure(JudgeSettings, values, source=f"--evaluator {name} options or DECEPTION_* environment variables")
+    values = {field: os.environ[variable.format(service=service)] for field, variable in SETTING_ENV.items()
+              if os.environ.get(variable.format(service=service), "").strip()}
+    return structure_strings(JudgeSettings, values, source=f"--evaluator {name}: DECEPTION_* environment variables")

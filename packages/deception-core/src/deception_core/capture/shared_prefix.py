@@ -1,0 +1,152 @@
+"""A left-padded prompt pass that computes each shared token prefix once.
+
+Prompts that start the same way (the judge's instructions before every case, the same scenario
+briefing in several trials) would otherwise run the same tokens through the model once per row.
+Here rows are grouped by common prefix; each group's prefix is run once, its key/value cache is
+copied into every row of the group, and only the rest of each prompt is fed. The result is the
+cache, attention mask and positions a plain left-padded pass over the whole prompts would leave,
+so the caller continues exactly as after that pass.
+
+Exact up to float noise, also for sliding-window attention: every row keeps the plain layout
+(left padding, then its tokens at consecutive indices), so index distances equal position
+distances as in the plain pass. Only plain dynamic cache layers are rebuilt; any other cache (or
+a model without ``logits_to_keep``) falls back to the plain pass. No hooks should be recording:
+the prefix pass is an extra forward call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import torch
+
+#: below this many shared tokens a prefix is not worth a separate forward call
+MIN_SHARED_TOKENS = 32
+
+
+@attrs.frozen
+class PromptPass:
+    """What a left-padded pass over whole prompts leaves behind."""
+
+    output: Any  # the model output of the last forward call (logits of each row's last prompt token)
+    cache: Any
+    mask: torch.Tensor  # [rows, width], 0 on left padding
+    position: torch.Tensor  # [rows, width] position ids
+    shared_tokens: int  # prompt tokens not fed again thanks to sharing (0 for a plain pass)
+
+
+def common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_groups(prompts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED_TOKENS) -> tuple[list[int], list[int]]:
+    """``(group of each row, shared prefix length of each group)``: rows sorted by their tokens are cut
+    where neighbours share fewer than ``min_shared`` tokens; a group's prefix is what all its rows
+    share, less one token so every row still feeds its last prompt token (0 for a single row)."""
+    order = sorted(range(len(prompts)), key=lambda i: tuple(prompts[i]))
+    group_of = [0] * len(prompts)
+    lengths: list[int] = []
+    members: list[int] = []
+
+    def close() -> None:
+        if len(members) < 2:
+            lengths.append(0)
+            return
+        shared = min(common_length(prompts[members[0]], prompts[i]) for i in members[1:])
+        lengths.append(min(shared, min(len(prompts[i]) for i in members) - 1))
+
+    for rank, row in enumerate(order):
+        if rank and common_length(prompts[order[rank - 1]], prompts[row]) < min_shared:
+            close()
+            members = []
+        members.append(row)
+        group_of[row] = len(lengths)
+    close()
+    return group_of, lengths
+
+
+def _rebuildable(cache: Any) -> bool:
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    layers: list[Any] = list(getattr(cache, "layers", None) or [])
+    return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
+
+
+def _plain(model: Any, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> PromptPass:
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    output = model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1)
+    return PromptPass(output, cache, mask, position, 0)
+
+
+def left_padded(prompts: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(ids, mask, position)`` of ``prompts`` left-padded to the longest."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+        mask[row, width - len(prompt):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: Any,
+                min_shared: int = MIN_SHARED_TOKENS) -> PromptPass:
+    """Run ``prompts`` (token ids) left-padded through ``model``, computing shared prefixes once."""
+    ids, mask, position = left_padded(prompts, pad, device)
+    width = ids.shape[1]
+    group_of, shared = prefix_groups(prompts, min_shared)
+    window = getattr(model.config, "sliding_window", None)
+    if window:  # a sliding-window layer keeps fewer tokens than a longer prefix: stay below it
+        shared = [min(s, int(window) - 1) for s in shared]
+    pads = [width - len(p) for p in prompts]
+    # cached columns: every row's cached part must lie inside its group's prefix
+    cached = min(shared[g] + p for g, p in zip(group_of, pads, strict=True))
+    if cached < min_shared:
+        return _plain(model, ids, mask, position)
+    from transformers import DynamicCache
+
+    heads = [next(i for i, g in enumerate(group_of) if g == group) for group in range(len(shared))]
+    lengths = [min(shared[g], cached) for g in range(len(shared))]
+    used = [g for g in range(len(shared)) if lengths[g] > 0]
+    prefix_ids, prefix_mask, prefix_position = left_padded([prompts[heads[g]][: lengths[g]] for g in used], pad, device)
+    prefix_cache = DynamicCache(config=model.config)
+    model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_position,
+          past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
+    if not _rebuildable(prefix_cache):
+        return _plain(model, ids, mask, position)
+    prefix_width = prefix_ids.shape[1]
+    slot = {g: k for k, g in enumerate(used)}
+    # where each row's cached tokens sit in the prefix pass: (prefix row, first column, count)
+    sources = [(slot.get(group, 0), prefix_width - lengths[group], cached - pad_count)
+               for group, pad_count in zip(group_of, pads, strict=True)]
+    layer: Any
+    for layer in prefix_cache.layers:
+        layer.keys = _spread(layer.keys, sources, pads, cached)
+        layer.values = _spread(layer.values, sources, pads, cached)
+        if hasattr(layer, "cumulative_length"):
+            layer.cumulative_length = cached
+    output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
+                   past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
+    return PromptPass(output, prefix_cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+
+
+def _spread(states: torch.Tensor, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],
+            cached: int) -> torch.Tensor:
+    """``[rows, heads, cached, dim]``: each row's cached tokens copied from its group's prefix,
+    after its own left padding (zeros, masked out)."""
+    out = states.new_zeros((len(sources), states.shape[1], cached, states.shape[3]))
+    for row, ((source, start, take), pad_count) in enumerate(zip(sources, pads, strict=True)):
+        if take > 0:
+            out[row, :, pad_count:] = states[source, :, start : start + take]
+    return out

@@ -1,0 +1,80 @@
+"""A prompt pass that runs shared prefixes once leaves the same state as a plain left-padded pass."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from deception_core.capture.shared_prefix import prefix_groups, prompt_pass
+from deception_core.testing.tiny_models import tiny_hf_model
+
+PAD = 1
+
+
+def _prompts(shared: int, tails: list[int], seed: int = 0) -> list[list[int]]:
+    rng = random.Random(seed)
+    head = [rng.randrange(2, 300) for _ in range(shared)]
+    return [head + [rng.randrange(2, 300) for _ in range(tail)] for tail in tails]
+
+
+def _plain(model, prompts, min_shared=10**9):
+    return prompt_pass(model, prompts, PAD, "cpu", min_shared=min_shared)
+
+
+def _next_logits(model, passed, token: int = 7) -> torch.Tensor:
+    """Logits of one more token fed after the prompt pass (exercises the rebuilt cache)."""
+    rows = passed.mask.shape[0]
+    mask = torch.cat([passed.mask, passed.mask.new_ones((rows, 1))], 1)
+    return model(input_ids=torch.full((rows, 1), token), attention_mask=mask,
+                 position_ids=passed.position[:, -1:] + 1, past_key_values=passed.cache, use_cache=True).logits[:, -1]
+
+
+def test_prefix_groups_split_where_neighbours_share_little() -> None:
+    a, b = _prompts(40, [5, 9], seed=1), _prompts(40, [3, 6, 8], seed=2)
+    group_of, shared = prefix_groups(a + b, min_shared=32)
+    assert sorted(shared) == [40, 40]
+
+
+def test_prefix_groups_keep_one_prompt_token_to_feed() -> None:
+    prompts = _prompts(50, [0, 4])
+    _, shared = prefix_groups(prompts, min_shared=32)
+    assert shared == [49]
+
+
+def test_a_lone_prompt_shares_nothing() -> None:
+    prompts = _prompts(50, [3, 4], seed=1)[:1] + _prompts(50, [5], seed=2)
+    _, shared = prefix_groups(prompts, min_shared=32)
+    assert shared == [0, 0]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_shared_prefix_pass_matches_the_plain_pass(arch: str) -> None:
+    # gemma3's tiny config has a 64-token sliding window: prompts of up to 150 tokens cross it
+    model = tiny_hf_model(arch, n_layers=2)
+    prompts = _prompts(48, [3, 30, 102, 17], seed=3)
+    with torch.inference_mode():
+        shared = prompt_pass(model, prompts, PAD, "cpu", min_shared=16)
+        plain = _plain(model, prompts)
+        assert shared.shared_tokens > 0
+        assert torch.allclose(shared.output.logits, plain.output.logits, atol=1e-4)
+        assert torch.allclose(_next_logits(model, shared), _next_logits(model, plain), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_two_prefix_groups_in_one_batch_match_the_plain_pass(arch: str) -> None:
+    model = tiny_hf_model(arch, n_layers=2)
+    prompts = _prompts(40, [5, 20], seed=4) + _prompts(36, [12, 30], seed=5)
+    with torch.inference_mode():
+        shared = prompt_pass(model, prompts, PAD, "cpu", min_shared=16)
+        plain = _plain(model, prompts)
+        assert shared.shared_tokens > 0
+        assert torch.allclose(_next_logits(model, shared), _next_logits(model, plain), atol=1e-4)
+
+
+def test_prompts_sharing_too_little_take_the_plain_pass() -> None:
+    model = tiny_hf_model("llama", n_layers=2)
+    prompts = _prompts(8, [20, 25], seed=6)
+    with torch.inference_mode():
+        assert prompt_pass(model, prompts, PAD, "cpu", min_shared=16).shared_tokens == 0
