@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--max-rounds", type=int, default=2)
     parser.add_argument("--mode", default="emergent", choices=["emergent", "instructed", "both"])
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", default="auto", help="generation calls per batch, or auto (from the device)")
     parser.add_argument("--checkpoint-dir", default=None)
     parser.add_argument("--output", default="./pod_output")
     args = parser.parse_args()

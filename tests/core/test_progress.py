@@ -31,3 +31,20 @@ def test_second_wave_uses_the_calls_per_trial_measured_in_the_first() -> None:
     progress.calls_done(25)
     assert progress.bar.n == pytest.approx(15)  # 25 calls = 5 trials' worth at 5 calls per trial
     progress.close()
+
+
+def test_a_bar_inside_another_writes_no_cursor_moves_off_a_terminal(monkeypatch) -> None:
+    import io
+    import sys
+
+    from deception_core.progress import progress_bar
+
+    stream = io.StringIO()  # a log file: not a terminal
+    monkeypatch.setattr(sys, "stderr", stream)
+    outer = progress_bar(4, "trials", "trial")
+    inner = progress_bar(3, "judging", "utterance")
+    inner.update(3)
+    inner.close()
+    outer.update(4)
+    outer.close()
+    assert "\x1b[A" not in stream.getvalue()

@@ -28,8 +28,13 @@ def progress_bar(total: float | None, desc: str, unit: str = "it", initial: floa
         return _NullBar()
     if total == 0:
         return _NullBar()
+    terminal = sys.stderr.isatty()
+    # Off a terminal (a pod's log file, `nohup`), a bar opened inside another (judging inside trials)
+    # would move the cursor up with escape codes that show as garbage: every bar keeps to one line,
+    # and redraws at most every few seconds.
     return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0, bar_format=_FRACTIONAL if fractional else None)
+                smoothing=0, bar_format=_FRACTIONAL if fractional else None,
+                position=None if terminal else 0, mininterval=0.1 if terminal else 5.0)
 
 
 _FRACTIONAL = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
