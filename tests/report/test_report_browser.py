@@ -90,8 +90,8 @@ def test_filter_click_changes_what_is_shown(report, synthetic_run) -> None:
 
 def test_filter_in_the_url_fragment_applies_on_load(report, synthetic_run) -> None:
     dataset = read_dataset(synthetic_run)
-    expected = {s.trial_key for s in dataset.samples if s.mode == "instructed" and s.scenario == "capability_bluff"}
+    expected = {s.trial_key for s in dataset.samples if s.mode == "instructed" and s.scenario == "scenario_b"}
     with Browser() as page:
-        page.open(report.as_uri() + "#mode=instructed&scenario=capability_bluff")
+        page.open(report.as_uri() + "#mode=instructed&scenario=scenario_b")
         shown = page.evaluate(VISIBLE_TRIALS)
     assert shown == len(expected)

@@ -24,7 +24,8 @@ import attrs
 from deception_core.capture.base import CaptureBackend
 from deception_core.capture.benchmark import _PeakMemory
 
-SCENARIOS = ("info_withholding", "capability_bluff")
+#: the first scenarios in the registered ranking that each timed run plays
+SCENARIOS = 2
 
 
 class RecordingBackend(CaptureBackend):
@@ -126,7 +127,7 @@ def run_pipeline_benchmark(
     with tempfile.TemporaryDirectory(prefix="deception-bench-") as scratch:
         for requested in batch_sizes:
             size = resolve_batch_size(requested, loaded, new_tokens)
-            config = RunConfig(model=model_name, mode="both", scenario_names=SCENARIOS, trials=trials,
+            config = RunConfig(model=model_name, mode="both", scenarios=SCENARIOS, trials=trials,
                                max_rounds=max_rounds, max_tokens=new_tokens, label_policy="rule", analyze=False,
                                batch_size=size, device=device, dtype=loaded.dtype,
                                output=str(Path(scratch) / f"batch-{requested}"))

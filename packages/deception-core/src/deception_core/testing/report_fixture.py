@@ -19,8 +19,7 @@ import numpy as np
 from deception_core.dataset.store import Dataset, atomic_write_text, write_dataset
 from deception_core.records import Sample, Trial, from_json
 
-SCENARIOS = ("ultimatum_bluff", "capability_bluff", "hidden_value", "info_withholding", "promise_break",
-             "alliance_betrayal")
+SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"),
               "instructed": ("deceptive_instruction", "honest_instruction")}
 _TEXT = ("I can offer you the item for forty coins because it cost me a lot and the quality is "
