@@ -50,7 +50,7 @@ def test_screenshot_is_not_blank(report, artefacts) -> None:
 def test_dumped_dom_holds_every_reply_and_score(report, synthetic_run) -> None:
     dom = dump_dom(report.as_uri())
     text = visible_text(dom)
-    scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
+    scores = pd.read_parquet(synthetic_run / "synthetic_scores.parquet").set_index("row")["score"]
     for sample in read_dataset(synthetic_run).samples:
         assert squash(sample.reply_text) in text
         assert f"{scores[sample.row]:.3f}" in text
@@ -58,7 +58,7 @@ def test_dumped_dom_holds_every_reply_and_score(report, synthetic_run) -> None:
 
 
 def test_token_scores_are_coloured_over_the_reply_tokens(report, synthetic_run) -> None:
-    tokens = pd.read_parquet(synthetic_run / "probe_token_scores.parquet")
+    tokens = pd.read_parquet(synthetic_run / "synthetic_token_scores.parquet")
     with Browser() as page:
         page.open(report.as_uri())
         spans = page.evaluate("document.querySelectorAll('#s-0 .tokens span').length")

@@ -26,7 +26,7 @@ def test_report_shows_every_reply_label_and_score(synthetic_run) -> None:
     page = write_report(synthetic_run, tokenizer=WordTokenizer()).read_text()
     text = visible_text(page)
     dataset = read_dataset(synthetic_run)
-    scores = pd.read_parquet(synthetic_run / "probe_scores.parquet").set_index("row")["score"]
+    scores = pd.read_parquet(synthetic_run / "synthetic_scores.parquet").set_index("row")["score"]
     for sample in dataset.samples:
         assert squash(sample.reply_text) in text
         assert f"{scores[sample.row]:.3f}" in page
@@ -36,8 +36,8 @@ def test_report_shows_every_reply_label_and_score(synthetic_run) -> None:
 def test_report_says_no_score_without_score_files(synthetic_run, tmp_path) -> None:
     run = tmp_path / "run"
     shutil.copytree(synthetic_run, run)
-    (run / "probe_scores.parquet").unlink()
-    (run / "probe_token_scores.parquet").unlink()
+    (run / "synthetic_scores.parquet").unlink()
+    (run / "synthetic_token_scores.parquet").unlink()
     text = visible_text(write_report(run).read_text())
     assert text.count("no score") >= len(read_dataset(run))
 

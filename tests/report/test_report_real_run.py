@@ -20,6 +20,7 @@ from report_helpers import squash, visible_text
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.dataset import read_dataset
 from deception_core.report import write_report
+from deception_core.report.inputs import analysis_output
 from deception_core.testing.browser import Browser, dump_dom, find_chromium
 from deception_core.testing.report_fixture import write_contract_scores
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(find_chromium() is None,
 def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
     report = write_report(run)
     dataset = read_dataset(run)
-    scores = pd.read_parquet(run / "probe_scores.parquet").set_index("row")["score"]
+    scores = pd.read_parquet(analysis_output(run, "scores")).set_index("row")["score"]
     text = visible_text(dump_dom(report.as_uri()))
     for sample in dataset.samples:
         assert squash(sample.reply_text) in text
@@ -49,8 +50,8 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
     assert float(np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("L"), dtype=float).std()) > 10
     assert before == len(dataset.trials)
     assert after == len({s.trial_key for s in dataset.samples if s.label == "deceptive"})
-    token_file = run / "probe_token_scores.parquet"
-    if token_file.exists():
+    token_file = analysis_output(run, "token_scores")
+    if token_file is not None:
         assert spans == len(pd.read_parquet(token_file))
 
 
@@ -69,6 +70,6 @@ def test_named_run_folder_in_the_browser(tmp_path, artefacts) -> None:
     source = Path(os.environ["DECEPTION_REPORT_RUN_DIR"])
     run = tmp_path / source.name
     shutil.copytree(source, run)
-    if not (run / "probe_scores.parquet").exists():
+    if analysis_output(run, "scores") is None:
         write_contract_scores(run)
     check_in_browser(run, artefacts, f"run-{source.name}")

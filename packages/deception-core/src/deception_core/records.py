@@ -164,6 +164,16 @@ class AnalysisReport:
     files: list[str] = attrs.field(factory=list)
     direction: ProbeDirection | None = None
     alternatives: tuple[ProbeDirection, ...] = ()
+    #: which of its files plays which role for readers such as the report (a role of `OUTPUT_ROLES` ->
+    #: file name in the run folder); the runner records it in ``analyses.json``
+    outputs: dict[str, str] = attrs.field(factory=dict)
+
+
+#: roles an analysis's files can play: its JSON results (``best.threshold`` is the decision threshold),
+#: per-sample scores and per-token scores (Parquet, schemas in `deception_core.report.inputs`)
+OUTPUT_ROLES = ("results", "scores", "token_scores")
+#: the run folder's record of each analysis's files by role (written after the analyses run)
+ANALYSES_MANIFEST = "analyses.json"
 
 
 @attrs.frozen

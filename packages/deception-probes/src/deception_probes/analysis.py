@@ -80,7 +80,7 @@ class ProbeAnalysis(Analysis):
             files.append(str(transfer_path))
             table += "\n" + transfer_text
         return AnalysisReport(results=results, table=table, files=files, direction=outcome.direction,
-                              alternatives=outcome.alternatives)
+                              alternatives=outcome.alternatives, outputs=output_roles(results))
 
     @staticmethod
     def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
@@ -95,3 +95,14 @@ class ProbeAnalysis(Analysis):
         path = out_dir / TRANSFER_FILE
         atomic_write_text(path, json.dumps(result, indent=2, allow_nan=False, default=str))
         return path, transfer_table(result)
+
+
+def output_roles(results: dict[str, Any]) -> dict[str, str]:
+    """The files the report reads, by role: the results JSON and the score files actually written."""
+    from deception_probes.scores import SCORES_FILE, TOKEN_SCORES_FILE
+
+    written = set((results.get("scores") or {}).get("files", []))
+    roles = {"results": RESULTS_FILE}
+    roles.update({role: name for role, name in (("scores", SCORES_FILE), ("token_scores", TOKEN_SCORES_FILE))
+                  if name in written})
+    return roles

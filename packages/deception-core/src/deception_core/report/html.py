@@ -150,7 +150,7 @@ def _probe_section(inputs: ReportInputs) -> str:
     elif results:
         parts.append(f'<p class="muted">no probe was trained: {_e("; ".join(results.get("reasons", [])))}</p>')
     else:
-        parts.append('<p class="muted">no probe_results.json: the analysis has not run (deception analyze RUN_DIR)</p>')
+        parts.append('<p class="muted">no analysis results (analyses.json names none): run deception analyze RUN_DIR</p>')
     n_scored = len(inputs.scores)
     if n_scored:
         sources = Counter(s.source for s in inputs.scores.values())
@@ -161,7 +161,7 @@ def _probe_section(inputs: ReportInputs) -> str:
             f"{sources.get('final', 0)} scored by the final probe (unlabelled or ambiguous). Higher = more deceptive. "
             f"Decision threshold {_num(inputs.threshold)}: {_e(inputs.threshold_note)}.</p>")
     else:
-        parts.append('<p class="note">no probe_scores.parquet: utterances show "no score".</p>')
+        parts.append('<p class="note">no score file: utterances show "no score".</p>')
     for name, data in inputs.plots.items():
         if name.startswith("probe_"):
             parts.append(_png(name, data))

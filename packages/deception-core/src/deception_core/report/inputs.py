@@ -1,11 +1,12 @@
 """Everything the HTML report shows, read from a run folder alone (no model, no network).
 
-The probe analysis writes, next to the dataset (see the README's "What a run writes"):
-``probe_scores.parquet`` (one row per sample: ``row``, ``sample_id``, ``label``, ``score``,
-``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``, ``position``, and
-``token_score_mean`` / ``_max`` / ``_last`` when every reply token was captured) and, when every
-reply token was captured, ``probe_token_scores.parquet`` (``row``, ``token_index``, ``token_id``,
-``score``). Both are optional here: without them the report says "no score".
+The analyses record their files by role in ``analyses.json`` (see `deception_core.records.OUTPUT_ROLES`);
+the report reads, from the first analysis that has each role: ``results`` (JSON; ``best.threshold``
+is the decision threshold), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
+``label``, ``score``, ``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``,
+``position``, and ``token_score_mean`` / ``_max`` / ``_last`` when every reply token was captured)
+and ``token_scores`` (Parquet: ``row``, ``token_index``, ``token_id``, ``score``). All are
+optional here: without them the report says "no score".
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import attrs
 import numpy as np
 
 from deception_core.dataset.store import Dataset, read_dataset
+from deception_core.records import ANALYSES_MANIFEST
 
 log = logging.getLogger("deception")
 
-SCORES_FILE = "probe_scores.parquet"
-TOKEN_SCORES_FILE = "probe_token_scores.parquet"
-PROBE_RESULTS_FILE = "probe_results.json"
 REPORT_FILE = "report.html"
 
 
@@ -71,9 +70,20 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def analysis_output(run_dir: Path, role: str) -> Path | None:
+    """The file the first analysis recorded for ``role`` in ``analyses.json``, when it exists."""
+    manifest = _read_json(Path(run_dir) / ANALYSES_MANIFEST) or {}
+    for entry in (manifest.get("analyses") or {}).values():
+        name = ((entry or {}).get("outputs") or {}).get(role)
+        if name:
+            path = Path(run_dir) / name
+            return path if path.is_file() else None
+    return None
+
+
 def read_scores(run_dir: Path) -> dict[int, SampleScore]:
-    path = run_dir / SCORES_FILE
-    if not path.is_file():
+    path = analysis_output(run_dir, "scores")
+    if path is None:
         return {}
     import pandas as pd
 
@@ -89,8 +99,8 @@ def read_scores(run_dir: Path) -> dict[int, SampleScore]:
 
 
 def read_token_scores(run_dir: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
-    path = run_dir / TOKEN_SCORES_FILE
-    if not path.is_file():
+    path = analysis_output(run_dir, "token_scores")
+    if path is None:
         return {}
     import pandas as pd
 
@@ -154,7 +164,7 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
         return None, "no scores"
     best = (probe_results or {}).get("best") or {}
     if isinstance(best.get("threshold"), (int, float)):
-        return float(best["threshold"]), "the threshold stated in probe_results.json"
+        return float(best["threshold"]), "the threshold stated in the analysis results"
     return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
 
 
@@ -162,9 +172,10 @@ def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: boo
     run_dir = Path(run_dir)
     dataset = read_dataset(run_dir)
     config = _read_json(run_dir / "config.json")
-    probe_results = _read_json(run_dir / PROBE_RESULTS_FILE)
+    results_path = analysis_output(run_dir, "results")
+    probe_results = _read_json(results_path) if results_path is not None else None
     scores = read_scores(run_dir)
-    if tokenizer is None and decode_tokens and (run_dir / TOKEN_SCORES_FILE).is_file():
+    if tokenizer is None and decode_tokens and analysis_output(run_dir, "token_scores") is not None:
         tokenizer = load_tokenizer(config)
     tokens = read_token_scores(run_dir, tokenizer)
     threshold, note = decision_threshold(dataset, scores, probe_results)

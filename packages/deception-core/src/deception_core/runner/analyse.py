@@ -11,7 +11,7 @@ import attrs
 
 from deception_core.analysis import Analysis
 from deception_core.dataset.store import Dataset
-from deception_core.records import AnalysisReport, ProbeDirection
+from deception_core.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
 from deception_core.registry import Kind, Registry
 
 log = logging.getLogger("deception")
@@ -61,7 +61,20 @@ def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: d
         reports[name] = analysis.run(dataset, Path(out_dir), options)
         bar.update(1)
     bar.close()
+    write_manifest(Path(out_dir), reports)
     return reports
+
+
+def write_manifest(out_dir: Path, reports: Mapping[str, AnalysisReport]) -> Path:
+    """``analyses.json``: each analysis's files by role, so readers find them without naming an analysis."""
+    import json
+
+    from deception_core.dataset.store import atomic_write_text
+
+    manifest = {"analyses": {name: {"outputs": dict(report.outputs)} for name, report in reports.items()}}
+    path = out_dir / ANALYSES_MANIFEST
+    atomic_write_text(path, json.dumps(manifest, indent=2))
+    return path
 
 
 def chosen_direction(reports: dict[str, AnalysisReport]) -> ProbeDirection | None:

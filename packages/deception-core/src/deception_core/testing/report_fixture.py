@@ -1,6 +1,6 @@
 """A synthetic run folder of any size, for the report's browser tests and its size/load benchmark.
 
-It has what a real run folder has for the report (dataset, config.json, probe_results.json, the
+It has what a real run folder has for the report (dataset, config.json, an analysis's results, the
 score files of the probe analysis) with made-up text: replies are words from a small vocabulary,
 tokenised one word per token, so `WordTokenizer` decodes the token ids without any model.
 """
@@ -138,25 +138,38 @@ def _write_synthetic_dataset(out: Path, rows: _SyntheticRows, scenarios: int, d_
 
 
 def _write_synthetic_probe_files(out: Path, rows: _SyntheticRows, token_scores: bool) -> None:
-    """A minimal ``probe_results.json`` and the score files the report reads."""
+    """A minimal analysis results file and the score files the report reads, recorded in ``analyses.json``."""
     import pandas as pd
 
     cells = [{"layer": 1, "position": "reply_mean", "method": m,
               "auroc": {"value": 0.8, "ci_low": 0.75, "ci_high": 0.85}, "balanced_accuracy": 0.72,
               "recall_at_fpr": {"value": 0.3}} for m in ("logistic", "mass_mean")]
-    atomic_write_text(out / "probe_results.json", json.dumps({"status": "ok", "cells": cells, "reasons": [],
-                                                               "best": {"method": "logistic", "layer": 1,
-                                                                        "position": "reply_mean"}}))
-    pd.DataFrame(rows.score_rows).to_parquet(out / "probe_scores.parquet", index=False)
+    atomic_write_text(out / "synthetic_results.json", json.dumps({"status": "ok", "cells": cells, "reasons": [],
+                                                                   "best": {"method": "logistic", "layer": 1,
+                                                                            "position": "reply_mean"}}))
+    pd.DataFrame(rows.score_rows).to_parquet(out / "synthetic_scores.parquet", index=False)
+    outputs = {"results": "synthetic_results.json", "scores": "synthetic_scores.parquet"}
     if token_scores:
         frame = pd.DataFrame(rows.token_rows, columns=["row", "token_index", "token_id", "score"])
-        frame.to_parquet(out / "probe_token_scores.parquet", index=False)
+        frame.to_parquet(out / "synthetic_token_scores.parquet", index=False)
+        outputs["token_scores"] = "synthetic_token_scores.parquet"
+    record_outputs(out, outputs)
+
+
+def record_outputs(run_dir: Path, outputs: dict[str, str]) -> None:
+    """Put a stand-in analysis, first, in the run folder's ``analyses.json`` with these files by role."""
+    from deception_core.records import ANALYSES_MANIFEST
+
+    path = Path(run_dir) / ANALYSES_MANIFEST
+    earlier = json.loads(path.read_text()).get("analyses", {}) if path.is_file() else {}
+    analyses = {"synthetic": {"outputs": outputs}, **{k: v for k, v in earlier.items() if k != "synthetic"}}
+    atomic_write_text(path, json.dumps({"analyses": analyses}, indent=2))
 
 
 def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:
-    """Score files in the probe analysis's schema for an existing run folder (random scores, for tests).
+    """Score files in the report's score schema for an existing run folder (random scores, for tests).
 
-    ``probe_scores.parquet`` gets one row per sample; ``probe_token_scores.parquet`` one row per
+    ``synthetic_scores.parquet`` gets one row per sample; ``synthetic_token_scores.parquet`` one row per
     reply token where the run kept every reply token (``reply_all``), with the token ids of
     ``reply_ids`` when the samples hold them (null otherwise).
     """
@@ -180,9 +193,12 @@ def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:
                      "token_score_mean": float(token_scores.mean()) if n else None,
                      "token_score_max": float(token_scores.max()) if n else None,
                      "token_score_last": float(token_scores[-1]) if n else None})
-    pd.DataFrame(rows).to_parquet(run_dir / "probe_scores.parquet", index=False)
+    pd.DataFrame(rows).to_parquet(run_dir / "synthetic_scores.parquet", index=False)
+    outputs = {"scores": "synthetic_scores.parquet"}
     if tokens:
         frame = pd.DataFrame(tokens, columns=["row", "token_index", "token_id", "score"])
         frame["token_id"] = frame["token_id"].astype("Int64")
-        frame.to_parquet(run_dir / "probe_token_scores.parquet", index=False)
+        frame.to_parquet(run_dir / "synthetic_token_scores.parquet", index=False)
+        outputs["token_scores"] = "synthetic_token_scores.parquet"
+    record_outputs(run_dir, outputs)
     return run_dir
