@@ -132,7 +132,7 @@ def _label_section(inputs: ReportInputs) -> str:
 
 def _probe_section(inputs: ReportInputs) -> str:
     parts = []
-    results = inputs.probe_results
+    results = inputs.analysis_results
     if inputs.summary:
         parts.append(f"<h3>Summary</h3><pre>{_e(inputs.summary)}</pre>")
     if results and results.get("cells"):

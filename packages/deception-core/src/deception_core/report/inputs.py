@@ -49,11 +49,11 @@ class ReportInputs:
     run_dir: Path
     dataset: Dataset
     config: dict[str, Any] | None
-    scores: dict[int, SampleScore]  # by dataset row; empty when probe_scores.parquet is absent
-    tokens: dict[int, TokenScores]  # by dataset row; empty without probe_token_scores.parquet
+    scores: dict[int, SampleScore]  # by dataset row; empty when no analysis recorded a score file
+    tokens: dict[int, TokenScores]  # by dataset row; empty when no analysis recorded per-token scores
     threshold: float | None  # decision value above which the probe calls a reply deceptive
     threshold_note: str
-    probe_results: dict[str, Any] | None
+    analysis_results: dict[str, Any] | None
     summary: str | None
     plots: dict[str, bytes]  # file name -> PNG bytes
     causal: dict[str, dict[str, Any]]  # test name -> causal_<name>.json
@@ -154,7 +154,7 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
 
 
 def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
-                       probe_results: dict[str, Any] | None) -> tuple[float | None, str]:
+                       analysis_results: dict[str, Any] | None) -> tuple[float | None, str]:
     """The probe's decision threshold: the one its results state, else 0.
 
     0 is the decision boundary of every probe method here (a decision value above 0 is called
@@ -162,7 +162,7 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
     """
     if not scores:
         return None, "no scores"
-    best = (probe_results or {}).get("best") or {}
+    best = (analysis_results or {}).get("best") or {}
     if isinstance(best.get("threshold"), (int, float)):
         return float(best["threshold"]), "the threshold stated in the analysis results"
     return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
@@ -173,12 +173,12 @@ def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: boo
     dataset = read_dataset(run_dir)
     config = _read_json(run_dir / "config.json")
     results_path = analysis_output(run_dir, "results")
-    probe_results = _read_json(results_path) if results_path is not None else None
+    analysis_results = _read_json(results_path) if results_path is not None else None
     scores = read_scores(run_dir)
     if tokenizer is None and decode_tokens and analysis_output(run_dir, "token_scores") is not None:
         tokenizer = load_tokenizer(config)
     tokens = read_token_scores(run_dir, tokenizer)
-    threshold, note = decision_threshold(dataset, scores, probe_results)
+    threshold, note = decision_threshold(dataset, scores, analysis_results)
     summary = None
     for name in ("analysis_summary.txt", "summary.txt"):
         if (run_dir / name).is_file():
@@ -190,4 +190,4 @@ def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: boo
         data = _read_json(path)
         if data is not None:
             causal[path.stem[len("causal_"):]] = data
-    return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, probe_results, summary, plots, causal)
+    return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, analysis_results, summary, plots, causal)
