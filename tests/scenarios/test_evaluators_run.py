@@ -35,30 +35,41 @@ def test_cli_with_a_missing_key_exits_2_before_anything_exists(evaluator, variab
     assert not out.exists()
 
 
-class _Reject(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.dumps({"error": {"message": f"Invalid API key provided: {KEY}"}}).encode()
-        self.send_response(401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def _answer(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
+
+class _Quiet(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
+
+
+class _Reject(_Quiet):
+    def do_POST(self) -> None:
+        _answer(self, 401, {"error": {"message": f"Invalid API key provided: {KEY}"}})
+
+
+def _fake_together(monkeypatch, handler: type[BaseHTTPRequestHandler]):
+    """Serve ``handler`` on 127.0.0.1 as the Together API (key and base URL set); yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("TOGETHER_API_KEY", KEY)
+    monkeypatch.setenv("DECEPTION_TOGETHER_BASE_URL", url)
+    yield url
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture()
 def rejecting_api(monkeypatch):
     """A fake Together API on 127.0.0.1 that answers 401 (echoing the key) to everything."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Reject)
-    server.daemon_threads = True
-    thread = Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setenv("TOGETHER_API_KEY", KEY)
-    monkeypatch.setenv("DECEPTION_TOGETHER_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    yield
-    server.shutdown()
-    server.server_close()
+    yield from _fake_together(monkeypatch, _Reject)
 
 
 def test_a_rejected_key_stops_the_run_before_the_model_loads(rejecting_api, tiny_model_dir, tmp_path, monkeypatch,
@@ -139,7 +150,7 @@ def test_local_judge_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path) -> N
         assert sample.agreement == (sample.judge_label == sample.rule_label)
 
 
-class _Honest(BaseHTTPRequestHandler):
+class _Honest(_Quiet):
     """A Together-compatible API that judges everything honest and remembers the models asked."""
 
     models: list[str] = []
@@ -147,27 +158,13 @@ class _Honest(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Honest.models.append(request["model"])
-        body = json.dumps({"choices": [{"message": {"content": "Nothing false.\nVERDICT: HONEST"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        _answer(self, 200, {"choices": [{"message": {"content": "Nothing false.\nVERDICT: HONEST"}}]})
 
 
 @pytest.fixture()
 def honest_api(monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Honest)
-    server.daemon_threads = True
-    Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     _Honest.models = []
-    monkeypatch.setenv("TOGETHER_API_KEY", KEY)
-    monkeypatch.setenv("DECEPTION_TOGETHER_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    yield from _fake_together(monkeypatch, _Honest)
 
 
 def _judged_run(model_dir, out, checkpoints, judge_model: str) -> dict:
