@@ -7,14 +7,25 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from reliability_plugin import load_tiny, plugin_set, read_exact, run_config
+from click.testing import CliRunner
+from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
+from deception_core.plugins import EXTRA_ENV, reset_plugin_set
 
 
 class ReferenceRun(NamedTuple):
     out: Path
     exact: dict[str, Any]  # `reliability_plugin.read_exact` of ``out``
+
+
+@pytest.fixture()
+def cli_with_plugin(monkeypatch):
+    """A CLI runner that sees the reliability test plugin (the plugin set rebuilt around it)."""
+    monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)
+    reset_plugin_set()
+    yield CliRunner()
+    reset_plugin_set()
 
 
 @pytest.fixture(scope="module")

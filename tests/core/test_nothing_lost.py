@@ -14,9 +14,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from reliability_plugin import (
-    PLUGIN_REF,
     Killed,
     base_args,
     dying_store,
@@ -31,21 +29,12 @@ from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
 from deception_core.dataset.merge import MERGE_STAGING, merge_runs
 from deception_core.dataset.store import Dataset, DatasetError, read_dataset, write_dataset
-from deception_core.plugins import EXTRA_ENV, reset_plugin_set
 from deception_core.records import Sample, Trial
 from deception_core.runner import runner as runner_module
 from deception_core.runner.checkpoint import CheckpointStore, decode_trial, encode_trial, shard_name
 from deception_core.runner.shard_key import load_or_create_key
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture()
-def cli_with_plugin(monkeypatch):
-    monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)
-    reset_plugin_set()
-    yield CliRunner()
-    reset_plugin_set()
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import sys
 
 import pytest
-from click.testing import CliRunner
-from reliability_plugin import PLUGIN_REF, base_args
+from reliability_plugin import base_args
 
 from deception_core.cli import cli
 from deception_core.config import RunConfig
 from deception_core.dataset.store import read_dataset
 from deception_core.errors import ConfigError
-from deception_core.plugins import EXTRA_ENV, reset_plugin_set
 from deception_core.runner.plan import plan_trials
 from deception_core.slurm import array_shard
 
@@ -33,14 +31,6 @@ def slurm(monkeypatch):
             monkeypatch.setenv("SLURM_ARRAY_TASK_STEP", str(step))
 
     return set_task
-
-
-@pytest.fixture()
-def cli_with_plugin(monkeypatch):
-    monkeypatch.setenv(EXTRA_ENV, PLUGIN_REF)
-    reset_plugin_set()
-    yield CliRunner()
-    reset_plugin_set()
 
 
 def _keys(**config) -> list[str]:
