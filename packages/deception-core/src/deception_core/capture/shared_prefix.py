@@ -121,10 +121,10 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
     used = [g for g in range(len(shared)) if lengths[g] > 0]
     prefix_ids, prefix_mask, prefix_position = left_padded([prompts[heads[g]][: lengths[g]] for g in used], pad, device)
     prefix_cache = DynamicCache(config=model.config)
+    if not _rebuildable(prefix_cache):  # the layers exist before the first pass: check before spending it
+        return _plain(model, ids, mask, position)
     model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=prefix_position,
           past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
-    if not _rebuildable(prefix_cache):
-        return _plain(model, ids, mask, position)
     prefix_width = prefix_ids.shape[1]
     slot = {g: k for k, g in enumerate(used)}
     # where each row's cached tokens sit in the prefix pass: (prefix row, first column, count)
