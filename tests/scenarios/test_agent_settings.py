@@ -13,15 +13,7 @@ from deception_core.records import Sample, Trial
 from deception_core.runner.accounts import account_counts, read_self_report
 from deception_core.runner.calls import call_summary
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(model_dir, out, **options):

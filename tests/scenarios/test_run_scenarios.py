@@ -35,15 +35,7 @@ class JudgePlugin:
         registry.add("recording-judge", lambda: RecordingJudge, summary="abstains; records its requests")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run far faster on one thread when the CPUs are shared."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def play_run(model_dir, out, scenarios, max_rounds):
