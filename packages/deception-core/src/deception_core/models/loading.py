@@ -122,6 +122,10 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     else:
         hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
         hf_model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` wrongly
+        if device == "cpu":
+            from deception_core.models.cpu_head import use_column_major_head
+
+            use_column_major_head(hf_model)
     return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
                    local_dir=local_dir, tl_name=tl_name)
 
