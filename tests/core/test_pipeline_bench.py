@@ -42,3 +42,28 @@ def test_bare_generate_is_timed_on_the_same_tokens(results) -> None:
 def test_table_rows_start_with_pipeline(results) -> None:
     lines = format_pipeline_table(results).splitlines()
     assert [line.split()[0] for line in lines[1:3]] == ["pipeline", "pipeline"]
+
+
+@pytest.fixture(scope="module")
+def repeated(tiny_model_dir):
+    from deception_core.models.loading import load_model
+    from deception_core.models.spec import ModelSpec
+
+    loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
+    return run_pipeline_benchmark(loaded, str(tiny_model_dir), batch_sizes=[2], trials=1, new_tokens=4, repeats=3)
+
+
+def test_every_repeat_is_timed(repeated) -> None:
+    assert len(repeated[0].rounds) == 3
+
+
+def test_the_reported_seconds_are_the_median_repeat(repeated) -> None:
+    assert repeated[0].seconds == sorted(seconds for seconds, _ in repeated[0].rounds)[1]
+
+
+def test_the_reported_bare_seconds_are_the_median_replay(repeated) -> None:
+    assert repeated[0].bare_seconds == sorted(bare for _, bare in repeated[0].rounds)[1]
+
+
+def test_the_json_lists_each_repeat(repeated) -> None:
+    assert len(pipeline_json(repeated)[0]["repeats"]) == 3

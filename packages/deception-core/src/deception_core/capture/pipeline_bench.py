@@ -8,11 +8,16 @@ replaying exactly the run's batches: the same prompts, batched together as the r
 each batch generating as many tokens as its longest reply (so the baseline does the same useful
 work; ``min_new_tokens`` keeps it from stopping at an early EOS). The ratio is pipeline tok/s over
 bare tok/s at the same batch size.
+
+With ``repeats`` above 1, every batch size is run and replayed once per round, the rounds
+interleaved (batch 1, 4, 16, then again), and the medians of the seconds are reported: a machine
+that slows down for a minute then moves every row a little instead of one row a lot.
 """
 
 from __future__ import annotations
 
 import gc
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -57,6 +62,7 @@ class PipelineResult:
     seconds: float
     bare_seconds: float
     peak_bytes: int
+    rounds: tuple[tuple[float, float], ...] = ()  # (pipeline seconds, bare seconds) of each repeat
 
     @property
     def tok_per_s(self) -> float:
@@ -115,42 +121,73 @@ def run_pipeline_benchmark(
     trials: int = 2,
     max_rounds: int = 1,
     new_tokens: int = 24,
+    repeats: int = 1,
     progress: Callable[[str], None] = lambda message: None,
 ) -> list[PipelineResult]:
-    """One timed run per batch size (``"auto"`` allowed), each followed by its bare replay."""
-    from deception_core.config import RunConfig
-    from deception_core.runner import InterpretabilityRunner
+    """Per batch size (``"auto"`` allowed): ``repeats`` timed runs, each followed by its bare replay."""
     from deception_core.runner.batching import resolve_batch_size
 
-    device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
-    results = []
+    sizes = [resolve_batch_size(requested, loaded, new_tokens) for requested in batch_sizes]
+    timings: list[list[_Timed]] = [[] for _ in batch_sizes]
     with tempfile.TemporaryDirectory(prefix="deception-bench-") as scratch:
-        for requested in batch_sizes:
-            size = resolve_batch_size(requested, loaded, new_tokens)
-            config = RunConfig(model=model_name, mode="both", scenarios=SCENARIOS, trials=trials,
-                               max_rounds=max_rounds, max_tokens=new_tokens, label_policy="rule", analyze=False,
-                               batch_size=size, device=device, dtype=loaded.dtype,
-                               output=str(Path(scratch) / f"batch-{requested}"))
-            recorders: list[RecordingBackend] = []
-
-            def wrap(backend: CaptureBackend, recorders: list[RecordingBackend] = recorders) -> CaptureBackend:
-                recorders.append(RecordingBackend(backend))
-                return recorders[-1]
-
-            gc.collect()
-            with _PeakMemory(device) as memory:
-                started = time.perf_counter()
-                run = InterpretabilityRunner(config, model=loaded, trial_sink=None, wrap_backend=wrap).run()
-                _sync(device)
-                seconds = time.perf_counter() - started
-            batches = recorders[0].batches
-            tokens = sum(n for batch in batches for _, n in batch)
-            progress(f"pipeline batch {requested}: {tokens} tokens in {seconds:.1f} s; replaying with bare generate")
-            bare = replay_bare(loaded, batches)
-            results.append(PipelineResult(size, str(requested), len(run.dataset.trials), sum(map(len, batches)),
-                                          tokens, seconds, bare, memory.peak))
-            progress(f"pipeline batch {requested}: {tokens / seconds:.1f} tok/s, bare {tokens / bare:.1f} tok/s")
+        for repeat in range(repeats):
+            for k, (requested, size) in enumerate(zip(batch_sizes, sizes, strict=True)):
+                output = Path(scratch) / f"batch-{requested}-{repeat}"
+                timed = _timed_run(loaded, model_name, size, trials, max_rounds, new_tokens, output)
+                label = f"pipeline batch {requested}" + (f" (repeat {repeat + 1} of {repeats})" if repeats > 1 else "")
+                progress(f"{label}: {timed.tokens} tokens in {timed.seconds:.1f} s; replaying with bare generate")
+                timed.bare_seconds = replay_bare(loaded, timed.batches)
+                progress(f"{label}: {timed.tokens / timed.seconds:.1f} tok/s, bare {timed.tokens / timed.bare_seconds:.1f} tok/s")
+                timings[k].append(timed)
+    results = []
+    for requested, size, runs in zip(batch_sizes, sizes, timings, strict=True):
+        first = runs[0]
+        if any(run.tokens != first.tokens for run in runs):  # seeded trials: every repeat writes the same replies
+            progress(f"pipeline batch {requested}: repeats produced different token counts "
+                     f"{[run.tokens for run in runs]}; the first is reported")
+        results.append(PipelineResult(
+            size, str(requested), first.trials, first.calls, first.tokens,
+            statistics.median(run.seconds for run in runs), statistics.median(run.bare_seconds for run in runs),
+            max(run.peak_bytes for run in runs), tuple((run.seconds, run.bare_seconds) for run in runs)))
     return results
+
+
+@attrs.define
+class _Timed:
+    trials: int
+    calls: int
+    tokens: int
+    seconds: float
+    peak_bytes: int
+    batches: list[list[tuple[tuple[int, ...], int]]]
+    bare_seconds: float = 0.0
+
+
+def _timed_run(loaded: Any, model_name: str, batch_size: int, trials: int, max_rounds: int, new_tokens: int,
+               output: Path) -> _Timed:
+    """One whole run (no analysis), timed end to end, with every generation batch it served."""
+    from deception_core.config import RunConfig
+    from deception_core.runner import InterpretabilityRunner
+
+    device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
+    config = RunConfig(model=model_name, mode="both", scenarios=SCENARIOS, trials=trials, max_rounds=max_rounds,
+                       max_tokens=new_tokens, label_policy="rule", analyze=False, batch_size=batch_size,
+                       device=device, dtype=loaded.dtype, output=str(output))
+    recorders: list[RecordingBackend] = []
+
+    def wrap(backend: CaptureBackend) -> CaptureBackend:
+        recorders.append(RecordingBackend(backend))
+        return recorders[-1]
+
+    gc.collect()
+    with _PeakMemory(device) as memory:
+        started = time.perf_counter()
+        run = InterpretabilityRunner(config, model=loaded, trial_sink=None, wrap_backend=wrap).run()
+        _sync(device)
+        seconds = time.perf_counter() - started
+    batches = recorders[0].batches
+    return _Timed(len(run.dataset.trials), sum(map(len, batches)), sum(n for batch in batches for _, n in batch),
+                  seconds, memory.peak, batches)
 
 
 def format_pipeline_table(results: Sequence[PipelineResult], header: str = "") -> str:
@@ -178,6 +215,7 @@ def pipeline_json(results: Sequence[PipelineResult]) -> list[dict[str, Any]]:
          "requested_batch_size": r.requested, "trials": r.trials, "calls": r.calls, "tokens": r.tokens,
          "seconds": r.seconds, "tok_per_s": r.tok_per_s, "bare_seconds": r.bare_seconds,
          "bare_tok_per_s": r.bare_tok_per_s, "ratio_to_bare": r.tok_per_s / r.bare_tok_per_s,
-         "trials_per_minute": r.trials_per_minute, "peak_bytes": r.peak_bytes}
+         "trials_per_minute": r.trials_per_minute, "peak_bytes": r.peak_bytes,
+         "repeats": [{"seconds": pipeline, "bare_seconds": bare} for pipeline, bare in r.rounds]}
         for r in results
     ]

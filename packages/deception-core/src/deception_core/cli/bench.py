@@ -62,7 +62,8 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
               help="TransformerLens stages to time besides hf (comma-separated; empty for none).")
 @click.option("--new-tokens", type=int, default=24, show_default=True, help="Greedy tokens per reply.")
 @click.option("--prompts", "n_prompts", type=int, default=None, help="Prompts per stage (default: the largest batch size).")
-@click.option("--repeats", type=int, default=3, show_default=True, help="Interleaved rounds; medians are reported.")
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help="Interleaved rounds; medians are reported (--pipeline: whole runs, so 1 gives a quick look).")
 @click.option("--threads", type=int, default=None,
               help="torch CPU threads (default: torch's choice); 1 avoids spin-waiting on a loaded machine.")
 @click.option("--random-weights", is_flag=True, help="Build the model from its config.json with random weights.")
@@ -106,7 +107,7 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
     click.echo(f"model {loaded.model_id}: {loaded.n_layers} layers, width {loaded.d_model}, {loaded.dtype} on {where}; "
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
     if pipeline:
-        _pipeline(loaded, model, sizes, trials, new_tokens, where, json_path)
+        _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path)
         return
     results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
                             n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
@@ -120,7 +121,7 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
                                                "results": to_json(results)}, indent=2))
 
 
-def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, where: str,
+def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
               json_path: str | None) -> None:
     from deception_core.capture.pipeline_bench import format_pipeline_table, pipeline_json, run_pipeline_benchmark
     from deception_core.errors import UsageError
@@ -134,12 +135,12 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
         requested.remove("auto")
         click.echo(f"--batch-size auto resolves to {auto} here (the batch {auto} row)", err=True)
     results = run_pipeline_benchmark(loaded, model, batch_sizes=requested, trials=trials, new_tokens=new_tokens,
-                                     progress=lambda message: click.echo(message, err=True))
+                                     repeats=repeats, progress=lambda message: click.echo(message, err=True))
     header = (f"deception bench --pipeline: {loaded.model_id} ({loaded.dtype}, {where}), "
               f"{results[0].trials if results else 0} trials per run, 1 round, up to {new_tokens} tokens per reply; "
-              f"--batch-size auto = {auto}")
+              f"--batch-size auto = {auto}; median of {repeats} interleaved repeat(s)")
     click.echo(format_pipeline_table(results, header))
     if json_path:
         Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
-                                               "new_tokens": new_tokens, "auto_batch_size": auto,
+                                               "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
                                                "results": pipeline_json(results)}, indent=2))
