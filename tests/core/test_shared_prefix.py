@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from deception_core.capture.shared_prefix import prefix_groups, prompt_pass
+from deception_core.capture.shared_prefix import PrefixMemory, prefix_groups, prompt_pass
 from deception_core.testing.tiny_models import tiny_hf_model
 
 PAD = 1
@@ -78,3 +78,78 @@ def test_prompts_sharing_too_little_take_the_plain_pass() -> None:
     prompts = _prompts(8, [20, 25], seed=6)
     with torch.inference_mode():
         assert prompt_pass(model, prompts, PAD, "cpu", min_shared=16).shared_tokens == 0
+
+
+def _calls(seed: int) -> list[list[list[int]]]:
+    """Three calls whose prompts open with the same 60 tokens: two single prompts, then a pair."""
+    rng = random.Random(seed)
+    head = [rng.randrange(2, 300) for _ in range(60)]
+
+    def prompt(tail: int) -> list[int]:
+        return head + [rng.randrange(2, 300) for _ in range(tail)]
+
+    return [[prompt(9)], [prompt(40)], [prompt(5), prompt(90)]]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_remembered_prefix_matches_the_plain_pass_call_after_call(arch: str) -> None:
+    model = tiny_hf_model(arch, n_layers=2)
+    memory = PrefixMemory()
+    with torch.inference_mode():
+        for prompts in _calls(seed=7):
+            remembered = prompt_pass(model, prompts, PAD, "cpu", min_shared=16, memory=memory)
+            plain = _plain(model, prompts)
+            assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)
+
+
+def test_a_single_prompt_shares_with_the_previous_call() -> None:
+    model = tiny_hf_model("llama", n_layers=2)
+    memory = PrefixMemory()
+    first, second, _ = _calls(seed=8)
+    with torch.inference_mode():
+        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
+        assert prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory).shared_tokens == 60
+
+
+def test_the_first_single_prompt_has_nothing_to_share() -> None:
+    model = tiny_hf_model("llama", n_layers=2)
+    with torch.inference_mode():
+        assert prompt_pass(model, _calls(seed=9)[0], PAD, "cpu", min_shared=16, memory=PrefixMemory()).shared_tokens == 0
+
+
+def test_the_remembered_prefix_is_not_run_again() -> None:
+    model = tiny_hf_model("llama", n_layers=2)
+    memory = PrefixMemory()
+    first, second, third = _calls(seed=10)
+    with torch.inference_mode():
+        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
+        prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory)
+        kept = memory.cache
+        prompt_pass(model, third, PAD, "cpu", min_shared=16, memory=memory)
+        assert memory.cache is kept
+
+
+def test_prompts_that_leave_the_remembered_prefix_still_match_the_plain_pass() -> None:
+    model = tiny_hf_model("gemma3", n_layers=2)
+    memory = PrefixMemory()
+    first, second, _ = _calls(seed=11)
+    stranger = _prompts(30, [12, 50], seed=12)
+    with torch.inference_mode():
+        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
+        prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory)
+        remembered = prompt_pass(model, stranger, PAD, "cpu", min_shared=16, memory=memory)
+        plain = _plain(model, stranger)
+        assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)
+
+
+def test_a_shorter_share_of_the_remembered_prefix_is_used_as_far_as_it_goes() -> None:
+    model = tiny_hf_model("gemma3", n_layers=2)
+    memory = PrefixMemory()
+    first, second, third = _calls(seed=13)
+    longer = [first[0][:60] + [5] * 20 + [6, 7], first[0][:60] + [5] * 20 + [8, 9, 10]]  # share 80 tokens
+    with torch.inference_mode():
+        prompt_pass(model, longer, PAD, "cpu", min_shared=16, memory=memory)
+        remembered = prompt_pass(model, third, PAD, "cpu", min_shared=16, memory=memory)
+        plain = _plain(model, third)
+        assert len(memory.tokens) == 63  # window 64 less one: the cap for a prefix
+        assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)

@@ -12,10 +12,15 @@ Exact up to float noise, also for sliding-window attention: every row keeps the 
 distances as in the plain pass. Only plain dynamic cache layers are rebuilt; any other cache (or
 a model without ``logits_to_keep``) falls back to the plain pass. No hooks should be recording:
 the prefix pass is an extra forward call.
+
+A `PrefixMemory` carries one prefix's cache from call to call, so the prefix runs once per
+session rather than once per batch; at batch size 1, where a batch has no partner to share with,
+that is the only sharing there is.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +40,21 @@ class PromptPass:
     mask: torch.Tensor  # [rows, width], 0 on left padding
     position: torch.Tensor  # [rows, width] position ids
     shared_tokens: int  # prompt tokens not fed again thanks to sharing (0 for a plain pass)
+
+
+@attrs.define
+class PrefixMemory:
+    """One token prefix and its key/value cache, kept across calls of `prompt_pass`.
+
+    The prefix is found from the prompts themselves: what every prompt of a batch and the first
+    prompt of the previous call share. While later prompts keep starting with (enough of) it, its
+    cache is copied into their rows and the prefix is not run again; when they stop, it is found
+    afresh. Nothing names the prefix, so a caller only has to keep one memory per model.
+    """
+
+    tokens: tuple[int, ...] = ()
+    cache: Any = None  # one row over ``tokens``: positions 0.., no padding
+    previous: tuple[int, ...] = ()  # the first prompt of the last call
 
 
 def common_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -100,16 +120,30 @@ def left_padded(prompts: Sequence[Sequence[int]], pad: int, device: Any) -> tupl
     return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def _longest_prefix(model: Any, prompts: Sequence[Sequence[int]]) -> int:
+    """The most tokens a prefix may hold: every row still feeds its last prompt token, and a
+    sliding-window layer keeps fewer tokens than a longer prefix."""
+    limit = min(len(p) for p in prompts) - 1
+    window = getattr(model.config, "sliding_window", None)
+    return min(limit, int(window) - 1) if window else limit
+
+
 def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: Any,
-                min_shared: int = MIN_SHARED_TOKENS) -> PromptPass:
-    """Run ``prompts`` (token ids) left-padded through ``model``, computing shared prefixes once."""
+                min_shared: int = MIN_SHARED_TOKENS, memory: PrefixMemory | None = None) -> PromptPass:
+    """Run ``prompts`` (token ids) left-padded through ``model``, computing shared prefixes once
+    (once per batch, or once while ``memory`` holds a prefix they share)."""
     ids, mask, position = left_padded(prompts, pad, device)
     width = ids.shape[1]
+    pads = [width - len(p) for p in prompts]
+    if memory is not None:
+        remembered = _from_memory(model, memory, prompts, ids, mask, position, pads, min_shared)
+        memory.previous = tuple(prompts[0])
+        if remembered is not None:
+            return remembered
     group_of, shared = prefix_groups(prompts, min_shared)
     window = getattr(model.config, "sliding_window", None)
     if window:  # a sliding-window layer keeps fewer tokens than a longer prefix: stay below it
         shared = [min(s, int(window) - 1) for s in shared]
-    pads = [width - len(p) for p in prompts]
     # cached columns: every row's cached part must lie inside its group's prefix
     cached = min(shared[g] + p for g, p in zip(group_of, pads, strict=True))
     if cached < min_shared:
@@ -139,6 +173,49 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
     output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
                    past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
     return PromptPass(output, prefix_cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+
+
+def _from_memory(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], ids: torch.Tensor,
+                 mask: torch.Tensor, position: torch.Tensor, pads: Sequence[int], min_shared: int) -> PromptPass | None:
+    """The pass with each row's first tokens taken from ``memory`` (found first if need be), or None
+    when the prompts share too little with it and with the previous call."""
+    longest = _longest_prefix(model, prompts)
+    usable = min(longest, min(common_length(memory.tokens, p) for p in prompts)) if memory.cache is not None else 0
+    if usable < min_shared:
+        usable = _remember(model, memory, prompts, longest, ids.device)
+        if usable < min_shared:
+            return None
+    cached = min(usable + p for p in pads)  # every row's cached tokens lie inside the remembered prefix
+    cache = copy.deepcopy(memory.cache)
+    sources = [(0, 0, cached - p) for p in pads]
+    layer: Any
+    for layer in cache.layers:
+        layer.keys = _spread(layer.keys, sources, pads, cached)
+        layer.values = _spread(layer.values, sources, pads, cached)
+        if hasattr(layer, "cumulative_length"):
+            layer.cumulative_length = cached
+    output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
+                   past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return PromptPass(output, cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+
+
+def _remember(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], longest: int, device: Any) -> int:
+    """Run and keep what this batch's prompts and the previous call's first prompt all share;
+    returns its length (0 when there is nothing to compare with or the cache cannot be rebuilt)."""
+    from transformers import DynamicCache
+
+    others = [*prompts[1:], *([memory.previous] if memory.previous else [])]
+    if not others:
+        return 0
+    length = min(longest, min(common_length(prompts[0], p) for p in others))
+    cache = DynamicCache(config=model.config)
+    if length < 1 or not _rebuildable(cache):
+        return 0
+    tokens = torch.tensor([list(prompts[0][:length])], dtype=torch.long, device=device)
+    model(input_ids=tokens, attention_mask=torch.ones_like(tokens), position_ids=torch.arange(length, device=device)[None],
+          past_key_values=cache, use_cache=True, logits_to_keep=1)
+    memory.tokens, memory.cache = tuple(prompts[0][:length]), cache
+    return length
 
 
 def _spread(states: torch.Tensor, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],

@@ -100,45 +100,61 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
     that even a small base model can give, where free generation often rambles.
 
     Each judge prompt is run once (batches ordered by length, left padding; the instructions that
-    open every prompt are run once per batch, see `capture.shared_prefix`) and its key/value cache
-    is reused for every answer: scoring three answers costs one prompt pass and three short passes
-    instead of three prompt passes.
+    open every prompt are run once per scorer, see `capture.shared_prefix`) and its key/value cache
+    is reused for every answer: scoring three answers costs one prompt pass and one short pass
+    (the answers side by side) instead of three prompt passes.
     """
-    import copy
-
     import torch
 
-    from deception_core.capture.shared_prefix import prompt_pass
+    from deception_core.capture.shared_prefix import PrefixMemory, prompt_pass
 
     model, tokenizer = backend.model.hf_model, backend.model.tokenizer
     device = model.get_input_embeddings().weight.device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    memory = PrefixMemory()
 
     @torch.inference_mode()
     def score(conversations, choices) -> list[list[float]]:
         choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        longest = max(len(c) for c in choice_ids)
+        answers = torch.tensor([c + [pad] * (longest - len(c)) for c in choice_ids], dtype=torch.long, device=device)
+        lengths = torch.tensor([len(c) for c in choice_ids], device=device)
         prompts = [render_prompt(tokenizer, list(conv)) for conv in conversations]
         out = [[0.0] * len(choices) for _ in conversations]
         order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
         for start in range(0, len(order), max_batch):
             rows = order[start : start + max_batch]
-            passed = prompt_pass(model, [prompts[i] for i in rows], pad, device)
-            mask, position, cache = passed.mask, passed.position, passed.cache
-            first = passed.output.logits[:, -1].float()
-            first = torch.log_softmax(first, dim=-1)
-            for j, choice in enumerate(choice_ids):
-                total = first[:, choice[0]]
-                if len(choice) > 1:
-                    n = len(choice) - 1
-                    feed = torch.tensor([choice[:-1]] * len(rows), dtype=torch.long, device=device)
-                    logits = model(input_ids=feed, attention_mask=torch.cat([mask, mask.new_ones((len(rows), n))], 1),
-                                   position_ids=position[:, -1:] + torch.arange(1, n + 1, device=device),
-                                   past_key_values=copy.deepcopy(cache), use_cache=True).logits.float()
-                    targets = torch.tensor(choice[1:], device=logits.device)[None, :, None].expand(len(rows), -1, 1)
-                    picked = torch.log_softmax(logits, dim=-1).gather(-1, targets)[..., 0]
-                    total = total.to(picked.device) + picked.sum(dim=-1)
+            passed = prompt_pass(model, [prompts[i] for i in rows], pad, device, memory=memory)
+            first = torch.log_softmax(passed.output.logits[:, -1].float(), dim=-1)
+            totals = [first[:, choice[0]] for choice in choice_ids]
+            if longest > 1:  # every answer's later tokens, all answers in one pass over the shared cache
+                rest = _answer_tokens(model, passed, answers, lengths)
+                totals = [total + rest[:, j] for j, total in enumerate(totals)]
+            for j, total in enumerate(totals):
                 for r, i in enumerate(rows):
                     out[i][j] = float(total[r])
         return out
 
     return score
+
+
+def _answer_tokens(model: Any, passed: Any, answers: Any, lengths: Any) -> Any:
+    """``[rows, answers]``: the summed log-probability of every answer token after its first, each
+    row's prompt cache repeated once per answer so that all answers run in one forward call.
+    ``answers`` is ``[answers, longest]``, padded on the right (padding is fed but never scored);
+    ``lengths`` holds each answer's true length. The prompt cache is extended in place."""
+    import torch
+
+    rows, k = passed.mask.shape[0], answers.shape[0]
+    n, device = answers.shape[1] - 1, answers.device
+    cache = passed.cache
+    cache.batch_repeat_interleave(k)
+    mask = passed.mask.repeat_interleave(k, dim=0)
+    feed = answers[:, :n].repeat(rows, 1)
+    logits = model(input_ids=feed, attention_mask=torch.cat([mask, mask.new_ones((rows * k, n))], 1),
+                   position_ids=passed.position[:, -1:].repeat_interleave(k, dim=0) + torch.arange(1, n + 1, device=device),
+                   past_key_values=cache, use_cache=True).logits.float()
+    targets = answers[:, 1:].repeat(rows, 1)
+    picked = logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+    scored = torch.arange(1, n + 1, device=device)[None, :] < lengths[:, None]
+    return (picked * scored.repeat(rows, 1)).sum(dim=-1).view(rows, k)
