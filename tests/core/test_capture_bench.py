@@ -57,3 +57,9 @@ def test_bench_refuses_bad_options_before_loading(tiny_model_dir) -> None:
     result = CliRunner().invoke(cli, ["bench", "--model", str(tiny_model_dir), "--backends", "vllm"])
     assert result.exit_code == 2
     assert "--backends" in result.output
+
+
+def test_pipeline_bench_refuses_zero_repeats_before_loading(tiny_model_dir) -> None:
+    result = CliRunner().invoke(cli, ["bench", "--pipeline", "--model", str(tiny_model_dir), "--repeats", "0"])
+    assert result.exit_code == 2
+    assert "--repeats" in result.output

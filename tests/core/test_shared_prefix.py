@@ -91,65 +91,58 @@ def _calls(seed: int) -> list[list[list[int]]]:
     return [[prompt(9)], [prompt(40)], [prompt(5), prompt(90)]]
 
 
+def _through_memory(model, calls, memory=None) -> list:
+    """Each call's prompt pass, in order, through one memory."""
+    memory = PrefixMemory() if memory is None else memory
+    with torch.inference_mode():
+        return [prompt_pass(model, prompts, PAD, "cpu", min_shared=16, memory=memory) for prompts in calls]
+
+
+def _matches_plain(model, prompts, passed) -> bool:
+    with torch.inference_mode():
+        return torch.allclose(_next_logits(model, passed), _next_logits(model, _plain(model, prompts)), atol=1e-4)
+
+
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
 def test_remembered_prefix_matches_the_plain_pass_call_after_call(arch: str) -> None:
     model = tiny_hf_model(arch, n_layers=2)
-    memory = PrefixMemory()
-    with torch.inference_mode():
-        for prompts in _calls(seed=7):
-            remembered = prompt_pass(model, prompts, PAD, "cpu", min_shared=16, memory=memory)
-            plain = _plain(model, prompts)
-            assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)
+    calls = _calls(seed=7)
+    passes = _through_memory(model, calls)
+    assert all(_matches_plain(model, prompts, passed) for prompts, passed in zip(calls, passes, strict=True))
 
 
 def test_a_single_prompt_shares_with_the_previous_call() -> None:
     model = tiny_hf_model("llama", n_layers=2)
-    memory = PrefixMemory()
-    first, second, _ = _calls(seed=8)
-    with torch.inference_mode():
-        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
-        assert prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory).shared_tokens == 60
+    assert _through_memory(model, _calls(seed=8)[:2])[-1].shared_tokens == 60
 
 
 def test_the_first_single_prompt_has_nothing_to_share() -> None:
     model = tiny_hf_model("llama", n_layers=2)
-    with torch.inference_mode():
-        assert prompt_pass(model, _calls(seed=9)[0], PAD, "cpu", min_shared=16, memory=PrefixMemory()).shared_tokens == 0
+    assert _through_memory(model, _calls(seed=9)[:1])[0].shared_tokens == 0
 
 
 def test_the_remembered_prefix_is_not_run_again() -> None:
     model = tiny_hf_model("llama", n_layers=2)
     memory = PrefixMemory()
     first, second, third = _calls(seed=10)
-    with torch.inference_mode():
-        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
-        prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory)
-        kept = memory.cache
-        prompt_pass(model, third, PAD, "cpu", min_shared=16, memory=memory)
-        assert memory.cache is kept
+    _through_memory(model, [first, second], memory)
+    kept = memory.cache
+    _through_memory(model, [third], memory)
+    assert memory.cache is kept
 
 
 def test_prompts_that_leave_the_remembered_prefix_still_match_the_plain_pass() -> None:
     model = tiny_hf_model("gemma3", n_layers=2)
-    memory = PrefixMemory()
     first, second, _ = _calls(seed=11)
     stranger = _prompts(30, [12, 50], seed=12)
-    with torch.inference_mode():
-        prompt_pass(model, first, PAD, "cpu", min_shared=16, memory=memory)
-        prompt_pass(model, second, PAD, "cpu", min_shared=16, memory=memory)
-        remembered = prompt_pass(model, stranger, PAD, "cpu", min_shared=16, memory=memory)
-        plain = _plain(model, stranger)
-        assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)
+    assert _matches_plain(model, stranger, _through_memory(model, [first, second, stranger])[-1])
 
 
 def test_a_shorter_share_of_the_remembered_prefix_is_used_as_far_as_it_goes() -> None:
     model = tiny_hf_model("gemma3", n_layers=2)
     memory = PrefixMemory()
-    first, second, third = _calls(seed=13)
+    first, _, third = _calls(seed=13)
     longer = [first[0][:60] + [5] * 20 + [6, 7], first[0][:60] + [5] * 20 + [8, 9, 10]]  # share 80 tokens
-    with torch.inference_mode():
-        prompt_pass(model, longer, PAD, "cpu", min_shared=16, memory=memory)
-        remembered = prompt_pass(model, third, PAD, "cpu", min_shared=16, memory=memory)
-        plain = _plain(model, third)
-        assert len(memory.tokens) == 63  # window 64 less one: the cap for a prefix
-        assert torch.allclose(_next_logits(model, remembered), _next_logits(model, plain), atol=1e-4)
+    remembered = _through_memory(model, [longer, third], memory)[-1]
+    assert len(memory.tokens) == 63  # window 64 less one: the cap for a prefix
+    assert _matches_plain(model, third, remembered)

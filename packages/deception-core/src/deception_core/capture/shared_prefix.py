@@ -164,15 +164,7 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
     # where each row's cached tokens sit in the prefix pass: (prefix row, first column, count)
     sources = [(slot.get(group, 0), prefix_width - lengths[group], cached - pad_count)
                for group, pad_count in zip(group_of, pads, strict=True)]
-    layer: Any
-    for layer in prefix_cache.layers:
-        layer.keys = _spread(layer.keys, sources, pads, cached)
-        layer.values = _spread(layer.values, sources, pads, cached)
-        if hasattr(layer, "cumulative_length"):
-            layer.cumulative_length = cached
-    output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
-                   past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
-    return PromptPass(output, prefix_cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+    return _rest_of_prompts(model, prefix_cache, sources, pads, cached, ids, mask, position)
 
 
 def _from_memory(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], ids: torch.Tensor,
@@ -186,17 +178,23 @@ def _from_memory(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[in
         if usable < min_shared:
             return None
     cached = min(usable + p for p in pads)  # every row's cached tokens lie inside the remembered prefix
-    cache = copy.deepcopy(memory.cache)
     sources = [(0, 0, cached - p) for p in pads]
+    return _rest_of_prompts(model, copy.deepcopy(memory.cache), sources, pads, cached, ids, mask, position)
+
+
+def _rest_of_prompts(model: Any, prefix_cache: Any, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],
+                     cached: int, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> PromptPass:
+    """Rebuild ``prefix_cache`` in place as the batch's first ``cached`` columns (each row's tokens
+    from ``sources``, see `_spread`) and feed the remaining columns."""
     layer: Any
-    for layer in cache.layers:
+    for layer in prefix_cache.layers:
         layer.keys = _spread(layer.keys, sources, pads, cached)
         layer.values = _spread(layer.values, sources, pads, cached)
         if hasattr(layer, "cumulative_length"):
             layer.cumulative_length = cached
     output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
-                   past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return PromptPass(output, cache, mask, position, cached * len(prompts) - sum(min(p, cached) for p in pads))
+                   past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
+    return PromptPass(output, prefix_cache, mask, position, cached * len(pads) - sum(min(p, cached) for p in pads))
 
 
 def _remember(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], longest: int, device: Any) -> int:
