@@ -154,7 +154,8 @@ def _answer_tokens(model: Any, passed: Any, answers: Any, lengths: Any) -> Any:
     logits = model(input_ids=feed, attention_mask=torch.cat([mask, mask.new_ones((rows * k, n))], 1),
                    position_ids=passed.position[:, -1:].repeat_interleave(k, dim=0) + torch.arange(1, n + 1, device=device),
                    past_key_values=cache, use_cache=True).logits.float()
-    targets = answers[:, 1:].repeat(rows, 1)
+    out = logits.device  # the last layer's device when a model is split over several GPUs
+    targets = answers[:, 1:].repeat(rows, 1).to(out)
     picked = logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
-    scored = torch.arange(1, n + 1, device=device)[None, :] < lengths[:, None]
+    scored = torch.arange(1, n + 1, device=out)[None, :] < lengths.to(out)[:, None]
     return (picked * scored.repeat(rows, 1)).sum(dim=-1).view(rows, k)
