@@ -80,20 +80,21 @@ def test_prompts_sharing_too_little_take_the_plain_pass() -> None:
         assert prompt_pass(model, prompts, PAD, "cpu", min_shared=16).shared_tokens == 0
 
 
-def _calls(seed: int) -> list[list[list[int]]]:
-    """Three calls whose prompts open with the same 60 tokens: two single prompts, then a pair."""
+def _calls(seed: int) -> tuple[tuple[int, ...], list[list[list[int]]]]:
+    """An opening of 70 tokens (the last 10 never shared) and three calls whose prompts begin with
+    its first 60: two single prompts, then a pair."""
     rng = random.Random(seed)
     head = [rng.randrange(2, 300) for _ in range(60)]
+    opening = (*head, *[1] * 10)
 
     def prompt(tail: int) -> list[int]:
         return head + [rng.randrange(2, 300) for _ in range(tail)]
 
-    return [[prompt(9)], [prompt(40)], [prompt(5), prompt(90)]]
+    return opening, [[prompt(9)], [prompt(40)], [prompt(5), prompt(90)]]
 
 
-def _through_memory(model, calls, memory=None) -> list:
+def _through_memory(model, calls, memory) -> list:
     """Each call's prompt pass, in order, through one memory."""
-    memory = PrefixMemory() if memory is None else memory
     with torch.inference_mode():
         return [prompt_pass(model, prompts, PAD, "cpu", min_shared=16, memory=memory) for prompts in calls]
 
@@ -106,43 +107,50 @@ def _matches_plain(model, prompts, passed) -> bool:
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
 def test_remembered_prefix_matches_the_plain_pass_call_after_call(arch: str) -> None:
     model = tiny_hf_model(arch, n_layers=2)
-    calls = _calls(seed=7)
-    passes = _through_memory(model, calls)
+    opening, calls = _calls(seed=7)
+    passes = _through_memory(model, calls, PrefixMemory(opening))
     assert all(_matches_plain(model, prompts, passed) for prompts, passed in zip(calls, passes, strict=True))
 
 
-def test_a_single_prompt_shares_with_the_previous_call() -> None:
+def test_a_single_prompt_takes_the_shared_part_of_the_opening() -> None:
     model = tiny_hf_model("llama", n_layers=2)
-    assert _through_memory(model, _calls(seed=8)[:2])[-1].shared_tokens == 60
+    opening, calls = _calls(seed=8)
+    assert _through_memory(model, calls[:1], PrefixMemory(opening))[0].shared_tokens == 60
 
 
-def test_the_first_single_prompt_has_nothing_to_share() -> None:
+def test_the_opening_is_run_once() -> None:
     model = tiny_hf_model("llama", n_layers=2)
-    assert _through_memory(model, _calls(seed=9)[:1])[0].shared_tokens == 0
-
-
-def test_the_remembered_prefix_is_not_run_again() -> None:
-    model = tiny_hf_model("llama", n_layers=2)
-    memory = PrefixMemory()
-    first, second, third = _calls(seed=10)
-    _through_memory(model, [first, second], memory)
+    opening, calls = _calls(seed=10)
+    memory = PrefixMemory(opening)
+    _through_memory(model, calls[:1], memory)
     kept = memory.cache
-    _through_memory(model, [third], memory)
+    _through_memory(model, calls[1:], memory)
     assert memory.cache is kept
 
 
-def test_prompts_that_leave_the_remembered_prefix_still_match_the_plain_pass() -> None:
+def test_a_pass_does_not_depend_on_the_calls_before_it() -> None:
+    # what makes a replayed batch (a resumed run) give the same numbers as the first time
     model = tiny_hf_model("gemma3", n_layers=2)
-    first, second, _ = _calls(seed=11)
+    opening, calls = _calls(seed=14)
+    alone = _through_memory(model, calls[2:], PrefixMemory(opening))[-1]
+    after_others = _through_memory(model, calls, PrefixMemory(opening))[-1]
+    with torch.inference_mode():
+        assert torch.equal(_next_logits(model, alone), _next_logits(model, after_others))
+
+
+def test_prompts_that_do_not_open_with_it_still_match_the_plain_pass() -> None:
+    model = tiny_hf_model("gemma3", n_layers=2)
+    opening, _ = _calls(seed=11)
     stranger = _prompts(30, [12, 50], seed=12)
-    assert _matches_plain(model, stranger, _through_memory(model, [first, second, stranger])[-1])
+    assert _matches_plain(model, stranger, _through_memory(model, [stranger], PrefixMemory(opening))[0])
 
 
-def test_a_shorter_share_of_the_remembered_prefix_is_used_as_far_as_it_goes() -> None:
+def test_an_opening_longer_than_the_window_keeps_what_the_window_holds() -> None:
     model = tiny_hf_model("gemma3", n_layers=2)
-    memory = PrefixMemory()
-    first, _, third = _calls(seed=13)
-    longer = [first[0][:60] + [5] * 20 + [6, 7], first[0][:60] + [5] * 20 + [8, 9, 10]]  # share 80 tokens
-    remembered = _through_memory(model, [longer, third], memory)[-1]
-    assert len(memory.tokens) == 63  # window 64 less one: the cap for a prefix
-    assert _matches_plain(model, third, remembered)
+    rng = random.Random(13)
+    head = [rng.randrange(2, 300) for _ in range(80)]
+    prompts = [head + [rng.randrange(2, 300) for _ in range(tail)] for tail in (3, 20)]
+    memory = PrefixMemory(tuple(head))
+    passed = _through_memory(model, [prompts], memory)[0]
+    assert len(memory.tokens) == 63  # window 64 less one: a sliding layer keeps no more
+    assert _matches_plain(model, prompts, passed)

@@ -42,9 +42,9 @@ def counted(monkeypatch, fake_plugin_set):
     def choice_scorer(backend, max_batch):
         score = original_scorer(backend, max_batch)
 
-        def counted_score(conversations, choices):
+        def counted_score(conversations, choices, opening=()):
             counts["judge_scoring"] += len(conversations)
-            return score(conversations, choices)
+            return score(conversations, choices, opening)
 
         return counted_score
 

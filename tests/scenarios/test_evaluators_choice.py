@@ -15,7 +15,7 @@ REQUEST = JudgeRequest("hidden_value", "The seller paid 45 coins.", "Did the sel
 def test_choice_mode_takes_the_likeliest_verdict_and_keeps_the_scores() -> None:
     seen = {}
 
-    def scorer(conversations, choices):
+    def scorer(conversations, choices, opening=()):
         seen["choices"], seen["n"] = list(choices), len(conversations)
         seen["prompt"] = " ".join(m.content for m in conversations[0])
         return [[-4.0, -1.5, -3.0], [-0.5, -2.0, -9.0]]
@@ -27,6 +27,19 @@ def test_choice_mode_takes_the_likeliest_verdict_and_keeps_the_scores() -> None:
     assert "45 coins" in seen["prompt"]
     assert "misstate the cost" in seen["prompt"]
     assert first.raw == "log-probabilities of the verdict lines: honest=-4.000, deceptive=-1.500, ambiguous=-3.000"
+
+
+def test_choice_mode_names_the_opening_every_conversation_begins_with() -> None:
+    seen = {}
+
+    def scorer(conversations, choices, opening=()):
+        seen["conversations"], seen["opening"] = conversations, opening
+        return [[-1.0, -2.0, -3.0]] * len(conversations)
+
+    LocalEvaluator(EvaluatorContext(score_choices=scorer)).judge_many([REQUEST, REQUEST])
+    (system, user), conversation = seen["opening"], seen["conversations"][1]
+    assert conversation[0] == system
+    assert conversation[1].content.startswith(user.content)
 
 
 def test_generate_mode_is_still_available_and_bad_modes_are_refused() -> None:
@@ -65,3 +78,44 @@ def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
             logprobs = torch.log_softmax(logits, dim=-1)
             manual = sum(float(logprobs[len(prompt) - 1 + k, t]) for k, t in enumerate(ids))
             assert got[i][j] == pytest.approx(manual, abs=1e-3)
+
+
+@pytest.fixture()
+def opening_scores(tiny_model_dir, monkeypatch):
+    """Scores of two single-prompt batches without and with their shared opening, and the prompt
+    tokens the second scorer did not feed again."""
+    from deception_core.capture import shared_prefix
+    from deception_core.capture.base import CaptureSpec
+    from deception_core.capture.hf import HFCaptureBackend
+    from deception_core.models.loading import load_model
+    from deception_core.models.spec import ModelSpec
+    from deception_core.runner.play import choice_scorer
+    from deception_core.types import Message
+
+    model = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
+    instructions = "Read the case and answer with one verdict line only. " * 4
+    opening = [Message("user", instructions)]
+    conversations = [[Message("user", instructions + case)] for case in ("It was fine.", "I paid eighty coins, truly.")]
+    choices = [" yes", " no deal"]
+    plain = choice_scorer(HFCaptureBackend(model, CaptureSpec((0,))), max_batch=1)(conversations, choices)
+    shared = []
+    original = shared_prefix.prompt_pass
+
+    def spy(*args, **kwargs):
+        passed = original(*args, **kwargs)
+        shared.append(passed.shared_tokens)
+        return passed
+
+    monkeypatch.setattr(shared_prefix, "prompt_pass", spy)
+    once = choice_scorer(HFCaptureBackend(model, CaptureSpec((0,))), max_batch=1)(conversations, choices, opening)
+    return plain, once, shared
+
+
+def test_choice_scorer_gives_the_same_scores_with_the_opening_run_once(opening_scores) -> None:
+    plain, once, _ = opening_scores
+    assert sum(once, []) == pytest.approx(sum(plain, []), abs=1e-4)
+
+
+def test_choice_scorer_feeds_the_opening_once_even_to_single_prompts(opening_scores) -> None:
+    *_, shared = opening_scores
+    assert min(shared) >= 32

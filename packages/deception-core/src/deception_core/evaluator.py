@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -16,8 +16,20 @@ from deception_core.types import JudgeVerdict, Message
 
 # A text generator offered by the run to evaluators that use the run's own model.
 TextGenerator = Callable[[Sequence[Sequence[Message]], int], list[str]]
-# Log-probability of each candidate continuation after each conversation's prompt: [conversation][choice].
-ChoiceScorer = Callable[[Sequence[Sequence[Message]], Sequence[str]], list[list[float]]]
+
+
+class ChoiceScorer(Protocol):
+    """Log-probability of each candidate continuation after each conversation's prompt:
+    ``[conversation][choice]``.
+
+    ``opening``, when given, is how every conversation begins: the same messages, the last of which
+    may be cut short (a judge's instructions and worked examples before each case). A scorer on
+    the run's own model renders it and runs its tokens once, not once per conversation; the
+    scores are the same either way, up to float noise, and do not depend on earlier calls.
+    """
+
+    def __call__(self, conversations: Sequence[Sequence[Message]], choices: Sequence[str],
+                 opening: Sequence[Message] = ()) -> list[list[float]]: ...
 
 
 @attrs.frozen

@@ -13,9 +13,11 @@ distances as in the plain pass. Only plain dynamic cache layers are rebuilt; any
 a model without ``logits_to_keep``) falls back to the plain pass. No hooks should be recording:
 the prefix pass is an extra forward call.
 
-A `PrefixMemory` carries one prefix's cache from call to call, so the prefix runs once per
-session rather than once per batch; at batch size 1, where a batch has no partner to share with,
-that is the only sharing there is.
+A `PrefixMemory` holds a prefix that the caller knows many prompts open with (a judge's fixed
+instructions) and its cache, run once and reused by every later pass; at batch size 1, where a
+batch has no partner to share with, that is the only sharing there is. The prefix is given, never
+learned from earlier calls, so what a pass computes depends only on its own prompts: a batch
+replayed after a resume gives the same numbers as the first time.
 """
 
 from __future__ import annotations
@@ -44,17 +46,15 @@ class PromptPass:
 
 @attrs.define
 class PrefixMemory:
-    """One token prefix and its key/value cache, kept across calls of `prompt_pass`.
+    """A token prefix that many prompts open with, and its key/value cache once it has been run.
 
-    The prefix is found from the prompts themselves: what every prompt of a batch and the first
-    prompt of the previous call share. While later prompts keep starting with (enough of) it, its
-    cache is copied into their rows and the prefix is not run again; when they stop, it is found
-    afresh. Nothing names the prefix, so a caller only has to keep one memory per model.
+    The cache comes from one pass over all of ``tokens`` (one row, positions 0.., no padding), so
+    its values are the same whichever prompts use it and whenever; a pass uses as much of it as
+    all its prompts share.
     """
 
-    tokens: tuple[int, ...] = ()
-    cache: Any = None  # one row over ``tokens``: positions 0.., no padding
-    previous: tuple[int, ...] = ()  # the first prompt of the last call
+    tokens: tuple[int, ...]
+    cache: Any = None
 
 
 def common_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -137,7 +137,6 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
     pads = [width - len(p) for p in prompts]
     if memory is not None:
         remembered = _from_memory(model, memory, prompts, ids, mask, position, pads, min_shared)
-        memory.previous = tuple(prompts[0])
         if remembered is not None:
             return remembered
     group_of, shared = prefix_groups(prompts, min_shared)
@@ -169,17 +168,35 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
 
 def _from_memory(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], ids: torch.Tensor,
                  mask: torch.Tensor, position: torch.Tensor, pads: Sequence[int], min_shared: int) -> PromptPass | None:
-    """The pass with each row's first tokens taken from ``memory`` (found first if need be), or None
-    when the prompts share too little with it and with the previous call."""
-    longest = _longest_prefix(model, prompts)
-    usable = min(longest, min(common_length(memory.tokens, p) for p in prompts)) if memory.cache is not None else 0
-    if usable < min_shared:
-        usable = _remember(model, memory, prompts, longest, ids.device)
-        if usable < min_shared:
-            return None
+    """The pass with each row's first tokens taken from ``memory``, or None when the prompts share
+    fewer than ``min_shared`` of its tokens (or its cache cannot be rebuilt)."""
+    usable = min(_longest_prefix(model, prompts), min(common_length(memory.tokens, p) for p in prompts))
+    if usable < min_shared or not _run_once(model, memory, ids.device):
+        return None
     cached = min(usable + p for p in pads)  # every row's cached tokens lie inside the remembered prefix
     sources = [(0, 0, cached - p) for p in pads]
     return _rest_of_prompts(model, copy.deepcopy(memory.cache), sources, pads, cached, ids, mask, position)
+
+
+def _run_once(model: Any, memory: PrefixMemory, device: Any) -> bool:
+    """Fill ``memory.cache`` on first use (tokens beyond a sliding window are dropped first, as such
+    a layer would drop them); False when the model's cache cannot be rebuilt."""
+    from transformers import DynamicCache
+
+    if memory.cache is not None:
+        return True
+    window = getattr(model.config, "sliding_window", None)
+    if window:
+        memory.tokens = memory.tokens[: int(window) - 1]
+    cache = DynamicCache(config=model.config)
+    if not memory.tokens or not _rebuildable(cache):
+        return False
+    tokens = torch.tensor([list(memory.tokens)], dtype=torch.long, device=device)
+    model(input_ids=tokens, attention_mask=torch.ones_like(tokens),
+          position_ids=torch.arange(tokens.shape[1], device=device)[None], past_key_values=cache, use_cache=True,
+          logits_to_keep=1)
+    memory.cache = cache
+    return True
 
 
 def _rest_of_prompts(model: Any, prefix_cache: Any, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],
@@ -195,25 +212,6 @@ def _rest_of_prompts(model: Any, prefix_cache: Any, sources: Sequence[tuple[int,
     output = model(input_ids=ids[:, cached:], attention_mask=mask, position_ids=position[:, cached:],
                    past_key_values=prefix_cache, use_cache=True, logits_to_keep=1)
     return PromptPass(output, prefix_cache, mask, position, cached * len(pads) - sum(min(p, cached) for p in pads))
-
-
-def _remember(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], longest: int, device: Any) -> int:
-    """Run and keep what this batch's prompts and the previous call's first prompt all share;
-    returns its length (0 when there is nothing to compare with or the cache cannot be rebuilt)."""
-    from transformers import DynamicCache
-
-    others = [*prompts[1:], *([memory.previous] if memory.previous else [])]
-    if not others:
-        return 0
-    length = min(longest, min(common_length(prompts[0], p) for p in others))
-    cache = DynamicCache(config=model.config)
-    if length < 1 or not _rebuildable(cache):
-        return 0
-    tokens = torch.tensor([list(prompts[0][:length])], dtype=torch.long, device=device)
-    model(input_ids=tokens, attention_mask=torch.ones_like(tokens), position_ids=torch.arange(length, device=device)[None],
-          past_key_values=cache, use_cache=True, logits_to_keep=1)
-    memory.tokens, memory.cache = tuple(prompts[0][:length]), cache
-    return length
 
 
 def _spread(states: torch.Tensor, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],

@@ -132,10 +132,10 @@ class _LazyModel:
 
         return text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
 
-    def score_choices(self, conversations: Any, choices: Any) -> list[list[float]]:
+    def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
         from deception_core.runner.play import choice_scorer
 
-        return choice_scorer(self.get_backend(), 4)(conversations, choices)
+        return choice_scorer(self.get_backend(), 4)(conversations, choices, opening)
 
     def close(self) -> None:
         if self.backend is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from deception_core.capture.base import CaptureBackend, CaptureResult, GenerationRequest, Sampling
+from deception_core.evaluator import ChoiceScorer
 from deception_core.prompting import render_prompt
 from deception_core.runner.plan import stable_seed
 from deception_core.scenario import Game, Request, TrialSpec
@@ -93,14 +94,14 @@ def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., lis
     return generate
 
 
-def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list[list[float]]]:
+def choice_scorer(backend: CaptureBackend, max_batch: int) -> ChoiceScorer:
     """Score fixed answers by their log-probability under the run's model (no sampling, no capture).
 
     Used by the local judge: choosing the likeliest of a few verdict lines is a constrained answer
     that even a small base model can give, where free generation often rambles.
 
-    Each judge prompt is run once (batches ordered by length, left padding; the instructions that
-    open every prompt are run once per scorer, see `capture.shared_prefix`) and its key/value cache
+    Each judge prompt is run once (batches ordered by length, left padding; a shared opening, given
+    or found within a batch, is run once, see `capture.shared_prefix`) and its key/value cache
     is reused for every answer: scoring three answers costs one prompt pass and one short pass
     (the answers side by side) instead of three prompt passes.
     """
@@ -111,15 +112,19 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> Callable[..., list
     model, tokenizer = backend.model.hf_model, backend.model.tokenizer
     device = model.get_input_embeddings().weight.device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    memory = PrefixMemory()
+    memories: dict[tuple[int, ...], PrefixMemory] = {}  # one per opening, each run once
 
     @torch.inference_mode()
-    def score(conversations, choices) -> list[list[float]]:
+    def score(conversations, choices, opening=()) -> list[list[float]]:
         choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
         longest = max(len(c) for c in choice_ids)
         answers = torch.tensor([c + [pad] * (longest - len(c)) for c in choice_ids], dtype=torch.long, device=device)
         lengths = torch.tensor([len(c) for c in choice_ids], device=device)
         prompts = [render_prompt(tokenizer, list(conv)) for conv in conversations]
+        memory = None
+        if opening:
+            tokens = tuple(render_prompt(tokenizer, list(opening)))
+            memory = memories.setdefault(tokens, PrefixMemory(tokens))
         out = [[0.0] * len(choices) for _ in conversations]
         order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
         for start in range(0, len(order), max_batch):

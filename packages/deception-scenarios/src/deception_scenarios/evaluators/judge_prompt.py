@@ -83,8 +83,8 @@ def render_dialogue(turns: Sequence[dict[str, str]], max_chars: int = DEFAULT_MA
 def user_prompt(request: JudgeRequest, *, reason_first: bool = True,
                 max_dialogue_chars: int = DEFAULT_MAX_DIALOGUE_CHARS) -> str:
     """The case: facts, dialogue, the marked utterance and the question. Verdict-first prompts open
-    with their worked examples, so every prompt of a batch starts with the same instructions and
-    examples, which a local judge runs once per batch (`deception_core.capture.shared_prefix`)."""
+    with their worked examples, so every prompt starts with the same instructions and examples
+    (`verdict_first_opening`), which a local judge runs once (`deception_core.capture.shared_prefix`)."""
     turns, speaker = split_dialogue(request)
     return (
         f"{'' if reason_first else VERDICT_FIRST_EXAMPLES}"
@@ -96,6 +96,12 @@ def user_prompt(request: JudgeRequest, *, reason_first: bool = True,
         f"Question: {request.question.strip()}\n\n"
         f"{REASON_FIRST if reason_first else VERDICT_FIRST}"
     )
+
+
+def verdict_first_opening() -> list[Message]:
+    """How every verdict-first conversation of `judge_messages` begins: the instructions, then the
+    worked examples that open the case (a local judge runs these tokens once per run)."""
+    return [Message("system", SYSTEM_PROMPT), Message("user", VERDICT_FIRST_EXAMPLES)]
 
 
 def judge_messages(request: JudgeRequest, *, reason_first: bool = True,

@@ -29,7 +29,11 @@ from deception_core.errors import UsageError
 from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.structuring import one_of
 from deception_core.types import JudgeVerdict, Label
-from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
+from deception_scenarios.evaluators.judge_prompt import (
+    DEFAULT_MAX_DIALOGUE_CHARS,
+    judge_messages,
+    verdict_first_opening,
+)
 from deception_scenarios.evaluators.parsing import parse_verdict
 
 DEFAULT_MAX_NEW_TOKENS = 24
@@ -93,7 +97,7 @@ class LocalEvaluator(Evaluator):
         score_choices = self.context.score_choices
         if score_choices is None:
             raise UsageError("the local judge's choice mode needs the run's choice scorer")
-        scores = score_choices(conversations, [text for _, text in CHOICES])
+        scores = score_choices(conversations, [text for _, text in CHOICES], verdict_first_opening())
         verdicts = []
         for row in scores:
             best = max(range(len(CHOICES)), key=lambda k: row[k])
