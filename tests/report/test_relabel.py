@@ -116,3 +116,18 @@ def test_dialogue_matches_the_game_view() -> None:
     assert [t["text"] for t in dialogue_until(transcript, "a#r2")] == ["hi", "hello", "offer"]
     untagged = [{k: v for k, v in t.items() if k != "kind"} for t in transcript]
     assert [t["text"] for t in dialogue_until(untagged, "b#r1")] == ["hi", "(thinks)", "hello"]
+
+
+def test_relabel_keeps_one_choice_scorer_so_an_opening_runs_once(tiny_model_dir, fake_plugin_set) -> None:
+    from deception_core.models.loading import load_model
+    from deception_core.models.spec import ModelSpec
+    from deception_core.report.relabel import _LazyModel
+    from deception_core.types import Message
+
+    loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
+    lazy = _LazyModel({"model": str(tiny_model_dir)}, fake_plugin_set.registry, model=loaded)
+    conversations = [[Message("user", "Is it honest?")]]
+    lazy.score_choices(conversations, [" yes", " no"])
+    first = lazy.scorer
+    lazy.score_choices(conversations, [" yes", " no"])
+    assert lazy.scorer is first

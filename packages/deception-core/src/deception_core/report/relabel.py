@@ -25,7 +25,7 @@ import attrs
 from deception_core.config import LABEL_POLICIES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.errors import UsageError
-from deception_core.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.records import Sample, from_json, to_json
 from deception_core.registry import Kind
 from deception_core.report.fields import field
@@ -107,6 +107,7 @@ class _LazyModel:
     def __init__(self, run_config: dict[str, Any], registry: Any, model: Any = None) -> None:
         self.run_config, self.registry, self.model, self.backend = run_config, registry, model, None
         self.loads = 0
+        self.scorer: ChoiceScorer | None = None  # one scorer, so a judge's opening is run once per relabel
 
     def get_backend(self) -> Any:
         if self.backend is None:
@@ -135,7 +136,9 @@ class _LazyModel:
     def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
         from deception_core.runner.play import choice_scorer
 
-        return choice_scorer(self.get_backend(), 4)(conversations, choices, opening)
+        if self.scorer is None:
+            self.scorer = choice_scorer(self.get_backend(), 4)
+        return self.scorer(conversations, choices, opening)
 
     def close(self) -> None:
         if self.backend is not None:
