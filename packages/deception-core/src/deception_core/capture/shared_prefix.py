@@ -120,12 +120,16 @@ def left_padded(prompts: Sequence[Sequence[int]], pad: int, device: Any) -> tupl
     return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def _longest_prefix(model: Any, prompts: Sequence[Sequence[int]]) -> int:
-    """The most tokens a prefix may hold: every row still feeds its last prompt token, and a
-    sliding-window layer keeps fewer tokens than a longer prefix."""
-    limit = min(len(p) for p in prompts) - 1
+def _within_window(model: Any, length: int) -> int:
+    """``length`` cut to what a sliding-window layer keeps (its window less one), so a cached
+    prefix never loses tokens that such a layer would have dropped."""
     window = getattr(model.config, "sliding_window", None)
-    return min(limit, int(window) - 1) if window else limit
+    return min(length, int(window) - 1) if window else length
+
+
+def _longest_prefix(model: Any, prompts: Sequence[Sequence[int]]) -> int:
+    """The most tokens a prefix may hold: every row still feeds its last prompt token, within the window."""
+    return _within_window(model, min(len(p) for p in prompts) - 1)
 
 
 def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: Any,
@@ -140,9 +144,7 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
         if remembered is not None:
             return remembered
     group_of, shared = prefix_groups(prompts, min_shared)
-    window = getattr(model.config, "sliding_window", None)
-    if window:  # a sliding-window layer keeps fewer tokens than a longer prefix: stay below it
-        shared = [min(s, int(window) - 1) for s in shared]
+    shared = [_within_window(model, s) for s in shared]
     # cached columns: every row's cached part must lie inside its group's prefix
     cached = min(shared[g] + p for g, p in zip(group_of, pads, strict=True))
     if cached < min_shared:
@@ -185,9 +187,7 @@ def _run_once(model: Any, memory: PrefixMemory, device: Any) -> bool:
 
     if memory.cache is not None:
         return True
-    window = getattr(model.config, "sliding_window", None)
-    if window:
-        memory.tokens = memory.tokens[: int(window) - 1]
+    memory.tokens = memory.tokens[: _within_window(model, len(memory.tokens))]
     cache = DynamicCache(config=model.config)
     if not memory.tokens or not _rebuildable(cache):
         return False
