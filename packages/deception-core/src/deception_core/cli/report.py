@@ -78,5 +78,9 @@ def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_an
         logger.removeHandler(handler)
     click.echo(f"relabel: {result.changed} of {len(result.dataset)} label(s) changed by {result.evaluator} "
                f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)")
+    if result.analyses:  # the new label mix, then each analysis's table, as `deception run` prints them
+        from deception_core.runner.outputs import label_table
+
+        click.echo(f"\n{label_table(result.dataset)}")
     for name, analysis in result.analyses.items():
-        click.echo(f"\n[{name}]\n{analysis['table']}")
+        click.echo(f"\n[{name}]\n{analysis.table}")

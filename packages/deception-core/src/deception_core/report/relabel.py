@@ -26,7 +26,7 @@ from deception_core.config import LABEL_POLICIES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.errors import UsageError
 from deception_core.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
-from deception_core.records import Sample, from_json, to_json
+from deception_core.records import AnalysisReport, Sample, from_json, to_json
 from deception_core.registry import Kind
 from deception_core.report.fields import field
 from deception_core.types import JudgeVerdict, Label, RuleVerdict, combine_labels
@@ -154,7 +154,7 @@ class RelabelResult:
     cache_hits: int
     cache_misses: int
     model_loads: int
-    analyses: dict[str, Any] = attrs.field(factory=dict)
+    analyses: dict[str, AnalysisReport] = attrs.field(factory=dict)
 
     def __repr__(self) -> str:
         return (f"<RelabelResult {len(self.dataset)} samples by {self.evaluator} ({self.label_policy}): "
@@ -274,7 +274,7 @@ def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], poli
     return samples, changed
 
 
-def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any]) -> dict[str, Any]:
+def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any]) -> dict[str, AnalysisReport]:
     """The analyses again on the relabelled dataset, with the run's seed and analysis settings."""
     from deception_core.runner.analyse import run_analyses
     from deception_core.runner.outputs import label_table
