@@ -1,0 +1,311 @@
+"""Truth tables of the decisions users rely on, each written out by hand.
+
+- the final label from the rule's and the judge's verdicts, under every policy and every pair;
+- the best probe (validation folds, then held-out folds, then the first cell);
+- the decision threshold (score strictly above it is "deceptive") and the thresholds that let 1 % of
+  the honest (or control) samples through;
+- the guards that answer "not testable" / "not computable" instead of a number, on both sides of
+  their boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from deception_core.config import LABEL_POLICIES
+from deception_core.types import JudgeVerdict, Label, RuleVerdict, combine_labels
+
+H, D, A = Label.HONEST, Label.DECEPTIVE, Label.AMBIGUOUS
+
+# (policy, rule label, judge label or None for "no judge verdict") -> final label
+LABEL_TABLE: dict[tuple[str, Label, Label | None], Label] = {
+    # agree: the rule's label only where the judge says the same; every disagreement is ambiguous
+    ("agree", H, H): H, ("agree", H, D): A, ("agree", H, A): A, ("agree", H, None): H,
+    ("agree", D, H): A, ("agree", D, D): D, ("agree", D, A): A, ("agree", D, None): D,
+    ("agree", A, H): A, ("agree", A, D): A, ("agree", A, A): A, ("agree", A, None): A,
+    # rule: the rule decides; the judge is recorded for audit only
+    ("rule", H, H): H, ("rule", H, D): H, ("rule", H, A): H, ("rule", H, None): H,
+    ("rule", D, H): D, ("rule", D, D): D, ("rule", D, A): D, ("rule", D, None): D,
+    ("rule", A, H): A, ("rule", A, D): A, ("rule", A, A): A, ("rule", A, None): A,
+}
+
+
+def test_the_label_table_covers_every_policy_and_every_pair() -> None:
+    pairs = {(p, r, j) for p in LABEL_POLICIES for r in Label for j in (*Label, None)}
+    assert set(LABEL_TABLE) == pairs
+
+
+@pytest.mark.parametrize(("policy", "rule", "judge"), sorted(LABEL_TABLE, key=str))
+def test_final_label(policy: str, rule: Label, judge: Label | None) -> None:
+    verdict = None if judge is None else JudgeVerdict(judge, f"judge says {judge.value}")
+    final = combine_labels(RuleVerdict(rule, "trace"), verdict, policy)
+    assert final is LABEL_TABLE[policy, rule, judge]
+
+
+def test_agree_is_the_default_policy() -> None:
+    assert combine_labels(RuleVerdict(H, ""), JudgeVerdict(D, "")) is A
+    assert combine_labels(RuleVerdict(D, ""), JudgeVerdict(D, "")) is D
+
+
+def test_a_failed_judge_call_counts_as_its_verdict() -> None:
+    """A judge answer with an error carries its label (ambiguous when the call failed): agree keeps it out."""
+    failed = JudgeVerdict(A, "", error="timeout")
+    assert combine_labels(RuleVerdict(D, ""), failed, "agree") is A
+    assert combine_labels(RuleVerdict(D, ""), failed, "rule") is D
+
+
+# ------------------------------------------------------------------------------------------ best probe
+
+def _cv(validation: list[float | None]) -> Any:
+    return SimpleNamespace(validation_auroc=validation)
+
+
+def _cell(key: tuple[int, str, str], auroc: float | None) -> dict[str, Any]:
+    return {"layer": key[0], "position": key[1], "method": key[2], "auroc": None if auroc is None else {"value": auroc}}
+
+
+K1, K2, K3 = (1, "reply_mean", "logistic"), (2, "reply_mean", "logistic"), (3, "last_prompt", "lat")
+
+
+def test_best_probe_is_the_highest_mean_validation_auroc() -> None:
+    from deception_probes.engine import _select_best
+
+    # means: K1 0.7, K2 0.8 (0.6 and 1.0), K3 0.75; held-out figures would pick K1 but are not used
+    cvs = {K1: _cv([0.7, 0.7]), K2: _cv([0.6, 1.0]), K3: _cv([0.75, None])}
+    cells = [_cell(K1, 0.99), _cell(K2, 0.5), _cell(K3, 0.6)]
+    assert _select_best(cvs, cells) == (K2, "validation folds (mean validation AUROC)")
+
+
+def test_best_probe_ignores_missing_validation_folds_in_the_mean() -> None:
+    from deception_probes.engine import _select_best
+
+    # K1: mean of 0.9 alone (the None is a fold without both classes), K2: 0.85
+    cvs = {K1: _cv([0.9, None]), K2: _cv([0.85, 0.85])}
+    assert _select_best(cvs, [])[0] == K1
+
+
+def test_best_probe_ties_go_to_the_first_cell() -> None:
+    from deception_probes.engine import _select_best
+
+    cvs = {K3: _cv([0.8]), K1: _cv([0.8]), K2: _cv([0.7])}
+    assert _select_best(cvs, [])[0] == K3
+
+
+def test_best_probe_falls_back_to_held_out_folds_and_says_so() -> None:
+    from deception_probes.engine import _select_best
+
+    cvs = {K1: _cv([None]), K2: _cv([]), K3: _cv([None, None])}
+    cells = [_cell(K1, 0.6), _cell(K2, None), _cell(K3, 0.65)]
+    key, how = _select_best(cvs, cells)
+    assert key == K3
+    assert how == "held-out folds (too few trials for validation folds): optimistic"
+
+
+def test_best_probe_without_any_figure_is_the_first_cell_and_says_so() -> None:
+    from deception_probes.engine import _select_best
+
+    cvs = {K2: _cv([None]), K1: _cv([])}
+    key, how = _select_best(cvs, [_cell(K2, None), _cell(K1, None)])
+    assert key == K2
+    assert how.startswith("none (no figure could be computed)")
+
+
+# ------------------------------------------------------------------------------------------ thresholds
+
+def test_balanced_accuracy_calls_only_scores_above_the_threshold_deceptive() -> None:
+    from deception_probes.metrics import balanced_accuracy
+
+    y = np.array([1, 1, 0, 0])
+    # at threshold 0: deceptive 0.5 (called), 0.0 (not: equal is not above); honest -0.5, 0.0 both not called
+    assert balanced_accuracy(np.array([0.5, 0.0, -0.5, 0.0]), y) == pytest.approx((0.5 + 1.0) / 2)
+    # at threshold -1 every score is called deceptive: recall 1, honest recall 0
+    assert balanced_accuracy(np.array([0.5, 0.0, -0.5, 0.0]), y, threshold=-1.0) == pytest.approx(0.5)
+    assert balanced_accuracy(np.array([2.0, 3.0, 1.0, 1.5]), y, threshold=1.75) == pytest.approx(1.0)
+
+
+def test_recall_at_one_percent_fpr_on_two_hundred_honest_samples() -> None:
+    from deception_probes.metrics import recall_at_fpr
+
+    honest = np.arange(1, 201, dtype=float)  # 1..200
+    deceptive = np.array([198.5, 199.0, 199.5, 200.0, 201.0, 250.0])
+    scores = np.r_[honest, deceptive]
+    y = np.r_[np.zeros(200), np.ones(6)]
+    got = recall_at_fpr(scores, y, 0.01)
+    assert got is not None
+    # the 0.99 quantile of 1..200 ("higher"): position 0.99 * 199 = 197.01 -> index 198 -> 199
+    assert got["threshold"] == 199.0
+    assert got["achieved_fpr"] == pytest.approx(1 / 200)  # only 200 is above 199
+    assert got["value"] == pytest.approx(4 / 6)  # 199.5, 200, 201, 250 (199.0 is not above)
+    assert got["resolution_limited"] is False
+
+
+def test_recall_at_fpr_with_few_honest_samples_uses_the_highest_and_says_so() -> None:
+    from deception_probes.metrics import recall_at_fpr
+
+    scores = np.array([0.1, 0.4, 0.3, 0.35, 0.5])
+    y = np.array([0, 0, 0, 1, 1])
+    got = recall_at_fpr(scores, y, 0.01)
+    assert got is not None
+    assert got["threshold"] == 0.4
+    assert got["achieved_fpr"] == 0.0
+    assert got["value"] == 0.5
+    assert got["resolution_limited"] is True
+
+
+def test_control_threshold_flags_one_percent_of_the_control_set() -> None:
+    from deception_probes.transfer import control_threshold
+
+    got = control_threshold(np.arange(1, 401, dtype=float), 0.01)  # 0.99 * 399 = 395.01 -> index 396 -> 397
+    assert got["threshold"] == 397.0
+    assert got["achieved_control_fpr"] == pytest.approx(3 / 400)
+    assert got["resolution_limited"] is False
+    assert control_threshold(np.array([1.0, 2.0, 3.0]), 0.01)["resolution_limited"] is True
+
+
+@pytest.mark.parametrize(("scores", "results", "expected"), [
+    ({}, {"best": {"threshold": 0.3}}, None),
+    ({1: "s"}, {"best": {"threshold": 0.3}}, 0.3),
+    ({1: "s"}, {"best": {"threshold": -2}}, -2.0),
+    ({1: "s"}, {"best": {"threshold": "0.3"}}, 0.0),
+    ({1: "s"}, {"best": {}}, 0.0),
+    ({1: "s"}, None, 0.0),
+])
+def test_report_decision_threshold(scores, results, expected) -> None:
+    from deception_core.report.inputs import decision_threshold
+
+    threshold, note = decision_threshold(None, scores, results)  # type: ignore[arg-type]
+    assert threshold == expected
+    assert note
+
+
+# ------------------------------------------------------------------------------- not testable / computable
+
+def _one_fold(n: int) -> list[Any]:
+    from deception_probes.crossval import FoldPlan
+
+    return [FoldPlan(np.arange(0), np.arange(n), [], True)]
+
+
+def test_permutation_scheme_is_testable_from_twenty_distinct_labellings() -> None:
+    from deception_probes.nulls import MIN_DISTINCT_LABELLINGS, permutation_scheme
+
+    assert MIN_DISTINCT_LABELLINGS == 20
+    # six one-utterance trials in one fold, three deceptive: C(6, 3) = 20 labellings
+    y = np.array([1, 1, 1, 0, 0, 0])
+    scheme = permutation_scheme(y, np.arange(6).astype(str), _one_fold(6), 5, 0)
+    assert scheme.testable
+    assert scheme.level == "trials"
+    assert scheme.log10_distinct == pytest.approx(math.log10(20))
+    assert scheme.labellings.shape == (6, 5)
+    assert (scheme.labellings.sum(axis=0) == 3).all()
+
+
+def test_permutation_scheme_below_twenty_labellings_is_not_testable_with_the_count() -> None:
+    from deception_probes.nulls import permutation_scheme
+
+    # two deceptive of six: C(6, 2) = 15 < 20, and one-utterance trials have nothing to shuffle inside
+    y = np.array([1, 1, 0, 0, 0, 0])
+    scheme = permutation_scheme(y, np.arange(6).astype(str), _one_fold(6), 5, 0)
+    assert not scheme.testable
+    assert scheme.labellings.shape == (6, 0)
+    assert scheme.reason is not None
+    assert "only 15 distinct way(s)" in scheme.reason
+
+
+def test_permutation_test_reports_not_testable_instead_of_a_p_value() -> None:
+    from deception_probes.nulls import permutation_scheme, permutation_test
+
+    y = np.array([1, 1, 0, 0, 0, 0])
+    scheme = permutation_scheme(y, np.arange(6).astype(str), _one_fold(6), 5, 0)
+    got = permutation_test(None, None, scheme, _one_fold(6), np.arange(6), None, 0.9, 0)  # type: ignore[arg-type]
+    assert got is not None
+    assert got["status"] == "not testable"
+    assert got["p_value"] is None
+    assert permutation_test(None, None, scheme, [], np.arange(6), None, None, 0) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("train", "test", "status", "reason"), [
+    ([0, 1, 2, 3], [4, 5], "not computable", "training side: one class only (4 honest, 0 deceptive)"),
+    ([0, 1, 4, 5], [2, 3], "not computable", "test side: one class only (2 honest, 0 deceptive)"),
+    ([0, 1, 4], [2, 3, 5], "ok", None),
+])
+def test_transfer_split_without_both_classes_is_not_computable(train, test, status, reason) -> None:
+    from deception_probes.generalise import train_test
+    from deception_probes.methods import MeanDifferenceMethod
+
+    X = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
+    y = np.array([0, 0, 0, 0, 1, 1])
+    groups = np.arange(6).astype(str)
+    settings = SimpleNamespace(seed=0)
+    got = train_test(MeanDifferenceMethod(), X, y, groups, np.array(train), np.array(test), None, settings)
+    assert got["status"] == status
+    assert got["reason"] == reason
+    assert (got["auroc"] is None) == (status != "ok")
+
+
+@pytest.mark.parametrize("metric", ["auroc", "balanced_accuracy", "recall_at_fpr"])
+@pytest.mark.parametrize("y", [[1, 1, 1], [0, 0], []])
+def test_metrics_without_both_classes_are_none_not_a_number(metric, y) -> None:
+    from deception_probes import metrics
+
+    got = getattr(metrics, metric)(np.arange(len(y), dtype=float), np.array(y, dtype=int))
+    assert got is None
+
+
+def test_metrics_with_both_classes_are_numbers() -> None:
+    """Positive control of the guard above: the same calls with one more sample of the other class."""
+    from deception_probes import metrics
+
+    assert metrics.auroc(np.array([0.0, 1.0, 2.0]), np.array([0, 1, 1])) == 1.0
+    assert metrics.balanced_accuracy(np.array([-1.0, 1.0, 2.0]), np.array([0, 1, 1])) == 1.0
+    got = metrics.recall_at_fpr(np.array([0.0, 1.0, 2.0]), np.array([0, 1, 1]))
+    assert got is not None
+    assert got["value"] == 1.0
+
+
+# (steering broken, ablation broken) per candidate and scale -> what is chosen; max_random_broken = 0.25
+@pytest.mark.parametrize(("broken", "expected"), [
+    ({(0, 1.0): (0.0, 0.0)}, ("the chosen direction", 0, 1.0)),
+    ({(0, 1.0): (0.25, 0.25)}, ("the chosen direction", 0, 1.0)),  # at the limit is still fluent
+    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.0, 0.0)}, ("the chosen direction at a smaller scale", 0, 0.5)),
+    ({(0, 1.0): (0.0, 0.5), (1, 1.0): (0.0, 0.0)}, ("moved off the chosen direction", 1, 1.0)),
+    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.5, 0.0), (1, 1.0): (0.5, 0.0), (1, 0.5): (0.3, 0.0)}, None),
+    ({(0, 1.0): (0.0, 0.3), (1, 1.0): (0.0, 0.3)}, None),
+])
+def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
+    from deception_causal import usable
+    from deception_core.records import ProbeDirection
+
+    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1))
+                  for i in range(2)]
+    calls: list[tuple[int, float]] = []
+
+    def fake_broken(hf_model, checks, layer, randoms, strength, fluency_ratio, pad_id=0):
+        factor = round(strength / 2.0, 6)  # a_max 2 x typical norm 1 x factor
+        calls.append((layer, factor))
+        steering, ablation = broken[layer, factor]
+        return {"steering": steering, "ablation": ablation}
+
+    monkeypatch.setattr(usable, "broken_fraction", fake_broken)
+    monkeypatch.setattr(usable, "typical_norm", lambda dataset, direction: 1.0)
+    monkeypatch.setattr(usable, "usable_on", lambda dataset, direction: True)
+    settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
+                               scale_factors=(1.0, 0.5))
+    args = (None, None, directions[0], directions[1:], [((1,), (2,))], lambda d: np.eye(d)[:1], settings)
+    if expected is None:
+        with pytest.raises(usable.NotTestable) as raised:
+            usable.choose_direction(*args)
+        assert raised.value.selection["status"] == "not testable"
+        assert str(raised.value).startswith("not testable")
+    else:
+        chosen, factor, record = usable.choose_direction(*args)
+        status, index, scale = expected
+        assert record["status"] == status
+        assert chosen is directions[index]
+        assert factor == scale
+    assert calls == list(broken)  # every check in order; a smaller scale is skipped once ablation breaks
