@@ -5,6 +5,8 @@
     nox -s bench             # capture throughput benchmark (ratios against bare HF generate)
     nox -s slow              # tests marked slow (the embedded model)
     nox -s gpu               # tests marked gpu, on a CUDA machine
+    nox -s quickstart        # the README's quick start as a test (embedded model), as .ci/run's second step does
+    nox -s mutants           # mutation testing of the decisions (labels, best probe, thresholds, output policy, ...)
 """
 
 from __future__ import annotations
@@ -44,6 +46,21 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """Tests marked slow (they load the embedded model)."""
     session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=False)
+def quickstart(session: nox.Session) -> None:
+    """The README's quick-start command, parsed from the README, run and checked (tests/integration/test_quickstart.py)."""
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", "tests/integration/test_quickstart.py", *session.posargs)
+
+
+@nox.session(python=False)
+def mutants(session: nox.Session) -> None:
+    """mutmut over the decision functions, each mutant against the tests that call it (scripts/mutants.py).
+
+    CPU heavy (minutes on 2 cores); not part of CI. Prints killed and surviving mutants per function.
+    """
+    session.run("python", "scripts/mutants.py", "run", *session.posargs)
 
 
 @nox.session(python=False)

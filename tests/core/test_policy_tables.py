@@ -1,0 +1,196 @@
+"""Truth tables of the output-folder policy and of checkpoint identity, written out by hand.
+
+Output policy: which folders a run may use (new, resume, overwrite) and which it refuses (exit 2).
+Checkpoint identity: which settings give a trial a different area (they change what it produces) and
+which do not (where the results go, how fast, how verbose).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from deception_core import RunConfig
+from deception_core.errors import UsageError
+from deception_core.runner import output_policy as policy
+from deception_core.runner.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash, run_identity
+
+
+def config(out: Path, **changes) -> RunConfig:
+    settings = {"model": "tiny", "scenario_names": ["ultimatum_bluff"], "output": str(out), **changes}
+    return RunConfig(**settings)
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+SAVED = json.dumps({"config": config(Path("out")).to_dict()})  # what the run itself saved
+OTHER_SEED = json.dumps({"config": config(Path("out"), seed=7).to_dict()})
+
+# folder contents (None: the folder does not exist), --overwrite -> "new" / "resume" / "overwrite" or the
+# refusal's distinctive words
+OUTPUT_TABLE = [
+    ("absent", None, False, "new"),
+    ("empty", {}, False, "new"),
+    ("empty, overwrite", {}, True, "new"),
+    ("unfinished run", {"run.log": "", "config.json": SAVED}, False, "resume"),
+    ("unfinished run, no config", {"run.log": "", "checkpoint/x": ""}, False, "resume"),
+    ("unfinished, dead staging left", {"config.json": SAVED, ".dataset.staging-123-abc": ""}, False, "resume"),
+    ("unfinished run, other seed", {"config.json": OTHER_SEED}, False, "different settings (seed)"),
+    ("unfinished run, torn config", {"config.json": "{"}, False, "is not empty"),
+    ("finished run", {"config.json": SAVED, "dataset/meta.json": "{}"}, False, "is not empty"),
+    ("finished run, overwrite", {"config.json": SAVED, "dataset/meta.json": "{}"}, True, "overwrite"),
+    ("merge folder, overwrite", {"merge.json": "{}"}, True, "overwrite"),
+    ("someone's files", {"notes.txt": "x"}, False, "is not empty"),
+    ("someone's files, overwrite", {"notes.txt": "x"}, True, "is not a deception run folder"),
+    ("a run plus someone's file", {"config.json": SAVED, "notes.txt": "x"}, False, "is not empty"),
+]
+
+
+@pytest.mark.parametrize(("case", "files", "overwrite", "expected"), OUTPUT_TABLE, ids=[c[0] for c in OUTPUT_TABLE])
+def test_output_folder_policy(tmp_path, case, files, overwrite, expected) -> None:
+    out = tmp_path / "out"
+    if files is not None:
+        out.mkdir()
+        write(out, files)
+    cfg = config(out, overwrite=overwrite)
+    if expected in ("new", "resume", "overwrite"):
+        assert policy.check_output(cfg) == expected
+    else:
+        with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            policy.check_output(cfg)
+
+
+def test_an_output_that_is_a_file_is_refused_naming_the_flag(tmp_path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(UsageError, match=r"^--where .* is a file; pass a folder"):
+        policy.check_output(config(target), flag="--where")
+
+
+def test_refusal_lists_at_most_six_entries(tmp_path) -> None:
+    out = write(tmp_path / "out", {f"f{i}.txt": "" for i in range(8)})
+    with pytest.raises(UsageError) as raised:
+        policy.check_output(config(out))
+    assert "it holds f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 2 more" in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "staging"), [
+    (".dataset.staging-12-ab", True), (".x.tmp-3-cd", True), (".dataset.old-4-ef", True),
+    ("dataset.staging-12-ab", False), (".hidden", False), (".staging", False), ("run.log", False),
+])
+def test_staging_names(name, staging) -> None:
+    assert policy._is_staging(name) is staging
+
+
+@pytest.mark.parametrize(("files", "marked"), [
+    ({"config.json": "{}"}, True), ({"dataset/meta.json": "{}"}, True), ({"merge.json": "{}"}, True),
+    ({"checkpoint/manifest.json": "{}"}, True), ({"run.log": ""}, False), ({"dataset/samples.jsonl": ""}, False),
+])
+def test_run_folder_markers(tmp_path, files, marked) -> None:
+    assert policy.is_run_folder(write(tmp_path, files)) is marked
+
+
+def test_only_the_staging_of_a_dead_process_is_removed(tmp_path) -> None:
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    alive = write(tmp_path, {f".dataset.staging-{os.getpid()}-ab": "", f".dataset.staging-{dead_pid}-cd": "",
+                             f".dataset.tmp-{dead_pid}-ef/part": "", ".dataset.staging-x-ab": "", "keep.txt": ""})
+    removed = policy.remove_dead_staging(alive)
+    assert sorted(p.name for p in removed) == [f".dataset.staging-{dead_pid}-cd", f".dataset.tmp-{dead_pid}-ef"]
+    assert sorted(p.name for p in alive.iterdir()) == sorted(
+        [f".dataset.staging-{os.getpid()}-ab", ".dataset.staging-x-ab", "keep.txt"])
+
+
+def test_overwrite_clears_the_folder_without_following_links(tmp_path) -> None:
+    outside = write(tmp_path / "outside", {"precious.txt": "x"})
+    out = write(tmp_path / "out", {"config.json": "{}", "dataset/meta.json": "{}"})
+    (out / "link").symlink_to(outside, target_is_directory=True)
+    policy.clear_for_overwrite(out)
+    assert list(out.iterdir()) == []
+    assert (outside / "precious.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize(("code", "is_write", "hint"), [
+    (errno.ENOSPC, True, "free some space"), (errno.EDQUOT, True, "quota"), (errno.EROFS, True, "writable"),
+    (errno.EACCES, True, "permissions"), (errno.EPERM, True, "permissions"), (errno.EIO, True, "fix the cause"),
+    (errno.EFBIG, True, "fix the cause"), (errno.ENOENT, False, "fix the cause"), (errno.EINVAL, False, "fix the cause"),
+])
+def test_write_errors_and_their_hints(code, is_write, hint) -> None:
+    error = OSError(code, os.strerror(code), "/x/y")
+    assert policy.is_write_error(error) is is_write
+    text = policy.describe_os_error(error)
+    assert text.startswith(f"writing /x/y failed: {os.strerror(code)}; ")
+    assert hint in text
+
+
+# ------------------------------------------------------------------------------------ checkpoint identity
+
+def identity(tmp_path: Path, **changes) -> dict:
+    return run_identity(config(tmp_path / "out", **changes), [1, 2], "hf")
+
+
+@pytest.mark.parametrize("change", [
+    {"model": "other"}, {"seed": 1}, {"temperature": 0.0}, {"top_p": 0.5}, {"max_rounds": 1}, {"max_tokens": 9},
+    {"fast": True}, {"mode": "instructed"}, {"label_policy": "rule"}, {"evaluator": "together"}, {"dtype": "float16"},
+    {"positions": ["last_prompt"]}, {"self_report": True},
+])
+def test_settings_that_change_a_trial_change_its_area(tmp_path, change) -> None:
+    assert area_name(identity(tmp_path, **change)) != area_name(identity(tmp_path))
+
+
+@pytest.mark.parametrize("change", [
+    {"output": "/elsewhere"}, {"verbose": True}, {"trials": 9}, {"batch_size": "4"}, {"analyze": False},
+    {"report": False}, {"overwrite": True}, {"jobs": 1}, {"scenario_names": ["hidden_value"]},
+])
+def test_settings_that_do_not_change_a_trial_keep_its_area(tmp_path, change) -> None:
+    assert identity(tmp_path, **change) == identity(tmp_path)
+
+
+def test_resolved_layers_and_backend_are_part_of_the_identity(tmp_path) -> None:
+    cfg = config(tmp_path / "out")
+    base = run_identity(cfg, [1, 2], "hf")
+    assert base["resolved_layers"] == [1, 2]
+    assert base["capture_backend"] == "hf"
+    assert run_identity(cfg, [1, 3], "hf") != base
+    assert run_identity(cfg, [1, 2], "hybrid") != base
+
+
+@pytest.mark.parametrize(("model", "slug"), [
+    ("google/gemma-2-9b-it", "gemma-2-9b-it"), ("embedded:gemma-3-270m", "gemma-3-270m"),
+    ("/tmp/models/tiny llama/", "tiny-llama"), ("a" * 50, "a" * 40), ("///", "model"), ("..", "model"),
+])
+def test_area_name_is_the_model_slug_and_twelve_hex_digits(model, slug) -> None:
+    ident = {"model": model, "seed": 0}
+    name = area_name(ident)
+    assert name == f"{slug}-{identity_hash(ident)[:12]}"
+
+
+def test_identity_hash_is_the_sha256_of_the_sorted_json() -> None:
+    import hashlib
+
+    assert identity_hash({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+
+
+def test_area_for_uses_the_legacy_folder_only_for_the_same_identity(tmp_path) -> None:
+    ident = {"model": "m", "seed": 0}
+    write(tmp_path, {"manifest.json": json.dumps({"format": 1, "identity": ident})})
+    assert area_for(tmp_path, ident) == tmp_path
+    other = {"model": "m", "seed": 1}
+    assert area_for(tmp_path, other) == tmp_path / area_name(other)
+    assert area_for(tmp_path / "fresh", ident) == tmp_path / "fresh" / area_name(ident)
+
+
+@pytest.mark.parametrize("manifest", ["{", json.dumps({"format": 2, "identity": {}}), json.dumps({"format": 1})])
+def test_a_damaged_legacy_manifest_is_refused(tmp_path, manifest) -> None:
+    write(tmp_path, {"manifest.json": manifest})
+    with pytest.raises(CheckpointMismatch, match="manifest|not valid JSON"):
+        area_for(tmp_path, {"model": "m"})
