@@ -74,6 +74,32 @@ def test_merge_and_analyze_never_open_planted_pickles(run_dir, tmp_path, monkeyp
     assert not marker.exists()
 
 
+def test_the_planted_pickle_is_live_and_the_weights_only_reader_refuses_it(tmp_path) -> None:
+    """Positive control of the test above: the planted file runs code when unpickled, and the reader
+    the README gives for the export (`torch.load(..., weights_only=True)`) opens it and refuses it."""
+    import pickle
+
+    planted, refused, ran = tmp_path / "planted.pt", tmp_path / "refused", tmp_path / "ran"
+    torch.save(_Exploit(str(refused)), planted)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(planted, weights_only=True)
+    assert not refused.exists()
+    torch.save(_Exploit(str(ran)), planted)
+    torch.load(planted, weights_only=False)  # what the toolkit never does: the exploit runs
+    assert ran.exists()
+
+
+def test_a_planted_pickle_in_place_of_the_activations_is_refused_by_the_reader(run_dir, tmp_path) -> None:
+    """The dataset reader does open activations.safetensors: a pickle there is refused (exit 2), not run."""
+    marker = tmp_path / "pwned"
+    torch.save(_Exploit(str(marker)), run_dir / "dataset" / "activations.safetensors")
+    result = CliRunner().invoke(cli, ["analyze", str(run_dir), "--output", str(tmp_path / "analysis")])
+    assert result.exit_code == 2, result.output
+    assert "activations.safetensors" in result.output
+    assert not marker.exists()
+    assert not (tmp_path / "analysis").exists()
+
+
 def test_planted_pickle_as_checkpoint_shard_is_discarded(run_dir, tmp_path, tiny_model_dir) -> None:
     marker = tmp_path / "pwned"
     dataset = read_dataset(run_dir)

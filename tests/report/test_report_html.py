@@ -10,7 +10,7 @@ from report_helpers import squash, visible_text
 
 from deception_core.dataset import read_dataset
 from deception_core.report import write_report
-from deception_core.report.inputs import decision_threshold, read_scores
+from deception_core.report.inputs import decision_threshold
 from deception_core.testing.report_fixture import WordTokenizer
 
 
@@ -42,14 +42,24 @@ def test_report_says_no_score_without_score_files(synthetic_run, tmp_path) -> No
     assert text.count("no score") >= len(read_dataset(run))
 
 
-def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run) -> None:
-    page = write_report(synthetic_run, tokenizer=WordTokenizer()).read_text()
-    dataset = read_dataset(synthetic_run)
-    scores = read_scores(synthetic_run)
-    threshold, _ = decision_threshold(dataset, scores, None)
+def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    # the synthetic scores agree with every label (mean token score around +1 / -1 with 12 tokens): move every
+    # fifth sample's score to the other side of the boundary so that the probe flag has cases to mark
+    path = run / "synthetic_scores.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[frame["row"] % 5 == 0, "score"] *= -1
+    frame.to_parquet(path, index=False)
+    page = write_report(run, tokenizer=WordTokenizer()).read_text()
+    dataset = read_dataset(run)
+    scores = frame.set_index("row")["score"]
+    threshold = 0.0  # the synthetic results state none: the probes' decision boundary (above 0 is "deceptive")
     expected_rule_judge = {s.row for s in dataset.samples if s.judge_label != s.rule_label}
     expected_probe = {s.row for s in dataset.samples if s.label in ("honest", "deceptive")
-                      and (scores[s.row].score > threshold) != (s.label == "deceptive")}
+                      and (scores[s.row] > threshold) != (s.label == "deceptive")}
+    assert 0 < len(expected_probe) < len(dataset)  # both kinds of sample are there to be told apart
+    assert 0 < len(expected_rule_judge) < len(dataset)
     flagged = {int(row): flags.split() for row, flags in
                re.findall(r'id="s-(\d+)" data-label="[a-z]+" data-flags="([a-z ]*)"', page)}
     assert len(flagged) == len(dataset)
