@@ -36,7 +36,9 @@ DECISIONS: dict[str, tuple[str, ...] | None] = {
     "deception_probes/metrics.py": ("auroc", "balanced_accuracy", "recall_at_fpr"),
     "deception_probes/transfer.py": ("control_threshold",),
     "deception_core/report/inputs.py": ("decision_threshold",),
-    "deception_probes/nulls.py": ("_log_multinomial", "_log_distinct", "permutation_scheme", "permutation_test"),
+    # the "not testable" decision is the scheme's; permutation_test's p-value arithmetic has its known-answer
+    # tests in tests/probes (too slow to run per mutant)
+    "deception_probes/nulls.py": ("_log_multinomial", "_log_distinct", "permutation_scheme"),
     "deception_probes/generalise.py": ("_missing", "train_test"),
     "deception_causal/usable.py": ("choose_direction",),
     "deception_core/runner/output_policy.py": ("is_run_folder", "_is_staging", "check_output", "remove_dead_staging",

@@ -52,6 +52,13 @@ def test_agree_is_the_default_policy() -> None:
     assert combine_labels(RuleVerdict(D, ""), JudgeVerdict(D, "")) is D
 
 
+@pytest.mark.parametrize("judge", [JudgeVerdict(D, ""), None])
+@pytest.mark.parametrize("policy", ["AGREE", "judge", ""])
+def test_an_unknown_policy_is_refused_not_read_as_agree(policy, judge) -> None:
+    with pytest.raises(ValueError, match=f"label policy must be one of agree, rule; got {policy!r}"):
+        combine_labels(RuleVerdict(D, ""), judge, policy)
+
+
 def test_a_failed_judge_call_counts_as_its_verdict() -> None:
     """A judge answer with an error carries its label (ambiguous when the call failed): agree keeps it out."""
     failed = JudgeVerdict(A, "", error="timeout")
@@ -100,9 +107,9 @@ def test_best_probe_falls_back_to_held_out_folds_and_says_so() -> None:
     from deception_probes.engine import _select_best
 
     cvs = {K1: _cv([None]), K2: _cv([]), K3: _cv([None, None])}
-    cells = [_cell(K1, 0.6), _cell(K2, None), _cell(K3, 0.65)]
+    cells = [_cell(K1, 0.65), _cell(K2, None), _cell(K3, 0.6)]
     key, how = _select_best(cvs, cells)
-    assert key == K3
+    assert key == K1
     assert how == "held-out folds (too few trials for validation folds): optimistic"
 
 
@@ -121,8 +128,8 @@ def test_balanced_accuracy_calls_only_scores_above_the_threshold_deceptive() -> 
     from deception_probes.metrics import balanced_accuracy
 
     y = np.array([1, 1, 0, 0])
-    # at threshold 0: deceptive 0.5 (called), 0.0 (not: equal is not above); honest -0.5, 0.0 both not called
-    assert balanced_accuracy(np.array([0.5, 0.0, -0.5, 0.0]), y) == pytest.approx((0.5 + 1.0) / 2)
+    # at threshold 0: deceptive 0.5 (called), 0.0 (not: equal is not above); honest -0.5, -0.2 not called
+    assert balanced_accuracy(np.array([0.5, 0.0, -0.5, -0.2]), y) == pytest.approx((0.5 + 1.0) / 2)
     # at threshold -1 every score is called deceptive: recall 1, honest recall 0
     assert balanced_accuracy(np.array([0.5, 0.0, -0.5, 0.0]), y, threshold=-1.0) == pytest.approx(0.5)
     assert balanced_accuracy(np.array([2.0, 3.0, 1.0, 1.5]), y, threshold=1.75) == pytest.approx(1.0)
@@ -141,7 +148,18 @@ def test_recall_at_one_percent_fpr_on_two_hundred_honest_samples() -> None:
     assert got["threshold"] == 199.0
     assert got["achieved_fpr"] == pytest.approx(1 / 200)  # only 200 is above 199
     assert got["value"] == pytest.approx(4 / 6)  # 199.5, 200, 201, 250 (199.0 is not above)
-    assert got["resolution_limited"] is False
+    assert got == {"value": got["value"], "target_fpr": 0.01, "threshold": 199.0, "achieved_fpr": 0.005,
+                   "n_honest": 200, "threshold_from": "held-out honest samples", "resolution_limited": False}
+
+
+@pytest.mark.parametrize(("n_honest", "limited"), [(99, True), (100, False), (150, False)])
+def test_recall_at_fpr_is_resolution_limited_below_one_over_fpr_honest_samples(n_honest, limited) -> None:
+    from deception_probes.metrics import recall_at_fpr
+
+    scores = np.r_[np.arange(n_honest, dtype=float), [1e6]]
+    got = recall_at_fpr(scores, np.r_[np.zeros(n_honest), [1]], 0.01)
+    assert got is not None
+    assert got["resolution_limited"] is limited
 
 
 def test_recall_at_fpr_with_few_honest_samples_uses_the_highest_and_says_so() -> None:
@@ -161,26 +179,30 @@ def test_control_threshold_flags_one_percent_of_the_control_set() -> None:
     from deception_probes.transfer import control_threshold
 
     got = control_threshold(np.arange(1, 401, dtype=float), 0.01)  # 0.99 * 399 = 395.01 -> index 396 -> 397
-    assert got["threshold"] == 397.0
-    assert got["achieved_control_fpr"] == pytest.approx(3 / 400)
-    assert got["resolution_limited"] is False
+    assert got == {"threshold": 397.0, "target_fpr": 0.01, "n_control": 400, "achieved_control_fpr": 3 / 400,
+                   "resolution_limited": False}
     assert control_threshold(np.array([1.0, 2.0, 3.0]), 0.01)["resolution_limited"] is True
+    assert control_threshold(np.arange(99, dtype=float), 0.01)["resolution_limited"] is True
+    assert control_threshold(np.arange(100, dtype=float), 0.01)["resolution_limited"] is False
+    assert control_threshold(np.arange(150, dtype=float), 0.01)["resolution_limited"] is False
 
 
-@pytest.mark.parametrize(("scores", "results", "expected"), [
-    ({}, {"best": {"threshold": 0.3}}, None),
-    ({1: "s"}, {"best": {"threshold": 0.3}}, 0.3),
-    ({1: "s"}, {"best": {"threshold": -2}}, -2.0),
-    ({1: "s"}, {"best": {"threshold": "0.3"}}, 0.0),
-    ({1: "s"}, {"best": {}}, 0.0),
-    ({1: "s"}, None, 0.0),
+STATED = "the threshold stated in the analysis results"
+BOUNDARY = "the probes' decision boundary (a decision value above 0 is called deceptive)"
+
+
+@pytest.mark.parametrize(("scores", "results", "expected", "note"), [
+    ({}, {"best": {"threshold": 0.3}}, None, "no scores"),
+    ({1: "s"}, {"best": {"threshold": 0.3}}, 0.3, STATED),
+    ({1: "s"}, {"best": {"threshold": -2}}, -2.0, STATED),
+    ({1: "s"}, {"best": {"threshold": "0.3"}}, 0.0, BOUNDARY),
+    ({1: "s"}, {"best": {}}, 0.0, BOUNDARY),
+    ({1: "s"}, None, 0.0, BOUNDARY),
 ])
-def test_report_decision_threshold(scores, results, expected) -> None:
+def test_report_decision_threshold(scores, results, expected, note) -> None:
     from deception_core.report.inputs import decision_threshold
 
-    threshold, note = decision_threshold(None, scores, results)  # type: ignore[arg-type]
-    assert threshold == expected
-    assert note
+    assert decision_threshold(None, scores, results) == (expected, note)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------- not testable / computable
@@ -217,6 +239,65 @@ def test_permutation_scheme_below_twenty_labellings_is_not_testable_with_the_cou
     assert "only 15 distinct way(s)" in scheme.reason
 
 
+def test_permutation_scheme_below_twenty_reports_the_log10_count() -> None:
+    from deception_probes.nulls import permutation_scheme
+
+    scheme = permutation_scheme(np.array([1, 1, 0, 0, 0, 0]), np.arange(6).astype(str), _one_fold(6), 5, 0)
+    assert scheme.log10_distinct == pytest.approx(math.log10(15))
+    assert scheme.labellings.dtype == np.int64
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_no_permutations_asked_for_is_not_testable_and_says_so(n) -> None:
+    from deception_probes.nulls import permutation_scheme
+
+    scheme = permutation_scheme(np.array([1, 1, 1, 0, 0, 0]), np.arange(6).astype(str), _one_fold(6), n, 0)
+    assert not scheme.testable
+    assert scheme.level is None
+    assert scheme.labellings.shape == (6, 0)
+    assert scheme.log10_distinct == 0.0
+    assert scheme.reason == "no permutations asked for (n_permutations = 0)"
+
+
+def test_one_permutation_is_drawn_when_one_is_asked_for() -> None:
+    from deception_probes.nulls import permutation_scheme
+
+    scheme = permutation_scheme(np.array([1, 1, 1, 0, 0, 0]), np.arange(6).astype(str), _one_fold(6), 1, 0)
+    assert scheme.labellings.shape == (6, 1)
+
+
+def test_paired_trials_are_permuted_within_trials() -> None:
+    """Every trial one honest and one deceptive utterance: swapping trials changes nothing, shuffling
+    inside them gives 2^5 = 32 labellings (>= 20): the level is "rounds within trials"."""
+    from deception_probes.nulls import _log_distinct, _trial_rows, permutation_scheme
+
+    y = np.array([1, 0] * 5)
+    groups = np.repeat(np.arange(5), 2).astype(str)
+    trials = _trial_rows(groups, _one_fold(10))
+    assert _log_distinct(y, trials, "trials") == pytest.approx(0.0)
+    assert _log_distinct(y, trials, "rounds within trials") == pytest.approx(math.log(32))
+    assert _log_distinct(y, trials, "trials and rounds within trials") == pytest.approx(math.log(32))
+    scheme = permutation_scheme(y, groups, _one_fold(10), 4, 0)
+    assert scheme.level == "rounds within trials"
+    assert scheme.log10_distinct == pytest.approx(math.log10(32))
+    for column in scheme.labellings.T:  # each trial keeps one deceptive utterance
+        assert column.reshape(5, 2).sum(axis=1).tolist() == [1] * 5
+
+
+def test_trials_of_two_lengths_are_swapped_only_with_their_own_length() -> None:
+    """Known answer: three 1-round trials (one deceptive) and three 2-round trials (patterns 11, 00, 10):
+    between = log C(3,1) + log 3! = log 18; within = log(1 * 2) (only the 10 trial can be reordered)."""
+    from deception_probes.nulls import _log_distinct, _trial_rows
+
+    y = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0])
+    groups = np.array(["a", "b", "c", "d", "d", "e", "e", "f", "f"])
+    trials = _trial_rows(groups, _one_fold(9))
+    assert _log_distinct(y, trials, "trials") == pytest.approx(math.log(3 * 6))
+    assert _log_distinct(y, trials, "rounds within trials") == pytest.approx(math.log(2))
+    # with rounds free, the 2-round trials are keyed by their count (2, 0, 1): still 3! orders
+    assert _log_distinct(y, trials, "trials and rounds within trials") == pytest.approx(math.log(3 * 6 * 2))
+
+
 def test_permutation_test_reports_not_testable_instead_of_a_p_value() -> None:
     from deception_probes.nulls import permutation_scheme, permutation_test
 
@@ -246,6 +327,21 @@ def test_transfer_split_without_both_classes_is_not_computable(train, test, stat
     assert got["status"] == status
     assert got["reason"] == reason
     assert (got["auroc"] is None) == (status != "ok")
+    for side, rows in (("train_counts", train), ("test_counts", test)):
+        assert got[side] == {"honest": int((y[rows] == 0).sum()), "deceptive": int((y[rows] == 1).sum()),
+                             "trials": len(rows)}
+
+
+def test_a_side_without_labelled_samples_says_so() -> None:
+    from deception_probes.generalise import train_test
+    from deception_probes.methods import MeanDifferenceMethod
+
+    X, y, groups = np.zeros((3, 1)), np.array([0, 1, 1]), np.array(["a", "b", "c"])
+    got = train_test(MeanDifferenceMethod(), X, y, groups, np.array([], dtype=int), np.array([0, 1]), None,
+                     SimpleNamespace(seed=0))
+    assert got["reason"] == "training side: no labelled samples"
+    got = train_test(MeanDifferenceMethod(), X, y, groups, np.array([0]), np.array([1]), None, SimpleNamespace(seed=0))
+    assert got["reason"] == "training side: one class only (1 honest, 0 deceptive)"
 
 
 @pytest.mark.parametrize("metric", ["auroc", "balanced_accuracy", "recall_at_fpr"])
@@ -273,39 +369,83 @@ def test_metrics_with_both_classes_are_numbers() -> None:
     ({(0, 1.0): (0.0, 0.0)}, ("the chosen direction", 0, 1.0)),
     ({(0, 1.0): (0.25, 0.25)}, ("the chosen direction", 0, 1.0)),  # at the limit is still fluent
     ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.0, 0.0)}, ("the chosen direction at a smaller scale", 0, 0.5)),
-    ({(0, 1.0): (0.0, 0.5), (1, 1.0): (0.0, 0.0)}, ("moved off the chosen direction", 1, 1.0)),
-    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.5, 0.0), (1, 1.0): (0.5, 0.0), (1, 0.5): (0.3, 0.0)}, None),
-    ({(0, 1.0): (0.0, 0.3), (1, 1.0): (0.0, 0.3)}, None),
+    ({(0, 1.0): (0.5, 0.25), (0, 0.5): (0.0, 0.25)}, ("the chosen direction at a smaller scale", 0, 0.5)),
+    ({(0, 1.0): (0.0, 0.5), (2, 1.0): (0.0, 0.0)}, ("moved off the chosen direction", 2, 1.0)),
+    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.5, 0.0), (2, 1.0): (0.5, 0.0), (2, 0.5): (0.3, 0.0)}, None),
+    ({(0, 1.0): (0.0, 0.3), (2, 1.0): (0.0, 0.3)}, None),
 ])
 def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
     from deception_causal import usable
     from deception_core.records import ProbeDirection
 
-    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1))
-                  for i in range(2)]
+    # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
+    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i}) for i in range(3)]
+    dataset, model, checks = object(), object(), [((1,), (2,))]
+    randoms = np.eye(4)[:1]
     calls: list[tuple[int, float]] = []
 
-    def fake_broken(hf_model, checks, layer, randoms, strength, fluency_ratio, pad_id=0):
-        factor = round(strength / 2.0, 6)  # a_max 2 x typical norm 1 x factor
+    def fake_broken(hf_model, checked, layer, units, strength, fluency_ratio, pad_id=0):
+        assert (hf_model, checked, units, fluency_ratio, pad_id) == (model, checks, randoms, 2.0, 7)
+        factor = round(strength / (2.0 * 3.0), 6)  # a_max 2 x typical norm 3 x factor
         calls.append((layer, factor))
         steering, ablation = broken[layer, factor]
         return {"steering": steering, "ablation": ablation}
 
+    def fake_norm(data, direction):
+        assert data is dataset
+        assert direction in directions
+        return 3.0
+
     monkeypatch.setattr(usable, "broken_fraction", fake_broken)
-    monkeypatch.setattr(usable, "typical_norm", lambda dataset, direction: 1.0)
-    monkeypatch.setattr(usable, "usable_on", lambda dataset, direction: True)
+    monkeypatch.setattr(usable, "typical_norm", fake_norm)
+    monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
     settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
                                scale_factors=(1.0, 0.5))
-    args = (None, None, directions[0], directions[1:], [((1,), (2,))], lambda d: np.eye(d)[:1], settings)
+    args = (dataset, model, directions[0], directions[1:], checks, lambda d: randoms, settings, 7)
     if expected is None:
         with pytest.raises(usable.NotTestable) as raised:
             usable.choose_direction(*args)
-        assert raised.value.selection["status"] == "not testable"
-        assert str(raised.value).startswith("not testable")
+        record = raised.value.selection
+        assert record["status"] == "not testable"
+        assert str(raised.value) == record["reason"]
+        assert record["reason"].startswith("not testable: norm-matched random directions already break the model at "
+                                           "every candidate direction and scale (layer 0 reply_mean x1: ")
+        assert record["reason"].endswith("; an effect there would measure damage, not deception")
     else:
         chosen, factor, record = usable.choose_direction(*args)
-        status, index, scale = expected
+        status, layer, scale = expected
         assert record["status"] == status
-        assert chosen is directions[index]
+        assert chosen is directions[layer]
         assert factor == scale
+        assert (record["candidate"], record["scale_factor"]) == ({0: 0, 2: 1}[layer], scale)
+        if status == "the chosen direction":
+            assert "reason" not in record
+        else:
+            assert record["reason"] == ("norm-matched random directions broke the model at the earlier candidates "
+                                        "(see tried), so their effects would measure damage, not deception")
     assert calls == list(broken)  # every check in order; a smaller scale is skipped once ablation breaks
+    assert record["n_prompts_checked"] == 1
+    assert record["criterion"] == ("at most 0.25 of the replies broken (perplexity above 2x the clean one) under 4 "
+                                   "norm-matched random directions added at +-2 x the scale and projected out, on 1 "
+                                   "prompts' original replies")
+    assert [(t["candidate"], t["layer"], t["rank"], t["scale_factor"]) for t in record["tried"]] == [
+        ({0: 0, 2: 1}[layer], layer, 10 + layer, factor) for layer, factor in broken]
+    for entry, (steering, ablation) in zip(record["tried"], broken.values(), strict=True):
+        assert entry["random_broken"] == {"steering": steering, "ablation": ablation}
+        assert entry["usable"] is (max(steering, ablation) <= 0.25)
+        assert entry["typical_residual_norm"] == 3.0
+        assert entry["position"] == "reply_mean"
+        assert entry["source"] == "probe"
+
+
+def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None:
+    from deception_causal import usable
+    from deception_core.records import ProbeDirection
+
+    chosen = ProbeDirection(0, "reply_mean", np.ones(4))
+    settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4, scale_factors=(1.0,))
+    direction, factor, record = usable.choose_direction(None, None, chosen, [], [], lambda d: np.eye(d), settings)
+    assert direction is chosen
+    assert factor == 1.0
+    assert record["status"] == "not checked: no stored replies to teacher-force"
+    assert (record["candidate"], record["scale_factor"], record["tried"]) == (0, 1.0, [])

@@ -47,6 +47,7 @@ OUTPUT_TABLE = [
     ("unfinished, dead staging left", {"config.json": SAVED, ".dataset.staging-123-abc": ""}, False, "resume"),
     ("unfinished run, other seed", {"config.json": OTHER_SEED}, False, "different settings (seed)"),
     ("unfinished run, torn config", {"config.json": "{"}, False, "is not empty"),
+    ("unfinished run, config without settings", {"config.json": "{}"}, False, "different settings (dtype, evaluator"),
     ("finished run", {"config.json": SAVED, "dataset/meta.json": "{}"}, False, "is not empty"),
     ("finished run, overwrite", {"config.json": SAVED, "dataset/meta.json": "{}"}, True, "overwrite"),
     ("merge folder, overwrite", {"merge.json": "{}"}, True, "overwrite"),
@@ -77,11 +78,33 @@ def test_an_output_that_is_a_file_is_refused_naming_the_flag(tmp_path) -> None:
         policy.check_output(config(target), flag="--where")
 
 
-def test_refusal_lists_at_most_six_entries(tmp_path) -> None:
-    out = write(tmp_path / "out", {f"f{i}.txt": "" for i in range(8)})
+@pytest.mark.parametrize(("n", "listed"), [
+    (6, "f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt)"),
+    (7, "f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 1 more)"),
+    (8, "f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 2 more)"),
+])
+def test_refusal_lists_at_most_six_entries(tmp_path, n, listed) -> None:
+    out = write(tmp_path / "out", {f"f{i}.txt": "" for i in range(n)})
     with pytest.raises(UsageError) as raised:
         policy.check_output(config(out))
-    assert "it holds f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt and 2 more" in str(raised.value)
+    assert str(raised.value) == (f"--output {out} is not empty (it holds {listed}; a run never replaces an earlier one. "
+                                 "Pass a new --output, or --overwrite to delete the earlier run there")
+
+
+def test_refusal_messages_name_the_flag_and_the_fix(tmp_path) -> None:
+    out = write(tmp_path / "out", {"notes.txt": ""})
+    with pytest.raises(UsageError) as raised:
+        policy.check_output(config(out, overwrite=True))
+    assert str(raised.value) == (f"--output {out} is not empty and is not a deception run folder; --overwrite only "
+                                 "replaces run folders. Pass a new or empty folder")
+    other = write(tmp_path / "other", {"config.json": OTHER_SEED})
+    with pytest.raises(UsageError) as raised:
+        policy.check_output(config(other))
+    assert str(raised.value) == (f"--output {other} holds an unfinished run with different settings (seed); re-run "
+                                 "with that run's settings to resume it, pass a new --output, or --overwrite to delete it")
+    changed = write(tmp_path / "changed", {"config.json": json.dumps({"config": config(Path("o"), seed=7, top_p=0.5).to_dict()})})
+    with pytest.raises(UsageError, match=r"different settings \(seed, top_p\);"):
+        policy.check_output(config(changed))
 
 
 @pytest.mark.parametrize(("name", "staging"), [
@@ -110,6 +133,17 @@ def test_only_the_staging_of_a_dead_process_is_removed(tmp_path) -> None:
         [f".dataset.staging-{os.getpid()}-ab", ".dataset.staging-x-ab", "keep.txt"])
 
 
+def test_a_dead_process_staging_with_dashes_in_its_name_is_removed_but_not_a_link(tmp_path) -> None:
+    dead_pid = 2**22 + 12346
+    target = write(tmp_path / "target", {"keep.txt": ""})
+    folder = write(tmp_path / "run", {f".my-data.staging-{dead_pid}-ab": ""})
+    (folder / f".link.staging-{dead_pid}-cd").symlink_to(target, target_is_directory=True)
+    removed = policy.remove_dead_staging(folder)
+    assert [p.name for p in removed] == [f".my-data.staging-{dead_pid}-ab"]
+    assert (folder / f".link.staging-{dead_pid}-cd").is_symlink()
+    assert (target / "keep.txt").exists()
+
+
 def test_overwrite_clears_the_folder_without_following_links(tmp_path) -> None:
     outside = write(tmp_path / "outside", {"precious.txt": "x"})
     out = write(tmp_path / "out", {"config.json": "{}", "dataset/meta.json": "{}"})
@@ -120,16 +154,22 @@ def test_overwrite_clears_the_folder_without_following_links(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("code", "is_write", "hint"), [
-    (errno.ENOSPC, True, "free some space"), (errno.EDQUOT, True, "quota"), (errno.EROFS, True, "writable"),
-    (errno.EACCES, True, "permissions"), (errno.EPERM, True, "permissions"), (errno.EIO, True, "fix the cause"),
+    (errno.ENOSPC, True, "free some space"), (errno.EDQUOT, True, "free some space (the disk quota is used up)"),
+    (errno.EROFS, True, "choose a writable folder"), (errno.EACCES, True, "fix the folder's permissions"),
+    (errno.EPERM, True, "fix the folder's permissions"), (errno.EIO, True, "fix the cause"),
     (errno.EFBIG, True, "fix the cause"), (errno.ENOENT, False, "fix the cause"), (errno.EINVAL, False, "fix the cause"),
 ])
 def test_write_errors_and_their_hints(code, is_write, hint) -> None:
     error = OSError(code, os.strerror(code), "/x/y")
     assert policy.is_write_error(error) is is_write
-    text = policy.describe_os_error(error)
-    assert text.startswith(f"writing /x/y failed: {os.strerror(code)}; ")
-    assert hint in text
+    assert policy.describe_os_error(error) == f"writing /x/y failed: {os.strerror(code)}; {hint}"
+
+
+def test_an_os_error_without_a_file_name_or_errno() -> None:
+    assert policy.describe_os_error(OSError(errno.ENOSPC, "No space left")) == (
+        "writing failed: No space left; free some space")
+    assert policy.describe_os_error(OSError("odd")) == "writing failed: odd; fix the cause"
+    assert policy.is_write_error(OSError("odd")) is False
 
 
 # ------------------------------------------------------------------------------------ checkpoint identity
@@ -155,6 +195,29 @@ def test_settings_that_do_not_change_a_trial_keep_its_area(tmp_path, change) -> 
     assert identity(tmp_path, **change) == identity(tmp_path)
 
 
+def test_the_judge_and_its_settings_are_part_of_the_identity(tmp_path) -> None:
+    base = identity(tmp_path)
+    assert base["judge"] == {"name": "local"}
+    assert "component_settings" in base
+    assert base["component_settings"] == {}
+    tuned = identity(tmp_path, components={"evaluator": {"local": {"opening": "Judge: "}}})
+    assert tuned["judge"] == {"name": "local", "opening": "Judge: "}
+    assert area_name(tuned) != area_name(base)
+
+
+@pytest.mark.parametrize(("kind", "settings", "changes"), [
+    ("scenario", {"ultimatum_bluff": {"max_price": 90}}, True),
+    ("capture_backend", {"hf": {"stop_at_newline": True}}, True),
+    ("analysis", {"probes": {"n_folds": 3}}, False),
+])
+def test_component_settings_that_change_a_trial_are_part_of_the_identity(tmp_path, kind, settings, changes) -> None:
+    base = identity(tmp_path)
+    other = identity(tmp_path, components={kind: settings})
+    assert (other != base) is changes
+    if changes:
+        assert other["component_settings"] == {kind: settings}
+
+
 def test_resolved_layers_and_backend_are_part_of_the_identity(tmp_path) -> None:
     cfg = config(tmp_path / "out")
     base = run_identity(cfg, [1, 2], "hf")
@@ -167,6 +230,7 @@ def test_resolved_layers_and_backend_are_part_of_the_identity(tmp_path) -> None:
 @pytest.mark.parametrize(("model", "slug"), [
     ("google/gemma-2-9b-it", "gemma-2-9b-it"), ("embedded:gemma-3-270m", "gemma-3-270m"),
     ("/tmp/models/tiny llama/", "tiny-llama"), ("a" * 50, "a" * 40), ("///", "model"), ("..", "model"),
+    ("Org/Model-X", "Model-X"), ("-x.", "x"), (".-x-.", "x"),
 ])
 def test_area_name_is_the_model_slug_and_twelve_hex_digits(model, slug) -> None:
     ident = {"model": model, "seed": 0}
@@ -178,6 +242,11 @@ def test_identity_hash_is_the_sha256_of_the_sorted_json() -> None:
     import hashlib
 
     assert identity_hash({"b": 1, "a": [2]}) == hashlib.sha256(b'{"a": [2], "b": 1}').hexdigest()
+    assert identity_hash({"p": Path("/x")}) == hashlib.sha256(b'{"p": "/x"}').hexdigest()  # other values as text
+
+
+def test_an_identity_without_a_model_gets_the_slug_model() -> None:
+    assert area_name({"seed": 0}) == f"model-{identity_hash({'seed': 0})[:12]}"
 
 
 def test_area_for_uses_the_legacy_folder_only_for_the_same_identity(tmp_path) -> None:
@@ -189,8 +258,13 @@ def test_area_for_uses_the_legacy_folder_only_for_the_same_identity(tmp_path) ->
     assert area_for(tmp_path / "fresh", ident) == tmp_path / "fresh" / area_name(ident)
 
 
-@pytest.mark.parametrize("manifest", ["{", json.dumps({"format": 2, "identity": {}}), json.dumps({"format": 1})])
-def test_a_damaged_legacy_manifest_is_refused(tmp_path, manifest) -> None:
+@pytest.mark.parametrize(("manifest", "fix"), [
+    ("{", "the checkpoint is damaged. Delete {dir} or pass another --checkpoint-dir"),
+    (json.dumps({"format": 2, "identity": {}}), "of format 1; pass another --checkpoint-dir or delete that directory"),
+    (json.dumps({"format": 1}), "of format 1; pass another --checkpoint-dir or delete that directory"),
+])
+def test_a_damaged_legacy_manifest_is_refused(tmp_path, manifest, fix) -> None:
     write(tmp_path, {"manifest.json": manifest})
-    with pytest.raises(CheckpointMismatch, match="manifest|not valid JSON"):
+    with pytest.raises(CheckpointMismatch) as raised:
         area_for(tmp_path, {"model": "m"})
+    assert str(raised.value).endswith(fix.format(dir=tmp_path))

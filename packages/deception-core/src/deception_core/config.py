@@ -15,7 +15,7 @@ import attrs
 from deception_core.errors import ConfigError
 from deception_core.structuring import check_requires, finite, option
 from deception_core.structuring import structure as _structure
-from deception_core.types import DEFAULT_POSITIONS, Mode, Position
+from deception_core.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
 
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -24,7 +24,6 @@ BOTH_MODES = "both"
 MODES = (*(m.value for m in Mode), BOTH_MODES)
 #: the most trials per scenario per condition (a run plans every trial up front)
 MAX_TRIALS = 10_000
-LABEL_POLICIES = ("agree", "rule")
 EXECUTORS = ("local", "ray")
 
 C = TypeVar("C", bound=attrs.AttrsInstance)

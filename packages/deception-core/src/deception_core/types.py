@@ -83,12 +83,19 @@ class JudgeVerdict:
     error: str | None = None
 
 
+#: how the rule's and the judge's verdicts make the final label (`combine_labels`)
+LABEL_POLICIES = ("agree", "rule")
+
+
 def combine_labels(rule: RuleVerdict, judge: JudgeVerdict | None, policy: str = "agree") -> Label:
     """The final label of an utterance.
 
     ``agree`` (default): the rule's label when the judge agrees, otherwise ``ambiguous`` (also when
     the rule found nothing checkable). ``rule``: the rule's label; the judge is kept for audit only.
+    Any other policy is a bug in the caller (configs check it first): refused rather than read as ``agree``.
     """
+    if policy not in LABEL_POLICIES:
+        raise ValueError(f"label policy must be one of {', '.join(LABEL_POLICIES)}; got {policy!r}")
     if policy == "rule" or judge is None:
         return rule.label
     if rule.label is Label.AMBIGUOUS or judge.label is not rule.label:
