@@ -25,7 +25,7 @@ import re
 import shlex
 import subprocess
 import sys
-from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import NamedTuple
 
@@ -108,7 +108,8 @@ def test_the_design_is_what_the_readme_says(dataset) -> None:
     assert len(dataset.trials) == trials == 16
     assert len(dataset) == int(utterances) == 32
     assert len(dataset.layers) == {"three": 3}[layers]
-    assert {s.scenario for s in dataset.samples} == {_value(command, "--scenario-name"), "capability_bluff"}
+    scenarios = {command[i + 1] for i, flag in enumerate(command) if flag == "--scenario-name"}
+    assert {s.scenario for s in dataset.samples} == scenarios == {"info_withholding", "capability_bluff"}
     assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
     assert len({(s.scenario, s.mode, s.condition) for s in dataset.samples}) == 8
     assert {t.trial_key.rsplit("/", 1)[-1] for t in dataset.trials} == {"00000", "00001"}
@@ -181,8 +182,9 @@ def test_the_nested_auroc_is_the_readmes_within_float_noise(quickstart, results)
 
 def test_the_files_the_readme_lists(quickstart) -> None:
     out = quickstart.out
+    mode = _value(quickstart_command(), "--mode")
     for name in ("probe_results.json", "probe_scores.parquet", "report.html", "summary.txt", "config.json",
-                 "activations_emergent.pt", "activations_instructed.pt"):
+                 f"activations_{mode}.pt"):
         assert (out / name).is_file(), name
     assert len(list(out.glob("*.png"))) == 3  # "the three plots"
     assert not (out / "checkpoint").exists()
@@ -196,12 +198,45 @@ def test_the_scores_cover_every_sample(quickstart, dataset) -> None:
     assert sorted(table.column("sample_id").to_pylist()) == sorted(s.sample_id for s in dataset.samples)
 
 
+class _Text(HTMLParser):
+    """The text a browser would show (scripts and styles left out), whitespace squashed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag) -> None:
+        self.hidden -= tag in ("script", "style")
+
+    def handle_data(self, data) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
 def test_the_report_holds_every_transcript(quickstart, dataset) -> None:
-    html = (quickstart.out / "report.html").read_text()
+    parser = _Text()
+    parser.feed((quickstart.out / "report.html").read_text())
+    shown = _squash(" ".join(parser.parts))
     for sample in dataset.samples:
-        assert escape(sample.reply_text.strip()[:40], quote=False) in html or sample.sample_id in html
+        assert _squash(sample.reply_text) in shown, sample.sample_id
     for trial in dataset.trials:
-        assert trial.trial_key in html
+        for turn in trial.transcript:
+            assert _squash(str(turn["text"])) in shown, trial.trial_key
+
+
+def test_the_local_judge_says_deceptive_as_the_readme_warns(dataset) -> None:
+    """"scored on its own, it prefers the verdict 'deceptive' for every utterance, true or false"."""
+    quoted(r"it prefers the verdict \"deceptive\" for every utterance")
+    verdicts = [s.judge_label for s in dataset.samples]
+    assert verdicts.count("deceptive") >= 0.9 * len(verdicts)
 
 
 def test_the_printed_tables_are_the_saved_summary(quickstart) -> None:
