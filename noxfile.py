@@ -26,8 +26,8 @@ QUICKSTART = [
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """ruff over every package, the examples and the tests."""
-    session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py")
+    """ruff over every package, the examples, the tests and the scripts."""
+    session.run("ruff", "check", "packages", "examples", "tests", "noxfile.py", "conftest.py", "scripts")
 
 
 @nox.session(python=False)
