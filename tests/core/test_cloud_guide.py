@@ -9,6 +9,8 @@ exit 2 naming a release or a layer that fits. With a tiny Gemma-3 model and a ra
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -109,15 +111,31 @@ def _random_sae(directory, layer: int, d_in: int = 32):
     return directory
 
 
+def _effective(name: str) -> tuple[str, ...]:
+    """The example's flags as a run sees them once trials, rounds, tokens and samples are cut down."""
+    words = _args(name, "MODEL", Path("TMP"), **_SWAP, **_causal_swap(name))[:-2]  # without --output
+    pairs = []
+    for i, word in enumerate(words):
+        if word.startswith("--"):
+            value = words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else ""
+            pairs.append(f"{word}={value}")
+    return tuple(sorted(pairs))
+
+
+_SWAP = {"--trials": "1", "--max-rounds": "1", "--max-tokens": "4"}
+
+
+def _causal_swap(name: str) -> dict[str, str]:
+    causal = "--causal-samples" in GUIDE_COMMANDS[name] or "--causal" in GUIDE_COMMANDS[name].split()
+    return {"--causal-samples": "2"} if causal else {}
+
+
 def _run_sae_example(name, model, tmp_path, **more):
     from deception_core.cli import cli
     from deception_core.dataset import read_dataset
 
     layer = 20 if "--sae-layer 20" in GUIDE_COMMANDS[name] else 12
-    swap = {"--trials": "1", "--max-rounds": "1", "--max-tokens": "4", "--sae-path": str(_random_sae(tmp_path / "sae",
-                                                                                                        layer)), **more}
-    if "--causal-samples" in GUIDE_COMMANDS[name] or "--causal" in GUIDE_COMMANDS[name].split():
-        swap["--causal-samples"] = "2"
+    swap = {**_SWAP, "--sae-path": str(_random_sae(tmp_path / "sae", layer)), **_causal_swap(name), **more}
     result = CliRunner().invoke(cli, _args(name, model, tmp_path, **swap), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     dataset = read_dataset(tmp_path / name)
@@ -127,13 +145,36 @@ def _run_sae_example(name, model, tmp_path, **more):
     return dataset
 
 
+#: the example the default suite runs end to end (below)
+DEFAULT_SUITE_EXAMPLE = "pod-alliance"
+
+
 def test_guide_development_example_runs_end_to_end_with_a_local_sae(tiny_gemma3, tmp_path) -> None:
-    dataset = _run_sae_example("pod-alliance", tiny_gemma3, tmp_path)
+    dataset = _run_sae_example(DEFAULT_SUITE_EXAMPLE, tiny_gemma3, tmp_path)
     assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
     assert dataset.meta["capture_backend"] == "hybrid"
 
 
+def _distinct_sae_examples() -> dict[tuple[str, ...], list[str]]:
+    """The --sae examples grouped by what a run sees once cut down: several of the guide's examples are the
+    same run then (e.g. full-experiment, copy-full and research), and one run serves them all."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name in sorted(n for n, c in GUIDE_COMMANDS.items() if "--sae" in c):
+        groups.setdefault(_effective(name), []).append(name)
+    return groups
+
+
+def test_examples_that_share_a_run_are_the_same_run_once_cut_down() -> None:
+    groups = {tuple(names) for names in _distinct_sae_examples().values()}
+    assert ("copy-full", "full-experiment", "research") in groups
+    assert ("pod-alliance",) in groups
+    assert sum(len(g) for g in groups) == sum("--sae" in c for c in GUIDE_COMMANDS.values()) == 9
+    assert _effective("development") != _effective("copy-development")  # --checkpoint-dir differs
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(n for n, c in GUIDE_COMMANDS.items() if "--sae" in c))
-def test_every_guide_sae_example_runs_end_to_end_with_a_local_sae(name, tiny_gemma3, tmp_path) -> None:
-    _run_sae_example(name, tiny_gemma3, tmp_path)
+@pytest.mark.parametrize("names", [names for names in _distinct_sae_examples().values()
+                                   if DEFAULT_SUITE_EXAMPLE not in names], ids="+".join)
+def test_every_guide_sae_example_runs_end_to_end_with_a_local_sae(names, tiny_gemma3, tmp_path) -> None:
+    dataset = _run_sae_example(names[0], tiny_gemma3, tmp_path)
+    assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
