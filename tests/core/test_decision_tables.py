@@ -298,6 +298,30 @@ def test_trials_of_two_lengths_are_swapped_only_with_their_own_length() -> None:
     assert _log_distinct(y, trials, "trials and rounds within trials") == pytest.approx(math.log(3 * 6 * 2))
 
 
+def test_trials_are_told_apart_by_their_label_pattern_not_only_its_count() -> None:
+    from deception_probes.nulls import _log_distinct, _trial_rows
+
+    y = np.array([1, 0, 0, 1])  # two 2-round trials, patterns 10 and 01: two orders at the trial level
+    trials = _trial_rows(np.array(["a", "a", "b", "b"]), _one_fold(4))
+    assert _log_distinct(y, trials, "trials") == pytest.approx(math.log(2))
+    assert _log_distinct(y, trials, "trials and rounds within trials") == pytest.approx(math.log(4))
+
+
+def test_trial_level_draws_keep_each_trials_pattern_and_the_seed_fixes_them() -> None:
+    """At the trial level whole trials' patterns are swapped: no trial gets a pattern none had (such as 01)."""
+    from deception_probes.nulls import permutation_scheme
+
+    patterns = [(1, 0), (1, 0), (0, 0), (0, 0), (1, 1)]  # 5! / (2! 2! 1!) = 30 distinct labellings
+    y = np.array([label for pattern in patterns for label in pattern])
+    groups = np.repeat(np.arange(5), 2).astype(str)
+    scheme = permutation_scheme(y, groups, _one_fold(10), 20, 3)
+    assert scheme.level == "trials"
+    for column in scheme.labellings.T:
+        assert sorted(map(tuple, column.reshape(5, 2).tolist())) == sorted(patterns)
+    again = permutation_scheme(y, groups, _one_fold(10), 20, 3)
+    np.testing.assert_array_equal(again.labellings, scheme.labellings)
+
+
 def test_permutation_test_reports_not_testable_instead_of_a_p_value() -> None:
     from deception_probes.nulls import permutation_scheme, permutation_test
 
@@ -379,7 +403,9 @@ def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
     from deception_core.records import ProbeDirection
 
     # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
-    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i}) for i in range(3)]
+    # the ranked-next direction states no rank: its place among the candidates stands in
+    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i} if i < 2 else {})
+                  for i in range(3)]
     dataset, model, checks = object(), object(), [((1,), (2,))]
     randoms = np.eye(4)[:1]
     calls: list[tuple[int, float]] = []
@@ -401,7 +427,11 @@ def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
     monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
     settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
                                scale_factors=(1.0, 0.5))
-    args = (dataset, model, directions[0], directions[1:], checks, lambda d: randoms, settings, 7)
+    def random_units(d: int) -> np.ndarray:
+        assert d == 4  # the candidate's width
+        return randoms
+
+    args = (dataset, model, directions[0], directions[1:], checks, random_units, settings, 7)
     if expected is None:
         with pytest.raises(usable.NotTestable) as raised:
             usable.choose_direction(*args)
@@ -411,6 +441,7 @@ def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
         assert record["reason"].startswith("not testable: norm-matched random directions already break the model at "
                                            "every candidate direction and scale (layer 0 reply_mean x1: ")
         assert record["reason"].endswith("; an effect there would measure damage, not deception")
+        assert record["reason"].count("% broken, layer ") == len(broken) - 1
     else:
         chosen, factor, record = usable.choose_direction(*args)
         status, layer, scale = expected
@@ -429,7 +460,7 @@ def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
                                    "norm-matched random directions added at +-2 x the scale and projected out, on 1 "
                                    "prompts' original replies")
     assert [(t["candidate"], t["layer"], t["rank"], t["scale_factor"]) for t in record["tried"]] == [
-        ({0: 0, 2: 1}[layer], layer, 10 + layer, factor) for layer, factor in broken]
+        ({0: 0, 2: 1}[layer], layer, {0: 10, 2: 1}[layer], factor) for layer, factor in broken]
     for entry, (steering, ablation) in zip(record["tried"], broken.values(), strict=True):
         assert entry["random_broken"] == {"steering": steering, "ablation": ablation}
         assert entry["usable"] is (max(steering, ablation) <= 0.25)
