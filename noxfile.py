@@ -44,8 +44,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def slow(session: nox.Session) -> None:
-    """Tests marked slow (they load the embedded model)."""
-    session.run("python", "-m", "pytest", "-q", "-m", "slow", *session.posargs)
+    """Tests marked slow (the README's quick start, the embedded model, the guide's SAE examples), on two workers."""
+    session.run("python", "-m", "pytest", "-q", "-m", "slow", "-n", "2", "--dist", "loadfile", *session.posargs)
 
 
 @nox.session(python=False)
