@@ -21,7 +21,9 @@ def _validate(path) -> dict:
 
 
 def test_schema_itself_is_valid():
-    jsonschema.Draft202012Validator.check_schema(load_schema())
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)  # raises on an invalid schema
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"  # the draft it is checked against
 
 
 def test_full_results_are_schema_valid_with_transfer_and_plots(tmp_path, make_dataset, make_labels, fast):
@@ -185,4 +187,5 @@ def test_plugin_registers_probes_without_heavy_imports():
         "assert not heavy, heavy\n"
         "assert entry.load().__name__ == 'ProbeAnalysis'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
