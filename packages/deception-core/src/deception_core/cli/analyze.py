@@ -8,9 +8,20 @@ from typing import Any
 import click
 
 
-def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Path, bool]:
-    """Where the results go, and whether that folder is new (then it is built whole and renamed into place)."""
+def _check_output(run_dir: str, output: str | None, overwrite: bool,
+                  inputs: list[tuple[str, str | None]]) -> tuple[Path, bool]:
+    """Where the results go, and whether that folder is new (then it is built whole and renamed into place).
+
+    ``--overwrite`` replaces only a folder this toolkit marked as its own output, and never one that
+    is, or contains, an input of this command (the run, its dataset, ``--train-from``, ``--control``)."""
     from deception_core.errors import UsageError
+    from deception_core.runner.output_policy import (
+        dataset_folder_above,
+        is_run_folder,
+        made_by,
+        refuse_inputs,
+        refuse_unmarked,
+    )
     from deception_core.runner.validate import check_writable
 
     if output is None:
@@ -22,8 +33,17 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Pa
         raise UsageError(f"--output {out} is a file; pass a new folder, or leave --output out to write into RUN_DIR")
     if out.exists() and out.resolve() == Path(run_dir).resolve():
         return out, False
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"--output {out} is not empty; pass a new folder, or --overwrite to replace its results")
+    inside = dataset_folder_above(out)
+    if inside is not None:
+        raise UsageError(f"--output {out} is inside the dataset folder {inside}, which holds only the dataset's own "
+                         "files; pass a folder outside it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"--output {out} is not empty{made_by(out)}; pass a new folder, or --overwrite to "
+                             "replace its results")
+        if not is_run_folder(out):
+            raise refuse_unmarked(out, "--output")
+        refuse_inputs(out, inputs, "--output")
     check_writable(out, "--output")
     return out, True
 
@@ -89,28 +109,47 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
     import shutil
 
     from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+    from deception_core.runner.output_policy import OutputClaim, write_marker
     from deception_core.runner.outputs import label_table
 
-    out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
+    inputs += [("--train-from", p) for p in train_from]
+    dataset_dir = _dataset_dir_or_none(run_dir)
+    if dataset_dir is not None:
+        inputs.append(("the run's dataset", str(dataset_dir)))
+    out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)
     components = _analysis_components(config_path)
     for extra in (*train_from, *([control] if control else [])):
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
     target = out_dir
-    if new_folder:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
-        os.mkdir(out_dir, 0o777)
-    options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
-    try:
-        reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
-        text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
-        atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+    with OutputClaim(target, "analyze", "--output" if new_folder else "RUN_DIR"):
+        out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)  # again, under the claim
         if new_folder:
-            replace_directory(out_dir, target)
-    except BaseException:
-        if new_folder:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
+            os.mkdir(out_dir, 0o777)
+        options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
+        try:
+            if new_folder:
+                write_marker(out_dir, "analyze")
+            reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
+            text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
+            atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+            if new_folder:
+                replace_directory(out_dir, target)
+        except BaseException:
+            if new_folder:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
     click.echo(text)
+
+
+def _dataset_dir_or_none(run_dir: str) -> Path | None:
+    from deception_core.dataset.store import DatasetError, resolve_dataset_dir
+
+    try:
+        return resolve_dataset_dir(run_dir)
+    except DatasetError:
+        return None  # read_dataset says what is wrong, later

@@ -48,6 +48,16 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     return text_records(statement_set.records(), f"statement set {name}")
 
 
+def _check_new_output(out: Path) -> None:
+    from deception_core.runner.output_policy import made_by
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out} is a file; choose a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty{made_by(out)}; choose a new --output (earlier results are "
+                         "never replaced)")
+
+
 @click.command()
 @click.argument("data")
 @click.option("--model", "-m", required=True, help="embedded:NAME, a local model directory or a Hugging Face id.")
@@ -72,10 +82,10 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     from deception_core.models.device import resolve_device, resolve_dtype
     from deception_core.models.loading import load_model
     from deception_core.models.spec import ModelSpec, peek_model
+    from deception_core.runner.output_policy import OutputClaim, write_marker
 
     out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out} exists and is not empty; choose a new --output (earlier results are never replaced)")
+    _check_new_output(out)
     if _is_path(data):
         if params:
             raise UsageError(f"--param sets a registered statement set's parameters; {data} is a file")
@@ -90,10 +100,15 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     depth = peek_model(spec).n_layers
     if wanted is not None and any(not 0 <= layer < depth for layer in wanted):
         raise UsageError(f"--layers {layers}: {model} has decoder blocks 0..{depth - 1}")
+    claim = OutputClaim(out, "capture")  # another process writing there: exit 2 now, before the model loads
+    claim.acquire()
+    click.get_current_context().call_on_close(claim.release)
+    _check_new_output(out)  # again, under the claim
     resolved = resolve_device(device)
     loaded = load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
     dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name)
     write_dataset(out, dataset)
+    write_marker(out, "capture")
     labels = [s.label for s in dataset.samples]
     click.echo(f"captured {len(labels)} samples ({labels.count('honest')} honest, {labels.count('deceptive')} "
                f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}")

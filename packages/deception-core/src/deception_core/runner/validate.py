@@ -14,7 +14,7 @@ from deception_core.errors import ConfigError, UsageError
 from deception_core.models.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.plugins import PluginSet
 from deception_core.registry import Kind, Registry
-from deception_core.runner.output_policy import check_output, checkpoint_dir
+from deception_core.runner.output_policy import check_output, checkpoint_dir, run_inputs
 from deception_core.runner.plan import auto_layers, select_scenarios
 
 
@@ -89,7 +89,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
 
         check_model_folder(spec.raw, spec.path)
     check_writable(Path(config.output), "--output")
-    output_state = check_output(config)
+    output_state = check_output(config, inputs=run_inputs(config, spec))
     check_executor_and_device(config)
     from deception_core.runner.checkpoint import check_checkpoint
 
