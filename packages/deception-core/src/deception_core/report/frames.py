@@ -76,13 +76,15 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_formulas(frame: Any) -> Any:
     """A copy of ``frame`` in which every text cell (and column name) that starts with a formula
     character gets a leading ``'``, so a spreadsheet shows it as text instead of evaluating it."""
+    import pandas as pd
+
     def safe(value: Any) -> Any:
         return "'" + value if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
 
     frame = frame.copy()
     for column in frame.columns:
         if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
-            frame[column] = frame[column].map(safe)
+            frame[column] = pd.Series([safe(v) for v in frame[column]], index=frame.index, dtype=object)
     frame.columns = [safe(str(c)) for c in frame.columns]
     return frame
 
@@ -103,7 +105,8 @@ def export_frame(frame: Any, path: str | Path, fmt: str, overwrite: bool = False
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
     elif fmt == "csv":
-        data = neutralise_formulas(frame).to_csv(index=False).encode()
+        # CRLF rows (RFC 4180): a cell holding a line break, CR included, is quoted, so it cannot start a row
+        data = neutralise_formulas(frame).to_csv(index=False, lineterminator="\r\n").encode()
     else:
         data = frame.to_json(orient="records", lines=True, force_ascii=False).encode()
     publish_file(path, data, overwrite)

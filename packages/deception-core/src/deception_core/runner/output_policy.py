@@ -181,7 +181,7 @@ def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
         if (path.exists() or path.is_symlink()) and not overwrite:
             raise UsageError(f"{flag} {path} exists; a command never replaces a file it did not write. Pass another "
                              f"{flag}, or --overwrite to replace it")
-    check_writable(path, flag)
+    check_writable(path.parent, flag)
     return path
 
 
