@@ -227,6 +227,19 @@ def test_report_file_outputs_go_through_the_policy(good_run, tmp_path, cli_env) 
              ("is inside the run or dataset folder",), tmp_path, good_run)
 
 
+def test_bench_refuses_an_existing_json_file_before_the_model_loads(tiny_model_dir, good_run, tmp_path,
+                                                                   monkeypatch) -> None:
+    def no_model(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("deception_core.cli.bench._load", no_model)
+    mine = tmp_path / "bench.json"
+    mine.write_text("{}")
+    bench = ["bench", "--model", tiny_model_dir, "--device", "cpu", "--repeats", "1"]
+    _refused([*bench, "--json", mine], ("--json", "exists", "--overwrite"), tmp_path)
+    _refused([*bench, "--json", good_run / "bench.json"], ("inside the run or dataset folder",), tmp_path, good_run)
+
+
 FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1:A2)", "\t=1", "\r=1", "plain", "a=b"]
 
 
