@@ -119,10 +119,10 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
         inputs.append(("the run's dataset", str(dataset_dir)))
     out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)
     components = _analysis_components(config_path)
-    for extra in (*train_from, *([control] if control else [])):
+    for extra in (run_dir, *train_from, *([control] if control else [])):
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
-    dataset = read_dataset(run_dir)
+    dataset = read_dataset(run_dir)  # a damaged dataset is refused before anything is touched
     target = out_dir
     with OutputClaim(target, "analyze", "--output" if new_folder else "RUN_DIR"):
         out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)  # again, under the claim

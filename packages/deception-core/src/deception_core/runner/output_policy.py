@@ -355,7 +355,9 @@ class OutputClaim:
     built elsewhere and renamed into place, or deleted on failure, never takes the lock with it). The
     kernel releases it when the process dies, so a killed process leaves no stale claim; the file is
     removed on release, and a process that locked a file another one removed meanwhile tries again.
-    The holder writes who it is into the file, which is what the refused process names.
+    The holder writes who it is into the file, which is what the refused process names. Folders it
+    had to create for the lock are removed again on release when they are still empty (a command
+    that failed leaves no trace).
     """
 
     def __init__(self, target: str | Path, command: str, flag: str = "--output") -> None:
@@ -365,6 +367,7 @@ class OutputClaim:
         absolute = Path(os.path.abspath(self.target))
         self.path = absolute.with_name(f".{absolute.name}.{LOCK_SUFFIX}")
         self._fd: int | None = None
+        self._created: list[Path] = []  # the folders made for the lock, outermost first
 
     def __enter__(self) -> OutputClaim:
         self.acquire()
@@ -378,9 +381,12 @@ class OutputClaim:
             import fcntl
         except ImportError:  # pragma: no cover - no flock on this platform: no claim
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            self._make_parents()
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                continue  # another process removed the empty folder it had made meanwhile: make it again
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -401,6 +407,15 @@ class OutputClaim:
         os.write(fd, json.dumps(record).encode())
         self._fd = fd
 
+    def _make_parents(self) -> None:
+        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            self._created.append(folder)
+
     def _holder(self) -> str:
         try:
             record = json.loads(self.path.read_text(encoding="utf-8"))
@@ -417,3 +432,9 @@ class OutputClaim:
         finally:
             os.close(self._fd)
             self._fd = None
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty: the command wrote its output there
+        self._created = []
