@@ -270,3 +270,15 @@ def test_neutralise_formulas_known_answers() -> None:
     assert safe["n"].tolist() == [-1, 2, 3, 4, 5, 6, 7, 8]
     assert list(safe.columns) == ["text", "n", "'=cmd"]
     assert frame["text"][0] == "=1"  # the caller's frame is unchanged
+
+
+def test_the_contrast_writer_never_replaces_a_file(tmp_path) -> None:
+    mine = tmp_path / "pairs.jsonl"
+    mine.write_text("mine\n")
+    before = _snapshot(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "deception_scenarios.contrast", str(mine)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2
+    assert "pairs.jsonl exists" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert _snapshot(tmp_path) == before

@@ -99,7 +99,23 @@ def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
     return path
 
 
+def _main(argv: list[str]) -> int:
+    """``python -m deception_scenarios.contrast OUT.jsonl``: a new file, never one that exists or lies in a run."""
+    from deception_core.errors import UsageError
+    from deception_core.runner.output_policy import check_output_file, publish_file
+
+    if len(argv) != 1:
+        print("usage: python -m deception_scenarios.contrast OUT.jsonl", file=sys.stderr)
+        return 2
+    try:
+        path = check_output_file(argv[0], overwrite=False, flag="OUT.jsonl", overwrite_flag=None)
+        publish_file(path, "".join(json.dumps(r) + "\n" for r in instructed_pairs()).encode(), False, "OUT.jsonl")
+    except UsageError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m deception_scenarios.contrast OUT.jsonl")
-    print(write_instructed_pairs(sys.argv[1]))
+    sys.exit(_main(sys.argv[1:]))

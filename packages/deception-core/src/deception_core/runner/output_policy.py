@@ -161,7 +161,7 @@ def run_folder_above(path: Path) -> Path | None:
 
 
 def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
-                      own: str | Path | None = None) -> Path:
+                      own: str | Path | None = None, overwrite_flag: str | None = "--overwrite") -> Path:
     """Refuse a file output a command may not write: one inside a run or dataset folder (other than
     ``own``, the command's own file there, such as a run's ``report.html``), or an existing file
     without ``--overwrite``. Returns the path."""
@@ -179,8 +179,9 @@ def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
             raise UsageError(f"{flag} {path} is inside the run or dataset folder {run}, which holds only what the "
                              f"toolkit wrote there; write {path.name} outside it")
         if (path.exists() or path.is_symlink()) and not overwrite:
+            choice = f", or {overwrite_flag} to replace it" if overwrite_flag else " (or delete it first)"
             raise UsageError(f"{flag} {path} exists; a command never replaces a file it did not write. Pass another "
-                             f"{flag}, or --overwrite to replace it")
+                             f"{flag}{choice}")
     check_writable(path.parent, flag)
     return path
 
