@@ -167,6 +167,15 @@ def test_relabel_of_a_run_being_written_exits_2(good_run, tmp_path, cli_env) -> 
         _refused(["relabel", run, "--no-analyze"], ("RUN_DIR", "is being written by `deception run`"), tmp_path)
 
 
+def test_a_planted_lock_link_is_refused_and_its_target_left_alone(tiny_model_dir, tmp_path, cli_env) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".out.deception-lock").symlink_to(victim)
+    _refused(base_args(tiny_model_dir, tmp_path / "out"), ("is a symbolic link", "remove it"), tmp_path,
+             absent=tmp_path / "out")
+    assert victim.read_text() == "precious\n"
+
+
 def test_two_processes_into_one_new_output_one_wins_the_other_exits_2(tiny_model_dir, tmp_path) -> None:
     """20 times: two processes start `deception run` into the same new --output at the same moment."""
     repeats = 20

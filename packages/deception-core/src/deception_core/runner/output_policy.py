@@ -142,22 +142,21 @@ def refuse_inputs(out: Path, inputs: Iterable[tuple[str, str | Path | None]], fl
 def dataset_folder_above(path: Path) -> Path | None:
     """The dataset folder (``meta.json`` beside ``samples.jsonl``) that ``path`` is or lies inside, if any."""
     probe = Path(os.path.abspath(Path(path).expanduser()))
-    for folder in (probe, *probe.parents):
-        if (folder / "meta.json").is_file() and (folder / "samples.jsonl").is_file():
-            return folder
-    return None
+    return next((folder for folder in (probe, *probe.parents) if _is_dataset(folder)), None)
 
 
 def run_folder_above(path: Path) -> Path | None:
     """The run or dataset folder that ``path`` is or lies inside, if any: a folder this toolkit marked,
-    one holding a dataset (``dataset/meta.json``), or a dataset folder itself."""
+    a dataset folder (``meta.json`` beside ``samples.jsonl``), or one holding such a ``dataset/``."""
     probe = Path(os.path.abspath(Path(path).expanduser()))
     for folder in (probe, *probe.parents):
-        if read_marker(folder) is not None or (folder / "dataset" / "meta.json").is_file():
-            return folder
-        if (folder / "meta.json").is_file() and (folder / "samples.jsonl").is_file():
+        if read_marker(folder) is not None or _is_dataset(folder) or _is_dataset(folder / "dataset"):
             return folder
     return None
+
+
+def _is_dataset(folder: Path) -> bool:
+    return (folder / "meta.json").is_file() and (folder / "samples.jsonl").is_file()
 
 
 def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
@@ -385,9 +384,14 @@ class OutputClaim:
         while True:
             self._make_parents()
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
             except FileNotFoundError:
                 continue  # another process removed the empty folder it had made meanwhile: make it again
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                raise UsageError(f"{self.path} is a symbolic link, not a lock file of this toolkit; remove it and "
+                                 "run the command again") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
