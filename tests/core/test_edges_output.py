@@ -132,6 +132,11 @@ def test_every_command_marks_the_folders_it_creates(tiny_model_dir, good_run, tm
                                         "--device", "cpu", "--dtype", "float32"])
     assert captured.exit_code == 0, captured.output
     assert read_marker(tmp_path / "cap")["command"] == "capture"
+    analysed = CliRunner().invoke(cli, ["analyze", str(good_run), "--output", str(tmp_path / "analysis")])
+    assert analysed.exit_code == 0, analysed.output
+    assert read_marker(tmp_path / "analysis")["command"] == "analyze"
+    again = CliRunner().invoke(cli, ["analyze", str(good_run), "--output", str(tmp_path / "analysis"), "--overwrite"])
+    assert again.exit_code == 0, again.output  # a marked output that is no input: replaced
     assert not list(tmp_path.glob(".*deception-lock"))  # claims are released
 
 
