@@ -422,12 +422,17 @@ class OutputClaim:
             self._created.append(folder)
 
     def _holder(self) -> str:
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-            return (f"`deception {record['command']}` (process {record['pid']} on {record['host']}, "
-                    f"since {record['since']})")
-        except (OSError, ValueError, KeyError, TypeError):
-            return "another deception command"
+        """Who holds the lock, as it wrote into the file right after locking it (waited for up to a second)."""
+        import time
+
+        for _ in range(50):
+            try:
+                record = json.loads(self.path.read_text(encoding="utf-8"))
+                return (f"`deception {record['command']}` (process {record['pid']} on {record['host']}, "
+                        f"since {record['since']})")
+            except (OSError, ValueError, KeyError, TypeError):
+                time.sleep(0.02)  # locked a moment ago, its record not written yet
+        return "another deception command"
 
     def release(self) -> None:
         if self._fd is None:
