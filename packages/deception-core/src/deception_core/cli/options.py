@@ -64,8 +64,9 @@ def click_options(cls: type) -> list[click.Option]:
                 kwargs["type"] = click.STRING
             kwargs.update(default=shown, multiple=cli.multiple, show_default=shown is not None)
         if cli.requires:
-            needed = cli_option(attrs.fields_dict(cls)[cli.requires])
-            extra = f"(with {needed.flag(cli.requires) if needed else cli.requires})"
+            needed_name, sep, needed_value = cli.requires.partition("=")
+            needed = cli_option(attrs.fields_dict(cls)[needed_name])
+            extra = f"(with {needed.flag(needed_name) if needed else needed_name}{' ' + needed_value if sep else ''})"
             kwargs["help"] = f"{cli.help} {extra}" if cli.help else extra
         options.append(click.Option(decls, **kwargs))
     return options

@@ -77,6 +77,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     config = with_resolved_judge(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
+    check_executor_and_device(config)  # local checks first: a hub model's config is fetched next
     info = peek_model(spec, config.revision)
     backend = plugins.manager.hook.resolve_capture_backend(
         model_id=config.model, model_type=info.model_type, requested=requested
@@ -90,7 +91,6 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         check_model_folder(spec.raw, spec.path)
     check_writable(Path(config.output), "--output")
     output_state = check_output(config)
-    check_executor_and_device(config)
     from deception_core.runner.checkpoint import check_checkpoint
 
     if config.checkpoint_dir:
@@ -137,6 +137,10 @@ def check_executor_and_device(config: RunConfig) -> None:
         from deception_core.runner.executors import require_ray
 
         require_ray()  # not installed: exit 2 with the install command, before any model loads
+        if config.ray_address:
+            from deception_core.runner.ray_address import check_ray_address
+
+            check_ray_address(config.ray_address)  # unreachable: exit 2 in seconds, naming the address
     if config.device != "auto" and config.executor != "ray":  # Ray workers check their own device
         from deception_core.models.device import resolve_device
 

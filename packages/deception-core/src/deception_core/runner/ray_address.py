@@ -1,0 +1,85 @@
+"""``--ray-address``: reachable, or refused in seconds with the address named.
+
+``ray.init(address=...)`` waits a minute or more for a cluster that is not there before it gives
+up. A plain TCP connection to the head's port answers in milliseconds (refused) or at most
+`CONNECT_TIMEOUT` seconds (a silent host), so the run checks that first, before anything loads.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from deception_core.errors import UsageError
+
+#: seconds a TCP connection to the Ray head may take before the address counts as unreachable
+CONNECT_TIMEOUT = 5.0
+GCS_PORT = 6379  # ``ray start --head``'s default
+CLIENT_PORT = 10001  # Ray Client (``ray://``) default
+#: where a ``ray start`` on this machine records its address (what ``address="auto"`` reads)
+CURRENT_CLUSTER_FILE = Path("/tmp/ray/ray_current_cluster")
+
+
+def _split(address: str, default_port: int) -> tuple[str, int]:
+    if address.startswith("["):  # [IPv6]:port
+        host, _, rest = address[1:].partition("]")
+        port_text = rest.lstrip(":")
+    else:
+        host, sep, port_text = address.rpartition(":")
+        if not sep:
+            host, port_text = address, ""
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        raise UsageError(f"--ray-address {address!r}: the port {port_text!r} is not a number; "
+                         "give HOST:PORT such as 10.0.0.5:6379, ray://HOST:10001, or auto") from None
+    if not host or not 0 < port < 65536:
+        raise UsageError(f"--ray-address {address!r} is not HOST:PORT; give e.g. 10.0.0.5:6379, ray://HOST:10001 or auto")
+    return host, port
+
+
+def _auto_address() -> str:
+    from_env = os.environ.get("RAY_ADDRESS", "").strip()
+    if from_env and from_env != "auto":
+        return from_env
+    try:
+        recorded = CURRENT_CLUSTER_FILE.read_text().strip()
+    except OSError:
+        recorded = ""
+    if not recorded:
+        raise UsageError(
+            "--ray-address auto: no Ray cluster is running on this machine (no RAY_ADDRESS and no "
+            f"{CURRENT_CLUSTER_FILE}); start one with `ray start --head`, give HEAD:6379, or leave "
+            "--ray-address out to start a local Ray instance"
+        )
+    return recorded
+
+
+def check_ray_address(address: str) -> None:
+    """Raise `UsageError` naming ``address`` unless a TCP connection to it opens within `CONNECT_TIMEOUT` s."""
+    given = address.strip()
+    if not given:
+        raise UsageError("--ray-address is empty; give HEAD:PORT, ray://HEAD:10001 or auto, or leave it out")
+    if given == "local":
+        return  # ray.init starts a new local instance
+    target = _auto_address() if given == "auto" else given
+    if target.startswith("ray://"):
+        host, port = _split(target[len("ray://"):].split("/")[0], CLIENT_PORT)
+    else:
+        host, port = _split(target, GCS_PORT)
+    shown = given if given == target else f"{given} ({target})"
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            return
+    except TimeoutError:
+        why = f"no answer within {CONNECT_TIMEOUT:g} s"
+    except socket.gaierror as error:
+        why = f"the host name does not resolve ({error.strerror or error})"
+    except OSError as error:
+        why = error.strerror or type(error).__name__
+    raise UsageError(
+        f"--ray-address {shown}: cannot reach a Ray cluster at {host}:{port} ({why}). Check that its head "
+        "node runs (`ray start --head` prints the address to give) and that this machine can reach it, or "
+        "leave --ray-address out to start a local Ray instance"
+    )
