@@ -89,6 +89,28 @@ def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revisi
     )
 
 
+def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
+    """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
+    if spec.source == "embedded":
+        from deception_core.models.embedded import ensure_converted
+
+        assert spec.embedded is not None
+        location = str(ensure_converted(spec.embedded))
+        return location, Path(location), spec.embedded.tl_name
+    if spec.source == "local":
+        return str(spec.path), spec.path, None
+    return spec.raw, None, None
+
+
+def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> Any:
+    """The tokenizer of ``spec`` alone (no weights): inputs are measured against the context before a model loads."""
+    from transformers import AutoTokenizer
+
+    location, _, _ = _location(spec)
+    kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
+    return AutoTokenizer.from_pretrained(location, **kwargs)
+
+
 def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
                device_map: dict[str, Any] | None = None) -> LoadedModel:
     """Load ``spec`` (already validated) onto ``device`` in ``dtype``.
@@ -99,18 +121,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     from transformers.utils import logging as hf_logging
 
     hf_logging.enable_progress_bar()  # transformers' own bars: GGUF conversion and weight loading, with ETA
-    tl_name = None
-    if spec.source == "embedded":
-        from deception_core.models.embedded import ensure_converted
-
-        assert spec.embedded is not None
-        location: str = str(ensure_converted(spec.embedded))
-        tl_name = spec.embedded.tl_name
-        local_dir: Path | None = Path(location)
-    elif spec.source == "local":
-        location, local_dir = str(spec.path), spec.path
-    else:
-        location, local_dir = spec.raw, None
+    location, local_dir, tl_name = _location(spec)
     log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
     kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
     tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
