@@ -30,6 +30,7 @@ class LoadedModel:
     model_type: str
     local_dir: Path | None  # a directory holding weights + tokenizer, when there is one
     tl_name: str | None = None
+    _fingerprint: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def has_chat_template(self) -> bool:
@@ -45,7 +46,17 @@ class LoadedModel:
             "d_model": self.d_model,
             "model_type": self.model_type,
             "chat_template": self.has_chat_template,
+            "fingerprint": self.fingerprint,
         }
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """Depth, width and hashes of the config and the weights' metadata (`deception_core.models.fingerprint`)."""
+        if self._fingerprint is None:
+            from deception_core.models.fingerprint import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.hf_model)
+        return self._fingerprint
 
 
 def decoder_layers(hf_model: Any) -> Any:
