@@ -441,19 +441,24 @@ def test_analyze_output_removes_staging_left_by_a_killed_call_only(work, tmp_pat
 
 # --- 8. time limits that speak, local checks first, options that need another ---------------------
 
-def test_unreachable_ray_address_fails_fast_naming_it(tiny_model_dir, tmp_path, monkeypatch, no_model_load,
-                                                      cli_with_plugin) -> None:
+@pytest.mark.parametrize("listener", ["closed", "silent"])
+def test_unreachable_ray_address_fails_fast_naming_it(listener, tiny_model_dir, tmp_path, monkeypatch, no_model_load,
+                                                      cli_with_plugin, stalled_port) -> None:
+    """A closed port is refused at once; a port that accepts but never answers (no Ray head) after the
+    probe's timeout (shortened here); ray.init, which would wait for minutes, is never reached."""
     ray = pytest.importorskip("ray")
     from deception_core.runner import ray_address
 
+    assert ray_address.CONNECT_TIMEOUT <= 10  # the longest each step of the probe can wait
+    monkeypatch.setattr(ray_address, "CONNECT_TIMEOUT", 0.5)
     monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init was reached: it waits for minutes"))
-    port = closed_port()
+    port = closed_port() if listener == "closed" else stalled_port
     before = snapshot(tmp_path)
     result = cli_with_plugin.invoke(cli, [*base_args(tiny_model_dir, tmp_path / "out"), "--executor", "ray",
                                           "--ray-address", f"127.0.0.1:{port}"])
-    refused(result, 2, f"--ray-address 127.0.0.1:{port}", "cannot reach a Ray cluster", "ray start --head")
+    why = "cannot reach a Ray cluster" if listener == "closed" else "accepts connections but gave no answer within 0.5 s"
+    refused(result, 2, f"--ray-address 127.0.0.1:{port}", why, "ray start --head")
     assert snapshot(tmp_path) == before
-    assert ray_address.CONNECT_TIMEOUT <= 10  # the longest a silent host can hold the probe
 
 
 def test_stalled_judge_prints_each_retry_and_names_the_settings(tiny_model_dir, tmp_path, monkeypatch,

@@ -2,7 +2,9 @@
 
 ``ray.init(address=...)`` waits a minute or more for a cluster that is not there before it gives
 up. A plain TCP connection to the head's port answers in milliseconds (refused) or at most
-`CONNECT_TIMEOUT` seconds (a silent host), so the run checks that first, before anything loads.
+`CONNECT_TIMEOUT` seconds (a silent host), and a listener that is no gRPC server (Ray's head is
+one) stays silent after an HTTP/2 hello, so the run checks both first, before anything loads:
+at most ``2 * CONNECT_TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
@@ -56,6 +58,28 @@ def _auto_address() -> str:
     return recorded
 
 
+#: what an HTTP/2 client sends first (the connection preface and an empty SETTINGS frame); Ray's
+#: GCS and Ray Client are gRPC servers, which answer it with their own SETTINGS at once
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers(connection: socket.socket) -> bool:
+    """Whether the server says anything (or closes) within `CONNECT_TIMEOUT` after an HTTP/2 hello.
+
+    Only silence counts against it: a server behind TLS, or another protocol, answers or hangs up
+    at once, and ``ray.init`` then reports what it finds; a listener that never answers would make
+    ``ray.init`` wait for minutes.
+    """
+    try:
+        connection.sendall(_HTTP2_HELLO)
+        connection.recv(9)
+    except TimeoutError:
+        return False
+    except OSError:
+        return True  # reset or closed: an answer of sorts
+    return True
+
+
 def check_ray_address(address: str) -> None:
     """Raise `UsageError` naming ``address`` unless a TCP connection to it opens within `CONNECT_TIMEOUT` s."""
     given = address.strip()
@@ -70,8 +94,15 @@ def check_ray_address(address: str) -> None:
         host, port = _split(target, GCS_PORT)
     shown = given if given == target else f"{given} ({target})"
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
-            return
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as connection:
+            if _answers(connection):
+                return
+        raise UsageError(
+            f"--ray-address {shown}: {host}:{port} accepts connections but gave no answer within "
+            f"{CONNECT_TIMEOUT:g} s, so it is no Ray head node (Ray's GCS answers at once). Check the port "
+            "(`ray start --head` prints the address to give; the default is 6379), or leave --ray-address out "
+            "to start a local Ray instance"
+        )
     except TimeoutError:
         why = f"no answer within {CONNECT_TIMEOUT:g} s"
     except socket.gaierror as error:
