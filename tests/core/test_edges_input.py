@@ -501,6 +501,20 @@ def test_options_that_need_another_are_refused_at_their_default_value(flags, exp
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (lambda c: ["analyze", c["run"], "--overwrite"], "--overwrite takes effect only with --output"),
+    (lambda c: ["bench", "--model", c["model"], "--trials", "2"], "--trials takes effect only with --pipeline"),
+    (lambda c: ["bench", "--pipeline", "--model", c["model"], "--backends", "hybrid"],
+     "--backends takes effect only with the capture benchmark"),
+    (lambda c: ["bench", "--pipeline", "--model", c["model"], "--layers", "1"], "--layers takes effect only with"),
+])
+def test_other_commands_refuse_options_that_take_no_effect(args, expected, run_copy, tiny_model_dir,
+                                                           no_model_load) -> None:
+    before = snapshot(run_copy.parent)
+    refused(invoke(args({"run": run_copy, "model": tiny_model_dir})), 2, expected)
+    assert snapshot(run_copy.parent) == before
+
+
 def test_an_option_that_needs_another_in_a_config_file_is_refused_at_its_default(tiny_model_dir, tmp_path,
                                                                                 no_model_load) -> None:
     config = tmp_path / "c.yaml"

@@ -126,7 +126,8 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),
               help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
-def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
+@click.pass_context
+def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
             jobs: int | None, train_from: tuple[str, ...], control: str | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
@@ -137,10 +138,12 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
     import secrets
     import shutil
 
+    from deception_core.cli.options import refuse_unless
     from deception_core.dataset.merge import remove_leftover_staging
     from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
     from deception_core.runner.outputs import label_table
 
+    refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     out_dir, new_folder = _check_output(run_dir, output, overwrite)
     components = _analysis_components(config_path)
     for extra in (*train_from, *([control] if control else [])):

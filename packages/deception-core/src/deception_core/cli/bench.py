@@ -73,10 +73,18 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
 @click.option("--trials", type=int, default=2, show_default=True,
               help="--pipeline: trials per scenario, mode and condition (2 scenarios x 2 modes x 2 conditions).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
-def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
+@click.pass_context
+def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
           threads, random_weights, pipeline, trials, json_path) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
+    from deception_core.cli.options import refuse_unless
     from deception_core.errors import UsageError
+    from deception_core.models.device import resolve_device
+
+    refuse_unless(ctx, pipeline, "--pipeline", "trials")
+    refuse_unless(ctx, not pipeline, "the capture benchmark (without --pipeline)", "backends", "backend_batch_sizes",
+                  "n_prompts", "layers", fix="drop it, or drop --pipeline")
+    resolve_device(device)  # local checks before a hub model's config is fetched
 
     sizes = _ints(batch_sizes, "--batch-sizes")
     backend_sizes = _ints(backend_batch_sizes, "--backend-batch-sizes")
