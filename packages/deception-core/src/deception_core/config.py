@@ -25,6 +25,8 @@ MODES = (*(m.value for m in Mode), BOTH_MODES)
 #: the most trials per scenario per condition (a run plans every trial up front)
 MAX_TRIALS = 10_000
 LABEL_POLICIES = ("agree", "rule")
+#: the share of judge calls `deception relabel` lets fail before it applies nothing (exit 1)
+RELABEL_MAX_JUDGE_FAILURES = 0.1
 EXECUTORS = ("local", "ray")
 
 C = TypeVar("C", bound=attrs.AttrsInstance)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from deception_core.config import LABEL_POLICIES
+from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 
 
 @click.command()
@@ -61,7 +61,8 @@ def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) ->
 @click.option("--label-policy", type=click.Choice(LABEL_POLICIES), default=None,
               help="agree or rule (default: the run's).")
 @click.option("--no-analyze", is_flag=True, help="Only re-label; run `deception analyze` later.")
-@click.option("--max-judge-failures", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--max-judge-failures", type=click.FloatRange(0, 1), default=RELABEL_MAX_JUDGE_FAILURES,
+              show_default=True,
               help="The share of judge calls that may fail (those samples keep their labels); above it nothing "
                    "is applied and the command exits 1.")
 def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool,

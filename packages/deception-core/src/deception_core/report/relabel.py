@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.config import LABEL_POLICIES
+from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.errors import NotApplied, UsageError
 from deception_core.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
@@ -217,10 +217,6 @@ def _run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
     return dict(config)
 
 
-#: the share of judge calls that may fail before relabel refuses to apply any new label
-DEFAULT_MAX_FAILURES = 0.1
-
-
 def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> None:
     """Refuse datasets with nothing a judge can re-check: `deception capture` data, unknown scenarios."""
     if dataset.meta.get("capture_backend") == "forward" or (
@@ -241,7 +237,7 @@ def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> No
 
 def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: str | None = None,
             analyze: bool = True, plugins: Any = None, model: Any = None, report: bool | None = None,
-            max_failures: float = DEFAULT_MAX_FAILURES) -> RelabelResult:
+            max_failures: float = RELABEL_MAX_JUDGE_FAILURES) -> RelabelResult:
     """Re-judge every focal utterance of the run in ``run_dir`` (see the module docstring).
 
     A sample whose judge call fails keeps its earlier labels. When more than ``max_failures`` (a
