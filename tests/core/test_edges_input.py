@@ -548,6 +548,19 @@ def test_device_is_checked_before_a_hub_config_is_fetched(tmp_path, monkeypatch)
     result = invoke(["capture", "instructed_pairs", "--model", "someone/some-model", "--device", "cuda",
                      "-o", tmp_path / "cap"])
     refused(result, 2, "CUDA is not available")
+    result = invoke(["bench", "--model", "someone/some-model", "--device", "cuda"])
+    refused(result, 2, "CUDA is not available")
+    assert snapshot(tmp_path) == before
+
+
+def test_output_problems_are_found_before_a_hub_config_is_fetched(tmp_path, monkeypatch) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("the hub was asked first"))
+    (tmp_path / "a-file").write_text("not a folder")
+    before = snapshot(tmp_path)
+    refused(invoke(["run", "--model", "someone/some-model", "--device", "cpu", "--output", tmp_path / "a-file"]), 2,
+            "is a file")
     assert snapshot(tmp_path) == before
 
 
