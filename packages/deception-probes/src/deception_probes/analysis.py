@@ -91,7 +91,8 @@ class ProbeAnalysis(Analysis):
 
         known = options.get("datasets") or {}  # already read and verified by `deception analyze`
         train_from = load_named(list(options.get("train_from") or []), known)
-        control = (known.get(options["control"]) or read_dataset(options["control"])) if options.get("control") else None
+        path = options.get("control")
+        control = None if not path else known[path] if path in known else read_dataset(path)
         with single_blas_thread():
             result = transfer_analysis(dataset, train_from, control, settings)
         path = out_dir / TRANSFER_FILE

@@ -10,6 +10,7 @@ import click
 #: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
 STAGING = "staging"
 
+
 def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Path, bool]:
     """Where the results go, and whether that folder is new (then it is built whole and renamed into place)."""
     from deception_core.errors import UsageError
@@ -61,7 +62,7 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
     roles = [("the dataset analysed", run_dir, dataset)]
     loaded: dict[str, Any] = {}
     for flag, path in [*(("--train-from", p) for p in train_from), *((("--control", control),) if control else ())]:
-        other = loaded[path] if path in loaded else read_dataset(path)
+        other = read_dataset(path)
         where = resolve_dataset_dir(path).resolve()
         for role, earlier_path, earlier in roles:
             if resolve_dataset_dir(earlier_path).resolve() == where or _same_content(other, earlier):
