@@ -240,7 +240,8 @@ def check_requires(instance: C, given: Collection[str] = ()) -> C:
         cli = cli_option(field)
         if not (cli and cli.requires):
             continue
-        if field.name not in given and getattr(instance, field.name) == field.default:
+        value = getattr(instance, field.name)
+        if value == field.default and (field.name not in given or value is None):  # null written: left out
             continue
         needed_name, sep, needed_value = cli.requires.partition("=")
         current = getattr(instance, needed_name)
