@@ -390,7 +390,8 @@ def test_every_dataset_records_the_fingerprint(datasets) -> None:
     (lambda w: ["--train-from", w["a"]], ("--train-from", "is the same folder as the dataset analysed",
                                           "not how it transfers")),
     (lambda w: ["--train-from", w["a"] / "dataset"], ("is the same folder as the dataset analysed",)),
-    (lambda w: ["--train-from", w["b"], "--control", w["b"]], ("--control", "same folder as --train-from")),
+    (lambda w: ["--train-from", w["b"], "--control", w["b"]], ("--control", "same folder as --train-from",
+                                                              "a threshold set on the samples it then flags")),
 ])
 def test_train_equal_to_test_is_refused(extra, expected, work) -> None:
     before = snapshot(*work.values())
@@ -401,7 +402,7 @@ def test_train_equal_to_test_is_refused(extra, expected, work) -> None:
 def test_a_copy_of_the_analysed_dataset_is_refused_as_training_set(work, tmp_path) -> None:
     shutil.copytree(work["a"], tmp_path / "a-copy")
     before = snapshot(tmp_path)
-    refused(invoke(["analyze", work["a"], "--train-from", tmp_path / "a-copy"]), 2, "is a copy as the dataset analysed")
+    refused(invoke(["analyze", work["a"], "--train-from", tmp_path / "a-copy"]), 2, "is a copy of the dataset analysed")
     assert snapshot(tmp_path) == before
 
 

@@ -66,11 +66,13 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
         where = resolve_dataset_dir(path).resolve()
         for role, earlier_path, earlier in roles:
             if resolve_dataset_dir(earlier_path).resolve() == where or _same_content(other, earlier):
-                what = "the same folder" if resolve_dataset_dir(earlier_path).resolve() == where else "a copy"
+                what = "the same folder as" if resolve_dataset_dir(earlier_path).resolve() == where else "a copy of"
+                why = ("a threshold set on the samples it then flags measures nothing" if flag == "--control" else
+                       "a probe trained and tested on the same samples reports how well it fits them, not how it "
+                       "transfers")
                 raise UsageError(
-                    f"{flag} {path} is {what} as {role} ({earlier_path}): a probe trained and tested on the same "
-                    "samples reports how well it fits them, not how it transfers. Pass a different dataset; "
-                    "the analysis of RUN_DIR already cross-validates within it"
+                    f"{flag} {path} is {what} {role} ({earlier_path}): {why}. Pass a different dataset; the analysis "
+                    "of RUN_DIR already cross-validates within it"
                 )
         if len(other) == 0:
             use = ("its scores set the threshold that flags 1% of it" if flag == "--control" else

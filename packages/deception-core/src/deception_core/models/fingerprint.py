@@ -49,7 +49,7 @@ def model_fingerprint(hf_model: Any) -> dict[str, Any]:
         "d_model": d_model,
         "config_sha256": _sha256(architecture),
         "weights_sha256": _sha256(shapes),
-        "n_parameters": int(sum(int(tensor.numel()) for _, tensor in hf_model.state_dict().items())),
+        "n_parameters": int(sum(int(parameter.numel()) for parameter in hf_model.parameters())),  # tied: once
     }
 
 
