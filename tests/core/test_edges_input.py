@@ -296,6 +296,14 @@ def test_a_byte_order_mark_is_accepted_in_jsonl_and_csv(tmp_path) -> None:
     assert read_text_records(csv) == [TextRecord(text="Snow is black.", label="deceptive")]
 
 
+def test_the_shipped_contrast_set_holds_no_duplicate_records() -> None:
+    from deception_core.capture.texts import duplicates, text_records
+    from deception_scenarios.contrast import MAX_UNITS, instructed_pairs
+
+    assert duplicates(text_records(instructed_pairs(), "instructed_pairs")) == []
+    assert duplicates(text_records(instructed_pairs(n_units=MAX_UNITS, seed=3), "instructed_pairs")) == []
+
+
 def test_duplicates_share_one_group_known_answer() -> None:
     records = [TextRecord(text="a", group="g1"), TextRecord(text="b"), TextRecord(text="a", group="g2"),
                TextRecord(text="c", group="g2"), TextRecord(text="b", reply="r")]
