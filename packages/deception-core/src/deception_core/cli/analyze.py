@@ -7,6 +7,9 @@ from typing import Any
 
 import click
 
+#: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
+STAGING = "staging"
+
 
 def _check_output(run_dir: str, output: str | None, overwrite: bool,
                   inputs: list[tuple[str, str | None]]) -> tuple[Path, bool]:
@@ -62,6 +65,55 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     return components
 
 
+def _same_content(a: Any, b: Any) -> bool:
+    """Two datasets whose files have the same checksums (a copy is the same dataset)."""
+    files_a, files_b = a.meta.get("files"), b.meta.get("files")
+    return isinstance(files_a, dict) and bool(files_a) and files_a == files_b
+
+
+def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
+                        control: str | None) -> dict[str, Any]:
+    """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
+    fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
+    from deception_core.dataset.store import read_dataset, resolve_dataset_dir
+    from deception_core.errors import UsageError
+    from deception_core.models import fingerprint
+
+    roles = [("the dataset analysed", run_dir, dataset)]
+    loaded: dict[str, Any] = {}
+    for flag, path in [*(("--train-from", p) for p in train_from), *((("--control", control),) if control else ())]:
+        other = read_dataset(path)
+        where = resolve_dataset_dir(path).resolve()
+        for role, earlier_path, earlier in roles:
+            if resolve_dataset_dir(earlier_path).resolve() == where or _same_content(other, earlier):
+                what = "the same folder as" if resolve_dataset_dir(earlier_path).resolve() == where else "a copy of"
+                why = ("a threshold set on the samples it then flags measures nothing" if flag == "--control" else
+                       "a probe trained and tested on the same samples reports how well it fits them, not how it "
+                       "transfers")
+                raise UsageError(
+                    f"{flag} {path} is {what} {role} ({earlier_path}): {why}. Pass a different dataset; the analysis "
+                    "of RUN_DIR already cross-validates within it"
+                )
+        if len(other) == 0:
+            use = ("its scores set the threshold that flags 1% of it" if flag == "--control" else
+                   "a probe is trained on it")
+            raise UsageError(f"{flag} {path} holds no samples; {use}. Pass a dataset with samples")
+        roles.append((f"{flag} {path}", path, other))
+        loaded[path] = other
+    metas = {path: d.meta for _, path, d in roles}
+    different = fingerprint.mismatch(metas)
+    if different:
+        raise UsageError(
+            f"the datasets come from different models, though their ids may agree: {different}. A probe reads "
+            "one model's activations: capture every dataset with the same model files"
+        )
+    older = fingerprint.unverified(metas)
+    if older and len(roles) > 1:
+        click.echo(f"note: {', '.join(older)} record(s) no model fingerprint (written by an older version); only "
+                   "the model id, depth and width were compared", err=True)
+    return loaded
+
+
 def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any],
                                components: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
@@ -97,7 +149,8 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),
               help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
-def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
+@click.pass_context
+def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
             jobs: int | None, train_from: tuple[str, ...], control: str | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
@@ -108,10 +161,13 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
     import secrets
     import shutil
 
+    from deception_core.cli.options import refuse_unless
+    from deception_core.dataset.merge import remove_leftover_staging
     from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
     from deception_core.runner.output_policy import OutputClaim, write_marker
     from deception_core.runner.outputs import label_table
 
+    refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
     inputs += [("--train-from", p) for p in train_from]
     dataset_dir = _dataset_dir_or_none(run_dir)
@@ -123,14 +179,17 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)  # a damaged dataset is refused before anything is touched
+    # every other dataset verified before the analysis writes anything (in RUN_DIR, or a staging folder)
+    others = read_other_datasets(run_dir, dataset, train_from, control)
     target = out_dir
     with OutputClaim(target, "analyze", "--output" if new_folder else "RUN_DIR"):
         out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)  # again, under the claim
         if new_folder:
             out_dir.parent.mkdir(parents=True, exist_ok=True)
-            out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
+            remove_leftover_staging(out_dir, STAGING)  # left by a killed analyze into the same place
+            out_dir = out_dir.with_name(f".{out_dir.name}.{STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
             os.mkdir(out_dir, 0o777)
-        options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
+        options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control, "datasets": others}
         try:
             if new_folder:
                 write_marker(out_dir, "analyze")

@@ -76,12 +76,19 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the results here: a new file outside any run folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
-def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
+@click.pass_context
+def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
           threads, random_weights, pipeline, trials, json_path, overwrite) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
+    from deception_core.cli.options import refuse_unless
     from deception_core.errors import UsageError
+    from deception_core.models.device import resolve_device
     from deception_core.runner.output_policy import check_output_file
 
+    refuse_unless(ctx, pipeline, "--pipeline", "trials")
+    refuse_unless(ctx, not pipeline, "the capture benchmark (without --pipeline)", "backends", "backend_batch_sizes",
+                  "n_prompts", "layers", fix="drop it, or drop --pipeline")
+    resolve_device(device)  # local checks before a hub model's config is fetched
     if json_path is not None:  # refused now, not after the benchmark
         check_output_file(json_path, overwrite, "--json")
 

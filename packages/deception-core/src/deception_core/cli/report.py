@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from deception_core.config import LABEL_POLICIES
+from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 
 
 @click.command()
@@ -70,7 +70,12 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
 @click.option("--label-policy", type=click.Choice(LABEL_POLICIES), default=None,
               help="agree or rule (default: the run's).")
 @click.option("--no-analyze", is_flag=True, help="Only re-label; run `deception analyze` later.")
-def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool) -> None:
+@click.option("--max-judge-failures", type=click.FloatRange(0, 1), default=RELABEL_MAX_JUDGE_FAILURES,
+              show_default=True,
+              help="The share of judge calls that may fail (those samples keep their labels); above it nothing "
+                   "is applied and the command exits 1.")
+def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool,
+            max_judge_failures: float) -> None:
     """Judge the stored utterances again (no game is replayed), keep the old labels, re-run the analysis."""
     import logging
 
@@ -87,10 +92,12 @@ def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_an
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        result = run_relabel(Path(run_dir), evaluator=evaluator, label_policy=label_policy, analyze=not no_analyze)
+        result = run_relabel(Path(run_dir), evaluator=evaluator, label_policy=label_policy, analyze=not no_analyze,
+                             max_failures=max_judge_failures)
     finally:
         logger.removeHandler(handler)
     click.echo(f"relabel: {result.changed} of {len(result.dataset)} label(s) changed by {result.evaluator} "
-               f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)")
+               f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)"
+               + (f"; {result.kept} kept their earlier labels (the judge failed on them)" if result.kept else ""))
     for name, analysis in result.analyses.items():
         click.echo(f"\n[{name}]\n{analysis['table']}")

@@ -77,6 +77,17 @@ def check_compatible(
          f"Re-create the older dataset with this toolkit (schema version {SCHEMA_VERSION}).")
     for field in MODEL_FIELDS:
         same(f"model {field}", [d.meta.get("model", {}).get(field) for d in datasets])
+    from deception_core.models import fingerprint
+
+    metas = {source: d.meta for source, d in zip(sources, datasets, strict=True)}
+    different = fingerprint.mismatch(metas)
+    if different:
+        raise DatasetError(f"cannot merge: the runs come from different models, though their ids may agree: "
+                           f"{different}. Merge only datasets captured with the same model files")
+    older = fingerprint.unverified(metas)
+    if older and len(older) < len(metas):
+        log.warning("%s record no model fingerprint (written by an older version): only the model id, depth and "
+                    "width were compared; the merged dataset records no fingerprint", ", ".join(older))
     same("layers", [d.meta.get("layers") for d in datasets])
     same("positions", [d.meta.get("positions") for d in datasets])
     same("capture backend", [d.meta.get("capture_backend") for d in datasets],
@@ -243,6 +254,8 @@ def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], difference
                  plan: _MergePlan, n_samples: int) -> dict[str, Any]:
     """The first input's meta, with the merged scenarios, the differences allowed and where each part came from."""
     meta = dict(datasets[0].meta)
+    if any("fingerprint" not in (d.meta.get("model") or {}) for d in datasets):  # not vouched for every part
+        meta["model"] = {k: v for k, v in (meta.get("model") or {}).items() if k != "fingerprint"}
     scenarios = list(dict.fromkeys(plan.trials[k].scenario if k in plan.trials else k.split("/")[0]
                                    for k in plan.order))
     result_config = dict(meta.get("result_config", {}))
@@ -320,11 +333,12 @@ def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = Fa
     check_writable(out, "merge output")
 
 
-def remove_leftover_staging(out: Path) -> None:
-    """Remove staging folders of merges into ``out`` whose process is gone (a kill, a power cut)."""
+def remove_leftover_staging(out: Path, label: str | None = None) -> None:
+    """Remove staging folders ``.<out name>.<label>-<pid>-<random>`` (merges by default) beside ``out``
+    whose process is gone (a kill, a power cut)."""
     from deception_core.runner.output_policy import process_alive
 
-    for leftover in out.parent.glob(f".{out.name}.{MERGE_STAGING}-*"):
+    for leftover in out.parent.glob(f".{out.name}.{label or MERGE_STAGING}-*"):
         parts = leftover.name.rsplit("-", 2)
         try:
             pid = int(parts[-2])
@@ -332,7 +346,8 @@ def remove_leftover_staging(out: Path) -> None:
             continue
         if process_alive(pid) or leftover.is_symlink() or not leftover.is_dir():
             continue
-        log.warning("removing %s, left by an interrupted merge (process %d is gone)", leftover, pid)
+        log.warning("removing %s, left by an interrupted %s (process %d is gone)", leftover,
+                    "merge" if label is None else "command", pid)
         shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -48,8 +48,8 @@ def build_analyses(registry: Registry, options: Mapping[str, Any],
 def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: dict[str, Any],
                  components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AnalysisReport]:
     """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
-    the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``); ``components`` each
-    analysis's own parameters by name."""
+    the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``, and ``datasets``: those
+    already read and verified, by path); ``components`` each analysis's own parameters by name."""
     from deception_core.progress import progress_bar
 
     analyses = build_analyses(registry, options, components)
