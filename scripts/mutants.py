@@ -41,8 +41,9 @@ DECISIONS: dict[str, tuple[str, ...] | None] = {
     "deception_probes/nulls.py": ("_log_multinomial", "_log_distinct", "permutation_scheme"),
     "deception_probes/generalise.py": ("_missing", "train_test"),
     "deception_causal/usable.py": ("choose_direction",),
-    "deception_core/runner/output_policy.py": ("is_run_folder", "_is_staging", "check_output", "remove_dead_staging",
-                                              "clear_for_overwrite", "is_write_error", "describe_os_error"),
+    "deception_core/runner/output_policy.py": ("read_marker", "is_run_folder", "_is_staging", "check_output",
+                                              "remove_dead_staging", "clear_for_overwrite", "is_write_error",
+                                              "describe_os_error"),
     "deception_core/runner/checkpoint.py": ("run_identity", "identity_hash", "area_name", "area_for",
                                            "_read_manifest"),
 }

@@ -34,6 +34,7 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 
 
 SAVED = json.dumps({"config": config(Path("out")).to_dict()})  # what the run itself saved
+MARKER = json.dumps({"format": "deception-output", "version": 1, "command": "run"})  # deception-run.json
 OTHER_SEED = json.dumps({"config": config(Path("out"), seed=7).to_dict()})
 
 # folder contents (None: the folder does not exist), --overwrite -> "new" / "resume" / "overwrite" or the
@@ -42,15 +43,21 @@ OUTPUT_TABLE = [
     ("absent", None, False, "new"),
     ("empty", {}, False, "new"),
     ("empty, overwrite", {}, True, "new"),
-    ("unfinished run", {"run.log": "", "config.json": SAVED}, False, "resume"),
+    ("unfinished run", {"run.log": "", "config.json": SAVED, "deception-run.json": MARKER}, False, "resume"),
     ("unfinished run, no config", {"run.log": "", "checkpoint/x": ""}, False, "resume"),
     ("unfinished, dead staging left", {"config.json": SAVED, ".dataset.staging-123-abc": ""}, False, "resume"),
     ("unfinished run, other seed", {"config.json": OTHER_SEED}, False, "different settings (seed)"),
     ("unfinished run, torn config", {"config.json": "{"}, False, "is not empty"),
     ("unfinished run, config without settings", {"config.json": "{}"}, False, "different settings (dtype, evaluator"),
-    ("finished run", {"config.json": SAVED, "dataset/meta.json": "{}"}, False, "is not empty"),
-    ("finished run, overwrite", {"config.json": SAVED, "dataset/meta.json": "{}"}, True, "overwrite"),
-    ("merge folder, overwrite", {"merge.json": "{}"}, True, "overwrite"),
+    ("finished run", {"config.json": SAVED, "dataset/meta.json": "{}", "deception-run.json": MARKER}, False,
+     "is not empty"),
+    ("finished run, overwrite", {"config.json": SAVED, "dataset/meta.json": "{}", "deception-run.json": MARKER}, True,
+     "overwrite"),
+    ("merge folder, overwrite", {"merge.json": "{}", "deception-run.json": MARKER}, True, "overwrite"),
+    ("run of an earlier version, overwrite", {"config.json": SAVED, "dataset/meta.json": "{}"}, True,
+     "not a deception run folder this version marked as its own"),
+    ("a model folder, overwrite", {"config.json": "{}", "model.safetensors": ""}, True,
+     "not a deception run folder this version marked as its own"),
     ("someone's files", {"notes.txt": "x"}, False, "is not empty"),
     ("someone's files, overwrite", {"notes.txt": "x"}, True, "is not a deception run folder"),
     ("a run plus someone's file", {"config.json": SAVED, "notes.txt": "x"}, False, "is not empty"),
@@ -95,8 +102,8 @@ def test_refusal_messages_name_the_flag_and_the_fix(tmp_path) -> None:
     out = write(tmp_path / "out", {"notes.txt": ""})
     with pytest.raises(UsageError) as raised:
         policy.check_output(config(out, overwrite=True))
-    assert str(raised.value) == (f"--output {out} is not empty and is not a deception run folder; --overwrite only "
-                                 "replaces run folders. Pass a new or empty folder")
+    assert str(raised.value) == (f"--output {out} is not empty and is not a deception run folder (no deception-run.json); "
+                                 "--overwrite only replaces run folders. Pass a new or empty --output")
     other = write(tmp_path / "other", {"config.json": OTHER_SEED})
     with pytest.raises(UsageError) as raised:
         policy.check_output(config(other))
@@ -116,11 +123,24 @@ def test_staging_names(name, staging) -> None:
 
 
 @pytest.mark.parametrize(("files", "marked"), [
-    ({"config.json": "{}"}, True), ({"dataset/meta.json": "{}"}, True), ({"merge.json": "{}"}, True),
-    ({"checkpoint/manifest.json": "{}"}, True), ({"run.log": ""}, False), ({"dataset/samples.jsonl": ""}, False),
+    ({"deception-run.json": MARKER}, True),
+    ({"deception-run.json": json.dumps({"format": "other"})}, False), ({"deception-run.json": "{"}, False),
+    ({"deception-run.json": "[]"}, False), ({"config.json": "{}"}, False), ({"dataset/meta.json": "{}"}, False),
+    ({"merge.json": "{}"}, False), ({"checkpoint/manifest.json": "{}"}, False), ({"run.log": ""}, False),
 ])
-def test_run_folder_markers(tmp_path, files, marked) -> None:
-    assert policy.is_run_folder(write(tmp_path, files)) is marked
+def test_run_folders_are_known_by_their_marker_alone(tmp_path, files, marked) -> None:
+    assert policy.is_run_folder(write(tmp_path / "out", files)) is marked
+
+
+def test_a_linked_marker_or_folder_does_not_mark(tmp_path) -> None:
+    real = write(tmp_path / "real", {"deception-run.json": MARKER})
+    linked_marker = tmp_path / "linked-marker"
+    linked_marker.mkdir()
+    (linked_marker / "deception-run.json").symlink_to(real / "deception-run.json")
+    (tmp_path / "linked-folder").symlink_to(real, target_is_directory=True)
+    assert policy.is_run_folder(real) is True
+    assert policy.is_run_folder(linked_marker) is False
+    assert policy.is_run_folder(tmp_path / "linked-folder") is False
 
 
 def test_only_the_staging_of_a_dead_process_is_removed(tmp_path) -> None:
