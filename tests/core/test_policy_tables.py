@@ -98,6 +98,17 @@ def test_refusal_lists_at_most_six_entries(tmp_path, n, listed) -> None:
                                  "Pass a new --output, or --overwrite to delete the earlier run there")
 
 
+@pytest.mark.parametrize(("where", "relation"), [("out", "is"), ("out/model", "contains")])
+def test_overwrite_refuses_a_run_folder_that_is_or_holds_an_input(tmp_path, where, relation) -> None:
+    out = write(tmp_path / "out", {"deception-run.json": MARKER, "config.json": SAVED})
+    source = tmp_path / where
+    with pytest.raises(UsageError) as raised:
+        policy.check_output(config(out, overwrite=True), inputs=[("the model", source)])
+    assert str(raised.value) == (f"--output {out} {relation} the model {source}, which this command reads; an output "
+                                 "folder never replaces an input. Pass another --output")
+    assert policy.check_output(config(out, overwrite=True), inputs=[("the model", tmp_path / "elsewhere")]) == "overwrite"
+
+
 def test_refusal_messages_name_the_flag_and_the_fix(tmp_path) -> None:
     out = write(tmp_path / "out", {"notes.txt": ""})
     with pytest.raises(UsageError) as raised:
