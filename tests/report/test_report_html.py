@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -9,6 +10,7 @@ import pandas as pd
 from report_helpers import squash, visible_text
 
 from deception_core.dataset import read_dataset
+from deception_core.dataset.store import sha256_file
 from deception_core.report import write_report
 from deception_core.report.inputs import decision_threshold
 from deception_core.testing.report_fixture import WordTokenizer
@@ -51,6 +53,9 @@ def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run, tmp_
     frame = pd.read_parquet(path)
     frame.loc[frame["row"] % 5 == 0, "score"] *= -1
     frame.to_parquet(path, index=False)
+    manifest = json.loads((run / "analyses.json").read_text())  # the analysis's record of its files, updated
+    manifest["sha256"][path.name] = sha256_file(path)
+    (run / "analyses.json").write_text(json.dumps(manifest))
     page = write_report(run, tokenizer=WordTokenizer()).read_text()
     dataset = read_dataset(run)
     scores = frame.set_index("row")["score"]
