@@ -175,6 +175,22 @@ def test_a_dead_process_staging_with_dashes_in_its_name_is_removed_but_not_a_lin
     assert (target / "keep.txt").exists()
 
 
+def test_entries_left_alone_do_not_stop_the_clean_up(tmp_path) -> None:
+    """Entries that stay (a live process's staging, a name without a pid, a link) come first here: the
+    dead process's staging after them is still removed."""
+    dead_pid = 2**22 + 12347
+    folder = write(tmp_path / "run", {f".a.staging-{os.getpid()}-ab": "", ".b.staging-x-ab": "",
+                                      f".d.staging-{dead_pid}-ab": ""})
+    (folder / f".c.staging-{dead_pid}-cd").symlink_to(tmp_path, target_is_directory=True)
+
+    class InNameOrder(type(folder)):  # type: ignore[misc]
+        def iterdir(self):
+            return iter(sorted(super().iterdir(), key=lambda p: p.name))
+
+    removed = policy.remove_dead_staging(InNameOrder(folder))
+    assert [p.name for p in removed] == [f".d.staging-{dead_pid}-ab"]
+
+
 def test_overwrite_clears_the_folder_without_following_links(tmp_path) -> None:
     outside = write(tmp_path / "outside", {"precious.txt": "x"})
     out = write(tmp_path / "out", {"config.json": "{}", "dataset/meta.json": "{}"})
