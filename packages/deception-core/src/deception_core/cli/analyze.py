@@ -76,9 +76,13 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
 @click.option("--train-from", "train_from", multiple=True, type=click.Path(file_okay=False),
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),
-              help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
+              help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there, "
+                   "and the score scale's 1 mark).")
+@click.option("--score-tokens", is_flag=True,
+              help="Load the run's model and score every reply token with the best probe by one teacher-forced "
+                   "pass over the stored prompt and reply ids (not needed where the dataset stored reply_all).")
 def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
-            jobs: int | None, train_from: tuple[str, ...], control: str | None) -> None:
+            jobs: int | None, train_from: tuple[str, ...], control: str | None, score_tokens: bool) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
     The dataset's files are checked against the sha256 sums in its meta.json first. A new
@@ -97,12 +101,16 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
     dataset = read_dataset(run_dir)
+    options: dict[str, Any] = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
+    if score_tokens:
+        from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
+
+        options[REPLY_STATES_OPTION] = LazyReplyStates(run_model_loader(Path(run_dir), dataset))
     target = out_dir
     if new_folder:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
         os.mkdir(out_dir, 0o777)
-    options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
     try:
         reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
         text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
