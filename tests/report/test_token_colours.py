@@ -148,7 +148,8 @@ def test_analyze_score_tokens_loads_the_model_for_a_stored_dataset(scored_run, t
     assert json.loads((out / "probe_results.json").read_text())["scores"]["token_source"] == TEACHER_FORCED
     again = pd.read_parquet(out / "probe_token_scores.parquet")
     first = pd.read_parquet(scored_run / "probe_token_scores.parquet")
-    np.testing.assert_allclose(again["score_raw"].to_numpy(), first["score_raw"].to_numpy(), atol=1e-6)  # float noise: other batch shapes
+    # the same scores up to float noise (the run's batches held other rows than the analysis's)
+    np.testing.assert_allclose(again["score_raw"].to_numpy(), first["score_raw"].to_numpy(), atol=1e-6)
 
 
 def test_analyze_score_tokens_without_a_recorded_model_is_refused(scored_run, tmp_path) -> None:

@@ -1,8 +1,9 @@
-"""Progress bars (counts and ETA on stderr) for every long stage of a run.
+"""Progress bars (counts, rate and ETA on stderr) for every long stage of every command.
 
-ETAs come from the average rate since the stage began (``smoothing=0``), not from the last
-update: trials finish in bursts when batches end, and a rate from the last burst alone would
-swing the ETA by the batch size.
+A bar is drawn only when stderr is a terminal: piped into a file or another program (a log, `nohup`,
+CI) a command stays quiet, so logs hold messages rather than redrawn bars. ETAs come from the
+average rate since the stage began (``smoothing=0``), not from the last update: trials finish in
+bursts when batches end, and a rate from the last burst alone would swing the ETA by the batch size.
 """
 
 from __future__ import annotations
@@ -12,29 +13,36 @@ from typing import Any
 
 
 class _NullBar:
-    n = 0
+    """Draws nothing; counts like a bar, so code that reads ``n`` behaves the same on and off a terminal."""
 
-    def update(self, n: float = 1) -> None: ...
+    def __init__(self, initial: float = 0) -> None:
+        self.n = initial
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
     def close(self) -> None: ...
     def set_postfix_str(self, text: str) -> None: ...
 
 
 def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> Any:
-    """A tqdm bar on stderr; a silent stand-in when tqdm is missing or ``total`` is 0.
-    ``fractional`` shows the count with one decimal (bars advanced by parts of a unit)."""
+    """A tqdm bar on stderr when stderr is a terminal; a silent stand-in off a terminal, when tqdm is
+    missing or when ``total`` is 0. ``fractional`` shows the count with one decimal (bars advanced by
+    parts of a unit)."""
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _NullBar()
-    if total == 0:
-        return _NullBar()
-    terminal = sys.stderr.isatty()
-    # Off a terminal (a pod's log file, `nohup`), a bar opened inside another (judging inside trials)
-    # would move the cursor up with escape codes that show as garbage: every bar keeps to one line,
-    # and redraws at most every few seconds.
+        return _NullBar(initial)
+    if total == 0 or not on_terminal():
+        return _NullBar(initial)
     return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0, bar_format=_FRACTIONAL if fractional else None,
-                position=None if terminal else 0, mininterval=0.1 if terminal else 5.0)
+                smoothing=0, bar_format=_FRACTIONAL if fractional else None, mininterval=0.1)
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal (where bars are drawn)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 _FRACTIONAL = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"

@@ -350,23 +350,36 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     import secrets
 
     from deception_core.dataset.store import replace_directory
+    from deception_core.progress import progress_bar
 
     out = Path(out)
     inputs = [Path(p) for p in run_dirs]
     allow = check_allowed_differences(allow_differences)
     check_merge_output(out, inputs, overwrite)
     sources = [str(resolve_dataset_dir(p)) for p in inputs]
-    datasets = [read_dataset(p) for p in inputs]
+    bar = progress_bar(len(inputs) + 3, "merge", "step")  # read each input, merge, write, torch export
+    datasets = []
+    for path in inputs:
+        bar.set_postfix_str(f"reading {path}")
+        datasets.append(read_dataset(path))
+        bar.update(1)
+    bar.set_postfix_str("merging")
     merged = merge_datasets(datasets, sources, allow)
+    bar.update(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_leftover_staging(out)
     staging = out.with_name(f".{out.name}.{MERGE_STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(staging, 0o777)
     try:
+        bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
+        bar.update(1)
         from deception_core.runner.outputs import directory_size, label_table, write_torch_export
 
+        bar.set_postfix_str("writing the torch export")
         write_torch_export(staging, _merged_mode(merged), merged)
+        bar.update(1)
+        bar.close()
         size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
                   "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}
@@ -376,6 +389,7 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
         atomic_write_text(staging / "summary.txt", summary)
         replace_directory(staging, out)
     except BaseException:
+        bar.close()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if not (out / "dataset" / META_FILE).is_file():  # pragma: no cover - write_dataset writes meta last

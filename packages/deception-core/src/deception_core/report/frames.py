@@ -61,11 +61,16 @@ def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = 
     columns = {name: _one_type([record.get(name) for record in flat]) for name in names}
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(flat)))
     if activations:
+        from deception_core.progress import progress_bar
+
         pairs = ([(layer, p) for layer in dataset.layers for p in dataset.positions] if activations is True
                  else list(activations))
+        bar = progress_bar(len(pairs), "activation columns", "column")
         for layer, position in pairs:
             matrix = dataset.matrix(int(layer), str(position))
             frame[f"act.layer{int(layer)}.{position}"] = list(matrix)
+            bar.update(1)
+        bar.close()
     return frame
 
 
