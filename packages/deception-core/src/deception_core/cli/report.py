@@ -34,7 +34,7 @@ def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) ->
     """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames')."""
     from deception_core.dataset.store import read_dataset
     from deception_core.errors import UsageError
-    from deception_core.report.frames import export_frame
+    from deception_core.report.frames import export_frame, with_probe_scores
 
     pairs: bool | list[tuple[int, str]] = False
     if activations:
@@ -50,7 +50,7 @@ def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) ->
                     raise UsageError(f"--activations takes LAYER:POSITION such as 6:reply_mean; got {item!r}")
                 pairs.append((int(layer), position.strip()))
     dataset = read_dataset(run_dir)
-    frame = dataset.to_pandas(activations=pairs)
+    frame = with_probe_scores(dataset.to_pandas(activations=pairs), run_dir)
     path = export_frame(frame, output, fmt)
     click.echo(f"export: {len(frame)} rows x {len(frame.columns)} columns -> {path}")
 
