@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from report_helpers import COLOURED_BY_LABEL
 
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.capture.reply_states import TeacherForcedReplyStates
@@ -31,26 +32,6 @@ from deception_core.testing.fakes import EchoGame, EchoScenario, RuleEchoEvaluat
 from deception_core.types import Label, RuleVerdict
 
 TEACHER_FORCED = "teacher-forced pass over the stored prompt and reply ids"
-
-#: per label, the focal replies with at least one token whose background is not transparent
-COLOURED_BY_LABEL = """(function () {
-  var out = {};
-  ["honest", "deceptive"].forEach(function (label) {
-    var turns = document.querySelectorAll('.turn.focal[data-label="' + label + '"]');
-    var n = 0;
-    for (var i = 0; i < turns.length; i++) {
-      var spans = turns[i].querySelectorAll(".tok span");
-      for (var j = 0; j < spans.length; j++) {
-        var m = getComputedStyle(spans[j]).backgroundColor.match(/rgba?\\(([^)]*)\\)/);
-        var parts = m ? m[1].split(",") : [];
-        if (parts.length === 4 ? Number(parts[3]) > 0 : parts.length === 3) { n++; break; }
-      }
-    }
-    out[label] = n;
-  });
-  return JSON.stringify(out);
-})()"""
-
 
 class ConditionGame(EchoGame):
     """The echo game, labelled by its condition: deceptive under high incentive, honest under low."""
