@@ -71,7 +71,11 @@ class TeacherForcedReplyStates(ReplyTokenStates):
             bar.close()
 
     def _forward(self, sequences: list[list[int]], layer: int, pad_id: int) -> np.ndarray:
-        """``[rows, width, d_model]`` float32: block ``layer``'s output over right-padded ``sequences``."""
+        """``[rows, width, d_model]`` float32: block ``layer``'s output over right-padded ``sequences``.
+
+        The pass stops once block ``layer`` has run: the blocks above it and the output head cannot
+        change what it recorded, and skipping them saves most of the cost at an early layer.
+        """
         import torch
 
         from deception_core.capture.hooks import DecoderLayerHooks
@@ -86,14 +90,24 @@ class TeacherForcedReplyStates(ReplyTokenStates):
             ids[n, :len(seq)] = torch.tensor(seq, dtype=torch.long)
             mask[n, :len(seq)] = 1
         seen: list[torch.Tensor] = []
-        hooks = DecoderLayerHooks(decoder_layers(hf), (), [layer],
-                                  lambda _layer, hidden: seen.append(hidden.float().cpu()))
+
+        def record(_layer: int, hidden: torch.Tensor) -> None:
+            seen.append(hidden.float().cpu())
+            raise _Recorded
+
+        hooks = DecoderLayerHooks(decoder_layers(hf), (), [layer], record)
         try:
             with torch.inference_mode():
                 hf(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1, use_cache=False)
+        except _Recorded:
+            pass
         finally:
             hooks.remove()
         return np.asarray(seen[0].numpy(), dtype=np.float32)
+
+
+class _Recorded(Exception):
+    """Raised from the recording hook to end a forward pass once the wanted block has run."""
 
 
 class LazyReplyStates(ReplyTokenStates):
