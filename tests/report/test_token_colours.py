@@ -158,4 +158,4 @@ def test_the_report_colours_tokens_of_replies_of_each_label(scored_run) -> None:
     assert coloured["honest"] >= 1
     assert coloured["deceptive"] >= 1
     assert "0 = threshold" in legend
-    assert "flags 1% of honest samples" in legend
+    assert "the score that flags 1% of the honest samples" in legend

@@ -91,6 +91,8 @@ class ScoreScale:
     def to_dict(self) -> dict[str, Any]:
         return {"threshold": THRESHOLD, "unit_raw": self.unit, "reference": self.reference,
                 "n_reference": self.n_reference, "fpr": self.fpr, "fpr_threshold": self.fpr_threshold,
+                # with fewer than 1 / fpr reference scores the mark is simply their highest one
+                "resolution_limited": self.n_reference < round(1 / self.fpr),
                 "fpr_threshold_raw": self.fpr_threshold_raw, "basis": self.basis,
                 "meaning": (f"score = score_raw / unit_raw: 0 is the probe's decision threshold (above: deceptive), "
                             f"1 the score that flags {self.fpr:.0%} of the {self.reference}")}

@@ -334,7 +334,7 @@ def _legend(inputs: ReportInputs, full: float) -> str:
                    f"<b>1</b> is the score that flags {fpr:.0%} of the {reference}{where}, so a reply above 1 looks "
                    f"more deceptive than {1 - fpr:.0%} of them. The raw projection is <code>score_raw</code> in "
                    "the score files.")
-        mark = f"flags {fpr:.0%} of {reference}"
+        mark = f"flags {fpr:.0%}"
         ticks = (f"<span>-1{' = ' + mark if where else ''}</span><span>0 = threshold</span>"
                  f"<span>+1{'' if where else ' = ' + mark}</span>")
     else:
