@@ -15,6 +15,7 @@ def test_scores_are_found_by_role_under_any_file_name(synthetic_run, tmp_path) -
     (run / "synthetic_scores.parquet").rename(run / "renamed.parquet")
     manifest = json.loads((run / ANALYSES_MANIFEST).read_text())
     manifest["analyses"]["synthetic"]["outputs"]["scores"] = "renamed.parquet"
+    manifest["sha256"]["renamed.parquet"] = manifest["sha256"].pop("synthetic_scores.parquet")
     (run / ANALYSES_MANIFEST).write_text(json.dumps(manifest))
     assert len(read_scores(run)) == len(read_scores(synthetic_run))
 

@@ -6,7 +6,7 @@ Nothing here imports torch; dtypes and devices are strings resolved when the mod
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ MODES = (*(m.value for m in Mode), BOTH_MODES)
 #: the most trials per scenario per condition (a run plans every trial up front)
 MAX_TRIALS = 10_000
 LABEL_POLICIES = ("agree", "rule")
+#: the share of judge calls `deception relabel` lets fail before it applies nothing (exit 1)
+RELABEL_MAX_JUDGE_FAILURES = 0.1
 EXECUTORS = ("local", "ray")
 
 C = TypeVar("C", bound=attrs.AttrsInstance)
@@ -221,18 +223,18 @@ class RunConfig:
     executor: str = option("local", choices=EXECUTORS,
                            help="local: play trials in this process; ray: on Ray workers, one model copy each.")
     ray_address: str | None = option(
-        None, help="Ray cluster to join (e.g. auto, or HEAD:6379); default: start a local Ray instance.")
-    workers: int | None = option(None, validator=attrs.validators.optional(_positive),
+        None, requires="executor=ray", help="Ray cluster to join (e.g. auto, or HEAD:6379); default: start a local Ray instance.")
+    workers: int | None = option(None, validator=attrs.validators.optional(_positive), requires="executor=ray",
                                  help="Ray workers (default: one per GPU in the Ray cluster, else one on CPU).")
 
     def __attrs_post_init__(self) -> None:
+        if self.executor != "ray" and (self.ray_address or self.workers):
+            raise ConfigError("--ray-address and --workers take effect only with --executor ray; add --executor ray")
         check_requires(self)
         if self.temperature < 0:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
-        if self.executor != "ray" and (self.ray_address or self.workers):
-            raise ConfigError("--ray-address and --workers take effect only with --executor ray; add --executor ray")
         if self.hybrid and self.capture_backend not in (None, "hybrid"):
             raise ConfigError(
                 f"--hybrid selects the 'hybrid' capture backend but --capture-backend is "
@@ -262,17 +264,26 @@ class RunConfig:
         return plain
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "") -> RunConfig:
-        return structure(cls, data, source=source)
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "", given: Collection[str] = ()) -> RunConfig:
+        """``given``: the keys the user set explicitly; an option that needs another (--sae-layer needs
+        --sae) is refused when given, even at its default value."""
+        return structure(cls, data, source=source, given=given)
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
         """A config file: JSON, or YAML (``.yaml``/``.yml``); a run's ``config.json`` is accepted too."""
+        data, given = cls.file_values(path)
+        return cls.from_dict(data, source=str(path), given=given)
+
+    @classmethod
+    def file_values(cls, path: str | Path) -> tuple[Any, tuple[str, ...]]:
+        """The values a config file holds, and the keys its author wrote (none for a run's own
+        ``config.json``, which lists every key with its resolved value)."""
         data = read_config_file(path)
         if isinstance(data, dict) and isinstance(data.get("config"), dict) and "resolved" in data:
             # the config.json a run writes; its --overwrite was a decision for that run, not for this one
-            data = {k: v for k, v in data["config"].items() if k != "overwrite"}
-        return cls.from_dict(data, source=str(path))
+            return {k: v for k, v in data["config"].items() if k != "overwrite"}, ()
+        return data, tuple(data) if isinstance(data, dict) else ()
 
 
 def read_config_file(path: str | Path) -> Any:
@@ -318,9 +329,9 @@ def _refuse_constant(name: str) -> Any:
     raise ConfigError(f"--config: {name} is not a number a config may hold; give a finite number")
 
 
-def structure(cls: type[C], data: Mapping[str, Any], *, source: str = "") -> C:
+def structure(cls: type[C], data: Mapping[str, Any], *, source: str = "", given: Collection[str] = ()) -> C:
     """Build an attrs config from a mapping: types and ranges checked, unknown keys refused (see `structuring`)."""
-    return _structure(cls, data, source=source)
+    return _structure(cls, data, source=source, given=given)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -27,3 +27,10 @@ class PluginError(DeceptionError):
 
 class ComponentNotFound(UsageError):
     """A component name that no loaded plugin registers."""
+
+
+class NotApplied(DeceptionError):
+    """A command that did its work but refused to apply the result (a judge that failed too often):
+    the message says why and names what was kept unchanged. Exit code 1."""
+
+    exit_code = 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -196,8 +196,12 @@ def _messages(error: BaseException, path: str) -> list[str]:
     return [f"{path}: {type(error).__name__}: {error}"]
 
 
-def structure(cls: type[C], data: Any, *, source: str = "") -> C:
-    """Build the attrs config ``cls`` from a mapping of plain values; raise `ConfigError` naming each bad key."""
+def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[str] = ()) -> C:
+    """Build the attrs config ``cls`` from a mapping of plain values; raise `ConfigError` naming each bad key.
+
+    ``given``: the keys the user set explicitly, for `check_requires` (an option that needs another is
+    refused when given, whatever its value).
+    """
     where = f" in {source}" if source else ""
     if not isinstance(data, Mapping):
         raise ConfigError(
@@ -212,7 +216,7 @@ def structure(cls: type[C], data: Any, *, source: str = "") -> C:
             f"Valid keys: {', '.join(sorted(names))}"
         )
     try:
-        return check_requires(CONVERTER.structure(dict(data), cls))
+        return check_requires(CONVERTER.structure(dict(data), cls), given)
     except ConfigError as error:
         raise ConfigError(f"{error}{where}") from None
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
@@ -222,15 +226,33 @@ def structure(cls: type[C], data: Any, *, source: str = "") -> C:
         raise ConfigError(f"invalid {cls.__name__}{where}: {error}") from None
 
 
-def check_requires(instance: C) -> C:
-    """Refuse a field set away from its default whose option needs another that is off (--sae-layer without --sae)."""
+def check_requires(instance: C, given: Collection[str] = ()) -> C:
+    """Refuse an option whose required option is off (--sae-layer without --sae).
+
+    An option counts as set when its value differs from its default, or when its name is in
+    ``given`` (the keys the user wrote: a flag on the command line, a key in a config file), so an
+    option given at its default value is refused too. ``requires`` names a bool field, or
+    ``field=value`` (``executor=ray``: --ray-address needs --executor ray).
+    """
     cls = type(instance)
+    fields = attrs.fields_dict(cls)
     for field in attrs.fields(cls):
         cli = cli_option(field)
-        if cli and cli.requires and getattr(instance, field.name) != field.default and not getattr(instance, cli.requires):
-            flag, needed = cli.flag(field.name), cli_option(attrs.fields_dict(cls)[cli.requires])
-            other = needed.flag(cli.requires) if needed else cli.requires
-            raise ConfigError(f"{flag} takes effect only with {other}; add {other} or drop {flag}")
+        if not (cli and cli.requires):
+            continue
+        value = getattr(instance, field.name)
+        if value == field.default and (field.name not in given or value is None):  # null written: left out
+            continue
+        needed_name, sep, needed_value = cli.requires.partition("=")
+        current = getattr(instance, needed_name)
+        if (current == needed_value) if sep else bool(current):
+            continue
+        needed = cli_option(fields[needed_name])
+        other = needed.flag(needed_name) if needed else needed_name
+        if sep:
+            other = f"{other} {needed_value}"
+        flag = cli.flag(field.name)
+        raise ConfigError(f"{flag} takes effect only with {other}; add {other} or drop {flag}")
     return instance
 
 

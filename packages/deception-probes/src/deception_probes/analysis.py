@@ -86,12 +86,15 @@ class ProbeAnalysis(Analysis):
 
     @staticmethod
     def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
-        """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`."""
+        """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
+        ``options["datasets"]``: those already read, by path."""
         from deception_core.dataset.store import atomic_write_text, read_dataset
         from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
 
-        train_from = load_named(list(options.get("train_from") or []))
-        control = read_dataset(options["control"]) if options.get("control") else None
+        known = options.get("datasets") or {}  # already read and verified by `deception analyze`
+        train_from = load_named(list(options.get("train_from") or []), known)
+        path = options.get("control")
+        control = None if not path else known[path] if path in known else read_dataset(path)
         with single_blas_thread():
             result = transfer_analysis(dataset, train_from, control, settings)
         path = out_dir / TRANSFER_FILE
@@ -100,12 +103,17 @@ class ProbeAnalysis(Analysis):
 
 
 def _control(options: dict[str, Any]) -> Any:
-    """The control dataset of ``options["control"]`` (a path), read once for the score scale; None without one."""
-    if not options.get("control"):
+    """The control dataset of ``options["control"]`` (a path) for the score scale: the one `deception
+    analyze` already read and verified (``options["datasets"]``), else read now; None without one."""
+    path = options.get("control")
+    if not path:
         return None
+    known = options.get("datasets") or {}
+    if path in known:
+        return known[path]
     from deception_core.dataset.store import read_dataset
 
-    return read_dataset(options["control"])
+    return read_dataset(path)
 
 
 def output_roles(results: dict[str, Any]) -> dict[str, str]:

@@ -40,11 +40,20 @@ def _model_id(dataset: Any) -> Any:
 
 def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
     """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
+    from deception_core.models import fingerprint
+
     models = {name: _model_id(d) for name, d in named.items()}
     if len(set(map(str, models.values()))) > 1:
         listing = ", ".join(f"{n}: {m}" for n, m in models.items())
         raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
                          "activations: capture every dataset with the same --model")
+    different = fingerprint.mismatch({name: d.meta for name, d in named.items()})
+    if different:
+        raise UsageError(f"the datasets come from different models, though their ids agree: {different}; a probe "
+                         "reads one model's activations: capture every dataset with the same model files")
+    empty = [name for name, d in named.items() if len(d) == 0]
+    if empty:
+        raise UsageError(f"{', '.join(empty)} hold(s) no samples; pass datasets with samples")
     layers = sorted(set.intersection(*(set(d.layers) for d in named.values())))
     positions = [p for p in next(iter(named.values())).positions if all(p in d.positions for d in named.values())]
     if not layers or not positions:
@@ -160,7 +169,9 @@ def transfer_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_named(paths: list[str | Path]) -> dict[str, Any]:
+def load_named(paths: list[str | Path], known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The datasets at ``paths`` by path (those in ``known`` are not read again)."""
     from deception_core.dataset.store import read_dataset
 
-    return {str(p): read_dataset(p) for p in paths}
+    known = known or {}
+    return {str(p): known[str(p)] if str(p) in known else read_dataset(p) for p in paths}

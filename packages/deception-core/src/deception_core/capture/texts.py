@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,11 @@ import attrs
 import numpy as np
 
 from deception_core.errors import UsageError
+from deception_core.models.spec import context_length
 from deception_core.records import Sample, Trial
 from deception_core.types import Message
+
+log = logging.getLogger("deception")
 
 LABELS = ("honest", "deceptive", "ambiguous")
 POSITIONS = ("last_prompt", "reply_mean", "reply_last")
@@ -58,12 +63,31 @@ class TextRecord:
     condition: str | None = None
 
 
+def _kind_of(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
+
+
+def _text(raw: dict[str, Any], name: str, where: str) -> str | None:
+    """A field that holds text: a string (empty means absent); anything else is refused with the fix."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: '{name}' must be text (a JSON string), got {_kind_of(value)} ({value!r:.60}); "
+                         "put it in quotes")
+    return value or None
+
+
 def _record(raw: dict[str, Any], where: str) -> TextRecord:
     known = {"text", "messages", "reply", "label", "group", "scenario", "condition"}
+    if None in raw:  # csv.DictReader puts cells beyond the header under None
+        raise UsageError(f"{where}: the row has more cells than the header; quote cells that hold commas")
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UsageError(f"{where}: unknown field(s) {unknown}; fields are {sorted(known)}")
-    text, messages = raw.get("text") or None, raw.get("messages") or None
+    text = _text(raw, "text", where)
+    messages = raw.get("messages") or None
     if (text is None) == (messages is None):
         raise UsageError(f"{where}: give exactly one of 'text' (a statement) or 'messages' (a chat)")
     if isinstance(messages, str):
@@ -73,17 +97,21 @@ def _record(raw: dict[str, Any], where: str) -> TextRecord:
             raise UsageError(f"{where}: 'messages' is not a JSON list ({error})") from None
     parsed = None
     if messages is not None:
-        if not isinstance(messages, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m)
-                                                      for m in messages):
-            raise UsageError(f"{where}: 'messages' must be a list of {{\"role\", \"content\"}} objects")
-        parsed = tuple(Message(str(m["role"]), str(m["content"])) for m in messages)
-    label = raw.get("label") or "ambiguous"
+        if not isinstance(messages, list) or not all(
+                isinstance(m, dict) and {"role", "content"} <= set(m)
+                and isinstance(m["role"], str) and isinstance(m["content"], str) for m in messages):
+            raise UsageError(f"{where}: 'messages' must be a list of {{\"role\", \"content\"}} objects whose "
+                             "values are text")
+        parsed = tuple(Message(m["role"], m["content"]) for m in messages)
+    label = _text(raw, "label", where) or "ambiguous"
     if label not in LABELS:
         raise UsageError(f"{where}: label {label!r} is not one of {list(LABELS)}")
     group = raw.get("group")
-    return TextRecord(None if text is None else str(text), parsed, raw.get("reply") or None, label,
-                      None if group in (None, "") else str(group), raw.get("scenario") or None,
-                      raw.get("condition") or None)
+    if isinstance(group, bool) or not isinstance(group, (str, int, type(None))):
+        raise UsageError(f"{where}: 'group' must be text or a whole number, got {_kind_of(group)} ({group!r:.60})")
+    return TextRecord(text, parsed, _text(raw, "reply", where), label,
+                      None if group in (None, "") else str(group), _text(raw, "scenario", where),
+                      _text(raw, "condition", where))
 
 
 def text_records(raw: Sequence[dict[str, Any]], source: str) -> list[TextRecord]:
@@ -97,12 +125,17 @@ def text_records(raw: Sequence[dict[str, Any]], source: str) -> list[TextRecord]
 def read_text_records(path: str | Path) -> list[TextRecord]:
     """Read a ``.jsonl`` or ``.csv`` file of records; refuses bad input with the line and the fix."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; pass a .jsonl or .csv file of statements or dialogues")
     if not path.is_file():
         raise UsageError(f"{path} does not exist; pass a .jsonl or .csv file of statements or dialogues")
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise UsageError(f"{path}: unknown format {suffix!r}; use .jsonl or .csv")
+    content = _decoded(path)
     records: list[TextRecord] = []
     if suffix == ".jsonl":
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(content.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -112,15 +145,105 @@ def read_text_records(path: str | Path) -> list[TextRecord]:
             if not isinstance(raw, dict):
                 raise UsageError(f"{path}:{number}: each line must be a JSON object")
             records.append(_record(raw, f"{path}:{number}"))
-    elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            for number, raw in enumerate(csv.DictReader(handle), start=2):
-                records.append(_record({k: v for k, v in raw.items() if v not in (None, "")}, f"{path}:{number}"))
     else:
-        raise UsageError(f"{path}: unknown format {suffix!r}; use .jsonl or .csv")
+        try:
+            for number, raw in enumerate(csv.DictReader(io.StringIO(content, newline="")), start=2):
+                records.append(_record({k: v for k, v in raw.items() if v not in (None, "")}, f"{path}:{number}"))
+        except csv.Error as error:
+            raise UsageError(f"{path}: not a readable CSV file ({error}); write one header row, then one row per "
+                             "record") from None
     if not records:
         raise UsageError(f"{path} holds no records")
     return records
+
+
+def _decoded(path: Path) -> str:
+    """The file's text: UTF-8, with or without a byte-order mark; other bytes are refused with the line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise UsageError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save the file "
+            "as UTF-8 (a byte-order mark is fine)"
+        ) from None
+
+
+def _content_key(record: TextRecord) -> str:
+    return json.dumps([record.text, None if record.messages is None else [[m.role, m.content] for m in record.messages],
+                       record.reply])
+
+
+def duplicates(records: Sequence[TextRecord]) -> list[list[int]]:
+    """Indices (0-based) of records with the same text or messages and reply, one list per repeated content."""
+    seen: dict[str, list[int]] = {}
+    for index, record in enumerate(records):
+        seen.setdefault(_content_key(record), []).append(index)
+    return [indices for indices in seen.values() if len(indices) > 1]
+
+
+def record_groups(records: Sequence[TextRecord], name: str) -> list[str]:
+    """Each record's group: its own (default: one group per record), with the groups of duplicate records
+    joined into one, so copies of a record never sit on both sides of a split (held-out scores would
+    then measure memorised copies, not generalisation)."""
+    base = [r.group if r.group is not None else f"{name}/{index:06d}" for index, r in enumerate(records)]
+    parent = {group: group for group in base}
+
+    def root(group: str) -> str:
+        while parent[group] != group:
+            parent[group] = parent[parent[group]]
+            group = parent[group]
+        return group
+
+    for indices in duplicates(records):
+        first = root(base[indices[0]])
+        for index in indices[1:]:
+            other = root(base[index])
+            if other != first:
+                parent[other] = first
+    return [root(group) for group in base]
+
+
+def describe_duplicates(records: Sequence[TextRecord], source: str) -> str | None:
+    """A warning naming the repeated records (1-based) and what capture does with them, or None."""
+    repeated = duplicates(records)
+    if not repeated:
+        return None
+    shown = "; ".join("records " + ", ".join(str(i + 1) for i in indices) for indices in repeated[:5])
+    more = f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+    return (f"{source}: {sum(len(i) - 1 for i in repeated)} duplicate record(s) (the same text or messages and "
+            f"reply: {shown}{more}). Each set of copies is put into one group, so grouped cross-validation keeps "
+            "copies on one side of every split instead of scoring a memorised copy as held out; remove the copies "
+            "from the data to count each statement once")
+
+
+def token_counts(tokenizer: Any, records: Sequence[TextRecord]) -> list[tuple[list[int], list[int]]]:
+    """Each record's (prompt ids, scored span ids), as `capture_texts` feeds them to the model."""
+    return [_tokens(tokenizer, record) for record in records]
+
+
+def fit_context(tokens: Sequence[tuple[list[int], list[int]]], limit: int | None, truncate: bool,
+                source: str = "the data") -> list[tuple[list[int], list[int]]]:
+    """``tokens`` checked against the model's context of ``limit`` positions.
+
+    Longer records are refused (naming them, their length and the fix), or with ``truncate`` their
+    scored span is cut to fit (a prompt that alone does not fit is refused either way).
+    """
+    if limit is None:
+        return list(tokens)
+    long = [(i, len(p) + len(s)) for i, (p, s) in enumerate(tokens) if len(p) + len(s) > limit]
+    if not long:
+        return list(tokens)
+    shown = ", ".join(f"record {i + 1} ({n} tokens)" for i, n in long[:5]) + (
+        f" and {len(long) - 5} more" if len(long) > 5 else "")
+    no_room = [i for i, _ in long if len(tokens[i][0]) >= limit]
+    if not truncate or no_room:
+        fix = ("its prompt alone fills the context: shorten it" if truncate else
+               "shorten or split them, or pass --truncate to keep each one's first tokens that fit")
+        raise UsageError(f"{source}: {len(long)} record(s) are longer than the model's context of {limit} tokens "
+                         f"({shown}); {fix}")
+    return [(p, s[:limit - len(p)]) for p, s in tokens]
 
 
 def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
@@ -182,10 +305,13 @@ def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Se
 
 
 def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
-                  positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture") -> Any:
+                  positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture",
+                  truncate: bool = False) -> Any:
     """Capture ``records`` with ``model`` (a `deception_core.models.loading.LoadedModel`); returns a `Dataset`.
 
     ``layers``: decoder blocks (0-based; default every block); ``name``: the default scenario name.
+    Records longer than the model's context are refused, or with ``truncate`` cut to fit
+    (`fit_context`); copies of a record share one group (`record_groups`).
     """
     from deception_core.dataset import Dataset
 
@@ -197,7 +323,14 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
     if unknown:
         raise UsageError(f"positions {unknown} cannot be captured from texts; choose from {list(POSITIONS)}")
     tokenizer = model.tokenizer
-    tokens = [_tokens(tokenizer, record) for record in records]
+    limit = context_length(model.hf_model.config.to_dict())
+    measured = token_counts(tokenizer, records)
+    tokens = fit_context(measured, limit, truncate)
+    n_truncated = sum(len(a[1]) != len(b[1]) for a, b in zip(measured, tokens, strict=True))
+    groups = record_groups(records, name)
+    note = describe_duplicates(records, name)  # `deception capture` prints it before the model loads
+    if note:
+        log.info("%s", note)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size,
                             progress="text")
@@ -209,7 +342,7 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
         for position in positions:
             for i, layer in enumerate(layers):
                 rows[f"layer{layer}/{position}"].append(vectors[position][i])
-        group = record.group if record.group is not None else f"{name}/{index:06d}"
+        group = groups[index]
         rounds[group] = rounds.get(group, 0) + 1
         samples.append(Sample(
             row=index, sample_id=f"{name}/{index:06d}", trial_key=group,
@@ -229,6 +362,8 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
             "capture_backend": "forward", "scenarios": sorted({s.scenario for s in samples}),
             "result_config": {"model": model.model_id, "dtype": model.dtype, "layers": layers,
                               "positions": list(positions)}}
+    if n_truncated:
+        meta["truncated_records"] = n_truncated  # cut to the model's context with truncate=True
     first: dict[str, Sample] = {}
     for sample in samples:
         first.setdefault(sample.trial_key, sample)

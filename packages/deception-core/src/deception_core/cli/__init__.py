@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from deception_core.errors import UsageError
+from deception_core.errors import NotApplied, UsageError
 
 
 class _Group(click.Group):
     """Turns the toolkit's errors into a message and an exit code, never a traceback.
 
     Exit codes: 2 for bad input (`UsageError`); 1 when writing the outputs failed (disk full, no
-    permission, I/O error: `WriteFailed`, or such an `OSError` from any command).
+    permission, I/O error: `WriteFailed`, or such an `OSError` from any command), or when a command
+    refused to apply its result and kept the earlier one (`NotApplied`).
     """
 
     def invoke(self, ctx: click.Context):
@@ -24,6 +25,9 @@ class _Group(click.Group):
         except UsageError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
+        except NotApplied as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(NotApplied.exit_code)
         except WriteFailed as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(WriteFailed.exit_code)

@@ -7,10 +7,24 @@ from typing import Any
 
 import click
 
+#: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
+STAGING = "staging"
 
-def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Path, bool]:
-    """Where the results go, and whether that folder is new (then it is built whole and renamed into place)."""
+
+def _check_output(run_dir: str, output: str | None, overwrite: bool,
+                  inputs: list[tuple[str, str | None]]) -> tuple[Path, bool]:
+    """Where the results go, and whether that folder is new (then it is built whole and renamed into place).
+
+    ``--overwrite`` replaces only a folder this toolkit marked as its own output, and never one that
+    is, or contains, an input of this command (the run, its dataset, ``--train-from``, ``--control``)."""
     from deception_core.errors import UsageError
+    from deception_core.runner.output_policy import (
+        dataset_folder_above,
+        is_run_folder,
+        made_by,
+        refuse_inputs,
+        refuse_unmarked,
+    )
     from deception_core.runner.validate import check_writable
 
     if output is None:
@@ -22,8 +36,17 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool) -> tuple[Pa
         raise UsageError(f"--output {out} is a file; pass a new folder, or leave --output out to write into RUN_DIR")
     if out.exists() and out.resolve() == Path(run_dir).resolve():
         return out, False
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UsageError(f"--output {out} is not empty; pass a new folder, or --overwrite to replace its results")
+    inside = dataset_folder_above(out)
+    if inside is not None:
+        raise UsageError(f"--output {out} is inside the dataset folder {inside}, which holds only the dataset's own "
+                         "files; pass a folder outside it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UsageError(f"--output {out} is not empty{made_by(out)}; pass a new folder, or --overwrite to "
+                             "replace its results")
+        if not is_run_folder(out):
+            raise refuse_unmarked(out, "--output")
+        refuse_inputs(out, inputs, "--output")
     check_writable(out, "--output")
     return out, True
 
@@ -40,6 +63,55 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     components = RunConfig.from_file(config_path).components.get("analysis", {})
     build_analyses(get_plugin_set().registry, {}, components)
     return components
+
+
+def _same_content(a: Any, b: Any) -> bool:
+    """Two datasets whose files have the same checksums (a copy is the same dataset)."""
+    files_a, files_b = a.meta.get("files"), b.meta.get("files")
+    return isinstance(files_a, dict) and bool(files_a) and files_a == files_b
+
+
+def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
+                        control: str | None) -> dict[str, Any]:
+    """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
+    fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
+    from deception_core.dataset.store import read_dataset, resolve_dataset_dir
+    from deception_core.errors import UsageError
+    from deception_core.models import fingerprint
+
+    roles = [("the dataset analysed", run_dir, dataset)]
+    loaded: dict[str, Any] = {}
+    for flag, path in [*(("--train-from", p) for p in train_from), *((("--control", control),) if control else ())]:
+        other = read_dataset(path)
+        where = resolve_dataset_dir(path).resolve()
+        for role, earlier_path, earlier in roles:
+            if resolve_dataset_dir(earlier_path).resolve() == where or _same_content(other, earlier):
+                what = "the same folder as" if resolve_dataset_dir(earlier_path).resolve() == where else "a copy of"
+                why = ("a threshold set on the samples it then flags measures nothing" if flag == "--control" else
+                       "a probe trained and tested on the same samples reports how well it fits them, not how it "
+                       "transfers")
+                raise UsageError(
+                    f"{flag} {path} is {what} {role} ({earlier_path}): {why}. Pass a different dataset; the analysis "
+                    "of RUN_DIR already cross-validates within it"
+                )
+        if len(other) == 0:
+            use = ("its scores set the threshold that flags 1% of it" if flag == "--control" else
+                   "a probe is trained on it")
+            raise UsageError(f"{flag} {path} holds no samples; {use}. Pass a dataset with samples")
+        roles.append((f"{flag} {path}", path, other))
+        loaded[path] = other
+    metas = {path: d.meta for _, path, d in roles}
+    different = fingerprint.mismatch(metas)
+    if different:
+        raise UsageError(
+            f"the datasets come from different models, though their ids may agree: {different}. A probe reads "
+            "one model's activations: capture every dataset with the same model files"
+        )
+    older = fingerprint.unverified(metas)
+    if older and len(roles) > 1:
+        click.echo(f"note: {', '.join(older)} record(s) no model fingerprint (written by an older version); only "
+                   "the model id, depth and width were compared", err=True)
+    return loaded
 
 
 def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any],
@@ -81,7 +153,8 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
 @click.option("--score-tokens", is_flag=True,
               help="Load the run's model and score every reply token with the best probe by one teacher-forced "
                    "pass over the stored prompt and reply ids (not needed where the dataset stored reply_all).")
-def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
+@click.pass_context
+def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
             jobs: int | None, train_from: tuple[str, ...], control: str | None, score_tokens: bool) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
@@ -92,33 +165,64 @@ def analyze(run_dir: str, output: str | None, overwrite: bool, config_path: str 
     import secrets
     import shutil
 
+    from deception_core.cli.options import refuse_unless
+    from deception_core.dataset.merge import remove_leftover_staging
     from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+    from deception_core.runner.output_policy import OutputClaim, write_marker
     from deception_core.runner.outputs import label_table
 
-    out_dir, new_folder = _check_output(run_dir, output, overwrite)
+    refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
+    inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
+    inputs += [("--train-from", p) for p in train_from]
+    dataset_dir = _dataset_dir_or_none(run_dir)
+    if dataset_dir is not None:
+        inputs.append(("the run's dataset", str(dataset_dir)))
+    out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)
     components = _analysis_components(config_path)
-    for extra in (*train_from, *([control] if control else [])):
+    for extra in (run_dir, *train_from, *([control] if control else [])):
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
-    dataset = read_dataset(run_dir)
-    options: dict[str, Any] = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control}
-    if score_tokens:
-        from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
+    dataset = read_dataset(run_dir)  # a damaged dataset is refused before anything is touched
+    # every other dataset verified before the analysis writes anything (in RUN_DIR, or a staging folder)
+    others = read_other_datasets(run_dir, dataset, train_from, control)
+    reply_states = None
+    if score_tokens:  # the model is checked (not loaded) now; it loads when a reply's tokens are needed
+        from deception_core.capture.reply_states import LazyReplyStates, run_model_loader
 
-        options[REPLY_STATES_OPTION] = LazyReplyStates(run_model_loader(Path(run_dir), dataset))
+        reply_states = LazyReplyStates(run_model_loader(Path(run_dir), dataset))
     target = out_dir
-    if new_folder:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        out_dir = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}-{secrets.token_hex(4)}")
-        os.mkdir(out_dir, 0o777)
-    try:
-        reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
-        text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
-        atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+    with OutputClaim(target, "analyze", "--output" if new_folder else "RUN_DIR"):
+        out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)  # again, under the claim
         if new_folder:
-            replace_directory(out_dir, target)
-    except BaseException:
-        if new_folder:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftover_staging(out_dir, STAGING)  # left by a killed analyze into the same place
+            out_dir = out_dir.with_name(f".{out_dir.name}.{STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
+            os.mkdir(out_dir, 0o777)
+        options: dict[str, Any] = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control,
+                                   "datasets": others}
+        if reply_states is not None:
+            from deception_core.capture.reply_states import REPLY_STATES_OPTION
+
+            options[REPLY_STATES_OPTION] = reply_states
+        try:
+            if new_folder:
+                write_marker(out_dir, "analyze")
+            reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
+            text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
+            atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
+            if new_folder:
+                replace_directory(out_dir, target)
+        except BaseException:
+            if new_folder:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
     click.echo(text)
+
+
+def _dataset_dir_or_none(run_dir: str) -> Path | None:
+    from deception_core.dataset.store import DatasetError, resolve_dataset_dir
+
+    try:
+        return resolve_dataset_dir(run_dir)
+    except DatasetError:
+        return None  # read_dataset says what is wrong, later

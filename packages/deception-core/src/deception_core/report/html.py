@@ -143,7 +143,7 @@ def _probe_section(inputs: ReportInputs) -> str:
             ci = (f"[{_num(auc.get('ci_low'), 2)}, {_num(auc.get('ci_high'), 2)}]" if auc.get("ci_low") is not None
                   else "n/a")
             recall = cell.get("recall_at_fpr") or {}
-            rows.append([str(cell["layer"]), _e(cell["position"]), _e(cell["method"]), _num(auc.get("value")), ci,
+            rows.append([_e(cell["layer"]), _e(cell["position"]), _e(cell["method"]), _num(auc.get("value")), ci,
                          _num(cell.get("balanced_accuracy")), _num(recall.get("value") if recall else None)])
         parts.append("<h3>Every probe (held-out folds)</h3>" + _table(
             ["layer", "position", "method", "AUROC", "95% CI (trials resampled)", "balanced accuracy",
@@ -157,7 +157,7 @@ def _probe_section(inputs: ReportInputs) -> str:
         sources = Counter(s.source for s in inputs.scores.values())
         first = next(iter(inputs.scores.values()))
         parts.append(
-            f'<p class="note">Per-utterance scores: {first.method} probe at layer {first.layer} {_e(first.position)}; '
+            f'<p class="note">Per-utterance scores: {_e(first.method)} probe at layer {first.layer} {_e(first.position)}; '
             f"{sources.get('heldout', 0)} held-out (scored by the fold that did not train on them), "
             f"{sources.get('final', 0)} scored by the final probe (unlabelled or ambiguous). Higher = more deceptive. "
             f"Decision threshold {_num(inputs.threshold)}: {_e(inputs.threshold_note)}"
@@ -277,7 +277,7 @@ def _trial_html(trial: Trial, samples: list[Any], inputs: ReportInputs, flags: _
     return (
         f'<details class="trial" data-scenario="{_e(trial.scenario)}" data-mode="{_e(trial.mode)}" '
         f'data-condition="{_e(trial.condition)}"{" open" if open_ else ""}>'
-        f'<summary>{_e(trial.trial_key)} <span class="muted">({label_text})</span>'
+        f'<summary>{_e(trial.trial_key)} <span class="muted">({_e(label_text)})</span>'
         f'{"<span class=flag>mislabelled-looking</span>" if any_flag else ""}</summary>'
         f'<div class="facts">private facts: {_e(facts)}<br>outcome: {_e(outcome)}</div>'
         + "".join(turns) + "</details>")
@@ -310,7 +310,8 @@ def _token_payload(inputs: ReportInputs) -> tuple[str, float]:
     1 on the analysis's score scale (the score that flags 1 % of honest samples); for older runs
     without a scale, the 95th percentile of the tokens' distances from the threshold."""
     payload = {str(row): {"s": t.scores, "t": t.texts} for row, t in inputs.tokens.items()}
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+    # no "<" at all inside the script element (JSON escapes it), so no text can close or restart it
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
     if inputs.scale is not None:
         return text, 1.0
     centre = inputs.threshold if inputs.threshold is not None else 0.0

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
 import numpy as np
 
-from deception_core.dataset.store import Dataset, read_dataset
+from deception_core.dataset.store import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.progress import progress_bar
 from deception_core.records import ANALYSES_MANIFEST
 
@@ -73,9 +73,61 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def analysis_output(run_dir: Path, role: str) -> Path | None:
-    """The file the first analysis recorded for ``role`` in ``analyses.json``, when it exists."""
-    manifest = _read_json(Path(run_dir) / ANALYSES_MANIFEST) or {}
+def _malformed(path: Path, what: str) -> DatasetError:
+    return DatasetError(f"{path} is malformed ({what}); re-create it with `deception analyze RUN_DIR`")
+
+
+def _plain_name(name: Any) -> bool:
+    """A file name inside the run folder: relative, no ``..``, not empty."""
+    if not isinstance(name, str) or not name.strip() or "\\" in name or "\x00" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """``analyses.json``, its shape checked and every file it lists checked against its sha256
+    (exit 2 naming the file on a mismatch); None without one. A manifest of an earlier version (no
+    ``sha256``) is read with a warning."""
+    path = Path(run_dir) / ANALYSES_MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path} is not valid JSON ({error}); re-create it with `deception analyze RUN_DIR`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("analyses"), dict):
+        raise _malformed(path, "not an object with an 'analyses' object")
+    for name, entry in manifest["analyses"].items():
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        if not isinstance(outputs, dict) or not all(isinstance(k, str) and _plain_name(v) for k, v in outputs.items()):
+            raise _malformed(path, f"analysis {name!r} has no 'outputs' object of roles to file names in the run folder")
+    sums = manifest.get("sha256")
+    if sums is None:
+        log.warning("%s records no checksums (written by an earlier version); the analysis files are not verified",
+                    path)
+        return manifest
+    if not isinstance(sums, dict) or not all(_plain_name(k) and isinstance(v, str) for k, v in sums.items()):
+        raise _malformed(path, "'sha256' is not an object of file names in the run folder to digests")
+    for entry in manifest["analyses"].values():
+        for name in entry["outputs"].values():
+            if name not in sums and (Path(run_dir) / name).exists():
+                raise DatasetError(f"{path} lists no checksum for {name}; the analysis files cannot be trusted. "
+                                   "Re-create them with `deception analyze RUN_DIR`")
+    for name, digest in sums.items():
+        file = Path(run_dir) / name
+        if file.is_file() and sha256_file(file) != digest:
+            raise DatasetError(f"{file} does not match the sha256 recorded in {ANALYSES_MANIFEST}: it was changed after "
+                               "the analysis wrote it. Restore it, or re-create the analysis files with "
+                               "`deception analyze RUN_DIR`")
+    return manifest
+
+
+def analysis_output(run_dir: Path, role: str, manifest: dict[str, Any] | None = None) -> Path | None:
+    """The file the first analysis recorded for ``role`` in ``analyses.json``, when it exists (checked
+    against its checksum: `read_manifest`)."""
+    if manifest is None:
+        manifest = read_manifest(Path(run_dir)) or {}
     for entry in (manifest.get("analyses") or {}).values():
         name = ((entry or {}).get("outputs") or {}).get(role)
         if name:
@@ -84,27 +136,38 @@ def analysis_output(run_dir: Path, role: str) -> Path | None:
     return None
 
 
-def read_scores(run_dir: Path) -> dict[int, SampleScore]:
-    path = analysis_output(run_dir, "scores")
+def read_scores(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[int, SampleScore]:
+    path = analysis_output(run_dir, "scores", manifest)
     if path is None:
         return {}
     import pandas as pd
 
-    frame = pd.read_parquet(path)
-    out = {}
-    for rec in frame.to_dict("records"):
-        score = rec.get("score")
-        if score is None or (isinstance(score, float) and np.isnan(score)):
-            continue
-        out[int(rec["row"])] = SampleScore(float(score), str(rec.get("score_source") or "?"), str(rec.get("method")),
-                                           int(rec.get("layer")), str(rec.get("position")))
+    try:
+        frame = pd.read_parquet(path)
+        out = {}
+        for rec in frame.to_dict("records"):
+            score = rec.get("score")
+            if score is None or (isinstance(score, float) and np.isnan(score)):
+                continue
+            out[int(rec["row"])] = SampleScore(float(score), str(rec.get("score_source") or "?"),
+                                               str(rec.get("method")), int(rec.get("layer")), str(rec.get("position")))
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise _malformed(path, f"not a score table: {error}") from None
     return out
 
 
-def read_token_scores(run_dir: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
-    path = analysis_output(run_dir, "token_scores")
+def read_token_scores(run_dir: Path, tokenizer: Any | None,
+                      manifest: dict[str, Any] | None = None) -> dict[int, TokenScores]:
+    path = analysis_output(run_dir, "token_scores", manifest)
     if path is None:
         return {}
+    try:
+        return _token_scores(path, tokenizer)
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise _malformed(path, f"not a token score table: {error}") from None
+
+
+def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
     import pandas as pd
 
     frame = pd.read_parquet(path).sort_values(["row", "token_index"], kind="stable")
@@ -174,16 +237,51 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
     return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
 
 
+def _run_config(path: Path) -> dict[str, Any] | None:
+    """``config.json`` as the report shows it: ``config`` and ``resolved`` objects (anything else is left out)."""
+    data: Any = _read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        log.warning("report: %s is not a JSON object; left out", path)
+        return None
+    return {k: data[k] for k in ("config", "resolved") if isinstance(data.get(k), dict)}
+
+
+def _check_results_shape(results: Any, path: Path | None) -> None:
+    """The fields of an analysis's results that the report reads, with their types."""
+    where = path if path is not None else Path(ANALYSES_MANIFEST)
+    if not isinstance(results, dict):
+        raise _malformed(where, f"a {type(results).__name__}, not a JSON object")
+    cells = results.get("cells")
+    if cells is not None and not (isinstance(cells, list) and all(
+            isinstance(c, dict) and isinstance(c.get("layer"), int) and not isinstance(c.get("layer"), bool)
+            and isinstance(c.get("position"), str) and isinstance(c.get("method"), str) for c in cells)):
+        raise _malformed(where, "'cells' is not a list of objects with an integer layer, a position and a method")
+    for cell in cells or []:
+        for key in ("auroc", "recall_at_fpr"):
+            if cell.get(key) is not None and not isinstance(cell[key], dict):
+                raise _malformed(where, f"a cell's {key!r} is not an object")
+    if results.get("best") is not None and not isinstance(results["best"], dict):
+        raise _malformed(where, "'best' is not an object")
+    reasons = results.get("reasons")
+    if reasons is not None and not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
+        raise _malformed(where, "'reasons' is not a list of texts")
+
+
 def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: bool = True) -> ReportInputs:
     run_dir = Path(run_dir)
     dataset = read_dataset(run_dir)
-    config = _read_json(run_dir / "config.json")
-    results_path = analysis_output(run_dir, "results")
+    config = _run_config(run_dir / "config.json")
+    manifest = read_manifest(run_dir) or {}
+    results_path = analysis_output(run_dir, "results", manifest)
     analysis_results = _read_json(results_path) if results_path is not None else None
-    scores = read_scores(run_dir)
-    if tokenizer is None and decode_tokens and analysis_output(run_dir, "token_scores") is not None:
+    if analysis_results is not None:
+        _check_results_shape(analysis_results, results_path)
+    scores = read_scores(run_dir, manifest)
+    if tokenizer is None and decode_tokens and analysis_output(run_dir, "token_scores", manifest) is not None:
         tokenizer = load_tokenizer(config)
-    tokens = read_token_scores(run_dir, tokenizer)
+    tokens = read_token_scores(run_dir, tokenizer, manifest)
     threshold, note = decision_threshold(dataset, scores, analysis_results)
     summary = None
     for name in ("analysis_summary.txt", "summary.txt"):

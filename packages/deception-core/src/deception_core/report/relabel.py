@@ -22,9 +22,9 @@ from typing import Any
 
 import attrs
 
-from deception_core.config import LABEL_POLICIES
+from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
-from deception_core.errors import UsageError
+from deception_core.errors import NotApplied, UsageError
 from deception_core.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.progress import progress_bar
 from deception_core.records import Sample, from_json, to_json
@@ -59,23 +59,49 @@ def request_key(judge: dict[str, Any], request: JudgeRequest) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    """The cached answers in ``path`` by key; a damaged line is refused like a damaged dataset (exit 2)."""
+    entries: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return entries
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file; relabel keeps its judge answers there. Move it away and re-run")
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a text file (not UTF-8); delete it and re-run (its answers are asked "
+                         "again, nothing else is lost)") from None
+    labels = {label.value for label in Label}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            entry = None
+        if not (isinstance(entry, dict) and isinstance(entry.get("key"), str) and entry.get("label") in labels
+                and isinstance(entry.get("raw"), str) and entry.get("error") is None):
+            raise UsageError(
+                f"{path}:{number} is damaged (each line must be a cached judge answer written by relabel: a JSON "
+                "object with key, label, raw). Delete that line, or the whole file: the answers in it are asked "
+                "again, nothing else is lost"
+            )
+        entries[entry["key"]] = entry
+    return entries
+
+
 class CachedJudge:
     """Answers from the cache file when the same judge was asked the same request before."""
 
     #: requests per judge call, as a run judges a wave (a progress bar counts them)
     chunk = 64
 
-    def __init__(self, evaluator: Evaluator, identity: dict[str, Any], path: Path) -> None:
+    def __init__(self, evaluator: Evaluator, identity: dict[str, Any], path: Path,
+                 entries: dict[str, dict[str, Any]] | None = None) -> None:
         self.evaluator, self.identity, self.path = evaluator, identity, path
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.hits = self.misses = 0
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a damaged line only costs a fresh judge call
-                self.entries[entry["key"]] = entry
+        self.entries: dict[str, dict[str, Any]] = read_cache(path) if entries is None else dict(entries)
+        self.hits = self.misses = self.failed = 0
+        self.first_error: str | None = None
 
     def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
         keys = [request_key(self.identity, r) for r in requests]
@@ -87,11 +113,17 @@ class CachedJudge:
         for start in range(0, len(missing), self.chunk):  # the cache is saved after each chunk
             part = missing[start:start + self.chunk]
             fresh = self.evaluator.judge_many([requests[i] for i in part])
+            new_entries = 0
             for i, verdict in zip(part, fresh, strict=True):
                 if verdict.error is None:  # failed calls are retried next time
                     self.entries[keys[i]] = {"key": keys[i], "judge": self.identity, "label": verdict.label.value,
                                              "raw": verdict.raw, "error": None}
-            self._save()
+                    new_entries += 1
+                else:
+                    self.failed += 1
+                    self.first_error = self.first_error or verdict.error
+            if new_entries:
+                self._save()
             answers.update(zip(part, fresh, strict=True))
             bar.update(len(part))
         bar.close()
@@ -162,6 +194,8 @@ class RelabelResult:
     cache_misses: int
     model_loads: int
     analyses: dict[str, Any] = attrs.field(factory=dict)
+    #: samples that kept their earlier labels because the judge failed on them
+    kept: int = 0
 
     def __repr__(self) -> str:
         return (f"<RelabelResult {len(self.dataset)} samples by {self.evaluator} ({self.label_policy}): "
@@ -169,17 +203,53 @@ class RelabelResult:
 
 
 def recorded_run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
-    """The settings of the run that wrote ``run_dir`` (its ``config.json``, else the dataset's meta)."""
+    """The run's config (model, judge, policy, seed, analysis settings) from ``config.json``, or from the
+    dataset's meta when the folder has none; a damaged ``config.json`` is refused (exit 2)."""
     path = run_dir / "config.json"
-    if path.is_file():
-        data = json.loads(path.read_text())
-        return dict(data.get("config", data))
-    return dict(dataset.meta.get("result_config") or {}, model=(dataset.meta.get("model") or {}).get("id"))
+    if not path.exists():
+        return dict(dataset.meta.get("result_config") or {}, model=(dataset.meta.get("model") or {}).get("id"))
+    fix = ("relabel reads the run's model, judge and label policy there. Restore it from a copy of the run, "
+           "or move it away to use the dataset's own record of the model")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a text file (not UTF-8); {fix}") from None
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}; truncated?); {fix}") from None
+    except OSError as error:
+        raise UsageError(f"{path} cannot be read ({error.strerror}); {fix}") from None
+    config = data.get("config", data) if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise UsageError(f"{path} does not hold a run's config (a JSON object); {fix}")
+    return dict(config)
+
+
+def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> None:
+    """Refuse datasets with nothing a judge can re-check: `deception capture` data, unknown scenarios."""
+    if dataset.meta.get("capture_backend") == "forward" or (
+            dataset.samples and all(str(field(s, "mode")) == "capture" for s in dataset.samples)):
+        raise UsageError(
+            f"{dataset_dir} was written by `deception capture`: its labels come from the data file, and no game "
+            "holds private facts a judge could check them against, so there is nothing to re-judge. To change "
+            "its labels, edit the 'label' field of the data file and capture it again"
+        )
+    missing = sorted({str(field(s, "scenario")) for s in dataset.samples} - set(registry.names(Kind.SCENARIO)))
+    if missing:
+        raise UsageError(
+            f"{dataset_dir}: the scenario(s) {missing} of its samples are not registered here, so their facts and "
+            "questions cannot be rebuilt for the judge; install the plugin that provides them "
+            "(`deception scenarios` lists what is registered)"
+        )
 
 
 def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: str | None = None,
-            analyze: bool = True, plugins: Any = None, model: Any = None, report: bool | None = None) -> RelabelResult:
-    """Re-judge every focal utterance of the run in ``run_dir`` (see the module docstring)."""
+            analyze: bool = True, plugins: Any = None, model: Any = None, report: bool | None = None,
+            max_failures: float = RELABEL_MAX_JUDGE_FAILURES) -> RelabelResult:
+    """Re-judge every focal utterance of the run in ``run_dir`` (see the module docstring).
+
+    A sample whose judge call fails keeps its earlier labels. When more than ``max_failures`` (a
+    share) of the calls made fail, nothing is applied: `NotApplied` (exit 1) names what was kept.
+    """
     from deception_core.plugins import get_plugin_set
 
     run_dir = Path(run_dir)
@@ -193,8 +263,12 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     policy = label_policy or run_config.get("label_policy") or "agree"
     if policy not in LABEL_POLICIES:
         raise UsageError(f"--label-policy must be one of {', '.join(LABEL_POLICIES)}; got {policy!r}")
+    if not 0 <= max_failures <= 1:
+        raise UsageError(f"--max-judge-failures must be a share between 0 and 1; got {max_failures}")
     evaluator_cls = registry.get(Kind.EVALUATOR, evaluator).load()  # unknown names fail here, nothing written
     evaluator_cls.check_environment()
+    _check_relabelable(dataset, dataset_dir, registry)
+    cache_entries = read_cache(run_dir / CACHE_FILE)  # a damaged cache is refused before the judge runs
     requests = _judge_requests(dataset, registry, dataset_dir)
 
     lazy = _LazyModel(run_config, registry, model)
@@ -203,25 +277,29 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     identity = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
     if evaluator == "local":
         identity["judge_model"] = run_config.get("model")
-    cached = CachedJudge(judge, identity, run_dir / CACHE_FILE)
+    cached = CachedJudge(judge, identity, run_dir / CACHE_FILE, cache_entries)
     try:
         verdicts = cached.judge_many(requests)
     finally:
         lazy.close()
+    _refuse_when_the_judge_failed(cached, dataset, dataset_dir, evaluator, max_failures, run_config)
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
                                                                      "label_policy": run_config.get("label_policy")}
                                   ).items() if k != "previous"}
-    samples, changed = _relabelled_samples(dataset, verdicts, policy, identity, previous, now)
+    samples, changed, kept = _relabelled_samples(dataset, verdicts, policy, identity, previous, now)
+    if kept:
+        log.warning("relabel: the judge failed on %d sample(s); they keep their earlier labels (first error: %s)",
+                    kept, cached.first_error)
     meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
-                                         "relabelled_at": now, "changed": changed,
+                                         "relabelled_at": now, "changed": changed, "kept_after_judge_failure": kept,
                                          "previous": previous})
     new = Dataset(meta, samples, dataset.trials, dataset.arrays)
     _swap_in(dataset_dir, new)
     log.info("relabel: %d of %d label(s) changed; judge cache %d hit(s), %d miss(es)",
              changed, len(samples), cached.hits, cached.misses)
-    result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads)
+    result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads, kept=kept)
     if analyze:
         result.analyses = _reanalyse(registry, new, run_dir, run_config, lazy.model)
     if report if report is not None else (run_dir / "report.html").is_file():
@@ -229,6 +307,24 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
 
         write_report(run_dir)
     return result
+
+
+def _refuse_when_the_judge_failed(cached: CachedJudge, dataset: Dataset, dataset_dir: Path, evaluator: str,
+                                  max_failures: float, run_config: dict[str, Any]) -> None:
+    """`NotApplied` when more than ``max_failures`` of the judge calls made failed: nothing is applied."""
+    asked = cached.misses
+    if not cached.failed or cached.failed <= max_failures * asked:
+        return
+    earlier = (dataset.meta.get("labelling") or {}).get("evaluator") or run_config.get("evaluator") or "the run's judge"
+    saved = asked - cached.failed
+    raise NotApplied(
+        f"relabel: the {evaluator} judge failed on {cached.failed} of the {asked} call(s) it was asked "
+        f"(more than {max_failures:.0%}; first error: {cached.first_error}). Nothing was applied: {dataset_dir} "
+        f"keeps its {len(dataset)} earlier label(s) (by {earlier}), and the analyses and report are unchanged"
+        + (f"; the {saved} answer(s) that came back are cached in {CACHE_FILE}, so a re-run asks only the failed "
+           "ones" if saved else "")
+        + ". Fix the judge (the error above) and re-run, or raise --max-judge-failures to apply the answers that came back"
+    )
 
 
 def _build_judge(name: str, evaluator_cls: type, run_config: dict[str, Any], lazy: _LazyModel) -> Evaluator:
@@ -263,10 +359,15 @@ def _judge_requests(dataset: Dataset, registry: Any, dataset_dir: Path) -> list[
 
 
 def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], policy: str, identity: dict[str, Any],
-                        previous: dict[str, Any], now: str) -> tuple[list[Sample], int]:
-    """Each sample with the new verdict and label, its old ones appended to ``label_history``; how many changed."""
-    samples, changed = [], 0
+                        previous: dict[str, Any], now: str) -> tuple[list[Sample], int, int]:
+    """Each sample with the new verdict and label, its old ones appended to ``label_history``; how many
+    changed, and how many kept their earlier labels because the judge failed on them."""
+    samples, changed, kept = [], 0, 0
     for sample, verdict in zip(dataset.samples, verdicts, strict=True):
+        if verdict.error is not None:  # no answer: an "ambiguous" here would be the judge's failure, not a verdict
+            samples.append(sample)
+            kept += 1
+            continue
         record = to_json(sample)
         entry = {k: record.get(k) for k in HISTORY_FIELDS if k in record}
         entry.update(evaluator=record.get("judge", {}).get("evaluator") if isinstance(record.get("judge"), dict)
@@ -279,7 +380,7 @@ def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], poli
             judge=identity, judge_label=verdict.label.value, judge_raw=verdict.raw, judge_error=verdict.error,
             agreement=verdict.label is rule.label, label=final)
         samples.append(from_json(Sample, record, reply_ids=sample.reply_ids))
-    return samples, changed
+    return samples, changed, kept
 
 
 def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,8 @@ def build_analyses(registry: Registry, options: Mapping[str, Any],
 def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: dict[str, Any],
                  components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AnalysisReport]:
     """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
-    the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``); ``components`` each
-    analysis's own parameters by name."""
+    the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``, and ``datasets``: those
+    already read and verified, by path); ``components`` each analysis's own parameters by name."""
     from deception_core.progress import progress_bar
 
     analyses = build_analyses(registry, options, components)
@@ -66,12 +66,31 @@ def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: d
 
 
 def write_manifest(out_dir: Path, reports: Mapping[str, AnalysisReport]) -> Path:
-    """``analyses.json``: each analysis's files by role, so readers find them without naming an analysis."""
+    """``analyses.json``: each analysis's files by role, so readers find them without naming an analysis,
+    and the sha256 of every file the analyses wrote, so readers refuse files changed afterwards."""
+    files = [name for report in reports.values() for name in (*report.files, *report.outputs.values())]
+    return write_analysis_manifest(out_dir, {name: dict(report.outputs) for name, report in reports.items()}, files)
+
+
+def write_analysis_manifest(out_dir: Path, outputs: Mapping[str, Mapping[str, str]], files: Iterable[str]) -> Path:
+    """``analyses.json`` from each analysis's files by role (``outputs``) and the files to checksum
+    (paths in ``out_dir`` or relative to it; those that do not exist are left out)."""
     import json
 
-    from deception_core.dataset.store import atomic_write_text
+    from deception_core.dataset.store import atomic_write_text, sha256_file
 
-    manifest = {"analyses": {name: {"outputs": dict(report.outputs)} for name, report in reports.items()}}
+    out_dir = Path(out_dir)
+    sums: dict[str, str] = {}
+    for name in files:
+        path = Path(name) if Path(name).is_absolute() else out_dir / name
+        try:
+            relative = path.relative_to(out_dir).as_posix()
+        except ValueError:
+            continue  # not in the output folder (an analysis that wrote elsewhere): nothing to record
+        if path.is_file() and not path.is_symlink():
+            sums[relative] = sha256_file(path)
+    manifest = {"analyses": {name: {"outputs": dict(roles)} for name, roles in outputs.items()},
+                "sha256": dict(sorted(sums.items()))}
     path = out_dir / ANALYSES_MANIFEST
     atomic_write_text(path, json.dumps(manifest, indent=2))
     return path

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.console import SHOW
 from deception_core.dataset.store import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.errors import UsageError
 from deception_core.records import RecordError, Sample, Trial, from_json, to_json
@@ -329,14 +330,16 @@ class CheckpointStore:
             atomic_write_text(self.area / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str))
         self.clean_up()
         done: dict[str, Any] = {}
-        for spec in specs:
+        planned = list(specs)
+        for spec in planned:
             output = self._load(spec)
             if output is not None:
                 done[spec.key] = output
         self.resumed = len(done)
-        if done:
-            log.info("resuming from %s: %d trial(s) already done, %d corrupt shard(s) discarded",
-                     self.area, len(done), len(self.redone))
+        if done:  # on the console too: the user re-ran the command and should see what was reused
+            log.info("resuming from %s: %d of %d trial(s) reused from the checkpoint, %d to play; "
+                     "%d corrupt shard(s) discarded", self.area, len(done), len(planned), len(planned) - len(done),
+                     len(self.redone), extra=SHOW)
         self._beat = threading.Thread(target=self._heartbeat, name="checkpoint-claims", daemon=True)
         self._beat.start()
         return done

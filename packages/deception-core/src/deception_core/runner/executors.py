@@ -221,7 +221,13 @@ class RayExecutor(Executor):
         quiet = {"include_dashboard": False, "log_to_driver": config.verbose, "logging_level": logging.WARNING}
         if config.ray_address:
             log.info("connecting to the Ray cluster at %s", config.ray_address)
-            ray.init(address=config.ray_address, runtime_env={"env_vars": env} if env else None, **quiet)
+            try:
+                ray.init(address=config.ray_address, runtime_env={"env_vars": env} if env else None, **quiet)
+            except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+                raise UsageError(f"--ray-address {config.ray_address}: Ray could not join the cluster there "
+                                 f"({type(error).__name__}: {first}); check the address `ray start --head` "
+                                 "printed, or leave --ray-address out to start a local Ray instance") from None
         else:
             cpus = max(os.cpu_count() or 1, config.workers or 1)
             log.info("starting a local Ray instance (%d CPU slot(s), node address 127.0.0.1)", cpus)

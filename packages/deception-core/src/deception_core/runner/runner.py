@@ -107,16 +107,25 @@ class InterpretabilityRunner:
         config = checked.config
         prepared = self._prepare(checked)  # remote checks (API keys, SAE files) before anything is written
         out_dir = Path(config.output)
-        if checked.output_state == "overwrite":
+        with output_policy.OutputClaim(out_dir, "run"):  # another process writing here: exit 2, nothing touched
+            state = output_policy.check_output(config, inputs=output_policy.run_inputs(config, checked.model_spec))
+            return self._run_claimed(checked, prepared, out_dir, state, started)
+
+    def _run_claimed(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, state: str,
+                     started: float) -> RunResults:
+        """The run, once this process holds the output folder and has checked it again under the claim."""
+        if state == "overwrite":
             log.warning("--overwrite: deleting the earlier run in %s", out_dir)
             output_policy.clear_for_overwrite(out_dir)
-        if checked.output_state == "resume":
+        if state == "resume":
             for leftover in output_policy.remove_dead_staging(out_dir):
                 log.info("removed %s, left by an interrupted run", leftover)
         created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
-        handler = outputs.setup_logging(out_dir, config.verbose)
+        handler = outputs.setup_logging(out_dir, checked.config.verbose)
         try:
+            if output_policy.read_marker(out_dir) is None:  # what --overwrite may delete later
+                output_policy.write_marker(out_dir, "run")
             return self._run(checked, prepared, out_dir, started)
         except BaseException as error:
             if created and not self._kept_trials():  # nothing worth keeping: leave nothing behind

@@ -14,7 +14,7 @@ from deception_core.errors import ConfigError, UsageError
 from deception_core.models.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.plugins import PluginSet
 from deception_core.registry import Kind, Registry
-from deception_core.runner.output_policy import check_output, checkpoint_dir
+from deception_core.runner.output_policy import check_output, checkpoint_dir, run_inputs
 from deception_core.runner.plan import auto_layers, select_scenarios
 
 
@@ -77,6 +77,16 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     config = with_resolved_judge(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
+    # local checks first: the network (a Ray head, a hub model's config) is asked only after them
+    check_executor_and_device(config)
+    check_writable(Path(config.output), "--output")
+    output_state = check_output(config, inputs=run_inputs(config, spec))
+    if config.checkpoint_dir:
+        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
+    if config.executor == "ray" and config.ray_address:
+        from deception_core.runner.ray_address import check_ray_address
+
+        check_ray_address(config.ray_address)  # unreachable: exit 2 in seconds, naming the address
     info = peek_model(spec, config.revision)
     backend = plugins.manager.hook.resolve_capture_backend(
         model_id=config.model, model_type=info.model_type, requested=requested
@@ -88,13 +98,9 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         from deception_core.models.folder_check import check_model_folder
 
         check_model_folder(spec.raw, spec.path)
-    check_writable(Path(config.output), "--output")
-    output_state = check_output(config)
-    check_executor_and_device(config)
     from deception_core.runner.checkpoint import check_checkpoint
 
     if config.checkpoint_dir:
-        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
         check_checkpoint(config.checkpoint_dir, config, layers, backend)
     elif output_state == "resume":
         check_checkpoint(checkpoint_dir(config), config, layers, backend)

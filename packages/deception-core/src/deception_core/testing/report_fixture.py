@@ -159,11 +159,14 @@ def _write_synthetic_probe_files(out: Path, rows: _SyntheticRows, token_scores: 
 def record_outputs(run_dir: Path, outputs: dict[str, str]) -> None:
     """Put a stand-in analysis, first, in the run folder's ``analyses.json`` with these files by role."""
     from deception_core.records import ANALYSES_MANIFEST
+    from deception_core.runner.analyse import write_analysis_manifest
 
     path = Path(run_dir) / ANALYSES_MANIFEST
-    earlier = json.loads(path.read_text()).get("analyses", {}) if path.is_file() else {}
-    analyses = {"synthetic": {"outputs": outputs}, **{k: v for k, v in earlier.items() if k != "synthetic"}}
-    atomic_write_text(path, json.dumps({"analyses": analyses}, indent=2))
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    earlier = manifest.get("analyses", {})
+    analyses = {"synthetic": outputs, **{k: v["outputs"] for k, v in earlier.items() if k != "synthetic"}}
+    files = [*manifest.get("sha256", {}), *(name for roles in analyses.values() for name in roles.values())]
+    write_analysis_manifest(Path(run_dir), analyses, files)
 
 
 def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from deception_core.console import SHOW
 from deception_core.errors import DeceptionError
 
 log = logging.getLogger("deception.judge")
@@ -84,7 +85,8 @@ class RetryPolicy:
 
     max_tries: int = attrs.field(default=4, validator=attrs.validators.ge(1))
     base_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=30.0, validator=attrs.validators.ge(0))
+    #: with the remote judges' default timeout (45 s), a stalled API prints a retry line at least once a minute
+    max_delay: float = attrs.field(default=15.0, validator=attrs.validators.ge(0))
     jitter: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
 
     def delay(self, failed_tries: int, rng: random.Random, retry_after: float | None = None) -> float:
@@ -121,7 +123,10 @@ class JsonClient:
         secrets: Sequence[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        settings_hint: str = "",
     ) -> None:
+        """``settings_hint``: which settings change the timeout and the tries (ends the final error)."""
+        self.settings_hint = settings_hint
         self.timeout = timeout
         self.policy = policy
         self.secrets = tuple(s for s in secrets if s)
@@ -152,14 +157,18 @@ class JsonClient:
                 if attempt == tries:
                     break
                 wait = self.policy.delay(attempt, self.rng, error.wait)
-                log.info("%s: %s; retry %d of %d in %.2f s", what, error, attempt, tries - 1, wait)
+                # on the console too (not only in run.log): someone is waiting for this call
+                log.info("%s: %s; retry %d of %d in %.1f s", what, error, attempt, tries - 1, wait, extra=SHOW)
                 self.sleep(wait)
             except JudgeHTTPError as error:
                 error.attempts = attempt
                 raise
         assert last is not None
-        raise JudgeHTTPError(f"{what} failed after {tries} tries: {last}", status=last.status, body=last.body,
-                             attempts=tries)
+        made = "1 try" if tries == 1 else f"{tries} tries"
+        message = f"{what} failed after {made} (at most {self.timeout:g} s each): {last}"
+        if self.settings_hint:
+            message += f". {self.settings_hint}"
+        raise JudgeHTTPError(message, status=last.status, body=last.body, attempts=tries)
 
     def _once(self, method: str, url: str, headers: dict[str, str], payload: Any, what: str) -> Any:
         data = json.dumps(payload).encode("utf-8") if payload is not None else None

@@ -99,7 +99,9 @@ class RemoteEvaluator(Evaluator):
     service: ClassVar[str]  # "TOGETHER" or "GOOGLE", for the DECEPTION_<SERVICE>_* variables
     default_base_url: ClassVar[str]
     default_model: ClassVar[str]
-    default_timeout: ClassVar[float] = 60.0
+    #: seconds per request; with `RetryPolicy`'s longest wait (15 s), a stalled API prints a retry line
+    #: at least once a minute
+    default_timeout: ClassVar[float] = 45.0
     default_max_tries: ClassVar[int] = 4
     default_max_tokens: ClassVar[int] = 1024  # room for models that think before answering; billed as used
     settings_class = JudgeSettings
@@ -120,9 +122,15 @@ class RemoteEvaluator(Evaluator):
                              base_delay=float(chosen.backoff or 0.0))
         client_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self.client = JsonClient(timeout=self.timeout, policy=policy, secrets=(self._key,), rng=random.Random(0),
-                                 **client_kwargs)
+                                 settings_hint=self.settings_hint(policy.max_tries), **client_kwargs)
         self._failures_in_a_row = 0
         self._lock = threading.Lock()  # judge_many runs calls in threads
+
+    def settings_hint(self, max_tries: int) -> str:
+        """The settings that change how long a failing call takes (ends every final judge error)."""
+        return (f"The timeout ({self.timeout:g} s) and the tries ({max_tries}) are set by DECEPTION_JUDGE_TIMEOUT "
+                f"and DECEPTION_JUDGE_MAX_TRIES, or components.evaluator.{self.name}.timeout / max_tries in --config; "
+                f"after {FAILURES_BEFORE_FAST_FAIL} failed calls in a row a call gets 1 try until one succeeds")
 
     @classmethod
     def resolve_settings(cls, settings: Any) -> JudgeSettings:
