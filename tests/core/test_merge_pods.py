@@ -80,7 +80,8 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
     assert [m["n_trials"] for m in merged.meta["merged_from"]] == [6, 6]
     assert [t.trial_key for t in merged.trials] == canonical_order(t.trial_key for t in merged.trials)
 
-    analysed = cli_with_plugin.invoke(cli, ["analyze", str(out)])
+    # the single run scored every reply token with its loaded model; the merged dataset's analysis loads it for that
+    analysed = cli_with_plugin.invoke(cli, ["analyze", str(out), "--score-tokens"])
     assert analysed.exit_code == 0, analysed.output
     probe_merged = json.loads((out / "condition_probe.json").read_text())
     probe_single = json.loads((runs / "both" / "condition_probe.json").read_text())

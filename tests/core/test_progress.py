@@ -48,3 +48,28 @@ def test_a_bar_inside_another_writes_no_cursor_moves_off_a_terminal(monkeypatch)
     outer.update(4)
     outer.close()
     assert "\x1b[A" not in stream.getvalue()
+
+
+def test_off_a_terminal_a_long_stage_prints_a_plain_line_at_the_interval(capsys, monkeypatch) -> None:
+    from deception_core import progress
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    clock = iter([0.0, 30.0, 61.0, 90.0, 125.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    bar = progress.progress_bar(8, "trials", "trial")
+    for _ in range(4):
+        bar.update(1)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["trials: 2.0/8 trial(s) (25%), 1:01 elapsed, about 3:03 left",
+                     "trials: 4.0/8 trial(s) (50%), 2:05 elapsed, about 2:05 left"]
+
+
+def test_off_a_terminal_a_stage_shorter_than_the_interval_prints_nothing(capsys, monkeypatch) -> None:
+    from deception_core import progress
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    bar = progress.progress_bar(8, "trials", "trial")
+    for _ in range(8):
+        bar.update(1)
+    bar.close()
+    assert capsys.readouterr().err == ""

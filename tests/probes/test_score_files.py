@@ -41,8 +41,8 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
     results = report.results
     assert "probe_scores.parquet" in results["files"]
     scores = pd.read_parquet(tmp_path / "probe_scores.parquet")
-    assert list(scores.columns) == ["row", "sample_id", "label", "score", "score_source", "method", "layer",
-                                    "position", "token_score_mean", "token_score_max", "token_score_last"]
+    assert list(scores.columns) == ["row", "sample_id", "label", "score", "score_raw", "score_source", "method",
+                                    "layer", "position", "token_score_mean", "token_score_max", "token_score_last"]
     assert len(scores) == len(dataset.samples)
     assert str(scores["score"].dtype) == "float64"
     assert scores.loc[0, "score_source"] == "final"  # the ambiguous sample
@@ -56,10 +56,13 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
 
     cell = next(c for c in results["cells"] if (c["layer"], c["position"], c["method"]) ==
                 (best["layer"], best["position"], best["method"]))
-    assert auroc(labelled["score"].to_numpy(), y) == cell["auroc"]["value"]
+    assert auroc(labelled["score_raw"].to_numpy(), y) == cell["auroc"]["value"]
+    assert auroc(labelled["score"].to_numpy(), y) == cell["auroc"]["value"]  # the scale keeps the order
 
     tokens = pd.read_parquet(tmp_path / "probe_token_scores.parquet")
-    assert list(tokens.columns) == ["row", "token_index", "token_id", "score"]
+    assert list(tokens.columns) == ["row", "token_index", "token_id", "score", "score_raw"]
+    unit = results["scores"]["scale"]["unit_raw"]
+    np.testing.assert_allclose(tokens["score"].to_numpy(), tokens["score_raw"].to_numpy() / unit)
     assert len(tokens) == sum(s.reply_all_length for s in dataset.samples)
     per_row = tokens.groupby("row")["score"]
     np.testing.assert_allclose(scores["token_score_mean"].to_numpy(dtype=float), per_row.mean().to_numpy())
@@ -68,6 +71,7 @@ def test_score_files_follow_the_contract(tmp_path, make_dataset, make_labels, fa
     assert tokens.loc[0, "token_id"] == 100
     summary = json.loads((tmp_path / "probe_results.json").read_text())["scores"]
     assert summary["token_scores"] is True
+    assert summary["token_source"] == "stored reply_all activations"
 
 
 def test_without_reply_tokens_the_token_columns_are_null(tmp_path, make_dataset, make_labels, fast):

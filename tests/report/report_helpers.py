@@ -15,3 +15,23 @@ def visible_text(markup: str) -> str:
 
 def squash(text: str) -> str:
     return " ".join(str(text).split())
+
+
+#: JavaScript: per label, how many focal replies hold a token span whose background is not transparent
+COLOURED_BY_LABEL = """(function () {
+  var out = {};
+  ["honest", "deceptive", "ambiguous"].forEach(function (label) {
+    var turns = document.querySelectorAll('.turn.focal[data-label="' + label + '"]');
+    var n = 0;
+    for (var i = 0; i < turns.length; i++) {
+      var spans = turns[i].querySelectorAll(".tok span");
+      for (var j = 0; j < spans.length; j++) {
+        var m = getComputedStyle(spans[j]).backgroundColor.match(/rgba?\\(([^)]*)\\)/);
+        var parts = m ? m[1].split(",") : [];
+        if (parts.length === 4 ? Number(parts[3]) > 0 : parts.length === 3) { n++; break; }
+      }
+    }
+    out[label] = n;
+  });
+  return JSON.stringify(out);
+})()"""

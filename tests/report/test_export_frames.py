@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from deception_core.cli import cli
 from deception_core.dataset import read_dataset
 from deception_core.dataset.store import Dataset
+from deception_core.report.inputs import analysis_output
 
 
 def test_to_pandas_has_one_row_per_sample_with_flattened_fields(synthetic_run) -> None:
@@ -58,6 +59,16 @@ def test_parquet_export_round_trips(synthetic_run, tmp_path) -> None:
 
     stored = load_file(synthetic_run / "dataset" / "activations.safetensors")["layer1/reply_mean"]
     np.testing.assert_array_equal(np.stack(back["act.layer1.reply_mean"]), stored)
+
+
+def test_export_carries_the_probe_scores_on_their_scale(synthetic_run, tmp_path) -> None:
+    out = tmp_path / "samples.parquet"
+    result = CliRunner().invoke(cli, ["export", str(synthetic_run), "--format", "parquet", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    back = pd.read_parquet(out)
+    scores = pd.read_parquet(analysis_output(synthetic_run, "scores")).set_index("row")
+    np.testing.assert_array_equal(back["probe.score"].to_numpy(), scores["score"].reindex(range(len(back))).to_numpy())
+    assert back["probe.score_source"].tolist() == scores["score_source"].reindex(range(len(back))).tolist()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

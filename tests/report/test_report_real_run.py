@@ -8,6 +8,7 @@ in the same schema (`deception_core.testing.report_fixture.write_contract_scores
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_helpers import squash, visible_text
+from report_helpers import COLOURED_BY_LABEL, squash, visible_text
 
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.dataset import read_dataset
@@ -45,6 +46,7 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
                       "document.getElementById('f-label').dispatchEvent(new Event('change'))")
         after = page.evaluate("document.querySelectorAll('details.trial:not(.hidden)').length")
         spans = page.evaluate("document.querySelectorAll('.tok span').length")
+        coloured = json.loads(page.evaluate(COLOURED_BY_LABEL))
     from PIL import Image
 
     assert float(np.asarray(Image.open(io.BytesIO(shot.read_bytes())).convert("L"), dtype=float).std()) > 10
@@ -53,6 +55,10 @@ def check_in_browser(run: Path, artefacts: Path, name: str) -> None:
     token_file = analysis_output(run, "token_scores")
     if token_file is not None:
         assert spans == len(pd.read_parquet(token_file))
+        scored_rows = set(pd.read_parquet(token_file)["row"])
+        for label in ("honest", "deceptive"):  # every label with scored replies has coloured tokens
+            if any(s.label == label and s.row in scored_rows for s in dataset.samples):
+                assert coloured[label] >= 1, (label, coloured)
 
 
 def test_tiny_model_run_in_the_browser(tiny_model_dir, tmp_path, fake_plugin_set, artefacts) -> None:

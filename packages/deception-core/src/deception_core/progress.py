@@ -1,40 +1,96 @@
-"""Progress bars (counts and ETA on stderr) for every long stage of a run.
+"""Progress bars (counts, rate and ETA on stderr) for every long stage of every command.
 
-ETAs come from the average rate since the stage began (``smoothing=0``), not from the last
-update: trials finish in bursts when batches end, and a rate from the last burst alone would
-swing the ETA by the batch size.
+A bar is drawn only when stderr is a terminal: piped into a file or another program (a log, `nohup`,
+CI) a command draws no bar, so logs hold messages rather than redrawn bars. A stage that runs longer
+than a minute off a terminal prints one plain line a minute instead (count, elapsed time, time
+left), so a pod's `nohup` log is never silent for the hours a large model's run takes; a stage that
+ends sooner prints nothing. ETAs come from the
+average rate since the stage began (``smoothing=0``), not from the last update: trials finish in
+bursts when batches end, and a rate from the last burst alone would swing the ETA by the batch size.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from typing import Any
+
+#: seconds between the plain progress lines printed off a terminal (``DECEPTION_PROGRESS_INTERVAL``)
+LINE_INTERVAL_S = 60.0
 
 
 class _NullBar:
-    n = 0
+    """Draws nothing; counts like a bar, so code that reads ``n`` behaves the same on and off a terminal."""
 
-    def update(self, n: float = 1) -> None: ...
+    def __init__(self, initial: float = 0) -> None:
+        self.n = initial
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
     def close(self) -> None: ...
     def set_postfix_str(self, text: str) -> None: ...
 
 
+class _PeriodicLine(_NullBar):
+    """Off a terminal: one plain line on stderr at most every `interval` seconds, none before the first."""
+
+    def __init__(self, total: float, desc: str, unit: str, initial: float = 0, interval: float | None = None) -> None:
+        super().__init__(initial)
+        self.total, self.desc, self.unit, self.initial = total, desc, unit, initial
+        self.interval = line_interval() if interval is None else interval
+        self.started = self.last = time.monotonic()
+
+    def update(self, n: float = 1) -> None:
+        super().update(n)
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            print(self.line(now - self.started), file=sys.stderr, flush=True)
+
+    def line(self, elapsed: float) -> str:
+        done = self.n - self.initial
+        left = (self.total - self.n) * elapsed / done if done > 0 else None
+        eta = "unknown" if left is None else _clock(left)
+        return (f"{self.desc}: {self.n:.1f}/{self.total:g} {self.unit}(s) ({100 * self.n / self.total:.0f}%), "
+                f"{_clock(elapsed)} elapsed, about {eta} left")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def line_interval() -> float:
+    """Seconds between progress lines off a terminal: ``DECEPTION_PROGRESS_INTERVAL`` or 60."""
+    try:
+        return max(1.0, float(os.environ.get("DECEPTION_PROGRESS_INTERVAL", LINE_INTERVAL_S)))
+    except ValueError:
+        return LINE_INTERVAL_S
+
+
 def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> Any:
-    """A tqdm bar on stderr; a silent stand-in when tqdm is missing or ``total`` is 0.
+    """A tqdm bar on stderr when stderr is a terminal; off a terminal a line a minute for a stage that
+    lasts that long; a silent stand-in when tqdm is missing or when ``total`` is 0 or unknown.
     ``fractional`` shows the count with one decimal (bars advanced by parts of a unit)."""
+    if not total:
+        return _NullBar(initial)
+    if not on_terminal():
+        return _PeriodicLine(total, desc, unit, initial)
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _NullBar()
-    if total == 0:
-        return _NullBar()
-    terminal = sys.stderr.isatty()
-    # Off a terminal (a pod's log file, `nohup`), a bar opened inside another (judging inside trials)
-    # would move the cursor up with escape codes that show as garbage: every bar keeps to one line,
-    # and redraws at most every few seconds.
+        return _NullBar(initial)
     return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0, bar_format=_FRACTIONAL if fractional else None,
-                position=None if terminal else 0, mininterval=0.1 if terminal else 5.0)
+                smoothing=0, bar_format=_FRACTIONAL if fractional else None, mininterval=0.1)
+
+
+def on_terminal() -> bool:
+    """Whether stderr is a terminal (where bars are drawn)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
 
 
 _FRACTIONAL = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"

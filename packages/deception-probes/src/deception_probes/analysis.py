@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.analysis import Analysis, AnalysisReport
+from deception_core.capture.reply_states import REPLY_STATES_OPTION
 from deception_probes.settings import ProbeSettings
 
 RESULTS_FILE = "probe_results.json"
@@ -52,7 +53,8 @@ class ProbeAnalysis(Analysis):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         with single_blas_thread():
-            outcome = run_probe_analysis(dataset, out_dir, settings)
+            outcome = run_probe_analysis(dataset, out_dir, settings, options.get(REPLY_STATES_OPTION),
+                                         _control(options))
         results = outcome.results
         files: list[str] = []
         if settings.plots:
@@ -98,6 +100,20 @@ class ProbeAnalysis(Analysis):
         path = out_dir / TRANSFER_FILE
         atomic_write_text(path, json.dumps(result, indent=2, allow_nan=False, default=str))
         return path, transfer_table(result)
+
+
+def _control(options: dict[str, Any]) -> Any:
+    """The control dataset of ``options["control"]`` (a path) for the score scale: the one `deception
+    analyze` already read and verified (``options["datasets"]``), else read now; None without one."""
+    path = options.get("control")
+    if not path:
+        return None
+    known = options.get("datasets") or {}
+    if path in known:
+        return known[path]
+    from deception_core.dataset.store import read_dataset
+
+    return read_dataset(path)
 
 
 def output_roles(results: dict[str, Any]) -> dict[str, str]:

@@ -34,6 +34,7 @@ from deception_probes.metrics import (
 from deception_probes.multilayer import multi_layer_probes
 from deception_probes.nulls import PermutationScheme, permutation_scheme, permutation_test, random_direction_null
 from deception_probes.sae_features import analyse_sae
+from deception_probes.scores import THRESHOLD, ScoreScale
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
 
@@ -240,7 +241,11 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
     }
 
 
-def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> Outcome:
+def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings, reply_states: Any = None,
+                       control: Any = None) -> Outcome:
+    """The analysis of ``dataset``; ``reply_states`` (a `deception_core.capture.reply_states.ReplyTokenStates`)
+    gives the reply tokens' activations where the dataset did not store them, ``control`` (a dataset)
+    the reference of the score scale (`deception_probes.scores.ScoreScale`)."""
     started = time.time()
     samples = dataset.samples
     labelled = Labelled.of(samples)
@@ -284,8 +289,11 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings) -> 
     results["judge_baseline"] = judge_baseline(
         samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta),
         {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
+    scale = _score_scale(cvs[best_key], y, best_key, best_probe, control, settings)
+    results["best"]["threshold"] = THRESHOLD
+    results["best"]["scale"] = scale.to_dict()
     results["scores"] = _write_scores(dataset, out_dir, best_key, best_method, best_probe, cvs[best_key], X_best,
-                                      labelled, plans, settings)
+                                      labelled, plans, settings, scale, reply_states)
     scen = np.array([str(_field(samples[i], "scenario")) for i in rows], dtype=object)
     labelled_samples = [samples[i] for i in rows]
     results["generalisation"] = {
@@ -346,19 +354,51 @@ def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tupl
     return first, "none (no figure could be computed): first layer, position and method"
 
 
+def _score_scale(cv: CrossValResult, y: np.ndarray, key: tuple[int, str, str], probe: Any, control: Any,
+                 settings: ProbeSettings) -> ScoreScale:
+    """The scale of every written score: anchored on the control set's scores under the final probe
+    where a control set with this layer and position was given, else on the honest samples' held-out scores."""
+    if control is not None:
+        matrix = control.arrays.get(f"layer{key[0]}/{key[1]}")
+        if matrix is not None and np.asarray(matrix).shape[1:] == (probe.dim,) and len(matrix):
+            return ScoreScale.fit(probe.score(np.asarray(matrix)), settings.fpr, "control samples")
+        log.warning("probes: the control set has no layer %s %s activations of width %d; the score scale "
+                    "uses the honest samples' held-out scores", key[0], key[1], probe.dim)
+    honest = cv.scores[(y == 0) & ~np.isnan(cv.scores)]
+    return ScoreScale.fit(honest, settings.fpr, "honest samples (held-out scores)")
+
+
 def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
                   cv: CrossValResult, X: np.ndarray, labelled: Labelled, plans: list[FoldPlan],
-                  settings: ProbeSettings) -> dict[str, Any]:
-    """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`."""
-    from deception_probes.scores import sample_probes, write_score_files
+                  settings: ProbeSettings, scale: ScoreScale, reply_states: Any) -> dict[str, Any]:
+    """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`.
 
-    has_tokens = f"layer{key[0]}/reply_all" in dataset.arrays
+    Reply tokens come from the stored ``reply_all`` activations, else from ``reply_states`` (one
+    teacher-forced pass at the probe's layer); neither, or ``settings.token_scores`` off: no token file.
+    """
+    from deception_probes.scores import sample_probes, stored_reply_tokens, write_score_files
+
+    tokens = stored_reply_tokens(dataset, key[0]) if settings.token_scores else None
+    source = "stored reply_all activations" if tokens is not None else None
+    if tokens is None and settings.token_scores and reply_states is not None:
+        rows = [i for i, s in enumerate(dataset.samples) if _field(s, "reply_ids")]
+        started = time.perf_counter()
+        tokens = _timed(reply_states.states(dataset, key[0], rows), started, key[0], len(rows))
+        source = "teacher-forced pass over the stored prompt and reply ids"
     probes = (sample_probes(method, X, labelled.y, plans, cv.hypers, probe, labelled.rows, len(dataset.samples),
-                            settings.seed) if has_tokens else [probe] * len(dataset.samples))
-    paths = write_score_files(dataset, out_dir, key, cv.scores, labelled.rows, probes, probe)
+                            settings.seed) if tokens is not None else [probe] * len(dataset.samples))
+    paths = write_score_files(dataset, out_dir, key, cv.scores, labelled.rows, probes, probe, scale, tokens)
     return {"files": [p.name for p in paths], "layer": key[0], "position": key[1], "method": key[2],
-            "token_scores": has_tokens,
-            "note": "labelled samples: held-out fold scores; other samples: the probe fitted on all labelled samples"}
+            "token_scores": tokens is not None, "token_source": source, "scale": scale.to_dict(),
+            "note": "labelled samples: held-out fold scores; other samples: the probe fitted on all labelled samples; "
+                    "score: on the scale (0 = decision threshold), score_raw: the raw projection"}
+
+
+def _timed(states: Any, started: float, layer: int, n: int) -> Any:
+    """``states`` passed through, logging how long the pass took once it is used up."""
+    yield from states
+    log.info("probes: token scores of %d replies at layer %s by a teacher-forced pass (%.1fs)", n, layer,
+             time.perf_counter() - started)
 
 
 def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path,

@@ -34,6 +34,9 @@ class ProbeSettings:
     fpr: float = 0.01
     top_features: int = attrs.field(default=20, validator=_positive)
     plots: bool = True
+    #: score every reply token with the best probe (from stored reply_all activations, else by one
+    #: teacher-forced pass when the model is at hand); false: per-sample scores only
+    token_scores: bool = True
     #: worker processes for the per-layer x position work; None: every core this process may use
     jobs: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.ge(1)))
 

@@ -273,16 +273,19 @@ def _vectors(states: Any, n_prompt: int, n_span: int) -> dict[str, np.ndarray]:
 
 
 def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Sequence[int], pad_id: int,
-                   batch_size: int = 8) -> list[np.ndarray]:
+                   batch_size: int = 8, progress: str | None = None) -> list[np.ndarray]:
     """Per sequence, ``[seq, len(layers), d]`` float32: the outputs of the given decoder blocks.
 
     Right-padded batches with an attention mask (a row's states equal an unpadded pass); only the
-    last position's logits are computed.
+    last position's logits are computed. ``progress``: the unit a progress bar counts (on a terminal).
     """
     import torch
 
+    from deception_core.progress import progress_bar
+
     device = next(hf_model.parameters()).device
     out: list[np.ndarray] = []
+    bar = progress_bar(len(sequences) if progress else 0, "capture", progress or "it")
     with torch.inference_mode():
         for start in range(0, len(sequences), max(1, batch_size)):
             chunk = sequences[start:start + batch_size]
@@ -296,6 +299,8 @@ def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Se
                               logits_to_keep=1)
             stacked = torch.stack([result.hidden_states[layer + 1] for layer in layers], dim=2).float().cpu().numpy()
             out += [stacked[row, :len(seq)] for row, seq in enumerate(chunk)]
+            bar.update(len(chunk))
+    bar.close()
     return out
 
 
@@ -327,7 +332,8 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
     if note:
         log.info("%s", note)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size)
+    states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size,
+                            progress="text")
     rows: dict[str, list[np.ndarray]] = {f"layer{layer}/{p}": [] for layer in layers for p in positions}
     samples: list[Sample] = []
     rounds: dict[str, int] = {}

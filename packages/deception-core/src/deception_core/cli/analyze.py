@@ -148,10 +148,14 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
 @click.option("--train-from", "train_from", multiple=True, type=click.Path(file_okay=False),
               help="Also train probes on this dataset (repeatable) and evaluate them on RUN_DIR and each other.")
 @click.option("--control", default=None, type=click.Path(file_okay=False),
-              help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there).")
+              help="A benign control dataset: thresholds flag 1% of it (recall and honest samples flagged there, "
+                   "and the score scale's 1 mark).")
+@click.option("--score-tokens", is_flag=True,
+              help="Load the run's model and score every reply token with the best probe by one teacher-forced "
+                   "pass over the stored prompt and reply ids (not needed where the dataset stored reply_all).")
 @click.pass_context
 def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
-            jobs: int | None, train_from: tuple[str, ...], control: str | None) -> None:
+            jobs: int | None, train_from: tuple[str, ...], control: str | None, score_tokens: bool) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
     The dataset's files are checked against the sha256 sums in its meta.json first. A new
@@ -181,6 +185,11 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
     dataset = read_dataset(run_dir)  # a damaged dataset is refused before anything is touched
     # every other dataset verified before the analysis writes anything (in RUN_DIR, or a staging folder)
     others = read_other_datasets(run_dir, dataset, train_from, control)
+    reply_states = None
+    if score_tokens:  # the model is checked (not loaded) now; it loads when a reply's tokens are needed
+        from deception_core.capture.reply_states import LazyReplyStates, run_model_loader
+
+        reply_states = LazyReplyStates(run_model_loader(Path(run_dir), dataset))
     target = out_dir
     with OutputClaim(target, "analyze", "--output" if new_folder else "RUN_DIR"):
         out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)  # again, under the claim
@@ -189,7 +198,12 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
             remove_leftover_staging(out_dir, STAGING)  # left by a killed analyze into the same place
             out_dir = out_dir.with_name(f".{out_dir.name}.{STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
             os.mkdir(out_dir, 0o777)
-        options = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control, "datasets": others}
+        options: dict[str, Any] = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control,
+                                   "datasets": others}
+        if reply_states is not None:
+            from deception_core.capture.reply_states import REPLY_STATES_OPTION
+
+            options[REPLY_STATES_OPTION] = reply_states
         try:
             if new_folder:
                 write_marker(out_dir, "analyze")

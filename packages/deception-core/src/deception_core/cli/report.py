@@ -40,7 +40,7 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
     spreadsheet does not run them as formulas."""
     from deception_core.dataset.store import read_dataset
     from deception_core.errors import UsageError
-    from deception_core.report.frames import export_frame
+    from deception_core.report.frames import export_frame, with_probe_scores
     from deception_core.runner.output_policy import check_output_file
 
     check_output_file(output, overwrite)
@@ -59,7 +59,7 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
                     raise UsageError(f"--activations takes LAYER:POSITION such as 6:reply_mean; got {item!r}")
                 pairs.append((int(layer), position.strip()))
     dataset = read_dataset(run_dir)
-    frame = dataset.to_pandas(activations=pairs)
+    frame = with_probe_scores(dataset.to_pandas(activations=pairs), run_dir)
     path = export_frame(frame, output, fmt, overwrite)
     click.echo(f"export: {len(frame)} rows x {len(frame.columns)} columns -> {path}")
 

@@ -364,6 +364,7 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     folder, and one left by a killed merge is removed by the next merge into the same place. The
     output is claimed (`deception_core.runner.output_policy.OutputClaim`) while it is written.
     """
+    from deception_core.progress import progress_bar
     from deception_core.runner.output_policy import OutputClaim
 
     out = Path(out)
@@ -371,15 +372,26 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     allow = check_allowed_differences(allow_differences)
     check_merge_output(out, inputs, overwrite)
     sources = [str(resolve_dataset_dir(p)) for p in inputs]
-    datasets = [read_dataset(p) for p in inputs]
+    bar = progress_bar(len(inputs) + 3, "merge", "step")  # read each input, merge, write, torch export
+    datasets = []
+    for path in inputs:
+        bar.set_postfix_str(f"reading {path}")
+        datasets.append(read_dataset(path))
+        bar.update(1)
+    bar.set_postfix_str("merging")
     merged = merge_datasets(datasets, sources, allow)
-    with OutputClaim(out, "merge", "merge output"):  # another merge into `out`: exit 2, nothing touched
-        check_merge_output(out, inputs, overwrite)  # again, under the claim
-        _write_merge(out, merged, len(inputs))
+    bar.update(1)
+    try:
+        with OutputClaim(out, "merge", "merge output"):  # another merge into `out`: exit 2, nothing touched
+            check_merge_output(out, inputs, overwrite)  # again, under the claim
+            _write_merge(out, merged, len(inputs), bar)
+    finally:
+        bar.close()
     return merged
 
 
-def _write_merge(out: Path, merged: Dataset, n_inputs: int) -> None:
+def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
+    """Build ``out`` in a staging folder and rename it into place; ``bar`` counts the two writes."""
     import os
     import secrets
 
@@ -392,10 +404,14 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int) -> None:
     os.mkdir(staging, 0o777)
     try:
         write_marker(staging, "merge")
+        bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
+        bar.update(1)
         from deception_core.runner.outputs import directory_size, label_table, write_torch_export
 
+        bar.set_postfix_str("writing the torch export")
         write_torch_export(staging, _merged_mode(merged), merged)
+        bar.update(1)
         size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
                   "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}

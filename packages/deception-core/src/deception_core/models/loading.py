@@ -128,10 +128,20 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
 
     On CUDA with several GPUs, a model that does not fit on the first is split over all of them
     (`placement.plan_device_map`); ``device_map`` gives such a placement explicitly."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.enable_progress_bar()  # transformers' own bars: GGUF conversion and weight loading, with ETA
+    from deception_core.progress import on_terminal
+
+    # the libraries' own bars (downloads, GGUF conversion, weight loading, with ETA) follow ours:
+    # on a terminal only
+    if on_terminal():
+        hf_logging.enable_progress_bar()
+        enable_progress_bars()
+    else:
+        hf_logging.disable_progress_bar()
+        disable_progress_bars()
     location, local_dir, tl_name = _location(spec)
     log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
     kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}

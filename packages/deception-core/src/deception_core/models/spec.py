@@ -145,7 +145,7 @@ def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
     except Exception as error:  # offline, gated, or a typo: say which and what to do
         raise UsageError(
             f"cannot read the config of {spec.raw!r} from the Hugging Face hub ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200]}). Check the id and your access (huggingface-cli login), "
+            f"{str(error).splitlines()[0][:200]}). Check the id and your access (hf auth login), "
             "or pass a local directory or an embedded model such as embedded:gemma-3-270m"
         ) from None
     try:

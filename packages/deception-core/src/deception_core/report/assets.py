@@ -39,7 +39,13 @@ details.trial > summary .flag { color: var(--dec); font-weight: 700; margin-left
 .tokens span { border-radius: 2px; }
 .strip { display: flex; height: 12px; margin-top: 4px; max-width: 60em; border: 1px solid var(--line); }
 .strip span { flex: 1 1 0; min-width: 1px; }
-.legend span { display: inline-block; width: 26px; height: 12px; vertical-align: middle; }
+.legend { margin: 6px 0 10px; }
+.legend .scalebar { width: 30em; max-width: 100%; height: 12px; border: 1px solid var(--line);
+  background: linear-gradient(to right, rgba(21,101,192,.75), #fff 50%, rgba(198,40,40,.75)); }
+.legend .ticks { width: 30em; max-width: 100%; display: grid; grid-template-columns: 1fr 1fr 1fr; font-size: 11.5px;
+  white-space: nowrap; }
+.legend .ticks span:nth-child(2) { text-align: center; } .legend .ticks span:nth-child(3) { text-align: right; }
+.legend p { margin: 4px 0; }
 .hidden { display: none !important; }
 """
 

@@ -9,7 +9,10 @@ One row per sample (focal utterance), in row order. Columns:
 - a column whose values mix types (a claim that is a number in one sample and a string in
   another) or hold lists (``label_history``) carries JSON text, so every column has one type;
 - with ``activations=[(layer, position), ...]`` (or ``True`` for all), one column
-  ``act.layer{L}.{position}`` per pair, each cell a float32 vector of length d_model.
+  ``act.layer{L}.{position}`` per pair, each cell a float32 vector of length d_model;
+- in an export of a run whose analysis wrote per-sample scores, ``probe.score`` (on the score
+  scale: 0 at the decision threshold, 1 where 1 % of honest samples are flagged), ``probe.score_raw``
+  and ``probe.score_source`` (`with_probe_scores`).
 """
 
 from __future__ import annotations
@@ -61,11 +64,39 @@ def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = 
     columns = {name: _one_type([record.get(name) for record in flat]) for name in names}
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(flat)))
     if activations:
+        from deception_core.progress import progress_bar
+
         pairs = ([(layer, p) for layer in dataset.layers for p in dataset.positions] if activations is True
                  else list(activations))
+        bar = progress_bar(len(pairs), "activation columns", "column")
         for layer, position in pairs:
             matrix = dataset.matrix(int(layer), str(position))
             frame[f"act.layer{int(layer)}.{position}"] = list(matrix)
+            bar.update(1)
+        bar.close()
+    return frame
+
+
+#: the score file's columns an export carries, under ``probe.<name>``
+PROBE_COLUMNS = ("score", "score_raw", "score_source")
+
+
+def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
+    """``frame`` with the best probe's per-sample scores (``probe.score`` on the analysis's scale,
+    ``probe.score_raw``, ``probe.score_source``) where the run's analysis recorded a score file."""
+    import pandas as pd
+
+    from deception_core.dataset.store import resolve_dataset_dir
+    from deception_core.report.inputs import analysis_output
+
+    dataset_dir = resolve_dataset_dir(run_dir)
+    path = analysis_output(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), "scores")
+    if path is None:
+        return frame
+    scores = pd.read_parquet(path).set_index("row")
+    for name in PROBE_COLUMNS:
+        if name in scores:
+            frame[f"probe.{name}"] = scores[name].reindex(range(len(frame))).to_numpy()
     return frame
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.progress import progress_bar
 from deception_core.records import Trial
 from deception_core.report.assets import CSS, JS
 from deception_core.report.fields import field
@@ -159,7 +160,10 @@ def _probe_section(inputs: ReportInputs) -> str:
             f'<p class="note">Per-utterance scores: {_e(first.method)} probe at layer {first.layer} {_e(first.position)}; '
             f"{sources.get('heldout', 0)} held-out (scored by the fold that did not train on them), "
             f"{sources.get('final', 0)} scored by the final probe (unlabelled or ambiguous). Higher = more deceptive. "
-            f"Decision threshold {_num(inputs.threshold)}: {_e(inputs.threshold_note)}.</p>")
+            f"Decision threshold {_num(inputs.threshold)}: {_e(inputs.threshold_note)}"
+            + (f"; 1 = the score that flags {float(inputs.scale.get('fpr') or 0.01):.0%} of the "
+               f"{_e(inputs.scale.get('reference'))} (legend above the transcripts)" if inputs.scale else "")
+            + ".</p>")
     else:
         parts.append('<p class="note">no score file: utterances show "no score".</p>')
     for name, data in inputs.plots.items():
@@ -302,13 +306,50 @@ def _toolbar(inputs: ReportInputs) -> str:
 
 
 def _token_payload(inputs: ReportInputs) -> tuple[str, float]:
+    """The token scores as JSON, and the distance from the threshold at which a token's colour is full:
+    1 on the analysis's score scale (the score that flags 1 % of honest samples); for older runs
+    without a scale, the 95th percentile of the tokens' distances from the threshold."""
     payload = {str(row): {"s": t.scores, "t": t.texts} for row, t in inputs.tokens.items()}
+    # no "<" at all inside the script element (JSON escapes it), so no text can close or restart it
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).replace("<", "\\u003c")
+    if inputs.scale is not None:
+        return text, 1.0
     centre = inputs.threshold if inputs.threshold is not None else 0.0
     values = [abs(s - centre) for t in inputs.tokens.values() for s in t.scores]
     scale = float(np.percentile(values, 95)) if values else 1.0
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    # no "<" at all inside the script element (JSON escapes it), so no text can close or restart it
-    return text.replace("<", "\\u003c"), scale if scale > 0 else 1.0
+    return text, scale if scale > 0 else 1.0
+
+
+def _legend(inputs: ReportInputs, full: float) -> str:
+    """What the scores and the token colours mean: a colour bar centred on the threshold, and the scale."""
+    if not inputs.scores:
+        return ""
+    scale = inputs.scale
+    if scale is not None:
+        reference = _e(scale.get("reference") or "honest samples")
+        fpr = float(scale.get("fpr") or 0.01)
+        at = scale.get("fpr_threshold")
+        where = (f" (here at -1: the probe's own threshold already flags fewer than {fpr:.0%} of them)"
+                 if isinstance(at, (int, float)) and at < 0 else "")
+        meaning = (f"Scores: <b>0</b> is the probe's decision threshold (above it the probe calls a reply deceptive); "
+                   f"<b>1</b> is the score that flags {fpr:.0%} of the {reference}{where}, so a reply above 1 looks "
+                   f"more deceptive than {1 - fpr:.0%} of them. The raw projection is <code>score_raw</code> in "
+                   "the score files.")
+        mark = f"flags {fpr:.0%}"
+        ticks = (f"<span>-1{' = ' + mark if where else ''}</span><span>0 = threshold</span>"
+                 f"<span>+1{'' if where else ' = ' + mark}</span>")
+    else:
+        meaning = (f"Scores: raw probe decision values (a run analysed before the score scale existed); the "
+                   f"threshold is {_num(inputs.threshold)}.")
+        ticks = f"<span>-{full:.3g}</span><span>{_num(inputs.threshold)} = threshold</span><span>+{full:.3g}</span>"
+    tokens = ("Each reply token is coloured by its score: blue below the threshold, white at it, red above it, "
+              f"full colour at {'±1' if scale is not None else f'±{full:.3g}'} and beyond; hover a token for its "
+              "score. Without the run's tokenizer on this machine a reply's tokens are a strip of coloured cells."
+              if inputs.tokens else
+              "No reply token was scored (the analysis had neither stored reply_all activations nor the model: "
+              "<code>deception analyze RUN_DIR --score-tokens</code> adds them).")
+    return (f'<div class="note legend" id="legend"><div class="scalebar"></div><div class="ticks">{ticks}</div>'
+            f"<p>{meaning} {tokens}</p></div>")
 
 
 def render(inputs: ReportInputs) -> str:
@@ -318,18 +359,17 @@ def render(inputs: ReportInputs) -> str:
     for s in dataset.samples:
         by_trial.setdefault(str(field(s, "trial_key")), []).append(s)
     open_ = len(dataset.trials) <= OPEN_TRIALS_UP_TO
-    trials_html = "".join(_trial_html(t, by_trial.get(str(t.trial_key), []), inputs, flags, open_)
-                          for t in dataset.trials)
+    bar = progress_bar(len(dataset.trials), "report", "trial")
+    parts = []
+    for t in dataset.trials:
+        parts.append(_trial_html(t, by_trial.get(str(t.trial_key), []), inputs, flags, open_))
+        bar.update(1)
+    bar.close()
+    trials_html = "".join(parts)
     tokens_json, scale = _token_payload(inputs)
     model = (dataset.meta.get("model") or {}).get("id", "?")
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    legend = ""
-    if inputs.tokens:
-        legend = ('<p class="note legend">Token colours: <span style="background:rgba(21,101,192,.75)"></span> honest side '
-                  f'· <span style="background:#fff;border:1px solid #ccc"></span> at the threshold ({_num(inputs.threshold)}) '
-                  f'· <span style="background:rgba(198,40,40,.75)"></span> deceptive side (full colour at ±{scale:.3g}); '
-                  "hover a token for its score. Without the run's tokenizer on this machine, a reply's tokens are a strip "
-                  "of coloured cells.</p>")
+    legend = _legend(inputs, scale)
     threshold_attr = "" if inputs.threshold is None else f' data-threshold="{inputs.threshold!r}"'
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

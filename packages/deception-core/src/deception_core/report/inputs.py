@@ -2,7 +2,7 @@
 
 The analyses record their files by role in ``analyses.json`` (see `deception_core.records.OUTPUT_ROLES`);
 the report reads, from the first analysis that has each role: ``results`` (JSON; ``best.threshold``
-is the decision threshold), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
+is the decision threshold, ``best.scale`` the score scale), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
 ``label``, ``score``, ``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``,
 ``position``, and ``token_score_mean`` / ``_max`` / ``_last`` when every reply token was captured)
 and ``token_scores`` (Parquet: ``row``, ``token_index``, ``token_id``, ``score``). All are
@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 
 from deception_core.dataset.store import Dataset, DatasetError, read_dataset, sha256_file
+from deception_core.progress import progress_bar
 from deception_core.records import ANALYSES_MANIFEST
 
 log = logging.getLogger("deception")
@@ -57,6 +58,8 @@ class ReportInputs:
     summary: str | None
     plots: dict[str, bytes]  # file name -> PNG bytes
     causal: dict[str, dict[str, Any]]  # test name -> causal_<name>.json
+    #: the score scale the analysis states (`deception_probes.scores.ScoreScale.to_dict`); None for older runs
+    scale: dict[str, Any] | None = None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -175,6 +178,7 @@ def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
     out: dict[int, TokenScores] = {}
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     ends = np.r_[starts[1:], len(rows)]
+    bar = progress_bar(len(starts) if tokenizer is not None else 0, "report: reply tokens", "reply")
     for start, end in zip(starts, ends, strict=True):
         row_scores = [round(float(s), 4) for s in scores[start:end]]
         texts = None
@@ -185,6 +189,8 @@ def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
                     decoded[token_id] = tokenizer.decode([token_id])
                 texts.append(decoded[token_id])
         out[int(rows[start])] = TokenScores(row_scores, texts)
+        bar.update(1)
+    bar.close()
     return out
 
 
@@ -288,4 +294,7 @@ def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: boo
         data = _read_json(path)
         if data is not None:
             causal[path.stem[len("causal_"):]] = data
-    return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, analysis_results, summary, plots, causal)
+    best = (analysis_results or {}).get("best") or {}
+    scale = best.get("scale") if isinstance(best.get("scale"), dict) else None
+    return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, analysis_results, summary, plots, causal,
+                        scale)

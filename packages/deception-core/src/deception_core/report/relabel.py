@@ -26,6 +26,7 @@ from deception_core.config import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.dataset.store import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.errors import NotApplied, UsageError
 from deception_core.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.progress import progress_bar
 from deception_core.records import AnalysisReport, Sample, from_json, to_json
 from deception_core.registry import Kind
 from deception_core.report.fields import field
@@ -92,6 +93,9 @@ def read_cache(path: Path) -> dict[str, dict[str, Any]]:
 class CachedJudge:
     """Answers from the cache file when the same judge was asked the same request before."""
 
+    #: requests per judge call, as a run judges a wave (a progress bar counts them)
+    chunk = 64
+
     def __init__(self, evaluator: Evaluator, identity: dict[str, Any], path: Path,
                  entries: dict[str, dict[str, Any]] | None = None) -> None:
         self.evaluator, self.identity, self.path = evaluator, identity, path
@@ -104,10 +108,13 @@ class CachedJudge:
         missing = [i for i, k in enumerate(keys) if k not in self.entries]
         self.hits += len(requests) - len(missing)
         self.misses += len(missing)
-        if missing:
-            fresh = self.evaluator.judge_many([requests[i] for i in missing])
+        answers: dict[int, JudgeVerdict] = {}
+        bar = progress_bar(len(missing), "judging", "utterance")
+        for start in range(0, len(missing), self.chunk):  # the cache is saved after each chunk
+            part = missing[start:start + self.chunk]
+            fresh = self.evaluator.judge_many([requests[i] for i in part])
             new_entries = 0
-            for i, verdict in zip(missing, fresh, strict=True):
+            for i, verdict in zip(part, fresh, strict=True):
                 if verdict.error is None:  # failed calls are retried next time
                     self.entries[keys[i]] = {"key": keys[i], "judge": self.identity, "label": verdict.label.value,
                                              "raw": verdict.raw, "error": None}
@@ -117,9 +124,9 @@ class CachedJudge:
                     self.first_error = self.first_error or verdict.error
             if new_entries:
                 self._save()
-            answers = dict(zip(missing, fresh, strict=True))
-        else:
-            answers = {}
+            answers.update(zip(part, fresh, strict=True))
+            bar.update(len(part))
+        bar.close()
         out = []
         for i, key in enumerate(keys):
             if i in answers:
@@ -195,7 +202,7 @@ class RelabelResult:
                 f"{self.changed} label(s) changed, cache {self.cache_hits} hit(s) / {self.cache_misses} miss(es)>")
 
 
-def _run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
+def recorded_run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
     """The run's config (model, judge, policy, seed, analysis settings) from ``config.json``, or from the
     dataset's meta when the folder has none; a damaged ``config.json`` is refused (exit 2)."""
     path = run_dir / "config.json"
@@ -249,7 +256,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     dataset_dir = resolve_dataset_dir(run_dir)
     run_dir = dataset_dir.parent if dataset_dir.name == "dataset" else run_dir
     dataset = read_dataset(dataset_dir)
-    run_config = _run_config(run_dir, dataset)
+    run_config = recorded_run_config(run_dir, dataset)
     plugins = plugins or get_plugin_set()
     registry = plugins.registry
     evaluator = evaluator or run_config.get("evaluator") or "local"
@@ -294,7 +301,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
              changed, len(samples), cached.hits, cached.misses)
     result = RelabelResult(new, evaluator, policy, changed, cached.hits, cached.misses, lazy.loads, kept=kept)
     if analyze:
-        result.analyses = _reanalyse(registry, new, run_dir, run_config)
+        result.analyses = _reanalyse(registry, new, run_dir, run_config, lazy.model)
     if report if report is not None else (run_dir / "report.html").is_file():
         from deception_core.report import write_report
 
@@ -376,12 +383,18 @@ def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], poli
     return samples, changed, kept
 
 
-def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any]) -> dict[str, AnalysisReport]:
-    """The analyses again on the relabelled dataset, with the run's seed and analysis settings."""
+def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any],
+               model: Any = None) -> dict[str, AnalysisReport]:
+    """The analyses again on the relabelled dataset, with the run's seed and analysis settings; the
+    reply tokens are scored again where the judge loaded the model (else from stored ``reply_all`` only)."""
+    from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
     from deception_core.runner.analyse import run_analyses
     from deception_core.runner.outputs import label_table
 
-    analyses = run_analyses(registry, dataset, run_dir, {"seed": int(run_config.get("seed") or 0)},
+    options: dict[str, Any] = {"seed": int(run_config.get("seed") or 0)}
+    if model is not None:
+        options[REPLY_STATES_OPTION] = TeacherForcedReplyStates(model)
+    analyses = run_analyses(registry, dataset, run_dir, options,
                             (run_config.get("components") or {}).get(Kind.ANALYSIS.value))
     text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in analyses.items()])
     atomic_write_text(run_dir / "analysis_summary.txt", text + "\n")

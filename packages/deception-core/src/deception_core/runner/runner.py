@@ -181,8 +181,8 @@ class InterpretabilityRunner:
         self._play(run)
         dataset, size = self._write_dataset(run, checked, prepared, out_dir)
         config = run.config
-        analyses = self._analyse(dataset, out_dir) if config.analyze else {}
         session = run.executor.session(load=config.causal)  # the causal tests need the model in this process
+        analyses = self._analyse(dataset, out_dir, session, config.batch_size) if config.analyze else {}
         causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
@@ -267,11 +267,21 @@ class InterpretabilityRunner:
         log.info("dataset: %d samples from %d trials, %.1f MB", len(samples), len(ordered), size / 1e6)
         return dataset, size
 
-    def _analyse(self, dataset: Dataset, out_dir: Path) -> dict[str, AnalysisReport]:
+    def _analyse(self, dataset: Dataset, out_dir: Path, session: PlaySession | None,
+                 batch_size: Any) -> dict[str, AnalysisReport]:
+        """The analyses; where the model is in this process, they may score every reply token with it
+        (`deception_core.capture.reply_states`); a Ray driver without ``--causal`` holds no model."""
+        from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
         from deception_core.runner.analyse import run_analyses
 
         registry = self.plugins.registry
         options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
+        if session is not None:
+            options[REPLY_STATES_OPTION] = TeacherForcedReplyStates(
+                session.model, batch_size if isinstance(batch_size, int) else 8)
+        else:
+            log.info("token scores: the model is not loaded in this process (--executor ray); "
+                     "`deception analyze RUN --score-tokens` adds them")
         return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
     def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
