@@ -192,6 +192,13 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
             "n_labelled_prompts": len(slopes)}
 
 
+def plot_title(result: dict[str, Any]) -> str:
+    """The dose-response plot's title: which direction (probe or a difference of means), where, on how many prompts."""
+    origin = result.get("direction_origin_short") or "probe direction"
+    return (f"steering along the {origin} at layer {result['direction']['layer']} "
+            f"({result['prompts']['n_used']} prompts)")
+
+
 def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
     """Deception rate, broken-reply rate and reply probe score against alpha, with the random band."""
     dose = result.get("dose_response") or []
@@ -226,8 +233,7 @@ def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
     right.plot(alphas, [d["mean_probe_score"] for d in dose], "o-")
     right.set_xlabel("alpha")
     right.set_ylabel("mean probe score of the reply (clean re-read)")
-    fig.suptitle(f"steering along the {origin} at layer {result['direction']['layer']} "
-                 f"({result['prompts']['n_used']} prompts)")
+    fig.suptitle(plot_title(result))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")

@@ -72,9 +72,13 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
                    "generate replaying the same batches.")
 @click.option("--trials", type=int, default=2, show_default=True,
               help="--pipeline: trials per scenario, mode and condition (2 scenarios x 2 modes x 2 conditions).")
+@click.option("--causal", "causal", is_flag=True,
+              help="Time a run of the README quick start's shape with --causal: the play stage and the causal stage "
+                   "as the runner times them, and each causal test's status.")
+@click.option("--causal-samples", type=int, default=10, show_default=True, help="--causal: prompts per causal test.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the results here.")
 def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, pipeline, trials, json_path) -> None:
+          threads, random_weights, pipeline, trials, causal, causal_samples, json_path) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
     from deception_core.errors import UsageError
 
@@ -86,6 +90,10 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
         raise UsageError(f"--backends takes transformer-lens and/or hybrid; got {sorted(unknown)}")
     if new_tokens < 1 or repeats < 1:
         raise UsageError("--new-tokens and --repeats must be at least 1")
+    if causal and pipeline:
+        raise UsageError("--causal and --pipeline are separate benches; pass one of them")
+    if causal and (trials < 1 or causal_samples < 1):
+        raise UsageError("--causal needs --trials and --causal-samples of at least 1")
     from deception_core.config import _layers
     from deception_core.models.spec import ModelSpec, peek_model
     from deception_core.runner.plan import auto_layers
@@ -108,6 +116,9 @@ def bench(model, device, dtype, layers, batch_sizes, backend_batch_sizes, backen
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
     if pipeline:
         _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path)
+        return
+    if causal:
+        _causal(loaded, model, trials, causal_samples, repeats, where, json_path)
         return
     results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
                             n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
@@ -144,3 +155,18 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
         Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
                                                "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
                                                "results": pipeline_json(results)}, indent=2))
+
+
+def _causal(loaded, model: str, trials: int, causal_samples: int, repeats: int, where: str,
+            json_path: str | None) -> None:
+    from deception_core.capture.causal_bench import causal_json, format_causal_row, run_causal_benchmark
+
+    result = run_causal_benchmark(loaded, model, trials=trials, causal_samples=causal_samples, repeats=repeats,
+                                  progress=lambda message: click.echo(message, err=True))
+    header = (f"deception bench --causal: {loaded.model_id} ({loaded.dtype}, {where}), the quick start's shape "
+              f"({result.trials} trials, 2 rounds) with --causal --causal-samples {causal_samples}; stage times "
+              f"from the runner, median of {repeats} run(s)")
+    click.echo(format_causal_row(result, header))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                               "repeats": repeats, "results": [causal_json(result)]}, indent=2))
