@@ -49,11 +49,12 @@ def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_r
     n_trials = 0
     with tempfile.TemporaryDirectory(prefix="deception-bench-causal-") as scratch:
         for repeat in range(repeats):
-            shape = {} if max_tokens is None else {"max_tokens": max_tokens}
-            config = RunConfig(model=model_name, **shape, mode="both", scenario_names=tuple(scenarios), trials=trials,
+            config = RunConfig(model=model_name, mode="both", scenario_names=tuple(scenarios), trials=trials,
                                max_rounds=max_rounds, label_policy="rule", causal=True, causal_samples=causal_samples,
                                report=False, device=device, dtype=loaded.dtype,
                                output=str(Path(scratch) / f"run-{repeat}"))
+            if max_tokens is not None:
+                config = attrs.evolve(config, max_tokens=max_tokens)
             run = InterpretabilityRunner(config, model=loaded, trial_sink=None).run()
             play, causal = run.stage_seconds["play"], run.stage_seconds.get("causal", 0.0)
             statuses = {name: str(record.get("status")) for name, record in run.causal.items()}
