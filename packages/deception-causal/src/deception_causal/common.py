@@ -33,7 +33,10 @@ class CausalSettings:
     n_random_forward: int = 20  # random directions for teacher-forced (cheap) effects
     alphas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)  # x the steering unit x the scale factor
     batch_size: int = 16  # teacher-forced rows per forward pass (at least the run's --batch-size)
-    max_new_tokens: int | None = None  # default: the run's --max-tokens
+    # per reply; default: twice the prompt's original reply, at least min_new_tokens, at most the run's --max-tokens
+    # (an intervened reply is labelled and scored by its opening; one that rambles to --max-tokens holds up its batch)
+    max_new_tokens: int | None = None
+    min_new_tokens: int = 32
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
     ablate_all_layers: bool = True
     # "spread": median distance of the samples from their mean (see `deception_causal.usable`);
@@ -43,8 +46,8 @@ class CausalSettings:
     ablation: str = "mean"
     # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
     max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
-    # steering scales tried, largest first, x the steering unit (steps of about sqrt 2: the largest fluent one is
-    # found to within a factor 1.4, each broken try stopping early)
+    # steering scales, x the steering unit; the largest at which the random controls stay fluent is found by
+    # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
     scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
     fluency_check_prompts: int = 4  # chosen prompts whose original replies the check teacher-forces
 
@@ -58,6 +61,8 @@ class CausalSettings:
         if not self.scale_factors or any(f <= 0 for f in self.scale_factors) or \
                 list(self.scale_factors) != sorted(self.scale_factors, reverse=True):
             raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
+        if self.min_new_tokens < 1:
+            raise ValueError(f"min_new_tokens must be at least 1, got {self.min_new_tokens}")
         if self.fluency_check_prompts < 1:
             raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
         if self.steering_unit not in ("spread", "residual_norm"):
@@ -118,6 +123,10 @@ class CausalRun:
         self.unit = self.direction.unit
         self.strength_unit = steering_unit(self.dataset, self.direction, settings.steering_unit)
         self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
+        tokenizer = context.model.tokenizer
+        self.max_new_per_prompt = [self.max_new if settings.max_new_tokens else min(
+            self.max_new, max(settings.min_new_tokens, 2 * len(stored_reply(self.dataset, r, tokenizer))))
+            for r in self.rows]
         if any(self.dataset.samples[r].reply_ids is None for r in self.rows):
             log.warning("causal: this dataset (schema 1) stores no reply token ids; the original replies are "
                         "re-tokenised from their text, which need not give the tokens the model generated")
@@ -213,7 +222,7 @@ class CausalRun:
                 "direction_origin_short": origin_short(self.direction),
                 "direction_selection": self.selection, "units": self.units_record(),
                 "prompts": self.prompts_record(),
-                "settings": {**attrs.asdict(self.settings), "max_new_tokens_used": self.max_new,
+                "settings": {**attrs.asdict(self.settings), "max_new_tokens_used": self.max_new_per_prompt,
                              "stop_strings": sorted(set().union(*self.stops)) if self.stops else [],
                              "sampling": {"temperature": getattr(self.context.sampling, "temperature", None),
                                           "top_p": getattr(self.context.sampling, "top_p", None),
@@ -241,8 +250,9 @@ class CausalRun:
                 log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
                          len(conditions), len(self.rows), time.monotonic() - started)
             chunk = jobs[start:start + size]
-            requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new, seed=self.seed + 7919 * self.rows[i],
-                                          capture=False, stop=self.stops[i]) for _, i in chunk]
+            requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new_per_prompt[i],
+                                          seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
+                        for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
             for job, result in zip(chunk, results, strict=True):

@@ -6,14 +6,15 @@ break the model, a large "effect" of the probe direction is damage, not deceptio
 says nothing. So before the tests run, each candidate (the analysis's chosen direction, then the
 read-outs it ranked next) is checked cheaply: the original replies of a few chosen prompts are
 teacher-forced with each random direction ablated, and added at plus and minus the strongest
-steering alpha (each steering scale in turn, largest first), at the candidate's layer; a reply whose
+steering alpha, at the candidate's layer; the largest steering scale at which they stay fluent is
+found by bisection over ``scale_factors`` (breaking grows with the strength); a reply whose
 mean negative log-likelihood exceeds its clean one by more than ``log(fluency_ratio)`` is broken, as
 in the tests' own fluency measure.
 
 Ablation and steering get their own verdicts from the same checks: the first candidate at which
 both tests' controls break at most ``max_random_broken`` of the replies is used by both; where no
 candidate suits both, each test takes the first candidate that suits it, or reports "not testable"
-with the reason. Steering tries every scale whatever ablation's verdict (ablation does not depend on
+with the reason. Steering searches its scales whatever ablation's verdict (ablation does not depend on
 the scale). The choice, every candidate tried and why it was rejected, goes into each result's
 ``direction_selection``.
 
@@ -232,14 +233,21 @@ def choose_direction(dataset: Dataset, hf_model: Any, chosen: ProbeDirection,
                                  "steering_scale_factor": None}
         tried.append(entry)
         steering_choice = None
-        for factor in settings.scale_factors:
+        factors = settings.scale_factors
+        low, high = 0, len(factors)  # the first fluent factor lies in [low, high); high: none found yet
+        while low < high:
+            middle = (low + high) // 2
+            factor = factors[middle]
             steered = random_broken(hf_model, checks, clean, steering_rows(len(checks), randoms, a_max * unit.value * factor),
                                     candidate.layer, settings.fluency_ratio, limit, pad_id, chunk)
             entry["random_broken_steering"][f"{factor:g}"] = steered
             if steered <= limit:
                 steering_choice = TestChoice(candidate, factor, True, steered)
-                entry["steering_scale_factor"] = factor
-                break
+                high = middle
+            else:
+                low = middle + 1
+        if steering_choice is not None:
+            entry["steering_scale_factor"] = steering_choice.scale_factor
         entry["steering_usable"] = steering_choice is not None
         if ablation_choice.fluent:
             first.setdefault("ablation", ablation_choice)
