@@ -142,3 +142,14 @@ def test_ablation_and_steering_record_their_units_and_random_controls(causal_run
     record = results.causal[test]
     assert (record["units"]["steering_unit"]["name"], record["units"]["ablation"]["name"],
             isinstance(record["random_controls"]["fluent"], bool)) == ("spread", "mean", True)
+
+
+def test_ablation_reports_its_random_controls_per_scope(causal_run) -> None:
+    results, _ = causal_run
+    controls = results.causal["ablation"]["random_controls"]
+    assert (controls["scope"], sorted(controls["by_scope"])) == ("layer", ["all_layers", "layer"])
+
+
+def test_the_headlines_give_the_share_of_random_controls_broken(causal_run) -> None:
+    results, _ = causal_run
+    assert ["random controls broke" in results.causal[t]["summary"] for t in ("ablation", "steering")] == [True, True]

@@ -66,7 +66,11 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
         "method": f"x - ({centre})u on the residual stream after the block(s), at every position and decoding step "
                   f"({run.settings.ablation} ablation; mu: the mean state at each layer, see units.ablation); "
                   "random controls are unit directions orthogonal to u, ablated the same way",
-        "random_controls": random_controls(records, run.settings.max_random_broken),
+        # the headline scope's (the direction's layer), and each scope's: ablating at every layer breaks more
+        "random_controls": {**random_controls([r for r in records if r["scope"] in (None, "layer")],
+                                              run.settings.max_random_broken), "scope": "layer",
+                            "by_scope": {scope: random_controls([r for r in records if r["scope"] == scope],
+                                                                run.settings.max_random_broken) for scope in scopes}},
         "labeller": "scenario rule (all conditions); the run's evaluator on baseline and probe conditions",
         "probe_read_position": "reply_mean" if run.direction.position == "last_prompt" else run.direction.position,
         "effects": effects,
@@ -75,6 +79,9 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
     })
     result["summary"] = (f"ablation (layer {layer}, {origin_short(run.direction)}, {run.settings.ablation} ablation): "
                          + describe_effect(effects["deception_rate_change_layer"]))
+    broken = "; ".join(f"{scope}: {controls['broken_share']:.0%}" for scope, controls
+                       in result["random_controls"]["by_scope"].items() if controls["broken_share"] is not None)
+    result["summary"] += f"; random controls broke {broken} of replies"
     signed = effects.get("reply_logprob_change_layer")
     if signed and signed["n_prompts"]:
         result["summary"] += "; " + describe_effect(signed)

@@ -147,6 +147,9 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
     result["summary"] = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
                          f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
                          + "; " + describe_effect(effects["reply_logprob_slope"]))
+    controls = result["random_controls"]
+    if controls["broken_share"] is not None:
+        result["summary"] += f"; random controls broke {controls['broken_share']:.0%} of replies"
     return result
 
 
