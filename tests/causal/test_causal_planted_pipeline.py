@@ -43,20 +43,22 @@ class _Config:
     seed, causal_samples, max_tokens, sae = 0, 4, 2, False
 
 
-def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...] = (LAYER,)) -> CausalContext:
+def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...] = (LAYER,),
+                 prompts: list[list[int]] = PROMPTS) -> CausalContext:
+    """A causal context over ``prompts`` (labelled deceptive when they end in the trigger, honest otherwise)."""
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.models.loading import from_hf
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
-    states = {layer: np.stack([prompt_states(planted.model, p, layer)[-1].numpy() for p in PROMPTS]) for layer in layers}
-    labels = ["honest", "honest", "deceptive", "deceptive"]
+    states = {layer: np.stack([prompt_states(planted.model, p, layer)[-1].numpy() for p in prompts]) for layer in layers}
+    labels = ["deceptive" if p[-1] == TRIGGER else "honest" for p in prompts]
     samples = [Sample(sample_id=f"token/{i}", trial_key=f"token/emergent/high_incentive/{i:05d}", scenario="token",
                 mode="emergent", condition="high_incentive", trial_index=i, round=1, label=labels[i],
-                reply_text="3" if labels[i] == "honest" else marker, row=i) for i in range(len(PROMPTS))]
+                reply_text="3" if labels[i] == "honest" else marker, row=i) for i in range(len(prompts))]
     arrays = {**{f"layer{layer}/last_prompt": states[layer].astype(np.float32) for layer in layers},
-              "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in PROMPTS]),
-              "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in PROMPTS])]).astype(np.int64)}
+              "prompt_ids/values": np.concatenate([np.asarray(p, np.int32) for p in prompts]),
+              "prompt_ids/offsets": np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)}
     trials = [Trial(trial_key=s.trial_key, facts={"secret": 3}, transcript=[]) for s in samples]
     dataset = Dataset({"layers": list(layers), "positions": ["last_prompt"]}, samples, trials, arrays)
     chosen = ProbeDirection(LAYER, "last_prompt", direction, 0.0, "probe", {"method": "mass_mean"})
@@ -65,8 +67,10 @@ def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...
                          out_dir, Sampling(temperature=0.0))
 
 
+# ablation about zero: the dataset is half trigger prompts, so its mean carries half the planted direction and
+# mean ablation would move every prompt to the middle (test_causal_units covers mean ablation)
 SETTINGS = CausalSettings(alphas=(-2.0, 0.0, 2.0), n_random=10, n_random_forward=10, batch_size=32,
-                          ablate_all_layers=False)
+                          ablate_all_layers=False, ablation="zero")
 
 
 @pytest.fixture(scope="module")

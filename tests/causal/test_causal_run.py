@@ -123,3 +123,33 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     alone = Faithfulness().run(attrs.evolve(context, results={}))
     assert alone["status"] == "not_computable"
     assert "ablation and steering" in alone["reason"]
+
+
+def test_run_log_times_the_play_and_causal_stages(causal_run) -> None:
+    results, out = causal_run
+    log = (out / "run.log").read_text()
+    assert [f"{stage} stage: " in log for stage in ("play", "causal")] == [True, True]
+
+
+def test_the_stage_times_are_in_the_results(causal_run) -> None:
+    results, _ = causal_run
+    assert sorted(results.stage_seconds) == ["causal", "play"]
+
+
+@pytest.mark.parametrize("test", ["ablation", "steering"])
+def test_ablation_and_steering_record_their_units_and_random_controls(causal_run, test) -> None:
+    results, _ = causal_run
+    record = results.causal[test]
+    assert (record["units"]["steering_unit"]["name"], record["units"]["ablation"]["name"],
+            isinstance(record["random_controls"]["fluent"], bool)) == ("spread", "mean", True)
+
+
+def test_ablation_reports_its_random_controls_per_scope(causal_run) -> None:
+    results, _ = causal_run
+    controls = results.causal["ablation"]["random_controls"]
+    assert (controls["scope"], sorted(controls["by_scope"])) == ("layer", ["all_layers", "layer"])
+
+
+def test_the_headlines_give_the_share_of_random_controls_broken(causal_run) -> None:
+    results, _ = causal_run
+    assert ["random controls broke" in results.causal[t]["summary"] for t in ("ablation", "steering")] == [True, True]

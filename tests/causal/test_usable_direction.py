@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 from causal_planted import LAYER, build_planted
-from test_causal_planted_pipeline import SETTINGS, make_context
+from test_causal_planted_pipeline import SETTINGS as PIPELINE_SETTINGS
+from test_causal_planted_pipeline import make_context
 
 from deception_causal.ablation import DirectionalAblation
 from deception_causal.steering import Steering
@@ -17,6 +18,9 @@ from deception_causal.usable import broken_fraction
 from deception_core.records import ProbeDirection
 
 MASSIVE, DIM = 400.0, 7
+# the selection's mechanics under the units that break such a layer: multiples of the residual norm and ablation
+# about zero (under the spread and mean ablation the massive layer is usable, see test_causal_units)
+SETTINGS = attrs.evolve(PIPELINE_SETTINGS, steering_unit="residual_norm", ablation="zero", scale_factors=(1.0, 0.5, 0.25))
 EARLY = LAYER - 1  # the block that writes the massive activation; block LAYER removes it again
 
 
@@ -90,7 +94,7 @@ def test_steering_moves_off_the_massive_direction(moved):
 def test_the_move_and_its_reason_are_recorded(moved):
     selection = moved["direction_selection"]
     assert selection["status"] == "moved off the chosen direction"
-    assert [t["usable"] for t in selection["tried"] if t["layer"] == EARLY] == [False]
+    assert [t["steering_usable"] for t in selection["tried"] if t["layer"] == EARLY] == [False]
 
 
 def test_the_move_takes_the_largest_scale_whose_controls_stay_fluent(moved):
@@ -116,7 +120,8 @@ def test_without_an_alternative_no_effect_is_reported(alone):
 
 
 def test_not_testable_records_every_rejected_candidate(alone):
-    assert [(t["layer"], t["usable"]) for t in alone["direction_selection"]["tried"]] == [(EARLY, False)]
+    test = alone["test"]
+    assert [(t["layer"], t[f"{test}_usable"]) for t in alone["direction_selection"]["tried"]] == [(EARLY, False)]
 
 
 def test_the_selection_records_are_schema_valid(moved, alone):
@@ -126,3 +131,43 @@ def test_the_selection_records_are_schema_valid(moved, alone):
 
     validator = jsonschema.Draft202012Validator(load_schema())
     assert [e.message for r in (moved, alone) for e in validator.iter_errors(r)] == []
+
+
+@pytest.fixture(scope="module")
+def split(massive, tmp_path_factory):
+    """Steering in units of the spread, ablation about zero, at the massive layer with no alternative: the
+    steering controls stay fluent at some scale, the ablation controls break. Counts the selections run."""
+    import deception_causal.usable as usable
+
+    settings = attrs.evolve(PIPELINE_SETTINGS, ablation="zero")
+    context = _context(massive, tmp_path_factory.mktemp("split"), ())
+    calls = []
+    original = usable.choose_direction
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    usable.choose_direction = counted
+    try:
+        results = {"ablation": DirectionalAblation(settings).run(context), "steering": Steering(settings).run(context)}
+    finally:
+        usable.choose_direction = original
+    return results, len(calls)
+
+
+def test_one_selection_serves_ablation_and_steering(split):
+    assert split[1] == 1
+
+
+def test_steering_answers_where_random_ablation_breaks_the_model(split):
+    assert split[0]["steering"]["status"] == "ok"
+
+
+def test_ablation_alone_is_not_testable(split):
+    assert split[0]["ablation"]["reason"].startswith("not testable")
+
+
+def test_each_test_records_whether_its_random_controls_were_fluent(split):
+    results = split[0]
+    assert [results[t]["direction_selection"]["random_controls_fluent"] for t in ("steering", "ablation")] == [True, False]

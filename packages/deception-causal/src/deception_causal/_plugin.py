@@ -14,12 +14,12 @@ def register_causal_tests(registry) -> None:
     )
     registry.add(
         "ablation", "deception_causal.ablation:DirectionalAblation",
-        summary="project the probe direction out (at its layer and at all layers) during generation; change in "
-                "the labelled deception rate and the replies' probe score vs random directions",
+        summary="project the probe direction out about the dataset mean (at its layer and at all layers) during "
+                "generation; change in the labelled deception rate and the replies' probe score vs random directions",
     )
     registry.add(
         "steering", "deception_causal.steering:Steering",
-        summary="add alpha x the unit direction (scaled to the residual norm) during generation; dose-response, "
+        summary="add alpha x the unit direction (in units of the activations' spread) during generation; dose-response, "
                 "per-sample steerability and fluency vs random directions; writes causal_dose_response.png",
     )
     registry.add(

@@ -1,4 +1,9 @@
-"""Directional ablation: project the probe direction out of the residual stream during generation."""
+"""Directional ablation: project the direction out of the residual stream during generation.
+
+By default about the dataset mean (mean ablation, ``h - ((h - mu).u)u``): only the variation along
+the direction goes, and outlier channels that are nearly constant stay where they are. About zero
+(``CausalSettings.ablation="zero"``, as in Arditi et al. 2024) a random direction's overlap with
+those channels is removed too, which alone can break the model (see `deception_causal.usable`)."""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
-from deception_causal.conditions import condition_summary, run_conditions
-from deception_causal.measures import ablation_change
+from deception_causal.conditions import condition_summary, random_controls, run_conditions
+from deception_causal.direction import origin_short
+from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_causal.stats import compare_with_null, describe_effect
 
 
@@ -24,12 +30,17 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
     all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
     scopes = {"layer": [layer]} | ({"all_layers": all_layers} if settings.ablate_all_layers else {})
+    means = run.layer_means(sorted({lay for layers in scopes.values() for lay in layers}))
+
+    def ablate(vector: np.ndarray, layers: list[int]) -> dict[int, Any]:
+        edits = {lay: centred_ablation(vector, None if means is None else means[lay]) for lay in layers}
+        return {lay: (project[0], None if add is None else add[0]) for lay, (project, add) in edits.items()}
+
     named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = [("baseline", "none", {"scope": None}, {})]
     for scope, layers in scopes.items():
-        named.append((f"probe_{scope}", "probe", {"scope": scope}, {lay: (unit, None) for lay in layers}))
+        named.append((f"probe_{scope}", "probe", {"scope": scope}, ablate(unit, layers)))
         for k, r in enumerate(randoms):
-            named.append((f"random{k}_{scope}", "random", {"scope": scope, "index": k},
-                          {lay: (r, None) for lay in layers}))
+            named.append((f"random{k}_{scope}", "random", {"scope": scope, "index": k}, ablate(r, layers)))
     keep = {"baseline"} | {f"probe_{s}" for s in scopes}
     records = run_conditions(run, named, keep)
     by_name = {r["name"]: r for r in records}
@@ -48,41 +59,63 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
         effects[f"probe_score_change_{scope}"] = compare_with_null(
             np.array(probe["probe_score"]) - base_s, np.array([np.array(r["probe_score"]) - base_s for r in null]),
             name=f"probe score change of the replies ({scope})", unit="probe score", seed=run.seed, expected_sign=-1)
-    effects.update(_logprob_effects(run, scopes))
+    effects.update(_logprob_effects(run, scopes, means))
     result = run.base_record("ablation")
+    centre = "(x - mu).u" if means is not None else "x.u"
     result.update({
-        "method": "x - (x.u)u on the residual stream after the block(s), at every position and decoding step; "
-                  "random controls are unit directions orthogonal to u",
+        "method": f"x - ({centre})u on the residual stream after the block(s), at every position and decoding step "
+                  f"({run.settings.ablation} ablation; mu: the mean state at each layer, see units.ablation); "
+                  "random controls are unit directions orthogonal to u, ablated the same way",
+        # the headline scope's (the direction's layer), and each scope's: ablating at every layer breaks more
+        "random_controls": {**random_controls([r for r in records if r["scope"] in (None, "layer")],
+                                              run.settings.max_random_broken), "scope": "layer",
+                            "by_scope": {scope: random_controls([r for r in records if r["scope"] == scope],
+                                                                run.settings.max_random_broken) for scope in scopes}},
         "labeller": "scenario rule (all conditions); the run's evaluator on baseline and probe conditions",
         "probe_read_position": "reply_mean" if run.direction.position == "last_prompt" else run.direction.position,
         "effects": effects,
         "primary": "deception_rate_change_layer",
         "conditions": records,
     })
-    result["summary"] = f"ablation (layer {layer}): " + describe_effect(effects["deception_rate_change_layer"])
+    result["summary"] = (f"ablation (layer {layer}, {origin_short(run.direction)}, {run.settings.ablation} ablation): "
+                         + describe_effect(effects["deception_rate_change_layer"]))
+    broken = "; ".join(f"{scope}: {controls['broken_share']:.0%}" for scope, controls
+                       in result["random_controls"]["by_scope"].items() if controls["broken_share"] is not None)
+    result["summary"] += f"; random controls broke {broken} of replies"
     signed = effects.get("reply_logprob_change_layer")
     if signed and signed["n_prompts"]:
         result["summary"] += "; " + describe_effect(signed)
     return result
 
 
-def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]]) -> dict[str, Any]:
+def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],
+                     means: dict[int, np.ndarray] | None) -> dict[str, Any]:
     """Teacher-forced: change of log p(original reply), signed so that + means 'more like the
-    original deceptive reply / less like the original honest one'."""
+    original deceptive reply / less like the original honest one'. Every prompt's rows (clean,
+    direction, random directions) share forward passes."""
     randoms = run.random_units(run.settings.n_random_forward, salt=2)
-    units = np.vstack([run.unit, randoms])
+    units = np.vstack([np.zeros((1, run.d_model)), run.unit, randoms])
+    labelled = []
+    for row, prompt in zip(run.rows, run.prompts, strict=True):
+        sign = label_sign(run.dataset.samples[row].label)
+        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
+        if sign != 0 and reply:
+            labelled.append((prompt, reply, sign))
     effects = {}
     for scope, layers in scopes.items():
         per_prompt, null = [], []
-        for row, prompt in zip(run.rows, run.prompts, strict=True):
-            sample = run.dataset.samples[row]
-            sign = label_sign(sample.label)
-            reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
-            if sign == 0 or not reply:
-                continue
-            change = ablation_change(run.hf, prompt, reply, layers, units, pad_id=run.pad_id) * sign
-            per_prompt.append(change[0])
-            null.append(change[1:])
+        if labelled:
+            edits = {lay: centred_ablation(units, None if means is None else means[lay]) for lay in layers}
+            k = len(units)
+            tiled = {lay: (np.tile(p, (len(labelled), 1)), None if a is None else np.tile(a, (len(labelled), 1)))
+                     for lay, (p, a) in edits.items()}
+            values = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
+                                    [r for _, r, _ in labelled for _ in range(k)], tiled, pad_id=run.pad_id,
+                                    chunk=run.batch_size).reshape(len(labelled), k)
+            for (_, _, sign), row_values in zip(labelled, values, strict=True):
+                change = (row_values[1:] - row_values[0]) * sign
+                per_prompt.append(change[0])
+                null.append(change[1:])
         null_matrix = np.array(null).T if null else np.zeros((len(randoms), 0))
         effects[f"reply_logprob_change_{scope}"] = compare_with_null(
             np.array(per_prompt), null_matrix, name=f"signed log p(original reply) change ({scope})",

@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import torch
 
-from deception_causal.direction import NotComputable, resolve_direction
+from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.analysis import CausalContext, CausalTest
@@ -31,14 +31,24 @@ class CausalSettings:
 
     n_random: int = 10  # random directions for effects measured on generated replies
     n_random_forward: int = 20  # random directions for teacher-forced (cheap) effects
-    alphas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)  # x typical residual norm
-    batch_size: int = 16  # generation and teacher-forced rows per forward pass (at least the run's --batch-size)
-    max_new_tokens: int | None = None  # default: the run's --max-tokens
+    alphas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)  # x the steering unit x the scale factor
+    batch_size: int = 16  # teacher-forced rows per forward pass (at least the run's --batch-size)
+    # per reply; default: twice the prompt's original reply, at least min_new_tokens, at most the run's --max-tokens
+    # (an intervened reply is labelled and scored by its opening; one that rambles to --max-tokens holds up its batch)
+    max_new_tokens: int | None = None
+    min_new_tokens: int = 32
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
     ablate_all_layers: bool = True
+    # "spread": median distance of the samples from their mean (see `deception_causal.usable`);
+    # "residual_norm": their median norm (dominated by outlier channels in most large models)
+    steering_unit: str = "spread"
+    # "mean": project the direction out about the dataset mean; "zero": about zero (Arditi et al. 2024)
+    ablation: str = "mean"
     # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
     max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
-    scale_factors: tuple[float, ...] = (1.0, 0.5, 0.25)  # steering scales tried, x the typical residual norm
+    # steering scales, x the steering unit; the largest at which the random controls stay fluent is found by
+    # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
+    scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
     fluency_check_prompts: int = 4  # chosen prompts whose original replies the check teacher-forces
 
     def __attrs_post_init__(self) -> None:
@@ -51,8 +61,15 @@ class CausalSettings:
         if not self.scale_factors or any(f <= 0 for f in self.scale_factors) or \
                 list(self.scale_factors) != sorted(self.scale_factors, reverse=True):
             raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
+        if self.min_new_tokens < 1:
+            raise ValueError(f"min_new_tokens must be at least 1, got {self.min_new_tokens}")
         if self.fluency_check_prompts < 1:
             raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
+        if self.steering_unit not in ("spread", "residual_norm"):
+            raise ValueError(f"steering_unit must be 'spread' or 'residual_norm', got {self.steering_unit!r}")
+        if self.ablation not in ("mean", "zero"):
+            raise ValueError(f"ablation must be 'mean' (about the dataset mean) or 'zero' (about zero), "
+                             f"got {self.ablation!r}")
 
 
 ConditionSpec = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]  # layer -> (project, add)
@@ -68,9 +85,12 @@ class CausalRun:
     """The prompts, direction and helpers of one causal test on one run."""
 
     def __init__(self, context: Any, settings: CausalSettings, rows: Sequence[int] | None = None,
-                 direction: ProbeDirection | None = None, select: bool = True) -> None:
-        """``select``: choose a direction at which random controls stay fluent (`deception_causal.usable`);
-        raises `deception_causal.usable.NotTestable` when none does."""
+                 direction: ProbeDirection | None = None, select: str | None = None) -> None:
+        """``select``: the test ("ablation" or "steering") whose direction the run's one fluency
+        selection decides (`deception_causal.usable`); raises `deception_causal.usable.NotTestable`
+        when no candidate keeps that test's random controls fluent."""
+        from deception_causal.usable import selection_for, steering_unit
+
         self.context = context
         self.settings = settings
         self.dataset = context.dataset
@@ -86,39 +106,50 @@ class CausalRun:
         tokenizer = context.model.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
-        self.scale_factor = 1.0
-        self.selection: dict[str, Any] | None = None
-        if select:
-            self.direction, self.scale_factor, self.selection = self._select(getattr(context, "alternatives", ()))
-        self.d_model = int(self.direction.vector.shape[0])
-        self.unit = self.direction.unit
         run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
         self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
+        self.scale_factor = settings.scale_factors[0]
+        self.selection: dict[str, Any] | None = None
+        if select is not None:
+            from deception_causal.usable import not_testable
+
+            shared = shared_selection(self, getattr(context, "alternatives", ()))
+            choice = shared.for_test(select)
+            if choice.direction is None:
+                raise not_testable(choice, shared.record, select)
+            self.direction, self.scale_factor = choice.direction, choice.scale_factor
+            self.selection = selection_for(shared.record, select)
+        self.d_model = int(self.direction.vector.shape[0])
+        self.unit = self.direction.unit
+        self.strength_unit = steering_unit(self.dataset, self.direction, settings.steering_unit)
         self.max_new = settings.max_new_tokens or int(context.config.max_tokens)
+        tokenizer = context.model.tokenizer
+        self.max_new_per_prompt = [self.max_new if settings.max_new_tokens else min(
+            self.max_new, max(settings.min_new_tokens, 2 * len(stored_reply(self.dataset, r, tokenizer))))
+            for r in self.rows]
         if any(self.dataset.samples[r].reply_ids is None for r in self.rows):
             log.warning("causal: this dataset (schema 1) stores no reply token ids; the original replies are "
                         "re-tokenised from their text, which need not give the tokens the model generated")
         self.trials = {t.trial_key: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
+        self._means: dict[int, np.ndarray] = {}
+        self.mean_sources: dict[int, str] = {}
 
-    def _select(self, alternatives: Sequence[ProbeDirection]) -> tuple[ProbeDirection, float, dict[str, Any]]:
-        """The direction (and steering-scale factor) whose norm-matched random controls leave the model fluent."""
-        from deception_causal.stats import random_unit_directions
-        from deception_causal.usable import choose_direction
-
+    def fluency_checks(self) -> list[tuple[list[int], list[int]]]:
+        """(prompt, original reply) of the first chosen prompts with a stored reply, for the fluency check."""
         checks = []
         for row, prompt in zip(self.rows, self.prompts, strict=True):
             reply = stored_reply(self.dataset, row, self.context.model.tokenizer)
             if reply:
-                checks.append((prompt, reply))
+                checks.append((list(prompt), reply))
             if len(checks) == self.settings.fluency_check_prompts:
                 break
+        return checks
 
-        def randoms(d: int) -> np.ndarray:
-            return random_unit_directions(d, self.settings.n_random, self.seed * 1000 + 9)
+    def check_randoms(self, d: int) -> np.ndarray:
+        from deception_causal.stats import random_unit_directions
 
-        return choose_direction(self.dataset, self.hf, self.direction, alternatives, checks, randoms, self.settings,
-                                self.pad_id)
+        return random_unit_directions(d, self.settings.n_random, self.seed * 1000 + 9)
 
     # ---- bookkeeping ------------------------------------------------------------------
     def typical_norm(self) -> float:
@@ -128,13 +159,50 @@ class CausalRun:
         return typical_norm(self.dataset, self.direction)
 
     def steering_scale(self) -> float:
-        """The steering scale: the typical residual norm times the factor the direction selection chose."""
-        return self.typical_norm() * self.scale_factor
+        """What alpha 1 adds: the steering unit's value times the factor the direction selection chose."""
+        return self.strength_unit.value * self.scale_factor
+
+    def layer_means(self, layers: Sequence[int]) -> dict[int, np.ndarray] | None:
+        """The centre of mean ablation at each of ``layers`` (None under ``ablation="zero"``): the
+        dataset's mean state where it holds the layer; elsewhere the mean over the chosen prompts'
+        positions (all but the first, the attention sink) of a clean pass."""
+        if self.settings.ablation != "mean":
+            return None
+        from deception_causal.usable import dataset_mean
+
+        missing = [layer for layer in layers if layer not in self._means]
+        for layer in [m for m in missing if m in self.dataset.layers]:
+            self._means[layer] = dataset_mean(self.dataset, attrs.evolve(self.direction, layer=layer))
+            self.mean_sources[layer] = "dataset mean (last prompt token)"
+        missing = [layer for layer in missing if layer not in self._means]
+        if missing:
+            out = teacher_forced(self.hf, self.prompts, [[] for _ in self.prompts], record=missing, pad_id=self.pad_id,
+                                 chunk=self.batch_size)
+            for layer in missing:
+                states = torch.cat([h[1:] for h in out.hidden[layer]])
+                self._means[layer] = states.double().mean(dim=0).numpy()
+                self.mean_sources[layer] = "mean over the chosen prompts' positions (layer not captured)"
+        return {layer: self._means[layer] for layer in layers}
 
     def random_units(self, n: int, salt: int) -> np.ndarray:
         from deception_causal.stats import random_unit_directions
 
         return random_unit_directions(self.d_model, n, self.seed * 1000 + salt, avoid=self.unit)
+
+    def units_record(self) -> dict[str, Any]:
+        """Which units and which ablation this result used, and why (see `deception_causal.usable`)."""
+        from deception_causal.usable import ABLATION_METHODS
+
+        return {"steering_unit": {**self.strength_unit.describe(), "scale_factor": self.scale_factor,
+                                  "alpha_one_adds": self.steering_scale(),
+                                  "residual_norm": self.typical_norm()},
+                "ablation": {"name": self.settings.ablation, "method": ABLATION_METHODS[self.settings.ablation],
+                             "centre_sources": {str(k): v for k, v in sorted(self.mean_sources.items())}},
+                "random_controls": "unit directions orthogonal to u, scaled like the probe direction's edit, so each "
+                                   "adds (or removes) a vector of the same norm as the probe direction's",
+                "why": "outlier channels (huge, nearly constant dimensions) dominate the residual norm but not the "
+                       "data's variation: strengths in units of the spread, and ablation about the mean, keep "
+                       "norm-matched random controls fluent, so effects are compared with a meaningful null"}
 
     def prompts_record(self) -> dict[str, Any]:
         samples = self.dataset.samples
@@ -150,9 +218,11 @@ class CausalRun:
 
     def base_record(self, name: str) -> dict[str, Any]:
         return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "ok",
-                "direction": self.direction.describe(), "direction_selection": self.selection,
+                "direction": self.direction.describe(), "direction_origin": direction_origin(self.direction),
+                "direction_origin_short": origin_short(self.direction),
+                "direction_selection": self.selection, "units": self.units_record(),
                 "prompts": self.prompts_record(),
-                "settings": {**attrs.asdict(self.settings), "max_new_tokens_used": self.max_new,
+                "settings": {**attrs.asdict(self.settings), "max_new_tokens_used": self.max_new_per_prompt,
                              "stop_strings": sorted(set().union(*self.stops)) if self.stops else [],
                              "sampling": {"temperature": getattr(self.context.sampling, "temperature", None),
                                           "top_p": getattr(self.context.sampling, "top_p", None),
@@ -161,24 +231,28 @@ class CausalRun:
     # ---- generation ---------------------------------------------------------------------
     def generate(self, conditions: Sequence[ConditionSpec]) -> list[Generated]:
         """Generate a reply for every chosen prompt under each condition (same seed per prompt
-        across conditions, so differences come from the intervention, not from sampling)."""
-        from deception_core.capture.base import GenerationRequest
+        across conditions, so differences come from the intervention, not from sampling).
 
-        jobs = [(c, i) for c in range(len(conditions)) for i in range(len(self.rows))]
-        texts: dict[tuple[int, int], str] = {}
-        ids: dict[tuple[int, int], tuple[int, ...]] = {}
-        size = self.batch_size
-        started = time.monotonic()
+        A batch holds one prompt under every condition (or as many as the batch size allows when
+        that is larger): its rows have the same length, so none is padded, and the conditions of a
+        prompt share the batch's decoding steps."""
+        from deception_core.capture.base import GenerationRequest
         from deception_core.progress import progress_bar
 
+        texts: dict[tuple[int, int], str] = {}
+        ids: dict[tuple[int, int], tuple[int, ...]] = {}
+        size = max(self.batch_size, len(conditions))
+        jobs = [(c, i) for i in range(len(self.rows)) for c in range(len(conditions))]
+        started = time.monotonic()
         bar = progress_bar(len(jobs), f"causal replies ({len(conditions)} conditions)", "reply")
         for start in range(0, len(jobs), size):
             if start:
                 log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
                          len(conditions), len(self.rows), time.monotonic() - started)
             chunk = jobs[start:start + size]
-            requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new, seed=self.seed + 7919 * self.rows[i],
-                                          capture=False, stop=self.stops[i]) for _, i in chunk]
+            requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new_per_prompt[i],
+                                          seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
+                        for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
             results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
             for job, result in zip(chunk, results, strict=True):
@@ -280,6 +354,30 @@ class CausalRun:
                 for i in range(len(conditions))]
 
 
+_SHARED: list[tuple[tuple[Any, ...], Any]] = []  # the last selection, with the objects it was made for
+
+
+def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> Any:
+    """The run's one fluency selection (`deception_causal.usable.choose_direction`), shared by
+    ablation and steering: the second test of a run reuses the first one's instead of repeating
+    the same teacher-forced checks. It is keyed on the very objects it was made from (dataset,
+    model, directions, settings, prompts), so another run, or other settings, get their own."""
+    from deception_causal.usable import choose_direction
+
+    key = (run.dataset, run.hf, run.context.direction, *alternatives, run.settings, run.seed, tuple(run.rows))
+    for held, selection in _SHARED:
+        if len(held) == len(key) and all(a is b or (isinstance(a, (int, tuple, CausalSettings)) and a == b)
+                                         for a, b in zip(held, key, strict=True)):
+            log.info("causal: reusing this run's direction selection")
+            return selection
+    started = time.monotonic()
+    selection = choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
+                                 run.check_randoms, run.settings, run.pad_id, run.batch_size)
+    log.info("causal: direction selection took %.0f s", time.monotonic() - started)
+    _SHARED[:] = [(key, selection)]
+    return selection
+
+
 class GenerationTest(CausalTest):
     """A causal test on the run's chosen prompts and probe direction: subclasses build the result
     from a `CausalRun`; a run that cannot support the test gets an honest not-computable record."""
@@ -294,7 +392,7 @@ class GenerationTest(CausalTest):
         from deception_causal.usable import NotTestable
 
         try:
-            run = CausalRun(context, self.settings)
+            run = CausalRun(context, self.settings, select=self.name)
         except NotTestable as reason:
             untestable: dict[str, Any] = jsonable(not_computable(self.name, str(reason),
                                                                  direction_selection=reason.selection))

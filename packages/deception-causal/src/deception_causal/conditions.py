@@ -44,3 +44,14 @@ def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict[int, An
                                          if judged and labels else None)
         records.append(record)
     return records
+
+
+def random_controls(records: list[dict[str, Any]], max_broken: float) -> dict[str, Any]:
+    """How many of the random directions' generated replies broke, and whether that is within the limit
+    (the comparison with random directions means something only where they leave the model fluent)."""
+    rates = [r["rates"]["broken_rate"] for r in records if r["direction"] == "random" and "rates" in r]
+    share = float(np.mean(rates)) if rates else None
+    return {"n_conditions": len(rates), "broken_share": share, "max_broken": max_broken,
+            "fluent": None if share is None else bool(share <= max_broken),
+            "measure": "mean over random-direction conditions of the share of generated replies whose perplexity "
+                       "exceeds fluency_ratio x the baseline reply's"}

@@ -87,3 +87,23 @@ def resolve_direction(dataset: Dataset, chosen: ProbeDirection | None,
               "fit_excludes_causal_prompt_trials": held_out,
               "why": why}
     return ProbeDirection(layer, position, vector, bias, source, detail)
+
+
+#: what each `ProbeDirection.source` means, as the causal results' headlines say it
+ORIGINS = {
+    "probe": "probe direction",
+    "difference_of_means": "difference of means of deceptive and honest replies (no usable probe direction)",
+    "condition_difference_of_means": "condition difference of means (no labelled samples): deception-favouring "
+                                     "minus honesty-favouring conditions",
+}
+
+
+def direction_origin(direction: ProbeDirection) -> str:
+    """Where the direction the causal tests intervene on came from, in words."""
+    return ORIGINS.get(direction.source, f"{direction.source} direction")
+
+
+def origin_short(direction: ProbeDirection) -> str:
+    """The origin in a few words, for headlines and plot titles."""
+    return {"probe": "probe direction", "difference_of_means": "difference of means",
+            "condition_difference_of_means": "condition difference of means"}.get(direction.source, direction.source)

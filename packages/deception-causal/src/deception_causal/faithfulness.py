@@ -146,7 +146,9 @@ class Faithfulness(CausalTest):
         all_conditions = tracking(deltas, seed)
         result = {
             "format_version": 1, "test": self.name, "status": "ok",
-            "direction": usable[0]["direction"], "prompts": usable[0]["prompts"],
+            "direction": usable[0]["direction"], "direction_origin": usable[0].get("direction_origin"),
+            "direction_origin_short": usable[0].get("direction_origin_short"), "prompts": usable[0]["prompts"],
+            "units_by_test": {r["test"]: r.get("units") for r in usable},
             "settings": {"n_permutations": N_PERMUTATIONS},
             "sources": sources,
             "tracking": {"all_conditions": all_conditions, "probe_direction_conditions": tracking(probe_only, seed),
@@ -168,6 +170,7 @@ class Faithfulness(CausalTest):
         sae = result["sae_reconstruction"]
         if sae.get("status") == "ok":
             line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
-        result["summary"] = "faithfulness: " + line
+        origin = result["direction_origin_short"]
+        result["summary"] = f"faithfulness{f' ({origin})' if origin else ''}: " + line
         record: dict[str, Any] = jsonable(result)
         return record

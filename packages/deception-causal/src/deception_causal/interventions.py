@@ -85,7 +85,8 @@ class RowEdit:
             x = x.clone()
             for row in range(x.shape[0]):
                 end = self.prompt_end[row] if self.prompt_end is not None else x.shape[1]
-                x[row, end - n:end] += delta[row]
+                m = min(n, end)  # rows of a batch share n: shorter prompts' deltas are zero-padded at the front
+                x[row, end - m:end] += delta[row, n - m:]
         return x.to(dtype)
 
 

@@ -7,7 +7,7 @@ known-answer tests call these directly on a model with a planted direction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,54 @@ def _rows(vectors: np.ndarray | torch.Tensor | None, k: int, d: int) -> torch.Te
 
 def _mean_logprob(values: torch.Tensor) -> float:
     return float(values.mean()) if values.numel() else float("nan")
+
+
+#: per layer: (``[n, d]`` unit vectors to project out or None, ``[n, d]`` vectors to add or None)
+LayerRows = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]
+
+
+def reply_logprobs(hf_model: Any, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
+                   edits: LayerRows | None = None, pad_id: int = 0, chunk: int = 16,
+                   prompt_delta: tuple[int, torch.Tensor] | None = None) -> np.ndarray:
+    """``[n]`` mean log p(replies[i] | prompts[i]) with row ``i``'s edits, ``chunk`` rows per forward pass.
+
+    Rows of many prompts and many directions share passes: they are run in order of length (so a
+    pass pads little) and returned in the given order. ``prompt_delta``: ``(layer, [n, m, d])``
+    added to the last ``m`` prompt positions of each row (zero-padded at the front for shorter
+    patches), as patching does.
+    """
+    n = len(prompts)
+    if n == 0:
+        return np.zeros(0)
+    order = sorted(range(n), key=lambda i: len(prompts[i]) + len(replies[i]))
+    pick = torch.as_tensor(order, dtype=torch.long)
+    layer_edits: dict[int, RowEdit] = {}
+    for layer, (project, add) in (edits or {}).items():
+        source = project if project is not None else add
+        d = np.asarray(source).shape[1]
+        layer_edits[layer] = RowEdit(project=None if project is None else _rows(project, n, d)[pick],
+                                     add=None if add is None else _rows(add, n, d)[pick])
+    if prompt_delta is not None:
+        layer, delta = prompt_delta
+        patch = RowEdit(prompt_delta=delta[pick].float(), prompt_end=tuple(len(prompts[i]) for i in order))
+        if layer in layer_edits:
+            raise ValueError("a prompt delta and another edit at the same layer are not combined")
+        layer_edits[layer] = patch
+    out = teacher_forced(hf_model, [prompts[i] for i in order], [replies[i] for i in order], layer_edits,
+                         pad_id=pad_id, chunk=chunk)
+    values = np.empty(n)
+    for place, row in enumerate(order):
+        values[row] = _mean_logprob(out.reply_logprobs[place])
+    return values
+
+
+def centred_ablation(units: np.ndarray, mean: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (project, add) rows that ablate each of ``units`` about ``mean``: ``h - ((h - mean).u)u``,
+    which is ``h - (h.u)u + (mean.u)u``; with ``mean`` None, the uncentred ``h - (h.u)u``."""
+    units = np.atleast_2d(np.asarray(units, dtype=np.float64))
+    if mean is None:
+        return units, None
+    return units, (units @ np.asarray(mean, dtype=np.float64))[:, None] * units
 
 
 def reply_logprob_rows(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
@@ -47,11 +95,15 @@ def steering_curve(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], l
 
 
 def ablation_change(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
-                    units: np.ndarray, pad_id: int = 0) -> np.ndarray:
-    """``[k]`` change of mean log p(reply) when ``units[k]`` is projected out at ``layers`` (vs none)."""
+                    units: np.ndarray, pad_id: int = 0,
+                    means: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
+    """``[k]`` change of mean log p(reply) when ``units[k]`` is projected out at ``layers`` (vs none);
+    with ``means`` (layer -> mean state), about that mean (`centred_ablation`), else about zero."""
     units = np.atleast_2d(np.asarray(units, dtype=np.float64))
-    project = np.vstack([np.zeros((1, units.shape[1])), units])
-    values = reply_logprob_rows(hf_model, prompt, reply, layers, project=project, pad_id=pad_id)
+    rows = np.vstack([np.zeros((1, units.shape[1])), units])
+    edits = {layer: centred_ablation(rows, None if means is None else means[layer]) for layer in layers}
+    values = reply_logprobs(hf_model, [prompt] * len(rows), [reply] * len(rows), edits, pad_id=pad_id,
+                            chunk=len(rows))
     return np.asarray(values[1:] - values[0])
 
 

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from deception_causal.common import CausalRun, CausalSettings, jsonable, not_computable, stored_reply
-from deception_causal.direction import NotComputable, resolve_direction
-from deception_causal.measures import patch_deltas, patched_reply_logprob, prompt_states, reply_logprob_rows
+from deception_causal.direction import NotComputable, origin_short, resolve_direction
+from deception_causal.interventions import teacher_forced
+from deception_causal.measures import patch_deltas, reply_logprobs
 from deception_causal.selection import matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
 from deception_core.analysis import CausalContext, CausalTest
@@ -40,7 +41,7 @@ class ActivationPatching(CausalTest):
             direction = resolve_direction(dataset, context.direction, trial_keys(dataset, rows))
             # no fluency selection: patching's controls are the pairs' own state differences along random
             # directions (a real difference's size), not a steering-strength push
-            run = CausalRun(context, self.settings, rows=rows, direction=direction, select=False)
+            run = CausalRun(context, self.settings, rows=rows, direction=direction)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
         record: dict[str, Any] = jsonable(patching_result(run, pairs))
@@ -62,44 +63,89 @@ class PairMeasure:
     record: dict[str, Any]  # the per-pair JSON record
 
 
-def measure_pair(run: CausalRun, pair: Any, randoms: np.ndarray) -> PairMeasure | None:
-    """Patch the source's prompt states into the target's run; None when a reply is empty or the
-    prompt has nothing but the beginning-of-sequence position to patch."""
+def measure_pairs(run: CausalRun, pairs: list[Any], randoms: np.ndarray) -> list[PairMeasure]:
+    """Patch each pair's source prompt states into its target's run (see `measure_group`), the
+    teacher-forced rows of several pairs sharing forward passes up to the batch size; pairs with an
+    empty reply, or whose prompts have nothing but the beginning-of-sequence position to patch, are
+    left out."""
     layer, tokenizer = run.direction.layer, run.context.model.tokenizer
-    source_prompt, target_prompt = run.dataset.prompt_ids(pair.source), run.dataset.prompt_ids(pair.target)
-    src_reply = stored_reply(run.dataset, pair.source, tokenizer)
-    tgt_reply = stored_reply(run.dataset, pair.target, tokenizer)
-    if not src_reply or not tgt_reply:
-        return None
-    h_s = prompt_states(run.hf, source_prompt, layer, run.pad_id)
-    h_t = prompt_states(run.hf, target_prompt, layer, run.pad_id)
-    deltas = patch_deltas(h_s, h_t, run.unit, randoms)
-    if deltas["full"].shape[0] == 0:
-        return None
-    stacked_t = torch.cat([deltas["direction"][None], deltas["full"][None], deltas["random"]])
-    on_src = patched_reply_logprob(run.hf, target_prompt, src_reply, layer, stacked_t, run.pad_id)
-    on_tgt = patched_reply_logprob(run.hf, target_prompt, tgt_reply, layer, stacked_t, run.pad_id)
-    clean_source = float(reply_logprob_rows(run.hf, source_prompt, src_reply, [layer],
-                                            add=np.zeros((1, run.d_model)), pad_id=run.pad_id)[0])
-    base_src, base_tgt = on_src[0], on_tgt[0]
+    prompts = sorted({r for pair in pairs for r in (pair.source, pair.target)})
+    forced = teacher_forced(run.hf, [run.dataset.prompt_ids(r) for r in prompts], [[] for _ in prompts], record=[layer],
+                            pad_id=run.pad_id, chunk=run.batch_size)
+    states = dict(zip(prompts, forced.hidden[layer], strict=True))
+    ready = []
+    for pair in pairs:
+        src_reply = stored_reply(run.dataset, pair.source, tokenizer)
+        tgt_reply = stored_reply(run.dataset, pair.target, tokenizer)
+        if not src_reply or not tgt_reply:
+            continue
+        deltas = patch_deltas(states[pair.source], states[pair.target], run.unit, randoms)
+        if deltas["full"].shape[0] == 0:
+            continue
+        ready.append((pair, src_reply, tgt_reply, deltas))
+    per_pair = 2 * (3 + len(randoms)) + 1
+    group = max(1, run.batch_size // per_pair)
+    measures = []
+    for start in range(0, len(ready), group):
+        log.info("causal patching: pairs %d-%d of %d", start + 1, min(len(ready), start + group), len(ready))
+        measures += measure_group(run, ready[start:start + group], states)
+    return measures
+
+
+def measure_group(run: CausalRun, ready: list[tuple[Any, list[int], list[int], dict[str, torch.Tensor]]],
+                  states: dict[int, torch.Tensor]) -> list[PairMeasure]:
+    """One batch of teacher-forced rows for some pairs: per pair, the target prompt with the source's
+    and the target's reply, each clean, direction-patched, fully patched and patched along every
+    random direction, and the source prompt with its own reply (clean)."""
+    layer = run.direction.layer
+    prompts: list[list[int]] = []
+    replies: list[list[int]] = []
+    deltas: list[torch.Tensor] = []
+    for pair, src_reply, tgt_reply, delta in ready:
+        stacked = torch.cat([torch.zeros_like(delta["full"])[None], delta["direction"][None], delta["full"][None],
+                             delta["random"]])
+        target_prompt = list(run.dataset.prompt_ids(pair.target))
+        for reply in (src_reply, tgt_reply):
+            prompts += [target_prompt] * len(stacked)
+            replies += [reply] * len(stacked)
+            deltas += list(stacked)
+        prompts.append(list(run.dataset.prompt_ids(pair.source)))
+        replies.append(src_reply)
+        deltas.append(torch.zeros_like(delta["full"][:1]))
+    width = max(d.shape[0] for d in deltas)
+    padded = torch.zeros(len(deltas), width, run.d_model)
+    for row, change in enumerate(deltas):
+        padded[row, width - change.shape[0]:] = change
+    values = reply_logprobs(run.hf, prompts, replies, None, pad_id=run.pad_id, chunk=run.batch_size,
+                            prompt_delta=(layer, padded))
+    measures = []
+    offset = 0
     w = run.direction.vector
-    record = {
-        "source_row": pair.source, "target_row": pair.target, "kind": pair.kind,
-        "source_label": run.dataset.samples[pair.source].label,
-        "target_label": run.dataset.samples[pair.target].label,
-        "n_positions_patched": int(deltas["full"].shape[0]),
-        "target_probe_score": float(run.direction.score(h_t[-1].double().numpy()[None])[0]),
-        "source_reply_logprob": {"target_clean": float(base_src), "direction_patch": float(on_src[1]),
-                                 "full_patch": float(on_src[2]), "source_clean": clean_source},
-        "target_reply_logprob": {"target_clean": float(base_tgt), "direction_patch": float(on_tgt[1]),
-                                 "full_patch": float(on_tgt[2])},
-    }
-    return PairMeasure(
-        source_gain=float(on_src[1] - base_src), full_gain=float(on_src[2] - base_src),
-        source_null=np.asarray(on_src[3:] - base_src), target_loss=float(on_tgt[1] - base_tgt),
-        target_null=np.asarray(on_tgt[3:] - base_tgt), clean_gap=clean_source - float(base_src),
-        score_shift=float(deltas["direction"][-1].double().numpy() @ w),
-        score_null=np.asarray(deltas["random"][:, -1].double().numpy() @ w), record=record)
+    for pair, _src, _tgt, delta in ready:
+        k = 3 + delta["random"].shape[0]
+        on_src, on_tgt = values[offset:offset + k], values[offset + k:offset + 2 * k]
+        clean_source = float(values[offset + 2 * k])
+        offset += 2 * k + 1
+        base_src, base_tgt = on_src[0], on_tgt[0]
+        h_t = states[pair.target]
+        record = {
+            "source_row": pair.source, "target_row": pair.target, "kind": pair.kind,
+            "source_label": run.dataset.samples[pair.source].label,
+            "target_label": run.dataset.samples[pair.target].label,
+            "n_positions_patched": int(delta["full"].shape[0]),
+            "target_probe_score": float(run.direction.score(h_t[-1].double().numpy()[None])[0]),
+            "source_reply_logprob": {"target_clean": float(base_src), "direction_patch": float(on_src[1]),
+                                     "full_patch": float(on_src[2]), "source_clean": clean_source},
+            "target_reply_logprob": {"target_clean": float(base_tgt), "direction_patch": float(on_tgt[1]),
+                                     "full_patch": float(on_tgt[2])},
+        }
+        measures.append(PairMeasure(
+            source_gain=float(on_src[1] - base_src), full_gain=float(on_src[2] - base_src),
+            source_null=np.asarray(on_src[3:] - base_src), target_loss=float(on_tgt[1] - base_tgt),
+            target_null=np.asarray(on_tgt[3:] - base_tgt), clean_gap=clean_source - float(base_src),
+            score_shift=float(delta["direction"][-1].double().numpy() @ w),
+            score_null=np.asarray(delta["random"][:, -1].double().numpy() @ w), record=record))
+    return measures
 
 
 def pair_effects(measures: list[PairMeasure], seed: int) -> dict[str, Any]:
@@ -143,13 +189,7 @@ METHOD = ("residual stream after the probe layer, over the prompt positions alig
 
 def patching_result(run: CausalRun, pairs: list[Any]) -> dict[str, Any]:
     randoms = run.random_units(run.settings.n_random_forward, salt=5)
-    measures = []
-    for index, pair in enumerate(pairs):
-        log.info("causal patching: pair %d/%d (rows %d -> %d, %s)", index + 1, len(pairs), pair.source, pair.target,
-                 pair.kind)
-        measure = measure_pair(run, pair, randoms)
-        if measure is not None:
-            measures.append(measure)
+    measures = measure_pairs(run, pairs, randoms)
     if not measures:
         return {**run.base_record("patching"), **not_computable("patching", "every matched pair has an empty reply")}
     effects = pair_effects(measures, run.seed)
@@ -167,7 +207,7 @@ def patching_result(run: CausalRun, pairs: list[Any]) -> dict[str, Any]:
         "per_pair": [m.record for m in measures],
     })
     result["prompts"]["pair_kinds"] = kinds
-    result["summary"] = (f"patching (layer {run.direction.layer}, {len(measures)} pairs): "
+    result["summary"] = (f"patching (layer {run.direction.layer}, {origin_short(run.direction)}, {len(measures)} pairs): "
                          + describe_effect(effects["source_reply_logprob_change"])
                          + (f"; NIE {nie['value']:+.3g}" if nie["value"] is not None else ""))
     return result

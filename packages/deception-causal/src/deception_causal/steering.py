@@ -1,4 +1,9 @@
-"""Steering during generation: add alpha x the unit direction, scaled to the typical residual norm."""
+"""Steering during generation: add alpha x the unit direction x the steering scale.
+
+The scale is the steering unit (by default the spread of the activations: the median distance of
+the run's samples from their mean at that layer, see `deception_causal.usable`) times the factor
+the run's fluency selection chose. Random controls add the same alpha x scale along random unit
+directions, so every control adds a vector of exactly the probe direction's norm."""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
-from deception_causal.conditions import condition_summary, run_conditions
-from deception_causal.measures import reply_logprob_rows
+from deception_causal.conditions import condition_summary, random_controls, run_conditions
+from deception_causal.direction import origin_short
+from deception_causal.measures import reply_logprobs
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
 
 PLOT_FILE = "causal_dose_response.png"
@@ -118,10 +124,13 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
     result = run.base_record("steering")
     result.update({
         "method": "h + alpha * scale * u on the residual stream after the block at every position and decoding step; "
-                  "random controls: unit directions orthogonal to u with the same alpha and scale",
-        "scale": {"typical_residual_norm": run.typical_norm(), "factor": run.scale_factor, "value": scale,
-                  "layer": layer,
-                  "statistic": "median L2 norm over the run's samples, times the factor the direction selection chose"},
+                  "random controls: unit directions orthogonal to u with the same alpha and scale (norm-matched to "
+                  "the vector added)",
+        "scale": {"unit": run.strength_unit.name, "unit_value": run.strength_unit.value, "factor": run.scale_factor,
+                  "value": scale, "layer": layer, "typical_residual_norm": run.typical_norm(),
+                  "statistic": f"{run.strength_unit.describe()['statistic']}; times the factor the direction "
+                               "selection chose"},
+        "random_controls": random_controls(records, settings.max_random_broken),
         "alphas": alphas.tolist(),
         "labeller": "scenario rule (all conditions); the run's evaluator on the probe-direction conditions",
         "effects": effects,
@@ -135,8 +144,12 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
         },
         "conditions": records,
     })
-    result["summary"] = (f"steering (layer {layer}, scale {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
+    result["summary"] = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
+                         f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
                          + "; " + describe_effect(effects["reply_logprob_slope"]))
+    controls = result["random_controls"]
+    if controls["broken_share"] is not None:
+        result["summary"] += f"; random controls broke {controls['broken_share']:.0%} of replies"
     return result
 
 
@@ -154,13 +167,19 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     random_rows = np.vstack([np.outer([a_max, -a_max], r * scale) for r in randoms])
     adds = np.vstack([probe_rows, random_rows])
     slopes, two_point, null, curves = [], [], [], []
+    labelled = []
     for row, prompt in zip(run.rows, run.prompts, strict=True):
-        sample = run.dataset.samples[row]
-        sign = label_sign(sample.label)
+        sign = label_sign(run.dataset.samples[row].label)
         reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
-        if sign == 0 or not reply:
-            continue
-        values = reply_logprob_rows(run.hf, prompt, reply, [run.direction.layer], add=adds, pad_id=run.pad_id) * sign
+        if sign != 0 and reply:
+            labelled.append((prompt, reply, sign))
+    k = len(adds)
+    every: Any = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
+                           [r for _, r, _ in labelled for _ in range(k)],
+                           {run.direction.layer: (None, np.tile(adds, (len(labelled), 1)))},
+                           pad_id=run.pad_id, chunk=run.batch_size).reshape(len(labelled), k) if labelled else []
+    for (_, _, sign), row_values in zip(labelled, every, strict=True):
+        values = row_values * sign
         curve = values[: len(alphas)]
         curves.append(curve.tolist())
         slopes.append(per_sample_slopes(alphas, curve[None, :])[0])
@@ -174,6 +193,13 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     return {"effect": effect, **steerability(slopes_arr), "slopes": slopes_arr.tolist(), "curves": curves,
             "measure": "least-squares slope over alphas of sign(label) x mean log p(original reply)",
             "n_labelled_prompts": len(slopes)}
+
+
+def plot_title(result: dict[str, Any]) -> str:
+    """The dose-response plot's title: which direction (probe or a difference of means), where, on how many prompts."""
+    origin = result.get("direction_origin_short") or "probe direction"
+    return (f"steering along the {origin} at layer {result['direction']['layer']} "
+            f"({result['prompts']['n_used']} prompts)")
 
 
 def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
@@ -191,7 +217,8 @@ def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
     rates = [d["deceptive_rate"] for d in dose]
     lows = [d["deceptive_rate_ci"][0] if d["deceptive_rate_ci"][0] is not None else r for d, r in zip(dose, rates, strict=True)]
     highs = [d["deceptive_rate_ci"][1] if d["deceptive_rate_ci"][1] is not None else r for d, r in zip(dose, rates, strict=True)]
-    left.plot(alphas, rates, "o-", label="deceptive (probe direction)")
+    origin = result.get("direction_origin_short") or "probe direction"
+    left.plot(alphas, rates, "o-", label=f"deceptive ({origin})")
     left.fill_between(alphas, lows, highs, alpha=0.2)
     left.plot(alphas, [d["fluent_honest_rate"] for d in dose], "s--", label="honest and fluent")
     left.plot(alphas, [d["broken_rate"] for d in dose], "x:", label="broken (perplexity)")
@@ -201,14 +228,15 @@ def dose_response_plot(result: dict[str, Any], path: Path) -> Path | None:
             left.errorbar([alpha], [float(np.mean(values))], yerr=[[float(np.mean(values) - np.min(values))],
                           [float(np.max(values) - np.mean(values))]], fmt="k^", capsize=3)
     left.plot([], [], "k^", label="deceptive (random directions)")
-    left.set_xlabel("alpha (x typical residual norm)")
+    unit = result.get("scale") or {}
+    left.set_xlabel(f"alpha (x {unit.get('factor', 1):g} x {unit.get('unit', 'spread')})")
     left.set_ylabel("fraction of replies")
     left.set_ylim(-0.05, 1.05)
     left.legend(fontsize=7)
     right.plot(alphas, [d["mean_probe_score"] for d in dose], "o-")
     right.set_xlabel("alpha")
     right.set_ylabel("mean probe score of the reply (clean re-read)")
-    fig.suptitle(f"steering at layer {result['direction']['layer']} ({result['prompts']['n_used']} prompts)")
+    fig.suptitle(plot_title(result))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")

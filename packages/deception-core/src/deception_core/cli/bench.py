@@ -73,21 +73,28 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
                    "generate replaying the same batches.")
 @click.option("--trials", type=int, default=2, show_default=True,
               help="--pipeline: trials per scenario, mode and condition (2 scenarios x 2 modes x 2 conditions).")
+@click.option("--causal", "causal", is_flag=True,
+              help="Time a run of the README quick start's shape with --causal: the play stage and the causal stage "
+                   "as the runner times them, and each causal test's status.")
+@click.option("--causal-samples", type=int, default=10, show_default=True, help="--causal: prompts per causal test.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the results here: a new file outside any run folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.pass_context
 def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, pipeline, trials, json_path, overwrite) -> None:
+          threads, random_weights, pipeline, trials, causal, causal_samples, json_path, overwrite) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
     from deception_core.cli.options import refuse_unless
     from deception_core.errors import UsageError
     from deception_core.models.device import resolve_device
     from deception_core.runner.output_policy import check_output_file
 
-    refuse_unless(ctx, pipeline, "--pipeline", "trials")
-    refuse_unless(ctx, not pipeline, "the capture benchmark (without --pipeline)", "backends", "backend_batch_sizes",
-                  "n_prompts", "layers", fix="drop it, or drop --pipeline")
+    if pipeline and causal:
+        raise UsageError("--pipeline and --causal are two benchmarks; run them one at a time")
+    refuse_unless(ctx, pipeline or causal, "--pipeline or --causal", "trials")
+    refuse_unless(ctx, causal, "--causal", "causal_samples")
+    refuse_unless(ctx, not (pipeline or causal), "the capture benchmark (without --pipeline or --causal)", "backends",
+                  "backend_batch_sizes", "n_prompts", "layers", fix="drop it, or drop --pipeline / --causal")
     resolve_device(device)  # local checks before a hub model's config is fetched
     if json_path is not None:  # refused now, not after the benchmark
         check_output_file(json_path, overwrite, "--json")
@@ -100,6 +107,10 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
         raise UsageError(f"--backends takes transformer-lens and/or hybrid; got {sorted(unknown)}")
     if new_tokens < 1 or repeats < 1:
         raise UsageError("--new-tokens and --repeats must be at least 1")
+    if causal and pipeline:
+        raise UsageError("--causal and --pipeline are separate benches; pass one of them")
+    if causal and (trials < 1 or causal_samples < 1):
+        raise UsageError("--causal needs --trials and --causal-samples of at least 1")
     from deception_core.config import _layers
     from deception_core.models.spec import ModelSpec, peek_model
     from deception_core.runner.plan import auto_layers
@@ -122,6 +133,9 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
     if pipeline:
         _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path, overwrite)
+        return
+    if causal:
+        _causal(loaded, model, trials, causal_samples, repeats, where, json_path, overwrite)
         return
     results = run_benchmark(loaded, layers=chosen, batch_sizes=sizes, backend_batch_sizes=backend_sizes, backends=names,
                             n_prompts=n_prompts, new_tokens=new_tokens, repeats=repeats,
@@ -165,3 +179,18 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
         _write_json(json_path, {"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
                                 "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
                                 "results": pipeline_json(results)}, overwrite)
+
+
+def _causal(loaded, model: str, trials: int, causal_samples: int, repeats: int, where: str,
+            json_path: str | None, overwrite: bool) -> None:
+    from deception_core.capture.causal_bench import causal_json, format_causal_row, run_causal_benchmark
+
+    result = run_causal_benchmark(loaded, model, trials=trials, causal_samples=causal_samples, repeats=repeats,
+                                  progress=lambda message: click.echo(message, err=True))
+    header = (f"deception bench --causal: {loaded.model_id} ({loaded.dtype}, {where}), the quick start's shape "
+              f"({result.trials} trials, 2 rounds) with --causal --causal-samples {causal_samples}; stage times "
+              f"from the runner, median of {repeats} run(s)")
+    click.echo(format_causal_row(result, header))
+    if json_path:
+        _write_json(json_path, {"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
+                                "repeats": repeats, "results": [causal_json(result)]}, overwrite)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import graphlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def run_causal_tests(registry: Registry, context: CausalContext, out_dir: Path) 
         log.info("causal test %s", name)
         needed = {r: results[r] for r in cls.requires if r in results}
         test = build(Kind.CAUSAL_TEST, name, cls, context.config.component_params(Kind.CAUSAL_TEST.value, name))
+        started = time.monotonic()
         record = test.run(_with_results(context, needed))
+        log.info("causal test %s: %s in %.1f s", name, record.get("status"), time.monotonic() - started)
         results[name] = CausalResult(name, record)
         atomic_write_text(out_dir / f"causal_{name}.json", json.dumps(record, indent=2, default=str))
     return results

@@ -55,6 +55,7 @@ class RunResults:
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
+    stage_seconds: dict[str, float] = attrs.field(factory=dict)  # "play", and "causal" when it ran
 
     def __repr__(self) -> str:
         return (f"<RunResults {self.output_dir}: {len(self.dataset)} samples, analyses {sorted(self.analyses)}, "
@@ -178,12 +179,19 @@ class InterpretabilityRunner:
                  checked.config.trials)
         self.plugins.manager.hook.before_run(config=checked.config)
         run = self._start(checked, prepared, out_dir)
+        stage = time.monotonic()
         self._play(run)
+        stages = {"play": time.monotonic() - stage}
+        log.info("play stage: %.1f s", stages["play"])
         dataset, size = self._write_dataset(run, checked, prepared, out_dir)
         config = run.config
         session = run.executor.session(load=config.causal)  # the causal tests need the model in this process
         analyses = self._analyse(dataset, out_dir, session, config.batch_size) if config.analyze else {}
+        stage = time.monotonic()
         causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
+        if causal:
+            stages["causal"] = time.monotonic() - stage
+            log.info("causal stage: %.1f s", stages["causal"])
         summary = outputs.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
         if session is not None:
@@ -192,7 +200,7 @@ class InterpretabilityRunner:
             from deception_core.report import write_report
 
             log.info("report: %s", write_report(out_dir, tokenizer=getattr(run.model, "tokenizer", None)))
-        results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size)
+        results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size, stages)
         self.plugins.manager.hook.after_run(config=config, results=results)
         if self.trial_sink is not None:
             self.trial_sink.finish()
