@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, labelled_replies
 from deception_causal.conditions import condition_summary, random_controls, run_conditions
 from deception_causal.direction import origin_short
 from deception_causal.measures import centred_ablation, reply_logprobs
@@ -95,12 +95,7 @@ def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],
     direction, random directions) share forward passes."""
     randoms = run.random_units(run.settings.n_random_forward, salt=2)
     units = np.vstack([np.zeros((1, run.d_model)), run.unit, randoms])
-    labelled = []
-    for row, prompt in zip(run.rows, run.prompts, strict=True):
-        sign = label_sign(run.dataset.samples[row].label)
-        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
-        if sign != 0 and reply:
-            labelled.append((prompt, reply, sign))
+    labelled = labelled_replies(run)
     effects = {}
     for scope, layers in scopes.items():
         per_prompt, null = [], []

@@ -456,3 +456,15 @@ def deceptive_indicator(labels: Sequence[str]) -> np.ndarray:
 def label_sign(label: str) -> int:
     """+1 for a deceptive reply, -1 for an honest one, 0 otherwise."""
     return {"deceptive": 1, "honest": -1}.get(label, 0)
+
+
+def labelled_replies(run: CausalRun) -> list[tuple[list[int], list[int], int]]:
+    """(prompt ids, stored reply ids, label sign) of the run's prompts whose sample is labelled and
+    has a reply: the rows the teacher-forced measures score."""
+    labelled = []
+    for row, prompt in zip(run.rows, run.prompts, strict=True):
+        sign = label_sign(run.dataset.samples[row].label)
+        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
+        if sign != 0 and reply:
+            labelled.append((prompt, reply, sign))
+    return labelled

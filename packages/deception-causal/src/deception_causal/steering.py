@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, label_sign, stored_reply
+from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, labelled_replies
 from deception_causal.conditions import condition_summary, random_controls, run_conditions
 from deception_causal.direction import origin_short
 from deception_causal.measures import reply_logprobs
@@ -167,12 +167,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[
     random_rows = np.vstack([np.outer([a_max, -a_max], r * scale) for r in randoms])
     adds = np.vstack([probe_rows, random_rows])
     slopes, two_point, null, curves = [], [], [], []
-    labelled = []
-    for row, prompt in zip(run.rows, run.prompts, strict=True):
-        sign = label_sign(run.dataset.samples[row].label)
-        reply = stored_reply(run.dataset, row, run.context.model.tokenizer)
-        if sign != 0 and reply:
-            labelled.append((prompt, reply, sign))
+    labelled = labelled_replies(run)
     k = len(adds)
     every: Any = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
                            [r for _, r, _ in labelled for _ in range(k)],
