@@ -388,85 +388,70 @@ def test_metrics_with_both_classes_are_numbers() -> None:
     assert got["value"] == 1.0
 
 
-# (steering broken, ablation broken) per candidate and scale -> what is chosen; max_random_broken = 0.25
-@pytest.mark.parametrize(("broken", "expected"), [
-    ({(0, 1.0): (0.0, 0.0)}, ("the chosen direction", 0, 1.0)),
-    ({(0, 1.0): (0.25, 0.25)}, ("the chosen direction", 0, 1.0)),  # at the limit is still fluent
-    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.0, 0.0)}, ("the chosen direction at a smaller scale", 0, 0.5)),
-    ({(0, 1.0): (0.5, 0.25), (0, 0.5): (0.0, 0.25)}, ("the chosen direction at a smaller scale", 0, 0.5)),
-    ({(0, 1.0): (0.0, 0.5), (2, 1.0): (0.0, 0.0)}, ("moved off the chosen direction", 2, 1.0)),
-    ({(0, 1.0): (0.5, 0.0), (0, 0.5): (0.5, 0.0), (2, 1.0): (0.5, 0.0), (2, 0.5): (0.3, 0.0)}, None),
-    ({(0, 1.0): (0.0, 0.3), (2, 1.0): (0.0, 0.3)}, None),
+# per candidate layer: (ablation broken, {steering scale factor: broken}) -> each test's verdict
+# (status, candidate layer, steering's factor); max_random_broken = 0.25, scale factors (1.0, 0.5)
+FINE = {1.0: 0.0, 0.5: 0.0}
+
+
+@pytest.mark.parametrize(("broken", "ablation", "steering"), [
+    ({0: (0.0, FINE)}, ("the chosen direction", 0), ("the chosen direction", 0, 1.0)),
+    ({0: (0.25, {1.0: 0.25, 0.5: 0.0})}, ("the chosen direction", 0), ("the chosen direction", 0, 1.0)),  # at the limit
+    ({0: (0.0, {1.0: 0.5, 0.5: 0.0})}, ("the chosen direction", 0), ("the chosen direction at a smaller scale", 0, 0.5)),
+    # one direction that serves both tests wins over the first that serves one
+    ({0: (0.5, FINE), 2: (0.0, FINE)}, ("moved off the chosen direction", 2), ("moved off the chosen direction", 2, 1.0)),
+    ({0: (0.5, {1.0: 0.5, 0.5: 0.5}), 2: (0.5, {1.0: 0.5, 0.5: 0.3})}, None, None),
+    # steering keeps its own verdict where ablation breaks everywhere
+    ({0: (0.3, FINE), 2: (0.3, FINE)}, None, ("the chosen direction", 0, 1.0)),
 ])
-def test_choosing_a_usable_direction(monkeypatch, broken, expected) -> None:
+def test_choosing_usable_directions(monkeypatch, broken, ablation, steering) -> None:
     from deception_causal import usable
     from deception_core.records import ProbeDirection
 
     # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
-    # the ranked-next direction states no rank: its place among the candidates stands in
     directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i} if i < 2 else {})
                   for i in range(3)]
     dataset, model, checks = object(), object(), [((1,), (2,))]
     randoms = np.eye(4)[:1]
-    calls: list[tuple[int, float]] = []
 
-    def fake_broken(hf_model, checked, layer, units, strength, fluency_ratio, pad_id=0):
-        assert (hf_model, checked, units, fluency_ratio, pad_id) == (model, checks, randoms, 2.0, 7)
-        factor = round(strength / (2.0 * 3.0), 6)  # a_max 2 x typical norm 3 x factor
-        calls.append((layer, factor))
-        steering, ablation = broken[layer, factor]
-        return {"steering": steering, "ablation": ablation}
+    def fake_random_broken(hf_model, checked, clean, rows, layer, fluency_ratio, give_up_above, pad_id, chunk):
+        assert (hf_model, checked, fluency_ratio, give_up_above, pad_id) == (model, checks, 2.0, 0.25, 7)
+        kind, strength = rows[0]
+        if kind == "ablation":
+            return broken[layer][0]
+        return broken[layer][1][round(strength / (2.0 * 3.0), 6)]  # a_max 2 x unit 3 x factor
 
-    def fake_norm(data, direction):
-        assert data is dataset
-        assert direction in directions
-        return 3.0
-
-    monkeypatch.setattr(usable, "broken_fraction", fake_broken)
-    monkeypatch.setattr(usable, "typical_norm", fake_norm)
+    monkeypatch.setattr(usable, "random_broken", fake_random_broken)
+    monkeypatch.setattr(usable, "clean_logprobs", lambda *args, **kwargs: np.zeros(1))
+    monkeypatch.setattr(usable, "ablation_rows", lambda n, r, mean: [("ablation", None)])
+    monkeypatch.setattr(usable, "steering_rows", lambda n, r, strength: [("steering", strength)])
+    monkeypatch.setattr(usable, "steering_unit", lambda data, d, name: usable.Unit(name, 3.0, d.layer))
+    monkeypatch.setattr(usable, "dataset_mean", lambda data, d: np.zeros(4))
     monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
     settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
-                               scale_factors=(1.0, 0.5))
+                               scale_factors=(1.0, 0.5), steering_unit="spread", ablation="mean")
+
     def random_units(d: int) -> np.ndarray:
         assert d == 4  # the candidate's width
         return randoms
 
-    args = (dataset, model, directions[0], directions[1:], checks, random_units, settings, 7)
-    if expected is None:
-        with pytest.raises(usable.NotTestable) as raised:
-            usable.choose_direction(*args)
-        record = raised.value.selection
-        assert record["status"] == "not testable"
-        assert str(raised.value) == record["reason"]
-        assert record["reason"].startswith("not testable: norm-matched random directions already break the model at "
-                                           "every candidate direction and scale (layer 0 reply_mean x1: ")
-        assert record["reason"].endswith("; an effect there would measure damage, not deception")
-        assert record["reason"].count("% broken, layer ") == len(broken) - 1
-    else:
-        chosen, factor, record = usable.choose_direction(*args)
-        status, layer, scale = expected
-        assert record["status"] == status
-        assert chosen is directions[layer]
-        assert factor == scale
-        assert (record["candidate"], record["scale_factor"]) == ({0: 0, 2: 1}[layer], scale)
-        if status == "the chosen direction":
-            assert "reason" not in record
-        else:
-            assert record["reason"] == ("norm-matched random directions broke the model at the earlier candidates "
-                                        "(see tried), so their effects would measure damage, not deception")
-    assert calls == list(broken)  # every check in order; a smaller scale is skipped once ablation breaks
-    assert record["n_prompts_checked"] == 1
-    assert record["criterion"] == ("at most 0.25 of the replies broken (perplexity above 2x the clean one) under 4 "
-                                   "norm-matched random directions added at +-2 x the scale and projected out, on 1 "
-                                   "prompts' original replies")
-    assert [(t["candidate"], t["layer"], t["rank"], t["scale_factor"]) for t in record["tried"]] == [
-        ({0: 0, 2: 1}[layer], layer, {0: 10, 2: 1}[layer], factor) for layer, factor in broken]
-    for entry, (steering, ablation) in zip(record["tried"], broken.values(), strict=True):
-        assert entry["random_broken"] == {"steering": steering, "ablation": ablation}
-        assert entry["usable"] is (max(steering, ablation) <= 0.25)
-        assert entry["typical_residual_norm"] == 3.0
-        assert entry["position"] == "reply_mean"
-        assert entry["source"] == "probe"
+    selection = usable.choose_direction(dataset, model, directions[0], directions[1:], checks, random_units, settings, 7)
+    verdicts = selection.record["verdicts"]
+    for test, expected in (("ablation", ablation), ("steering", steering)):
+        choice = selection.for_test(test)
+        if expected is None:
+            assert choice.direction is None
+            assert verdicts[test]["status"] == "not testable"
+            assert verdicts[test]["reason"].startswith("not testable: norm-matched random directions ")
+            assert verdicts[test]["reason"].endswith("; an effect there would measure damage, not deception")
+            continue
+        status, layer = expected[0], expected[1]
+        assert choice.direction is directions[layer]
+        assert verdicts[test]["status"] == status
+        assert verdicts[test]["candidate"] == {0: 0, 2: 1}[layer]
+        if test == "steering":
+            assert choice.scale_factor == expected[2]
+    assert [t["layer"] for t in selection.record["tried"]] == list(broken)  # layer 1 is skipped
+    assert selection.record["n_prompts_checked"] == 1
 
 
 def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None:
@@ -474,9 +459,11 @@ def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None
     from deception_core.records import ProbeDirection
 
     chosen = ProbeDirection(0, "reply_mean", np.ones(4))
-    settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4, scale_factors=(1.0,))
-    direction, factor, record = usable.choose_direction(None, None, chosen, [], [], lambda d: np.eye(d), settings)
-    assert direction is chosen
-    assert factor == 1.0
-    assert record["status"] == "not checked: no stored replies to teacher-force"
-    assert (record["candidate"], record["scale_factor"], record["tried"]) == (0, 1.0, [])
+    settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
+                               scale_factors=(1.0,), steering_unit="spread", ablation="mean")
+    selection = usable.choose_direction(None, None, chosen, [], [], lambda d: np.eye(d), settings)
+    assert selection.ablation.direction is chosen
+    assert selection.steering.direction is chosen
+    assert selection.steering.scale_factor == 1.0
+    assert selection.record["status"] == "not checked: no stored replies to teacher-force"
+    assert (selection.record["candidate"], selection.record["scale_factor"], selection.record["tried"]) == (0, 1.0, [])

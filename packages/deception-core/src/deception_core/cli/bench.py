@@ -89,8 +89,8 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
     from deception_core.models.device import resolve_device
     from deception_core.runner.output_policy import check_output_file
 
-    if pipeline and causal:
-        raise UsageError("--pipeline and --causal are two benchmarks; run them one at a time")
+    if causal and pipeline:
+        raise UsageError("--causal and --pipeline are separate benches; pass one of them")
     refuse_unless(ctx, pipeline or causal, "--pipeline or --causal", "trials")
     refuse_unless(ctx, causal, "--causal", "causal_samples")
     refuse_unless(ctx, not (pipeline or causal), "the capture benchmark (without --pipeline or --causal)", "backends",
@@ -107,8 +107,6 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
         raise UsageError(f"--backends takes transformer-lens and/or hybrid; got {sorted(unknown)}")
     if new_tokens < 1 or repeats < 1:
         raise UsageError("--new-tokens and --repeats must be at least 1")
-    if causal and pipeline:
-        raise UsageError("--causal and --pipeline are separate benches; pass one of them")
     if causal and (trials < 1 or causal_samples < 1):
         raise UsageError("--causal needs --trials and --causal-samples of at least 1")
     from deception_core.config import _layers
