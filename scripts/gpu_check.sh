@@ -26,8 +26,8 @@ import sys
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma2Config
 
-from deception_core.models.embedded import ensure_converted
-from deception_core.models.spec import EMBEDDED_MODELS
+from deception_core.model.embedded import ensure_converted
+from deception_core.model.spec import EMBEDDED_MODELS
 
 target = sys.argv[1]
 tokenizer = AutoTokenizer.from_pretrained(str(ensure_converted(EMBEDDED_MODELS["gemma-3-270m"])))

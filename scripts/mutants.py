@@ -102,7 +102,7 @@ def stage() -> Path:
 
 
 def _function_of(mutant: str) -> str:
-    """``deception_core.types.x_combine_labels__mutmut_3`` -> ``deception_core.types.combine_labels``."""
+    """``deception_core.contracts.types.x_combine_labels__mutmut_3`` -> ``deception_core.contracts.types.combine_labels``."""
     head = mutant.partition("__mutmut_")[0]
     module, _, name = head.rpartition(".")
     if name.startswith("x_"):

@@ -61,7 +61,7 @@ def main() -> None:
             if args.screenshot:
                 page.evaluate("document.getElementById('f-reset').click()")
                 page.screenshot(args.screenshot)
-        from deception_core.dataset import read_dataset
+        from deception_core.store import read_dataset
 
         dataset = read_dataset(run_dir)
         print(json.dumps({

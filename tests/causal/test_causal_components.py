@@ -11,9 +11,9 @@ import pytest
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.selection import choose_prompts, matched_pairs
 from deception_causal.stats import bootstrap_ci, compare_with_null, correlation, random_unit_directions
-from deception_core.analysis import CausalContext
-from deception_core.dataset.store import Dataset
-from deception_core.records import ProbeDirection, Sample, Trial
+from deception_core.contracts.analysis import CausalContext
+from deception_core.contracts.records import ProbeDirection, Sample, Trial
+from deception_core.store.dataset import Dataset
 
 
 def make_dataset(labels, conditions=None, prompts=None, d=6, seed=0) -> Dataset:
@@ -157,13 +157,13 @@ def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
 def test_the_plugin_registers_four_causal_tests_lazily() -> None:
     import sys
 
+    from deception_core.contracts.registry import Kind
     from deception_core.plugins import build_plugin_set
-    from deception_core.registry import Kind
 
     entries = {e.name: e for e in build_plugin_set().registry.entries(Kind.CAUSAL_TEST)}
     assert {"patching", "ablation", "steering", "faithfulness"} <= set(entries)
     assert all(entries[n].provider.distribution == "deception-causal" for n in ("patching", "steering"))
-    from deception_core.analysis import CausalTest
+    from deception_core.contracts.analysis import CausalTest
 
     assert issubclass(entries["steering"].load(), CausalTest)
     assert "deception_causal._plugin" in sys.modules

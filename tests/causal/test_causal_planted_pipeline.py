@@ -15,12 +15,12 @@ from causal_planted import LAYER, TARGET, TRIGGER
 from deception_causal.ablation import DirectionalAblation
 from deception_causal.common import CausalSettings
 from deception_causal.steering import Steering
-from deception_core.analysis import CausalContext
-from deception_core.capture.base import CaptureSpec, Sampling
-from deception_core.dataset.store import Dataset
-from deception_core.records import ProbeDirection, Sample, Trial
+from deception_core.contracts.analysis import CausalContext
+from deception_core.contracts.capture import CaptureSpec, Sampling
+from deception_core.contracts.records import ProbeDirection, Sample, Trial
+from deception_core.contracts.types import Label, RuleVerdict
+from deception_core.store.dataset import Dataset
 from deception_core.testing.fakes import EchoScenario
-from deception_core.types import Label, RuleVerdict
 
 PROMPTS = [[10, 20, 30, 40], [11, 21, 31, 41, 51], [12, 22, 32, TRIGGER], [13, 23, 33, 43, TRIGGER]]
 
@@ -48,7 +48,7 @@ def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...
     """A causal context over ``prompts`` (labelled deceptive when they end in the trigger, honest otherwise)."""
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
-    from deception_core.models.loading import from_hf
+    from deception_core.model.loading import from_hf
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
     states = {layer: np.stack([prompt_states(planted.model, p, layer)[-1].numpy() for p in prompts]) for layer in layers}

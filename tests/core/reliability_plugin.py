@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deception_core.analysis import Analysis, AnalysisReport
-from deception_core.hookspecs import hookimpl
+from deception_core.contracts.analysis import Analysis, AnalysisReport
+from deception_core.contracts.hookspecs import hookimpl
 from deception_core.testing.fakes import EchoGame, EchoScenario, RuleEchoEvaluator
 
 PAUSE_ENV = "DECEPTION_TEST_PAUSE_AT"
@@ -142,8 +142,8 @@ HERE = Path(__file__).resolve().parent
 
 def unready_analysis_plugins() -> list[str]:
     """Plugins whose registered analyses cannot be imported (yet); tests leave them out."""
+    from deception_core.contracts.registry import Kind
     from deception_core.plugins import build_plugin_set
-    from deception_core.registry import Kind
 
     broken = []
     for entry in build_plugin_set().registry.entries(Kind.ANALYSIS):
@@ -180,7 +180,7 @@ def base_args(model_dir: Path, out: Path, **extra: Any) -> list[str]:
 
 def run_config(model_dir: Path, out: Path, **overrides: Any):
     """The `RunConfig` equivalent of `base_args` (in-process runs)."""
-    from deception_core.config import RunConfig
+    from deception_core.config.run import RunConfig
 
     values = dict(model=str(model_dir), scenario_names=("echo",), evaluator="echo-judge", trials=3, max_rounds=2,
                   max_tokens=6, device="cpu", dtype="float32", output=str(out))
@@ -189,8 +189,8 @@ def run_config(model_dir: Path, out: Path, **overrides: Any):
 
 
 def load_tiny(model_dir: Path):
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
 
     return load_model(ModelSpec.parse(str(model_dir)), device="cpu", dtype="float32")
 
@@ -227,7 +227,7 @@ class Killed(Exception):
 def dying_store(survive: int) -> type:
     """A checkpoint store class that saves ``survive`` trials, then dies the way a killed process
     would: mid-run, no cleanup (pass it as a sink, or patch it in as the runner's store)."""
-    from deception_core.runner.checkpoint import CheckpointStore
+    from deception_core.checkpoints.checkpoint import CheckpointStore
 
     class DyingStore(CheckpointStore):
         def add(self, output: Any) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deception_core import InterpretabilityRunner, RunConfig
-from deception_core.capture.base import CaptureBackend
+from deception_core.contracts.capture import CaptureBackend
 
 
 class _BatchLog(CaptureBackend):

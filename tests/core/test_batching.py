@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.config import RunConfig
-from deception_core.errors import ConfigError
-from deception_core.runner.batching import (
+from deception_core.config.run import RunConfig
+from deception_core.contracts.errors import ConfigError
+from deception_core.contracts.scenario import TrialSpec
+from deception_core.contracts.types import Condition, Mode
+from deception_core.play.batching import (
     CPU_BATCH_SIZE,
     MAX_AUTO_BATCH,
     cuda_batch_size,
@@ -14,9 +16,7 @@ from deception_core.runner.batching import (
     resolve_batch_size,
     waves,
 )
-from deception_core.scenario import TrialSpec
 from deception_core.testing.tiny_models import tiny_hf_model
-from deception_core.types import Condition, Mode
 
 
 def _specs(n: int) -> list[TrialSpec]:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deception_core.capture.base import CaptureSpec, GenerationRequest, Intervention, Sampling
 from deception_core.capture.hf import HFCaptureBackend
 from deception_core.capture.hybrid import HybridCaptureBackend
 from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
-from deception_core.errors import UsageError
-from deception_core.models.loading import from_hf
+from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Intervention, Sampling
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.types import Position
+from deception_core.model.loading import from_hf
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
-from deception_core.types import Position
 
 ALL = (Position.LAST_PROMPT, Position.REPLY_MEAN, Position.REPLY_LAST, Position.REPLY_ALL)
 BACKENDS = (HFCaptureBackend, TransformerLensCaptureBackend, HybridCaptureBackend)
@@ -178,7 +178,7 @@ def test_runs_with_each_backend_store_the_same_dataset(tiny_model_dir, fake_plug
 
 def test_a_plugin_can_claim_a_model_type_for_its_backend(tiny_model_dir, tmp_path) -> None:
     from deception_core import InterpretabilityRunner, RunConfig
-    from deception_core.hookspecs import hookimpl
+    from deception_core.contracts.hookspecs import hookimpl
     from deception_core.plugins import build_plugin_set
     from deception_core.testing.fakes import FakePlugin
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from deception_core.capture.benchmark import StageResult, format_table
+from deception_core.bench.capture import StageResult, format_table
 from deception_core.cli import cli
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deception_core.capture.base import CaptureSpec, GenerationRequest, Intervention, Sampling
 from deception_core.capture.hf import HFCaptureBackend
-from deception_core.models.loading import from_hf
+from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Intervention, Sampling
+from deception_core.contracts.types import Position
+from deception_core.model.loading import from_hf
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
-from deception_core.types import Position
 
 ALL = (Position.LAST_PROMPT, Position.REPLY_MEAN, Position.REPLY_LAST, Position.REPLY_ALL)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from deception_core.capture.causal_bench import causal_json, format_causal_row, run_causal_benchmark
+from deception_core.bench.causal import causal_json, format_causal_row, run_causal_benchmark
 from deception_core.cli import cli
 
 
 @pytest.fixture(scope="module")
 def result(tiny_model_dir):
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_causal_benchmark(loaded, str(tiny_model_dir), trials=1, max_rounds=1, causal_samples=2, max_tokens=6)

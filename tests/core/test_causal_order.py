@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from deception_core.analysis import CausalContext, CausalTest
-from deception_core.config import RunConfig
-from deception_core.errors import ConfigError, UsageError
-from deception_core.registry import Kind, KindRegistry, Provider, Registry
-from deception_core.runner.causal import causal_test_order, run_causal_tests
+from deception_core.config.run import RunConfig
+from deception_core.contracts.analysis import CausalContext, CausalTest
+from deception_core.contracts.errors import ConfigError, UsageError
+from deception_core.contracts.registry import Kind, KindRegistry, Provider, Registry
+from deception_core.intervene.causal import causal_test_order, run_causal_tests
 
 
 class _Recording(CausalTest):

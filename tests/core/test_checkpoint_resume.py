@@ -11,7 +11,7 @@ import pytest
 from reliability_plugin import Killed, dying_store, only_area, read_exact, run_config
 
 from deception_core import InterpretabilityRunner
-from deception_core.runner.checkpoint import (
+from deception_core.checkpoints.checkpoint import (
     MANIFEST_FILE,
     CheckpointMismatch,
     CheckpointStore,
@@ -22,8 +22,8 @@ from deception_core.runner.checkpoint import (
     list_areas,
     shard_name,
 )
-from deception_core.runner.plan import plan_trials
-from deception_core.runner.shard_key import KEY_FILE, load_or_create_key
+from deception_core.checkpoints.shard_key import KEY_FILE, load_or_create_key
+from deception_core.plan.plan import plan_trials
 
 
 def _run(tiny_model_dir, out, ckpt, plugins, model, sink=None, **changes):
@@ -225,8 +225,8 @@ def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> 
 
     from reliability_plugin import PLUGIN_REF
 
+    from deception_core.contracts.registry import Kind
     from deception_core.plugins import EXTRA_ENV, PluginLoadWarning, build_plugin_set
-    from deception_core.registry import Kind
 
     monkeypatch.setenv(EXTRA_ENV, f"{PLUGIN_REF}, no_such_module_xyz:PLUGIN")
     with warnings.catch_warnings(record=True) as caught:

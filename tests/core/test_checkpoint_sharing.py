@@ -14,8 +14,8 @@ import attrs
 import pytest
 from reliability_plugin import DELAY_ENV, HERE, PLUGIN_REF, base_args, only_area, read_exact
 
+from deception_core.checkpoints.checkpoint import CLAIM_SUFFIX, CheckpointStore, _host, list_areas
 from deception_core.plugins import EXTRA_ENV
-from deception_core.runner.checkpoint import CLAIM_SUFFIX, CheckpointStore, _host, list_areas
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses process ids and /proc")
 

@@ -56,7 +56,7 @@ def _args(name: str, model, tmp_path, **swap: str) -> list[str]:
 @pytest.fixture()
 def validate_only(monkeypatch):
     """The CLI as typed, stopped once the run is validated (before any model loads)."""
-    from deception_core import runner
+    from deception_core import pipeline as runner
 
     class Checked(runner.InterpretabilityRunner):
         def run(self):
@@ -132,7 +132,7 @@ def _causal_swap(name: str) -> dict[str, str]:
 
 def _run_sae_example(name, model, tmp_path, **more):
     from deception_core.cli import cli
-    from deception_core.dataset import read_dataset
+    from deception_core.store import read_dataset
 
     layer = 20 if "--sae-layer 20" in GUIDE_COMMANDS[name] else 12
     swap = {**_SWAP, "--sae-path": str(_random_sae(tmp_path / "sae", layer)), **_causal_swap(name), **more}

@@ -2,7 +2,7 @@
 
 `deception capture` runs in a subprocess whose stderr is a pseudo-terminal (and then a pipe);
 `relabel`, `merge`, `export --activations` and `report` run through the CLI with stderr taken for a
-terminal (`deception_core.progress.on_terminal`) and as it is under the test runner (not one).
+terminal (`deception_core.ui.progress.on_terminal`) and as it is under the test runner (not one).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ COMMANDS = {  # command -> (arguments after the run folder, the bar's descriptio
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_each_long_command_shows_a_bar_on_a_terminal(command, echo_run, tmp_path, cli_with_plugin,
                                                      monkeypatch) -> None:
-    import deception_core.progress as progress
+    import deception_core.ui.progress as progress
 
     arguments, desc = COMMANDS[command]
     monkeypatch.setattr(progress, "on_terminal", lambda: True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deception_core.models.cpu_head import MIN_VOCABULARY, ColumnMajorHead, use_column_major_head
+from deception_core.model.cpu_head import MIN_VOCABULARY, ColumnMajorHead, use_column_major_head
 from deception_core.testing.tiny_models import tiny_hf_model
 
 WIDE = MIN_VOCABULARY + 8

@@ -9,9 +9,9 @@ import attrs
 import numpy as np
 import pytest
 
-from deception_core.dataset import Dataset, DatasetError, read_dataset, write_dataset
-from deception_core.dataset.store import sha256_file
-from deception_core.records import Sample, Trial
+from deception_core.contracts.records import Sample, Trial
+from deception_core.store import Dataset, DatasetError, read_dataset, write_dataset
+from deception_core.store.dataset import sha256_file
 
 
 def _dataset(n: int = 4) -> Dataset:

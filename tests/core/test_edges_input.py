@@ -26,8 +26,8 @@ from reliability_plugin import Killed, base_args, dying_store, load_tiny, plugin
 from deception_core import InterpretabilityRunner
 from deception_core.capture.texts import TextRecord, capture_texts, read_text_records, record_groups
 from deception_core.cli import cli
-from deception_core.dataset.store import read_dataset, write_dataset
-from deception_core.models.loading import from_hf
+from deception_core.model.loading import from_hf
+from deception_core.store.dataset import read_dataset, write_dataset
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
 
 KEY = "sk-edges-test-key"
@@ -64,7 +64,7 @@ def no_model_load(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a model was loaded for input that should have been refused first")
 
-    monkeypatch.setattr("deception_core.models.loading.load_model", refuse)
+    monkeypatch.setattr("deception_core.model.loading.load_model", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +170,11 @@ def test_relabel_keeps_every_label_when_the_judge_fails_after_its_preflight(run_
 
 
 def test_relabel_below_the_threshold_keeps_the_failed_samples_labels(run_copy) -> None:
-    from deception_core.hookspecs import hookimpl
+    from deception_core.contracts.hookspecs import hookimpl
+    from deception_core.contracts.types import JudgeVerdict, Label
+    from deception_core.label.relabel import relabel
     from deception_core.plugins import build_plugin_set
-    from deception_core.report.relabel import relabel
     from deception_core.testing.fakes import RuleEchoEvaluator
-    from deception_core.types import JudgeVerdict, Label
 
     class FirstCallFails(RuleEchoEvaluator):
         name = "first-fails"
@@ -456,7 +456,7 @@ def test_unreachable_ray_address_fails_fast_naming_it(listener, tiny_model_dir, 
     """A closed port is refused at once; a port that accepts but never answers (no Ray head) after the
     probe's timeout (shortened here); ray.init, which would wait for minutes, is never reached."""
     ray = pytest.importorskip("ray")
-    from deception_core.runner import ray_address
+    from deception_core.executors import ray_address
 
     assert ray_address.CONNECT_TIMEOUT <= 10  # the longest each step of the probe can wait
     monkeypatch.setattr(ray_address, "CONNECT_TIMEOUT", 0.5)
@@ -536,7 +536,7 @@ def test_an_option_that_needs_another_in_a_config_file_is_refused_at_its_default
 
 def test_a_runs_own_config_json_is_still_accepted(finished_run, tiny_model_dir, tmp_path) -> None:
     """A run's config.json lists every key at its value (sae_layer 12 without --sae): it is no user choice."""
-    from deception_core.config import RunConfig
+    from deception_core.config.run import RunConfig
 
     config = RunConfig.from_file(finished_run / "config.json")
     assert config.sae_layer == 12

@@ -21,10 +21,10 @@ from reliability_plugin import HERE, PLUGIN_REF, base_args, load_tiny, plugin_se
 
 from deception_core import InterpretabilityRunner
 from deception_core.cli import cli
-from deception_core.dataset.store import Dataset, read_dataset, write_dataset
+from deception_core.outputs.policy import MARKER_FILE, OutputClaim, read_marker, write_marker
 from deception_core.plugins import EXTRA_ENV, reset_plugin_set
 from deception_core.report.frames import neutralise_formulas
-from deception_core.runner.output_policy import MARKER_FILE, OutputClaim, read_marker, write_marker
+from deception_core.store.dataset import Dataset, read_dataset, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_capture_into_a_held_output_exits_2_before_the_model_loads(tiny_model_di
     def no_model(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("deception_core.models.loading.load_model", no_model)
+    monkeypatch.setattr("deception_core.model.loading.load_model", no_model)
     data = tmp_path / "statements.jsonl"
     data.write_text('{"text": "I paid 30 coins.", "label": "honest"}\n')
     out = tmp_path / "cap"

@@ -36,7 +36,7 @@ LOGGING_MODULES = [name for name in _modules() if module_loggers(importlib.impor
 
 def test_the_modules_that_log_are_found() -> None:
     assert len(LOGGING_MODULES) >= 15
-    assert "deception_core.runner.runner" in LOGGING_MODULES
+    assert "deception_core.pipeline.runner" in LOGGING_MODULES
 
 
 @pytest.mark.parametrize("name", LOGGING_MODULES)

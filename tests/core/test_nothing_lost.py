@@ -26,13 +26,13 @@ from reliability_plugin import (
 )
 
 from deception_core import InterpretabilityRunner
+from deception_core.checkpoints.checkpoint import CheckpointStore, decode_trial, encode_trial, shard_name
+from deception_core.checkpoints.shard_key import load_or_create_key
 from deception_core.cli import cli
-from deception_core.dataset.merge import MERGE_STAGING, merge_runs
-from deception_core.dataset.store import Dataset, DatasetError, read_dataset, write_dataset
-from deception_core.records import Sample, Trial
-from deception_core.runner import runner as runner_module
-from deception_core.runner.checkpoint import CheckpointStore, decode_trial, encode_trial, shard_name
-from deception_core.runner.shard_key import load_or_create_key
+from deception_core.contracts.records import Sample, Trial
+from deception_core.pipeline import runner as runner_module
+from deception_core.store.dataset import Dataset, DatasetError, read_dataset, write_dataset
+from deception_core.store.merge import MERGE_STAGING, merge_runs
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,7 +112,7 @@ def _small_dataset(value: float, n: int = 3) -> Dataset:
 
 @pytest.mark.parametrize("failing_write", [1, 2, 3, 4])
 def test_a_failure_between_dataset_file_writes_leaves_the_old_dataset(tmp_path, monkeypatch, failing_write) -> None:
-    from deception_core.dataset import store
+    from deception_core.store import dataset as store
 
     target = tmp_path / "dataset"
     write_dataset(target, _small_dataset(1.0))
@@ -140,7 +140,7 @@ import os, sys, time
 import numpy as np
 sys.path.insert(0, {here!r})
 from test_nothing_lost import _small_dataset
-from deception_core.dataset.store import write_dataset
+from deception_core.store.dataset import write_dataset
 real, count = os.fsync, [0]
 def fsync(fd):
     count[0] += 1
@@ -206,7 +206,7 @@ def test_an_activation_set_to_1e30_is_detected(tmp_path) -> None:
 
 def test_a_failed_merge_leaves_nothing_and_a_killed_one_does_not_block_the_next(
         reference, tmp_path, monkeypatch) -> None:
-    from deception_core.runner import outputs
+    from deception_core.outputs import files as outputs
 
     source, _ = reference
     out = tmp_path / "merged"
@@ -317,7 +317,7 @@ def _without_plugins(content: dict) -> dict:
 
 def test_a_full_disk_during_merge_exits_1_with_the_file_named_and_leaves_nothing(
         reference, tmp_path, monkeypatch, cli_with_plugin) -> None:
-    from deception_core.runner import outputs
+    from deception_core.outputs import files as outputs
 
     source, _ = reference
 
@@ -334,7 +334,7 @@ def test_a_full_disk_during_merge_exits_1_with_the_file_named_and_leaves_nothing
 
 
 def test_a_failing_analysis_leaves_no_new_analyze_output(reference, tmp_path, monkeypatch, cli_with_plugin) -> None:
-    from deception_core.runner import analyse
+    from deception_core.analyse import analyse
 
     source, _ = reference
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.capture.pipeline_bench import format_pipeline_table, pipeline_json, run_pipeline_benchmark
+from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
 
 
 @pytest.fixture(scope="module")
 def results(tiny_model_dir):
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_pipeline_benchmark(loaded, str(tiny_model_dir), batch_sizes=[1, 4], trials=1, new_tokens=6)
@@ -44,7 +44,7 @@ def test_bare_generate_is_timed_on_the_same_tokens(results) -> None:
 
 def test_the_ratio_is_the_share_of_bare_throughput_kept() -> None:
     """Known answer: 120 tokens in 10 s against bare generate's 2.5 s is 12 against 48 tok/s, a ratio of 0.25."""
-    from deception_core.capture.pipeline_bench import PipelineResult
+    from deception_core.bench.pipeline import PipelineResult
 
     (row,) = pipeline_json([PipelineResult(4, "4", 8, 24, 120, 10.0, 2.5, 1, ((10.0, 2.5),))])
     assert row["tok_per_s"] == 12.0
@@ -61,8 +61,8 @@ def test_table_rows_start_with_pipeline(results) -> None:
 
 @pytest.fixture(scope="module")
 def repeated(tiny_model_dir):
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_pipeline_benchmark(loaded, str(tiny_model_dir), batch_sizes=[2], trials=1, new_tokens=4, repeats=3)

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from deception_core import RunConfig
-from deception_core.errors import UsageError
-from deception_core.runner import output_policy as policy
-from deception_core.runner.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash, run_identity
+from deception_core.checkpoints.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash, run_identity
+from deception_core.contracts.errors import UsageError
+from deception_core.outputs import policy
 
 
 def config(out: Path, **changes) -> RunConfig:

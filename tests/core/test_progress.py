@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.progress import TrialProgress
+from deception_core.ui.progress import TrialProgress
 
 
 def test_trial_bar_moves_evenly_through_a_wave_then_lands_on_the_exact_count() -> None:
@@ -37,7 +37,7 @@ def test_a_bar_inside_another_writes_no_cursor_moves_off_a_terminal(monkeypatch)
     import io
     import sys
 
-    from deception_core.progress import progress_bar
+    from deception_core.ui.progress import progress_bar
 
     stream = io.StringIO()  # a log file: not a terminal
     monkeypatch.setattr(sys, "stderr", stream)
@@ -51,7 +51,7 @@ def test_a_bar_inside_another_writes_no_cursor_moves_off_a_terminal(monkeypatch)
 
 
 def test_off_a_terminal_a_long_stage_prints_a_plain_line_at_the_interval(capsys, monkeypatch) -> None:
-    from deception_core import progress
+    from deception_core.ui import progress
 
     monkeypatch.setattr(progress, "on_terminal", lambda: False)
     clock = iter([0.0, 30.0, 61.0, 90.0, 125.0])
@@ -65,7 +65,7 @@ def test_off_a_terminal_a_long_stage_prints_a_plain_line_at_the_interval(capsys,
 
 
 def test_off_a_terminal_a_stage_shorter_than_the_interval_prints_nothing(capsys, monkeypatch) -> None:
-    from deception_core import progress
+    from deception_core.ui import progress
 
     monkeypatch.setattr(progress, "on_terminal", lambda: False)
     bar = progress.progress_bar(8, "trials", "trial")

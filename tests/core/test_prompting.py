@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from deception_core.prompting import plain_transcript, render_prompt
+from deception_core.contracts.types import Message
+from deception_core.model.prompting import plain_transcript, render_prompt
 from deception_core.testing.tiny_models import tiny_tokenizer
-from deception_core.types import Message
 
 MESSAGES = [Message("system", "You sell a car."), Message("user", "Counterpart: Anything wrong with it?")]
 

@@ -10,9 +10,9 @@ import warnings
 import pytest
 
 from deception_core import hookimpl
-from deception_core.errors import ComponentNotFound, PluginError
+from deception_core.contracts.errors import ComponentNotFound, PluginError
+from deception_core.contracts.registry import Kind, Provider, Registry, lazy
 from deception_core.plugins import PluginLoadWarning, build_plugin_set
-from deception_core.registry import Kind, Provider, Registry, lazy
 
 
 class _ScenarioPlugin:

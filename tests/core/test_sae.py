@@ -11,10 +11,10 @@ import torch
 from click.testing import CliRunner
 
 from deception_core import RunConfig
-from deception_core.dataset import read_dataset
-from deception_core.errors import UsageError
+from deception_core.contracts.errors import UsageError
 from deception_core.sae import resolve_sae, sae_lens_directory
 from deception_core.sae.encode import encode_matrix
+from deception_core.store import read_dataset
 
 
 def _save_sae(directory, d_in: int, hook_name: str, d_sae: int = 96, arch: str = "standard", seed: int = 0):
@@ -205,7 +205,7 @@ def test_incompatible_local_sae_exits_2_before_weights_load(echo_env, tmp_path, 
         "hook": (64, "blocks.2.hook_mlp_out", r"reads hook 'blocks.2.hook_mlp_out'.*blocks.2.hook_resid_post"),
     }[case]
     _save_sae(tmp_path / "sae", d_in, hook)
-    from deception_core.models import loading
+    from deception_core.model import loading
 
     def refuse(*a, **k):
         raise AssertionError("weights were loaded")

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from reliability_plugin import PLUGIN_REF, load_tiny, only_area, plugin_set, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
+from deception_core.checkpoints.checkpoint import CheckpointStore, shard_name
 from deception_core.cli import cli
-from deception_core.dataset.store import read_dataset
 from deception_core.plugins import DISABLE_ENV, EXTRA_ENV, reset_plugin_set
-from deception_core.runner.checkpoint import CheckpointStore, shard_name
+from deception_core.store.dataset import read_dataset
 
 SOURCES = Path(__file__).resolve().parents[2] / "packages"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.config import RunConfig
-from deception_core.errors import ConfigError
-from deception_core.registry import Kind, KindRegistry, Provider, Registry
-from deception_core.runner.plan import scenario_order, select_scenarios
+from deception_core.config.run import RunConfig
+from deception_core.contracts.errors import ConfigError
+from deception_core.contracts.registry import Kind, KindRegistry, Provider, Registry
+from deception_core.plan.plan import scenario_order, select_scenarios
 
 
 def _registry(**orders: int | None) -> Registry:

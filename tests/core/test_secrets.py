@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from reliability_plugin import PLUGIN_REF, base_args, unready_analysis_plugins
 
 from deception_core.cli import cli
-from deception_core.config import RunConfig
+from deception_core.config.run import RunConfig
 from deception_core.plugins import DISABLE_ENV, EXTRA_ENV, reset_plugin_set
 
 PLANTED = {"TOGETHER_API_KEY": "sk-planted-together-7f3a9c51e0", "GOOGLE_API_KEY": "AIza-planted-google-d41d8cd98f"}

@@ -8,11 +8,11 @@ import pytest
 from reliability_plugin import base_args
 
 from deception_core.cli import cli
-from deception_core.config import RunConfig
-from deception_core.dataset.store import read_dataset
-from deception_core.errors import ConfigError
-from deception_core.runner.plan import plan_trials
-from deception_core.slurm import array_shard
+from deception_core.config.run import RunConfig
+from deception_core.config.slurm import array_shard
+from deception_core.contracts.errors import ConfigError
+from deception_core.plan.plan import plan_trials
+from deception_core.store.dataset import read_dataset
 
 SLURM = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP")
 
@@ -120,7 +120,7 @@ def test_workers_must_be_positive(cli_with_plugin, tiny_model_dir, tmp_path) -> 
 
 
 def test_progress_over_workers_gives_counts_rates_and_eta(monkeypatch) -> None:
-    from deception_core.runner import executors
+    from deception_core.executors import executors
 
     clock = {"now": 100.0}
     monkeypatch.setattr(executors.time, "monotonic", lambda: clock["now"])

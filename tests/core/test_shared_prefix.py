@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from deception_core.capture.shared_prefix import PrefixMemory, prefix_groups, prompt_pass
+from deception_core.model.shared_prefix import PrefixMemory, prefix_groups, prompt_pass
 from deception_core.testing.tiny_models import tiny_hf_model
 
 PAD = 1

@@ -85,7 +85,7 @@ def quickstart(tmp_path_factory) -> QuickStart:
 
 @pytest.fixture(scope="session")
 def dataset(quickstart):
-    from deception_core.dataset.store import read_dataset
+    from deception_core.store.dataset import read_dataset
 
     assert quickstart.returncode == 0, quickstart.stderr[-4000:]
     return read_dataset(quickstart.out)

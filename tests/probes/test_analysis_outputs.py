@@ -128,7 +128,7 @@ def test_deception_analyze_cli_writes_results_and_plots(tmp_path, make_dataset, 
     from click.testing import CliRunner
 
     from deception_core.cli import cli
-    from deception_core.dataset import write_dataset
+    from deception_core.store import write_dataset
 
     dataset, _ = make_dataset(make_labels(20, 2, seed=5), width=8, layers=(1, 2), signal={2: 3.0})
     run_dir = tmp_path / "run"
@@ -150,7 +150,7 @@ def test_analyze_config_settings_reach_the_probe_analysis_and_misspelt_ones_exit
     from click.testing import CliRunner
 
     from deception_core.cli import cli
-    from deception_core.dataset import write_dataset
+    from deception_core.store import write_dataset
 
     dataset, _ = make_dataset(make_labels(20, 2, seed=5), width=8, layers=(1, 2), signal={2: 3.0})
     run_dir = tmp_path / "run"
@@ -180,7 +180,7 @@ def test_plugin_registers_probes_without_heavy_imports():
     code = (
         "import sys\n"
         "from deception_core.plugins import build_plugin_set\n"
-        "from deception_core.registry import Kind\n"
+        "from deception_core.contracts.registry import Kind\n"
         "entry = build_plugin_set().registry.get(Kind.ANALYSIS, 'probes')\n"
         "assert entry.provider.distribution == 'deception-probes', entry.provider\n"
         "heavy = [m for m in ('sklearn', 'scipy', 'matplotlib', 'torch') if m in sys.modules]\n"

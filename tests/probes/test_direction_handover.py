@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from deception_core.analysis import CausalContext, CausalTest
-from deception_core.registry import Kind, Provider, Registry
-from deception_core.runner.analyse import chosen_alternatives, chosen_direction
-from deception_core.runner.causal import run_causal_tests
+from deception_core.analyse.analyse import chosen_alternatives, chosen_direction
+from deception_core.contracts.analysis import CausalContext, CausalTest
+from deception_core.contracts.registry import Kind, Provider, Registry
+from deception_core.intervene.causal import run_causal_tests
 from deception_probes import load_probe
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.settings import ProbeSettings

@@ -76,7 +76,7 @@ def test_planted_direction_puts_the_medians_on_either_side_of_the_threshold(meth
 def test_a_control_set_anchors_the_scale(tmp_path, make_dataset, make_labels, fast) -> None:
     dataset, _ = make_dataset(make_labels(20, 3, seed=12), width=8, signal={1: 3.0}, seed=12)
     control, _ = make_dataset([["honest"] * 5 for _ in range(40)], width=8, seed=13)
-    from deception_core.dataset.store import write_dataset
+    from deception_core.store.dataset import write_dataset
 
     write_dataset(tmp_path / "control" / "dataset", control)
     out = tmp_path / "out"

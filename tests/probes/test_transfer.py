@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deception_core.errors import UsageError
+from deception_core.contracts.errors import UsageError
 from deception_probes.settings import ProbeSettings
 from deception_probes.transfer import transfer_analysis
 
@@ -73,7 +73,7 @@ def test_analyze_train_from_and_control_on_the_command_line(tmp_path, direction,
     from click.testing import CliRunner
 
     from deception_core.cli import cli
-    from deception_core.dataset.store import write_dataset
+    from deception_core.store.dataset import write_dataset
 
     paths = {}
     for name, data in {"games": _planted(make_dataset, _labels(30, 2), direction, 5.0, seed=2),

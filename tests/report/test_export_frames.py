@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core.cli import cli
-from deception_core.dataset import read_dataset
-from deception_core.dataset.store import Dataset
 from deception_core.report.inputs import analysis_output
+from deception_core.store import read_dataset
+from deception_core.store.dataset import Dataset
 
 
 def test_to_pandas_has_one_row_per_sample_with_flattened_fields(synthetic_run) -> None:
@@ -90,7 +90,7 @@ def test_csv_refuses_activation_columns(synthetic_run, tmp_path) -> None:
 
 
 def test_repr_is_short(synthetic_run) -> None:
-    from deception_core.runner.runner import RunResults
+    from deception_core.pipeline.runner import RunResults
 
     dataset = read_dataset(synthetic_run)
     results = RunResults(synthetic_run, dataset, {"probes": {"results": {"big": list(range(10_000))}}}, {}, "x" * 10_000, 1.0)

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.cli import cli
-from deception_core.dataset import read_dataset
-from deception_core.errors import UsageError
-from deception_core.registry import Kind
-from deception_core.report.relabel import CACHE_FILE, dialogue_until, relabel
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.registry import Kind
+from deception_core.label.relabel import CACHE_FILE, dialogue_until, relabel
+from deception_core.store import read_dataset
 
 
 @pytest.fixture()
@@ -27,7 +27,7 @@ def echo_run(tiny_model_dir, tmp_path, fake_plugin_set):
 @pytest.fixture()
 def counted(monkeypatch, fake_plugin_set):
     """Counts of the game generations (captured) and of the judge's scoring calls."""
-    import deception_core.runner.play as play
+    import deception_core.play.play as play
 
     counts = {"captured": 0, "judge_scoring": 0, "games": 0}
     backend_cls = fake_plugin_set.registry.get(Kind.CAPTURE_BACKEND, "hf").load()
@@ -119,10 +119,10 @@ def test_dialogue_matches_the_game_view() -> None:
 
 
 def test_relabel_keeps_one_choice_scorer_so_an_opening_runs_once(tiny_model_dir, fake_plugin_set) -> None:
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
-    from deception_core.report.relabel import _LazyModel
-    from deception_core.types import Message
+    from deception_core.contracts.types import Message
+    from deception_core.label.relabel import _LazyModel
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     lazy = _LazyModel({"model": str(tiny_model_dir)}, fake_plugin_set.registry, model=loaded)

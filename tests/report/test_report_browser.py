@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from report_helpers import squash, visible_text
 
-from deception_core.dataset import read_dataset
 from deception_core.report import write_report
+from deception_core.store import read_dataset
 from deception_core.testing.browser import Browser, dump_dom, find_chromium
 from deception_core.testing.report_fixture import WordTokenizer
 

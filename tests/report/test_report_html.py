@@ -9,10 +9,10 @@ import shutil
 import pandas as pd
 from report_helpers import squash, visible_text
 
-from deception_core.dataset import read_dataset
-from deception_core.dataset.store import sha256_file
 from deception_core.report import write_report
 from deception_core.report.inputs import decision_threshold
+from deception_core.store import read_dataset
+from deception_core.store.dataset import sha256_file
 from deception_core.testing.report_fixture import WordTokenizer
 
 
@@ -73,8 +73,8 @@ def test_flags_mark_probe_label_and_rule_judge_disagreements(synthetic_run, tmp_
 
 
 def test_threshold_is_the_decision_boundary_unless_stated() -> None:
-    from deception_core.dataset.store import Dataset
     from deception_core.report.inputs import SampleScore
+    from deception_core.store.dataset import Dataset
 
     dataset = Dataset({}, [{"row": 0, "label": "honest"}], [], {})
     scores = {0: SampleScore(1.5, "heldout", "logistic", 1, "reply_mean")}

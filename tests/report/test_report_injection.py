@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from deception_core.analyse.analyse import write_analysis_manifest
 from deception_core.cli import cli
-from deception_core.dataset.store import Dataset, read_dataset, write_dataset
-from deception_core.records import ANALYSES_MANIFEST, Sample, Trial, from_json, to_json
+from deception_core.contracts.records import ANALYSES_MANIFEST, Sample, Trial, from_json, to_json
 from deception_core.report import write_report
-from deception_core.runner.analyse import write_analysis_manifest
+from deception_core.store.dataset import Dataset, read_dataset, write_dataset
 from deception_core.testing.browser import Browser, find_chromium
 from deception_core.testing.report_fixture import write_synthetic_run
 

@@ -19,9 +19,9 @@ import pytest
 from report_helpers import COLOURED_BY_LABEL, squash, visible_text
 
 from deception_core import InterpretabilityRunner, RunConfig
-from deception_core.dataset import read_dataset
 from deception_core.report import write_report
 from deception_core.report.inputs import analysis_output
+from deception_core.store import read_dataset
 from deception_core.testing.browser import Browser, dump_dom, find_chromium
 from deception_core.testing.report_fixture import write_contract_scores
 

@@ -21,15 +21,15 @@ from report_helpers import COLOURED_BY_LABEL
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.capture.reply_states import TeacherForcedReplyStates
 from deception_core.cli import cli
-from deception_core.dataset import read_dataset
-from deception_core.hookspecs import hookimpl
-from deception_core.models.loading import load_model
-from deception_core.models.spec import ModelSpec
+from deception_core.contracts.hookspecs import hookimpl
+from deception_core.contracts.scenario import FocalUtterance
+from deception_core.contracts.types import Label, RuleVerdict
+from deception_core.model.loading import load_model
+from deception_core.model.spec import ModelSpec
 from deception_core.report.inputs import analysis_output
-from deception_core.scenario import FocalUtterance
+from deception_core.store import read_dataset
 from deception_core.testing.browser import Browser, find_chromium
 from deception_core.testing.fakes import EchoGame, EchoScenario, RuleEchoEvaluator
-from deception_core.types import Label, RuleVerdict
 
 TEACHER_FORCED = "teacher-forced pass over the stored prompt and reply ids"
 

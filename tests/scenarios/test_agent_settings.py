@@ -8,10 +8,10 @@ import pytest
 from test_run_scenarios import JudgePlugin
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.contracts.records import Sample, Trial
+from deception_core.play.accounts import account_counts, read_self_report
+from deception_core.play.calls import call_summary
 from deception_core.plugins import build_plugin_set
-from deception_core.records import Sample, Trial
-from deception_core.runner.accounts import account_counts, read_self_report
-from deception_core.runner.calls import call_summary
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

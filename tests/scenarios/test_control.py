@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from deception_core.contracts.registry import Kind
+from deception_core.contracts.types import Condition, Label
 from deception_core.plugins import get_plugin_set
-from deception_core.registry import Kind
-from deception_core.types import Condition, Label
 from deception_scenarios.scenarios.control import REQUESTS, ControlRequests
 
 

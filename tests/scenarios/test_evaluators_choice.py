@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.types import Label
+from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
+from deception_core.contracts.types import Label
 from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 
 REQUEST = JudgeRequest("hidden_value", "The seller paid 45 coins.", "Did the seller misstate the cost?",
@@ -47,7 +47,7 @@ def test_generate_mode_is_still_available_and_bad_modes_are_refused() -> None:
                                             score_choices=lambda c, ch: pytest.fail("must not score")),
                            LocalJudgeSettings(mode="generate"))
     assert judge.judge(REQUEST).label is Label.HONEST
-    from deception_core.errors import UsageError
+    from deception_core.contracts.errors import UsageError
 
     with pytest.raises(UsageError, match="mode must be one of choice, generate; got 'vote'"):
         LocalJudgeSettings(mode="vote")
@@ -56,13 +56,13 @@ def test_generate_mode_is_still_available_and_bad_modes_are_refused() -> None:
 def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
     import torch
 
-    from deception_core.capture.base import CaptureSpec
     from deception_core.capture.hf import HFCaptureBackend
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
-    from deception_core.prompting import render_prompt
-    from deception_core.runner.play import choice_scorer
-    from deception_core.types import Message
+    from deception_core.contracts.capture import CaptureSpec
+    from deception_core.contracts.types import Message
+    from deception_core.model.loading import load_model
+    from deception_core.model.prompting import render_prompt
+    from deception_core.model.spec import ModelSpec
+    from deception_core.play.play import choice_scorer
 
     model = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     score = choice_scorer(HFCaptureBackend(model, CaptureSpec((0,))), max_batch=2)
@@ -84,13 +84,13 @@ def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
 def opening_scores(tiny_model_dir, monkeypatch):
     """Scores of two single-prompt batches without and with their shared opening, and the prompt
     tokens the second scorer did not feed again."""
-    from deception_core.capture import shared_prefix
-    from deception_core.capture.base import CaptureSpec
     from deception_core.capture.hf import HFCaptureBackend
-    from deception_core.models.loading import load_model
-    from deception_core.models.spec import ModelSpec
-    from deception_core.runner.play import choice_scorer
-    from deception_core.types import Message
+    from deception_core.contracts.capture import CaptureSpec
+    from deception_core.contracts.types import Message
+    from deception_core.model import shared_prefix
+    from deception_core.model.loading import load_model
+    from deception_core.model.spec import ModelSpec
+    from deception_core.play.play import choice_scorer
 
     model = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     instructions = "Read the case and answer with one verdict line only. " * 4

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from deception_core.errors import UsageError
-from deception_core.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.registry import Kind
-from deception_core.types import Label, Message
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
+from deception_core.contracts.registry import Kind
+from deception_core.contracts.types import Label, Message
 from deception_scenarios.evaluators.judge_prompt import SYSTEM_PROMPT, render_dialogue, user_prompt
 from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 from deception_scenarios.evaluators.parsing import parse_verdict
@@ -174,7 +174,7 @@ def test_local_judge_single_call_and_defaults() -> None:
 
 
 def test_local_judge_rejects_bad_settings_in_the_one_structuring_step() -> None:
-    from deception_core.components import settings_for
+    from deception_core.config.components import settings_for
 
     with pytest.raises(UsageError, match="evaluator 'local'.*temperature.*Valid keys: max_dialogue_chars, "
                                          "max_new_tokens, mode"):

@@ -18,11 +18,11 @@ from typing import Any
 import attrs
 import pytest
 
-from deception_core.components import settings_for
-from deception_core.errors import UsageError
-from deception_core.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.registry import Kind
-from deception_core.types import Label
+from deception_core.config.components import settings_for
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
+from deception_core.contracts.registry import Kind
+from deception_core.contracts.types import Label
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.remote import FAILURES_BEFORE_FAST_FAIL, RemoteEvaluator
 from deception_scenarios.evaluators.together import TogetherEvaluator
@@ -499,7 +499,7 @@ def test_backoff_schedule_doubles_caps_and_jitters_within_bounds() -> None:
 
 
 def test_a_remote_judge_describes_its_model_and_url_and_never_its_key(monkeypatch) -> None:
-    from deception_core.evaluator import EvaluatorContext
+    from deception_core.contracts.evaluator import EvaluatorContext
     from deception_scenarios.evaluators.together import TogetherEvaluator
 
     monkeypatch.setenv("TOGETHER_API_KEY", "sk-secret-123")

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.cli import cli
-from deception_core.errors import UsageError
-from deception_core.evaluator import EvaluatorContext
-from deception_core.hookspecs import hookimpl
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.evaluator import EvaluatorContext
+from deception_core.contracts.hookspecs import hookimpl
 from deception_core.plugins import build_plugin_set
 from deception_core.testing.fakes import FakePlugin
 from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
@@ -177,7 +177,7 @@ def _judged_run(model_dir, out, checkpoints, judge_model: str) -> dict:
 
 def test_the_judge_is_recorded_resolved_and_a_different_judge_gets_its_own_checkpoint_area(
         honest_api, tiny_model_dir, tmp_path, monkeypatch) -> None:
-    from deception_core.runner.checkpoint import list_areas
+    from deception_core.checkpoints.checkpoint import list_areas
 
     monkeypatch.setenv("DECEPTION_JUDGE_TIMEOUT", "9")  # a default from the environment is recorded resolved
     recorded = _judged_run(tiny_model_dir, tmp_path / "a", tmp_path / "ck", "judge-a")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from scenario_helpers import play, start
 
-from deception_core.prompting import plain_transcript
-from deception_core.types import Condition, Label
+from deception_core.contracts.types import Condition, Label
+from deception_core.model.prompting import plain_transcript
 
 HIGH, LOW = Condition.HIGH_INCENTIVE, Condition.LOW_INCENTIVE
 
@@ -199,7 +199,7 @@ def test_result_is_refused_before_the_end() -> None:
 
 
 def test_counterpart_mode_is_validated() -> None:
-    from deception_core.errors import UsageError
+    from deception_core.contracts.errors import UsageError
     from deception_scenarios.scenarios.ultimatum import UltimatumBluff
 
     with pytest.raises(UsageError, match="llm, scripted"):
@@ -244,7 +244,7 @@ def test_alliance_unparsable_votes_are_recorded_and_decide_nothing() -> None:
 def test_alliance_unparsable_votes_can_count_as_abstentions() -> None:
     import random
 
-    from deception_core.scenario import GameOptions, TrialSpec
+    from deception_core.contracts.scenario import GameOptions, TrialSpec
     from deception_scenarios.scenarios.alliance_betrayal import AllianceBetrayal
 
     scenario = AllianceBetrayal(unparsable_vote="abstain")

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deception_core.errors import UsageError
-from deception_core.evaluator import EvaluatorContext
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.evaluator import EvaluatorContext
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.http_json import JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.remote import ALLOW_HTTP_ENV, JudgeSettings, check_base_url

@@ -8,11 +8,11 @@ from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
 from deception_core.cli import cli
-from deception_core.dataset import read_dataset
-from deception_core.evaluator import Evaluator, JudgeRequest
-from deception_core.hookspecs import hookimpl
+from deception_core.contracts.evaluator import Evaluator, JudgeRequest
+from deception_core.contracts.hookspecs import hookimpl
+from deception_core.contracts.types import JudgeVerdict, Label
 from deception_core.plugins import build_plugin_set
-from deception_core.types import JudgeVerdict, Label
+from deception_core.store import read_dataset
 from deception_scenarios._plugin import SCENARIOS
 
 SIX = list(SCENARIOS)
@@ -129,8 +129,8 @@ def test_scenarios_out_of_range_exit_2(n, tiny_model_dir, tmp_path) -> None:
 
 
 def test_scenarios_n_takes_the_first_n_in_order() -> None:
+    from deception_core.plan.plan import select_scenarios
     from deception_core.plugins import get_plugin_set
-    from deception_core.runner.plan import select_scenarios
 
     registry = get_plugin_set().registry
     order = ["ultimatum_bluff", "hidden_value", "alliance_betrayal", "capability_bluff", "info_withholding",

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core.cli import cli
-from deception_core.dataset.store import read_dataset
+from deception_core.contracts.registry import Kind
 from deception_core.plugins import get_plugin_set
-from deception_core.registry import Kind
+from deception_core.store.dataset import read_dataset
 from deception_scenarios.contrast import InstructedPairs, InstructedPairsSettings, write_instructed_pairs
 
 SMALL = {"n_arithmetic": 2, "n_units": 1, "seed": 3}
@@ -29,15 +29,15 @@ def test_the_plugin_listing_shows_the_statement_set():
 
 
 def test_parameters_are_structured_into_the_settings_class():
-    from deception_core.components import build
+    from deception_core.config.components import build
 
     built = build(Kind.STATEMENT_SET, "instructed_pairs", InstructedPairs, SMALL)
     assert built.settings == InstructedPairsSettings(**SMALL)
 
 
 def test_unknown_parameters_are_refused_with_the_valid_ones():
-    from deception_core.components import build
-    from deception_core.errors import ConfigError
+    from deception_core.config.components import build
+    from deception_core.contracts.errors import ConfigError
 
     with pytest.raises(ConfigError, match="n_units"):
         build(Kind.STATEMENT_SET, "instructed_pairs", InstructedPairs, {"n_facts": 3})

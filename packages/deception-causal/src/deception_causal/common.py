@@ -16,9 +16,9 @@ import torch
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
-from deception_core.analysis import CausalContext, CausalTest
-from deception_core.dataset import Dataset
-from deception_core.records import ProbeDirection, Sample, Trial
+from deception_core.contracts.analysis import CausalContext, CausalTest
+from deception_core.contracts.records import ProbeDirection, Sample, Trial
+from deception_core.store import Dataset
 
 log = logging.getLogger("deception")
 
@@ -236,8 +236,8 @@ class CausalRun:
         A batch holds one prompt under every condition (or as many as the batch size allows when
         that is larger): its rows have the same length, so none is padded, and the conditions of a
         prompt share the batch's decoding steps."""
-        from deception_core.capture.base import GenerationRequest
-        from deception_core.progress import progress_bar
+        from deception_core.contracts.capture import GenerationRequest
+        from deception_core.ui.progress import progress_bar
 
         texts: dict[tuple[int, int], str] = {}
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
@@ -290,7 +290,7 @@ class CausalRun:
 
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
-        from deception_core.types import Condition
+        from deception_core.contracts.types import Condition
 
         labels = []
         for row, text in zip(self.rows, texts, strict=True):
@@ -307,7 +307,7 @@ class CausalRun:
         evaluator = self.context.evaluator
         if evaluator is None:
             return None
-        from deception_core.evaluator import JudgeRequest
+        from deception_core.contracts.evaluator import JudgeRequest
 
         requests = []
         for row, text in zip(self.rows, texts, strict=True):

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deception_core.dataset import Dataset
-from deception_core.records import ProbeDirection
+from deception_core.contracts.records import ProbeDirection
+from deception_core.store import Dataset
 
 log = logging.getLogger("deception")
 

@@ -17,7 +17,7 @@ import numpy as np
 from deception_causal.common import CausalSettings, deceptive_indicator, jsonable, not_computable
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.stats import bootstrap_ci, correlation, describe_effect
-from deception_core.analysis import CausalContext, CausalTest
+from deception_core.contracts.analysis import CausalContext, CausalTest
 
 log = logging.getLogger("deception")
 

@@ -2,7 +2,7 @@
 
 Every function here takes a model and tensors, not a run, so the known-answer tests can call them
 directly. An intervention edits the output of decoder block ``layer`` (the residual stream the
-capture backends record), exactly as `deception_core.capture.base.Intervention` does during
+capture backends record), exactly as `deception_core.contracts.capture.Intervention` does during
 generation. Per-row edits let one batched forward pass evaluate many directions at once.
 """
 
@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import attrs
 import torch
 
-from deception_core.capture.base import Intervention
-from deception_core.capture.hooks import DecoderLayerHooks
-from deception_core.models.loading import decoder_layers
+from deception_core.contracts.capture import Intervention
+from deception_core.model.hooks import DecoderLayerHooks
+from deception_core.model.loading import decoder_layers
 
 
 class LayerEdit(Protocol):

@@ -42,8 +42,8 @@ import numpy as np
 
 from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
-from deception_core.dataset import Dataset
-from deception_core.records import ProbeDirection
+from deception_core.contracts.records import ProbeDirection
+from deception_core.store import Dataset
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from deception_core.config import RunConfig
-from deception_core.hookspecs import hookimpl
-from deception_core.registry import Kind, lazy
-from deception_core.types import Condition, Label, Message, Mode, Position
+from deception_core.config.run import RunConfig
+from deception_core.contracts.hookspecs import hookimpl
+from deception_core.contracts.registry import Kind, lazy
+from deception_core.contracts.types import Condition, Label, Message, Mode, Position
 
 if TYPE_CHECKING:
-    from deception_core.runner import InterpretabilityRunner, RunResults
+    from deception_core.pipeline import InterpretabilityRunner, RunResults
 
 __all__ = [
     "Condition",
@@ -38,7 +38,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("InterpretabilityRunner", "RunResults"):
-        from deception_core import runner
+        from deception_core import pipeline as runner
 
         return getattr(runner, name)
     if name in ("capture_texts", "read_text_records", "TextRecord"):
@@ -46,8 +46,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(texts, name)
     if name == "load_model":
-        from deception_core.models.loading import load_model as _load
-        from deception_core.models.spec import ModelSpec
+        from deception_core.model.loading import load_model as _load
+        from deception_core.model.spec import ModelSpec
 
         def load_model(model: str, device: str = "cpu", dtype: str = "float32"):
             """Load ``model`` (``embedded:NAME``, a directory or a Hugging Face id) for `capture_texts`."""

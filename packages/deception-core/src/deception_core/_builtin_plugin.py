@@ -5,7 +5,7 @@ Registered through the ``deception`` entry-point group like any third-party plug
 
 from __future__ import annotations
 
-from deception_core.hookspecs import hookimpl
+from deception_core.contracts.hookspecs import hookimpl
 
 
 @hookimpl

@@ -16,7 +16,7 @@ __all__ = ["InterpretabilityRunner", "RunConfig", "RunResults"]
 
 def __getattr__(name: str) -> Any:
     if name in ("InterpretabilityRunner", "RunResults"):
-        from deception_core import runner
+        from deception_core import pipeline as runner
 
         return getattr(runner, name)
     raise AttributeError(f"module 'interpretability' has no attribute {name!r}")

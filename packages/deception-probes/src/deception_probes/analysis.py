@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deception_core.analysis import Analysis, AnalysisReport
 from deception_core.capture.reply_states import REPLY_STATES_OPTION
+from deception_core.contracts.analysis import Analysis, AnalysisReport
 from deception_probes.settings import ProbeSettings
 
 RESULTS_FILE = "probe_results.json"
@@ -45,7 +45,7 @@ class ProbeAnalysis(Analysis):
         self.settings = settings if settings is not None else ProbeSettings()
 
     def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
-        from deception_core.dataset.store import atomic_write_text
+        from deception_core.store.dataset import atomic_write_text
         from deception_probes import plots
         from deception_probes.engine import run_probe_analysis
         from deception_probes.report import headline_table
@@ -88,7 +88,7 @@ class ProbeAnalysis(Analysis):
     def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
         ``options["datasets"]``: those already read, by path."""
-        from deception_core.dataset.store import atomic_write_text, read_dataset
+        from deception_core.store.dataset import atomic_write_text, read_dataset
         from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
 
         known = options.get("datasets") or {}  # already read and verified by `deception analyze`
@@ -111,7 +111,7 @@ def _control(options: dict[str, Any]) -> Any:
     known = options.get("datasets") or {}
     if path in known:
         return known[path]
-    from deception_core.dataset.store import read_dataset
+    from deception_core.store.dataset import read_dataset
 
     return read_dataset(path)
 

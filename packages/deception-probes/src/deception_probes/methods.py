@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deception_core.errors import UsageError
+from deception_core.contracts.errors import UsageError
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8
@@ -100,7 +100,7 @@ class LinearProbe:
         """Write ``path`` (``.safetensors``) and its ``.json`` sidecar; returns the safetensors path."""
         from safetensors.numpy import save_file
 
-        from deception_core.dataset.store import atomic_write_text
+        from deception_core.store.dataset import atomic_write_text
 
         path = Path(path).with_suffix(".safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)

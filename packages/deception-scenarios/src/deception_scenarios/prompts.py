@@ -1,7 +1,7 @@
 """Wording shared by every scenario: the agent's framing, the round cue, the auxiliary questions.
 
 Prompts must read well both as chat messages and as a plain document for a base model (laid out
-by `deception_core.prompting.plain_transcript`: system text, the turns, then ``You:``), so each
+by `deception_core.model.prompting.plain_transcript`: system text, the turns, then ``You:``), so each
 turn is a short line of the form ``Speaker: text`` and the agent is always addressed as "you".
 
 Emergent prompts never name the behaviour under study: `FORBIDDEN_WORDS` lists the vocabulary

@@ -1,6 +1,6 @@
 """Capture backends: generate replies and record the residual stream of those forward passes."""
 
-from deception_core.capture.base import (
+from deception_core.contracts.capture import (
     CaptureBackend,
     CaptureResult,
     CaptureSpec,

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from deception_core.capture._decoding import SeededSampler
-from deception_core.capture.base import CaptureResult, GenerationRequest, Sampling
+from deception_core.contracts.capture import CaptureResult, GenerationRequest, Sampling
 
 #: generation-config settings that would make ``generate`` change the logits; when any is set
 #: the backend falls back to ``generate``

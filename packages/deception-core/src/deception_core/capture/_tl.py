@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from deception_core.capture.base import Intervention
-from deception_core.errors import UsageError
+from deception_core.contracts.capture import Intervention
+from deception_core.contracts.errors import UsageError
 
 #: hook points whose activation is not ``[batch, position, ...]`` (the query axis is not axis 1)
 UNSUPPORTED_HOOK_SUFFIXES = ("hook_pattern", "hook_attn_scores")

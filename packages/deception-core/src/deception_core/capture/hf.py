@@ -16,17 +16,17 @@ import torch
 
 from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
 from deception_core.capture._retiring import generate_retiring, plain_generation_config
-from deception_core.capture.base import (
+from deception_core.contracts.capture import (
     CaptureBackend,
     CaptureResult,
     GenerationRequest,
     Intervention,
     Sampling,
 )
-from deception_core.capture.hooks import DecoderLayerHooks
-from deception_core.errors import UsageError
-from deception_core.models.loading import decoder_layers
-from deception_core.types import Position
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.types import Position
+from deception_core.model.hooks import DecoderLayerHooks
+from deception_core.model.loading import decoder_layers
 
 
 class _LayerRecorder:

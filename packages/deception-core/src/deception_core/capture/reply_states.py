@@ -24,7 +24,7 @@ import numpy as np
 
 log = logging.getLogger("deception")
 
-#: the key of ``options`` (`deception_core.analysis.Analysis.run`) holding a `ReplyTokenStates`
+#: the key of ``options`` (`deception_core.contracts.analysis.Analysis.run`) holding a `ReplyTokenStates`
 REPLY_STATES_OPTION = "reply_states"
 
 
@@ -43,14 +43,14 @@ def _field(sample: Any, name: str) -> Any:
 class TeacherForcedReplyStates(ReplyTokenStates):
     """One right-padded forward pass over ``prompt_ids + reply_ids`` per sample, ``batch_size`` rows
     at a time (rows of similar length together), recording one decoder block's output with the
-    hooks capture uses (`deception_core.capture.hooks.DecoderLayerHooks`)."""
+    hooks capture uses (`deception_core.model.hooks.DecoderLayerHooks`)."""
 
     def __init__(self, model: Any, batch_size: int = 8) -> None:
         self.model = model
         self.batch_size = max(1, int(batch_size))
 
     def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        from deception_core.progress import progress_bar
+        from deception_core.ui.progress import progress_bar
 
         tokenizer = self.model.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
@@ -78,8 +78,8 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         """
         import torch
 
-        from deception_core.capture.hooks import DecoderLayerHooks
-        from deception_core.models.loading import decoder_layers
+        from deception_core.model.hooks import DecoderLayerHooks
+        from deception_core.model.loading import decoder_layers
 
         hf = self.model.hf_model
         device = next(hf.parameters()).device
@@ -130,10 +130,10 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its
     id readable, the prompt ids stored.
     """
-    from deception_core.dataset.store import resolve_dataset_dir
-    from deception_core.errors import UsageError
-    from deception_core.models.spec import ModelSpec
-    from deception_core.report.relabel import recorded_run_config
+    from deception_core.contracts.errors import UsageError
+    from deception_core.label.relabel import recorded_run_config
+    from deception_core.model.spec import ModelSpec
+    from deception_core.store.dataset import resolve_dataset_dir
 
     dataset_dir = resolve_dataset_dir(run_dir)
     config = recorded_run_config(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), dataset)
@@ -147,8 +147,8 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
     spec = ModelSpec.parse(str(model_id))
 
     def load() -> Any:
-        from deception_core.models.device import resolve_device, resolve_dtype
-        from deception_core.models.loading import load_model
+        from deception_core.model.device import resolve_device, resolve_dtype
+        from deception_core.model.loading import load_model
 
         device = resolve_device(config.get("device") or "auto")
         dtype = resolve_dtype(config.get("dtype") or "float32", device)

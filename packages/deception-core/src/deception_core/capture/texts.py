@@ -21,7 +21,7 @@ What is read at each position (layer ``L`` is the output of decoder block ``L``,
   ``reply_last`` its last token, as in the field's statement probes;
 * ``messages`` without a reply: every position is the last prompt token (a reply of no tokens).
 
-Nothing is generated. The result is a standard dataset (`deception_core.dataset.Dataset`), which
+Nothing is generated. The result is a standard dataset (`deception_core.store.Dataset`), which
 `deception analyze`, `deception merge` and ``--train-from``/``--control`` read like any run's.
 """
 
@@ -39,10 +39,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.errors import UsageError
-from deception_core.models.spec import context_length
-from deception_core.records import Sample, Trial
-from deception_core.types import Message
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.records import Sample, Trial
+from deception_core.contracts.types import Message
+from deception_core.model.spec import context_length
 
 log = logging.getLogger("deception")
 
@@ -248,7 +248,7 @@ def fit_context(tokens: Sequence[tuple[list[int], list[int]]], limit: int | None
 
 def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
     """(prompt ids, scored span ids) of a record; see the module docstring."""
-    from deception_core.prompting import render_prompt
+    from deception_core.model.prompting import render_prompt
 
     reply = [] if record.reply is None else [int(i) for i in tokenizer(record.reply, add_special_tokens=False)["input_ids"]]
     if record.messages is not None:
@@ -281,7 +281,7 @@ def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Se
     """
     import torch
 
-    from deception_core.progress import progress_bar
+    from deception_core.ui.progress import progress_bar
 
     device = next(hf_model.parameters()).device
     out: list[np.ndarray] = []
@@ -307,13 +307,13 @@ def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Se
 def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
                   positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture",
                   truncate: bool = False) -> Any:
-    """Capture ``records`` with ``model`` (a `deception_core.models.loading.LoadedModel`); returns a `Dataset`.
+    """Capture ``records`` with ``model`` (a `deception_core.model.loading.LoadedModel`); returns a `Dataset`.
 
     ``layers``: decoder blocks (0-based; default every block); ``name``: the default scenario name.
     Records longer than the model's context are refused, or with ``truncate`` cut to fit
     (`fit_context`); copies of a record share one group (`record_groups`).
     """
-    from deception_core.dataset import Dataset
+    from deception_core.store import Dataset
 
     layers = list(range(model.n_layers)) if layers is None else [int(layer) for layer in layers]
     bad = [layer for layer in layers if not 0 <= layer < model.n_layers]

@@ -21,8 +21,8 @@ from deception_core.capture._tl import (
     parameter_snapshot,
     unwrap_bridge,
 )
-from deception_core.capture.base import Intervention
 from deception_core.capture.hf import HFCaptureBackend
+from deception_core.contracts.capture import Intervention
 
 
 class TransformerLensCaptureBackend(HFCaptureBackend):

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from deception_core.errors import NotApplied, UsageError
+from deception_core.contracts.errors import NotApplied, UsageError
 
 
 class _Group(click.Group):
@@ -18,7 +18,7 @@ class _Group(click.Group):
     """
 
     def invoke(self, ctx: click.Context):
-        from deception_core.runner.output_policy import WriteFailed, describe_os_error, is_write_error
+        from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
 
         try:
             return super().invoke(ctx)

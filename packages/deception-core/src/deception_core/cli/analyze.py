@@ -17,15 +17,15 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool,
 
     ``--overwrite`` replaces only a folder this toolkit marked as its own output, and never one that
     is, or contains, an input of this command (the run, its dataset, ``--train-from``, ``--control``)."""
-    from deception_core.errors import UsageError
-    from deception_core.runner.output_policy import (
+    from deception_core.contracts.errors import UsageError
+    from deception_core.outputs.policy import (
         dataset_folder_above,
         is_run_folder,
         made_by,
         refuse_inputs,
         refuse_unmarked,
     )
-    from deception_core.runner.validate import check_writable
+    from deception_core.pipeline.validate import check_writable
 
     if output is None:
         return Path(run_dir), False
@@ -56,9 +56,9 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     analysis's settings checked now, before the dataset is read (unknown keys: exit 2)."""
     if config_path is None:
         return {}
-    from deception_core.config import RunConfig
+    from deception_core.analyse.analyse import build_analyses
+    from deception_core.config.run import RunConfig
     from deception_core.plugins import get_plugin_set
-    from deception_core.runner.analyse import build_analyses
 
     components = RunConfig.from_file(config_path).components.get("analysis", {})
     build_analyses(get_plugin_set().registry, {}, components)
@@ -75,9 +75,9 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
                         control: str | None) -> dict[str, Any]:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
-    from deception_core.dataset.store import read_dataset, resolve_dataset_dir
-    from deception_core.errors import UsageError
-    from deception_core.models import fingerprint
+    from deception_core.contracts.errors import UsageError
+    from deception_core.model import fingerprint
+    from deception_core.store.dataset import read_dataset, resolve_dataset_dir
 
     roles = [("the dataset analysed", run_dir, dataset)]
     loaded: dict[str, Any] = {}
@@ -119,8 +119,8 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
+    from deception_core.analyse.analyse import run_analyses
     from deception_core.plugins import get_plugin_set
-    from deception_core.runner.analyse import run_analyses
 
     logger = logging.getLogger("deception")
     handler = logging.StreamHandler()
@@ -166,10 +166,10 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
     import shutil
 
     from deception_core.cli.options import refuse_unless
-    from deception_core.dataset.merge import remove_leftover_staging
-    from deception_core.dataset.store import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
-    from deception_core.runner.output_policy import OutputClaim, write_marker
-    from deception_core.runner.outputs import label_table
+    from deception_core.outputs.files import label_table
+    from deception_core.outputs.policy import OutputClaim, write_marker
+    from deception_core.store.dataset import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+    from deception_core.store.merge import remove_leftover_staging
 
     refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
@@ -220,7 +220,7 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
 
 
 def _dataset_dir_or_none(run_dir: str) -> Path | None:
-    from deception_core.dataset.store import DatasetError, resolve_dataset_dir
+    from deception_core.store.dataset import DatasetError, resolve_dataset_dir
 
     try:
         return resolve_dataset_dir(run_dir)

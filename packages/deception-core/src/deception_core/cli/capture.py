@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from deception_core.errors import UsageError
+from deception_core.contracts.errors import UsageError
 
 
 def _params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -35,9 +35,9 @@ def _is_path(data: str) -> bool:
 def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
     from deception_core.capture.texts import text_records
-    from deception_core.components import build
+    from deception_core.config.components import build
+    from deception_core.contracts.registry import Kind
     from deception_core.plugins import get_plugin_set
-    from deception_core.registry import Kind
 
     registry = get_plugin_set().registry
     if (Kind.STATEMENT_SET, name) not in registry:
@@ -49,7 +49,7 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
 
 
 def _check_new_output(out: Path) -> None:
-    from deception_core.runner.output_policy import made_by
+    from deception_core.outputs.policy import made_by
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output {out} is a file; choose a new folder")
@@ -86,11 +86,11 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
         read_text_records,
         token_counts,
     )
-    from deception_core.dataset.store import write_dataset
-    from deception_core.models.device import resolve_device, resolve_dtype
-    from deception_core.models.loading import load_model, load_tokenizer
-    from deception_core.models.spec import ModelSpec, peek_model
-    from deception_core.runner.output_policy import OutputClaim, write_marker
+    from deception_core.model.device import resolve_device, resolve_dtype
+    from deception_core.model.loading import load_model, load_tokenizer
+    from deception_core.model.spec import ModelSpec, peek_model
+    from deception_core.outputs.policy import OutputClaim, write_marker
+    from deception_core.store.dataset import write_dataset
 
     out = Path(output)
     _check_new_output(out)

@@ -14,8 +14,8 @@ import click
 def checkpoints(directory: str, as_json: bool) -> None:
     """List the experiments a --checkpoint-dir holds: area, finished trials per scenario, the settings
     that differ from the defaults (re-run with them to resume that area), and trials in flight."""
-    from deception_core.config import RunConfig
-    from deception_core.runner.checkpoint import list_areas
+    from deception_core.checkpoints.checkpoint import list_areas
+    from deception_core.config.run import RunConfig
 
     areas = list_areas(Path(directory))
     if as_json:

@@ -7,15 +7,15 @@ from typing import Any
 
 import click
 
+from deception_core.contracts.registry import Kind
 from deception_core.plugins import get_plugin_set
-from deception_core.registry import Kind
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def scenarios(as_json: bool) -> None:
     """List every registered scenario with its description and plugin."""
-    from deception_core.runner.plan import scenario_order
+    from deception_core.plan.plan import scenario_order
 
     registry = get_plugin_set().registry
     entries = [registry.get(Kind.SCENARIO, name) for name in scenario_order(registry)]

@@ -1,6 +1,6 @@
 """Command-line options derived from a config class, so that each default is stated once.
 
-Every field of the config class declared with `deception_core.structuring.option` becomes a click
+Every field of the config class declared with `deception_core.config.structuring.option` becomes a click
 option: its flag, short flag, help, choices and shown default come from the field. A value reaches
 the config only when the user gave it (click's parameter source), and the class fills in the rest. Adding an option to
 `deception run` is adding a field to `RunConfig`.
@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 import click
 
-from deception_core.config import to_jsonable
-from deception_core.structuring import cli_option, is_primitive_union, parse_string
+from deception_core.config.run import to_jsonable
+from deception_core.config.structuring import cli_option, is_primitive_union, parse_string
 
 
 def _kind(field: attrs.Attribute[Any]) -> Any:
@@ -119,7 +119,7 @@ def was_given(ctx: click.Context, name: str) -> bool:
 def refuse_unless(ctx: click.Context, condition: bool, needed: str, *names: str, fix: str | None = None) -> None:
     """Refuse the options ``names`` when given (even at their default value) unless ``condition``
     holds: they take effect only with ``needed`` (e.g. "--pipeline")."""
-    from deception_core.errors import UsageError
+    from deception_core.contracts.errors import UsageError
 
     if condition:
         return

@@ -15,9 +15,9 @@ def write_report(run_dir: str | Path, output: str | Path | None = None, *, token
 
     The run's own ``report.html`` is replaced; another ``output`` goes through the output policy (not
     inside a run or dataset folder, an existing file only with ``overwrite``)."""
+    from deception_core.outputs.policy import check_output_file, publish_file
     from deception_core.report.html import render
     from deception_core.report.inputs import gather
-    from deception_core.runner.output_policy import check_output_file, publish_file
 
     own = Path(run_dir) / REPORT_FILE
     path = check_output_file(output, overwrite, own=own) if output else own

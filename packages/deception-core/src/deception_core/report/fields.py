@@ -1,4 +1,4 @@
-"""Read a sample's fields whether it is a JSON dict (today) or a typed record (`deception_core.records`)."""
+"""Read a sample's fields whether it is a JSON dict (today) or a typed record (`deception_core.contracts.records`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def as_dict(sample: Any) -> dict[str, Any]:
     import attrs
 
     if attrs.has(type(sample)):
-        from deception_core.config import to_jsonable
+        from deception_core.config.run import to_jsonable
 
         converted: dict[str, Any] = to_jsonable(sample)
         return converted

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from deception_core.errors import UsageError
+from deception_core.contracts.errors import UsageError
 from deception_core.report.fields import as_dict
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -64,7 +64,7 @@ def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = 
     columns = {name: _one_type([record.get(name) for record in flat]) for name in names}
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(flat)))
     if activations:
-        from deception_core.progress import progress_bar
+        from deception_core.ui.progress import progress_bar
 
         pairs = ([(layer, p) for layer in dataset.layers for p in dataset.positions] if activations is True
                  else list(activations))
@@ -86,8 +86,8 @@ def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
     ``probe.score_raw``, ``probe.score_source``) where the run's analysis recorded a score file."""
     import pandas as pd
 
-    from deception_core.dataset.store import resolve_dataset_dir
     from deception_core.report.inputs import analysis_output
+    from deception_core.store.dataset import resolve_dataset_dir
 
     dataset_dir = resolve_dataset_dir(run_dir)
     path = analysis_output(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), "scores")
@@ -122,9 +122,9 @@ def neutralise_formulas(frame: Any) -> Any:
 
 def export_frame(frame: Any, path: str | Path, fmt: str, overwrite: bool = False) -> Path:
     """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically; an existing file
-    only with ``overwrite`` (see `deception_core.runner.output_policy.check_output_file`). CSV cells
+    only with ``overwrite`` (see `deception_core.outputs.policy.check_output_file`). CSV cells
     that would start a spreadsheet formula are neutralised (`neutralise_formulas`)."""
-    from deception_core.runner.output_policy import publish_file
+    from deception_core.outputs.policy import publish_file
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.progress import progress_bar
-from deception_core.records import Trial
+from deception_core.contracts.records import Trial
 from deception_core.report.assets import CSS, JS
 from deception_core.report.fields import field
 from deception_core.report.inputs import ReportInputs
+from deception_core.ui.progress import progress_bar
 
 OPEN_TRIALS_UP_TO = 60
 FLAGGED_TABLE_ROWS = 300  # the transcripts' filter shows every flagged utterance; the table shows the first ones

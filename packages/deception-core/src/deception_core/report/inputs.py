@@ -1,6 +1,6 @@
 """Everything the HTML report shows, read from a run folder alone (no model, no network).
 
-The analyses record their files by role in ``analyses.json`` (see `deception_core.records.OUTPUT_ROLES`);
+The analyses record their files by role in ``analyses.json`` (see `deception_core.contracts.records.OUTPUT_ROLES`);
 the report reads, from the first analysis that has each role: ``results`` (JSON; ``best.threshold``
 is the decision threshold, ``best.scale`` the score scale), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
 ``label``, ``score``, ``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``,
@@ -19,9 +19,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.dataset.store import Dataset, DatasetError, read_dataset, sha256_file
-from deception_core.progress import progress_bar
-from deception_core.records import ANALYSES_MANIFEST
+from deception_core.contracts.records import ANALYSES_MANIFEST
+from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
+from deception_core.ui.progress import progress_bar
 
 log = logging.getLogger("deception")
 
@@ -202,11 +202,11 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
     try:
         from transformers import AutoTokenizer
 
-        from deception_core.models.spec import ModelSpec
+        from deception_core.model.spec import ModelSpec
 
         spec = ModelSpec.parse(model)
         if spec.source == "embedded":
-            from deception_core.models.embedded import converted_dir
+            from deception_core.model.embedded import converted_dir
 
             assert spec.embedded is not None  # parse sets it for every embedded source
             location = converted_dir(spec.embedded)

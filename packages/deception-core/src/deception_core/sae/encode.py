@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.errors import UsageError
-from deception_core.records import Sample
+from deception_core.contracts.errors import UsageError
+from deception_core.contracts.records import Sample
 from deception_core.sae.compat import SaeChoice
 
 log = logging.getLogger("deception.sae")
@@ -75,7 +75,7 @@ def encode_dataset_arrays(
     return the dataset's ``meta["sae"]``."""
     import attrs
 
-    from deception_core.dataset.store import activation_key
+    from deception_core.store.dataset import activation_key
 
     for position in positions:
         matrix = arrays[activation_key(choice.layer, position)]

@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 
-from deception_core.console import SHOW
-from deception_core.errors import DeceptionError
+from deception_core.contracts.errors import DeceptionError
+from deception_core.ui.console import SHOW
 
 log = logging.getLogger("deception.judge")
 

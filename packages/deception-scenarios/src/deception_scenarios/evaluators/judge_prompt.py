@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deception_core.evaluator import JudgeRequest
-from deception_core.types import Message
+from deception_core.contracts.evaluator import JudgeRequest
+from deception_core.contracts.types import Message
 
 SYSTEM_PROMPT = (
     "You audit one utterance from a negotiation game for deception. You are shown the private facts "
@@ -84,7 +84,7 @@ def user_prompt(request: JudgeRequest, *, reason_first: bool = True,
                 max_dialogue_chars: int = DEFAULT_MAX_DIALOGUE_CHARS) -> str:
     """The case: facts, dialogue, the marked utterance and the question. Verdict-first prompts open
     with their worked examples, so every prompt starts with the same instructions and examples
-    (`verdict_first_opening`), which a local judge runs once (`deception_core.capture.shared_prefix`)."""
+    (`verdict_first_opening`), which a local judge runs once (`deception_core.model.shared_prefix`)."""
     turns, speaker = split_dialogue(request)
     return (
         f"{'' if reason_first else VERDICT_FIRST_EXAMPLES}"

@@ -1,0 +1,108 @@
+"""The capture-backend interface.
+
+A backend turns token-id prompts into replies and, for requests with ``capture=True``, returns the
+residual stream after each chosen layer (TransformerLens ``blocks.{L}.hook_resid_post``; HF
+``hidden_states[L + 1]`` before any final norm) at the recorded positions.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from deception_core.contracts.types import DEFAULT_POSITIONS, Position
+
+
+@attrs.frozen
+class CaptureSpec:
+    """What to record: residual-stream layers, positions, and (TransformerLens backends only)
+    extra hook points by name, such as ``blocks.3.hook_mlp_out``, whose activation is
+    ``[batch, position, ...]``."""
+
+    layers: tuple[int, ...]
+    positions: tuple[Position, ...] = DEFAULT_POSITIONS
+    hook_names: tuple[str, ...] = ()
+
+    @property
+    def store_all(self) -> bool:
+        return Position.REPLY_ALL in self.positions
+
+
+@attrs.frozen
+class Sampling:
+    """Decoding settings; ``temperature == 0`` is greedy."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@attrs.frozen
+class GenerationRequest:
+    prompt_ids: tuple[int, ...]
+    max_new_tokens: int
+    seed: int
+    capture: bool = True
+    stop: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Intervention:
+    """Change the residual stream after ``layer`` during generation (steering, ablation, patching).
+
+    ``fn(hidden, step)`` receives the block output ``[batch, seq, d_model]`` and the decoding step
+    (0 is the prompt pass) and returns the replacement.
+    """
+
+    layer: int
+    fn: Callable[[Any, int], Any]
+
+
+@attrs.define
+class CaptureResult:
+    """One generated reply and, if captured, its activations.
+
+    ``activations[position]`` is a float32 tensor ``[n_layers, d_model]`` in the order of
+    ``CaptureSpec.layers``; ``reply_all`` is ``[n_reply_tokens, n_layers, d_model]``.
+    """
+
+    prompt_ids: tuple[int, ...]
+    reply_ids: tuple[int, ...]
+    text: str
+    stopped_by: str  # "eos" | "stop_string" | "max_tokens"
+    activations: dict[Position, Any] | None = None
+    reply_all: Any | None = None
+    hooks: dict[str, dict[Position, Any]] | None = None
+
+
+class CaptureBackend(abc.ABC):
+    """Generates with capture. One instance per run; holds the loaded model.
+
+    A backend with settings declares ``settings_class`` (a frozen attrs class) and takes the value
+    as a third constructor argument; the run structures ``components.capture_backend.<name>`` into
+    it (`deception_core.config.components.settings_for`, unknown keys refused there)."""
+
+    name: ClassVar[str]
+    settings_class: ClassVar[type[Any] | None] = None
+
+    def __init__(self, model: Any, spec: CaptureSpec) -> None:
+        self.model = model
+        self.spec = spec
+
+    @abc.abstractmethod
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        sampling: Sampling,
+        interventions: Sequence[Intervention] = (),
+    ) -> list[CaptureResult]:
+        """Generate a reply for each request (one batch) and capture where asked."""
+
+    def close(self) -> None:
+        """Release what the backend holds (hooks, extra model copies)."""

@@ -1,0 +1,172 @@
+"""The hooks a `deception` plugin may implement.
+
+A plugin is a module (or object) with functions decorated by `deception_core.hookimpl`, declared
+under the entry-point group ``deception`` in its package metadata::
+
+    [project.entry-points.deception]
+    my_plugin = "my_package._plugin"
+
+Plugin modules are imported when the plugin manager is first built (for example by
+``deception scenarios``), so they must import nothing heavy (torch, transformers,
+transformer_lens, sae_lens) at module level. Components are therefore registered as *factories*:
+``deception_core.lazy("pkg.module:Class")`` imports the implementation only when a run needs it.
+
+Registration hooks receive a `deception_core.contracts.registry.KindRegistry` bound to the calling plugin,
+so each component records which plugin and distribution provided it. Every hook is called with
+keyword arguments; an implementation may accept fewer arguments than the spec.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from deception_core.contracts.registry import KindRegistry
+
+PROJECT_NAME = "deception"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_scenarios(registry: KindRegistry) -> None:
+    """Register negotiation scenarios.
+
+    Called once, when the registry is first built. Add each scenario with
+    ``registry.add(name, factory, summary=...)`` where ``factory()`` returns a
+    `deception_core.contracts.scenario.Scenario` subclass. Names are global: a name that another plugin
+    already registered is refused with an error naming both plugins.
+
+    :param registry: the scenario registry, bound to this plugin.
+    :return: nothing (results are collected from every plugin; not firstresult).
+
+    Implemented by: scenario packages (``deception-scenarios``, third-party plugins).
+    """
+
+
+@hookspec
+def register_evaluators(registry: KindRegistry) -> None:
+    """Register ground-truth evaluators (LLM judges).
+
+    ``factory()`` returns a `deception_core.contracts.evaluator.Evaluator` subclass. The evaluator named by
+    ``--evaluator`` labels every focal utterance next to the scenario's rule.
+
+    :param registry: the evaluator registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-scenarios`` (local, together, google) and third parties.
+    """
+
+
+@hookspec
+def register_capture_backends(registry: KindRegistry) -> None:
+    """Register activation-capture backends.
+
+    ``factory()`` returns a `deception_core.contracts.capture.CaptureBackend` subclass. A backend
+    generates the agents' replies and records the residual stream of those very forward passes.
+
+    :param registry: the capture-backend registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (``hf``, ``transformer-lens``, ``hybrid``) and GPU plugins.
+    """
+
+
+@hookspec
+def register_causal_tests(registry: KindRegistry) -> None:
+    """Register causal tests run by ``--causal``.
+
+    ``factory()`` returns a `deception_core.contracts.analysis.CausalTest` subclass; each writes
+    ``causal_<name>.json`` into the output directory. A test that reads other tests' results names
+    them in ``requires``: the runner runs those first and passes their results in
+    ``CausalContext.results`` (nothing is read back from the output directory).
+
+    :param registry: the causal-test registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-causal`` and third parties.
+    """
+
+
+@hookspec
+def register_analyses(registry: KindRegistry) -> None:
+    """Register dataset analyses run after a run and by ``deception analyze``.
+
+    ``factory()`` returns a `deception_core.contracts.analysis.Analysis` subclass whose
+    ``run(dataset, out_dir, options)`` returns an ``AnalysisReport``. An analysis that chooses a
+    linear read-out exposes it as ``AnalysisReport.direction`` (a ``ProbeDirection``); the causal
+    tests intervene on the first one, in registration order.
+
+    :param registry: the analysis registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-probes``.
+    """
+
+
+@hookspec
+def register_sae_releases(registry: KindRegistry) -> None:
+    """Register sparse autoencoders that runs may use with ``--sae``.
+
+    ``factory()`` returns a `deception_core.sae.DirectorySae` or a list of them (release, SAE id,
+    model name, layer, hook, width, L0, Neuronpedia id), loadable with ``sae_lens.SAE.from_pretrained``.
+
+    :param registry: the SAE-release registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (sae-lens's pretrained directory) and third parties.
+    """
+
+
+@hookspec
+def register_statement_sets(registry: KindRegistry) -> None:
+    """Register statement sets (contrast or control data) that ``deception capture NAME`` records.
+
+    ``factory()`` returns a `deception_core.contracts.statements.StatementSet` subclass whose ``records()``
+    gives the records of a ``deception capture`` data file (``text`` or ``messages``, optional
+    ``reply``, ``label``, ``group``, ``scenario``, ``condition``). Its parameters come from
+    ``deception capture NAME --param KEY=VALUE`` and are structured into its ``settings_class``.
+
+    :param registry: the statement-set registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-scenarios`` (``instructed_pairs``) and third parties.
+    """
+
+
+@hookspec(firstresult=True)
+def resolve_capture_backend(model_id: str, model_type: str | None, requested: str | None) -> str | None:
+    """Claim a model for a capture backend.
+
+    Called before a run when ``--capture-backend`` was not given (``requested`` is then None) and
+    also when it was, so a plugin may veto or redirect. Stops at the first non-None result.
+
+    :param model_id: the ``--model`` value as given.
+    :param model_type: the HF ``config.model_type`` if known without loading weights.
+    :param requested: the backend the user asked for, or None.
+    :return: a registered backend name, or None to let the next plugin decide.
+
+    Implemented by: backend plugins; the core's fallback returns ``requested or "hf"``.
+    """
+
+
+@hookspec
+def before_run(config: Any) -> None:
+    """Observe a run about to start (after validation, before the model loads).
+
+    Observers only: an implementation must not change what the run computes.
+
+    :param config: the resolved `deception_core.config.run.RunConfig`.
+    """
+
+
+@hookspec
+def after_run(config: Any, results: Any) -> None:
+    """Observe a finished run (for example to upload artefacts).
+
+    :param config: the resolved `deception_core.config.run.RunConfig`.
+    :param results: the `deception_core.pipeline.RunResults`.
+    """

@@ -1,0 +1,51 @@
+"""The Ray actor of ``--executor ray``: loads the model once, then plays the units of trials it is handed.
+
+A plain class (Ray wraps it with ``ray.remote`` in the driver), so importing this module does not
+need Ray. Results go back as checkpoint shards (safetensors bytes with a checksum), the format the
+driver already verifies and stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class PlayWorker:
+    def __init__(self, setup: dict[str, Any]) -> None:
+        import torch
+
+        from deception_core.config.run import RunConfig
+        from deception_core.model.device import resolve_device, resolve_dtype
+        from deception_core.model.loading import load_model
+        from deception_core.model.spec import ModelSpec
+        from deception_core.play.session import open_session
+        from deception_core.plugins import get_plugin_set
+
+        torch.set_num_threads(int(setup["threads"]))
+        config = RunConfig.from_dict(setup["config"])
+        registry = get_plugin_set().registry
+        device = resolve_device(config.device)
+        model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
+                           revision=config.revision)
+        self.session = open_session(config, tuple(setup["scenarios"]), setup["backend"], tuple(setup["layers"]),
+                                    registry, model)
+
+    def ready(self) -> dict[str, Any]:
+        """The model facts the driver records (the model is loaded once this returns)."""
+        model = self.session.model
+        return {"device": str(model.device), "dtype": str(model.dtype), "description": dict(model.describe()),
+                "batch_size": self.session.batch_size}
+
+    def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
+        """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
+        worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
+        from deception_core.checkpoints.checkpoint import encode_trial
+        from deception_core.executors.executors import spec_from_wire
+        from deception_core.pipeline.runner import play_trials
+
+        if batch_size != self.session.batch_size:
+            self.session.use_batch_size(batch_size)
+        unit = [spec_from_wire(values) for values in wire_specs]
+        return [(output.key, encode_trial(output))
+                for output in play_trials(unit, self.session, skip=frozenset(skip))]

@@ -1,0 +1,56 @@
+"""The one hook mechanism on a Hugging Face model's decoder blocks, shared by capture and the causal
+interventions: apply interventions to a block's output (in order, with the number of the forward
+call, 0 being the prompt pass) and report the edited output of the watched layers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+
+from deception_core.contracts.capture import Intervention
+
+#: called with (layer, edited block output) for every forward call of a watched layer
+OnOutput = Callable[[int, torch.Tensor], None]
+
+
+def block_output(output: Any) -> torch.Tensor:
+    """A decoder block's hidden states (blocks return a tensor or a tuple starting with it)."""
+    return output if torch.is_tensor(output) else output[0]
+
+
+def replace_block_output(output: Any, hidden: torch.Tensor) -> Any:
+    return hidden if torch.is_tensor(output) else (hidden, *output[1:])
+
+
+class DecoderLayerHooks:
+    """Forward hooks on ``layers_module[layer]`` for every intervened or watched layer; `remove` them after."""
+
+    def __init__(self, layers_module: Any, interventions: Sequence[Intervention], watch: Iterable[int] = (),
+                 on_output: OnOutput | None = None) -> None:
+        self.watch = frozenset(watch)
+        self.on_output = on_output
+        self.calls: dict[int, int] = {}
+        by_layer: dict[int, list[Intervention]] = {}
+        for item in interventions:
+            by_layer.setdefault(item.layer, []).append(item)
+        self.handles = [layers_module[layer].register_forward_hook(self._hook(layer, by_layer.get(layer, [])))
+                        for layer in sorted(self.watch | set(by_layer))]
+
+    def _hook(self, layer: int, interventions: list[Intervention]) -> Callable[..., Any]:
+        def hook(_module: Any, _inputs: Any, output: Any) -> Any:
+            step = self.calls.get(layer, 0)
+            self.calls[layer] = step + 1
+            hidden = block_output(output)
+            for item in interventions:
+                hidden = item.fn(hidden, step)
+            if self.on_output is not None and layer in self.watch:
+                self.on_output(layer, hidden)
+            return replace_block_output(output, hidden) if interventions else None
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()

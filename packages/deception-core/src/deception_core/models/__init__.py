@@ -1,5 +1,0 @@
-"""Model specs, the embedded models, and loading (torch is imported only by `loading`)."""
-
-from deception_core.models.spec import ModelInfo, ModelSpec, peek_model
-
-__all__ = ["ModelInfo", "ModelSpec", "peek_model"]

@@ -1,0 +1,173 @@
+"""Files a run writes besides the dataset, logging, the progress bar and the summary table."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from deception_core.config.run import RunConfig
+from deception_core.contracts.records import AnalysisReport
+from deception_core.plugins import PluginSet
+from deception_core.store.dataset import Dataset, atomic_write_text
+
+#: config fields that change what a run computes (used for checkpoints and merges)
+RESULT_FIELDS = (
+    "model", "revision", "dtype", "mode", "max_rounds", "max_tokens", "fast", "ultrafast", "self_report",
+    "layers", "positions", "sae", "sae_layer", "sae_release", "sae_id", "sae_path", "evaluator",
+    "label_policy", "seed", "temperature", "top_p",
+)
+
+
+def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
+    """``run.log`` in the output directory; ``--verbose`` lowers the level to DEBUG."""
+    logger = logging.getLogger("deception")
+    level = logging.DEBUG if verbose else logging.INFO
+    logger.setLevel(level)
+    from deception_core.outputs.policy import QuietFileHandler
+
+    handler = QuietFileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    return handler
+
+
+def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
+    return [
+        {"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module, "error": i.error}
+        for i in plugins.plugins.values()
+    ]
+
+
+def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet,
+                     judge: dict[str, Any] | None = None) -> None:
+    resolved = {
+        "config": config.to_dict(),
+        "resolved": {
+            "scenarios": list(checked.scenarios),
+            "layers": list(checked.layers),
+            "capture_backend": checked.backend,
+            "device": model.device,
+            "dtype": model.dtype,
+            "model": model.describe(),
+            "judge": judge,
+        },
+    }
+    atomic_write_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
+    atomic_write_text(out_dir / "plugins.json", json.dumps(plugin_versions(plugins), indent=2))
+
+
+def dataset_meta(config: RunConfig, checked: Any, model: Any, backend_cls: Any, plugins: PluginSet) -> dict[str, Any]:
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": model.describe(),
+        "layers": list(checked.layers),
+        "positions": [p.value for p in config.positions],
+        "capture_backend": checked.backend,
+        "result_config": {k: config.to_dict()[k] for k in RESULT_FIELDS},
+        "scenarios": list(checked.scenarios),
+        "plugins": {i["name"]: i["version"] for i in plugin_versions(plugins)},
+    }
+
+
+def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
+    """``activations_<mode>.pt``: tensors and plain containers only (``weights_only=True`` loads it)."""
+    import torch
+
+    from deception_core.store.dataset import REPLY_ALL
+
+    activations: dict[int, dict[str, Any]] = {}
+    for layer in dataset.layers:
+        activations[layer] = {p: torch.from_numpy(dataset.matrix(layer, p).copy()) for p in dataset.positions}
+    keep = ("sample_id", "trial_key", "scenario", "mode", "condition", "round", "rule_label", "judge_label",
+            "agreement", "label", "reply_text", "n_reply_tokens")
+    payload = {
+        "activations": activations,
+        "labels": {
+            "label": dataset.column("label"),
+            "rule_label": dataset.column("rule_label"),
+            "judge_label": dataset.column("judge_label"),
+            "scenario": dataset.column("scenario"),
+            "condition": dataset.column("condition"),
+            "mode": dataset.column("mode"),
+        },
+        "metadata": [{k: getattr(s, k) for k in keep} for s in dataset.samples],
+        "config": {"model": dataset.meta["model"]["id"], "layers": dataset.layers,
+                   "positions": dataset.positions, "n_samples": len(dataset),
+                   "has_reply_tokens": any(k.endswith(REPLY_ALL) for k in dataset.arrays)},
+    }
+    path = out_dir / f"activations_{mode}.pt"
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def progress_bar(total: int, initial: int):
+    """A bar over trials with counts and ETA (on stderr)."""
+    from deception_core.ui.progress import progress_bar as bar
+
+    return bar(total, "trials", "trial", initial)
+
+
+LABEL_TABLE_LEGEND = (
+    "samples = focal utterances (captured replies); honest/decept/ambig = final labels under the label policy;\n"
+    "agree = share of utterances where the LLM judge's verdict equals the scenario rule's label (n/a: no judge)"
+)
+
+
+def label_table(dataset: Dataset) -> str:
+    """Samples per scenario x mode x condition: honest, deceptive, ambiguous, rule-judge agreement."""
+    rows: dict[tuple[str, str, str], Counter[str]] = {}
+    agree: dict[tuple[str, str, str], list[bool]] = {}
+    for s in dataset.samples:
+        key = (s.scenario, s.mode, s.condition)
+        rows.setdefault(key, Counter())[s.label] += 1
+        if s.agreement is not None:
+            agree.setdefault(key, []).append(bool(s.agreement))
+    header = (f"{'scenario':<18} {'mode':<10} {'condition':<22} {'samples':>7} {'honest':>6} {'decept':>6} "
+              f"{'ambig':>6} {'agree':>6}")
+    lines = [header, "-" * len(header)]
+    for key in sorted(rows):
+        c = rows[key]
+        votes = agree.get(key, [])
+        rate = f"{sum(votes) / len(votes):.2f}" if votes else "n/a"
+        lines.append(f"{key[0]:<18} {key[1]:<10} {key[2]:<22} {sum(c.values()):>7} {c['honest']:>6} "
+                     f"{c['deceptive']:>6} {c['ambiguous']:>6} {rate:>6}")
+    lines.append(LABEL_TABLE_LEGEND)
+    return "\n".join(lines)
+
+
+def human_size(n_bytes: int) -> str:
+    """``532 B``, ``41.2 kB``, ``3.4 MB``, ``1.20 GB``."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    if n_bytes < 1e6:
+        return f"{n_bytes / 1e3:.1f} kB"
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes < 1e9 else f"{n_bytes / 1e9:.2f} GB"
+
+
+def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
+    from deception_core.play.calls import call_summary
+
+    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
+             call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
+    from deception_core.play.accounts import accounts_table
+
+    accounts = accounts_table(dataset.samples)
+    if accounts:
+        parts += ["", accounts]
+    for name, report in analyses.items():
+        parts += ["", f"[{name}]", report.table]
+    for name, result in causal.items():
+        line = result.get("summary") if isinstance(result, dict) else None
+        parts += ["", f"[causal {name}] {line or ''}"]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,149 @@
+"""Everything checked before a model loads or an output directory is created."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from deception_core.config.components import settings_for
+from deception_core.config.run import RunConfig
+from deception_core.contracts.errors import ConfigError, UsageError
+from deception_core.contracts.registry import Kind, Registry
+from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
+from deception_core.outputs.policy import check_output, checkpoint_dir, run_inputs
+from deception_core.plan.plan import auto_layers, select_scenarios
+from deception_core.plugins import PluginSet
+
+
+@attrs.frozen
+class ValidatedRun:
+    config: RunConfig
+    model_spec: ModelSpec
+    model_info: ModelInfo
+    scenarios: tuple[str, ...]
+    layers: tuple[int, ...]
+    backend: str
+    evaluator: str
+    sae: Any = None  # deception_core.sae.SaeChoice with --sae
+    output_state: str = "new"  # "new", "resume" or "overwrite" (deception_core.outputs.policy)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"{flag} {path} is inside {probe}, which is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} is not writable (no write permission on {probe}); choose another directory")
+
+
+def check_component_settings(config: RunConfig, registry: Registry) -> None:
+    """Every component named in ``config.components`` exists and accepts its parameters."""
+    for kind_name, by_name in config.components.items():
+        kind = Kind(kind_name)
+        for name in by_name:
+            settings_for(kind, name, registry.get(kind, name).load(), config.component_params(kind_name, name))
+
+
+def with_resolved_judge(config: RunConfig, registry: Registry) -> RunConfig:
+    """``config`` with the judge's settings as it will use them (every default filled, a remote
+    judge's model and URL from the environment) under ``components.evaluator.<name>``: what
+    ``config.json`` records, what Ray workers build their judge from, and part of the checkpoint
+    identity, so a resume with another judge never mixes verdicts."""
+    from deception_core.config.components import evaluator_settings
+    from deception_core.config.run import to_jsonable
+
+    name = config.evaluator
+    settings = evaluator_settings(name, registry.get(Kind.EVALUATOR, name).load(),
+                                  config.component_params(Kind.EVALUATOR.value, name))
+    if settings is None:
+        return config
+    evaluators = {**config.components.get(Kind.EVALUATOR.value, {}), name: to_jsonable(settings)}
+    return attrs.evolve(config, components={**config.components, Kind.EVALUATOR.value: evaluators})
+
+
+def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
+    """Check the config against the registry and the model's shape; raise `UsageError`."""
+    registry = plugins.registry
+    scenarios = select_scenarios(config, registry)
+    registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
+    check_component_settings(config, registry)
+    config = with_resolved_judge(config, registry)
+    requested = config.backend_name
+    spec = ModelSpec.parse(config.model)
+    # local checks first: the network (a Ray head, a hub model's config) is asked only after them
+    check_executor_and_device(config)
+    check_writable(Path(config.output), "--output")
+    output_state = check_output(config, inputs=run_inputs(config, spec))
+    if config.checkpoint_dir:
+        check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
+    if config.executor == "ray" and config.ray_address:
+        from deception_core.executors.ray_address import check_ray_address
+
+        check_ray_address(config.ray_address)  # unreachable: exit 2 in seconds, naming the address
+    info = peek_model(spec, config.revision)
+    backend = plugins.manager.hook.resolve_capture_backend(
+        model_id=config.model, model_type=info.model_type, requested=requested
+    ) or "hf"
+    registry.get(Kind.CAPTURE_BACKEND, backend)
+    layers = checked_layers(config, info)
+    sae = checked_sae(config, info, registry)
+    if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
+        from deception_core.model.folder_check import check_model_folder
+
+        check_model_folder(spec.raw, spec.path)
+    from deception_core.checkpoints.checkpoint import check_checkpoint
+
+    if config.checkpoint_dir:
+        check_checkpoint(config.checkpoint_dir, config, layers, backend)
+    elif output_state == "resume":
+        check_checkpoint(checkpoint_dir(config), config, layers, backend)
+    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
+                        output_state)
+
+
+def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
+    """``--layers`` (or the automatic choice) plus the SAE's layer, every one present in the model."""
+    layers = config.layers or auto_layers(info.n_layers)
+    if config.sae:
+        layers = tuple(sorted(set(layers) | {config.sae_layer}))
+    bad = [layer for layer in layers if layer >= info.n_layers]
+    if bad:
+        what = "--sae-layer" if config.sae and config.sae_layer in bad else "--layers"
+        raise ConfigError(
+            f"{what}: layer(s) {bad} do not exist in {config.model}, which has {info.n_layers} layers "
+            f"(valid: 0 to {info.n_layers - 1})"
+        )
+    return tuple(layers)
+
+
+def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
+    """The SAE chosen with ``--sae`` (None without it; its other flags refused without it)."""
+    if config.sae:
+        from deception_core.sae import registered_saes, resolve_sae
+
+        return resolve_sae(
+            layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
+            d_model=info.d_model, saes=registered_saes(registry),
+            release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
+        )
+    if config.sae_path or config.sae_release or config.sae_id:
+        raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
+    return None
+
+
+def check_executor_and_device(config: RunConfig) -> None:
+    if config.executor == "ray":
+        from deception_core.executors.executors import require_ray
+
+        require_ray()  # not installed: exit 2 with the install command, before any model loads
+    if config.device != "auto" and config.executor != "ray":  # Ray workers check their own device
+        from deception_core.model.device import resolve_device
+
+        resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists

@@ -1,0 +1,106 @@
+"""What a process needs to play trials: the model's backend, the judge, the scenarios and options.
+
+The single-process run and every Ray worker build one `PlaySession` the same way, so a trial is
+played by the same code with the same settings wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from deception_core.config.run import RunConfig
+from deception_core.contracts.evaluator import EvaluatorContext
+from deception_core.contracts.registry import Kind, Registry
+from deception_core.contracts.scenario import GameOptions
+
+
+@attrs.define
+class PlaySession:
+    config: RunConfig
+    model: Any
+    backend: Any
+    backend_cls: Any
+    scenarios: Mapping[str, Any]
+    evaluator: Any
+    sampling: Any
+    options: GameOptions
+    batch_size: int
+    make_evaluator: Callable[[EvaluatorContext], Any]
+
+    def use_batch_size(self, batch_size: int) -> None:
+        """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
+        judge is rebuilt on the backend's callables for that size."""
+        self.batch_size = batch_size
+        self.evaluator = self.make_evaluator(judge_context(self.backend, batch_size))
+
+
+def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
+    """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
+    from deception_core.play.play import choice_scorer, text_generator
+
+    return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
+                            score_choices=choice_scorer(backend, max(batch_size, 4)))
+
+
+def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Any]:
+    """Builds the run's judge (``config.evaluator`` with its ``components`` settings, ``--judge-model``,
+    ``--judge-url``) on a context: the backend's callables, or none for the key preflight."""
+    from deception_core.config.components import build_evaluator
+
+    evaluator_class = registry.get(Kind.EVALUATOR, config.evaluator).load()
+    params = config.component_params(Kind.EVALUATOR.value, config.evaluator)
+    return lambda context: build_evaluator(config.evaluator, evaluator_class, params, context)
+
+
+def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
+                 registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+    """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
+    from deception_core.config.components import build, settings_for
+    from deception_core.contracts.capture import CaptureSpec, Sampling
+
+    scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
+                             config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
+    backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
+    backend_settings = settings_for(Kind.CAPTURE_BACKEND, backend_name, backend_cls,
+                                    config.component_params(Kind.CAPTURE_BACKEND.value, backend_name))
+    spec = CaptureSpec(layers, config.positions)
+    backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
+    if wrap_backend is not None:
+        backend = wrap_backend(backend)
+    options = GameOptions(
+        max_rounds=config.max_rounds,
+        max_tokens=config.max_tokens,
+        theory_of_mind=not (config.fast or config.ultrafast),
+        minimal_agents=config.ultrafast,
+        self_report=config.self_report,
+        chat_template=model.has_chat_template,
+    )
+    from deception_core.play.batching import resolve_batch_size
+
+    batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
+    make_evaluator = judge_builder(registry, config)
+    return PlaySession(config, model, backend, backend_cls, scenarios, make_evaluator(judge_context(backend, batch_size)),
+                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator)
+
+
+@attrs.frozen
+class ModelFacts:
+    """What the driver records about the model when the model itself lives in the workers."""
+
+    device: str
+    dtype: str
+    description: dict[str, Any]
+
+    @classmethod
+    def of(cls, model: Any) -> ModelFacts:
+        return cls(str(model.device), str(model.dtype), dict(model.describe()))
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.description)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.description.get("chat_template"))
