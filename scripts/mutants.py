@@ -31,7 +31,7 @@ PACKAGES = ("deception-core", "deception-scenarios", "deception-probes", "decept
 
 #: module (below src/) -> the decision functions in it ("Class.method" for methods); None: every function
 DECISIONS: dict[str, tuple[str, ...] | None] = {
-    "deception_core/types.py": ("combine_labels",),
+    "deception_core/base/types.py": ("combine_labels",),
     "deception_probes/engine.py": ("_select_best",),
     "deception_probes/metrics.py": ("auroc", "balanced_accuracy", "recall_at_fpr"),
     "deception_probes/transfer.py": ("control_threshold",),
@@ -41,10 +41,10 @@ DECISIONS: dict[str, tuple[str, ...] | None] = {
     "deception_probes/nulls.py": ("_log_multinomial", "_log_distinct", "permutation_scheme"),
     "deception_probes/generalise.py": ("_missing", "train_test"),
     "deception_causal/usable.py": ("choose_direction",),
-    "deception_core/runner/output_policy.py": ("read_marker", "is_run_folder", "_is_staging", "check_output",
+    "deception_core/outputs/policy.py": ("read_marker", "is_run_folder", "_is_staging", "check_output",
                                               "remove_dead_staging", "clear_for_overwrite", "is_write_error",
                                               "describe_os_error"),
-    "deception_core/runner/checkpoint.py": ("run_identity", "identity_hash", "area_name", "area_for",
+    "deception_core/checkpoints/checkpoint.py": ("run_identity", "identity_hash", "area_name", "area_for",
                                            "_read_manifest"),
 }
 
@@ -102,7 +102,7 @@ def stage() -> Path:
 
 
 def _function_of(mutant: str) -> str:
-    """``deception_core.contracts.types.x_combine_labels__mutmut_3`` -> ``deception_core.contracts.types.combine_labels``."""
+    """``deception_core.base.types.x_combine_labels__mutmut_3`` -> ``deception_core.base.types.combine_labels``."""
     head = mutant.partition("__mutmut_")[0]
     module, _, name = head.rpartition(".")
     if name.startswith("x_"):

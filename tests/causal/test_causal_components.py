@@ -11,8 +11,8 @@ import pytest
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.selection import choose_prompts, matched_pairs
 from deception_causal.stats import bootstrap_ci, compare_with_null, correlation, random_unit_directions
+from deception_core.base.records import ProbeDirection, Sample, Trial
 from deception_core.contracts.analysis import CausalContext
-from deception_core.contracts.records import ProbeDirection, Sample, Trial
 from deception_core.store.dataset import Dataset
 
 
@@ -157,7 +157,7 @@ def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
 def test_the_plugin_registers_four_causal_tests_lazily() -> None:
     import sys
 
-    from deception_core.contracts.registry import Kind
+    from deception_core.base.registry import Kind
     from deception_core.plugins import build_plugin_set
 
     entries = {e.name: e for e in build_plugin_set().registry.entries(Kind.CAUSAL_TEST)}

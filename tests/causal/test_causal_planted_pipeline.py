@@ -15,10 +15,10 @@ from causal_planted import LAYER, TARGET, TRIGGER
 from deception_causal.ablation import DirectionalAblation
 from deception_causal.common import CausalSettings
 from deception_causal.steering import Steering
+from deception_core.base.records import ProbeDirection, Sample, Trial
+from deception_core.base.types import Label, RuleVerdict
 from deception_core.contracts.analysis import CausalContext
 from deception_core.contracts.capture import CaptureSpec, Sampling
-from deception_core.contracts.records import ProbeDirection, Sample, Trial
-from deception_core.contracts.types import Label, RuleVerdict
 from deception_core.store.dataset import Dataset
 from deception_core.testing.fakes import EchoScenario
 

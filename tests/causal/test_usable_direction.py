@@ -15,7 +15,7 @@ from test_causal_planted_pipeline import make_context
 from deception_causal.ablation import DirectionalAblation
 from deception_causal.steering import Steering
 from deception_causal.usable import broken_fraction
-from deception_core.contracts.records import ProbeDirection
+from deception_core.base.records import ProbeDirection
 
 MASSIVE, DIM = 400.0, 7
 # the selection's mechanics under the units that break such a layer: multiples of the residual norm and ablation

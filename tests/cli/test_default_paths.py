@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.records import from_json, to_json
 from deception_core.cli import cli
-from deception_core.contracts.records import from_json, to_json
 from deception_core.store.dataset import read_dataset, write_dataset
 from deception_core.testing.fakes import echo_rule
 

@@ -142,7 +142,7 @@ HERE = Path(__file__).resolve().parent
 
 def unready_analysis_plugins() -> list[str]:
     """Plugins whose registered analyses cannot be imported (yet); tests leave them out."""
-    from deception_core.contracts.registry import Kind
+    from deception_core.base.registry import Kind
     from deception_core.plugins import build_plugin_set
 
     broken = []

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.errors import ConfigError
+from deception_core.base.registry import Kind
 from deception_core.capture.hf import HFCaptureBackend, HFSettings
 from deception_core.config.components import settings_for
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.registry import Kind
 
 
 def _run(tiny_model_dir, out, fake_plugin_set, components):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.types import Condition, Mode
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError
 from deception_core.contracts.scenario import TrialSpec
-from deception_core.contracts.types import Condition, Mode
 from deception_core.play.batching import (
     CPU_BATCH_SIZE,
     MAX_AUTO_BATCH,

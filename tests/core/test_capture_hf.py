@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from deception_core.base.types import Position
 from deception_core.capture.hf import HFCaptureBackend
-from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Intervention, Sampling
-from deception_core.contracts.types import Position
+from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
+from deception_core.model.intervention import Intervention
 from deception_core.model.loading import from_hf
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
 

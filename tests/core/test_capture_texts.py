@@ -9,8 +9,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from deception_core.base.errors import UsageError
 from deception_core.capture.texts import TextRecord, capture_texts, read_text_records
-from deception_core.contracts.errors import UsageError
 from deception_core.model.loading import from_hf
 from deception_core.store.dataset import read_dataset, write_dataset
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
@@ -53,7 +53,7 @@ def test_captured_statements_equal_a_plain_forward_pass(tmp_path, loaded):
 
 
 def test_the_dataset_round_trips_and_merges(tmp_path, loaded):
-    from deception_core.store.merge import merge_runs
+    from deception_core.pipeline.merge import merge_runs
 
     first = capture_texts(loaded, [TextRecord(text="The sky is green.", label="deceptive", group="a")], name="one")
     second = capture_texts(loaded, [TextRecord(text="Snow is white.", label="honest", group="b")], name="two")

@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
+from deception_core.base.errors import ConfigError, UsageError
+from deception_core.base.registry import Kind, KindRegistry, Provider, Registry
 from deception_core.config.run import RunConfig
 from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.contracts.errors import ConfigError, UsageError
-from deception_core.contracts.registry import Kind, KindRegistry, Provider, Registry
 from deception_core.intervene.causal import causal_test_order, run_causal_tests
 
 

@@ -225,7 +225,7 @@ def test_extra_plugins_env_registers_and_reports_bad_references(monkeypatch) -> 
 
     from reliability_plugin import PLUGIN_REF
 
-    from deception_core.contracts.registry import Kind
+    from deception_core.base.registry import Kind
     from deception_core.plugins import EXTRA_ENV, PluginLoadWarning, build_plugin_set
 
     monkeypatch.setenv(EXTRA_ENV, f"{PLUGIN_REF}, no_such_module_xyz:PLUGIN")

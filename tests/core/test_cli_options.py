@@ -9,13 +9,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.types import Mode
 from deception_core.cli.options import click_options, given_values, with_config_options
 from deception_core.cli.run import config_from_command_line
 from deception_core.cli.run import run as run_command
 from deception_core.config.run import MODES, RunConfig, to_jsonable
 from deception_core.config.structuring import cli_option, option, structure, structure_strings
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.types import Mode
 
 
 def _options() -> dict[str, click.Option]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.types import Position
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.types import Position
 
 
 def test_defaults_follow_the_cloud_guide() -> None:

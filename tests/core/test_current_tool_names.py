@@ -29,5 +29,5 @@ def test_no_package_source_names_a_retired_spelling(retired: str) -> None:
 
 
 def test_the_hub_error_names_the_current_login_command() -> None:
-    text = (ROOT / "packages/deception-core/src/deception_core/models/spec.py").read_text()
+    text = (ROOT / "packages/deception-core/src/deception_core/model/spec.py").read_text()
     assert "hf auth login" in text

@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 import pytest
 
-from deception_core.contracts.records import Sample, Trial
+from deception_core.base.records import Sample, Trial
 from deception_core.store import Dataset, DatasetError, read_dataset, write_dataset
 from deception_core.store.dataset import sha256_file
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from deception_core.base.types import JudgeVerdict, Label, RuleVerdict, combine_labels
 from deception_core.config.run import LABEL_POLICIES
-from deception_core.contracts.types import JudgeVerdict, Label, RuleVerdict, combine_labels
 
 H, D, A = Label.HONEST, Label.DECEPTIVE, Label.AMBIGUOUS
 
@@ -405,7 +405,7 @@ FINE = {1.0: 0.0, 0.5: 0.0}
 ])
 def test_choosing_usable_directions(monkeypatch, broken, ablation, steering) -> None:
     from deception_causal import usable
-    from deception_core.contracts.records import ProbeDirection
+    from deception_core.base.records import ProbeDirection
 
     # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
     directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i} if i < 2 else {})
@@ -456,7 +456,7 @@ def test_choosing_usable_directions(monkeypatch, broken, ablation, steering) -> 
 
 def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None:
     from deception_causal import usable
-    from deception_core.contracts.records import ProbeDirection
+    from deception_core.base.records import ProbeDirection
 
     chosen = ProbeDirection(0, "reply_mean", np.ones(4))
     settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from deception_core.base.errors import UsageError
 from deception_core.capture.hf import HFCaptureBackend
-from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Intervention, Sampling
-from deception_core.contracts.errors import UsageError
+from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
+from deception_core.model.intervention import Intervention
 from deception_core.model.loading import load_model
 from deception_core.model.placement import WEIGHT_SHARE, plan_device_map, weight_bytes
 from deception_core.model.spec import ModelSpec

@@ -170,8 +170,8 @@ def test_relabel_keeps_every_label_when_the_judge_fails_after_its_preflight(run_
 
 
 def test_relabel_below_the_threshold_keeps_the_failed_samples_labels(run_copy) -> None:
+    from deception_core.base.types import JudgeVerdict, Label
     from deception_core.contracts.hookspecs import hookimpl
-    from deception_core.contracts.types import JudgeVerdict, Label
     from deception_core.label.relabel import relabel
     from deception_core.plugins import build_plugin_set
     from deception_core.testing.fakes import RuleEchoEvaluator

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from reliability_plugin import PLUGIN_REF, load_tiny, plugin_set, read_exact, run_config, unready_analysis_plugins
 
 from deception_core import InterpretabilityRunner
+from deception_core.base.records import Sample, Trial
 from deception_core.cli import cli
-from deception_core.contracts.records import Sample, Trial
+from deception_core.pipeline.merge import canonical_order, merge_datasets
 from deception_core.plugins import DISABLE_ENV, EXTRA_ENV, reset_plugin_set
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, write_dataset
-from deception_core.store.merge import canonical_order, merge_datasets
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,13 @@ from reliability_plugin import (
 )
 
 from deception_core import InterpretabilityRunner
+from deception_core.base.records import Sample, Trial
 from deception_core.checkpoints.checkpoint import CheckpointStore, decode_trial, encode_trial, shard_name
 from deception_core.checkpoints.shard_key import load_or_create_key
 from deception_core.cli import cli
-from deception_core.contracts.records import Sample, Trial
 from deception_core.pipeline import runner as runner_module
+from deception_core.pipeline.merge import MERGE_STAGING, merge_runs
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, write_dataset
-from deception_core.store.merge import MERGE_STAGING, merge_runs
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from deception_core import RunConfig
+from deception_core.base.errors import UsageError
 from deception_core.checkpoints.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash, run_identity
-from deception_core.contracts.errors import UsageError
 from deception_core.outputs import policy
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deception_core.contracts.types import Message
+from deception_core.base.types import Message
 from deception_core.model.prompting import plain_transcript, render_prompt
 from deception_core.testing.tiny_models import tiny_tokenizer
 

@@ -16,8 +16,8 @@ import pytest
 from reliability_plugin import HERE, PLUGIN_REF, load_tiny, only_area, plugin_set, run_config
 
 from deception_core import InterpretabilityRunner
+from deception_core.base.records import to_json
 from deception_core.checkpoints.checkpoint import CheckpointStore
-from deception_core.contracts.records import to_json
 from deception_core.executors.executors import RayExecutor
 from deception_core.plugins import EXTRA_ENV
 from deception_core.store.dataset import read_dataset

@@ -10,8 +10,8 @@ import warnings
 import pytest
 
 from deception_core import hookimpl
-from deception_core.contracts.errors import ComponentNotFound, PluginError
-from deception_core.contracts.registry import Kind, Provider, Registry, lazy
+from deception_core.base.errors import ComponentNotFound, PluginError
+from deception_core.base.registry import Kind, Provider, Registry, lazy
 from deception_core.plugins import PluginLoadWarning, build_plugin_set
 
 

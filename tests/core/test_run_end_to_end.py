@@ -82,7 +82,7 @@ def test_judge_flags_for_a_judge_without_settings_are_refused_before_anything_ex
                                                                                      tmp_path) -> None:
     """The judge's settings are structured in one place; a judge that takes none refuses them.
     (A judge with settings recording them: `tests/scenarios/test_evaluators_run.py`.)"""
-    from deception_core.contracts.errors import ConfigError
+    from deception_core.base.errors import ConfigError
 
     config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
     with pytest.raises(ConfigError, match=r"evaluator 'echo-judge' takes no settings; got \['base_url', 'model'\]"):

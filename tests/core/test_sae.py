@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from deception_core import RunConfig
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_core.sae import resolve_sae, sae_lens_directory
 from deception_core.sae.encode import encode_matrix
 from deception_core.store import read_dataset

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.registry import Kind, KindRegistry, Provider, Registry
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.registry import Kind, KindRegistry, Provider, Registry
 from deception_core.plan.plan import scenario_order, select_scenarios
 
 

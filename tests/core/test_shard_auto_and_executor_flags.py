@@ -7,10 +7,10 @@ import sys
 import pytest
 from reliability_plugin import base_args
 
+from deception_core.base.errors import ConfigError
 from deception_core.cli import cli
 from deception_core.config.run import RunConfig
 from deception_core.config.slurm import array_shard
-from deception_core.contracts.errors import ConfigError
 from deception_core.plan.plan import plan_trials
 from deception_core.store.dataset import read_dataset
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from deception_core.contracts.records import Sample, Trial
+from deception_core.base.records import Sample, Trial
 from deception_core.store import Dataset
 
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"), "instructed": ("deceptive_instruction", "honest_instruction")}

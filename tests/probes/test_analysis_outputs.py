@@ -180,7 +180,7 @@ def test_plugin_registers_probes_without_heavy_imports():
     code = (
         "import sys\n"
         "from deception_core.plugins import build_plugin_set\n"
-        "from deception_core.contracts.registry import Kind\n"
+        "from deception_core.base.registry import Kind\n"
         "entry = build_plugin_set().registry.get(Kind.ANALYSIS, 'probes')\n"
         "assert entry.provider.distribution == 'deception-probes', entry.provider\n"
         "heavy = [m for m in ('sklearn', 'scipy', 'matplotlib', 'torch') if m in sys.modules]\n"

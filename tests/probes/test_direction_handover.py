@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from deception_core.analyse.analyse import chosen_alternatives, chosen_direction
+from deception_core.base.registry import Kind, Provider, Registry
 from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.contracts.registry import Kind, Provider, Registry
 from deception_core.intervene.causal import run_causal_tests
 from deception_probes import load_probe
 from deception_probes.analysis import ProbeAnalysis

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_probes import load_probe
 from deception_probes.crossval import FoldPlan
 from deception_probes.methods import (

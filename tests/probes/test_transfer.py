@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_probes.settings import ProbeSettings
 from deception_probes.transfer import transfer_analysis
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from deception_core.contracts.records import ANALYSES_MANIFEST
+from deception_core.base.records import ANALYSES_MANIFEST
 from deception_core.report.inputs import analysis_output, read_scores
 
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.errors import UsageError
+from deception_core.base.registry import Kind
 from deception_core.cli import cli
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.registry import Kind
 from deception_core.label.relabel import CACHE_FILE, dialogue_until, relabel
 from deception_core.store import read_dataset
 
@@ -119,7 +119,7 @@ def test_dialogue_matches_the_game_view() -> None:
 
 
 def test_relabel_keeps_one_choice_scorer_so_an_opening_runs_once(tiny_model_dir, fake_plugin_set) -> None:
-    from deception_core.contracts.types import Message
+    from deception_core.base.types import Message
     from deception_core.label.relabel import _LazyModel
     from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec

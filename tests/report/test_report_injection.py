@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core.analyse.analyse import write_analysis_manifest
+from deception_core.base.records import ANALYSES_MANIFEST, Sample, Trial, from_json, to_json
 from deception_core.cli import cli
-from deception_core.contracts.records import ANALYSES_MANIFEST, Sample, Trial, from_json, to_json
 from deception_core.report import write_report
 from deception_core.store.dataset import Dataset, read_dataset, write_dataset
 from deception_core.testing.browser import Browser, find_chromium

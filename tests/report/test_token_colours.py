@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from report_helpers import COLOURED_BY_LABEL
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.types import Label, RuleVerdict
 from deception_core.capture.reply_states import TeacherForcedReplyStates
 from deception_core.cli import cli
 from deception_core.contracts.hookspecs import hookimpl
 from deception_core.contracts.scenario import FocalUtterance
-from deception_core.contracts.types import Label, RuleVerdict
 from deception_core.model.loading import load_model
 from deception_core.model.spec import ModelSpec
 from deception_core.report.inputs import analysis_output

@@ -6,8 +6,8 @@ import importlib
 import random
 from collections.abc import Callable
 
+from deception_core.base.types import Condition
 from deception_core.contracts.scenario import GameOptions, Request, TrialSpec
-from deception_core.contracts.types import Condition
 from deception_scenarios._plugin import SCENARIOS
 
 

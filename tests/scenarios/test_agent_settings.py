@@ -8,7 +8,7 @@ import pytest
 from test_run_scenarios import JudgePlugin
 
 from deception_core import InterpretabilityRunner, RunConfig
-from deception_core.contracts.records import Sample, Trial
+from deception_core.base.records import Sample, Trial
 from deception_core.play.accounts import account_counts, read_self_report
 from deception_core.play.calls import call_summary
 from deception_core.plugins import build_plugin_set

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from deception_core.contracts.registry import Kind
-from deception_core.contracts.types import Condition, Label
+from deception_core.base.registry import Kind
+from deception_core.base.types import Condition, Label
 from deception_core.plugins import get_plugin_set
 from deception_scenarios.scenarios.control import REQUESTS, ControlRequests
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from deception_core.base.types import Label
 from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.contracts.types import Label
 from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 
 REQUEST = JudgeRequest("hidden_value", "The seller paid 45 coins.", "Did the seller misstate the cost?",
@@ -47,7 +47,7 @@ def test_generate_mode_is_still_available_and_bad_modes_are_refused() -> None:
                                             score_choices=lambda c, ch: pytest.fail("must not score")),
                            LocalJudgeSettings(mode="generate"))
     assert judge.judge(REQUEST).label is Label.HONEST
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
 
     with pytest.raises(UsageError, match="mode must be one of choice, generate; got 'vote'"):
         LocalJudgeSettings(mode="vote")
@@ -56,9 +56,9 @@ def test_generate_mode_is_still_available_and_bad_modes_are_refused() -> None:
 def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
     import torch
 
+    from deception_core.base.types import Message
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec
-    from deception_core.contracts.types import Message
     from deception_core.model.loading import load_model
     from deception_core.model.prompting import render_prompt
     from deception_core.model.spec import ModelSpec
@@ -84,9 +84,9 @@ def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
 def opening_scores(tiny_model_dir, monkeypatch):
     """Scores of two single-prompt batches without and with their shared opening, and the prompt
     tokens the second scorer did not feed again."""
+    from deception_core.base.types import Message
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec
-    from deception_core.contracts.types import Message
     from deception_core.model import shared_prefix
     from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec

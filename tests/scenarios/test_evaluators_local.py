@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
+from deception_core.base.registry import Kind
+from deception_core.base.types import Label, Message
 from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.contracts.registry import Kind
-from deception_core.contracts.types import Label, Message
 from deception_scenarios.evaluators.judge_prompt import SYSTEM_PROMPT, render_dialogue, user_prompt
 from deception_scenarios.evaluators.local import LocalEvaluator, LocalJudgeSettings
 from deception_scenarios.evaluators.parsing import parse_verdict

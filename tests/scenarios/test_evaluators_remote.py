@@ -18,11 +18,11 @@ from typing import Any
 import attrs
 import pytest
 
+from deception_core.base.errors import UsageError
+from deception_core.base.registry import Kind
+from deception_core.base.types import Label
 from deception_core.config.components import settings_for
-from deception_core.contracts.errors import UsageError
 from deception_core.contracts.evaluator import EvaluatorContext, JudgeRequest
-from deception_core.contracts.registry import Kind
-from deception_core.contracts.types import Label
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.remote import FAILURES_BEFORE_FAST_FAIL, RemoteEvaluator
 from deception_scenarios.evaluators.together import TogetherEvaluator

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.errors import UsageError
 from deception_core.cli import cli
-from deception_core.contracts.errors import UsageError
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.hookspecs import hookimpl
 from deception_core.plugins import build_plugin_set

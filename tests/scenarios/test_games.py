@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scenario_helpers import play, start
 
-from deception_core.contracts.types import Condition, Label
+from deception_core.base.types import Condition, Label
 from deception_core.model.prompting import plain_transcript
 
 HIGH, LOW = Condition.HIGH_INCENTIVE, Condition.LOW_INCENTIVE
@@ -199,7 +199,7 @@ def test_result_is_refused_before_the_end() -> None:
 
 
 def test_counterpart_mode_is_validated() -> None:
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
     from deception_scenarios.scenarios.ultimatum import UltimatumBluff
 
     with pytest.raises(UsageError, match="llm, scripted"):

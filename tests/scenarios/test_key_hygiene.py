@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_scenarios.evaluators.google import GoogleEvaluator
 from deception_scenarios.evaluators.http_json import JsonClient, JudgeHTTPError, RetryPolicy

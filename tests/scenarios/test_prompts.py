@@ -10,7 +10,7 @@ import re
 import pytest
 from scenario_helpers import make_scenario, play, start
 
-from deception_core.contracts.types import Condition
+from deception_core.base.types import Condition
 from deception_core.model.prompting import plain_transcript
 from deception_core.testing.tiny_models import tiny_tokenizer
 from deception_scenarios.prompts import FORBIDDEN_WORDS, forbidden_words_in

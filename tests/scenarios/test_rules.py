@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.contracts.types import Condition, Label
+from deception_core.base.types import Condition, Label
 from deception_scenarios.scenarios.alliance_betrayal import AllianceBetrayal
 from deception_scenarios.scenarios.capability import CapabilityBluff
 from deception_scenarios.scenarios.hidden_value import HiddenValue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.contracts.types import Condition, Label
+from deception_core.base.types import Condition, Label
 from deception_scenarios.scenarios.ultimatum import UltimatumBluff
 
 FACTS = {"total": 100, "minimum": 42, "counterpart_minimum": 30}

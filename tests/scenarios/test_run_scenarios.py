@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.types import JudgeVerdict, Label
 from deception_core.cli import cli
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.hookspecs import hookimpl
-from deception_core.contracts.types import JudgeVerdict, Label
 from deception_core.plugins import build_plugin_set
 from deception_core.store import read_dataset
 from deception_scenarios._plugin import SCENARIOS

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from deception_core import InterpretabilityRunner, RunConfig
+from deception_core.base.errors import ConfigError
+from deception_core.base.registry import Kind
 from deception_core.cli import cli
 from deception_core.config.components import build, settings_for
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.registry import Kind
 from deception_scenarios.game import ScenarioSettings
 from deception_scenarios.scenarios.alliance_betrayal import AllianceBetrayal, AllianceSettings
 from deception_scenarios.scenarios.ultimatum import UltimatumBluff

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from deception_core.base.registry import Kind
 from deception_core.cli import cli
-from deception_core.contracts.registry import Kind
 from deception_core.plugins import get_plugin_set
 from deception_core.store.dataset import read_dataset
 from deception_scenarios.contrast import InstructedPairs, InstructedPairsSettings, write_instructed_pairs
@@ -36,8 +36,8 @@ def test_parameters_are_structured_into_the_settings_class():
 
 
 def test_unknown_parameters_are_refused_with_the_valid_ones():
+    from deception_core.base.errors import ConfigError
     from deception_core.config.components import build
-    from deception_core.contracts.errors import ConfigError
 
     with pytest.raises(ConfigError, match="n_units"):
         build(Kind.STATEMENT_SET, "instructed_pairs", InstructedPairs, {"n_facts": 3})

@@ -16,8 +16,8 @@ import torch
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
+from deception_core.base.records import ProbeDirection, Sample, Trial
 from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.contracts.records import ProbeDirection, Sample, Trial
 from deception_core.store import Dataset
 
 log = logging.getLogger("deception")
@@ -290,7 +290,7 @@ class CausalRun:
 
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
-        from deception_core.contracts.types import Condition
+        from deception_core.base.types import Condition
 
         labels = []
         for row, text in zip(self.rows, texts, strict=True):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deception_core.contracts.records import ProbeDirection
+from deception_core.base.records import ProbeDirection
 from deception_core.store import Dataset
 
 log = logging.getLogger("deception")

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import attrs
 import torch
 
-from deception_core.contracts.capture import Intervention
 from deception_core.model.hooks import DecoderLayerHooks
+from deception_core.model.intervention import Intervention
 from deception_core.model.loading import decoder_layers
 
 

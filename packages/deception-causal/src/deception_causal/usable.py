@@ -42,7 +42,7 @@ import numpy as np
 
 from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
-from deception_core.contracts.records import ProbeDirection
+from deception_core.base.records import ProbeDirection
 from deception_core.store import Dataset
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]

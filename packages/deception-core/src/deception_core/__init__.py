@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from deception_core.base.registry import Kind, lazy
+from deception_core.base.types import Condition, Label, Message, Mode, Position
 from deception_core.config.run import RunConfig
 from deception_core.contracts.hookspecs import hookimpl
-from deception_core.contracts.registry import Kind, lazy
-from deception_core.contracts.types import Condition, Label, Message, Mode, Position
 
 if TYPE_CHECKING:
     from deception_core.pipeline import InterpretabilityRunner, RunResults

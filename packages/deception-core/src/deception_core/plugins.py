@@ -28,9 +28,9 @@ from typing import Any
 import attrs
 import pluggy
 
+from deception_core.base.errors import PluginError
+from deception_core.base.registry import Kind, LazyRef, Provider, Registry
 from deception_core.contracts import hookspecs
-from deception_core.contracts.errors import PluginError
-from deception_core.contracts.registry import Kind, LazyRef, Provider, Registry
 
 ENTRY_POINT_GROUP = "deception"
 DISABLE_ENV = "DECEPTION_DISABLE_PLUGINS"

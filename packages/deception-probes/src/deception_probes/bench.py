@@ -26,7 +26,7 @@ POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
                       signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS):
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
-    from deception_core.contracts.records import Sample, Trial
+    from deception_core.base.records import Sample, Trial
     from deception_core.store import Dataset
 
     rng = np.random.default_rng(seed)

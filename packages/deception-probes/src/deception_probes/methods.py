@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from deception_core.contracts.types import Message
+from deception_core.base.types import Message
 
 
 @attrs.frozen

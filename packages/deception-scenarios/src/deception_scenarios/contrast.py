@@ -128,7 +128,7 @@ def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
 
 def _main(argv: list[str]) -> int:
     """``python -m deception_scenarios.contrast OUT.jsonl``: a new file, never one that exists or lies in a run."""
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
     from deception_core.outputs.policy import check_output_file, publish_file
 
     if len(argv) != 1:

@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
+from deception_core.base.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
+from deception_core.base.registry import Kind, Registry
 from deception_core.contracts.analysis import Analysis
-from deception_core.contracts.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
-from deception_core.contracts.registry import Kind, Registry
 from deception_core.store.dataset import Dataset
 
 log = logging.getLogger("deception")

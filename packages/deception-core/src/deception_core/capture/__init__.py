@@ -5,8 +5,8 @@ from deception_core.contracts.capture import (
     CaptureResult,
     CaptureSpec,
     GenerationRequest,
-    Intervention,
     Sampling,
 )
+from deception_core.model.intervention import Intervention
 
 __all__ = ["CaptureBackend", "CaptureResult", "CaptureSpec", "GenerationRequest", "Intervention", "Sampling"]

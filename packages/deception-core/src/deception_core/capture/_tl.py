@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from deception_core.contracts.capture import Intervention
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
+from deception_core.model.intervention import Intervention
 
 #: hook points whose activation is not ``[batch, position, ...]`` (the query axis is not axis 1)
 UNSUPPORTED_HOOK_SUFFIXES = ("hook_pattern", "hook_attn_scores")

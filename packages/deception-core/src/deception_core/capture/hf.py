@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 import attrs
 import torch
 
+from deception_core.base.errors import UsageError
+from deception_core.base.types import Position
 from deception_core.capture._decoding import DelayedStopStrings, SeededSampler, trim_at_stop
 from deception_core.capture._retiring import generate_retiring, plain_generation_config
 from deception_core.contracts.capture import (
@@ -23,8 +25,6 @@ from deception_core.contracts.capture import (
     Intervention,
     Sampling,
 )
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.types import Position
 from deception_core.model.hooks import DecoderLayerHooks
 from deception_core.model.loading import decoder_layers
 

@@ -23,7 +23,7 @@ import torch
 
 from deception_core.capture._tl import HookPointRecorder, boot_bridge, check_hook_names, resid_post
 from deception_core.capture.hf import HFCaptureBackend, _LayerRecorder
-from deception_core.contracts.capture import Intervention
+from deception_core.model.intervention import Intervention
 
 
 class _StopForward(Exception):

@@ -130,10 +130,10 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its
     id readable, the prompt ids stored.
     """
-    from deception_core.contracts.errors import UsageError
-    from deception_core.label.relabel import recorded_run_config
+    from deception_core.base.errors import UsageError
     from deception_core.model.spec import ModelSpec
     from deception_core.store.dataset import resolve_dataset_dir
+    from deception_core.store.recorded import recorded_run_config
 
     dataset_dir = resolve_dataset_dir(run_dir)
     config = recorded_run_config(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), dataset)

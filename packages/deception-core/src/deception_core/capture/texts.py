@@ -39,9 +39,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.records import Sample, Trial
-from deception_core.contracts.types import Message
+from deception_core.base.errors import UsageError
+from deception_core.base.records import Sample, Trial
+from deception_core.base.types import Message
 from deception_core.model.spec import context_length
 
 log = logging.getLogger("deception")

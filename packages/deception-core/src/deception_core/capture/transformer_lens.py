@@ -22,7 +22,7 @@ from deception_core.capture._tl import (
     unwrap_bridge,
 )
 from deception_core.capture.hf import HFCaptureBackend
-from deception_core.contracts.capture import Intervention
+from deception_core.model.intervention import Intervention
 
 
 class TransformerLensCaptureBackend(HFCaptureBackend):

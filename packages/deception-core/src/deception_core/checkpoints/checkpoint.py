@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.base.errors import UsageError
+from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.checkpoints.shard_key import load_or_create_key, new_digest
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.ui.console import SHOW

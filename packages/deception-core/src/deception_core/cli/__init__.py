@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from deception_core.contracts.errors import NotApplied, UsageError
+from deception_core.base.errors import NotApplied, UsageError
 
 
 class _Group(click.Group):

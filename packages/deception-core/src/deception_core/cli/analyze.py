@@ -17,15 +17,15 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool,
 
     ``--overwrite`` replaces only a folder this toolkit marked as its own output, and never one that
     is, or contains, an input of this command (the run, its dataset, ``--train-from``, ``--control``)."""
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
     from deception_core.outputs.policy import (
+        check_writable,
         dataset_folder_above,
         is_run_folder,
         made_by,
         refuse_inputs,
         refuse_unmarked,
     )
-    from deception_core.pipeline.validate import check_writable
 
     if output is None:
         return Path(run_dir), False
@@ -75,7 +75,7 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
                         control: str | None) -> dict[str, Any]:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
     from deception_core.model import fingerprint
     from deception_core.store.dataset import read_dataset, resolve_dataset_dir
 
@@ -168,8 +168,8 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
     from deception_core.cli.options import refuse_unless
     from deception_core.outputs.files import label_table
     from deception_core.outputs.policy import OutputClaim, write_marker
+    from deception_core.pipeline.merge import remove_leftover_staging
     from deception_core.store.dataset import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
-    from deception_core.store.merge import remove_leftover_staging
 
     refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]

@@ -13,7 +13,7 @@ from deception_core.config.run import DEVICES, DTYPES
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
 
     try:
         numbers = tuple(int(v) for v in value.split(",") if v.strip())
@@ -37,7 +37,7 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
 
     if spec.path is None:
         raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
@@ -84,8 +84,8 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
 def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
           threads, random_weights, pipeline, trials, causal, causal_samples, json_path, overwrite) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
+    from deception_core.base.errors import UsageError
     from deception_core.cli.options import refuse_unless
-    from deception_core.contracts.errors import UsageError
     from deception_core.model.device import resolve_device
     from deception_core.outputs.policy import check_output_file
 
@@ -156,8 +156,8 @@ def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None
 
 def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
               json_path: str | None, overwrite: bool) -> None:
+    from deception_core.base.errors import UsageError
     from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
-    from deception_core.contracts.errors import UsageError
     from deception_core.play.batching import resolve_batch_size
 
     if trials < 1:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 
 def _params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -34,9 +34,9 @@ def _is_path(data: str) -> bool:
 
 def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
+    from deception_core.base.registry import Kind
     from deception_core.capture.texts import text_records
     from deception_core.config.components import build
-    from deception_core.contracts.registry import Kind
     from deception_core.plugins import get_plugin_set
 
     registry = get_plugin_set().registry

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from deception_core.contracts.registry import Kind
+from deception_core.base.registry import Kind
 from deception_core.plugins import get_plugin_set
 
 

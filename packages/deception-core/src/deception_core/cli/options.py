@@ -119,7 +119,7 @@ def was_given(ctx: click.Context, name: str) -> bool:
 def refuse_unless(ctx: click.Context, condition: bool, needed: str, *names: str, fix: str | None = None) -> None:
     """Refuse the options ``names`` when given (even at their default value) unless ``condition``
     holds: they take effect only with ``needed`` (e.g. "--pipeline")."""
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
 
     if condition:
         return

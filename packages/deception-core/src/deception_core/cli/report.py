@@ -38,7 +38,7 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
     """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames').
     CSV cells that start with = + - @ (or a tab or carriage return) get a leading ' so that a
     spreadsheet does not run them as formulas."""
-    from deception_core.contracts.errors import UsageError
+    from deception_core.base.errors import UsageError
     from deception_core.outputs.policy import check_output_file
     from deception_core.report.frames import export_frame, with_probe_scores
     from deception_core.store.dataset import read_dataset

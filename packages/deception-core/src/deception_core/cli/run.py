@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from deception_core.base.errors import ConfigError
 from deception_core.cli.options import given_values, with_config_options
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError
 
 
 @with_config_options(RunConfig)

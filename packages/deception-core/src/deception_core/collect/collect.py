@@ -8,11 +8,11 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core.base.records import Sample, Trial
+from deception_core.base.types import JudgeVerdict, Label, Position, combine_labels
 from deception_core.contracts.capture import CaptureResult
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
-from deception_core.contracts.records import Sample, Trial
 from deception_core.contracts.scenario import FocalUtterance, Scenario
-from deception_core.contracts.types import JudgeVerdict, Label, Position, combine_labels
 from deception_core.play.play import PlayedTrial
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.registry import Kind
 from deception_core.config.run import structure
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.registry import Kind
 
 
 def settings_for(kind: Kind, name: str, component: type, params: Mapping[str, Any]) -> Any:

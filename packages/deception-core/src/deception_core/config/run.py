@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
 from deception_core.config.structuring import check_requires, finite, option
 from deception_core.config.structuring import structure as _structure
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
 
 DTYPES = ("bfloat16", "float16", "float32")
 DEVICES = ("auto", "cuda", "mps", "cpu")

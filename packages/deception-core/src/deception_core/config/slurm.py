@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from deception_core.contracts.errors import ConfigError
+from deception_core.base.errors import ConfigError
 
 TASK_ID, TASK_COUNT, TASK_MIN, TASK_STEP = (
     "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_STEP")

@@ -28,7 +28,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
-from deception_core.contracts.errors import ConfigError
+from deception_core.base.errors import ConfigError
 
 C = TypeVar("C", bound=attrs.AttrsInstance)
 

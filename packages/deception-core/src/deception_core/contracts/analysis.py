@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from deception_core.contracts.records import AnalysisReport, CausalResult, ProbeDirection
+from deception_core.base.records import AnalysisReport, CausalResult, ProbeDirection
 
 if TYPE_CHECKING:
     from deception_core.config.run import RunConfig

@@ -8,12 +8,13 @@ residual stream after each chosen layer (TransformerLens ``blocks.{L}.hook_resid
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.contracts.types import DEFAULT_POSITIONS, Position
+from deception_core.base.types import DEFAULT_POSITIONS, Position
+from deception_core.model.intervention import Intervention
 
 
 @attrs.frozen
@@ -50,18 +51,6 @@ class GenerationRequest:
     seed: int
     capture: bool = True
     stop: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class Intervention:
-    """Change the residual stream after ``layer`` during generation (steering, ablation, patching).
-
-    ``fn(hidden, step)`` receives the block output ``[batch, seq, d_model]`` and the decoding step
-    (0 is the prompt pass) and returns the replacement.
-    """
-
-    layer: int
-    fn: Callable[[Any, int], Any]
 
 
 @attrs.define

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from deception_core.contracts.types import JudgeVerdict, Message
+from deception_core.base.types import JudgeVerdict, Message
 
 # A text generator offered by the run to evaluators that use the run's own model.
 TextGenerator = Callable[[Sequence[Sequence[Message]], int], list[str]]
@@ -65,10 +65,10 @@ class Evaluator(abc.ABC):
 
     @classmethod
     def check_environment(cls) -> None:
-        """Raise `deception_core.contracts.errors.UsageError` if the evaluator cannot work (missing key)."""
+        """Raise `deception_core.base.errors.UsageError` if the evaluator cannot work (missing key)."""
         import os
 
-        from deception_core.contracts.errors import UsageError
+        from deception_core.base.errors import UsageError
 
         missing = [name for name in cls.required_env if not os.environ.get(name)]
         if missing:

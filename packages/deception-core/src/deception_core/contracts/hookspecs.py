@@ -11,7 +11,7 @@ Plugin modules are imported when the plugin manager is first built (for example 
 transformer_lens, sae_lens) at module level. Components are therefore registered as *factories*:
 ``deception_core.lazy("pkg.module:Class")`` imports the implementation only when a run needs it.
 
-Registration hooks receive a `deception_core.contracts.registry.KindRegistry` bound to the calling plugin,
+Registration hooks receive a `deception_core.base.registry.KindRegistry` bound to the calling plugin,
 so each component records which plugin and distribution provided it. Every hook is called with
 keyword arguments; an implementation may accept fewer arguments than the spec.
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from deception_core.contracts.registry import KindRegistry
+    from deception_core.base.registry import KindRegistry
 
 PROJECT_NAME = "deception"
 

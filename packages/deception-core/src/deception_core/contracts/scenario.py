@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.contracts.types import Condition, Message, Mode, RuleVerdict
+from deception_core.base.types import Condition, Message, Mode, RuleVerdict
 
 
 @attrs.frozen

@@ -1,9 +1,9 @@
 """Where trials are played: in this process (``--executor local``) or on Ray workers (``--executor ray``).
 
-Both executors take the run's units of work (`deception_core.pipeline.runner.play_units`: trials
+Both executors take the run's units of work (`deception_core.executors.units.play_units`: trials
 played together, so they share batches) and hand every finished `TrialOutput` to the runner's
 callback, which writes it through the checkpoint store; the runner then writes one dataset. Both
-play a unit with `deception_core.pipeline.runner.play_trials`, so a trial's batches do not depend on
+play a unit with `deception_core.executors.units.play_trials`, so a trial's batches do not depend on
 the executor or on the worker that plays it.
 
 The Ray executor starts one actor per worker. Each loads the model once (on its own GPU, or a
@@ -28,9 +28,9 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
+from deception_core.base.types import Condition, Mode
 from deception_core.contracts.scenario import TrialSpec
-from deception_core.contracts.types import Condition, Mode
 from deception_core.outputs import files as outputs
 from deception_core.play.session import ModelFacts, PlaySession, open_session
 
@@ -59,7 +59,7 @@ class Executor:
         raise NotImplementedError
 
     def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
-        """Play every unit (`deception_core.pipeline.runner.play_units`); call ``on_done(output)`` once
+        """Play every unit (`deception_core.executors.units.play_units`); call ``on_done(output)`` once
         per trial not in ``done``, as it finishes."""
         raise NotImplementedError
 
@@ -99,7 +99,7 @@ class LocalExecutor(Executor):
         return self._open().batch_size
 
     def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
-        from deception_core.pipeline.runner import play_trials
+        from deception_core.executors.units import play_trials
         from deception_core.ui.progress import TrialProgress
 
         session = self._open()

@@ -13,7 +13,7 @@ import os
 import socket
 from pathlib import Path
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 #: seconds a TCP connection to the Ray head may take before the address counts as unreachable
 CONNECT_TIMEOUT = 5.0

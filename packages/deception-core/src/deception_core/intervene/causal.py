@@ -12,11 +12,11 @@ from pathlib import Path
 
 import attrs
 
+from deception_core.base.errors import UsageError
+from deception_core.base.records import CausalResult
+from deception_core.base.registry import Kind, Registry
 from deception_core.config.components import build
 from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.records import CausalResult
-from deception_core.contracts.registry import Kind, Registry
 from deception_core.store.dataset import atomic_write_text
 
 log = logging.getLogger("deception")

@@ -22,14 +22,15 @@ from typing import Any
 
 import attrs
 
+from deception_core.base.errors import NotApplied, UsageError
+from deception_core.base.records import AnalysisReport, Sample, from_json, to_json
+from deception_core.base.registry import Kind
+from deception_core.base.types import JudgeVerdict, Label, RuleVerdict, combine_labels
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
-from deception_core.contracts.errors import NotApplied, UsageError
 from deception_core.contracts.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
-from deception_core.contracts.records import AnalysisReport, Sample, from_json, to_json
-from deception_core.contracts.registry import Kind
-from deception_core.contracts.types import JudgeVerdict, Label, RuleVerdict, combine_labels
-from deception_core.report.fields import field
 from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
+from deception_core.store.fields import field
+from deception_core.store.recorded import recorded_run_config
 from deception_core.ui.progress import progress_bar
 
 log = logging.getLogger("deception")
@@ -200,28 +201,6 @@ class RelabelResult:
     def __repr__(self) -> str:
         return (f"<RelabelResult {len(self.dataset)} samples by {self.evaluator} ({self.label_policy}): "
                 f"{self.changed} label(s) changed, cache {self.cache_hits} hit(s) / {self.cache_misses} miss(es)>")
-
-
-def recorded_run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
-    """The run's config (model, judge, policy, seed, analysis settings) from ``config.json``, or from the
-    dataset's meta when the folder has none; a damaged ``config.json`` is refused (exit 2)."""
-    path = run_dir / "config.json"
-    if not path.exists():
-        return dict(dataset.meta.get("result_config") or {}, model=(dataset.meta.get("model") or {}).get("id"))
-    fix = ("relabel reads the run's model, judge and label policy there. Restore it from a copy of the run, "
-           "or move it away to use the dataset's own record of the model")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a text file (not UTF-8); {fix}") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}; truncated?); {fix}") from None
-    except OSError as error:
-        raise UsageError(f"{path} cannot be read ({error.strerror}); {fix}") from None
-    config = data.get("config", data) if isinstance(data, dict) else None
-    if not isinstance(config, dict):
-        raise UsageError(f"{path} does not hold a run's config (a JSON object); {fix}")
-    return dict(config)
 
 
 def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> None:

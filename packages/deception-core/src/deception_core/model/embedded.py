@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 from deception_core.model.spec import EmbeddedModel
 
 log = logging.getLogger("deception.models")

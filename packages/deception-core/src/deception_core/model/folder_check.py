@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from deception_core.contracts.capture import Intervention
+from deception_core.model.intervention import Intervention
 
 #: called with (layer, edited block output) for every forward call of a watched layer
 OnOutput = Callable[[int, torch.Tensor], None]

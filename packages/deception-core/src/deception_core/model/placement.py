@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 log = logging.getLogger("deception.models")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from deception_core.contracts.types import Message
+from deception_core.base.types import Message
 
 
 def _fold_system(messages: Sequence[Message]) -> list[dict[str, str]]:

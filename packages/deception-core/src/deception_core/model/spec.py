@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 EMBEDDED_PREFIX = "embedded:"
 

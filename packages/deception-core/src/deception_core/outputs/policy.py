@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from deception_core.contracts.errors import DeceptionError, UsageError
+from deception_core.base.errors import DeceptionError, UsageError
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -164,7 +164,6 @@ def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
     """Refuse a file output a command may not write: one inside a run or dataset folder (other than
     ``own``, the command's own file there, such as a run's ``report.html``), or an existing file
     without ``--overwrite``. Returns the path."""
-    from deception_core.pipeline.validate import check_writable
 
     path = Path(path)
     if not str(path).strip():
@@ -448,3 +447,15 @@ class OutputClaim:
             except OSError:
                 break  # not empty: the command wrote its output there
         self._created = []
+
+
+def check_writable(path: Path, flag: str) -> None:
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"{flag} {path} is inside {probe}, which is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path} is not writable (no write permission on {probe}); choose another directory")

@@ -9,35 +9,33 @@ dataset is written once at the end. Analyses and causal tests run on the stored 
 from __future__ import annotations
 
 import logging
-import random
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.base.records import AnalysisReport
+from deception_core.base.registry import Kind
 from deception_core.checkpoints.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
-from deception_core.collect.collect import TrialOutput, assemble_arrays, collect_trial
+from deception_core.collect.collect import TrialOutput, assemble_arrays
 from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
-from deception_core.contracts.records import AnalysisReport
-from deception_core.contracts.registry import Kind
 from deception_core.contracts.scenario import TrialSpec
 from deception_core.executors.executors import make_executor
-from deception_core.label.judging import judge_wave
+from deception_core.executors.units import play_units
 from deception_core.outputs import files as outputs
 from deception_core.outputs import policy as output_policy
+from deception_core.pipeline import run_files
+from deception_core.pipeline.merge import canonical_order
 from deception_core.pipeline.validate import ValidatedRun, validate
 from deception_core.plan.plan import plan_trials
 from deception_core.play.batching import wave_size, waves
-from deception_core.play.play import PlayedTrial, play_batch
 from deception_core.play.session import PlaySession, judge_builder
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
-from deception_core.store.merge import canonical_order
 
 if TYPE_CHECKING:
     pass
@@ -124,7 +122,7 @@ class InterpretabilityRunner:
                 log.info("removed %s, left by an interrupted run", leftover)
         created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
-        handler = outputs.setup_logging(out_dir, checked.config.verbose)
+        handler = run_files.setup_logging(out_dir, checked.config.verbose)
         try:
             if output_policy.read_marker(out_dir) is None:  # what --overwrite may delete later
                 output_policy.write_marker(out_dir, "run")
@@ -193,7 +191,7 @@ class InterpretabilityRunner:
         if causal:
             stages["causal"] = time.monotonic() - stage
             log.info("causal stage: %.1f s", stages["causal"])
-        summary = outputs.summary_text(dataset, analyses, causal, size)
+        summary = run_files.summary_text(dataset, analyses, causal, size)
         atomic_write_text(out_dir / "summary.txt", summary)
         if session is not None:
             session.backend.close()
@@ -219,9 +217,9 @@ class InterpretabilityRunner:
                  batch_size, wave_size(batch_size), checked.config.batch_size)
         config = attrs.evolve(checked.config, batch_size=batch_size)  # the causal tests read it
         backend_cls = self.plugins.registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
-        meta = outputs.dataset_meta(config, checked, model, backend_cls, self.plugins)
+        meta = run_files.dataset_meta(config, checked, model, backend_cls, self.plugins)
         meta["judge"] = prepared.judge
-        outputs.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
+        run_files.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(config, checked, meta, specs))
@@ -306,33 +304,3 @@ class InterpretabilityRunner:
         return {name: result.record for name, result in run_causal_tests(self.plugins.registry, context, out_dir).items()}
 
 
-def play_units(specs: list[TrialSpec], done: set[str], batch_size: int) -> list[list[TrialSpec]]:
-    """The run's units of work: the waves of the plan (`deception_core.play.batching.waves`) that
-    still hold an unfinished trial.
-
-    A unit is played whole by one process (`play_trials`), even trials a checkpoint already holds,
-    so every call meets the same batch partners whichever executor, worker or resumed run plays it.
-    """
-    return [wave for wave in waves(specs, batch_size) if not all(spec.key in done for spec in wave)]
-
-
-def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSet[str] = frozenset(),
-                on_batch: Callable[[int, int], None] | None = None) -> Iterator[TrialOutput]:
-    """Play one unit of trials in flight together; yield the output of each trial not in ``skip``.
-
-    The one way trials are played: in the single-process run and inside every Ray worker.
-    """
-    config = session.config
-    played = []
-    for spec in unit:
-        scenario = session.scenarios[spec.scenario]
-        facts = scenario.sample_facts(random.Random(spec.seed))
-        played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
-    play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
-    fresh = [trial for trial in played if trial.spec.key not in skip]
-    judge = session.evaluator
-    if judge is not None and fresh:  # one judge call for the whole unit, so its batches span trials too
-        judge = judge_wave(judge, fresh, dict(session.scenarios), 4 * max(session.batch_size, 4))
-    for trial in fresh:
-        yield collect_trial(trial, session.scenarios[trial.spec.scenario], judge,
-                            session.model.tokenizer, config.label_policy)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from deception_core.base.errors import ConfigError, UsageError
+from deception_core.base.registry import Kind, Registry
 from deception_core.config.components import settings_for
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError, UsageError
-from deception_core.contracts.registry import Kind, Registry
 from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
-from deception_core.outputs.policy import check_output, checkpoint_dir, run_inputs
+from deception_core.outputs.policy import check_output, check_writable, checkpoint_dir, run_inputs
 from deception_core.plan.plan import auto_layers, select_scenarios
 from deception_core.plugins import PluginSet
 
@@ -29,18 +28,6 @@ class ValidatedRun:
     evaluator: str
     sae: Any = None  # deception_core.sae.SaeChoice with --sae
     output_state: str = "new"  # "new", "resume" or "overwrite" (deception_core.outputs.policy)
-
-
-def check_writable(path: Path, flag: str) -> None:
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise UsageError(f"{flag} {path} is inside {probe}, which is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path} is not writable (no write permission on {probe}); choose another directory")
 
 
 def check_component_settings(config: RunConfig, registry: Registry) -> None:

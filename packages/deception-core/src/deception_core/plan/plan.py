@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+from deception_core.base.errors import ConfigError
+from deception_core.base.registry import Kind, Registry
+from deception_core.base.types import CONDITIONS_BY_MODE, Mode
 from deception_core.config.run import RunConfig
-from deception_core.contracts.errors import ConfigError
-from deception_core.contracts.registry import Kind, Registry
 from deception_core.contracts.scenario import TrialSpec
-from deception_core.contracts.types import CONDITIONS_BY_MODE, Mode
 
 
 def stable_seed(*parts: object) -> int:

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from deception_core.contracts.records import Sample
+from deception_core.base.records import Sample
 
 _ANSWER = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deception_core.contracts.records import Trial
+from deception_core.base.records import Trial
 
 #: generation calls per talk round of each agent setting (theory of mind, move, counterpart)
 CALLS_PER_ROUND = {"default": 3, "fast": 2, "ultrafast": 1}

@@ -11,9 +11,9 @@ from typing import Any
 
 import attrs
 
+from deception_core.base.registry import Kind, Registry
 from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
-from deception_core.contracts.registry import Kind, Registry
 from deception_core.contracts.scenario import GameOptions
 
 

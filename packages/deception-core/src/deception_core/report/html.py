@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.contracts.records import Trial
+from deception_core.base.records import Trial
 from deception_core.report.assets import CSS, JS
-from deception_core.report.fields import field
 from deception_core.report.inputs import ReportInputs
+from deception_core.store.fields import field
 from deception_core.ui.progress import progress_bar
 
 OPEN_TRIALS_UP_TO = 60

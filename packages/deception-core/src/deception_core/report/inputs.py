@@ -1,6 +1,6 @@
 """Everything the HTML report shows, read from a run folder alone (no model, no network).
 
-The analyses record their files by role in ``analyses.json`` (see `deception_core.contracts.records.OUTPUT_ROLES`);
+The analyses record their files by role in ``analyses.json`` (see `deception_core.base.records.OUTPUT_ROLES`);
 the report reads, from the first analysis that has each role: ``results`` (JSON; ``best.threshold``
 is the decision threshold, ``best.scale`` the score scale), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
 ``label``, ``score``, ``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``,
@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.contracts.records import ANALYSES_MANIFEST
+from deception_core.base.records import ANALYSES_MANIFEST
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
 

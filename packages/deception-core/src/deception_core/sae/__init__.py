@@ -12,7 +12,7 @@ __all__ = ["DirectorySae", "SaeChoice", "model_names", "resolve_sae", "sae_lens_
 
 def registered_saes(registry) -> list[DirectorySae]:
     """Every SAE the plugins register (sae-lens's directory from the core, plus any plugin's own)."""
-    from deception_core.contracts.registry import Kind
+    from deception_core.base.registry import Kind
 
     out: list[DirectorySae] = []
     for entry in registry.entries(Kind.SAE_RELEASE):

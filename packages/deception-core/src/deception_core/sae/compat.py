@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import ConfigError, UsageError
+from deception_core.base.errors import ConfigError, UsageError
 from deception_core.sae.releases import RESID_POST, DirectorySae, model_key, span, width_value
 
 log = logging.getLogger("deception.sae")

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.records import Sample
+from deception_core.base.errors import UsageError
+from deception_core.base.records import Sample
 from deception_core.sae.compat import SaeChoice
 
 log = logging.getLogger("deception.sae")

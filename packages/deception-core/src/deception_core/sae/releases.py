@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import UsageError
+from deception_core.base.errors import UsageError
 
 #: the hook point the toolkit captures (and so the only one an SAE can be applied to)
 RESID_POST = "resid_post"

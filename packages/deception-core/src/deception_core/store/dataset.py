@@ -6,10 +6,10 @@ A dataset directory holds:
     schema version, model (id, revision, dtype, depth, width), layers, positions, capture backend,
     the results-relevant config and package versions.
 ``samples.jsonl``
-    one `deception_core.contracts.records.Sample` per focal utterance, in row order; ``row`` indexes the
+    one `deception_core.base.records.Sample` per focal utterance, in row order; ``row`` indexes the
     activation arrays.
 ``trials.jsonl``
-    one `deception_core.contracts.records.Trial` per trial: private facts, full transcript, outcome.
+    one `deception_core.base.records.Trial` per trial: private facts, full transcript, outcome.
 ``activations.safetensors``
     ``layer{L}/{position}`` -> float32 ``[n_samples, d_model]``; with every reply token stored,
     ``layer{L}/reply_all`` -> ``[n_reply_tokens_total, d_model]`` sliced by each sample's
@@ -43,8 +43,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.contracts.errors import UsageError
-from deception_core.contracts.records import RecordError, Sample, Trial, from_json, to_json
+from deception_core.base.errors import UsageError
+from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 
 SCHEMA_VERSION = 2
 #: versions this toolkit reads (older ones are upgraded on load)
@@ -126,7 +126,7 @@ class Dataset:
         ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of
         ``(layer, position)`` pairs adds those only.
         """
-        from deception_core.report.frames import dataset_frame
+        from deception_core.store.frames import dataset_frame
 
         return dataset_frame(self, activations)
 

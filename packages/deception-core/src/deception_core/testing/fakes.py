@@ -12,10 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from deception_core.base.types import JudgeVerdict, Label, Message, RuleVerdict
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.hookspecs import hookimpl
 from deception_core.contracts.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
-from deception_core.contracts.types import JudgeVerdict, Label, Message, RuleVerdict
 
 
 def echo_rule(text: str, secret: int) -> RuleVerdict:

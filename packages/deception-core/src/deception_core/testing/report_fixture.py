@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.contracts.records import Sample, Trial, from_json
+from deception_core.base.records import Sample, Trial, from_json
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
@@ -159,7 +159,7 @@ def _write_synthetic_probe_files(out: Path, rows: _SyntheticRows, token_scores: 
 def record_outputs(run_dir: Path, outputs: dict[str, str]) -> None:
     """Put a stand-in analysis, first, in the run folder's ``analyses.json`` with these files by role."""
     from deception_core.analyse.analyse import write_analysis_manifest
-    from deception_core.contracts.records import ANALYSES_MANIFEST
+    from deception_core.base.records import ANALYSES_MANIFEST
 
     path = Path(run_dir) / ANALYSES_MANIFEST
     manifest = json.loads(path.read_text()) if path.is_file() else {}

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import DeceptionError
+from deception_core.base.errors import DeceptionError
 from deception_core.ui.console import SHOW
 
 log = logging.getLogger("deception.judge")

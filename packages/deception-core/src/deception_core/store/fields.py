@@ -1,4 +1,4 @@
-"""Read a sample's fields whether it is a JSON dict (today) or a typed record (`deception_core.contracts.records`)."""
+"""Read a sample's fields whether it is a JSON dict (today) or a typed record (`deception_core.base.records`)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.contracts.records import Sample, Trial
+from deception_core.base.records import Sample, Trial
 from deception_core.store.dataset import (
     META_FILE,
     REPLY_ALL,
@@ -308,8 +308,7 @@ def check_allowed_differences(allow: Iterable[str]) -> tuple[str, ...]:
 def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = False) -> None:
     """Refuse an output directory that already holds results (unless ``overwrite`` and it is a marked
     run folder), or that is, contains or lies inside one of the inputs."""
-    from deception_core.outputs.policy import is_run_folder, made_by, refuse_inputs, refuse_unmarked
-    from deception_core.pipeline.validate import check_writable
+    from deception_core.outputs.policy import check_writable, is_run_folder, made_by, refuse_inputs, refuse_unmarked
 
     if not str(out).strip():
         raise DatasetError("merge output is empty; pass a new directory")

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.errors import ComponentNotFound, PluginError
+from deception_core.base.errors import ComponentNotFound, PluginError
 
 
 class Kind(str, enum.Enum):

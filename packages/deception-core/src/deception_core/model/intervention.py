@@ -1,0 +1,20 @@
+"""An edit of the residual stream after one decoder block: the unit of steering, ablation and patching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Intervention:
+    """Change the residual stream after ``layer`` during generation (steering, ablation, patching).
+
+    ``fn(hidden, step)`` receives the block output ``[batch, seq, d_model]`` and the decoding step
+    (0 is the prompt pass) and returns the replacement.
+    """
+
+    layer: int
+    fn: Callable[[Any, int], Any]

@@ -1,0 +1,85 @@
+"""Files a run writes beside its dataset: config.json, plugins.json, run.log, the dataset meta and the summary."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from deception_core.base.records import AnalysisReport
+from deception_core.config.run import RunConfig
+from deception_core.outputs.files import RESULT_FIELDS, human_size, label_table
+from deception_core.plugins import PluginSet
+from deception_core.store.dataset import Dataset, atomic_write_text
+
+
+def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
+    """``run.log`` in the output directory; ``--verbose`` lowers the level to DEBUG."""
+    logger = logging.getLogger("deception")
+    level = logging.DEBUG if verbose else logging.INFO
+    logger.setLevel(level)
+    from deception_core.outputs.policy import QuietFileHandler
+
+    handler = QuietFileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    return handler
+
+
+def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
+    return [
+        {"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module, "error": i.error}
+        for i in plugins.plugins.values()
+    ]
+
+
+def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet,
+                     judge: dict[str, Any] | None = None) -> None:
+    resolved = {
+        "config": config.to_dict(),
+        "resolved": {
+            "scenarios": list(checked.scenarios),
+            "layers": list(checked.layers),
+            "capture_backend": checked.backend,
+            "device": model.device,
+            "dtype": model.dtype,
+            "model": model.describe(),
+            "judge": judge,
+        },
+    }
+    atomic_write_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
+    atomic_write_text(out_dir / "plugins.json", json.dumps(plugin_versions(plugins), indent=2))
+
+
+def dataset_meta(config: RunConfig, checked: Any, model: Any, backend_cls: Any, plugins: PluginSet) -> dict[str, Any]:
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": model.describe(),
+        "layers": list(checked.layers),
+        "positions": [p.value for p in config.positions],
+        "capture_backend": checked.backend,
+        "result_config": {k: config.to_dict()[k] for k in RESULT_FIELDS},
+        "scenarios": list(checked.scenarios),
+        "plugins": {i["name"]: i["version"] for i in plugin_versions(plugins)},
+    }
+
+
+def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
+    from deception_core.play.calls import call_summary
+
+    parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
+             call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
+    from deception_core.play.accounts import accounts_table
+
+    accounts = accounts_table(dataset.samples)
+    if accounts:
+        parts += ["", accounts]
+    for name, report in analyses.items():
+        parts += ["", f"[{name}]", report.table]
+    for name, result in causal.items():
+        line = result.get("summary") if isinstance(result, dict) else None
+        parts += ["", f"[causal {name}] {line or ''}"]
+    return "\n".join(parts) + "\n"
