@@ -51,9 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
-from deception_core.checkpoints.shard_key import load_or_create_key, new_digest
+from deception_core.checkpoints.shard_key import CheckpointMismatch, load_or_create_key, new_digest
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.ui.console import SHOW
@@ -68,10 +67,6 @@ CLAIM_SUFFIX = ".claim"
 DEFAULT_CLAIM_TTL = 120.0  # seconds without a heartbeat after which another process may take a trial over
 _TEMPORARY = re.compile(r"^\.(?P<target>[^/]+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 _STALE_CLAIM = re.compile(r"^[^/]+\.claim\.stale-[0-9a-f]{8}$")
-
-
-class CheckpointMismatch(UsageError):
-    """A checkpoint directory that belongs to a run with a different config."""
 
 
 def run_identity(config: Any, layers: Sequence[int], backend: str) -> dict[str, Any]:

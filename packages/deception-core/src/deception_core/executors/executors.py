@@ -29,8 +29,8 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import Condition, Mode
 from deception_core.contracts.scenario import TrialSpec
+from deception_core.executors.units import spec_to_wire
 from deception_core.outputs import files as outputs
 from deception_core.play.session import ModelFacts, PlaySession, open_session
 
@@ -123,15 +123,6 @@ class LocalExecutor(Executor):
 
 def _fresh(units: Sequence[list[TrialSpec]], done: AbstractSet[str]) -> int:
     return sum(spec.key not in done for unit in units for spec in unit)
-
-
-def spec_to_wire(spec: TrialSpec) -> list[Any]:
-    return [spec.scenario, spec.mode.value, spec.condition.value, spec.index, spec.seed]
-
-
-def spec_from_wire(values: Sequence[Any]) -> TrialSpec:
-    scenario, mode, condition, index, seed = values
-    return TrialSpec(str(scenario), Mode(mode), Condition(condition), int(index), int(seed))
 
 
 #: environment variables that choose plugins; a worker on another machine needs the driver's values

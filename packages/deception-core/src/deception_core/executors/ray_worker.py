@@ -41,8 +41,7 @@ class PlayWorker:
         """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
         worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
         from deception_core.checkpoints.checkpoint import encode_trial
-        from deception_core.executors.executors import spec_from_wire
-        from deception_core.executors.units import play_trials
+        from deception_core.executors.units import play_trials, spec_from_wire
 
         if batch_size != self.session.batch_size:
             self.session.use_batch_size(batch_size)
