@@ -7,6 +7,8 @@ import sys
 import click
 
 from deception_core.base.errors import NotApplied, UsageError
+from deception_core.cli import analyze, bench, capture, checkpoints, listing, merge, report, run, saes
+from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
 
 
 class _Group(click.Group):
@@ -18,8 +20,6 @@ class _Group(click.Group):
     """
 
     def invoke(self, ctx: click.Context):
-        from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
-
         try:
             return super().invoke(ctx)
         except UsageError as error:
@@ -45,8 +45,6 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, capture, checkpoints, listing, merge, report, run, saes
-
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
     cli.add_command(listing.plugins)

@@ -10,6 +10,22 @@ from typing import Any
 import click
 
 from deception_core.base.errors import UsageError
+from deception_core.base.registry import Kind
+from deception_core.capture.texts import (
+    capture_texts,
+    describe_duplicates,
+    fit_context,
+    read_text_records,
+    text_records,
+    token_counts,
+)
+from deception_core.config.components import build
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.loading import load_model, load_tokenizer
+from deception_core.model.spec import ModelSpec, peek_model
+from deception_core.outputs.policy import OutputClaim, made_by, write_marker
+from deception_core.plugins import get_plugin_set
+from deception_core.store.dataset import write_dataset
 
 
 def _params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -34,10 +50,6 @@ def _is_path(data: str) -> bool:
 
 def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
-    from deception_core.base.registry import Kind
-    from deception_core.capture.texts import text_records
-    from deception_core.config.components import build
-    from deception_core.plugins import get_plugin_set
 
     registry = get_plugin_set().registry
     if (Kind.STATEMENT_SET, name) not in registry:
@@ -49,8 +61,6 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
 
 
 def _check_new_output(out: Path) -> None:
-    from deception_core.outputs.policy import made_by
-
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output {out} is a file; choose a new folder")
     if out.exists() and any(out.iterdir()):
@@ -79,18 +89,6 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     Each record has `text` or `messages`, and optionally `reply`, `label` (honest, deceptive,
     ambiguous), `group`, `scenario` and `condition`; see the README's "Bring your own data".
     """
-    from deception_core.capture.texts import (
-        capture_texts,
-        describe_duplicates,
-        fit_context,
-        read_text_records,
-        token_counts,
-    )
-    from deception_core.model.device import resolve_device, resolve_dtype
-    from deception_core.model.loading import load_model, load_tokenizer
-    from deception_core.model.spec import ModelSpec, peek_model
-    from deception_core.outputs.policy import OutputClaim, write_marker
-    from deception_core.store.dataset import write_dataset
 
     out = Path(output)
     _check_new_output(out)

@@ -14,6 +14,8 @@ import click
 from deception_core.base.errors import ConfigError
 from deception_core.cli.options import given_values, with_config_options
 from deception_core.config.run import RunConfig
+from deception_core.pipeline import InterpretabilityRunner
+from deception_core.ui.console import console_handler
 
 
 @with_config_options(RunConfig)
@@ -25,7 +27,6 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config = config_from_command_line(ctx, flags)
     handler = _configure_console(config.verbose)
-    from deception_core.pipeline import InterpretabilityRunner
 
     try:
         results = InterpretabilityRunner(config).run()
@@ -51,8 +52,6 @@ def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunCo
 
 def _configure_console(verbose: bool):
     import logging
-
-    from deception_core.ui.console import console_handler
 
     logger = logging.getLogger("deception")
     handler = console_handler(verbose)
