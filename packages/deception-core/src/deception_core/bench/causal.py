@@ -17,6 +17,9 @@ from typing import Any
 
 import attrs
 
+from deception_core.config.run import RunConfig
+from deception_core.pipeline import InterpretabilityRunner
+
 #: the README quick start's scenarios
 QUICK_START_SCENARIOS = ("info_withholding", "capability_bluff")
 
@@ -40,8 +43,6 @@ def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_r
                          scenarios: Sequence[str] = QUICK_START_SCENARIOS,
                          progress: Callable[[str], None] = lambda message: None) -> CausalBenchResult:
     """``repeats`` quick-start-shaped runs with ``--causal``; medians of the runner's stage times."""
-    from deception_core.config.run import RunConfig
-    from deception_core.pipeline import InterpretabilityRunner
 
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     rounds = []
