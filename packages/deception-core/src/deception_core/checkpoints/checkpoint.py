@@ -53,6 +53,8 @@ import numpy as np
 
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.checkpoints.shard_key import CheckpointMismatch, load_or_create_key, new_digest
+from deception_core.collect.collect import TrialOutput
+from deception_core.outputs.files import RESULT_FIELDS
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.ui.console import SHOW
@@ -71,7 +73,6 @@ _STALE_CLAIM = re.compile(r"^[^/]+\.claim\.stale-[0-9a-f]{8}$")
 
 def run_identity(config: Any, layers: Sequence[int], backend: str) -> dict[str, Any]:
     """Everything that changes what one trial produces, as plain JSON."""
-    from deception_core.outputs.files import RESULT_FIELDS
 
     values = config.to_dict()
     identity = {name: values[name] for name in RESULT_FIELDS}
@@ -235,8 +236,6 @@ def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None
     """Parse and verify a shard; raise `CorruptShard` if anything is off."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
-
-    from deception_core.collect.collect import TrialOutput
 
     try:
         tensors = load(data)

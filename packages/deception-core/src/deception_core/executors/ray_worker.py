@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deception_core.checkpoints.checkpoint import encode_trial
+from deception_core.config.run import RunConfig
+from deception_core.executors.units import play_trials, spec_from_wire
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.loading import load_model
+from deception_core.model.spec import ModelSpec
+from deception_core.play.session import open_session
+from deception_core.plugins import get_plugin_set
+
 
 class PlayWorker:
     def __init__(self, setup: dict[str, Any]) -> None:
         import torch
-
-        from deception_core.config.run import RunConfig
-        from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
-        from deception_core.model.spec import ModelSpec
-        from deception_core.play.session import open_session
-        from deception_core.plugins import get_plugin_set
 
         torch.set_num_threads(int(setup["threads"]))
         config = RunConfig.from_dict(setup["config"])
@@ -40,8 +42,6 @@ class PlayWorker:
     def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
         """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
         worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
-        from deception_core.checkpoints.checkpoint import encode_trial
-        from deception_core.executors.units import play_trials, spec_from_wire
 
         if batch_size != self.session.batch_size:
             self.session.use_batch_size(batch_size)

@@ -9,12 +9,18 @@ import attrs
 
 from deception_core.base.errors import ConfigError, UsageError
 from deception_core.base.registry import Kind, Registry
-from deception_core.config.components import settings_for
-from deception_core.config.run import RunConfig
+from deception_core.checkpoints.checkpoint import check_checkpoint
+from deception_core.config.components import evaluator_settings, settings_for
+from deception_core.config.run import RunConfig, to_jsonable
+from deception_core.executors.executors import require_ray
+from deception_core.executors.ray_address import check_ray_address
+from deception_core.model.device import resolve_device
+from deception_core.model.folder_check import check_model_folder
 from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.outputs.policy import check_output, check_writable, checkpoint_dir, run_inputs
 from deception_core.plan.plan import auto_layers, select_scenarios
 from deception_core.plugins import PluginSet
+from deception_core.sae import registered_saes, resolve_sae
 
 
 @attrs.frozen
@@ -43,8 +49,6 @@ def with_resolved_judge(config: RunConfig, registry: Registry) -> RunConfig:
     judge's model and URL from the environment) under ``components.evaluator.<name>``: what
     ``config.json`` records, what Ray workers build their judge from, and part of the checkpoint
     identity, so a resume with another judge never mixes verdicts."""
-    from deception_core.config.components import evaluator_settings
-    from deception_core.config.run import to_jsonable
 
     name = config.evaluator
     settings = evaluator_settings(name, registry.get(Kind.EVALUATOR, name).load(),
@@ -71,8 +75,6 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     if config.checkpoint_dir:
         check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
     if config.executor == "ray" and config.ray_address:
-        from deception_core.executors.ray_address import check_ray_address
-
         check_ray_address(config.ray_address)  # unreachable: exit 2 in seconds, naming the address
     info = peek_model(spec, config.revision)
     backend = plugins.manager.hook.resolve_capture_backend(
@@ -82,10 +84,8 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     layers = checked_layers(config, info)
     sae = checked_sae(config, info, registry)
     if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
-        from deception_core.model.folder_check import check_model_folder
 
         check_model_folder(spec.raw, spec.path)
-    from deception_core.checkpoints.checkpoint import check_checkpoint
 
     if config.checkpoint_dir:
         check_checkpoint(config.checkpoint_dir, config, layers, backend)
@@ -113,8 +113,6 @@ def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
 def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
     """The SAE chosen with ``--sae`` (None without it; its other flags refused without it)."""
     if config.sae:
-        from deception_core.sae import registered_saes, resolve_sae
-
         return resolve_sae(
             layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
             d_model=info.d_model, saes=registered_saes(registry),
@@ -127,10 +125,7 @@ def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
 
 def check_executor_and_device(config: RunConfig) -> None:
     if config.executor == "ray":
-        from deception_core.executors.executors import require_ray
-
         require_ray()  # not installed: exit 2 with the install command, before any model loads
     if config.device != "auto" and config.executor != "ray":  # Ray workers check their own device
-        from deception_core.model.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists
