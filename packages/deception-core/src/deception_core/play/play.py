@@ -107,7 +107,7 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> ChoiceScorer:
     """
     import torch
 
-    from deception_core.model.shared_prefix import PrefixMemory, prompt_pass
+    from deception_core.model.shared_prefix import PrefixMemory, prompt_pass  # heavy: imports torch
 
     model, tokenizer = backend.model.hf_model, backend.model.tokenizer
     device = model.get_input_embeddings().weight.device

@@ -12,9 +12,13 @@ from typing import Any
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.config.components import build, build_evaluator, settings_for
 from deception_core.config.run import RunConfig
+from deception_core.contracts.capture import CaptureSpec, Sampling
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
+from deception_core.play.batching import resolve_batch_size
+from deception_core.play.play import choice_scorer, text_generator
 
 
 @attrs.define
@@ -39,7 +43,6 @@ class PlaySession:
 
 def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
     """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
-    from deception_core.play.play import choice_scorer, text_generator
 
     return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
@@ -48,7 +51,6 @@ def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
 def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Any]:
     """Builds the run's judge (``config.evaluator`` with its ``components`` settings, ``--judge-model``,
     ``--judge-url``) on a context: the backend's callables, or none for the key preflight."""
-    from deception_core.config.components import build_evaluator
 
     evaluator_class = registry.get(Kind.EVALUATOR, config.evaluator).load()
     params = config.component_params(Kind.EVALUATOR.value, config.evaluator)
@@ -58,8 +60,6 @@ def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorC
 def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
                  registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
-    from deception_core.config.components import build, settings_for
-    from deception_core.contracts.capture import CaptureSpec, Sampling
 
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
                              config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
@@ -78,7 +78,6 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
         self_report=config.self_report,
         chat_template=model.has_chat_template,
     )
-    from deception_core.play.batching import resolve_batch_size
 
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     make_evaluator = judge_builder(registry, config)
