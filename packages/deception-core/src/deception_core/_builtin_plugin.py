@@ -6,6 +6,7 @@ Registered through the ``deception`` entry-point group like any third-party plug
 from __future__ import annotations
 
 from deception_core.contracts.hookspecs import hookimpl
+from deception_core.sae.releases import sae_lens_directory
 
 
 @hookimpl
@@ -29,8 +30,6 @@ def register_capture_backends(registry) -> None:
 
 @hookimpl
 def register_sae_releases(registry) -> None:
-    from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
-
     registry.add("sae-lens", sae_lens_directory,
                  summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")
 

@@ -22,6 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from deception_core.base.errors import UsageError
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.loading import decoder_layers, load_model
+from deception_core.model.spec import ModelSpec
+from deception_core.store.dataset import resolve_dataset_dir
+from deception_core.store.recorded import recorded_run_config
+from deception_core.ui.progress import progress_bar
+
 log = logging.getLogger("deception")
 
 #: the key of ``options`` (`deception_core.contracts.analysis.Analysis.run`) holding a `ReplyTokenStates`
@@ -50,8 +58,6 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         self.batch_size = max(1, int(batch_size))
 
     def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        from deception_core.ui.progress import progress_bar
-
         tokenizer = self.model.tokenizer
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         pairs = {int(row): (dataset.prompt_ids(int(row)), [int(i) for i in (_field(dataset.samples[int(row)],
@@ -78,8 +84,7 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         """
         import torch
 
-        from deception_core.model.hooks import DecoderLayerHooks
-        from deception_core.model.loading import decoder_layers
+        from deception_core.model.hooks import DecoderLayerHooks  # heavy: imports torch (the CLI imports this module)
 
         hf = self.model.hf_model
         device = next(hf.parameters()).device
@@ -130,10 +135,6 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its
     id readable, the prompt ids stored.
     """
-    from deception_core.base.errors import UsageError
-    from deception_core.model.spec import ModelSpec
-    from deception_core.store.dataset import resolve_dataset_dir
-    from deception_core.store.recorded import recorded_run_config
 
     dataset_dir = resolve_dataset_dir(run_dir)
     config = recorded_run_config(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), dataset)
@@ -147,9 +148,6 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
     spec = ModelSpec.parse(str(model_id))
 
     def load() -> Any:
-        from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
-
         device = resolve_device(config.get("device") or "auto")
         dtype = resolve_dtype(config.get("dtype") or "float32", device)
         log.info("token scores: loading %s", model_id)

@@ -9,7 +9,11 @@ from typing import Any
 import attrs
 
 from deception_core.model.device import torch_dtype
+from deception_core.model.embedded import ensure_converted
+from deception_core.model.fingerprint import model_fingerprint
+from deception_core.model.placement import cuda_free_bytes, plan_device_map
 from deception_core.model.spec import ModelSpec
+from deception_core.ui.progress import on_terminal
 
 log = logging.getLogger("deception.models")
 
@@ -53,8 +57,6 @@ class LoadedModel:
     def fingerprint(self) -> dict[str, Any]:
         """Depth, width and hashes of the config and the weights' metadata (`deception_core.model.fingerprint`)."""
         if self._fingerprint is None:
-            from deception_core.model.fingerprint import model_fingerprint
-
             self._fingerprint = model_fingerprint(self.hf_model)
         return self._fingerprint
 
@@ -103,8 +105,6 @@ def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revisi
 def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
     """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
     if spec.source == "embedded":
-        from deception_core.model.embedded import ensure_converted
-
         assert spec.embedded is not None
         location = str(ensure_converted(spec.embedded))
         return location, Path(location), spec.embedded.tl_name
@@ -132,8 +132,6 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from deception_core.ui.progress import on_terminal
-
     # the libraries' own bars (downloads, GGUF conversion, weight loading, with ETA) follow ours:
     # on a terminal only
     if on_terminal():
@@ -155,7 +153,7 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
         hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
         hf_model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` wrongly
         if device == "cpu":
-            from deception_core.model.cpu_head import use_column_major_head
+            from deception_core.model.cpu_head import use_column_major_head  # heavy: subclasses a torch module
 
             use_column_major_head(hf_model)
     return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
@@ -170,8 +168,6 @@ def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, An
     if torch.cuda.device_count() < 2:
         return None
     from transformers import AutoConfig
-
-    from deception_core.model.placement import cuda_free_bytes, plan_device_map
 
     config = AutoConfig.from_pretrained(location, **kwargs)
     return plan_device_map(config, torch_dtype(dtype), cuda_free_bytes())

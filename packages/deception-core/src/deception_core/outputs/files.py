@@ -6,7 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from deception_core.store.dataset import Dataset
+from deception_core.store.dataset import REPLY_ALL, Dataset
+from deception_core.ui.progress import progress_bar as bar
 
 #: config fields that change what a run computes (used for checkpoints and merges)
 RESULT_FIELDS = (
@@ -19,8 +20,6 @@ RESULT_FIELDS = (
 def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
     """``activations_<mode>.pt``: tensors and plain containers only (``weights_only=True`` loads it)."""
     import torch
-
-    from deception_core.store.dataset import REPLY_ALL
 
     activations: dict[int, dict[str, Any]] = {}
     for layer in dataset.layers:
@@ -55,7 +54,6 @@ def directory_size(path: Path) -> int:
 
 def progress_bar(total: int, initial: int):
     """A bar over trials with counts and ETA (on stderr)."""
-    from deception_core.ui.progress import progress_bar as bar
 
     return bar(total, "trials", "trial", initial)
 
