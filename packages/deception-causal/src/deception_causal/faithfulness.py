@@ -16,6 +16,7 @@ import numpy as np
 
 from deception_causal.common import CausalSettings, deceptive_indicator, jsonable, not_computable
 from deception_causal.direction import NotComputable, resolve_direction
+from deception_causal.sae_splice import load_run_sae, sae_reconstruction_result, sae_reconstructor
 from deception_causal.stats import bootstrap_ci, correlation, describe_effect
 from deception_core.contracts.analysis import CausalContext, CausalTest
 
@@ -109,7 +110,6 @@ class Faithfulness(CausalTest):
 
     def _sae(self, context: CausalContext) -> dict[str, Any]:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
-        from deception_causal.sae_splice import load_run_sae, sae_reconstruction_result, sae_reconstructor
 
         if self.sae is None and not getattr(context.config, "sae", False):
             return {"status": "not_run", "reason": "the run has no --sae"}

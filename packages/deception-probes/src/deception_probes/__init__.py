@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from deception_probes.methods import load_probe as _load
+
 if TYPE_CHECKING:
     from deception_probes.methods import LinearProbe
 
@@ -16,6 +18,5 @@ __all__ = ["load_probe"]
 
 def load_probe(path: Any) -> LinearProbe:
     """Load a probe saved by `LinearProbe.save` (``.safetensors`` + ``.json`` sidecar)."""
-    from deception_probes.methods import load_probe as _load
 
     return _load(path)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from deception_core.base.errors import UsageError
+from deception_core.model import fingerprint
+from deception_core.store.dataset import read_dataset
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
@@ -40,7 +42,6 @@ def _model_id(dataset: Any) -> Any:
 
 def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
     """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
-    from deception_core.model import fingerprint
 
     models = {name: _model_id(d) for name, d in named.items()}
     if len(set(map(str, models.values()))) > 1:
@@ -171,7 +172,6 @@ def transfer_table(result: dict[str, Any]) -> str:
 
 def load_named(paths: list[str | Path], known: dict[str, Any] | None = None) -> dict[str, Any]:
     """The datasets at ``paths`` by path (those in ``known`` are not read again)."""
-    from deception_core.store.dataset import read_dataset
 
     known = known or {}
     return {str(p): known[str(p)] if str(p) in known else read_dataset(p) for p in paths}
