@@ -17,13 +17,10 @@ import torch
 
 from deception_causal.common import stored_reply
 from deception_causal.direction import labelled_rows
-from deception_causal.faithfulness import binary_auroc
 from deception_causal.interventions import teacher_forced
 from deception_causal.selection import choose_prompts
-from deception_causal.stats import compare_with_null, random_unit_directions
-from deception_core.plugins import get_plugin_set
-from deception_core.sae import registered_saes, resolve_sae
-from deception_core.sae.encode import load_sae
+from deception_causal.stats import binary_auroc, compare_with_null, random_unit_directions
+from deception_core import get_plugin_set, load_sae, registered_saes, resolve_sae
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
