@@ -29,7 +29,8 @@ import numpy as np
 
 from deception_core.base.records import Sample, Trial
 from deception_core.model import fingerprint
-from deception_core.outputs.files import RESULT_FIELDS
+from deception_core.outputs import files as outputs  # the module: the torch export is replaced in tests
+from deception_core.outputs.files import RESULT_FIELDS, directory_size, label_table
 from deception_core.outputs.policy import (
     OutputClaim,
     check_writable,
@@ -411,10 +412,8 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
         bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
         bar.update(1)
-        from deception_core.outputs.files import directory_size, label_table, write_torch_export
-
         bar.set_postfix_str("writing the torch export")
-        write_torch_export(staging, _merged_mode(merged), merged)
+        outputs.write_torch_export(staging, _merged_mode(merged), merged)
         bar.update(1)
         size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),

@@ -20,6 +20,8 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import ANALYSES_MANIFEST
+from deception_core.model.embedded import converted_dir
+from deception_core.model.spec import ModelSpec
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
 
@@ -202,12 +204,8 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
     try:
         from transformers import AutoTokenizer
 
-        from deception_core.model.spec import ModelSpec
-
         spec = ModelSpec.parse(model)
         if spec.source == "embedded":
-            from deception_core.model.embedded import converted_dir
-
             assert spec.embedded is not None  # parse sets it for every embedded source
             location = converted_dir(spec.embedded)
             if not (location / "tokenizer_config.json").is_file():
