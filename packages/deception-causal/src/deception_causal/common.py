@@ -27,13 +27,18 @@ from deception_causal.usable import (
     steering_unit,
     typical_norm,
 )
-from deception_core.base.records import ProbeDirection, Sample, Trial
-from deception_core.base.types import Condition
-from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.contracts.capture import GenerationRequest
-from deception_core.contracts.evaluator import JudgeRequest
-from deception_core.store import Dataset
-from deception_core.ui.progress import progress_bar
+from deception_core import (
+    CausalContext,
+    CausalTest,
+    Condition,
+    Dataset,
+    GenerationRequest,
+    JudgeRequest,
+    ProbeDirection,
+    Sample,
+    Trial,
+    progress_bar,
+)
 
 log = logging.getLogger("deception")
 

@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deception_core.capture.reply_states import REPLY_STATES_OPTION
-from deception_core.contracts.analysis import Analysis, AnalysisReport
-from deception_core.store.dataset import atomic_write_text, read_dataset
+from deception_core import REPLY_STATES_OPTION, Analysis, AnalysisReport, atomic_write_text, read_dataset
 from deception_probes import plots
 from deception_probes.engine import run_probe_analysis
 from deception_probes.report import headline_table

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.records import Sample, Trial
-from deception_core.store import Dataset
+from deception_core import Dataset, Sample, Trial
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import ProbeMethod, dense_methods

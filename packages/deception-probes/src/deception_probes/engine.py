@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.base.records import ProbeDirection
+from deception_core import ProbeDirection
 from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate

@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
-from deception_core.store.dataset import atomic_write_text
+from deception_core import UsageError, atomic_write_text
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8

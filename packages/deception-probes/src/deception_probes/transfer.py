@@ -18,9 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
-from deception_core.model import fingerprint
-from deception_core.store.dataset import read_dataset
+from deception_core import UsageError, fingerprint_mismatch, read_dataset
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
@@ -48,7 +46,7 @@ def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
         listing = ", ".join(f"{n}: {m}" for n, m in models.items())
         raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
                          "activations: capture every dataset with the same --model")
-    different = fingerprint.mismatch({name: d.meta for name, d in named.items()})
+    different = fingerprint_mismatch({name: d.meta for name, d in named.items()})
     if different:
         raise UsageError(f"the datasets come from different models, though their ids agree: {different}; a probe "
                          "reads one model's activations: capture every dataset with the same model files")

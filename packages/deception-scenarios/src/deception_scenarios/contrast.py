@@ -26,9 +26,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import UsageError
-from deception_core.contracts.statements import StatementSet
-from deception_core.outputs.policy import check_output_file, publish_file
+from deception_core import StatementSet, UsageError, check_output_file, publish_file
 
 CAPITALS = (("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Egypt", "Cairo"),
             ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens"),

@@ -41,10 +41,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Label, Message
-from deception_core.config.structuring import structure_strings
-from deception_core.contracts.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core import Evaluator, EvaluatorContext, JudgeRequest, JudgeVerdict, Label, Message, UsageError, structure_strings
 from deception_scenarios.evaluators.http_json import EXCERPT_CHARS, JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
 from deception_scenarios.evaluators.parsing import parse_verdict
