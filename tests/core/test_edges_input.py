@@ -64,7 +64,7 @@ def no_model_load(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a model was loaded for input that should have been refused first")
 
-    monkeypatch.setattr("deception_core.model.loading.load_model", refuse)
+    monkeypatch.setattr("deception_core.model.surface.load_model", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from deception_core.pipeline import InterpretabilityRunner, RunResults
 
 __all__ = [
+    "ActivationCache",
     "Condition",
     "InterpretabilityRunner",
     "Kind",
     "Label",
     "Message",
+    "Model",
     "Mode",
     "Position",
     "RunConfig",
@@ -45,15 +47,10 @@ def __getattr__(name: str) -> Any:
         from deception_core.capture import texts
 
         return getattr(texts, name)
-    if name == "load_model":
-        from deception_core.model.loading import load_model as _load
-        from deception_core.model.spec import ModelSpec
+    if name in ("load_model", "Model", "ActivationCache"):
+        from deception_core.model import cache, surface
 
-        def load_model(model: str, device: str = "cpu", dtype: str = "float32"):
-            """Load ``model`` (``embedded:NAME``, a directory or a Hugging Face id) for `capture_texts`."""
-            return _load(ModelSpec.parse(model), device=device, dtype=dtype)
-
-        return load_model
+        return getattr(cache if name == "ActivationCache" else surface, name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

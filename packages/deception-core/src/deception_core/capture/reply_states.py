@@ -148,7 +148,7 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
 
     def load() -> Any:
         from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
+        from deception_core.model.surface import load_model
 
         device = resolve_device(config.get("device") or "auto")
         dtype = resolve_dtype(config.get("dtype") or "float32", device)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deception_core.config.run import DEVICES, DTYPES
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
@@ -24,29 +27,10 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
     return numbers
 
 
-def _load(model: str, device: str, dtype: str, random_weights: bool):
-    from deception_core.model.device import resolve_device, resolve_dtype, torch_dtype
-    from deception_core.model.loading import from_hf, load_model
-    from deception_core.model.spec import ModelSpec
+def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
+    from deception_core.model.surface import load_model
 
-    spec = ModelSpec.parse(model)
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    if not random_weights:
-        return load_model(spec, device=device, dtype=dtype)
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from deception_core.base.errors import UsageError
-
-    if spec.path is None:
-        raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
-    torch.manual_seed(0)
-    config = AutoConfig.from_pretrained(str(spec.path))
-    with torch.device(device):  # initialise on the target device: a 2B model inits slowly on CPU
-        hf = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype))
-    tokenizer = AutoTokenizer.from_pretrained(str(spec.path))
-    return from_hf(hf, tokenizer, model_id=f"{model} (random weights)", source="local", local_dir=spec.path)
+    return load_model(model, device=device, dtype=dtype, random_weights=random_weights)
 
 
 @click.command()

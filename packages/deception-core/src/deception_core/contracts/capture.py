@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 import attrs
 
 from deception_core.base.types import DEFAULT_POSITIONS, Position
+from deception_core.model.generation import GenerationRequest, Sampling
 from deception_core.model.intervention import Intervention
+
+__all__ = ["CaptureBackend", "CaptureResult", "CaptureSpec", "GenerationRequest", "Intervention", "Sampling"]
 
 
 @attrs.frozen
@@ -30,27 +33,6 @@ class CaptureSpec:
     @property
     def store_all(self) -> bool:
         return Position.REPLY_ALL in self.positions
-
-
-@attrs.frozen
-class Sampling:
-    """Decoding settings; ``temperature == 0`` is greedy."""
-
-    temperature: float = 0.7
-    top_p: float = 0.9
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0
-
-
-@attrs.frozen
-class GenerationRequest:
-    prompt_ids: tuple[int, ...]
-    max_new_tokens: int
-    seed: int
-    capture: bool = True
-    stop: tuple[str, ...] = ()
 
 
 @attrs.define

@@ -155,7 +155,7 @@ class _LazyModel:
 
             if self.model is None:
                 from deception_core.model.device import resolve_device, resolve_dtype
-                from deception_core.model.loading import load_model
+                from deception_core.model.surface import load_model
                 from deception_core.model.spec import ModelSpec
 
                 device = resolve_device(self.run_config.get("device", "auto"))

@@ -154,7 +154,7 @@ class InterpretabilityRunner:
         if self._model is not None:
             return self._model
         from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
+        from deception_core.model.surface import load_model
 
         device = resolve_device(self.config.device)
         dtype = resolve_dtype(self.config.dtype, device)
