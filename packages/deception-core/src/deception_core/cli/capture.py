@@ -88,8 +88,8 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     )
     from deception_core.model.device import resolve_device, resolve_dtype
     from deception_core.model.loading import load_tokenizer
-    from deception_core.model.surface import load_model
     from deception_core.model.spec import ModelSpec, peek_model
+    from deception_core.model.surface import load_model
     from deception_core.outputs.policy import OutputClaim, write_marker
     from deception_core.store.dataset import write_dataset
 

@@ -17,8 +17,8 @@ class PlayWorker:
 
         from deception_core.config.run import RunConfig
         from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.surface import load_model
         from deception_core.model.spec import ModelSpec
+        from deception_core.model.surface import load_model
         from deception_core.play.session import open_session
         from deception_core.plugins import get_plugin_set
 

@@ -155,8 +155,8 @@ class _LazyModel:
 
             if self.model is None:
                 from deception_core.model.device import resolve_device, resolve_dtype
-                from deception_core.model.surface import load_model
                 from deception_core.model.spec import ModelSpec
+                from deception_core.model.surface import load_model
 
                 device = resolve_device(self.run_config.get("device", "auto"))
                 dtype = resolve_dtype(self.run_config.get("dtype", "float32"), device)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from deception_core.model.shared_prefix import PrefixMemory, PromptPass, prompt_pass
+from deception_core.model import shared_prefix
+from deception_core.model.shared_prefix import PrefixMemory, PromptPass
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -31,7 +32,7 @@ def score_answers(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], a
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
     for start in range(0, len(order), max_batch):
         rows = order[start : start + max_batch]
-        passed = prompt_pass(hf_model, [prompts[i] for i in rows], pad, device, memory=memory)
+        passed = shared_prefix.prompt_pass(hf_model, [prompts[i] for i in rows], pad, device, memory=memory)
         first = torch.log_softmax(passed.output.logits[:, -1].float(), dim=-1)
         totals = [first[:, answer[0]] for answer in answers]
         if longest > 1:  # every answer's later tokens, all answers in one pass over the shared cache

@@ -198,6 +198,29 @@ class Model:
             return generate_plain(self.hf_model, self.tokenizer, self.stop_tokens, requests, sampling, made,
                                   self.input_device)
 
+    def bare_generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
+                      fixed_length: bool = False) -> torch.Tensor:
+        """Plain greedy HF ``generate`` over the left-padded prompts, no hooks, no capture, no open
+        interventions (the baseline the benchmarks time): ``[rows, max_new_tokens]`` generated ids (rows
+        that end early are padded). ``fixed_length``: every row writes ``max_new_tokens`` tokens (EOS ignored)."""
+        import torch
+
+        from deception_core.model.padding import pad_batch
+
+        stop = self.stop_tokens
+        ids, mask = pad_batch(prompts, stop.pad_id, side="left")
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False, "temperature": None,
+                                  "top_p": None, "top_k": None, "pad_token_id": stop.pad_id}
+        if fixed_length:
+            kwargs["min_new_tokens"] = max_new_tokens
+        else:
+            kwargs["eos_token_id"] = sorted(stop.eos_ids) or None
+        device = self.input_device
+        with torch.inference_mode():
+            out = self.hf_model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)  # type: ignore[operator]  # transformers types generate loosely
+        assert isinstance(out, torch.Tensor)
+        return out[:, ids.shape[1]:]
+
     def teacher_forced(self, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
                        edits: Mapping[int, LayerEdit] | None = None, record: Sequence[int] = (),
                        chunk: int = 8, pad_id: int | None = None) -> ForcedPass:
