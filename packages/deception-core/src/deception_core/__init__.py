@@ -57,8 +57,11 @@ if TYPE_CHECKING:
         TrialSpec,
     )
     from deception_core.contracts.statements import StatementSet
+    from deception_core.model.cache import ActivationCache
     from deception_core.model.fingerprint import mismatch as fingerprint_mismatch
-    from deception_core.model.loading import LoadedModel as Model
+    from deception_core.model.forced import ForcedPass, LayerEdit, as_interventions, hooked, teacher_forced
+    from deception_core.model.intervention import Intervention
+    from deception_core.model.surface import Model, load_model
     from deception_core.outputs.policy import check_output_file, publish_file
     from deception_core.pipeline.runner import InterpretabilityRunner, RunResults
     from deception_core.plugins import get_plugin_set
@@ -86,9 +89,17 @@ _LAZY: dict[str, str] = {
     "InterpretabilityRunner": "deception_core.pipeline.runner:InterpretabilityRunner",
     "RunResults": "deception_core.pipeline.runner:RunResults",
     # the model
-    "load_model": "deception_core.model.loading:load_named_model",
-    "Model": "deception_core.model.loading:LoadedModel",
+    "load_model": "deception_core.model.surface:load_model",
+    "Model": "deception_core.model.surface:Model",
+    "ActivationCache": "deception_core.model.cache:ActivationCache",
     "fingerprint_mismatch": "deception_core.model.fingerprint:mismatch",
+    # teacher-forced passes under residual-stream edits (what causal tests build on)
+    "teacher_forced": "deception_core.model.forced:teacher_forced",
+    "ForcedPass": "deception_core.model.forced:ForcedPass",
+    "LayerEdit": "deception_core.model.forced:LayerEdit",
+    "as_interventions": "deception_core.model.forced:as_interventions",
+    "hooked": "deception_core.model.forced:hooked",
+    "Intervention": "deception_core.model.intervention:Intervention",
     "capture_texts": "deception_core.capture.texts:capture_texts",
     "read_text_records": "deception_core.capture.texts:read_text_records",
     "TextRecord": "deception_core.capture.texts:TextRecord",
@@ -130,6 +141,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ActivationCache",
     "Analysis",
     "AnalysisReport",
     "CaptureBackend",
@@ -147,14 +159,17 @@ __all__ = [
     "Evaluator",
     "EvaluatorContext",
     "FocalUtterance",
+    "ForcedPass",
     "Game",
     "GameOptions",
     "GenerationRequest",
     "InterpretabilityRunner",
+    "Intervention",
     "JudgeRequest",
     "JudgeVerdict",
     "Kind",
     "Label",
+    "LayerEdit",
     "Message",
     "Mode",
     "Model",
@@ -177,11 +192,13 @@ __all__ = [
     "TrialSpec",
     "UsageError",
     "__version__",
+    "as_interventions",
     "atomic_write_text",
     "capture_texts",
     "check_output_file",
     "fingerprint_mismatch",
     "get_plugin_set",
+    "hooked",
     "hookimpl",
     "lazy",
     "load_model",
@@ -195,6 +212,7 @@ __all__ = [
     "registered_saes",
     "resolve_sae",
     "structure_strings",
+    "teacher_forced",
     "write_dataset",
 ]
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -31,6 +31,9 @@ from deception_core.config.run import RunConfig
 from deception_core.contracts.capture import CaptureBackend
 from deception_core.pipeline import InterpretabilityRunner
 from deception_core.play.batching import resolve_batch_size
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 #: the first scenarios in the registered ranking that each timed run plays
 SCENARIOS = 2
@@ -80,30 +83,17 @@ class PipelineResult:
         return 60 * self.trials / self.seconds
 
 
-def replay_bare(loaded: Any, batches: Sequence[Sequence[tuple[tuple[int, ...], int]]]) -> float:
+def replay_bare(loaded: Model, batches: Sequence[Sequence[tuple[tuple[int, ...], int]]]) -> float:
     """Seconds bare ``generate`` takes over ``batches`` (each to its longest reply)."""
-    import torch
-
-    hf, tokenizer = loaded.hf_model, loaded.tokenizer
-    device = next(hf.parameters()).device
-    pad = tokenizer.pad_token_id
+    device = loaded.input_device
     seconds = 0.0
     for batch in batches:
         longest = max(n for _, n in batch)
         if longest == 0:
             continue
-        width = max(len(p) for p, _ in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, (prompt, _) in enumerate(batch):
-            ids[row, width - len(prompt):] = torch.tensor(prompt)
-            mask[row, width - len(prompt):] = 1
-        ids, mask = ids.to(device), mask.to(device)
         _sync(device)
         started = time.perf_counter()
-        with torch.inference_mode():
-            hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=longest, min_new_tokens=longest,
-                        do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+        loaded.bare_generate([prompt for prompt, _ in batch], longest, fixed_length=True)
         _sync(device)
         seconds += time.perf_counter() - started
     return seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,12 +15,15 @@ from deception_core.bench.causal import causal_json, format_causal_row, run_caus
 from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
 from deception_core.cli.options import refuse_unless
 from deception_core.config.run import DEVICES, DTYPES, _layers
-from deception_core.model.device import resolve_device, resolve_dtype, torch_dtype
-from deception_core.model.loading import from_hf, load_model
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device
 from deception_core.model.spec import ModelSpec, peek_model
 from deception_core.outputs.policy import check_output_file, publish_file
 from deception_core.plan.plan import auto_layers
 from deception_core.play.batching import resolve_batch_size
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
@@ -33,23 +36,8 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
     return numbers
 
 
-def _load(model: str, device: str, dtype: str, random_weights: bool):
-    spec = ModelSpec.parse(model)
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    if not random_weights:
-        return load_model(spec, device=device, dtype=dtype)
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    if spec.path is None:
-        raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
-    torch.manual_seed(0)
-    config = AutoConfig.from_pretrained(str(spec.path))
-    with torch.device(device):  # initialise on the target device: a 2B model inits slowly on CPU
-        hf = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype))
-    tokenizer = AutoTokenizer.from_pretrained(str(spec.path))
-    return from_hf(hf, tokenizer, model_id=f"{model} (random weights)", source="local", local_dir=spec.path)
+def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
+    return surface.load_model(model, device=device, dtype=dtype, random_weights=random_weights)
 
 
 @click.command()

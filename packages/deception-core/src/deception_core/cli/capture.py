@@ -20,8 +20,9 @@ from deception_core.capture.texts import (
     token_counts,
 )
 from deception_core.config.components import build
+from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
-from deception_core.model.loading import load_model, load_tokenizer
+from deception_core.model.loading import load_tokenizer
 from deception_core.model.spec import ModelSpec, peek_model
 from deception_core.outputs.policy import OutputClaim, made_by, write_marker
 from deception_core.plugins import get_plugin_set
@@ -117,7 +118,7 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     claim.acquire()
     click.get_current_context().call_on_close(claim.release)
     _check_new_output(out)  # again, under the claim
-    loaded = load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
+    loaded = surface.load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
     dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name, truncate=truncate)
     write_dataset(out, dataset)
     write_marker(out, "capture")

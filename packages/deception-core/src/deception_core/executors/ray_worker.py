@@ -13,8 +13,8 @@ from typing import Any
 from deception_core.checkpoints.checkpoint import encode_trial
 from deception_core.config.run import RunConfig
 from deception_core.executors.units import play_trials, spec_from_wire
+from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
-from deception_core.model.loading import load_model
 from deception_core.model.spec import ModelSpec
 from deception_core.play.session import open_session
 from deception_core.plugins import get_plugin_set
@@ -28,7 +28,7 @@ class PlayWorker:
         config = RunConfig.from_dict(setup["config"])
         registry = get_plugin_set().registry
         device = resolve_device(config.device)
-        model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
+        model = surface.load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)
         self.session = open_session(config, tuple(setup["scenarios"]), setup["backend"], tuple(setup["layers"]),
                                     registry, model)

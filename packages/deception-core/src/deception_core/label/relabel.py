@@ -32,11 +32,11 @@ from deception_core.config.components import build_evaluator
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.contracts.capture import CaptureSpec
 from deception_core.contracts.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
-from deception_core.model.loading import load_model
 from deception_core.model.spec import ModelSpec
 from deception_core.outputs.files import label_table
-from deception_core.play import play  # the module: tests replace its choice_scorer
+from deception_core.play.play import choice_scorer, text_generator
 from deception_core.plugins import get_plugin_set
 from deception_core.report import write_report
 from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
@@ -166,7 +166,7 @@ class _LazyModel:
                 device = resolve_device(self.run_config.get("device", "auto"))
                 dtype = resolve_dtype(self.run_config.get("dtype", "float32"), device)
                 log.info("relabel: loading %s for the judge", self.run_config["model"])
-                self.model = load_model(ModelSpec.parse(self.run_config["model"]), device=device, dtype=dtype,
+                self.model = surface.load_model(ModelSpec.parse(self.run_config["model"]), device=device, dtype=dtype,
                                         revision=self.run_config.get("revision"))
                 self.loads += 1
             backend_cls = self.registry.get(Kind.CAPTURE_BACKEND, "hf").load()
@@ -174,11 +174,11 @@ class _LazyModel:
         return self.backend
 
     def generate_text(self, conversations: Any, max_new_tokens: int) -> list[str]:
-        return play.text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
+        return text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
 
     def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
         if self.scorer is None:
-            self.scorer = play.choice_scorer(self.get_backend(), 4)
+            self.scorer = choice_scorer(self.get_backend(), 4)
         return self.scorer(conversations, choices, opening)
 
     def close(self) -> None:

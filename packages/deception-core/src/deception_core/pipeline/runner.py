@@ -30,8 +30,8 @@ from deception_core.contracts.scenario import TrialSpec
 from deception_core.executors.executors import make_executor
 from deception_core.executors.units import play_units
 from deception_core.intervene.causal import run_causal_tests
+from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
-from deception_core.model.loading import load_model
 from deception_core.outputs import files as outputs
 from deception_core.outputs import policy as output_policy
 from deception_core.pipeline import run_files
@@ -164,7 +164,7 @@ class InterpretabilityRunner:
 
         device = resolve_device(self.config.device)
         dtype = resolve_dtype(self.config.dtype, device)
-        return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
+        return surface.load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Check the judge's key (and load the SAE) before the model and before any output exists; the
