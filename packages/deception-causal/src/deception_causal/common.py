@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 import torch
 
+from deception_causal import usable  # the module: tests count the calls of its choose_direction
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
@@ -20,7 +21,6 @@ from deception_causal.stats import random_unit_directions
 from deception_causal.usable import (
     ABLATION_METHODS,
     NotTestable,
-    choose_direction,
     dataset_mean,
     not_testable,
     selection_for,
@@ -376,7 +376,7 @@ def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> 
             log.info("causal: reusing this run's direction selection")
             return selection
     started = time.monotonic()
-    selection = choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
+    selection = usable.choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
                                  run.check_randoms, run.settings, run.pad_id, run.batch_size)
     log.info("causal: direction selection took %.0f s", time.monotonic() - started)
     _SHARED[:] = [(key, selection)]
