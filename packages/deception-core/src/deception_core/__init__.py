@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         Trial,
     )
     from deception_core.capture.reply_states import REPLY_STATES_OPTION
-    from deception_core.capture.texts import TextRecord, capture_texts, read_text_records
+    from deception_core.capture.texts import TextRecord, capture_texts, read_text_records, text_records
     from deception_core.config.structuring import one_of, option, structure_strings
     from deception_core.contracts.analysis import Analysis, CausalContext, CausalTest
     from deception_core.contracts.capture import (
@@ -102,6 +102,7 @@ _LAZY: dict[str, str] = {
     "Intervention": "deception_core.model.intervention:Intervention",
     "capture_texts": "deception_core.capture.texts:capture_texts",
     "read_text_records": "deception_core.capture.texts:read_text_records",
+    "text_records": "deception_core.capture.texts:text_records",
     "TextRecord": "deception_core.capture.texts:TextRecord",
     # the contracts
     "Analysis": "deception_core.contracts.analysis:Analysis",
@@ -213,6 +214,7 @@ __all__ = [
     "resolve_sae",
     "structure_strings",
     "teacher_forced",
+    "text_records",
     "write_dataset",
 ]
 

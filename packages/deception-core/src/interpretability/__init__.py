@@ -19,3 +19,7 @@ def __getattr__(name: str) -> Any:
     if name in ("InterpretabilityRunner", "RunResults"):
         return getattr(deception_core, name)
     raise AttributeError(f"module 'interpretability' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
