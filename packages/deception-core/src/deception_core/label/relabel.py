@@ -36,7 +36,7 @@ from deception_core.model import surface  # the module: tests replace its load_m
 from deception_core.model.device import resolve_device, resolve_dtype
 from deception_core.model.spec import ModelSpec
 from deception_core.outputs.files import label_table
-from deception_core.play.play import choice_scorer, text_generator
+from deception_core.play import play  # the module: tests replace its choice_scorer
 from deception_core.plugins import get_plugin_set
 from deception_core.report import write_report
 from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
@@ -174,11 +174,11 @@ class _LazyModel:
         return self.backend
 
     def generate_text(self, conversations: Any, max_new_tokens: int) -> list[str]:
-        return text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
+        return play.text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
 
     def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
         if self.scorer is None:
-            self.scorer = choice_scorer(self.get_backend(), 4)
+            self.scorer = play.choice_scorer(self.get_backend(), 4)
         return self.scorer(conversations, choices, opening)
 
     def close(self) -> None:
