@@ -10,7 +10,7 @@ import attrs
 
 from deception_core.base.errors import UsageError
 from deception_core.model.device import torch_dtype
-from deception_core.model.embedded import ensure_converted
+from deception_core.model.embedded import converted_dir, ensure_converted
 from deception_core.model.hooks import decoder_layers
 from deception_core.model.placement import cuda_free_bytes, plan_device_map
 from deception_core.model.spec import ModelSpec
@@ -19,7 +19,7 @@ from deception_core.ui.progress import on_terminal
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["Weights", "decoder_layers", "load_tokenizer", "read_weights"]
+__all__ = ["Weights", "decoder_layers", "load_tokenizer", "local_tokenizer", "read_weights"]
 
 log = logging.getLogger("deception.models")
 
@@ -52,6 +52,21 @@ def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedTo
     location, _, _ = _location(spec)
     kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
     return AutoTokenizer.from_pretrained(location, **kwargs)
+
+
+def local_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedTokenizerBase | None:
+    """``spec``'s tokenizer when it is on this machine already (nothing downloaded or converted), else None."""
+    from transformers import AutoTokenizer
+
+    if spec.source == "embedded":
+        assert spec.embedded is not None  # parse sets it for every embedded source
+        location = converted_dir(spec.embedded)
+        if not (location / "tokenizer_config.json").is_file():
+            return None  # not converted on this machine; converting is too costly for a report
+        return AutoTokenizer.from_pretrained(str(location))
+    if spec.source == "local":
+        return AutoTokenizer.from_pretrained(str(spec.path))
+    return AutoTokenizer.from_pretrained(spec.raw, revision=revision, local_files_only=True)
 
 
 def read_weights(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
