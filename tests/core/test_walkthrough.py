@@ -22,7 +22,8 @@ N_FACTS = 5  # arithmetic and unit facts each; with the 20 capitals, 30 facts, 6
 
 def _load() -> ModuleType:
     spec = importlib.util.spec_from_file_location("walkthrough", WALKTHROUGH)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {WALKTHROUGH}")
     module = importlib.util.module_from_spec(spec)
     sys.modules["walkthrough"] = module  # attrs resolves the record's module by name
     spec.loader.exec_module(module)
@@ -53,7 +54,7 @@ def test_the_probe_trains_on_half_the_facts(tiny: Any) -> None:
 
 def test_the_probe_separates_the_personas_on_held_out_facts(tiny: Any) -> None:
     # the personas differ in the prompt the reply attends to: even random weights carry that
-    assert tiny.auroc_low is not None and tiny.auroc_low > 0.5
+    assert (tiny.auroc_low or 0.0) > 0.5
 
 
 def test_it_scores_every_sample_of_the_run(tiny: Any, reference: Any) -> None:
