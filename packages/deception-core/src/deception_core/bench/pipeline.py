@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deception_core.bench.capture import _PeakMemory
-from deception_core.contracts.capture import CaptureBackend
+from deception_core.contracts.capture import (
+    CaptureBackend,
+    CaptureResult,
+    GenerationRequest,
+    Intervention,
+    Sampling,
+)
 
 if TYPE_CHECKING:
     from deception_core.model.surface import Model
@@ -46,7 +52,8 @@ class RecordingBackend(CaptureBackend):
         self.inner = inner
         self.batches: list[list[tuple[tuple[int, ...], int]]] = []
 
-    def generate(self, requests, sampling, interventions=()):
+    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling,
+                 interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
         results = self.inner.generate(requests, sampling, interventions)
         self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results, strict=True)])
         return results

@@ -38,7 +38,7 @@ from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 if TYPE_CHECKING:
-    pass
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
 
@@ -87,7 +87,7 @@ class InterpretabilityRunner:
     >>> results = InterpretabilityRunner(RunConfig(model="embedded:gemma-3-270m", trials=2)).run()  # doctest: +SKIP
     """
 
-    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Any = None,
+    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Model | None = None,
                  trial_sink: Any = None, wrap_backend: Any = None) -> None:
         self.config = config
         self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
@@ -150,7 +150,7 @@ class InterpretabilityRunner:
         log.error(message)
         return output_policy.WriteFailed(message)
 
-    def _load_model(self, checked: ValidatedRun):
+    def _load_model(self, checked: ValidatedRun) -> Model:
         if self._model is not None:
             return self._model
         from deception_core.model.device import resolve_device, resolve_dtype
@@ -291,7 +291,8 @@ class InterpretabilityRunner:
                      "`deception analyze RUN --score-tokens` adds them")
         return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
-    def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
+    def _causal(self, session: PlaySession, dataset: Dataset, analyses: dict[str, AnalysisReport], out_dir: Path,
+                config: RunConfig) -> dict[str, Any]:
         if not config.causal:
             return {}
         from deception_core.analyse.analyse import chosen_alternatives, chosen_direction

@@ -7,7 +7,7 @@ played by the same code with the same settings wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -16,11 +16,14 @@ from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
 
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
+
 
 @attrs.define
 class PlaySession:
     config: RunConfig
-    model: Any
+    model: Model
     backend: Any
     backend_cls: Any
     scenarios: Mapping[str, Any]
@@ -56,7 +59,7 @@ def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorC
 
 
 def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
-                 registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+                 registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
     from deception_core.config.components import build, settings_for
     from deception_core.contracts.capture import CaptureSpec, Sampling
@@ -95,7 +98,7 @@ class ModelFacts:
     description: dict[str, Any]
 
     @classmethod
-    def of(cls, model: Any) -> ModelFacts:
+    def of(cls, model: Model) -> ModelFacts:
         return cls(str(model.device), str(model.dtype), dict(model.describe()))
 
     def describe(self) -> dict[str, Any]:
