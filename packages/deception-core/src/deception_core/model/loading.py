@@ -30,15 +30,6 @@ class Weights:
     tl_name: str | None
 
 
-def __getattr__(name: str) -> object:
-    """The model surface's names, where older code imports them from."""
-    if name in ("load_model", "from_hf", "LoadedModel"):
-        from deception_core.model import surface
-
-        return getattr(surface, "Model" if name == "LoadedModel" else name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
     """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
     if spec.source == "embedded":
