@@ -156,3 +156,18 @@ def test_unknown_layers_are_refused_with_the_range(model: Model) -> None:
 
     with pytest.raises(UsageError, match=r"decoder blocks 0\.\.3"):
         model.run_with_cache(ROWS, layers=[9])
+
+
+@pytest.mark.slow
+def test_notebook_use_on_the_embedded_model() -> None:
+    from deception_core import load_model
+
+    m = load_model("embedded:gemma-3-270m")
+    cache = m.run_with_cache(["The sky is green today.", "I will not go lower than sixty points."], layers=[4, 9],
+                             positions=[-1])
+    direction = torch.randn(m.d_model, generator=torch.Generator().manual_seed(0))
+    plain = m.generate(["Tell me about the sky."], max_new_tokens=12)
+    with m.steer(direction, 40.0, layers=[6]):
+        steered = m.generate(["Tell me about the sky."], max_new_tokens=12)
+    assert tuple(cache[9].shape) == (2, 1, m.d_model)
+    assert steered[0].reply_ids != plain[0].reply_ids

@@ -28,7 +28,13 @@ import attrs
 
 from deception_core.bench.capture import _PeakMemory
 from deception_core.config.run import RunConfig
-from deception_core.contracts.capture import CaptureBackend
+from deception_core.contracts.capture import (
+    CaptureBackend,
+    CaptureResult,
+    GenerationRequest,
+    Intervention,
+    Sampling,
+)
 from deception_core.pipeline import InterpretabilityRunner
 from deception_core.play.batching import resolve_batch_size
 
@@ -49,7 +55,8 @@ class RecordingBackend(CaptureBackend):
         self.inner = inner
         self.batches: list[list[tuple[tuple[int, ...], int]]] = []
 
-    def generate(self, requests, sampling, interventions=()):
+    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling,
+                 interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
         results = self.inner.generate(requests, sampling, interventions)
         self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results, strict=True)])
         return results

@@ -68,6 +68,8 @@ class HFCaptureBackend(CaptureBackend):
         return LayerRecorder(self.model.layers_module, self.spec.layers, record, interventions)
 
     def _custom_recorder(self) -> bool:
+        """Whether a subclass records through its own recorder (else the surface builds the layer
+        recorder itself, and may use its faster retiring loop)."""
         return type(self)._make_recorder is not HFCaptureBackend._make_recorder
 
     def _collect_states(self, requests: Sequence[GenerationRequest], generated: Sequence[Generated],

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from deception_core.base.errors import UsageError
+from deception_core.base.selection import parse_layers
 from deception_core.bench.capture import format_table, run_benchmark, to_json
 from deception_core.bench.causal import causal_json, format_causal_row, run_causal_benchmark
 from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
 from deception_core.cli.options import refuse_unless
-from deception_core.config.run import DEVICES, DTYPES, _layers
+from deception_core.config.run import DEVICES, DTYPES
 from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device
 from deception_core.model.spec import ModelSpec, peek_model
@@ -72,8 +73,10 @@ def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
               help="Also write the results here: a new file outside any run folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.pass_context
-def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, pipeline, trials, causal, causal_samples, json_path, overwrite) -> None:
+def bench(ctx: click.Context, model: str, device: str, dtype: str, layers: str | None, batch_sizes: str,
+          backend_batch_sizes: str, backends: str, new_tokens: int, n_prompts: int | None, repeats: int,
+          threads: int | None, random_weights: bool, pipeline: bool, trials: int, causal: bool, causal_samples: int,
+          json_path: str | None, overwrite: bool) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
 
     if causal and pipeline:
@@ -98,7 +101,7 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
         raise UsageError("--causal needs --trials and --causal-samples of at least 1")
 
     info = peek_model(ModelSpec.parse(model))
-    chosen = _layers(layers) or auto_layers(info.n_layers)
+    chosen = parse_layers(layers) or auto_layers(info.n_layers)
     if max(chosen) >= info.n_layers:
         raise UsageError(f"--layers {list(chosen)}: {model} has {info.n_layers} layers (0 to {info.n_layers - 1})")
     import torch
@@ -135,7 +138,7 @@ def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None
     publish_file(Path(json_path), json.dumps(record, indent=2).encode(), overwrite, "--json")
 
 
-def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
+def _pipeline(loaded: Model, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
               json_path: str | None, overwrite: bool) -> None:
     if trials < 1:
         raise UsageError("--trials must be at least 1")
@@ -156,7 +159,7 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
                                 "results": pipeline_json(results)}, overwrite)
 
 
-def _causal(loaded, model: str, trials: int, causal_samples: int, repeats: int, where: str,
+def _causal(loaded: Model, model: str, trials: int, causal_samples: int, repeats: int, where: str,
             json_path: str | None, overwrite: bool) -> None:
     result = run_causal_benchmark(loaded, model, trials=trials, causal_samples=causal_samples, repeats=repeats,
                                   progress=lambda message: click.echo(message, err=True))

@@ -11,6 +11,7 @@ import click
 
 from deception_core.base.errors import UsageError
 from deception_core.base.registry import Kind
+from deception_core.base.selection import parse_layers
 from deception_core.capture.texts import (
     capture_texts,
     describe_duplicates,
@@ -100,10 +101,8 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     else:
         records, name = statement_set_records(data, _params(params)), data
     spec = ModelSpec.parse(model)
-    try:
-        wanted = None if layers is None else [int(x) for x in layers.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--layers {layers!r} must be comma-separated integers, e.g. 3,6,9") from None
+    chosen = parse_layers(layers)  # default: every block
+    wanted = None if chosen is None else list(chosen)
     resolved = resolve_device(device)  # local checks before a hub model's config is fetched
     info = peek_model(spec)
     depth = info.n_layers

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from deception_core.contracts.capture import CaptureBackend, Sampling
     from deception_core.contracts.evaluator import Evaluator
     from deception_core.contracts.scenario import Scenario
-    from deception_core.model.surface import Model as LoadedModel
+    from deception_core.model.surface import Model
     from deception_core.store.dataset import Dataset
 
 __all__ = ["Analysis", "AnalysisReport", "CausalContext", "CausalResult", "CausalTest", "ProbeDirection"]
@@ -46,7 +46,7 @@ class CausalContext:
     `CausalTest.requires`, computed earlier in the same run. All are values handed over in memory.
     """
 
-    model: LoadedModel
+    model: Model
     backend: CaptureBackend | None
     dataset: Dataset
     direction: ProbeDirection | None

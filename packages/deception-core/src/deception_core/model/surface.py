@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
@@ -33,6 +33,7 @@ from deception_core.model.loading import read_weights
 from deception_core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from deception_core.model.shared_prefix import PrefixMemory
 
 log = logging.getLogger("deception.models")
+
+#: values in the residual stream: a tensor, a numpy array or a list of floats (``[d_model]`` for a direction)
+Vector = Union["torch.Tensor", "np.ndarray[Any, Any]", Sequence[float]]
+
 
 @attrs.define
 class Model:
@@ -101,7 +106,7 @@ class Model:
     @property
     def input_device(self) -> torch.device:
         """Where inputs go (the first GPU of a model split over several)."""
-        import torch
+        import torch  # here, not at the top: the command line imports this module and must not load torch
 
         weight = self.hf_model.get_input_embeddings().weight
         assert isinstance(weight, torch.Tensor)
@@ -266,7 +271,7 @@ class Model:
                 self._active.remove(item)
 
     @contextmanager
-    def steer(self, direction: Any, alpha: float, *, layers: Sequence[int]) -> Iterator[Model]:
+    def steer(self, direction: Vector, alpha: float, *, layers: Sequence[int]) -> Iterator[Model]:
         """Add ``alpha`` times the unit vector of ``direction`` to the output of each of ``layers``, at
         every position and decoding step: the projection on the direction moves by exactly ``alpha``."""
         from deception_core.model.edits import add_along  # heavy: torch
@@ -277,7 +282,7 @@ class Model:
             yield self
 
     @contextmanager
-    def ablate(self, direction: Any, *, layers: Sequence[int], mean: float | None = None) -> Iterator[Model]:
+    def ablate(self, direction: Vector, *, layers: Sequence[int], mean: float | None = None) -> Iterator[Model]:
         """Project ``direction`` out of the output of each of ``layers`` (``x - (x.u) u``), or with
         ``mean`` set the projection to that value (mean ablation: ``x - (x.u) u + mean u``)."""
         from deception_core.model.edits import project_out  # heavy: torch
@@ -287,7 +292,7 @@ class Model:
             yield self
 
     @contextmanager
-    def patch(self, layer: int, positions: Sequence[int], values: Any) -> Iterator[Model]:
+    def patch(self, layer: int, positions: Sequence[int], values: Vector) -> Iterator[Model]:
         """Replace the output of block ``layer`` at sequence ``positions`` (indices into the padded
         batch; negative from its end) with ``values`` (``[len(positions), d]``, or ``[batch, len(positions),
         d]``) on the prompt pass; later decoding steps are left alone."""
@@ -300,7 +305,7 @@ class Model:
         with self.intervening([Intervention(checked, replace_at(tuple(int(p) for p in positions), tensor))]):
             yield self
 
-    def _unit(self, direction: Any) -> torch.Tensor:
+    def _unit(self, direction: Vector) -> torch.Tensor:
         import torch
 
         vector = torch.as_tensor(direction, dtype=torch.float32).reshape(-1)

@@ -46,7 +46,7 @@ from deception_core.sae.encode import encode_dataset_arrays, load_sae
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 if TYPE_CHECKING:
-    pass
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
 
@@ -95,7 +95,7 @@ class InterpretabilityRunner:
     >>> results = InterpretabilityRunner(RunConfig(model="embedded:gemma-3-270m", trials=2)).run()  # doctest: +SKIP
     """
 
-    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Any = None,
+    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Model | None = None,
                  trial_sink: Any = None, wrap_backend: Any = None) -> None:
         self.config = config
         self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
@@ -158,7 +158,7 @@ class InterpretabilityRunner:
         log.error(message)
         return output_policy.WriteFailed(message)
 
-    def _load_model(self, checked: ValidatedRun):
+    def _load_model(self, checked: ValidatedRun) -> Model:
         if self._model is not None:
             return self._model
 
@@ -290,7 +290,8 @@ class InterpretabilityRunner:
                      "`deception analyze RUN --score-tokens` adds them")
         return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
-    def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
+    def _causal(self, session: PlaySession, dataset: Dataset, analyses: dict[str, AnalysisReport], out_dir: Path,
+                config: RunConfig) -> dict[str, Any]:
         if not config.causal:
             return {}
 

@@ -84,7 +84,7 @@ def play_batch(
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:
     """A greedy, uncaptured text generator over the run's model (for the local judge)."""
 
-    def generate(conversations, max_new_tokens: int) -> list[str]:
+    def generate(conversations: Sequence[Sequence[Message]], max_new_tokens: int) -> list[str]:
         out: list[str] = []
         for start in range(0, len(conversations), max_batch):
             chunk = conversations[start : start + max_batch]

@@ -7,7 +7,7 @@ played by the same code with the same settings wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -20,11 +20,14 @@ from deception_core.contracts.scenario import GameOptions
 from deception_core.play.batching import resolve_batch_size
 from deception_core.play.play import choice_scorer, text_generator
 
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
+
 
 @attrs.define
 class PlaySession:
     config: RunConfig
-    model: Any
+    model: Model
     backend: Any
     backend_cls: Any
     scenarios: Mapping[str, Any]
@@ -58,7 +61,7 @@ def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorC
 
 
 def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
-                 registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+                 registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
 
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
@@ -94,7 +97,7 @@ class ModelFacts:
     description: dict[str, Any]
 
     @classmethod
-    def of(cls, model: Any) -> ModelFacts:
+    def of(cls, model: Model) -> ModelFacts:
         return cls(str(model.device), str(model.dtype), dict(model.describe()))
 
     def describe(self) -> dict[str, Any]:
