@@ -106,8 +106,8 @@ class CausalRun:
         tokenizer = context.model.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
-        run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
-        self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
+        placed = context.run.placement if context.run is not None else None  # None outside a run
+        self.batch_size = max(1, settings.batch_size, placed.batch_size if placed is not None else 1)
         self.scale_factor = settings.scale_factors[0]
         self.selection: dict[str, Any] | None = None
         if select is not None:

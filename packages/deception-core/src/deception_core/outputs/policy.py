@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.errors import DeceptionError, UsageError
+from deception_core.config.resolved import result_config
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -216,13 +217,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _result_fields(config: Any) -> dict[str, Any]:
-    from deception_core.outputs.files import RESULT_FIELDS
-
-    values = config.to_dict()
-    return {name: values.get(name) for name in RESULT_FIELDS}
-
-
 def _is_staging(name: str) -> bool:
     return name.startswith(".") and (".staging-" in name or ".tmp-" in name or ".old-" in name)
 
@@ -270,7 +264,7 @@ def check_output(config: Any, flag: str = "--output",
             earlier = json.loads(saved.read_text()).get("config", {})
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError):
             raise refuse from None
-        wanted = _result_fields(config)
+        wanted = result_config(config)
         differing = sorted(k for k in wanted if earlier.get(k) != wanted[k])
         if differing:
             raise UsageError(

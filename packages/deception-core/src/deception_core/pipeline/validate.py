@@ -10,6 +10,7 @@ import attrs
 from deception_core.base.errors import ConfigError, UsageError
 from deception_core.base.registry import Kind, Registry
 from deception_core.config.components import settings_for
+from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.outputs.policy import check_output, check_writable, checkpoint_dir, run_inputs
@@ -19,15 +20,17 @@ from deception_core.plugins import PluginSet
 
 @attrs.frozen
 class ValidatedRun:
-    config: RunConfig
+    """A checked run: the resolved record every later stage reads, and what validation learnt on the way."""
+
+    run: ResolvedRun
     model_spec: ModelSpec
     model_info: ModelInfo
-    scenarios: tuple[str, ...]
-    layers: tuple[int, ...]
-    backend: str
-    evaluator: str
     sae: Any = None  # deception_core.sae.SaeChoice with --sae
     output_state: str = "new"  # "new", "resume" or "overwrite" (deception_core.outputs.policy)
+
+    @property
+    def config(self) -> RunConfig:
+        return self.run.config
 
 
 def check_component_settings(config: RunConfig, registry: Registry) -> None:
@@ -38,21 +41,21 @@ def check_component_settings(config: RunConfig, registry: Registry) -> None:
             settings_for(kind, name, registry.get(kind, name).load(), config.component_params(kind_name, name))
 
 
-def with_resolved_judge(config: RunConfig, registry: Registry) -> RunConfig:
-    """``config`` with the judge's settings as it will use them (every default filled, a remote
-    judge's model and URL from the environment) under ``components.evaluator.<name>``: what
-    ``config.json`` records, what Ray workers build their judge from, and part of the checkpoint
+def resolved_components(config: RunConfig, registry: Registry) -> dict[str, dict[str, dict[str, Any]]]:
+    """``config.components`` with the judge's settings as it will use them (every default filled, a
+    remote judge's model and URL from the environment) under ``evaluator.<name>``: what
+    ``config.json`` records, what Ray workers build their judge from, and part of the run's
     identity, so a resume with another judge never mixes verdicts."""
     from deception_core.config.components import evaluator_settings
     from deception_core.config.run import to_jsonable
 
+    components = {kind: dict(by_name) for kind, by_name in config.components.items()}
     name = config.evaluator
     settings = evaluator_settings(name, registry.get(Kind.EVALUATOR, name).load(),
                                   config.component_params(Kind.EVALUATOR.value, name))
-    if settings is None:
-        return config
-    evaluators = {**config.components.get(Kind.EVALUATOR.value, {}), name: to_jsonable(settings)}
-    return attrs.evolve(config, components={**config.components, Kind.EVALUATOR.value: evaluators})
+    if settings is not None:
+        components[Kind.EVALUATOR.value] = {**components.get(Kind.EVALUATOR.value, {}), name: to_jsonable(settings)}
+    return components
 
 
 def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
@@ -61,7 +64,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
     check_component_settings(config, registry)
-    config = with_resolved_judge(config, registry)
+    components = resolved_components(config, registry)
     requested = config.backend_name
     spec = ModelSpec.parse(config.model)
     # local checks first: the network (a Ray head, a hub model's config) is asked only after them
@@ -85,14 +88,15 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
         from deception_core.model.folder_check import check_model_folder
 
         check_model_folder(spec.raw, spec.path)
+    run = ResolvedRun(config=config, scenarios=tuple(scenarios), layers=layers, capture_backend=backend,
+                      components=components)
     from deception_core.checkpoints.checkpoint import check_checkpoint
 
     if config.checkpoint_dir:
-        check_checkpoint(config.checkpoint_dir, config, layers, backend)
+        check_checkpoint(config.checkpoint_dir, run)
     elif output_state == "resume":
-        check_checkpoint(checkpoint_dir(config), config, layers, backend)
-    return ValidatedRun(config, spec, info, tuple(scenarios), tuple(layers), backend, config.evaluator, sae,
-                        output_state)
+        check_checkpoint(checkpoint_dir(config), run)
+    return ValidatedRun(run, spec, info, sae, output_state)
 
 
 def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
