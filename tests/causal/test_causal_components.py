@@ -129,7 +129,7 @@ def test_the_direction_an_analysis_chose_is_used_when_the_dataset_holds_its_laye
 
 
 class _Config:
-    seed, causal_samples, max_tokens = 0, 4, 4
+    seed, max_tokens = 0, 4
 
 
 def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:

@@ -84,7 +84,8 @@ def test_judge_flags_for_a_judge_without_settings_are_refused_before_anything_ex
     (A judge with settings recording them: `tests/scenarios/test_evaluators_run.py`.)"""
     from deception_core.base.errors import ConfigError
 
-    config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
+    config = run_config(components={"evaluator": {"echo-judge": {"model": "judge-7b", "base_url": "http://judge.example"}}},
+                        trials=1, max_rounds=1)
     with pytest.raises(ConfigError, match=r"evaluator 'echo-judge' takes no settings; got \['base_url', 'model'\]"):
         InterpretabilityRunner(config, plugins=fake_plugin_set).run()
     assert not (tmp_path / "out").exists()

@@ -28,10 +28,19 @@ def quick_start() -> RunConfig:
                      trials=2, max_rounds=2, label_policy="rule")
 
 
+#: the settings as the command line gives them (the plugins' flags included)
+REMOTE_JUDGE_FLAGS = dict(model="google/gemma-2b-it", evaluator="together", judge_model="meta-llama/X",
+                          judge_url="https://judge.example.org", sae=True, sae_layer=5, sae_path="/tmp/sae-dir",
+                          layers="4,9", components={"scenario": {"info_withholding": {}}}, seed=3, temperature=0.0)
+
+
 def remote_judge_with_sae() -> RunConfig:
-    return RunConfig(model="google/gemma-2b-it", evaluator="together", judge_model="meta-llama/X",
-                     judge_url="https://judge.example.org", sae=True, sae_layer=5, sae_path="/tmp/sae-dir", layers="4,9",
-                     components={"scenario": {"info_withholding": {}}}, seed=3, temperature=0.0)
+    """The same settings in Python: the judge's and the SAE's as their components' settings."""
+    return RunConfig(model="google/gemma-2b-it", evaluator="together", layers="4,9", seed=3, temperature=0.0,
+                     components={"scenario": {"info_withholding": {}},
+                                 "evaluator": {"together": {"model": "meta-llama/X",
+                                                            "base_url": "https://judge.example.org"}},
+                                 "sae": {"sae-lens": {"layer": 5, "path": "/tmp/sae-dir"}}})
 
 
 def test_the_quick_start_keeps_its_identity_hash() -> None:
@@ -47,6 +56,17 @@ def test_a_remote_judge_with_an_sae_keeps_its_identity_hash(monkeypatch) -> None
                  "DECEPTION_JUDGE_MAX_TRIES", "DECEPTION_JUDGE_CONCURRENCY"):
         monkeypatch.delenv(name, raising=False)
     assert resolved(remote_judge_with_sae(), (4, 5, 9), "hybrid").identity_hash == REMOTE_JUDGE_SAE_HASH
+
+
+def test_the_flags_give_the_same_identity_as_the_components(monkeypatch) -> None:
+    from deception_core.config.plugin_options import config_with_options
+
+    for name in ("DECEPTION_TOGETHER_MODEL", "DECEPTION_TOGETHER_BASE_URL", "DECEPTION_JUDGE_TIMEOUT",
+                 "DECEPTION_JUDGE_MAX_TRIES", "DECEPTION_JUDGE_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    flags = config_with_options(REMOTE_JUDGE_FLAGS, get_plugin_set().run_options(), given=tuple(REMOTE_JUDGE_FLAGS))
+    assert flags == remote_judge_with_sae()
+    assert resolved(flags, (4, 5, 9), "hybrid").identity_hash == REMOTE_JUDGE_SAE_HASH
 
 
 def test_the_identity_does_not_depend_on_where_the_model_runs() -> None:

@@ -6,7 +6,13 @@ Registered lazily: nothing below imports torch, transformers or an HTTP client.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core.config.plugin_options import RunOptions
+    from deception_scenarios.evaluators.options import JudgeFlags
 
 SCENARIOS = {
     "ultimatum_bluff": ("ultimatum:UltimatumBluff",
@@ -64,3 +70,11 @@ def register_evaluators(registry) -> None:
 def register_statement_sets(registry) -> None:
     for name, (target, summary) in STATEMENT_SETS.items():
         registry.add(name, f"deception_scenarios.{target}", summary=summary)
+
+
+@hookimpl
+def register_run_options() -> RunOptions[JudgeFlags]:
+    """``--judge-model`` and ``--judge-url``, mapped into the chosen judge's settings."""
+    from deception_scenarios.evaluators.options import JUDGE_OPTIONS
+
+    return JUDGE_OPTIONS

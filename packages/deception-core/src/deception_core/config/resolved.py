@@ -23,6 +23,7 @@ import attrs
 
 from deception_core.base.types import Position
 from deception_core.config.run import RunConfig, to_jsonable
+from deception_core.config.sae import DEFAULT_SAE_LAYER, sae_settings
 
 #: ``{kind: {component name: {parameter: value}}}``
 ComponentParams = dict[str, dict[str, dict[str, Any]]]
@@ -40,9 +41,29 @@ TRIAL_COMPONENT_KINDS = ("scenario", "capture_backend")
 
 
 def result_config(config: RunConfig) -> dict[str, Any]:
-    """The values of `RESULT_FIELDS` for ``config``, as plain JSON."""
+    """The values of `RESULT_FIELDS` for ``config``, as plain JSON. The SAE's settings keep the
+    names they had as config fields (``sae``, ``sae_layer``, ...), so identities and the results
+    recorded by earlier versions compare equal."""
     values = config.to_dict()
+    sae = sae_settings(config.components)
+    values.update(sae=sae is not None, sae_layer=sae.layer if sae else DEFAULT_SAE_LAYER,
+                  sae_release=sae.release if sae else None, sae_id=sae.id if sae else None,
+                  sae_path=sae.path if sae else None)
     return {name: values[name] for name in RESULT_FIELDS}
+
+
+def recorded_result_config(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of `RESULT_FIELDS` of a config as a run's ``config.json`` recorded it: with the
+    SAE's settings as config fields (earlier versions) or as the SAE component's."""
+    values = dict(recorded)
+    if "sae" not in values:
+        components = values.get("components")
+        by_name = components.get("sae") if isinstance(components, Mapping) else None
+        sae = by_name.get("sae-lens") if isinstance(by_name, Mapping) else None
+        params = sae if isinstance(sae, Mapping) else {}
+        values.update(sae=sae is not None, sae_layer=params.get("layer", DEFAULT_SAE_LAYER),
+                      sae_release=params.get("release"), sae_id=params.get("id"), sae_path=params.get("path"))
+    return {name: values.get(name) for name in RESULT_FIELDS}
 
 
 @attrs.frozen(kw_only=True)

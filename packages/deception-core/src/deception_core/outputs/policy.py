@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.errors import DeceptionError, UsageError
-from deception_core.config.resolved import result_config
+from deception_core.config.resolved import recorded_result_config, result_config
+from deception_core.config.sae import sae_settings
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -224,8 +225,9 @@ def _is_staging(name: str) -> bool:
 def run_inputs(config: Any, model_spec: Any = None) -> list[tuple[str, str | Path | None]]:
     """What a run reads from disk while it runs: the model being loaded, the checkpoint folder and
     the SAE (an output folder may be none of them, nor contain one)."""
+    sae = sae_settings(config.components)
     inputs: list[tuple[str, str | Path | None]] = [("the checkpoint folder", config.checkpoint_dir),
-                                                   ("the SAE", getattr(config, "sae_path", None))]
+                                                   ("the SAE", sae.path if sae is not None else None)]
     if model_spec is not None and getattr(model_spec, "path", None) is not None:
         inputs.append(("the model", model_spec.path))
     elif model_spec is not None and getattr(model_spec, "embedded", None) is not None:
@@ -261,7 +263,10 @@ def check_output(config: Any, flag: str = "--output",
     saved = out / "config.json"
     if saved.is_file():
         try:
-            earlier = json.loads(saved.read_text()).get("config", {})
+            recorded = json.loads(saved.read_text()).get("config", {})
+            if not isinstance(recorded, dict):
+                raise refuse
+            earlier = recorded_result_config(recorded)
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError):
             raise refuse from None
         wanted = result_config(config)

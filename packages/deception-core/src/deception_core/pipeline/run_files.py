@@ -51,7 +51,6 @@ def write_run_header(out_dir: Path, run: ResolvedRun, model: Any, plugins: Plugi
             "batch_size": run.placement.batch_size,
             "model": model.describe(),
             "judge": judge,
-            "result_config": run.result_config(),
             "identity_sha256": run.identity_hash,
         },
     }

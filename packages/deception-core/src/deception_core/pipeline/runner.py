@@ -260,7 +260,7 @@ class InterpretabilityRunner:
         config, meta = run.resolved.config, run.meta
         ordered = [run.done[key] for key in canonical_order(s.key for s in run.specs)]
         samples, arrays = assemble_arrays(ordered, run.resolved.layers, run.resolved.positions)
-        if prepared.sae is not None:
+        if prepared.sae is not None and checked.sae is not None:
             from deception_core.sae.encode import encode_dataset_arrays
 
             meta["sae"] = encode_dataset_arrays(prepared.sae, checked.sae, samples, arrays,

@@ -7,15 +7,17 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import ConfigError, UsageError
+from deception_core.base.errors import ConfigError
 from deception_core.base.registry import Kind, Registry
 from deception_core.config.components import settings_for
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
+from deception_core.config.sae import SAE_KIND, sae_settings
 from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.outputs.policy import check_output, check_writable, checkpoint_dir, run_inputs
 from deception_core.plan.plan import auto_layers, select_scenarios
 from deception_core.plugins import PluginSet
+from deception_core.sae.compat import SaeChoice
 
 
 @attrs.frozen
@@ -25,7 +27,7 @@ class ValidatedRun:
     run: ResolvedRun
     model_spec: ModelSpec
     model_info: ModelInfo
-    sae: Any = None  # deception_core.sae.SaeChoice with --sae
+    sae: SaeChoice | None = None  # with --sae
     output_state: str = "new"  # "new", "resume" or "overwrite" (deception_core.outputs.policy)
 
     @property
@@ -35,7 +37,10 @@ class ValidatedRun:
 
 def check_component_settings(config: RunConfig, registry: Registry) -> None:
     """Every component named in ``config.components`` exists and accepts its parameters."""
+    sae_settings(config.components)  # the SAE's settings are the core's own (deception_core.config.sae)
     for kind_name, by_name in config.components.items():
+        if kind_name == SAE_KIND:
+            continue
         kind = Kind(kind_name)
         for name in by_name:
             settings_for(kind, name, registry.get(kind, name).load(), config.component_params(kind_name, name))
@@ -102,11 +107,12 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
 def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
     """``--layers`` (or the automatic choice) plus the SAE's layer, every one present in the model."""
     layers = config.layers or auto_layers(info.n_layers)
-    if config.sae:
-        layers = tuple(sorted(set(layers) | {config.sae_layer}))
+    sae = sae_settings(config.components)
+    if sae is not None:
+        layers = tuple(sorted(set(layers) | {sae.layer}))
     bad = [layer for layer in layers if layer >= info.n_layers]
     if bad:
-        what = "--sae-layer" if config.sae and config.sae_layer in bad else "--layers"
+        what = "--sae-layer" if sae is not None and sae.layer in bad else "--layers"
         raise ConfigError(
             f"{what}: layer(s) {bad} do not exist in {config.model}, which has {info.n_layers} layers "
             f"(valid: 0 to {info.n_layers - 1})"
@@ -114,19 +120,17 @@ def checked_layers(config: RunConfig, info: ModelInfo) -> tuple[int, ...]:
     return tuple(layers)
 
 
-def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> Any:
-    """The SAE chosen with ``--sae`` (None without it; its other flags refused without it)."""
-    if config.sae:
-        from deception_core.sae import registered_saes, resolve_sae
+def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> SaeChoice | None:
+    """The SAE chosen with ``--sae`` (``components.sae``); None without one."""
+    sae = sae_settings(config.components)
+    if sae is None:
+        return None
+    from deception_core.sae import registered_saes, resolve_sae
 
-        return resolve_sae(
-            layer=config.sae_layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
-            d_model=info.d_model, saes=registered_saes(registry),
-            release=config.sae_release, sae_id=config.sae_id, path=config.sae_path,
-        )
-    if config.sae_path or config.sae_release or config.sae_id:
-        raise UsageError("--sae-path, --sae-release and --sae-id take effect only with --sae; add --sae")
-    return None
+    return resolve_sae(
+        layer=sae.layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
+        d_model=info.d_model, saes=registered_saes(registry), release=sae.release, sae_id=sae.id, path=sae.path,
+    )
 
 
 def check_executor_and_device(config: RunConfig) -> None:
