@@ -8,11 +8,12 @@ from deception_core import hookimpl
 
 if TYPE_CHECKING:
     from deception_causal.options import CausalFlags
+    from deception_core.base.registry import KindRegistry
     from deception_core.config.plugin_options import RunOptions
 
 
 @hookimpl
-def register_causal_tests(registry) -> None:
+def register_causal_tests(registry: KindRegistry) -> None:
     registry.add(
         "patching", "deception_causal.patching:ActivationPatching",
         summary="patch the residual along the probe direction between matched honest/deceptive (or HIGH/LOW) runs; "

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 from deception_core.contracts.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from deception_core.base.registry import KindRegistry
     from deception_core.config.plugin_options import RunOptions
     from deception_core.sae.options import SaeFlags
 
 
 @hookimpl
-def register_capture_backends(registry) -> None:
+def register_capture_backends(registry: KindRegistry) -> None:
     registry.add(
         "hf",
         "deception_core.capture.hf:HFCaptureBackend",
@@ -34,7 +35,7 @@ def register_capture_backends(registry) -> None:
 
 
 @hookimpl
-def register_sae_releases(registry) -> None:
+def register_sae_releases(registry: KindRegistry) -> None:
     from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
 
     registry.add("sae-lens", sae_lens_directory,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -47,7 +48,7 @@ class _Group(click.Group):
                 continue
             self.add_command(command, name)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
 
         try:

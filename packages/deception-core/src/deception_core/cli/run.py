@@ -71,7 +71,7 @@ def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunCo
                                source=f"--config {config_file} and the command line", given=(*written, *given))
 
 
-def _configure_console(verbose: bool):
+def _configure_console(verbose: bool) -> logging.Handler:
     import logging
 
     from deception_core.ui.console import console_handler

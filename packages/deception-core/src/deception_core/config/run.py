@@ -6,7 +6,7 @@ Nothing here imports torch; dtypes and devices are strings resolved when the mod
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,7 +49,7 @@ def _batch_size(value: Any) -> int | str:
     return number
 
 
-def _between(low: int, high: int):
+def _between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
     def check(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         if not low <= value <= high:
             raise ConfigError(f"{attribute.name} must be between {low} and {high}, got {value}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -140,7 +140,7 @@ def is_primitive_union(kind: Any) -> bool:
             and all(a in _PRIMITIVES or a is type(None) for a in args))
 
 
-def _primitive_union_hook(kind: Any):
+def _primitive_union_hook(kind: Any) -> Callable[[Any, Any], Any]:
     """``int | str`` (``--batch-size 4`` or ``auto``), ``float | None`` ...: the first member that accepts the value."""
     members = [a for a in typing.get_args(kind) if a is not type(None)]
     optional = type(None) in typing.get_args(kind)
@@ -310,7 +310,7 @@ def structure_strings(cls: type[C], values: Mapping[str, str], *, source: str = 
     return structure(cls, parsed, source=source)
 
 
-def one_of(choices: tuple[str, ...]):
+def one_of(choices: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     """attrs validator: one of ``choices``."""
 
     def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
