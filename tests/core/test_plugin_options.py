@@ -246,3 +246,11 @@ def test_the_readmes_python_example_of_plugin_settings_builds() -> None:
     config = eval(block, {"RunConfig": RunConfig})  # one expression: the config
     assert sae_settings(config.components).layer == 12
     assert config.components["causal_test"] == {"steering": {"samples": 30}}
+
+
+def test_analyze_reads_an_old_config_file_as_run_does(tmp_path) -> None:
+    from deception_core.cli.analyze import _analysis_components
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**OLD_FILE, "components": {"analysis": {"probes": {"n_folds": 3}}}}))
+    assert _analysis_components(str(path)) == {"probes": {"n_folds": 3}}
