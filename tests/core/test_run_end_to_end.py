@@ -54,6 +54,11 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert resolved["config"]["trials"] == 2
     assert resolved["resolved"]["layers"] == [1, 2, 3]
     assert resolved["resolved"]["dtype"] == "float32"
+    assert resolved["config"]["batch_size"] == "auto"  # the user's value: nothing is written back into the config
+    assert resolved["resolved"]["batch_size"] == 16  # --batch-size auto on CPU, as the run resolved it
+    assert len(resolved["resolved"]["identity_sha256"]) == 64
+    # the SAE's settings keep their old names among the result fields merge compares
+    assert (dataset.meta["result_config"]["sae"], dataset.meta["result_config"]["sae_layer"]) == (False, 12)
     assert any(p["name"] == "core" and p["version"] for p in json.loads((out / "plugins.json").read_text()))
 
 
