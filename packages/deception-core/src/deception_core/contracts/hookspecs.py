@@ -162,7 +162,8 @@ def before_run(config: Any) -> None:
 
     Observers only: an implementation must not change what the run computes.
 
-    :param config: the resolved `deception_core.config.run.RunConfig`.
+    :param config: the run's `deception_core.config.run.RunConfig`, as given (the values the run
+        resolved from it are in ``config.json`` and `deception_core.config.resolved.ResolvedRun`).
     """
 
 
@@ -170,7 +171,7 @@ def before_run(config: Any) -> None:
 def after_run(config: Any, results: Any) -> None:
     """Observe a finished run (for example to upload artefacts).
 
-    :param config: the resolved `deception_core.config.run.RunConfig`.
+    :param config: the run's `deception_core.config.run.RunConfig`, as given.
     :param results: the `deception_core.pipeline.RunResults`.
     """
 
