@@ -35,8 +35,11 @@ if TYPE_CHECKING:
         Sample,
         Trial,
     )
+    from deception_core.base.registry import KindRegistry
     from deception_core.capture.reply_states import REPLY_STATES_OPTION
     from deception_core.capture.texts import TextRecord, capture_texts, read_text_records, text_records
+    from deception_core.config.plugin_options import ComponentParams, RunOptions
+    from deception_core.config.sae import SaeSettings, sae_settings
     from deception_core.config.structuring import one_of, option, structure_strings
     from deception_core.contracts.analysis import Analysis, CausalContext, CausalTest
     from deception_core.contracts.capture import (
@@ -73,6 +76,11 @@ if TYPE_CHECKING:
 
 #: public name -> ``module:attribute`` it is read from on first use
 _LAZY: dict[str, str] = {
+    "ComponentParams": "deception_core.config.plugin_options:ComponentParams",
+    "RunOptions": "deception_core.config.plugin_options:RunOptions",
+    "SaeSettings": "deception_core.config.sae:SaeSettings",
+    "sae_settings": "deception_core.config.sae:sae_settings",
+    "KindRegistry": "deception_core.base.registry:KindRegistry",
     # records
     "AnalysisReport": "deception_core.base.records:AnalysisReport",
     "CausalResult": "deception_core.base.records:CausalResult",
@@ -152,6 +160,7 @@ __all__ = [
     "CausalResult",
     "CausalTest",
     "ChoiceScorer",
+    "ComponentParams",
     "Condition",
     "ConfigError",
     "Dataset",
@@ -169,6 +178,7 @@ __all__ = [
     "JudgeRequest",
     "JudgeVerdict",
     "Kind",
+    "KindRegistry",
     "Label",
     "LayerEdit",
     "Message",
@@ -181,8 +191,10 @@ __all__ = [
     "Request",
     "RuleVerdict",
     "RunConfig",
+    "RunOptions",
     "RunResults",
     "SHOW",
+    "SaeSettings",
     "Sample",
     "Sampling",
     "Scenario",
@@ -212,6 +224,7 @@ __all__ = [
     "read_text_records",
     "registered_saes",
     "resolve_sae",
+    "sae_settings",
     "structure_strings",
     "teacher_forced",
     "text_records",

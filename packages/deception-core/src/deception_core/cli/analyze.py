@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 from deception_core.analyse import analyse  # the module: tests replace its run_analyses
+from deception_core.analyse.analyse import build_analyses
 from deception_core.base.errors import UsageError
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
 from deception_core.cli.options import refuse_unless
+from deception_core.config.plugin_options import config_with_options
 from deception_core.config.run import RunConfig
 from deception_core.model import fingerprint
 from deception_core.outputs.files import label_table
@@ -69,8 +71,10 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     if config_path is None:
         return {}
 
-    components = RunConfig.from_file(config_path).components.get("analysis", {})
-    analyse.build_analyses(get_plugin_set().registry, {}, components)
+    data, written = RunConfig.file_values(config_path)  # the plugins' keys (sae_layer, ...) as `deception run` reads them
+    config = config_with_options(data, get_plugin_set().run_options(), source=config_path, given=written)
+    components = config.components.get("analysis", {})
+    build_analyses(get_plugin_set().registry, {}, components)
     return components
 
 

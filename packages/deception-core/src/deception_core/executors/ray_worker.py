@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deception_core.checkpoints.checkpoint import encode_trial
-from deception_core.config.run import RunConfig
+from deception_core.config.resolved import ResolvedRun
 from deception_core.executors.units import play_trials, spec_from_wire
 from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
@@ -25,13 +25,13 @@ class PlayWorker:
         import torch
 
         torch.set_num_threads(int(setup["threads"]))
-        config = RunConfig.from_dict(setup["config"])
+        run = ResolvedRun.from_wire(setup["run"])  # the driver's record: the same settings on every worker
+        config = run.config
         registry = get_plugin_set().registry
         device = resolve_device(config.device)
         model = surface.load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)
-        self.session = open_session(config, tuple(setup["scenarios"]), setup["backend"], tuple(setup["layers"]),
-                                    registry, model)
+        self.session = open_session(run, registry, model)
 
     def ready(self) -> dict[str, Any]:
         """The model facts the driver records (the model is loaded once this returns)."""

@@ -28,9 +28,10 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial
+from deception_core.config.resolved import RESULT_FIELDS
 from deception_core.model import fingerprint
 from deception_core.outputs import files as outputs  # the module: the torch export is replaced in tests
-from deception_core.outputs.files import RESULT_FIELDS, directory_size, label_table
+from deception_core.outputs.files import directory_size, label_table
 from deception_core.outputs.policy import (
     OutputClaim,
     check_writable,
