@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+
+from deception_core.base.types import JSONObject
 
 __all__ = ["load_schema", "schema_path"]
 
@@ -19,6 +20,6 @@ def schema_path() -> Path:
     return Path(__file__).with_name("schemas") / "causal_result.schema.json"
 
 
-def load_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_path().read_text())
+def load_schema() -> JSONObject:
+    schema: JSONObject = json.loads(schema_path().read_text())
     return schema

@@ -17,6 +17,7 @@ from deception_causal.direction import NotComputable, direction_origin, origin_s
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.base.records import ProbeDirection, Sample, Trial
+from deception_core.base.types import JSONObject
 from deception_core.contracts.analysis import CausalContext, CausalTest
 from deception_core.store import Dataset
 
@@ -109,7 +110,7 @@ class CausalRun:
         run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
         self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
         self.scale_factor = settings.scale_factors[0]
-        self.selection: dict[str, Any] | None = None
+        self.selection: JSONObject | None = None
         if select is not None:
             from deception_causal.usable import not_testable
 
@@ -189,7 +190,7 @@ class CausalRun:
 
         return random_unit_directions(self.d_model, n, self.seed * 1000 + salt, avoid=self.unit)
 
-    def units_record(self) -> dict[str, Any]:
+    def units_record(self) -> JSONObject:
         """Which units and which ablation this result used, and why (see `deception_causal.usable`)."""
         from deception_causal.usable import ABLATION_METHODS
 
@@ -204,7 +205,7 @@ class CausalRun:
                        "data's variation: strengths in units of the spread, and ablation about the mean, keep "
                        "norm-matched random controls fluent, so effects are compared with a meaningful null"}
 
-    def prompts_record(self) -> dict[str, Any]:
+    def prompts_record(self) -> JSONObject:
         samples = self.dataset.samples
         return {
             "n_requested": self.n_requested,
@@ -216,7 +217,7 @@ class CausalRun:
             "scenarios": [samples[r].scenario for r in self.rows],
         }
 
-    def base_record(self, name: str) -> dict[str, Any]:
+    def base_record(self, name: str) -> JSONObject:
         return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "ok",
                 "direction": self.direction.describe(), "direction_origin": direction_origin(self.direction),
                 "direction_origin_short": origin_short(self.direction),
@@ -388,22 +389,22 @@ class GenerationTest(CausalTest):
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()
 
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         from deception_causal.usable import NotTestable
 
         try:
             run = CausalRun(context, self.settings, select=self.name)
         except NotTestable as reason:
-            untestable: dict[str, Any] = jsonable(not_computable(self.name, str(reason),
+            untestable: JSONObject = jsonable(not_computable(self.name, str(reason),
                                                                  direction_selection=reason.selection))
             return untestable
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        record: dict[str, Any] = jsonable(self.result(run))
+        record: JSONObject = jsonable(self.result(run))
         return record
 
     @abc.abstractmethod
-    def result(self, run: CausalRun) -> dict[str, Any]:
+    def result(self, run: CausalRun) -> JSONObject:
         """The test's JSON-ready record (``jsonable`` is applied by `run`)."""
 
 
@@ -428,7 +429,7 @@ def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
     return list(tokenizer.encode(sample.reply_text, add_special_tokens=False))
 
 
-def not_computable(name: str, reason: str, **extra: Any) -> dict[str, Any]:
+def not_computable(name: str, reason: str, **extra: Any) -> JSONObject:
     """The honest result when the data cannot support a test."""
     return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "not_computable", "reason": reason,
             "summary": f"{name}: not computable ({reason})", **extra}

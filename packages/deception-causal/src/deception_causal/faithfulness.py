@@ -17,6 +17,7 @@ import numpy as np
 from deception_causal.common import CausalSettings, deceptive_indicator, jsonable, not_computable
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.stats import bootstrap_ci, correlation, describe_effect
+from deception_core.base.types import JSONObject, json_object
 from deception_core.contracts.analysis import CausalContext, CausalTest
 
 log = logging.getLogger("deception")
@@ -144,17 +145,19 @@ class Faithfulness(CausalTest):
         probe_only = [d for d in deltas if d["direction"] == "probe"]
         random_only = [d for d in deltas if d["direction"] == "random"]
         all_conditions = tracking(deltas, seed)
-        result = {
+        accuracy = probe_accuracy_on_interventions(deltas, seed)
+        sae = self._sae(context)
+        result: JSONObject = {
             "format_version": 1, "test": self.name, "status": "ok",
             "direction": usable[0]["direction"], "direction_origin": usable[0].get("direction_origin"),
             "direction_origin_short": usable[0].get("direction_origin_short"), "prompts": usable[0]["prompts"],
-            "units_by_test": {r["test"]: r.get("units") for r in usable},
+            "units_by_test": {str(r["test"]): r.get("units") for r in usable},
             "settings": {"n_permutations": N_PERMUTATIONS},
             "sources": sources,
             "tracking": {"all_conditions": all_conditions, "probe_direction_conditions": tracking(probe_only, seed),
                          "random_direction_conditions": tracking(random_only, seed)},
-            "probe_accuracy_on_intervened_replies": probe_accuracy_on_interventions(deltas, seed),
-            "sae_reconstruction": self._sae(context),
+            "probe_accuracy_on_intervened_replies": accuracy,
+            "sae_reconstruction": sae,
         }
         r = all_conditions.get("correlation")
         if r is None:
@@ -164,12 +167,10 @@ class Faithfulness(CausalTest):
             ci = "n/a" if lo is None else f"[{lo:+.3g}, {hi:+.3g}]"
             line = (f"corr(probe score change, deception rate change) over {all_conditions['n_conditions']} conditions "
                     f"(probe and random directions) = {r:+.3g} (95% CI {ci}), permutation p={p:.3g}")
-        acc = result["probe_accuracy_on_intervened_replies"]
-        if acc.get("auroc") is not None:
-            line += f"; probe AUROC on intervened replies {acc['auroc']:.3g}"
-        sae = result["sae_reconstruction"]
+        if accuracy.get("auroc") is not None:
+            line += f"; probe AUROC on intervened replies {accuracy['auroc']:.3g}"
         if sae.get("status") == "ok":
-            line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
+            line += "; SAE splice: " + describe_effect(json_object(sae["loss_change_without_error"]))
         origin = result["direction_origin_short"]
         result["summary"] = f"faithfulness{f' ({origin})' if origin else ''}: " + line
         record: dict[str, Any] = jsonable(result)

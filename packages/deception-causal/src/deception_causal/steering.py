@@ -17,6 +17,7 @@ from deception_causal.conditions import condition_summary, random_controls, run_
 from deception_causal.direction import origin_short
 from deception_causal.measures import reply_logprobs
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
+from deception_core.base.types import json_object
 
 PLOT_FILE = "causal_dose_response.png"
 
@@ -144,12 +145,13 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
         },
         "conditions": records,
     })
-    result["summary"] = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
-                         f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
-                         + "; " + describe_effect(effects["reply_logprob_slope"]))
-    controls = result["random_controls"]
+    summary = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
+               f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
+               + "; " + describe_effect(effects["reply_logprob_slope"]))
+    controls = json_object(result["random_controls"])
     if controls["broken_share"] is not None:
-        result["summary"] += f"; random controls broke {controls['broken_share']:.0%} of replies"
+        summary += f"; random controls broke {controls['broken_share']:.0%} of replies"
+    result["summary"] = summary
     return result
 
 

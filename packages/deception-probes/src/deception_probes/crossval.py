@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core.base.types import JSONObject
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc
 from deception_probes.splits import Fold, both_classes
@@ -34,7 +35,7 @@ class CrossValResult:
     scores: np.ndarray  # held-out score per labelled sample (NaN where no fold scored it)
     hypers: list[float | None]  # chosen per outer fold (None for skipped folds or methods without one)
     validation_auroc: list[float | None]  # best mean validation AUROC per outer fold
-    validation_table: list[dict[str, Any]]  # per outer fold: hyper -> mean validation AUROC
+    validation_table: list[JSONObject]  # per outer fold: hyper -> mean validation AUROC
     direction_norms: list[float] = attrs.field(factory=list)  # raw-space norm of each fold's probe
     #: per outer fold: validation scores of its training rows at the chosen hyper-parameter (NaN where none)
     validation_scores: list[np.ndarray | None] = attrs.field(factory=list)
@@ -72,7 +73,7 @@ def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldP
     scores = np.full(len(y), np.nan)
     hypers: list[float | None] = []
     validation: list[float | None] = []
-    tables: list[dict[str, Any]] = []
+    tables: list[JSONObject] = []
     norms: list[float] = []
     fold_validation_scores: list[np.ndarray | None] = []
     for plan in plans:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from deception_core.base.records import Sample
+from deception_core.base.types import JSONObject
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts
@@ -35,9 +36,9 @@ def _missing(y: np.ndarray) -> str:
 
 
 def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
-               hyper: float | None, settings: Any) -> dict[str, Any]:
+               hyper: float | None, settings: Any) -> JSONObject:
     """Fit on ``train`` rows, evaluate on ``test`` rows; AUROC with a trial-bootstrap interval."""
-    entry: dict[str, Any] = {"train_counts": class_counts(y[train], groups[train]),
+    entry: JSONObject = {"train_counts": class_counts(y[train], groups[train]),
                              "test_counts": class_counts(y[test], groups[test])}
     if not both_classes(y[train]):
         return {**entry, "status": "not computable", "reason": f"training side: {_missing(y[train])}", "auroc": None}
@@ -50,10 +51,10 @@ def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, t
 
 
 def within_group(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
-                 hyper: float | None, settings: Any) -> dict[str, Any]:
+                 hyper: float | None, settings: Any) -> JSONObject:
     """The diagonal of a transfer matrix: grouped cross-validation inside one condition group."""
     yy, gg = y[rows], groups[rows]
-    entry: dict[str, Any] = {"train_counts": class_counts(yy, gg), "test_counts": class_counts(yy, gg)}
+    entry: JSONObject = {"train_counts": class_counts(yy, gg), "test_counts": class_counts(yy, gg)}
     if not both_classes(yy):
         return {**entry, "status": "not computable", "reason": _missing(yy), "auroc": None}
     k = feasible_folds(yy, gg, settings.n_folds)
@@ -75,9 +76,9 @@ def group_rows(samples: Sequence[Sample], name: str) -> np.ndarray:
 
 
 def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
-                      hyper: float | None, settings: Any) -> dict[str, Any]:
+                      hyper: float | None, settings: Any) -> JSONObject:
     """For each matrix (mode, incentive): a 2x2 grid train-group x test-group; off-diagonals are transfers."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for matrix, (a, b) in MATRICES.items():
         rows = {name: group_rows(samples, name) for name in (a, b)}
         cells = []
@@ -93,7 +94,7 @@ def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.nda
 
 
 def leave_one_scenario_out(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray,
-                           scenarios: np.ndarray, hyper: float | None, settings: Any) -> dict[str, Any]:
+                           scenarios: np.ndarray, hyper: float | None, settings: Any) -> JSONObject:
     names = sorted(set(scenarios.tolist()))
     if len(names) < 2:
         return {"status": "not computable", "reason": f"one scenario only ({', '.join(names) or 'none'})", "held_out": []}

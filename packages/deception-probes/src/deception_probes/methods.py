@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8
@@ -68,7 +69,7 @@ class LinearProbe:
         scaler_mean: np.ndarray | None = None,
         scaler_scale: np.ndarray | None = None,
         hyper: float | None = None,
-        info: dict[str, Any] | None = None,
+        info: JSONObject | None = None,
     ) -> None:
         self.method = method
         self.direction = np.asarray(direction, dtype=np.float64).ravel()

@@ -23,6 +23,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core.base.types import JSONObject
+
 SCORES_FILE = "probe_scores.parquet"
 TOKEN_SCORES_FILE = "probe_token_scores.parquet"
 REPLY_ALL = "reply_all"
@@ -88,7 +90,7 @@ class ScoreScale:
     def apply(self, raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, dtype=np.float64) / self.unit
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"threshold": THRESHOLD, "unit_raw": self.unit, "reference": self.reference,
                 "n_reference": self.n_reference, "fpr": self.fpr, "fpr_threshold": self.fpr_threshold,
                 # with fewer than 1 / fpr reference scores the mark is simply their highest one

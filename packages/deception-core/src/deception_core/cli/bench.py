@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
 
 import click
 
+from deception_core.base.types import JSONObject
 from deception_core.config.run import DEVICES, DTYPES
 
 
@@ -147,7 +147,7 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
                                 "results": to_json(results)}, overwrite)
 
 
-def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None:
+def _write_json(json_path: str, record: JSONObject, overwrite: bool) -> None:
     """``--json``: atomically, and never over a file that appeared during the benchmark (unless --overwrite)."""
     from deception_core.outputs.policy import publish_file
 

@@ -10,11 +10,12 @@ from typing import Any
 import click
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 
 
-def _params(values: tuple[str, ...]) -> dict[str, Any]:
+def _params(values: tuple[str, ...]) -> JSONObject:
     """``KEY=VALUE`` pairs; a value is read as JSON when it parses (``5``, ``true``), else as a string."""
-    params: dict[str, Any] = {}
+    params: JSONObject = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -32,7 +33,7 @@ def _is_path(data: str) -> bool:
     return path.exists() or bool(path.suffix) or len(path.parts) > 1
 
 
-def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
+def statement_set_records(name: str, params: JSONObject) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
     from deception_core.base.registry import Kind
     from deception_core.capture.texts import text_records

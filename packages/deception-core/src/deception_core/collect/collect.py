@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial
-from deception_core.base.types import JudgeVerdict, Label, Position, combine_labels
+from deception_core.base.types import JSONObject, JudgeVerdict, Label, Position, combine_labels
 from deception_core.contracts.capture import CaptureResult
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.scenario import FocalUtterance, Scenario
@@ -64,7 +64,7 @@ def collect_trial(
 
 
 def _sample(played: PlayedTrial, utterance: FocalUtterance, verdict: JudgeVerdict | None, capture: CaptureResult,
-            tokenizer: Any, label_policy: str, outcome: dict[str, Any]) -> Sample:
+            tokenizer: Any, label_policy: str, outcome: JSONObject) -> Sample:
     """The dataset record of one focal utterance (its caller and tag come from the request that produced it)."""
     spec = played.spec
     request = played.requests.get(utterance.request_id)

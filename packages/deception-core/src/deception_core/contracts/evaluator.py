@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
-from deception_core.base.types import JudgeVerdict, Message
+from deception_core.base.types import JSONObject, JudgeVerdict, Message
 
 # A text generator offered by the run to evaluators that use the run's own model.
 TextGenerator = Callable[[Sequence[Sequence[Message]], int], list[str]]
@@ -102,7 +102,7 @@ class Evaluator(abc.ABC):
     def preflight(self) -> None:
         """Check, before any model loads, that the judge can answer (e.g. a rejected key)."""
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         """The judge as used (name, model, URL, settings; never a key), recorded in config.json and meta.json."""
         return describe_judge(self.name, self.settings)
 
@@ -114,11 +114,11 @@ class Evaluator(abc.ABC):
         """Label one utterance."""
 
 
-def describe_judge(name: str, settings: Any) -> dict[str, Any]:
+def describe_judge(name: str, settings: Any) -> JSONObject:
     """``{"name": ..., <each setting>: value}``: how a judge is recorded (JSON-ready)."""
     from deception_core.config.run import to_jsonable
 
-    record: dict[str, Any] = {"name": name}
+    record: JSONObject = {"name": name}
     if settings is not None:
         record.update(to_jsonable(settings))
     return record

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deception_core.base.types import JSONObject
 from deception_core.contracts.evaluator import JudgeRequest
 
 
@@ -35,7 +36,7 @@ class Prejudged:
         return verdicts
 
 
-def judge_wave(evaluator: Any, trials: Sequence[Any], scenarios: dict[str, Any], chunk: int = 64) -> Prejudged:
+def judge_wave(evaluator: Any, trials: Sequence[Any], scenarios: JSONObject, chunk: int = 64) -> Prejudged:
     """Judge the focal utterances of ``trials``, ``chunk`` per evaluator call (a progress bar
     counts them)."""
     from deception_core.ui.progress import progress_bar

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from deception_core.store.dataset import Dataset
 
@@ -22,7 +21,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
 
     from deception_core.store.dataset import REPLY_ALL
 
-    activations: dict[int, dict[str, Any]] = {}
+    activations: dict[int, dict[str, torch.Tensor]] = {}
     for layer in dataset.layers:
         activations[layer] = {p: torch.from_numpy(dataset.matrix(layer, p).copy()) for p in dataset.positions}
     keep = ("sample_id", "trial_key", "scenario", "mode", "condition", "round", "rule_label", "judge_label",

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.errors import DeceptionError, UsageError
+from deception_core.base.types import JSONObject
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -83,7 +84,7 @@ def write_marker(folder: Path, command: str) -> None:
     atomic_write_text(folder / MARKER_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def read_marker(folder: Path) -> dict[str, Any] | None:
+def read_marker(folder: Path) -> JSONObject | None:
     """The marker of ``folder``, or None when it has none (a symbolic link or a file of another
     format does not count)."""
     path = folder / MARKER_FILE
@@ -216,7 +217,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _result_fields(config: Any) -> dict[str, Any]:
+def _result_fields(config: Any) -> JSONObject:
     from deception_core.outputs.files import RESULT_FIELDS
 
     values = config.to_dict()

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from deception_core.base.types import JSONObject
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Sampling
 from deception_core.contracts.evaluator import ChoiceScorer
 from deception_core.contracts.scenario import Game, Request, TrialSpec
@@ -17,11 +18,11 @@ from deception_core.plan.plan import stable_seed
 @attrs.define
 class PlayedTrial:
     spec: TrialSpec
-    facts: dict[str, Any]
+    facts: JSONObject
     game: Game
     captures: dict[str, CaptureResult] = attrs.field(factory=dict)
     requests: dict[str, Request] = attrs.field(factory=dict)  # the captured calls, by request id
-    calls: list[dict[str, Any]] = attrs.field(factory=list)
+    calls: list[JSONObject] = attrs.field(factory=list)
 
 
 def play_batch(

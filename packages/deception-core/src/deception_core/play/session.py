@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.base.types import JSONObject
 from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
@@ -92,13 +93,13 @@ class ModelFacts:
 
     device: str
     dtype: str
-    description: dict[str, Any]
+    description: JSONObject
 
     @classmethod
     def of(cls, model: Any) -> ModelFacts:
         return cls(str(model.device), str(model.dtype), dict(model.describe()))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return dict(self.description)
 
     @property

@@ -10,6 +10,7 @@ import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample
+from deception_core.base.types import JSONObject
 from deception_core.sae.compat import SaeChoice
 
 log = logging.getLogger("deception.sae")
@@ -69,7 +70,7 @@ def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.nd
 def encode_dataset_arrays(
     sae: Any, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
     positions: Sequence[str],
-) -> dict[str, Any]:
+) -> JSONObject:
     """Add ``sae/{position}/indices|values|offsets`` to ``arrays`` and each sample's
     ``sae_reconstruction_mse`` / ``sae_l0`` (per position; the samples are replaced in the list);
     return the dataset's ``meta["sae"]``."""

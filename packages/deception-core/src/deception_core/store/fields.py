@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deception_core.base.types import JSONObject
+
 
 def field(sample: Any, name: str, default: Any = None) -> Any:
     """``sample[name]`` for a dict, ``sample.name`` for a record; ``default`` when absent."""
@@ -12,7 +14,7 @@ def field(sample: Any, name: str, default: Any = None) -> Any:
     return getattr(sample, name, default)
 
 
-def as_dict(sample: Any) -> dict[str, Any]:
+def as_dict(sample: Any) -> JSONObject:
     """A sample as a plain dict (records are converted with attrs when they are attrs classes)."""
     if isinstance(sample, dict):
         return dict(sample)
@@ -21,6 +23,6 @@ def as_dict(sample: Any) -> dict[str, Any]:
     if attrs.has(type(sample)):
         from deception_core.config.run import to_jsonable
 
-        converted: dict[str, Any] = to_jsonable(sample)
+        converted: JSONObject = to_jsonable(sample)
         return converted
     return dict(vars(sample))

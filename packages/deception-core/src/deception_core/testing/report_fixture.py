@@ -11,12 +11,12 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial, from_json
+from deception_core.base.types import JSONObject
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
@@ -65,17 +65,17 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
 class _SyntheticRows:
     """What the synthetic trials accumulate: sample and trial records, per-token and per-sample scores."""
 
-    samples: list[dict[str, Any]] = attrs.field(factory=list)
-    trials: list[dict[str, Any]] = attrs.field(factory=list)
+    samples: list[JSONObject] = attrs.field(factory=list)
+    trials: list[JSONObject] = attrs.field(factory=list)
     token_rows: list[tuple[int, int, int, float]] = attrs.field(factory=list)
-    score_rows: list[dict[str, Any]] = attrs.field(factory=list)
+    score_rows: list[JSONObject] = attrs.field(factory=list)
 
 
 def _synthetic_trial(rows: _SyntheticRows, rng: random.Random, where: tuple[str, str, str, int], rounds: int,
                      reply_tokens: int) -> None:
     scenario, mode, condition, index = where
     key = f"{scenario}/{mode}/{condition}/{index:05d}"
-    transcript: list[dict[str, Any]] = []
+    transcript: list[JSONObject] = []
     secret = rng.randrange(10, 90)
     for round_ in range(1, rounds + 1):
         request_id = f"negotiator.act#r{round_}"
@@ -113,7 +113,7 @@ def _synthetic_trial(rows: _SyntheticRows, rng: random.Random, where: tuple[str,
 def _synthetic_scores(rows: _SyntheticRows, rng: random.Random, row: int, ids: list[int]) -> None:
     """Token scores around +1 (deceptive), -1 (honest) or 0 (ambiguous), and the sample's score row."""
     sample = rows.samples[-1]
-    base = {"deceptive": 1.0, "honest": -1.0}.get(sample["label"], 0.0)
+    base = {"deceptive": 1.0, "honest": -1.0}.get(str(sample["label"]), 0.0)
     scores = [base + rng.gauss(0, 1.2) for _ in ids]
     rows.token_rows += [(row, i, t, s) for i, (t, s) in enumerate(zip(ids, scores, strict=True))]
     labelled = sample["label"] != "ambiguous"

@@ -21,12 +21,11 @@ Settings (`LocalJudgeSettings`, from ``components: {evaluator: {local: {...}}}``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Label
+from deception_core.base.types import JSONObject, JudgeVerdict, Label
 from deception_core.config.structuring import one_of
 from deception_core.contracts.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_scenarios.evaluators.judge_prompt import (
@@ -63,7 +62,7 @@ class LocalEvaluator(Evaluator):
         self.max_new_tokens = chosen.max_new_tokens
         self.max_dialogue_chars = chosen.max_dialogue_chars
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {**super().describe(), "model": "the run's own model"}
 
     def judge(self, request: JudgeRequest) -> JudgeVerdict:

@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import attrs
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Label, Message
+from deception_core.base.types import JSONObject, JudgeVerdict, Label, Message
 from deception_core.contracts.evaluator import Evaluator, EvaluatorContext, JudgeRequest
 from deception_scenarios.evaluators.http_json import EXCERPT_CHARS, JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
@@ -120,7 +120,7 @@ class RemoteEvaluator(Evaluator):
         self.concurrency = int(chosen.concurrency or DEFAULT_CONCURRENCY)
         policy = RetryPolicy(max_tries=int(chosen.max_tries or self.default_max_tries),
                              base_delay=float(chosen.backoff or 0.0))
-        client_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        client_kwargs: dict[str, Callable[[float], None]] = {"sleep": sleep} if sleep is not None else {}
         self.client = JsonClient(timeout=self.timeout, policy=policy, secrets=(self._key,), rng=random.Random(0),
                                  settings_hint=self.settings_hint(policy.max_tries), **client_kwargs)
         self._failures_in_a_row = 0
@@ -154,7 +154,7 @@ class RemoteEvaluator(Evaluator):
         return resolved
 
     # --- what a service defines ----------------------------------------------------------------
-    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], dict[str, Any]]:
+    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], JSONObject]:
         """(url, headers, payload) of one deterministic (temperature 0) chat call."""
         raise NotImplementedError
 

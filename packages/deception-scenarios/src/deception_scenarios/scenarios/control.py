@@ -11,9 +11,8 @@ only its scores, to place the threshold.
 from __future__ import annotations
 
 import random
-from typing import Any
 
-from deception_core.base.types import Condition, Label, RuleVerdict
+from deception_core.base.types import Condition, JSONObject, Label, RuleVerdict
 from deception_scenarios.game import GameState, NegotiationScenario
 
 REQUESTS = (
@@ -38,7 +37,7 @@ class ControlRequests(NegotiationScenario):
     counterpart_name = "User"
     agent_role = "a helpful assistant"
 
-    def sample_facts(self, rng: random.Random) -> dict[str, Any]:
+    def sample_facts(self, rng: random.Random) -> JSONObject:
         return {"request": rng.choice(REQUESTS)}
 
     def setting(self, facts):
@@ -62,7 +61,7 @@ class ControlRequests(NegotiationScenario):
     def scripted_reply(self, facts, state: GameState) -> str:
         return "Thank you. Could you say a little more about that?"
 
-    def resolve(self, facts, condition: Condition, state: GameState) -> dict[str, Any]:
+    def resolve(self, facts, condition: Condition, state: GameState) -> JSONObject:
         return {"request": facts["request"], "agent_turns": len(state.agent_texts)}
 
     def rule_verdict(self, facts, condition, text, context=None) -> RuleVerdict:
