@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -62,7 +62,8 @@ class CrossOriginRedirect(urllib.error.URLError):
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to the same origin; never send the headers (the key) anywhere else."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         if _origin(newurl) != _origin(req.full_url):
             raise CrossOriginRedirect(req.full_url, newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)

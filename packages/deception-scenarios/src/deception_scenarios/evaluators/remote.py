@@ -59,8 +59,8 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | No
         raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
 
 
-def _at_most(high: int):
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+def _at_most(high: int) -> Callable[[object, attrs.Attribute[int | None], int | None], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is not None and value > high:
             raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
 
