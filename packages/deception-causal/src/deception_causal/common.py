@@ -7,7 +7,7 @@ import abc
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -20,6 +20,9 @@ from deception_core.base.records import ProbeDirection, Sample, Trial
 from deception_core.base.types import JSONObject
 from deception_core.contracts.analysis import CausalContext, CausalTest
 from deception_core.store import Dataset
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger("deception")
 
@@ -416,7 +419,7 @@ def stop_strings(trial: Trial | None) -> tuple[str, ...]:
     return ("\n\n", *(f"\n{name}:" for name in speakers), "\n(")
 
 
-def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
+def stored_reply(dataset: Dataset, row: int, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """The token ids the model generated for sample ``row``.
 
     The game stores the reply's text with its whitespace collapsed, so re-tokenising the text is not

@@ -10,12 +10,15 @@ what the probe reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from deception_causal.interventions import teacher_forced
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
@@ -49,7 +52,7 @@ class SpliceEdit:
         return out.to(hidden.dtype)
 
 
-def splice_losses(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int, reconstruct: Reconstruct,
+def splice_losses(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layer: int, reconstruct: Reconstruct,
                   random_units: np.ndarray, pad_id: int = 0) -> dict[str, Any]:
     """Mean next-token NLL of ``reply`` (nats/token): clean, spliced without and with the error term,
     and with a norm-matched random change per random unit."""

@@ -35,7 +35,7 @@ the mean only the variation along the direction goes. Both old choices stay avai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -44,6 +44,9 @@ from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_core.base.records import ProbeDirection
 from deception_core.store import Dataset
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
 
@@ -140,7 +143,7 @@ def _broken(values: np.ndarray, clean: np.ndarray, threshold: float) -> np.ndarr
     return np.asarray((clean - values) > threshold)
 
 
-def random_broken(hf_model: Any, checks: Checks, clean: np.ndarray, rows: Sequence[tuple[int, Any]],
+def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, rows: Sequence[tuple[int, Any]],
                   layer: int, fluency_ratio: float, give_up_above: float | None = None, pad_id: int = 0,
                   chunk: int = 16) -> float:
     """Fraction of ``rows`` (check index, (project, add) of one row at ``layer``) whose reply breaks.
@@ -176,11 +179,11 @@ def ablation_rows(n_checks: int, randoms: np.ndarray, mean: np.ndarray | None) -
     return [(i, (project[k], None if add is None else add[k])) for k in range(len(randoms)) for i in range(n_checks)]
 
 
-def clean_logprobs(hf_model: Any, checks: Checks, pad_id: int = 0, chunk: int = 16) -> np.ndarray:
+def clean_logprobs(hf_model: PreTrainedModel, checks: Checks, pad_id: int = 0, chunk: int = 16) -> np.ndarray:
     return reply_logprobs(hf_model, [p for p, _ in checks], [r for _, r in checks], None, pad_id=pad_id, chunk=chunk)
 
 
-def broken_fraction(hf_model: Any, checks: Checks, layer: int, randoms: np.ndarray, strength: float,
+def broken_fraction(hf_model: PreTrainedModel, checks: Checks, layer: int, randoms: np.ndarray, strength: float,
                     fluency_ratio: float, pad_id: int = 0, mean: np.ndarray | None = None,
                     chunk: int = 16) -> dict[str, float]:
     """Fraction of (prompt, random direction, edit) replies made broken by adding ``+-strength * r``, and by
@@ -193,7 +196,7 @@ def broken_fraction(hf_model: Any, checks: Checks, layer: int, randoms: np.ndarr
                                       fluency_ratio, pad_id=pad_id, chunk=chunk)}
 
 
-def choose_direction(dataset: Dataset, hf_model: Any, chosen: ProbeDirection,
+def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeDirection,
                      alternatives: Sequence[ProbeDirection], checks: Checks,
                      random_units: Callable[[int], np.ndarray], settings: Any, pad_id: int = 0,
                      chunk: int = 16) -> Selection:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deception_core.capture.reply_states import REPLY_STATES_OPTION
 from deception_core.contracts.analysis import Analysis, AnalysisReport
 from deception_probes.settings import ProbeSettings
+
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -44,7 +47,7 @@ class ProbeAnalysis(Analysis):
     def __init__(self, settings: ProbeSettings | None = None) -> None:
         self.settings = settings if settings is not None else ProbeSettings()
 
-    def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
+    def run(self, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
         from deception_core.store.dataset import atomic_write_text
         from deception_probes import plots
         from deception_probes.engine import run_probe_analysis
@@ -85,7 +88,7 @@ class ProbeAnalysis(Analysis):
                               alternatives=outcome.alternatives, outputs=output_roles(results))
 
     @staticmethod
-    def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
+    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
         ``options["datasets"]``: those already read, by path."""
         from deception_core.store.dataset import atomic_write_text, read_dataset

@@ -50,7 +50,7 @@ class CrossValResult:
         return Counter(values).most_common(1)[0][0] if values else None
 
 
-def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[Fold],
+def _validation_scores(method: ProbeMethod, X: np.ndarray, y: np.ndarray, inner: list[Fold],
                        seed: int) -> tuple[dict[Any, float], dict[Any, np.ndarray]]:
     """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are
     skipped), and per value the validation score of every training row (NaN where no fold scored it)."""
@@ -69,7 +69,7 @@ def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[F
     return {h: float(np.mean(v)) for h, v in per_hyper.items() if v}, scores
 
 
-def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
+def cross_validate(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
     scores = np.full(len(y), np.nan)
     hypers: list[float | None] = []
     validation: list[float | None] = []
@@ -101,7 +101,7 @@ def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldP
     return CrossValResult(method.name, scores, hypers, validation, tables, norms, fold_validation_scores)
 
 
-def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan],
+def held_out_scores_fixed(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan],
                           hyper: float | None, seed: int) -> np.ndarray:
     """Held-out scores with a fixed hyper-parameter (used by the permutation null and transfer diagonals)."""
     scores = np.full(len(y), np.nan)

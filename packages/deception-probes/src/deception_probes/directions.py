@@ -4,11 +4,14 @@ norm-matched random directions at the selected cell already break the model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deception_core.base.records import ProbeDirection
+
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
 #: other (layer, position) cells handed over beside the selected one
 N_ALTERNATIVES = 3
@@ -39,7 +42,7 @@ def cell_ranking(cvs: dict[tuple[int, str, str], Any]) -> list[tuple[tuple[int, 
     return sorted(best.values(), key=lambda item: -item[1])
 
 
-def alternatives(dataset: Any, rows: np.ndarray, y: np.ndarray, cvs: dict[tuple[int, str, str], Any],
+def alternatives(dataset: Dataset, rows: np.ndarray, y: np.ndarray, cvs: dict[tuple[int, str, str], Any],
                  methods: list[Any], selected: tuple[int, str, str], seed: int,
                  n: int = N_ALTERNATIVES) -> tuple[ProbeDirection, ...]:
     """The probes of the ``n`` best other cells (each cell's best method at its chosen ``C``, fitted

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -38,12 +38,15 @@ from deception_probes.scores import THRESHOLD, ScoreScale
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
 
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
+
 log = logging.getLogger("deception.probes")
 RESULTS_SCHEMA_VERSION = 1
 LABEL_VALUE = {"honest": 0, "deceptive": 1}
 
 
-def dataset_summary(dataset: Any) -> dict[str, Any]:
+def dataset_summary(dataset: Dataset) -> dict[str, Any]:
     labels = Counter(s.label for s in dataset.samples)
     groups: dict[tuple[str, str, str], Counter[str]] = {}
     for s in dataset.samples:
@@ -159,7 +162,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
     return entries, cvs
 
 
-def _analyse_cells(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+def _analyse_cells(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
                    scheme: PermutationScheme, settings: ProbeSettings
                    ) -> tuple[list[dict[str, Any]], dict[tuple[int, str, str], CrossValResult]]:
     """All layer x position cells, spread over ``settings.n_jobs()`` processes with joblib."""
@@ -216,7 +219,7 @@ def _field(sample: Any, name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) -> dict[str, Any]:
+def _empty_results(dataset: Dataset, settings: ProbeSettings, labelled: Labelled) -> dict[str, Any]:
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "ok",
@@ -241,7 +244,7 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
     }
 
 
-def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings, reply_states: Any = None,
+def run_probe_analysis(dataset: Dataset, out_dir: Path, settings: ProbeSettings, reply_states: Any = None,
                        control: Any = None) -> Outcome:
     """The analysis of ``dataset``; ``reply_states`` (a `deception_core.capture.reply_states.ReplyTokenStates`)
     gives the reply tokens' activations where the dataset did not store them, ``control`` (a dataset)
@@ -368,7 +371,7 @@ def _score_scale(cv: CrossValResult, y: np.ndarray, key: tuple[int, str, str], p
     return ScoreScale.fit(honest, settings.fpr, "honest samples (held-out scores)")
 
 
-def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
+def _write_scores(dataset: Dataset, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
                   cv: CrossValResult, X: np.ndarray, labelled: Labelled, plans: list[FoldPlan],
                   settings: ProbeSettings, scale: ScoreScale, reply_states: Any) -> dict[str, Any]:
     """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`.

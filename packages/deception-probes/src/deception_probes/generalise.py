@@ -35,7 +35,7 @@ def _missing(y: np.ndarray) -> str:
     return f"one class only ({counts['honest']} honest, {counts['deceptive']} deceptive)"
 
 
-def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
+def train_test(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
                hyper: float | None, settings: Any) -> JSONObject:
     """Fit on ``train`` rows, evaluate on ``test`` rows; AUROC with a trial-bootstrap interval."""
     entry: JSONObject = {"train_counts": class_counts(y[train], groups[train]),
@@ -50,7 +50,7 @@ def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, t
     return {**entry, "status": "ok", "reason": None, "auroc": ci}
 
 
-def within_group(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
+def within_group(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
                  hyper: float | None, settings: Any) -> JSONObject:
     """The diagonal of a transfer matrix: grouped cross-validation inside one condition group."""
     yy, gg = y[rows], groups[rows]
@@ -75,7 +75,7 @@ def group_rows(samples: Sequence[Sample], name: str) -> np.ndarray:
     return np.array([i for i, s in enumerate(samples) if getattr(s, field) in values], dtype=np.int64)
 
 
-def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
+def transfer_matrices(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
                       hyper: float | None, settings: Any) -> JSONObject:
     """For each matrix (mode, incentive): a 2x2 grid train-group x test-group; off-diagonals are transfers."""
     out: JSONObject = {}
@@ -93,7 +93,7 @@ def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.nda
     return out
 
 
-def leave_one_scenario_out(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray,
+def leave_one_scenario_out(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
                            scenarios: np.ndarray, hyper: float | None, settings: Any) -> JSONObject:
     names = sorted(set(scenarios.tolist()))
     if len(names) < 2:

@@ -122,7 +122,7 @@ def _draw(y: np.ndarray, trials: list[tuple[int, np.ndarray]], level: str, n: in
     return out
 
 
-def permutation_test(method: ProbeMethod, X: Any, scheme: PermutationScheme, plans: list[FoldPlan], groups: np.ndarray,
+def permutation_test(method: ProbeMethod, X: np.ndarray, scheme: PermutationScheme, plans: list[FoldPlan], groups: np.ndarray,
                      hyper: float | None, observed: float | None, seed: int) -> JSONObject | None:
     """Rerun the outer cross-validation on each permuted labelling; p = (1 + #null >= observed) / (1 + n).
 

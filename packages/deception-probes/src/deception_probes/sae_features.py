@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,12 +11,15 @@ from deception_probes.crossval import FoldPlan, cross_validate
 from deception_probes.methods import SparseLogisticMethod
 from deception_probes.metrics import auroc_ci, balanced_accuracy, recall_at_fpr
 
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
-def sae_positions(dataset: Any) -> list[str]:
+
+def sae_positions(dataset: Dataset) -> list[str]:
     return sorted({k.split("/")[1] for k in dataset.arrays if k.startswith("sae/") and k.endswith("/indices")})
 
 
-def sae_matrix(dataset: Any, position: str) -> Any:
+def sae_matrix(dataset: Dataset, position: str) -> Any:
     """The CSR matrix [n_samples, d_sae] of the SAE codes stored for ``position``."""
     import scipy.sparse as sp
 
@@ -27,7 +30,7 @@ def sae_matrix(dataset: Any, position: str) -> Any:
     return sp.csr_matrix((values, indices, offsets), shape=(len(offsets) - 1, d_sae))
 
 
-def top_features(weights: np.ndarray, X: Any, y: np.ndarray, k: int) -> list[dict[str, Any]]:
+def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> list[dict[str, Any]]:
     """The ``k`` features with the largest positive weights (pointing to deception), with firing rates."""
     active = X.copy()
     active.data = (active.data != 0).astype(np.float64)
@@ -38,7 +41,7 @@ def top_features(weights: np.ndarray, X: Any, y: np.ndarray, k: int) -> list[dic
              "freq_honest": float(freq_h[i])} for i in order]
 
 
-def analyse_sae(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
                 settings: Any, out_dir: Path) -> dict[str, Any]:
     positions = sae_positions(dataset)
     if not positions:

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from deception_core.base.types import JSONObject
+
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
 SCORES_FILE = "probe_scores.parquet"
 TOKEN_SCORES_FILE = "probe_token_scores.parquet"
@@ -104,7 +107,7 @@ def _field(sample: Any, name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def stored_reply_tokens(dataset: Any, layer: int) -> Iterator[tuple[int, np.ndarray]] | None:
+def stored_reply_tokens(dataset: Dataset, layer: int) -> Iterator[tuple[int, np.ndarray]] | None:
     """``(row, [n_tokens, d])`` of every sample from the stored ``reply_all`` activations; None without them."""
     matrix: np.ndarray | None = dataset.arrays.get(f"layer{layer}/{REPLY_ALL}")
     if matrix is None:
@@ -142,7 +145,7 @@ def sample_probes(method: Any, X: np.ndarray, y: np.ndarray, plans: list[Any], h
     return probes
 
 
-def write_score_files(dataset: Any, out_dir: Path, best: tuple[int, str, str], heldout: np.ndarray,
+def write_score_files(dataset: Dataset, out_dir: Path, best: tuple[int, str, str], heldout: np.ndarray,
                       rows: np.ndarray, probes: list[Any], final: Any, scale: ScoreScale,
                       tokens: Iterable[tuple[int, np.ndarray]] | None = None) -> list[Path]:
     """Write ``probe_scores.parquet`` (and ``probe_token_scores.parquet`` given ``tokens``); returns the paths.

@@ -14,7 +14,7 @@ the within-dataset cross-validated AUROC of the chosen cell on its diagonal.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import feasible_folds
 
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
+
 TRANSFER_FILE = "probe_transfer.json"
 #: the positions a transferred probe reads: the reply's own tokens, as the field scores responses. The
 #: prompt's last token is left out: in a contrast set (and in instructed games) the prompt carries the
@@ -33,7 +36,7 @@ TRANSFER_FILE = "probe_transfer.json"
 READ_POSITIONS = ("reply_mean", "reply_last")
 
 
-def _model_id(dataset: Any) -> Any:
+def _model_id(dataset: Dataset) -> Any:
     model = dataset.meta.get("model") or {}
     return model.get("id") if isinstance(model, dict) else model
 
@@ -63,7 +66,7 @@ def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
     return layers, positions
 
 
-def select_and_fit(dataset: Any, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
+def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
     """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
@@ -102,7 +105,7 @@ def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
             "resolution_limited": bool(len(scores) < 1 / fpr)}
 
 
-def evaluate(fitted: dict[str, Any], dataset: Any, threshold: dict[str, Any] | None) -> dict[str, Any]:
+def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any] | None) -> dict[str, Any]:
     """The fitted probe on one evaluation dataset's labelled samples."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups

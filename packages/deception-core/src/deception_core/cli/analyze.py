@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
 #: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
 STAGING = "staging"
@@ -71,7 +74,7 @@ def _same_content(a: Any, b: Any) -> bool:
     return isinstance(files_a, dict) and bool(files_a) and files_a == files_b
 
 
-def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
+def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, ...],
                         control: str | None) -> dict[str, Any]:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
@@ -114,7 +117,7 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
     return loaded
 
 
-def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any],
+def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[str, Any],
                                components: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -14,6 +14,9 @@ from deception_core.contracts.capture import CaptureResult
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.scenario import FocalUtterance, Scenario
 from deception_core.play.play import PlayedTrial
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @attrs.define
@@ -35,7 +38,7 @@ def collect_trial(
     played: PlayedTrial,
     scenario: Scenario,
     evaluator: Evaluator | None,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     label_policy: str,
 ) -> TrialOutput:
     spec, game = played.spec, played.game
@@ -64,7 +67,7 @@ def collect_trial(
 
 
 def _sample(played: PlayedTrial, utterance: FocalUtterance, verdict: JudgeVerdict | None, capture: CaptureResult,
-            tokenizer: Any, label_policy: str, outcome: JSONObject) -> Sample:
+            tokenizer: PreTrainedTokenizerBase, label_policy: str, outcome: JSONObject) -> Sample:
     """The dataset record of one focal utterance (its caller and tag come from the request that produced it)."""
     spec = played.spec
     request = played.requests.get(utterance.request_id)
@@ -81,7 +84,7 @@ def _sample(played: PlayedTrial, utterance: FocalUtterance, verdict: JudgeVerdic
         request_id=utterance.request_id,
         caller=request.caller if request is not None else caller,
         tag=request.tag if request is not None else tag,
-        prompt_text=tokenizer.decode(list(capture.prompt_ids), skip_special_tokens=False),
+        prompt_text=str(tokenizer.decode(list(capture.prompt_ids), skip_special_tokens=False)),
         n_prompt_tokens=len(capture.prompt_ids),
         reply_text=utterance.text,
         n_reply_tokens=len(capture.reply_ids),

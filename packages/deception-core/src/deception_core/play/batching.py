@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deception_core.contracts.scenario import TrialSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger("deception.runner")
 
@@ -81,6 +84,6 @@ def _dtype_bytes(name: str) -> int:
     return 4 if name == "float32" else 2
 
 
-def _cuda_devices(hf_model: Any) -> list[int]:
+def _cuda_devices(hf_model: PreTrainedModel) -> list[int]:
     devices = {p.device.index or 0 for p in hf_model.parameters() if p.device.type == "cuda"}
     return sorted(devices) or [0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -22,6 +22,9 @@ import numpy as np
 from deception_core.base.records import ANALYSES_MANIFEST
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger("deception")
 
@@ -156,7 +159,7 @@ def read_scores(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[i
     return out
 
 
-def read_token_scores(run_dir: Path, tokenizer: Any | None,
+def read_token_scores(run_dir: Path, tokenizer: PreTrainedTokenizerBase | None,
                       manifest: dict[str, Any] | None = None) -> dict[int, TokenScores]:
     path = analysis_output(run_dir, "token_scores", manifest)
     if path is None:
@@ -167,7 +170,7 @@ def read_token_scores(run_dir: Path, tokenizer: Any | None,
         raise _malformed(path, f"not a token score table: {error}") from None
 
 
-def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
+def _token_scores(path: Path, tokenizer: PreTrainedTokenizerBase | None) -> dict[int, TokenScores]:
     import pandas as pd
 
     frame = pd.read_parquet(path).sort_values(["row", "token_index"], kind="stable")
@@ -186,7 +189,7 @@ def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
             texts = []
             for token_id in ids[start:end].astype(np.int64).tolist():
                 if token_id not in decoded:
-                    decoded[token_id] = tokenizer.decode([token_id])
+                    decoded[token_id] = str(tokenizer.decode([token_id]))
                 texts.append(decoded[token_id])
         out[int(rows[start])] = TokenScores(row_scores, texts)
         bar.update(1)
@@ -269,7 +272,7 @@ def _check_results_shape(results: Any, path: Path | None) -> None:
         raise _malformed(where, "'reasons' is not a list of texts")
 
 
-def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: bool = True) -> ReportInputs:
+def gather(run_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, decode_tokens: bool = True) -> ReportInputs:
     run_dir = Path(run_dir)
     dataset = read_dataset(run_dir)
     config = _run_config(run_dir / "config.json")

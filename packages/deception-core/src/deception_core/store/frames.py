@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deception_core.base.types import JSONObject
 from deception_core.store.fields import as_dict
+
+if TYPE_CHECKING:
+    from deception_core.store.dataset import Dataset
 
 
 def _flatten(record: JSONObject, prefix: str = "") -> JSONObject:
@@ -35,7 +38,7 @@ def _one_type(values: list[Any]) -> list[Any]:
     return [None if v is None else json.dumps(v, sort_keys=True, default=str) for v in values]
 
 
-def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = False):
+def dataset_frame(dataset: Dataset, activations: bool | Iterable[tuple[int, str]] = False):
     """The samples of ``dataset`` as a `pandas.DataFrame` (see the module docstring for the columns)."""
     import pandas as pd
 
