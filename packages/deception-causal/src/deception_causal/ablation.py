@@ -16,17 +16,17 @@ from deception_causal.conditions import condition_summary, random_controls, run_
 from deception_causal.direction import origin_short
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_causal.stats import compare_with_null, describe_effect
-from deception_core.base.types import json_object
+from deception_core.base.types import JSONObject, json_object
 
 
 class DirectionalAblation(GenerationTest):
     name = "ablation"
 
-    def result(self, run: CausalRun) -> dict[str, Any]:
+    def result(self, run: CausalRun) -> JSONObject:
         return ablation_result(run)
 
 
-def ablation_result(run: CausalRun) -> dict[str, Any]:
+def ablation_result(run: CausalRun) -> JSONObject:
     settings, unit, layer = run.settings, run.unit, run.direction.layer
     all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
@@ -92,7 +92,7 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
 
 
 def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],
-                     means: dict[int, np.ndarray] | None) -> dict[str, Any]:
+                     means: dict[int, np.ndarray] | None) -> dict[str, JSONObject]:
     """Teacher-forced: change of log p(original reply), signed so that + means 'more like the
     original deceptive reply / less like the original honest one'. Every prompt's rows (clean,
     direction, random directions) share forward passes."""

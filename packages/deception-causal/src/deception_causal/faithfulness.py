@@ -25,7 +25,7 @@ log = logging.getLogger("deception")
 N_PERMUTATIONS = 2000
 
 
-def condition_deltas(result: dict[str, Any]) -> list[dict[str, Any]]:
+def condition_deltas(result: dict[str, Any]) -> list[JSONObject]:
     """Per non-baseline condition: per-prompt change of the deceptive indicator and of the probe score."""
     conditions = result.get("conditions") or []
     base = next((c for c in conditions if c["name"] == "baseline"), None)
@@ -43,7 +43,7 @@ def condition_deltas(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+def tracking(deltas: list[dict[str, Any]], seed: int) -> JSONObject:
     """Correlation across conditions of mean score change vs mean behaviour change, with a bootstrap
     interval over prompts and a permutation p-value over conditions."""
     if len(deltas) < 3:
@@ -84,7 +84,7 @@ def binary_auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> JSONObject:
     """AUROC of the re-read probe score against the rule labels of every intervened reply."""
     labels = [v for d in deltas for v in d["labels"]]
     scores = np.concatenate([d["scores"] for d in deltas]) if deltas else np.zeros(0)
@@ -108,7 +108,7 @@ class Faithfulness(CausalTest):
         self.settings = settings or CausalSettings()
         self.sae = sae  # (reconstruct function, layer), to test without sae-lens
 
-    def _sae(self, context: CausalContext) -> dict[str, Any]:
+    def _sae(self, context: CausalContext) -> JSONObject:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
         from deception_causal.sae_splice import load_run_sae, sae_reconstruction_result, sae_reconstructor
 
@@ -129,7 +129,7 @@ class Faithfulness(CausalTest):
             log.warning("causal: SAE reconstruction test failed: %s", error)
             return {"status": "not_run", "reason": f"{type(error).__name__}: {error}"}
 
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         seed = int(getattr(context.config, "seed", 0))
         missing = [name for name in self.requires if name not in context.results]
         if missing:

@@ -43,6 +43,7 @@ import numpy as np
 from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_core.base.records import ProbeDirection
+from deception_core.base.types import JSONObject
 from deception_core.store import Dataset
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class Unit:
     value: float
     layer: int
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {"name": self.name, "value": self.value, "layer": self.layer, "statistic": UNIT_STATISTICS[self.name]}
 
 
@@ -292,7 +293,7 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
     return Selection(choices["ablation"], choices["steering"], record)
 
 
-def selection_for(record: dict[str, Any], test: str) -> dict[str, Any]:
+def selection_for(record: dict[str, Any], test: str) -> JSONObject:
     """The selection record as one test reports it: the shared checks, that test's verdict on top."""
     verdict = record.get("verdicts", {}).get(test, {})
     return {**{k: v for k, v in record.items() if k != "verdicts"}, **verdict, "test": test,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deception_core.base.types import JSONObject
 from deception_core.capture.reply_states import REPLY_STATES_OPTION
 from deception_core.contracts.analysis import Analysis, AnalysisReport
 from deception_probes.settings import ProbeSettings
@@ -23,7 +24,7 @@ def schema_path() -> Path:
     return Path(__file__).with_name("schemas") / "probe_results.schema.json"
 
 
-def load_schema() -> dict[str, Any]:
+def load_schema() -> JSONObject:
     schema: dict[str, Any] = json.loads(schema_path().read_text())
     return schema
 

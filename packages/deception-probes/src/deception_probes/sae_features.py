@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deception_core.base.types import JSONObject
 from deception_probes.crossval import FoldPlan, cross_validate
 from deception_probes.methods import SparseLogisticMethod
 from deception_probes.metrics import auroc_ci, balanced_accuracy, recall_at_fpr
@@ -30,7 +31,7 @@ def sae_matrix(dataset: Dataset, position: str) -> Any:
     return sp.csr_matrix((values, indices, offsets), shape=(len(offsets) - 1, d_sae))
 
 
-def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> list[dict[str, Any]]:
+def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> list[JSONObject]:
     """The ``k`` features with the largest positive weights (pointing to deception), with firing rates."""
     active = X.copy()
     active.data = (active.data != 0).astype(np.float64)
@@ -42,7 +43,7 @@ def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> l
 
 
 def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
-                settings: Any, out_dir: Path) -> dict[str, Any]:
+                settings: Any, out_dir: Path) -> JSONObject:
     positions = sae_positions(dataset)
     if not positions:
         return {"status": "absent", "reason": "this dataset has no SAE codes (run with --sae)", "positions": []}

@@ -13,12 +13,14 @@ the within-dataset cross-validated AUROC of the chosen cell on its diagonal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
@@ -97,7 +99,7 @@ def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], se
             "within_auroc": auroc_ci(cv.scores[mask], y[mask], groups[mask])}
 
 
-def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
+def control_threshold(scores: np.ndarray, fpr: float) -> JSONObject:
     """The threshold that flags ``fpr`` of the control samples (their (1 - fpr) quantile)."""
     threshold = float(np.quantile(scores, 1 - fpr, method="higher"))
     return {"threshold": threshold, "target_fpr": fpr, "n_control": int(len(scores)),
@@ -105,7 +107,7 @@ def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
             "resolution_limited": bool(len(scores) < 1 / fpr)}
 
 
-def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any] | None) -> dict[str, Any]:
+def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any] | None) -> JSONObject:
     """The fitted probe on one evaluation dataset's labelled samples."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
@@ -124,7 +126,7 @@ def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any]
 
 
 def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None, settings: ProbeSettings,
-                      run_name: str = "this run") -> dict[str, Any]:
+                      run_name: str = "this run") -> JSONObject:
     """Every training dataset (``train_from`` and the run itself) evaluated on every other one."""
     named = {run_name: run, **train_from}
     if control is not None:
@@ -172,7 +174,7 @@ def transfer_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_named(paths: list[str | Path], known: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_named(paths: list[str | Path], known: Mapping[str, Dataset] | None = None) -> dict[str, Dataset]:
     """The datasets at ``paths`` by path (those in ``known`` are not read again)."""
     from deception_core.store.dataset import read_dataset
 

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from deception_core.base.types import JSONObject
+
 if TYPE_CHECKING:
+    from deception_core.base.records import AnalysisReport
     from deception_core.store.dataset import Dataset
 
 #: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
@@ -75,7 +78,7 @@ def _same_content(a: Any, b: Any) -> bool:
 
 
 def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, ...],
-                        control: str | None) -> dict[str, Any]:
+                        control: str | None) -> JSONObject:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
     from deception_core.base.errors import UsageError
@@ -118,7 +121,7 @@ def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, .
 
 
 def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[str, Any],
-                               components: dict[str, dict[str, Any]]) -> dict[str, Any]:
+                               components: dict[str, dict[str, Any]]) -> dict[str, AnalysisReport]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
