@@ -32,7 +32,7 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert len(results.dataset) == 16
     dataset = read_dataset(out)
     assert dataset.layers == [1, 2, 3]
-    assert dataset.meta["model"]["n_layers"] == 4
+    assert dataset.meta.model["n_layers"] == 4
     assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     for sample in dataset.samples:

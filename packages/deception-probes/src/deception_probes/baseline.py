@@ -11,11 +11,12 @@ the judge is right on every labelled sample by construction: its AUROC is then r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, JSONValue
 from deception_probes.metrics import auroc_ci, auroc_difference_ci
 
 JUDGE_SCORE = {"honest": 0.0, "ambiguous": 0.5, "deceptive": 1.0}
@@ -25,7 +26,7 @@ def _field(sample: Any, name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def label_policy(meta: JSONObject) -> str | None:
+def label_policy(meta: Mapping[str, JSONValue]) -> str | None:
     """The run's label policy, from its meta (``result_config``, as runs record it; or ``config``)."""
     for key in ("result_config", "config"):
         config = meta.get(key)

@@ -28,6 +28,7 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
     from deception_core.base.records import Sample, Trial
     from deception_core.store import Dataset
+    from deception_core.store.meta import DatasetMeta
 
     rng = np.random.default_rng(seed)
     direction = rng.standard_normal(width).astype(np.float32)
@@ -53,7 +54,7 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
             noise += 0.5 * trial_offset[np.arange(n_samples) // rounds]
             noise += (signal * depth / len(layers) * np.sqrt(width) * 0.1) * y[:, None] * direction[None, :]
             arrays[f"layer{layer}/{position}"] = noise
-    meta = {"layers": list(layers), "positions": list(positions), "model": {"id": "synthetic-bench", "d_model": width}}
+    meta = DatasetMeta(layers=layers, positions=positions, model={"id": "synthetic-bench", "d_model": width})
     trials = [Trial(trial_key=key) for key in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays)
 

@@ -52,7 +52,7 @@ def dataset_summary(dataset: Dataset) -> dict[str, Any]:
     for s in dataset.samples:
         key = (str(s.scenario), str(s.mode), str(s.condition))
         groups.setdefault(key, Counter())[s.label] += 1
-    model = dataset.meta.get("model") or {}
+    model = dataset.meta.model
     return {
         "n_samples": len(dataset.samples),
         "n_trials": len({s.trial_key for s in dataset.samples}),
@@ -290,7 +290,7 @@ def run_probe_analysis(dataset: Dataset, out_dir: Path, settings: ProbeSettings,
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
     results["judge_baseline"] = judge_baseline(
-        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta),
+        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta.to_json()),
         {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
     scale = _score_scale(cvs[best_key], y, best_key, best_probe, control, settings)
     results["best"]["threshold"] = THRESHOLD

@@ -27,7 +27,8 @@ def sae_matrix(dataset: Dataset, position: str) -> Any:
     indices = dataset.arrays[f"sae/{position}/indices"].astype(np.int64)
     values = dataset.arrays[f"sae/{position}/values"].astype(np.float64)
     offsets = dataset.arrays[f"sae/{position}/offsets"].astype(np.int64)
-    d_sae = int((dataset.meta.get("sae") or {}).get("d_sae") or (indices.max() + 1 if len(indices) else 1))
+    recorded = (dataset.meta.sae or {}).get("d_sae")
+    d_sae = int(recorded) if isinstance(recorded, (int, float)) and recorded else int(indices.max() + 1 if len(indices) else 1)
     return sp.csr_matrix((values, indices, offsets), shape=(len(offsets) - 1, d_sae))
 
 
@@ -47,7 +48,7 @@ def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.nd
     positions = sae_positions(dataset)
     if not positions:
         return {"status": "absent", "reason": "this dataset has no SAE codes (run with --sae)", "positions": []}
-    meta = dataset.meta.get("sae") or {}
+    meta = dataset.meta.sae or {}
     method = SparseLogisticMethod()
     results = []
     for position in positions:

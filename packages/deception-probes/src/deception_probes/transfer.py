@@ -39,7 +39,7 @@ READ_POSITIONS = ("reply_mean", "reply_last")
 
 
 def _model_id(dataset: Dataset) -> Any:
-    model = dataset.meta.get("model") or {}
+    model = dataset.meta.model
     return model.get("id") if isinstance(model, dict) else model
 
 
@@ -52,7 +52,7 @@ def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
         listing = ", ".join(f"{n}: {m}" for n, m in models.items())
         raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
                          "activations: capture every dataset with the same --model")
-    different = fingerprint.mismatch({name: d.meta for name, d in named.items()})
+    different = fingerprint.mismatch({name: d.meta.to_json() for name, d in named.items()})
     if different:
         raise UsageError(f"the datasets come from different models, though their ids agree: {different}; a probe "
                          "reads one model's activations: capture every dataset with the same model files")

@@ -73,7 +73,7 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
 
 def _same_content(a: Any, b: Any) -> bool:
     """Two datasets whose files have the same checksums (a copy is the same dataset)."""
-    files_a, files_b = a.meta.get("files"), b.meta.get("files")
+    files_a, files_b = a.meta.files, b.meta.files
     return isinstance(files_a, dict) and bool(files_a) and files_a == files_b
 
 
@@ -106,7 +106,7 @@ def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, .
             raise UsageError(f"{flag} {path} holds no samples; {use}. Pass a dataset with samples")
         roles.append((f"{flag} {path}", path, other))
         loaded[path] = other
-    metas = {path: d.meta for _, path, d in roles}
+    metas = {path: d.meta.to_json() for _, path, d in roles}
     different = fingerprint.mismatch(metas)
     if different:
         raise UsageError(

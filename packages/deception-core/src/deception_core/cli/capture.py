@@ -127,5 +127,5 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     labels = [s.label for s in dataset.samples]
     click.echo(f"captured {len(labels)} samples ({labels.count('honest')} honest, {labels.count('deceptive')} "
                f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}"
-               + (f"; {dataset.meta['truncated_records']} record(s) cut to the model's context"
-                  if dataset.meta.get("truncated_records") else ""))
+               + (f"; {dataset.meta.truncated_records} record(s) cut to the model's context"
+                  if dataset.meta.truncated_records else ""))

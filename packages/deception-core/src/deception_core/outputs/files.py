@@ -37,7 +37,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
             "mode": dataset.column("mode"),
         },
         "metadata": [{k: getattr(s, k) for k in keep} for s in dataset.samples],
-        "config": {"model": dataset.meta["model"]["id"], "layers": dataset.layers,
+        "config": {"model": dataset.meta.model["id"], "layers": dataset.layers,
                    "positions": dataset.positions, "n_samples": len(dataset),
                    "has_reply_tokens": any(k.endswith(REPLY_ALL) for k in dataset.arrays)},
     }

@@ -71,7 +71,7 @@ def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: 
     from deception_core.play.calls import call_summary
 
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
-             call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
+             call_summary(dataset.trials, dataset.meta.result_config or {}), "", label_table(dataset)]
     from deception_core.play.accounts import accounts_table
 
     accounts = accounts_table(dataset.samples)

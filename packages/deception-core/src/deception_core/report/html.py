@@ -124,7 +124,7 @@ def _label_section(inputs: ReportInputs) -> str:
                      str(c["deceptive"]), str(c["ambiguous"]), rate])
     table = _table(["scenario", "mode", "condition", "samples", "honest", "deceptive", "ambiguous", "agree"], rows,
                    numeric={3, 4, 5, 6, 7})
-    labelling = inputs.dataset.meta.get("labelling")
+    labelling = inputs.dataset.meta.labelling
     extra = ""
     if labelling:
         extra = f'<p class="note">re-labelled: {_e(json.dumps(labelling, default=str))}</p>'
@@ -367,7 +367,7 @@ def render(inputs: ReportInputs) -> str:
     bar.close()
     trials_html = "".join(parts)
     tokens_json, scale = _token_payload(inputs)
-    model = (dataset.meta.get("model") or {}).get("id", "?")
+    model = dataset.meta.model_id
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     legend = _legend(inputs, scale)
     threshold_attr = "" if inputs.threshold is None else f' data-threshold="{inputs.threshold!r}"'

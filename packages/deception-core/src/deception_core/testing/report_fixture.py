@@ -18,6 +18,7 @@ import numpy as np
 from deception_core.base.records import Sample, Trial, from_json
 from deception_core.base.types import JSONObject
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
+from deception_core.store.meta import DatasetMeta
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"),
@@ -131,8 +132,8 @@ def _write_synthetic_dataset(out: Path, rows: _SyntheticRows, scenarios: int, d_
     arrays: dict[str, np.ndarray]
     arrays = {"layer1/reply_mean": np.random.default_rng(seed).normal(size=(n, d_model)).astype(np.float32),
               "prompt_ids/values": np.zeros(0, np.int32), "prompt_ids/offsets": np.zeros(n + 1, np.int64)}
-    meta = {"model": {"id": "synthetic", "n_layers": 2, "d_model": d_model}, "layers": [1],
-            "positions": ["reply_mean"], "capture_backend": "hf", "scenarios": list(SCENARIOS[:scenarios])}
+    meta = DatasetMeta(model={"id": "synthetic", "n_layers": 2, "d_model": d_model}, layers=[1],
+                       positions=["reply_mean"], capture_backend="hf", scenarios=tuple(SCENARIOS[:scenarios]))
     records = [from_json(Sample, sample) for sample in rows.samples]
     write_dataset(out / "dataset", Dataset(meta, records, [from_json(Trial, t) for t in rows.trials], arrays))
 
