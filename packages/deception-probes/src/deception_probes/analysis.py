@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ def load_schema() -> JSONObject:
     return schema
 
 
-def single_blas_thread() -> Any:
+def single_blas_thread() -> AbstractContextManager[object]:
     """Run the analysis with one BLAS thread, whatever the data size.
 
     Its linear algebra is mostly matrix-vector products and reductions (memory-bound), which gain
@@ -38,7 +39,8 @@ def single_blas_thread() -> Any:
     """
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 class ProbeAnalysis(Analysis):
@@ -89,7 +91,7 @@ class ProbeAnalysis(Analysis):
                               alternatives=outcome.alternatives, outputs=output_roles(results))
 
     @staticmethod
-    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
+    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: ProbeSettings) -> tuple[Path, str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
         ``options["datasets"]``: those already read, by path."""
         from deception_core.store.dataset import atomic_write_text, read_dataset
@@ -106,7 +108,7 @@ class ProbeAnalysis(Analysis):
         return path, transfer_table(result)
 
 
-def _control(options: dict[str, Any]) -> Any:
+def _control(options: dict[str, Any]) -> Dataset | None:
     """The control dataset of ``options["control"]`` (a path) for the score scale: the one `deception
     analyze` already read and verified (``options["datasets"]``), else read now; None without one."""
     path = options.get("control")
@@ -114,7 +116,8 @@ def _control(options: dict[str, Any]) -> Any:
         return None
     known = options.get("datasets") or {}
     if path in known:
-        return known[path]
+        read: Dataset = known[path]
+        return read
     from deception_core.store.dataset import read_dataset
 
     return read_dataset(path)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, JSONValue
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
@@ -38,12 +38,12 @@ TRANSFER_FILE = "probe_transfer.json"
 READ_POSITIONS = ("reply_mean", "reply_last")
 
 
-def _model_id(dataset: Dataset) -> Any:
+def _model_id(dataset: Dataset) -> JSONValue:
     model = dataset.meta.model
     return model.get("id") if isinstance(model, dict) else model
 
 
-def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
+def check_compatible(named: Mapping[str, Dataset]) -> tuple[list[int], list[str]]:
     """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
     from deception_core.model import fingerprint
 
@@ -125,7 +125,7 @@ def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any]
     return entry
 
 
-def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None, settings: ProbeSettings,
+def transfer_analysis(run: Dataset, train_from: Mapping[str, Dataset], control: Dataset | None, settings: ProbeSettings,
                       run_name: str = "this run") -> JSONObject:
     """Every training dataset (``train_from`` and the run itself) evaluated on every other one."""
     named = {run_name: run, **train_from}

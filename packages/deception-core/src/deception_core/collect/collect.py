@@ -11,7 +11,7 @@ import numpy as np
 from deception_core.base.records import Sample, Trial
 from deception_core.base.types import JSONObject, JudgeVerdict, Label, Position, combine_labels
 from deception_core.contracts.capture import CaptureResult
-from deception_core.contracts.evaluator import Evaluator, JudgeRequest
+from deception_core.contracts.evaluator import JudgeRequest, JudgesMany
 from deception_core.contracts.scenario import FocalUtterance, Scenario
 from deception_core.play.play import PlayedTrial
 
@@ -37,7 +37,7 @@ class TrialOutput:
 def collect_trial(
     played: PlayedTrial,
     scenario: Scenario,
-    evaluator: Evaluator | None,
+    evaluator: JudgesMany | None,
     tokenizer: PreTrainedTokenizerBase,
     label_policy: str,
 ) -> TrialOutput:

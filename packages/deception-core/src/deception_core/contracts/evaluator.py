@@ -51,6 +51,13 @@ class EvaluatorContext:
     score_choices: ChoiceScorer | None = None
 
 
+class JudgesMany(Protocol):
+    """What labels a trial's utterances: an `Evaluator`, or a stand-in holding verdicts judged earlier
+    (`deception_core.label.judging.Prejudged`)."""
+
+    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]: ...
+
+
 class Evaluator(abc.ABC):
     """A judge. One that takes settings declares them as ``settings_class`` (a frozen attrs class);
     the core structures ``components: {evaluator: {<name>: {...}}}``, ``--judge-model`` and

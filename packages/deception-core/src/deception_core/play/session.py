@@ -14,22 +14,23 @@ import attrs
 from deception_core.base.registry import Kind, Registry
 from deception_core.base.types import JSONObject
 from deception_core.config.run import RunConfig
-from deception_core.contracts.evaluator import EvaluatorContext
-from deception_core.contracts.scenario import GameOptions
+from deception_core.contracts.capture import CaptureBackend, Sampling
+from deception_core.contracts.evaluator import Evaluator, EvaluatorContext
+from deception_core.contracts.scenario import GameOptions, Scenario
 
 
 @attrs.define
 class PlaySession:
     config: RunConfig
     model: Any
-    backend: Any
-    backend_cls: Any
-    scenarios: Mapping[str, Any]
-    evaluator: Any
-    sampling: Any
+    backend: CaptureBackend
+    backend_cls: type[CaptureBackend]
+    scenarios: Mapping[str, Scenario]
+    evaluator: Evaluator
+    sampling: Sampling
     options: GameOptions
     batch_size: int
-    make_evaluator: Callable[[EvaluatorContext], Any]
+    make_evaluator: Callable[[EvaluatorContext], Evaluator]
 
     def use_batch_size(self, batch_size: int) -> None:
         """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
@@ -38,7 +39,7 @@ class PlaySession:
         self.evaluator = self.make_evaluator(judge_context(self.backend, batch_size))
 
 
-def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
+def judge_context(backend: CaptureBackend, batch_size: int) -> EvaluatorContext:
     """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
     from deception_core.play.play import choice_scorer, text_generator
 
@@ -46,7 +47,7 @@ def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
 
 
-def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Any]:
+def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Evaluator]:
     """Builds the run's judge (``config.evaluator`` with its ``components`` settings, ``--judge-model``,
     ``--judge-url``) on a context: the backend's callables, or none for the key preflight."""
     from deception_core.config.components import build_evaluator
