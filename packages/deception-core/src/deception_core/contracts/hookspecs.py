@@ -24,6 +24,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from deception_core.base.registry import KindRegistry
+    from deception_core.config.run import RunConfig
 
 PROJECT_NAME = "deception"
 
@@ -154,7 +155,7 @@ def resolve_capture_backend(model_id: str, model_type: str | None, requested: st
 
 
 @hookspec
-def before_run(config: Any) -> None:
+def before_run(config: RunConfig) -> None:
     """Observe a run about to start (after validation, before the model loads).
 
     Observers only: an implementation must not change what the run computes.
@@ -164,7 +165,7 @@ def before_run(config: Any) -> None:
 
 
 @hookspec
-def after_run(config: Any, results: Any) -> None:
+def after_run(config: RunConfig, results: Any) -> None:
     """Observe a finished run (for example to upload artefacts).
 
     :param config: the resolved `deception_core.config.run.RunConfig`.

@@ -34,10 +34,14 @@ import shutil
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deception_core.base.errors import DeceptionError, UsageError
 from deception_core.base.types import JSONObject
+
+if TYPE_CHECKING:
+    from deception_core.config.run import RunConfig
+    from deception_core.model.spec import ModelSpec
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -70,7 +74,7 @@ class WriteFailed(DeceptionError):
     exit_code = 1
 
 
-def checkpoint_dir(config: Any) -> Path:
+def checkpoint_dir(config: RunConfig) -> Path:
     """The checkpoint folder a run uses: ``--checkpoint-dir``, else ``<output>/checkpoint``."""
     return Path(config.checkpoint_dir) if config.checkpoint_dir else Path(config.output) / DEFAULT_CHECKPOINT
 
@@ -217,7 +221,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _result_fields(config: Any) -> JSONObject:
+def _result_fields(config: RunConfig) -> JSONObject:
     from deception_core.outputs.files import RESULT_FIELDS
 
     values = config.to_dict()
@@ -228,21 +232,21 @@ def _is_staging(name: str) -> bool:
     return name.startswith(".") and (".staging-" in name or ".tmp-" in name or ".old-" in name)
 
 
-def run_inputs(config: Any, model_spec: Any = None) -> list[tuple[str, str | Path | None]]:
+def run_inputs(config: RunConfig, model_spec: ModelSpec | None = None) -> list[tuple[str, str | Path | None]]:
     """What a run reads from disk while it runs: the model being loaded, the checkpoint folder and
     the SAE (an output folder may be none of them, nor contain one)."""
     inputs: list[tuple[str, str | Path | None]] = [("the checkpoint folder", config.checkpoint_dir),
                                                    ("the SAE", getattr(config, "sae_path", None))]
-    if model_spec is not None and getattr(model_spec, "path", None) is not None:
+    if model_spec is not None and model_spec.path is not None:
         inputs.append(("the model", model_spec.path))
-    elif model_spec is not None and getattr(model_spec, "embedded", None) is not None:
+    elif model_spec is not None and model_spec.embedded is not None:
         from deception_core.model.embedded import converted_dir
 
         inputs.append(("the model", converted_dir(model_spec.embedded)))
     return inputs
 
 
-def check_output(config: Any, flag: str = "--output",
+def check_output(config: RunConfig, flag: str = "--output",
                  inputs: Iterable[tuple[str, str | Path | None]] = ()) -> str:
     """Refuse an output folder this run may not use; return ``"new"``, ``"resume"`` or ``"overwrite"``."""
     out = Path(config.output)
