@@ -10,7 +10,7 @@ the ablation and steering results of the same run, which the runner computes fir
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.stats import bootstrap_ci, correlation, describe_effect
 from deception_core.base.types import JSONObject, json_object
 from deception_core.contracts.analysis import CausalContext, CausalTest
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
 
 log = logging.getLogger("deception")
 
@@ -104,7 +107,7 @@ class Faithfulness(CausalTest):
     requires = ("ablation", "steering")
     settings_class = CausalSettings
 
-    def __init__(self, settings: CausalSettings | None = None, sae: tuple[Any, int] | None = None) -> None:
+    def __init__(self, settings: CausalSettings | None = None, sae: tuple[SAE, int] | None = None) -> None:
         self.settings = settings or CausalSettings()
         self.sae = sae  # (reconstruct function, layer), to test without sae-lens
 

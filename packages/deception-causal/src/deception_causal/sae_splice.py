@@ -18,7 +18,11 @@ import torch
 from deception_causal.interventions import teacher_forced
 
 if TYPE_CHECKING:
+    from sae_lens import SAE
     from transformers import PreTrainedModel
+
+    from deception_core.base.records import ProbeDirection
+    from deception_core.contracts.analysis import CausalContext
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
@@ -63,7 +67,7 @@ def splice_losses(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Seque
     return {"clean": nll[0], "without_error": nll[1], "with_error": nll[2], "random": nll[3:]}
 
 
-def sae_reconstructor(sae: Any) -> Reconstruct:
+def sae_reconstructor(sae: SAE) -> Reconstruct:
     """``x -> decode(encode(x))`` in the SAE's dtype and device, returned in ``x``'s."""
     parameter = next(sae.parameters())
 
@@ -76,7 +80,7 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
     return reconstruct
 
 
-def load_run_sae(context: Any) -> tuple[Any, int]:
+def load_run_sae(context: CausalContext) -> tuple[SAE, int]:
     """The run's SAE (resolved from the config as the run did) and its layer."""
     from deception_core.plugins import get_plugin_set
     from deception_core.sae import registered_saes, resolve_sae
@@ -90,8 +94,8 @@ def load_run_sae(context: Any) -> tuple[Any, int]:
     return load_sae(choice, device=device), int(choice.layer)
 
 
-def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int, n_random: int,
-                              direction: Any | None = None) -> dict[str, Any]:
+def sae_reconstruction_result(context: CausalContext, reconstruct: Reconstruct, layer: int, n_random: int,
+                              direction: ProbeDirection | None = None) -> dict[str, Any]:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
     from deception_causal.common import stored_reply

@@ -49,6 +49,8 @@ from deception_core.store import Dataset
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
+    from deception_causal.common import CausalSettings
+
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
 
 UNIT_STATISTICS = {
@@ -199,7 +201,7 @@ def broken_fraction(hf_model: PreTrainedModel, checks: Checks, layer: int, rando
 
 def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeDirection,
                      alternatives: Sequence[ProbeDirection], checks: Checks,
-                     random_units: Callable[[int], np.ndarray], settings: Any, pad_id: int = 0,
+                     random_units: Callable[[int], np.ndarray], settings: CausalSettings, pad_id: int = 0,
                      chunk: int = 16) -> Selection:
     """Ablation's and steering's directions (and steering's scale factor), with the selection's record
     (see the module docstring). A test with no fluent candidate gets ``direction`` None."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from deception_core.base.types import DEFAULT_POSITIONS, Position
 from deception_core.model.intervention import Intervention
+
+if TYPE_CHECKING:
+    import torch
 
 
 @attrs.frozen
@@ -65,9 +68,9 @@ class CaptureResult:
     reply_ids: tuple[int, ...]
     text: str
     stopped_by: str  # "eos" | "stop_string" | "max_tokens"
-    activations: dict[Position, Any] | None = None
-    reply_all: Any | None = None
-    hooks: dict[str, dict[Position, Any]] | None = None
+    activations: dict[Position, torch.Tensor] | None = None
+    reply_all: torch.Tensor | None = None
+    hooks: dict[str, dict[Position, torch.Tensor]] | None = None
 
 
 class CaptureBackend(abc.ABC):

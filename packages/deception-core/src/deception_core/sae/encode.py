@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,10 +13,13 @@ from deception_core.base.records import Sample
 from deception_core.base.types import JSONObject
 from deception_core.sae.compat import SaeChoice
 
+if TYPE_CHECKING:
+    from sae_lens import SAE
+
 log = logging.getLogger("deception.sae")
 
 
-def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
+def load_sae(choice: SaeChoice, device: str = "cpu") -> SAE:
     """The sae-lens SAE of ``choice`` (a local directory, or a release from the hub)."""
     from sae_lens import SAE
 
@@ -43,7 +46,7 @@ def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
     return sae.eval()
 
 
-def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def encode_matrix(sae: SAE, matrix: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Encode ``matrix [n, d_in]``; return CSR ``indices`` (int32), ``values`` (float32), ``offsets``
     (int64, n + 1) of the non-zero codes, and each row's reconstruction MSE (float32)."""
     import torch
@@ -68,7 +71,7 @@ def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.nd
 
 
 def encode_dataset_arrays(
-    sae: Any, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
+    sae: SAE, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
     positions: Sequence[str],
 ) -> JSONObject:
     """Add ``sae/{position}/indices|values|offsets`` to ``arrays`` and each sample's
