@@ -26,7 +26,11 @@ import numpy as np
 from deception_core.base.types import JSONObject
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from deception_core.store.dataset import Dataset
+    from deception_probes.crossval import FoldPlan
+    from deception_probes.methods import LinearProbe, ProbeMethod
 
 SCORES_FILE = "probe_scores.parquet"
 TOKEN_SCORES_FILE = "probe_token_scores.parquet"
@@ -121,21 +125,21 @@ def stored_reply_tokens(dataset: Dataset, layer: int) -> Iterator[tuple[int, np.
     return rows()
 
 
-def _write_parquet(frame: Any, path: Path) -> Path:
+def _write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
     return path
 
 
-def sample_probes(method: Any, X: np.ndarray, y: np.ndarray, plans: list[Any], hypers: list[float | None],
-                  final: Any, rows: np.ndarray, n_samples: int, seed: int) -> list[Any]:
+def sample_probes(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan], hypers: list[float | None],
+                  final: LinearProbe, rows: np.ndarray, n_samples: int, seed: int) -> list[LinearProbe]:
     """The probe that scores each sample of the dataset: its held-out fold's probe, else the final probe.
 
     The fold probes are refitted exactly as the cross-validation fitted them (same rows, hyper-parameter
     and seed), so their scores of the held-out rows are the cross-validated scores.
     """
-    probes: list[Any] = [final] * n_samples
+    probes: list[LinearProbe] = [final] * n_samples
     for plan, hyper in zip(plans, hypers, strict=True):
         if not plan.usable:
             continue
@@ -146,7 +150,7 @@ def sample_probes(method: Any, X: np.ndarray, y: np.ndarray, plans: list[Any], h
 
 
 def write_score_files(dataset: Dataset, out_dir: Path, best: tuple[int, str, str], heldout: np.ndarray,
-                      rows: np.ndarray, probes: list[Any], final: Any, scale: ScoreScale,
+                      rows: np.ndarray, probes: list[LinearProbe], final: LinearProbe, scale: ScoreScale,
                       tokens: Iterable[tuple[int, np.ndarray]] | None = None) -> list[Path]:
     """Write ``probe_scores.parquet`` (and ``probe_token_scores.parquet`` given ``tokens``); returns the paths.
 

@@ -80,7 +80,7 @@ def _malformed(path: Path, what: str) -> DatasetError:
     return DatasetError(f"{path} is malformed ({what}); re-create it with `deception analyze RUN_DIR`")
 
 
-def _plain_name(name: Any) -> bool:
+def _plain_name(name: object) -> bool:
     """A file name inside the run folder: relative, no ``..``, not empty."""
     if not isinstance(name, str) or not name.strip() or "\\" in name or "\x00" in name:
         return False
@@ -197,7 +197,7 @@ def _token_scores(path: Path, tokenizer: PreTrainedTokenizerBase | None) -> dict
     return out
 
 
-def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
+def load_tokenizer(config: dict[str, Any] | None) -> PreTrainedTokenizerBase | None:
     """The run's tokenizer when it is on this machine already (nothing is downloaded), else None."""
     model = ((config or {}).get("config") or {}).get("model")
     if not model:
@@ -242,7 +242,7 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
 
 def _run_config(path: Path) -> dict[str, Any] | None:
     """``config.json`` as the report shows it: ``config`` and ``resolved`` objects (anything else is left out)."""
-    data: Any = _read_json(path)
+    data = _read_json(path)
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -251,7 +251,7 @@ def _run_config(path: Path) -> dict[str, Any] | None:
     return {k: data[k] for k in ("config", "resolved") if isinstance(data.get(k), dict)}
 
 
-def _check_results_shape(results: Any, path: Path | None) -> None:
+def _check_results_shape(results: object, path: Path | None) -> None:
     """The fields of an analysis's results that the report reads, with their types."""
     where = path if path is not None else Path(ANALYSES_MANIFEST)
     if not isinstance(results, dict):
