@@ -24,6 +24,8 @@ from deception_core.store import Dataset
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from deception_core.contracts.scenario import Scenario
+
 log = logging.getLogger("deception")
 
 RESULT_FORMAT_VERSION = 1
@@ -88,7 +90,7 @@ class Generated:
 class CausalRun:
     """The prompts, direction and helpers of one causal test on one run."""
 
-    def __init__(self, context: Any, settings: CausalSettings, rows: Sequence[int] | None = None,
+    def __init__(self, context: CausalContext, settings: CausalSettings, rows: Sequence[int] | None = None,
                  direction: ProbeDirection | None = None, select: str | None = None) -> None:
         """``select``: the test ("ablation" or "steering") whose direction the run's one fluency
         selection decides (`deception_causal.usable`); raises `deception_causal.usable.NotTestable`
@@ -258,7 +260,10 @@ class CausalRun:
                                           seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
                         for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
-            results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
+            backend, sampling = self.context.backend, self.context.sampling
+            if backend is None or sampling is None:
+                raise RuntimeError("causal tests generate on the run's backend; the context has none")
+            results = backend.generate(requests, sampling, as_interventions(edits))
             for job, result in zip(chunk, results, strict=True):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
             bar.update(len(chunk))
@@ -287,7 +292,7 @@ class CausalRun:
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
-    def row_context(self, row: int) -> tuple[Sample, Any, Trial | None]:
+    def row_context(self, row: int) -> tuple[Sample, Scenario | None, Trial | None]:
         """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
         sample = self.dataset.samples[row]
         return sample, self.context.scenarios.get(sample.scenario), self.trials.get(sample.trial_key)

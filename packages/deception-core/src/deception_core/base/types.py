@@ -23,6 +23,13 @@ def json_object(value: JSONValue) -> Mapping[str, JSONValue]:
     return value
 
 
+def json_number(value: JSONValue) -> float:
+    """``value`` read as a JSON number (never a boolean); anything else is a bug upstream."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a JSON number, got {type(value).__name__}")
+    return float(value)
+
+
 def json_array(value: JSONValue) -> Sequence[JSONValue]:
     """``value`` read as a JSON array (never a string); anything else is a bug upstream."""
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):

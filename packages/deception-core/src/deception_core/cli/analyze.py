@@ -71,7 +71,7 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     return components
 
 
-def _same_content(a: Any, b: Any) -> bool:
+def _same_content(a: Dataset, b: Dataset) -> bool:
     """Two datasets whose files have the same checksums (a copy is the same dataset)."""
     files_a, files_b = a.meta.files, b.meta.files
     return isinstance(files_a, dict) and bool(files_a) and files_a == files_b

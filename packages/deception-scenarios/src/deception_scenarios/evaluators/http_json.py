@@ -12,6 +12,7 @@ cross-origin redirect fails the request (not retried) and names where it pointed
 
 from __future__ import annotations
 
+import email.message
 import http.client
 import json
 import logging
@@ -105,7 +106,7 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _retry_after(headers: Any) -> float | None:
+def _retry_after(headers: email.message.Message | None) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     try:
         return float(value) if value is not None else None

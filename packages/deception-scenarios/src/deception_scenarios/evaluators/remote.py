@@ -133,7 +133,7 @@ class RemoteEvaluator(Evaluator):
                 f"after {FAILURES_BEFORE_FAST_FAIL} failed calls in a row a call gets 1 try until one succeeds")
 
     @classmethod
-    def resolve_settings(cls, settings: Any) -> JudgeSettings:
+    def resolve_settings(cls, settings: JudgeSettings | None) -> JudgeSettings:
         """Every unset setting from its ``DECEPTION_*`` environment variable, else the service's default;
         a base URL that would leak the key is refused here, before anything runs."""
         given: JudgeSettings = settings if settings is not None else JudgeSettings()
