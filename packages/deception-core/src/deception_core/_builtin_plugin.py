@@ -5,11 +5,16 @@ Registered through the ``deception`` entry-point group like any third-party plug
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core.contracts.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core.base.registry import KindRegistry
 
 
 @hookimpl
-def register_capture_backends(registry) -> None:
+def register_capture_backends(registry: KindRegistry) -> None:
     registry.add(
         "hf",
         "deception_core.capture.hf:HFCaptureBackend",
@@ -28,7 +33,7 @@ def register_capture_backends(registry) -> None:
 
 
 @hookimpl
-def register_sae_releases(registry) -> None:
+def register_sae_releases(registry: KindRegistry) -> None:
     from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
 
     registry.add("sae-lens", sae_lens_directory,

@@ -127,6 +127,10 @@ def from_json(cls: type[R], data: Mapping[str, Any], **extra: Any) -> R:
         raise RecordError(f"a stored {cls.__name__} does not match its type ({error})") from None
 
 
+def _float_vector(value: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    return np.asarray(value, dtype=np.float64).ravel()
+
+
 @attrs.frozen
 class ProbeDirection:
     """A linear read-out in raw activation space: ``score(x) = x . vector + bias``.
@@ -137,7 +141,7 @@ class ProbeDirection:
 
     layer: int
     position: str
-    vector: npt.NDArray[np.float64] = attrs.field(converter=lambda v: np.asarray(v, dtype=np.float64).ravel())
+    vector: npt.NDArray[np.float64] = attrs.field(converter=_float_vector)
     bias: float = 0.0
     source: str = "probe"
     provenance: JSONObject = attrs.field(factory=dict)

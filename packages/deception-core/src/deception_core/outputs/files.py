@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from deception_core.store.dataset import Dataset
+from deception_core.ui.progress import ProgressBar
 
 #: config fields that change what a run computes (used for checkpoints and merges)
 RESULT_FIELDS = (
@@ -52,7 +53,7 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def progress_bar(total: int, initial: int):
+def progress_bar(total: int, initial: int) -> ProgressBar:
     """A bar over trials with counts and ETA (on stderr)."""
     from deception_core.ui.progress import progress_bar as bar
 

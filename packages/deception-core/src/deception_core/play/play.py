@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, Message
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Sampling
 from deception_core.contracts.evaluator import ChoiceScorer
 from deception_core.contracts.scenario import Game, Request, TrialSpec
@@ -81,7 +81,7 @@ def play_batch(
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:
     """A greedy, uncaptured text generator over the run's model (for the local judge)."""
 
-    def generate(conversations, max_new_tokens: int) -> list[str]:
+    def generate(conversations: Sequence[Sequence[Message]], max_new_tokens: int) -> list[str]:
         out: list[str] = []
         for start in range(0, len(conversations), max_batch):
             chunk = conversations[start : start + max_batch]
@@ -116,7 +116,8 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> ChoiceScorer:
     memories: dict[tuple[int, ...], PrefixMemory] = {}  # one per opening, each run once
 
     @torch.inference_mode()
-    def score(conversations, choices, opening=()) -> list[list[float]]:
+    def score(conversations: Sequence[Sequence[Message]], choices: Sequence[str],
+              opening: Sequence[Message] = ()) -> list[list[float]]:
         choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
         longest = max(len(c) for c in choice_ids)
         answers = torch.tensor([c + [pad] * (longest - len(c)) for c in choice_ids], dtype=torch.long, device=device)

@@ -38,7 +38,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -46,6 +46,9 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.store.meta import DatasetMeta, as_dataset_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 2
 #: versions this toolkit reads (older ones are upgraded on load)
@@ -121,7 +124,7 @@ class Dataset:
         return (f"<Dataset {len(self.samples)} samples, {len(self.trials)} trials, model {self.meta.model_id}, "
                 f"layers {list(self.meta.layers)}, positions {list(self.meta.positions)}>")
 
-    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False):
+    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False) -> pd.DataFrame:
         """One row per sample; nested fields flattened as ``parent.child`` (see `deception_core.report.frames`).
 
         ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of

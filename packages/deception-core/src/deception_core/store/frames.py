@@ -10,6 +10,8 @@ from deception_core.base.types import JSONObject
 from deception_core.store.fields import as_dict
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from deception_core.store.dataset import Dataset
 
 
@@ -38,7 +40,7 @@ def _one_type(values: list[Any]) -> list[Any]:
     return [None if v is None else json.dumps(v, sort_keys=True, default=str) for v in values]
 
 
-def dataset_frame(dataset: Dataset, activations: bool | Iterable[tuple[int, str]] = False):
+def dataset_frame(dataset: Dataset, activations: bool | Iterable[tuple[int, str]] = False) -> pd.DataFrame:
     """The samples of ``dataset`` as a `pandas.DataFrame` (see the module docstring for the columns)."""
     import pandas as pd
 

@@ -11,7 +11,8 @@ import random
 import re
 from collections.abc import Sequence
 
-from deception_core.base.types import JSONObject, JSONValue, JudgeVerdict, Label, Message, RuleVerdict
+from deception_core.base.registry import KindRegistry
+from deception_core.base.types import Condition, JSONObject, JSONValue, JudgeVerdict, Label, Message, RuleVerdict
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.hookspecs import hookimpl
 from deception_core.contracts.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
@@ -67,7 +68,8 @@ class EchoScenario(Scenario):
     def new_game(self, spec: TrialSpec, facts: JSONObject, options: GameOptions) -> Game:
         return EchoGame(spec, facts, options)
 
-    def rule_verdict(self, facts, condition, text, context=None) -> RuleVerdict:
+    def rule_verdict(self, facts: JSONObject, condition: Condition, text: str,
+                     context: JSONObject | None = None) -> RuleVerdict:
         return echo_rule(text, facts["secret"])
 
     def describe_facts(self, facts: JSONObject) -> str:
@@ -92,9 +94,9 @@ class FakePlugin:
     """A throwaway plugin registering the echo scenario and evaluator."""
 
     @hookimpl
-    def register_scenarios(self, registry) -> None:
+    def register_scenarios(self, registry: KindRegistry) -> None:
         registry.add("echo", lambda: EchoScenario, summary=EchoScenario.description)
 
     @hookimpl
-    def register_evaluators(self, registry) -> None:
+    def register_evaluators(self, registry: KindRegistry) -> None:
         registry.add("echo-judge", lambda: RuleEchoEvaluator, summary="agrees with the echo rule")
