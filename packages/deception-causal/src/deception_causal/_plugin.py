@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core.base.registry import KindRegistry
 
 
 @hookimpl
-def register_causal_tests(registry) -> None:
+def register_causal_tests(registry: KindRegistry) -> None:
     registry.add(
         "patching", "deception_causal.patching:ActivationPatching",
         summary="patch the residual along the probe direction between matched honest/deceptive (or HIGH/LOW) runs; "

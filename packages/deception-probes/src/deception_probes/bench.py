@@ -13,9 +13,15 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from deception_core.base.types import json_array, json_number, json_object
+
+if TYPE_CHECKING:
+    from deception_core.base.records import AnalysisReport
+    from deception_core.store import Dataset
 
 SCENARIOS = tuple(f"synthetic_{i}" for i in range(6))  # six scenarios, like the built-in set
 CONDITIONS = (("emergent", "high_incentive"), ("emergent", "low_incentive"),
@@ -24,7 +30,7 @@ POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 
 
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
-                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS):
+                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS) -> Dataset:
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
     from deception_core.base.records import Sample, Trial
     from deception_core.store import Dataset
@@ -78,7 +84,8 @@ def _shutdown_workers() -> None:
     get_reusable_executor().shutdown(wait=True)
 
 
-def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
+def _time_analysis(dataset: Dataset, out: Path, seed: int, permutations: int | None, jobs: int | None
+                   ) -> tuple[AnalysisReport, float, float]:
     """(report, wall seconds, CPU seconds of this process and its workers)."""
     from deception_probes.analysis import ProbeAnalysis
     from deception_probes.settings import ProbeSettings
@@ -95,7 +102,7 @@ def _comparable(results: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in results["cells"]]
 
 
-def reference_null_timing(dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
+def reference_null_timing(dataset: Dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
     """(method, batched seconds, refit-per-labelling seconds) for the null of the first cell on ``permutations``
     labellings: the same labellings, folds and hyper-parameters both ways."""
     from threadpoolctl import threadpool_limits
@@ -150,11 +157,12 @@ def main(argv: list[str] | None = None) -> None:
         out = args.output or Path(tmp)
         report, elapsed, cpu = _time_analysis(dataset, out, args.seed, args.permutations, args.jobs)
         print(report.table)
-        slowest = sorted(report.results["cells"], key=lambda c: -c.get("elapsed_s", 0))[:3]
+        cells = [json_object(c) for c in json_array(report.results["cells"])]
+        slowest = sorted(cells, key=lambda c: -json_number(c.get("elapsed_s", 0)))[:3]
         print("slowest cells:", ", ".join(f"L{c['layer']} {c['position']} {c['method']} {c['elapsed_s']:.1f}s"
                                           for c in slowest))
-        n_perm = report.results["settings"]["n_permutations"]
-        jobs = report.results["settings"]["jobs"] or "all cores"
+        settings = json_object(report.results["settings"])
+        n_perm, jobs = settings["n_permutations"], settings["jobs"] or "all cores"
         print(f"dataset built in {built:.1f}s; analysis of {shape}, {n_perm} permutations, jobs={jobs}: "
               f"{elapsed:.1f}s wall, {cpu:.1f}s CPU over all processes "
               "(wall time depends on what else shares the CPUs; CPU time much less)")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from deception_core.plugins import PluginSet
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny random Llama-shaped model with a byte-level tokenizer and no chat template."""
     from deception_core.testing.tiny_models import save_tiny_model
 
@@ -14,7 +20,7 @@ def tiny_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_chat_model_dir(tmp_path_factory):
+def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny model with a chat template on its tokenizer."""
     from deception_core.testing.tiny_models import save_tiny_model
 
@@ -22,7 +28,7 @@ def tiny_chat_model_dir(tmp_path_factory):
 
 
 @pytest.fixture()
-def fake_plugin_set():
+def fake_plugin_set() -> PluginSet:
     """A plugin set with the installed plugins plus the echo test scenario and judge."""
     from deception_core.plugins import build_plugin_set
     from deception_core.testing.fakes import FakePlugin
