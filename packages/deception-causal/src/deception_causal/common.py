@@ -17,7 +17,7 @@ from deception_causal.direction import NotComputable, direction_origin, origin_s
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.base.records import ProbeDirection, Sample, Trial
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, JSONValue
 from deception_core.contracts.analysis import CausalContext, CausalTest
 from deception_core.store import Dataset
 
@@ -437,7 +437,7 @@ def stored_reply(dataset: Dataset, row: int, tokenizer: PreTrainedTokenizerBase)
     return list(tokenizer.encode(sample.reply_text, add_special_tokens=False))
 
 
-def not_computable(name: str, reason: str, **extra: Any) -> JSONObject:
+def not_computable(name: str, reason: str, **extra: JSONValue) -> JSONObject:
     """The honest result when the data cannot support a test."""
     return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "not_computable", "reason": reason,
             "summary": f"{name}: not computable ({reason})", **extra}

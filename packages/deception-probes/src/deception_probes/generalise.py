@@ -7,7 +7,6 @@ never as a number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from deception_core.base.types import JSONObject
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts
+from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds
 
 #: condition groups compared by the transfer matrices: name -> (sample field, accepted values)
@@ -36,7 +36,7 @@ def _missing(y: np.ndarray) -> str:
 
 
 def train_test(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
-               hyper: float | None, settings: Any) -> JSONObject:
+               hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """Fit on ``train`` rows, evaluate on ``test`` rows; AUROC with a trial-bootstrap interval."""
     entry: JSONObject = {"train_counts": class_counts(y[train], groups[train]),
                              "test_counts": class_counts(y[test], groups[test])}
@@ -51,7 +51,7 @@ def train_test(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.nda
 
 
 def within_group(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
-                 hyper: float | None, settings: Any) -> JSONObject:
+                 hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """The diagonal of a transfer matrix: grouped cross-validation inside one condition group."""
     yy, gg = y[rows], groups[rows]
     entry: JSONObject = {"train_counts": class_counts(yy, gg), "test_counts": class_counts(yy, gg)}
@@ -76,7 +76,7 @@ def group_rows(samples: Sequence[Sample], name: str) -> np.ndarray:
 
 
 def transfer_matrices(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
-                      hyper: float | None, settings: Any) -> JSONObject:
+                      hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """For each matrix (mode, incentive): a 2x2 grid train-group x test-group; off-diagonals are transfers."""
     out: JSONObject = {}
     for matrix, (a, b) in MATRICES.items():
@@ -94,7 +94,7 @@ def transfer_matrices(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups:
 
 
 def leave_one_scenario_out(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
-                           scenarios: np.ndarray, hyper: float | None, settings: Any) -> JSONObject:
+                           scenarios: np.ndarray, hyper: float | None, settings: ProbeSettings) -> JSONObject:
     names = sorted(set(scenarios.tolist()))
     if len(names) < 2:
         return {"status": "not computable", "reason": f"one scenario only ({', '.join(names) or 'none'})", "held_out": []}

@@ -13,14 +13,17 @@ from deception_probes.methods import SparseLogisticMethod
 from deception_probes.metrics import auroc_ci, balanced_accuracy, recall_at_fpr
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
+
     from deception_core.store.dataset import Dataset
+    from deception_probes.settings import ProbeSettings
 
 
 def sae_positions(dataset: Dataset) -> list[str]:
     return sorted({k.split("/")[1] for k in dataset.arrays if k.startswith("sae/") and k.endswith("/indices")})
 
 
-def sae_matrix(dataset: Dataset, position: str) -> Any:
+def sae_matrix(dataset: Dataset, position: str) -> sp.csr_matrix:
     """The CSR matrix [n_samples, d_sae] of the SAE codes stored for ``position``."""
     import scipy.sparse as sp
 
@@ -44,7 +47,7 @@ def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> l
 
 
 def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
-                settings: Any, out_dir: Path) -> JSONObject:
+                settings: ProbeSettings, out_dir: Path) -> JSONObject:
     positions = sae_positions(dataset)
     if not positions:
         return {"status": "absent", "reason": "this dataset has no SAE codes (run with --sae)", "positions": []}

@@ -411,7 +411,7 @@ class NegotiationGame(Game):
         self._done = True
 
     def _log(self, speaker: str, text: str, request: Request | None, kind: str = "say",
-             audience: Sequence[str] = (), **extra: Any) -> None:
+             audience: Sequence[str] = (), **extra: JSONValue) -> None:
         in_talk = kind in ("say", "theory_of_mind", "self_report")
         entry: JSONObject = {"speaker": speaker, "text": text, "round": self.state.round if in_talk else 0,
                                  "kind": kind}

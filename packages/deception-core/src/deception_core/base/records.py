@@ -13,7 +13,7 @@ array, like the prompt's ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, SupportsInt, TypeVar
 
 import attrs
 import numpy as np
@@ -30,7 +30,7 @@ def _dicts(value: Iterable[JSONObject]) -> tuple[JSONObject, ...]:
     return tuple(value)
 
 
-def _ids(value: Any) -> tuple[int, ...] | None:
+def _ids(value: Iterable[SupportsInt] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(i) for i in value)
 
 

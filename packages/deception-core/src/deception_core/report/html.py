@@ -36,11 +36,11 @@ LABEL_COLUMNS_NOTE = (
 )
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _label(value: Any) -> str:
+def _label(value: object) -> str:
     text = str(value) if value else "none"
     css = text if text in LABELS else "none"
     return f'<span class="label {css}">{_e(text)}</span>'
