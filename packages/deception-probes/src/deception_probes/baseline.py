@@ -12,17 +12,20 @@ the judge is right on every labelled sample by construction: its AUROC is then r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deception_core.base.types import JSONObject, JSONValue
+
+if TYPE_CHECKING:
+    from deception_core.base.records import Sample
 from deception_probes.metrics import auroc_ci, auroc_difference_ci
 
 JUDGE_SCORE = {"honest": 0.0, "ambiguous": 0.5, "deceptive": 1.0}
 
 
-def _field(sample: Any, name: str) -> Any:
+def _field(sample: Sample | Mapping[str, object], name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 

@@ -16,7 +16,7 @@ given). The raw projection ``x . direction + bias`` stays in ``score_raw``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from deception_core.base.types import JSONObject
 if TYPE_CHECKING:
     import pandas as pd
 
+    from deception_core.base.records import Sample
     from deception_core.store.dataset import Dataset
     from deception_probes.crossval import FoldPlan
     from deception_probes.methods import LinearProbe, ProbeMethod
@@ -107,7 +108,7 @@ class ScoreScale:
                             f"1 the score that flags {self.fpr:.0%} of the {self.reference}")}
 
 
-def _field(sample: Any, name: str) -> Any:
+def _field(sample: Sample | Mapping[str, object], name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
