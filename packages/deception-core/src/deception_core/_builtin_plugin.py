@@ -1,4 +1,4 @@
-"""The core's own plugin: the built-in capture backends and SAE releases.
+"""The core's own plugin: the built-in capture backends, SAE releases and the SAE's flags.
 
 Registered through the ``deception`` entry-point group like any third-party plugin.
 """
@@ -11,6 +11,8 @@ from deception_core.contracts.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
+    from deception_core.sae.options import SaeFlags
 
 
 @hookimpl
@@ -38,6 +40,13 @@ def register_sae_releases(registry: KindRegistry) -> None:
 
     registry.add("sae-lens", sae_lens_directory,
                  summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")
+
+
+@hookimpl
+def register_run_options() -> RunOptions[SaeFlags]:
+    from deception_core.sae.options import SAE_OPTIONS
+
+    return SAE_OPTIONS
 
 
 @hookimpl(trylast=True)

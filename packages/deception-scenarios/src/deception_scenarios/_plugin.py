@@ -12,6 +12,8 @@ from deception_core import hookimpl
 
 if TYPE_CHECKING:
     from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
+    from deception_scenarios.evaluators.options import JudgeFlags
 
 SCENARIOS = {
     "ultimatum_bluff": ("ultimatum:UltimatumBluff",
@@ -69,3 +71,11 @@ def register_evaluators(registry: KindRegistry) -> None:
 def register_statement_sets(registry: KindRegistry) -> None:
     for name, (target, summary) in STATEMENT_SETS.items():
         registry.add(name, f"deception_scenarios.{target}", summary=summary)
+
+
+@hookimpl
+def register_run_options() -> RunOptions[JudgeFlags]:
+    """``--judge-model`` and ``--judge-url``, mapped into the chosen judge's settings."""
+    from deception_scenarios.evaluators.options import JUDGE_OPTIONS
+
+    return JUDGE_OPTIONS

@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from deception_core.config.resolved import RESULT_FIELDS as RESULT_FIELDS  # defined with the run's identity
 from deception_core.store.dataset import Dataset
 from deception_core.ui.progress import ProgressBar
-
-#: config fields that change what a run computes (used for checkpoints and merges)
-RESULT_FIELDS = (
-    "model", "revision", "dtype", "mode", "max_rounds", "max_tokens", "fast", "ultrafast", "self_report",
-    "layers", "positions", "sae", "sae_layer", "sae_release", "sae_id", "sae_path", "evaluator",
-    "label_policy", "seed", "temperature", "top_p",
-)
 
 
 def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
