@@ -4,6 +4,8 @@
 `encode` imports torch and sae-lens.
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING
 
 from deception_core.sae.compat import SaeChoice, model_names, resolve_sae, saes_for_model
