@@ -6,6 +6,7 @@
     nox -s slow              # tests marked slow (the embedded model)
     nox -s gpu               # tests marked gpu, on a CUDA machine
     nox -s quickstart        # the README's quick start as a test (embedded model), as .ci/run's second step does
+    nox -s typing-budget     # the share of annotations that mention Any (budget 5 %)
     nox -s mutants           # mutation testing of the decisions (labels, best probe, thresholds, output policy, ...)
 """
 
@@ -34,6 +35,12 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package (settings in pyproject.toml); zero errors."""
     session.run("python", "-m", "mypy")
+
+
+@nox.session(name="typing-budget", python=False)
+def typing_budget(session: nox.Session) -> None:
+    """How many annotations mention `Any` (aliases of Any expanded); fails above the 5 % budget."""
+    session.run("python", "tests/core/test_typing_budget.py")
 
 
 @nox.session(python=False)

@@ -168,7 +168,7 @@ def test_runs_with_each_backend_store_the_same_dataset(tiny_model_dir, fake_plug
                            evaluator="echo-judge", output=str(tmp_path / name), analyze=False, temperature=0,
                            batch_size=2, layers="1,3", **extra)
         datasets[name] = InterpretabilityRunner(config, plugins=fake_plugin_set).run().dataset
-        assert datasets[name].meta["capture_backend"] == name
+        assert datasets[name].meta.capture_backend == name
     for name in ("transformer-lens", "hybrid"):
         assert datasets[name].column("reply_text") == datasets["hf"].column("reply_text")
         for position in ("last_prompt", "reply_mean", "reply_last"):

@@ -139,8 +139,8 @@ def _run_sae_example(name, model, tmp_path, **more):
     result = CliRunner().invoke(cli, _args(name, model, tmp_path, **swap), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     dataset = read_dataset(tmp_path / name)
-    assert dataset.meta["sae"]["layer"] == layer
-    assert dataset.meta["sae"]["hook_name"] == f"blocks.{layer}.hook_resid_post"
+    assert dataset.meta.sae["layer"] == layer
+    assert dataset.meta.sae["hook_name"] == f"blocks.{layer}.hook_resid_post"
     assert dataset.arrays["sae/reply_mean/offsets"].shape == (len(dataset) + 1,)
     return dataset
 
@@ -152,7 +152,7 @@ DEFAULT_SUITE_EXAMPLE = "pod-alliance"
 def test_guide_development_example_runs_end_to_end_with_a_local_sae(tiny_gemma3, tmp_path) -> None:
     dataset = _run_sae_example(DEFAULT_SUITE_EXAMPLE, tiny_gemma3, tmp_path)
     assert {s.mode for s in dataset.samples} == {"emergent", "instructed"}
-    assert dataset.meta["capture_backend"] == "hybrid"
+    assert dataset.meta.capture_backend == "hybrid"
 
 
 def _distinct_sae_examples() -> dict[tuple[str, ...], list[str]]:

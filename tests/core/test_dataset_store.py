@@ -32,8 +32,8 @@ def test_round_trip_is_exact(tmp_path) -> None:
     np.testing.assert_array_equal(loaded.matrix(1, "last_prompt"), original.arrays["layer1/last_prompt"])
     assert loaded.prompt_ids(2) == [5, 6]
     assert loaded.arrays["prompt_ids/values"].dtype == np.int32
-    assert loaded.meta["schema_version"] == 2
-    assert loaded.meta["n_samples"] == 4
+    assert loaded.meta.schema_version == 2
+    assert loaded.meta.n_samples == 4
 
 
 def test_reply_ids_are_stored_as_a_ragged_array_and_read_back_onto_the_samples(tmp_path) -> None:
@@ -56,7 +56,7 @@ def test_a_dataset_with_reply_ids_on_some_samples_only_is_refused(tmp_path) -> N
 
 def test_a_schema_1_dataset_written_by_the_old_code_still_loads() -> None:
     dataset = read_dataset(Path(__file__).parent / "data" / "dataset_v1")
-    assert dataset.meta["schema_version"] == 1
+    assert dataset.meta.schema_version == 1
     assert len(dataset) == 4
     assert [s.tag for s in dataset.samples] == ["r1", "r2", "r1", "r2"]
     assert {s.caller for s in dataset.samples} == {"agent.act"}

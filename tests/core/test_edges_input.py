@@ -197,7 +197,7 @@ def test_relabel_below_the_threshold_keeps_the_failed_samples_labels(run_copy) -
     assert after.samples[0].label == before.samples[0].label
     assert all(len(s.label_history) == len(b.label_history) + 1
                for s, b in zip(after.samples[1:], before.samples[1:], strict=True))
-    assert after.meta["labelling"]["kept_after_judge_failure"] == 1
+    assert after.meta.labelling["kept_after_judge_failure"] == 1
 
 
 def _reliability_plugin() -> dict[str, Any]:
@@ -333,7 +333,7 @@ def test_truncate_cuts_an_overlong_statement_to_the_context(tmp_path, tiny_model
     dataset = read_dataset(out)
     sample = dataset.samples[0]
     assert sample.n_prompt_tokens + sample.n_reply_tokens == 1024
-    assert dataset.meta["truncated_records"] == 1
+    assert dataset.meta.truncated_records == 1
 
 
 # --- 7. dataset compatibility ----------------------------------------------------------------------
@@ -386,12 +386,12 @@ def test_merge_of_a_different_model_with_the_same_id_is_refused(work, tmp_path) 
 
 
 def test_every_dataset_records_the_fingerprint(datasets) -> None:
-    a = read_dataset(datasets["a"]).meta["model"]["fingerprint"]
-    other = read_dataset(datasets["other-model"]).meta["model"]["fingerprint"]
+    a = read_dataset(datasets["a"]).meta.model["fingerprint"]
+    other = read_dataset(datasets["other-model"]).meta.model["fingerprint"]
     assert (a["n_layers"], a["d_model"]) == (2, 32)
     assert a["weights_sha256"] != other["weights_sha256"]
     assert a["config_sha256"] != other["config_sha256"]
-    assert read_dataset(datasets["b"]).meta["model"]["fingerprint"] == a
+    assert read_dataset(datasets["b"]).meta.model["fingerprint"] == a
 
 
 @pytest.mark.parametrize(("extra", "expected"), [

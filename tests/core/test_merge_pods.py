@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import attrs
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -77,7 +78,7 @@ def test_two_scenario_pods_merge_into_the_one_run_dataset_and_probe_results(runs
     assert "merged 2 run(s): 24 samples, 12 trials" in result.output
     assert _without_provenance(read_exact(out)) == read_exact(runs / "both")
     merged = read_dataset(out)
-    assert [m["n_trials"] for m in merged.meta["merged_from"]] == [6, 6]
+    assert [m["n_trials"] for m in merged.meta.extra["merged_from"]] == [6, 6]
     assert [t.trial_key for t in merged.trials] == canonical_order(t.trial_key for t in merged.trials)
 
     # the single run scored every reply token with its loaded model; the merged dataset's analysis loads it for that
@@ -146,7 +147,7 @@ def test_allowed_difference_is_recorded(runs, tmp_path, cli_with_plugin) -> None
     result = cli_with_plugin.invoke(cli, ["merge", str(tmp_path / "m2"), str(runs / "a"), other,
                                           "--allow-difference", "seed"])
     assert result.exit_code == 0, result.output
-    assert read_dataset(tmp_path / "m2").meta["merged_differences"] == {"seed": [0, 7]}
+    assert read_dataset(tmp_path / "m2").meta.extra["merged_differences"] == {"seed": [0, 7]}
 
 
 @pytest.mark.parametrize("inputs, expected", [
@@ -224,10 +225,10 @@ def test_ragged_reply_token_and_sae_arrays_follow_their_rows(tmp_path) -> None:
 def test_sae_mismatch_and_unknown_array_layout_are_refused() -> None:
     rng = np.random.default_rng(1)
     first, second = _synthetic(["a/emergent/high_incentive/00000"], rng), _synthetic(["b/emergent/high_incentive/00000"], rng)
-    second.meta["sae"] = {"d_sae": 128}
+    second.meta = attrs.evolve(second.meta, sae={"d_sae": 128})
     with pytest.raises(DatasetError, match="differ in SAE"):
         merge_datasets([first, second], ["first", "second"])
-    second.meta["sae"] = first.meta["sae"]
+    second.meta = attrs.evolve(second.meta, sae=first.meta.sae)
     for d in (first, second):
         d.arrays["odd"] = np.zeros(7)
     with pytest.raises(DatasetError, match="no known layout"):

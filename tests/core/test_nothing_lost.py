@@ -60,7 +60,7 @@ def test_a_rerun_into_a_finished_output_is_refused_and_the_earlier_run_is_intact
                                             "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "probe_results.json").exists()  # nothing of the earlier run is left beside the new one
-    assert read_dataset(out).meta["result_config"]["seed"] == 1
+    assert read_dataset(out).meta.result_config["seed"] == 1
     assert not (out / "checkpoint").exists()  # the default checkpoint goes once the dataset is complete
 
 

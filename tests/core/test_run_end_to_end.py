@@ -32,7 +32,7 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert len(results.dataset) == 16
     dataset = read_dataset(out)
     assert dataset.layers == [1, 2, 3]
-    assert dataset.meta["model"]["n_layers"] == 4
+    assert dataset.meta.model["n_layers"] == 4
     assert {s.condition for s in dataset.samples} == {
         "high_incentive", "low_incentive", "deceptive_instruction", "honest_instruction"}
     for sample in dataset.samples:
@@ -58,7 +58,7 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert resolved["resolved"]["batch_size"] == 16  # --batch-size auto on CPU, as the run resolved it
     assert len(resolved["resolved"]["identity_sha256"]) == 64
     # the SAE's settings keep their old names among the result fields merge compares
-    assert (dataset.meta["result_config"]["sae"], dataset.meta["result_config"]["sae_layer"]) == (False, 12)
+    assert (dataset.meta.result_config["sae"], dataset.meta.result_config["sae_layer"]) == (False, 12)
     assert any(p["name"] == "core" and p["version"] for p in json.loads((out / "plugins.json").read_text()))
 
 

@@ -169,7 +169,7 @@ def test_cli_run_with_local_sae_stores_sparse_codes(echo_env, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     dataset = read_dataset(out)
     assert dataset.layers == [0, 2]
-    meta = dataset.meta["sae"]
+    meta = dataset.meta.sae
     assert meta["d_sae"] == 96
     assert meta["layer"] == 2
     assert meta["hook_name"] == "blocks.2.hook_resid_post"

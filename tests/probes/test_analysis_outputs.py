@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import attrs
 import jsonschema
 import numpy as np
 import pytest
@@ -111,7 +112,7 @@ def test_sae_codes_get_a_sparse_probe_and_feature_list(tmp_path, make_dataset, m
     dataset.arrays.update({"sae/reply_mean/indices": np.array(indices, dtype=np.int32),
                            "sae/reply_mean/values": np.array(values, dtype=np.float32),
                            "sae/reply_mean/offsets": np.array(offsets, dtype=np.int64)})
-    dataset.meta["sae"] = {"d_sae": 64, "layer": 1, "neuronpedia_id": "gemma-2b-it/12-res-jb"}
+    dataset.meta = attrs.evolve(dataset.meta, sae={"d_sae": 64, "layer": 1, "neuronpedia_id": "gemma-2b-it/12-res-jb"})
     ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     document = _validate(tmp_path / RESULTS_FILE)
     entry = document["sae"]["positions"][0]

@@ -26,7 +26,7 @@ def _with_reply_tokens(dataset, seed: int = 0):
                                               reply_ids=tuple(range(100 + i, 100 + i + length)))
             offset += length
         dataset.arrays[f"layer{layer}/reply_all"] = np.concatenate(chunks)
-    dataset.meta["positions"] = [*dataset.meta["positions"], "reply_all"]
+    dataset.meta = attrs.evolve(dataset.meta, positions=[*dataset.meta.positions, "reply_all"])
     return dataset
 
 
@@ -90,7 +90,7 @@ def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_
         flip = rng.random() < 0.3
         judge = {"honest": "deceptive", "deceptive": "honest"}[sample.label] if flip else sample.label
         dataset.samples[i] = attrs.evolve(sample, judge_label=judge)
-    dataset.meta["config"] = {"label_policy": "rule"}
+    dataset.meta = dataset.meta.with_extra(config={"label_policy": "rule"})
     results = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {}).results
     judge = results["judge_baseline"]
     assert judge["status"] == "ok"
@@ -103,7 +103,7 @@ def test_judge_baseline_sits_beside_the_best_probe(tmp_path, make_dataset, make_
 
 def test_judge_baseline_under_the_agree_policy_is_flagged_circular(tmp_path, make_dataset, make_labels, fast):
     dataset, _ = make_dataset(make_labels(20, 2, seed=7), width=6, seed=7)
-    dataset.meta["config"] = {"label_policy": "agree"}
+    dataset.meta = dataset.meta.with_extra(config={"label_policy": "agree"})
     report = ProbeAnalysis(ProbeSettings(seed=0, **fast, plots=False)).run(dataset, tmp_path, {})
     assert report.results["judge_baseline"]["status"] == "circular"
     assert "circular" in report.table

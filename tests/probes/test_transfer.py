@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
@@ -62,7 +63,7 @@ def test_control_threshold_sets_recall_and_honest_flagged(direction, make_datase
 def test_datasets_of_different_models_are_refused(direction, make_dataset):
     a = _planted(make_dataset, _labels(10, 1), direction, 1.0, seed=1)
     b = _planted(make_dataset, _labels(10, 2), direction, 1.0, seed=2)
-    b.meta["model"] = {"id": "another-model"}
+    b.meta = attrs.evolve(b.meta, model={"id": "another-model"})
     with pytest.raises(UsageError, match="different models"):
         transfer_analysis(a, {"b": b}, None, SETTINGS)
 

@@ -72,7 +72,7 @@ def test_relabel_rejudges_without_playing_and_caches(echo_run, fake_plugin_set, 
     assert [s.label_history[-1]["judge_raw"] for s in after.samples] == before.column("judge_raw")
     assert {s.label_history[-1]["evaluator"] for s in after.samples} == {"echo-judge"}
     assert {s.judge["evaluator"] for s in after.samples} == {"local"}
-    assert after.meta["labelling"]["evaluator"] == "local"
+    assert after.meta.labelling["evaluator"] == "local"
     assert after.column("reply_text") == before.column("reply_text")
     entries = [json.loads(line) for line in (echo_run / CACHE_FILE).read_text().splitlines()]
     assert len({e["key"] for e in entries}) == len(before)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -56,7 +57,7 @@ def _evil_run(tmp: Path) -> Path:
     samples = [s if s.label_history else _with_history(s) for s in samples]
     trials = [from_json(Trial, {**evil(to_json(t)), "facts": {**evil(t.facts), **free},
                                 "outcome": {**evil(t.outcome), **free}}) for t in dataset.trials]
-    meta = {**dataset.meta, "model": evil(dataset.meta["model"]), "scenarios": evil(dataset.meta["scenarios"]),
+    meta = {**dataset.meta.to_json(), "model": evil(dataset.meta.model), "scenarios": evil(dataset.meta.scenarios),
             "labelling": evil({"evaluator": "judge", "label_policy": "agree"})}
     shutil.rmtree(run / "dataset")
     write_dataset(run / "dataset", Dataset(meta, samples, trials, dataset.arrays))
@@ -83,7 +84,6 @@ def _evil_run(tmp: Path) -> Path:
 
 
 def _with_history(sample: Sample) -> Sample:
-    import attrs
 
     return attrs.evolve(sample, label_history=(evil({"label": "honest", "judge_label": "honest", "evaluator": "j",
                                                      "label_policy": "rule"}),))

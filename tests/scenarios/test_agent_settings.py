@@ -49,7 +49,7 @@ def test_self_report_is_recorded_per_sample_and_analysed(tiny_model_dir, tmp_pat
     callers = [c["caller"] for t in trials for c in t["calls"]]
     assert callers.count("negotiator.self_report") == callers.count("negotiator.act") == len(samples)
     assert "[agent's own account" in results.summary
-    assert results.dataset.meta["result_config"]["self_report"] is True
+    assert results.dataset.meta.result_config["self_report"] is True
     counts = account_counts(samples)
     assert sum(c["self_report"] for c in counts.values()) == len(samples)
 

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deception_core import lazy
+from deception_core import JSONObject, lazy
 
 if TYPE_CHECKING:
     from deception_causal.ablation import DirectionalAblation
@@ -91,8 +91,8 @@ def schema_path() -> Path:
     return Path(__file__).with_name("schemas") / "causal_result.schema.json"
 
 
-def load_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(schema_path().read_text())
+def load_schema() -> JSONObject:
+    schema: JSONObject = json.loads(schema_path().read_text())
     return schema
 
 

@@ -16,16 +16,17 @@ from deception_causal.conditions import condition_summary, random_controls, run_
 from deception_causal.direction import origin_short
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_causal.stats import compare_with_null, describe_effect
+from deception_core import JSONObject, json_object
 
 
 class DirectionalAblation(GenerationTest):
     name = "ablation"
 
-    def result(self, run: CausalRun) -> dict[str, Any]:
+    def result(self, run: CausalRun) -> JSONObject:
         return ablation_result(run)
 
 
-def ablation_result(run: CausalRun) -> dict[str, Any]:
+def ablation_result(run: CausalRun) -> JSONObject:
     settings, unit, layer = run.settings, run.unit, run.direction.layer
     all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
@@ -77,19 +78,21 @@ def ablation_result(run: CausalRun) -> dict[str, Any]:
         "primary": "deception_rate_change_layer",
         "conditions": records,
     })
-    result["summary"] = (f"ablation (layer {layer}, {origin_short(run.direction)}, {run.settings.ablation} ablation): "
-                         + describe_effect(effects["deception_rate_change_layer"]))
+    summary = (f"ablation (layer {layer}, {origin_short(run.direction)}, {run.settings.ablation} ablation): "
+               + describe_effect(effects["deception_rate_change_layer"]))
+    by_scope = json_object(json_object(result["random_controls"])["by_scope"])
     broken = "; ".join(f"{scope}: {controls['broken_share']:.0%}" for scope, controls
-                       in result["random_controls"]["by_scope"].items() if controls["broken_share"] is not None)
-    result["summary"] += f"; random controls broke {broken} of replies"
+                       in ((s, json_object(c)) for s, c in by_scope.items()) if controls["broken_share"] is not None)
+    summary += f"; random controls broke {broken} of replies"
     signed = effects.get("reply_logprob_change_layer")
     if signed and signed["n_prompts"]:
-        result["summary"] += "; " + describe_effect(signed)
+        summary += "; " + describe_effect(signed)
+    result["summary"] = summary
     return result
 
 
 def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],
-                     means: dict[int, np.ndarray] | None) -> dict[str, Any]:
+                     means: dict[int, np.ndarray] | None) -> dict[str, JSONObject]:
     """Teacher-forced: change of log p(original reply), signed so that + means 'more like the
     original deceptive reply / less like the original honest one'. Every prompt's rows (clean,
     direction, random directions) share forward passes."""

@@ -7,7 +7,7 @@ import abc
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -34,12 +34,19 @@ from deception_core import (
     Condition,
     Dataset,
     GenerationRequest,
+    JSONObject,
+    JSONValue,
     JudgeRequest,
     ProbeDirection,
     Sample,
     Trial,
     progress_bar,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from deception_core import Scenario
 
 log = logging.getLogger("deception")
 
@@ -108,7 +115,7 @@ class Generated:
 class CausalRun:
     """The prompts, direction and helpers of one causal test on one run."""
 
-    def __init__(self, context: Any, settings: CausalSettings, rows: Sequence[int] | None = None,
+    def __init__(self, context: CausalContext, settings: CausalSettings, rows: Sequence[int] | None = None,
                  direction: ProbeDirection | None = None, select: str | None = None) -> None:
         """``select``: the test ("ablation" or "steering") whose direction the run's one fluency
         selection decides (`deception_causal.usable`); raises `deception_causal.usable.NotTestable`
@@ -132,7 +139,7 @@ class CausalRun:
         placed = context.run.placement if context.run is not None else None  # None outside a run
         self.batch_size = max(1, settings.batch_size, placed.batch_size if placed is not None else 1)
         self.scale_factor = settings.scale_factors[0]
-        self.selection: dict[str, Any] | None = None
+        self.selection: JSONObject | None = None
         if select is not None:
             shared = shared_selection(self, getattr(context, "alternatives", ()))
             choice = shared.for_test(select)
@@ -204,7 +211,7 @@ class CausalRun:
     def random_units(self, n: int, salt: int) -> np.ndarray:
         return random_unit_directions(self.d_model, n, self.seed * 1000 + salt, avoid=self.unit)
 
-    def units_record(self) -> dict[str, Any]:
+    def units_record(self) -> JSONObject:
         """Which units and which ablation this result used, and why (see `deception_causal.usable`)."""
 
         return {"steering_unit": {**self.strength_unit.describe(), "scale_factor": self.scale_factor,
@@ -218,7 +225,7 @@ class CausalRun:
                        "data's variation: strengths in units of the spread, and ablation about the mean, keep "
                        "norm-matched random controls fluent, so effects are compared with a meaningful null"}
 
-    def prompts_record(self) -> dict[str, Any]:
+    def prompts_record(self) -> JSONObject:
         samples = self.dataset.samples
         return {
             "n_requested": self.n_requested,
@@ -230,7 +237,7 @@ class CausalRun:
             "scenarios": [samples[r].scenario for r in self.rows],
         }
 
-    def base_record(self, name: str) -> dict[str, Any]:
+    def base_record(self, name: str) -> JSONObject:
         return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "ok",
                 "direction": self.direction.describe(), "direction_origin": direction_origin(self.direction),
                 "direction_origin_short": origin_short(self.direction),
@@ -266,7 +273,10 @@ class CausalRun:
                                           seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
                         for _, i in chunk]
             edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
-            results = self.context.backend.generate(requests, self.context.sampling, as_interventions(edits))
+            backend, sampling = self.context.backend, self.context.sampling
+            if backend is None or sampling is None:
+                raise RuntimeError("causal tests generate on the run's backend; the context has none")
+            results = backend.generate(requests, sampling, as_interventions(edits))
             for job, result in zip(chunk, results, strict=True):
                 texts[job], ids[job] = result.text, tuple(result.reply_ids)
             bar.update(len(chunk))
@@ -295,7 +305,7 @@ class CausalRun:
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
-    def row_context(self, row: int) -> tuple[Sample, Any, Trial | None]:
+    def row_context(self, row: int) -> tuple[Sample, Scenario | None, Trial | None]:
         """A dataset row's sample, its scenario plugin (None if not installed) and its trial record."""
         sample = self.dataset.samples[row]
         return sample, self.context.scenarios.get(sample.scenario), self.trials.get(sample.trial_key)
@@ -397,20 +407,20 @@ class GenerationTest(CausalTest):
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()
 
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         try:
             run = CausalRun(context, self.settings, select=self.name)
         except NotTestable as reason:
-            untestable: dict[str, Any] = jsonable(not_computable(self.name, str(reason),
+            untestable: JSONObject = jsonable(not_computable(self.name, str(reason),
                                                                  direction_selection=reason.selection))
             return untestable
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        record: dict[str, Any] = jsonable(self.result(run))
+        record: JSONObject = jsonable(self.result(run))
         return record
 
     @abc.abstractmethod
-    def result(self, run: CausalRun) -> dict[str, Any]:
+    def result(self, run: CausalRun) -> JSONObject:
         """The test's JSON-ready record (``jsonable`` is applied by `run`)."""
 
 
@@ -422,7 +432,7 @@ def stop_strings(trial: Trial | None) -> tuple[str, ...]:
     return ("\n\n", *(f"\n{name}:" for name in speakers), "\n(")
 
 
-def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
+def stored_reply(dataset: Dataset, row: int, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """The token ids the model generated for sample ``row``.
 
     The game stores the reply's text with its whitespace collapsed, so re-tokenising the text is not
@@ -435,7 +445,7 @@ def stored_reply(dataset: Dataset, row: int, tokenizer: Any) -> list[int]:
     return list(tokenizer.encode(sample.reply_text, add_special_tokens=False))
 
 
-def not_computable(name: str, reason: str, **extra: Any) -> dict[str, Any]:
+def not_computable(name: str, reason: str, **extra: JSONValue) -> JSONObject:
     """The honest result when the data cannot support a test."""
     return {"format_version": RESULT_FORMAT_VERSION, "test": name, "status": "not_computable", "reason": reason,
             "summary": f"{name}: not computable ({reason})", **extra}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deception_core import Dataset, ProbeDirection
+from deception_core import Dataset, JSONObject, ProbeDirection
 
 log = logging.getLogger("deception")
 
@@ -81,7 +81,7 @@ def resolve_direction(dataset: Dataset, chosen: ProbeDirection | None,
     vector, bias = difference_of_means(X, fit_y)
     if not np.linalg.norm(vector) > 0:
         raise NotComputable("the honest and deceptive class means coincide; there is no direction to test")
-    detail = {"method": "difference_of_means", "contrast": contrast, "n_fit_rows": int(len(fit_rows)),
+    detail: JSONObject = {"method": "difference_of_means", "contrast": contrast, "n_fit_rows": int(len(fit_rows)),
               "class_counts": counts,
               "fit_excludes_causal_prompt_trials": held_out,
               "why": why}

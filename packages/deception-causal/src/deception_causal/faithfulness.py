@@ -10,7 +10,7 @@ the ablation and steering results of the same run, which the runner computes fir
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,14 +18,17 @@ from deception_causal.common import CausalSettings, deceptive_indicator, jsonabl
 from deception_causal.direction import NotComputable, resolve_direction
 from deception_causal.sae_splice import load_run_sae, run_sae_settings, sae_reconstruction_result, sae_reconstructor
 from deception_causal.stats import binary_auroc, bootstrap_ci, correlation, describe_effect
-from deception_core import CausalContext, CausalTest
+from deception_core import CausalContext, CausalTest, JSONObject, json_object
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
 
 log = logging.getLogger("deception")
 
 N_PERMUTATIONS = 2000
 
 
-def condition_deltas(result: dict[str, Any]) -> list[dict[str, Any]]:
+def condition_deltas(result: dict[str, Any]) -> list[JSONObject]:
     """Per non-baseline condition: per-prompt change of the deceptive indicator and of the probe score."""
     conditions = result.get("conditions") or []
     base = next((c for c in conditions if c["name"] == "baseline"), None)
@@ -43,7 +46,7 @@ def condition_deltas(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+def tracking(deltas: list[dict[str, Any]], seed: int) -> JSONObject:
     """Correlation across conditions of mean score change vs mean behaviour change, with a bootstrap
     interval over prompts and a permutation p-value over conditions."""
     if len(deltas) < 3:
@@ -72,7 +75,7 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     return out
 
 
-def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> JSONObject:
     """AUROC of the re-read probe score against the rule labels of every intervened reply."""
     labels = [v for d in deltas for v in d["labels"]]
     scores = np.concatenate([d["scores"] for d in deltas]) if deltas else np.zeros(0)
@@ -92,11 +95,11 @@ class Faithfulness(CausalTest):
     requires = ("ablation", "steering")
     settings_class = CausalSettings
 
-    def __init__(self, settings: CausalSettings | None = None, sae: tuple[Any, int] | None = None) -> None:
+    def __init__(self, settings: CausalSettings | None = None, sae: tuple[SAE, int] | None = None) -> None:
         self.settings = settings or CausalSettings()
         self.sae = sae  # (reconstruct function, layer), to test without sae-lens
 
-    def _sae(self, context: CausalContext) -> dict[str, Any]:
+    def _sae(self, context: CausalContext) -> JSONObject:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
 
         if self.sae is None and run_sae_settings(context) is None:
@@ -117,7 +120,7 @@ class Faithfulness(CausalTest):
             log.warning("causal: SAE reconstruction test failed: %s", error)
             return {"status": "not_run", "reason": f"{type(error).__name__}: {error}"}
 
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         seed = int(getattr(context.config, "seed", 0))
         missing = [name for name in self.requires if name not in context.results]
         if missing:
@@ -133,17 +136,19 @@ class Faithfulness(CausalTest):
         probe_only = [d for d in deltas if d["direction"] == "probe"]
         random_only = [d for d in deltas if d["direction"] == "random"]
         all_conditions = tracking(deltas, seed)
-        result = {
+        accuracy = probe_accuracy_on_interventions(deltas, seed)
+        sae = self._sae(context)
+        result: JSONObject = {
             "format_version": 1, "test": self.name, "status": "ok",
             "direction": usable[0]["direction"], "direction_origin": usable[0].get("direction_origin"),
             "direction_origin_short": usable[0].get("direction_origin_short"), "prompts": usable[0]["prompts"],
-            "units_by_test": {r["test"]: r.get("units") for r in usable},
+            "units_by_test": {str(r["test"]): r.get("units") for r in usable},
             "settings": {"n_permutations": N_PERMUTATIONS},
             "sources": sources,
             "tracking": {"all_conditions": all_conditions, "probe_direction_conditions": tracking(probe_only, seed),
                          "random_direction_conditions": tracking(random_only, seed)},
-            "probe_accuracy_on_intervened_replies": probe_accuracy_on_interventions(deltas, seed),
-            "sae_reconstruction": self._sae(context),
+            "probe_accuracy_on_intervened_replies": accuracy,
+            "sae_reconstruction": sae,
         }
         r = all_conditions.get("correlation")
         if r is None:
@@ -153,12 +158,10 @@ class Faithfulness(CausalTest):
             ci = "n/a" if lo is None else f"[{lo:+.3g}, {hi:+.3g}]"
             line = (f"corr(probe score change, deception rate change) over {all_conditions['n_conditions']} conditions "
                     f"(probe and random directions) = {r:+.3g} (95% CI {ci}), permutation p={p:.3g}")
-        acc = result["probe_accuracy_on_intervened_replies"]
-        if acc.get("auroc") is not None:
-            line += f"; probe AUROC on intervened replies {acc['auroc']:.3g}"
-        sae = result["sae_reconstruction"]
+        if accuracy.get("auroc") is not None:
+            line += f"; probe AUROC on intervened replies {accuracy['auroc']:.3g}"
         if sae.get("status") == "ok":
-            line += "; SAE splice: " + describe_effect(sae["loss_change_without_error"])
+            line += "; SAE splice: " + describe_effect(json_object(sae["loss_change_without_error"]))
         origin = result["direction_origin_short"]
         result["summary"] = f"faithfulness{f' ({origin})' if origin else ''}: " + line
         record: dict[str, Any] = jsonable(result)

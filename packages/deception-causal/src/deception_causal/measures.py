@@ -8,12 +8,15 @@ known-answer tests call these directly on a model with a planted direction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from deception_causal.interventions import RowEdit, teacher_forced
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 
 def _rows(vectors: np.ndarray | torch.Tensor | None, k: int, d: int) -> torch.Tensor:
@@ -30,7 +33,7 @@ def _mean_logprob(values: torch.Tensor) -> float:
 LayerRows = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]
 
 
-def reply_logprobs(hf_model: Any, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
+def reply_logprobs(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
                    edits: LayerRows | None = None, pad_id: int = 0, chunk: int = 16,
                    prompt_delta: tuple[int, torch.Tensor] | None = None) -> np.ndarray:
     """``[n]`` mean log p(replies[i] | prompts[i]) with row ``i``'s edits, ``chunk`` rows per forward pass.
@@ -74,7 +77,7 @@ def centred_ablation(units: np.ndarray, mean: np.ndarray | None) -> tuple[np.nda
     return units, (units @ np.asarray(mean, dtype=np.float64))[:, None] * units
 
 
-def reply_logprob_rows(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
+def reply_logprob_rows(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
                        add: np.ndarray | None = None, project: np.ndarray | None = None,
                        pad_id: int = 0) -> np.ndarray:
     """``[k]`` mean log p(reply | prompt) with row ``k`` adding ``add[k]`` and projecting out
@@ -87,14 +90,14 @@ def reply_logprob_rows(hf_model: Any, prompt: Sequence[int], reply: Sequence[int
     return np.array([_mean_logprob(lp) for lp in out.reply_logprobs])
 
 
-def steering_curve(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int, unit: np.ndarray,
+def steering_curve(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layer: int, unit: np.ndarray,
                    scale: float, alphas: Sequence[float], pad_id: int = 0) -> np.ndarray:
     """Mean log p(reply) when ``alpha * scale * unit`` is added at ``layer``, for each alpha."""
     adds = np.outer(np.asarray(alphas, dtype=np.float64), np.asarray(unit, dtype=np.float64) * scale)
     return reply_logprob_rows(hf_model, prompt, reply, [layer], add=adds, pad_id=pad_id)
 
 
-def ablation_change(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
+def ablation_change(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layers: Sequence[int],
                     units: np.ndarray, pad_id: int = 0,
                     means: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
     """``[k]`` change of mean log p(reply) when ``units[k]`` is projected out at ``layers`` (vs none);
@@ -107,7 +110,7 @@ def ablation_change(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], 
     return np.asarray(values[1:] - values[0])
 
 
-def prompt_states(hf_model: Any, prompt: Sequence[int], layer: int, pad_id: int = 0) -> torch.Tensor:
+def prompt_states(hf_model: PreTrainedModel, prompt: Sequence[int], layer: int, pad_id: int = 0) -> torch.Tensor:
     """``[len(prompt), d]`` residual stream after ``layer`` over the prompt."""
     return teacher_forced(hf_model, [prompt], [[]], record=[layer], pad_id=pad_id).hidden[layer][0]
 
@@ -137,7 +140,7 @@ def patch_deltas(source: torch.Tensor, target: torch.Tensor, unit: np.ndarray,
     return out
 
 
-def patched_reply_logprob(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int,
+def patched_reply_logprob(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layer: int,
                           deltas: torch.Tensor, pad_id: int = 0) -> np.ndarray:
     """``[k]`` mean log p(reply | prompt) with ``deltas[k]`` (``[n, d]``) added to the last ``n``
     prompt positions at ``layer``; row 0 of the output is the unpatched pass."""

@@ -16,7 +16,7 @@ from deception_causal.interventions import teacher_forced
 from deception_causal.measures import patch_deltas, reply_logprobs
 from deception_causal.selection import matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
-from deception_core import CausalContext, CausalTest
+from deception_core import CausalContext, CausalTest, JSONObject, json_object
 
 log = logging.getLogger("deception")
 
@@ -28,7 +28,7 @@ class ActivationPatching(CausalTest):
     def __init__(self, settings: CausalSettings | None = None) -> None:
         self.settings = settings or CausalSettings()
 
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         dataset = context.dataset
         seed = int(getattr(context.config, "seed", 0))
         n = self.settings.samples
@@ -44,7 +44,7 @@ class ActivationPatching(CausalTest):
             run = CausalRun(context, self.settings, rows=rows, direction=direction)
         except NotComputable as reason:
             return not_computable(self.name, str(reason))
-        record: dict[str, Any] = jsonable(patching_result(run, pairs))
+        record: JSONObject = jsonable(patching_result(run, pairs))
         return record
 
 
@@ -60,7 +60,7 @@ class PairMeasure:
     clean_gap: float  # log p(source reply | source prompt) minus log p(source reply | target prompt)
     score_shift: float  # probe score change at the last prompt token, direction patch
     score_null: np.ndarray
-    record: dict[str, Any]  # the per-pair JSON record
+    record: JSONObject  # the per-pair JSON record
 
 
 def measure_pairs(run: CausalRun, pairs: list[Any], randoms: np.ndarray) -> list[PairMeasure]:
@@ -148,9 +148,9 @@ def measure_group(run: CausalRun, ready: list[tuple[Any, list[int], list[int], d
     return measures
 
 
-def pair_effects(measures: list[PairMeasure], seed: int) -> dict[str, Any]:
+def pair_effects(measures: list[PairMeasure], seed: int) -> dict[str, JSONObject]:
     """Each effect over the pairs, against the same change under random directions."""
-    def compare(effect: str, null: str, name: str, unit: str, sign: int) -> dict[str, Any]:
+    def compare(effect: str, null: str, name: str, unit: str, sign: int) -> JSONObject:
         return compare_with_null(np.array([getattr(m, effect) for m in measures]),
                                  np.array([getattr(m, null) for m in measures]).T,
                                  name=name, unit=unit, seed=seed, expected_sign=sign)
@@ -170,7 +170,7 @@ def pair_effects(measures: list[PairMeasure], seed: int) -> dict[str, Any]:
     return effects
 
 
-def normalised_indirect_effect(measures: list[PairMeasure], seed: int) -> dict[str, Any]:
+def normalised_indirect_effect(measures: list[PairMeasure], seed: int) -> JSONObject:
     """mean(direction-patched - clean target) / mean(clean source - clean target) of log p(source reply)."""
     gains = np.array([m.source_gain for m in measures])
     gaps = np.array([m.clean_gap for m in measures])
@@ -187,7 +187,7 @@ METHOD = ("residual stream after the probe layer, over the prompt positions alig
           "change of the same norm per position along unit directions orthogonal to u")
 
 
-def patching_result(run: CausalRun, pairs: list[Any]) -> dict[str, Any]:
+def patching_result(run: CausalRun, pairs: list[Any]) -> JSONObject:
     randoms = run.random_units(run.settings.n_random_forward, salt=5)
     measures = measure_pairs(run, pairs, randoms)
     if not measures:
@@ -206,7 +206,7 @@ def patching_result(run: CausalRun, pairs: list[Any]) -> dict[str, Any]:
         "normalised_indirect_effect": nie,
         "per_pair": [m.record for m in measures],
     })
-    result["prompts"]["pair_kinds"] = kinds
+    result["prompts"] = {**json_object(result["prompts"]), "pair_kinds": kinds}
     result["summary"] = (f"patching (layer {run.direction.layer}, {origin_short(run.direction)}, {len(measures)} pairs): "
                          + describe_effect(effects["source_reply_logprob_change"])
                          + (f"; NIE {nie['value']:+.3g}" if nie["value"] is not None else ""))

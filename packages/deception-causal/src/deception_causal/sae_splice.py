@@ -10,7 +10,7 @@ what the probe reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,12 @@ from deception_causal.options import DEFAULT_SAMPLES
 from deception_causal.selection import choose_prompts
 from deception_causal.stats import binary_auroc, compare_with_null, random_unit_directions
 from deception_core import SaeSettings, get_plugin_set, load_sae, registered_saes, resolve_sae, sae_settings
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
+    from transformers import PreTrainedModel
+
+    from deception_core import CausalContext, ProbeDirection
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
@@ -55,7 +61,7 @@ class SpliceEdit:
         return out.to(hidden.dtype)
 
 
-def splice_losses(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], layer: int, reconstruct: Reconstruct,
+def splice_losses(hf_model: PreTrainedModel, prompt: Sequence[int], reply: Sequence[int], layer: int, reconstruct: Reconstruct,
                   random_units: np.ndarray, pad_id: int = 0) -> dict[str, Any]:
     """Mean next-token NLL of ``reply`` (nats/token): clean, spliced without and with the error term,
     and with a norm-matched random change per random unit."""
@@ -66,7 +72,7 @@ def splice_losses(hf_model: Any, prompt: Sequence[int], reply: Sequence[int], la
     return {"clean": nll[0], "without_error": nll[1], "with_error": nll[2], "random": nll[3:]}
 
 
-def sae_reconstructor(sae: Any) -> Reconstruct:
+def sae_reconstructor(sae: SAE) -> Reconstruct:
     """``x -> decode(encode(x))`` in the SAE's dtype and device, returned in ``x``'s."""
     parameter = next(sae.parameters())
 
@@ -79,14 +85,14 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
     return reconstruct
 
 
-def run_sae_settings(context: Any) -> SaeSettings | None:
+def run_sae_settings(context: CausalContext) -> SaeSettings | None:
     """The SAE settings of the run the context comes from (None when it encodes no SAE layer)."""
     run = getattr(context, "run", None)
     components = run.components if run is not None else getattr(context.config, "components", {})
     return sae_settings(components)
 
 
-def load_run_sae(context: Any) -> tuple[Any, int]:
+def load_run_sae(context: CausalContext) -> tuple[SAE, int]:
     """The run's SAE (resolved from its settings as the run did) and its layer."""
 
     config, model = context.config, context.model
@@ -100,8 +106,9 @@ def load_run_sae(context: Any) -> tuple[Any, int]:
     return load_sae(choice, device=device), int(choice.layer)
 
 
-def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int, n_random: int,
-                              direction: Any | None = None, *, samples: int = DEFAULT_SAMPLES) -> dict[str, Any]:
+def sae_reconstruction_result(context: CausalContext, reconstruct: Reconstruct, layer: int, n_random: int,
+                              direction: ProbeDirection | None = None, *, samples: int = DEFAULT_SAMPLES
+                              ) -> dict[str, Any]:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
 

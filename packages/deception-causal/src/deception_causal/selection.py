@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
+
+if TYPE_CHECKING:
+    from deception_core import Dataset
+
 
 #: conditions paired for patching: (source, target), the source being the deception-favouring one
 CONDITION_PAIRS = (("high_incentive", "low_incentive"), ("deceptive_instruction", "honest_instruction"))
 
 
-def choose_prompts(dataset: Any, n: int, seed: int) -> list[int]:
+def choose_prompts(dataset: Dataset, n: int, seed: int) -> list[int]:
     """Up to ``n`` rows with distinct prompt token ids, labelled rows first, classes alternating.
 
     Distinct prompts matter: every statistic is over prompts, and duplicates would count one
@@ -45,7 +49,7 @@ class MatchedPair:
     kind: str  # "label" (honest vs deceptive outcome) | "condition" (HIGH vs LOW, or instructed pair)
 
 
-def matched_pairs(dataset: Any, n: int, seed: int) -> list[MatchedPair]:
+def matched_pairs(dataset: Dataset, n: int, seed: int) -> list[MatchedPair]:
     """Pairs of rows from the same scenario, mode, trial index and round.
 
     A pair whose replies were labelled deceptive and honest is a ``label`` pair (source =
@@ -85,5 +89,5 @@ def matched_pairs(dataset: Any, n: int, seed: int) -> list[MatchedPair]:
     return out
 
 
-def trial_keys(dataset: Any, rows: Sequence[int]) -> list[str]:
+def trial_keys(dataset: Dataset, rows: Sequence[int]) -> list[str]:
     return sorted({dataset.samples[r].trial_key for r in rows})

@@ -8,10 +8,11 @@ statistic for random directions applied to the same prompts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import numpy as np
+
+from deception_core import JSONObject, JSONValue, json_object
 
 
 def random_unit_directions(d_model: int, n: int, seed: int, avoid: np.ndarray | None = None) -> np.ndarray:
@@ -53,7 +54,7 @@ def _finite(value: float | None) -> float | None:
 
 
 def compare_with_null(per_prompt: np.ndarray, null_per_prompt: np.ndarray, *, name: str, unit: str,
-                      seed: int = 0, expected_sign: int = 0) -> dict[str, Any]:
+                      seed: int = 0, expected_sign: int = 0) -> JSONObject:
     """The effect (mean over prompts), its bootstrap interval, and where it falls in the random null.
 
     ``per_prompt``: ``[n_prompts]``; ``null_per_prompt``: ``[n_random, n_prompts]`` for the same
@@ -71,7 +72,7 @@ def compare_with_null(per_prompt: np.ndarray, null_per_prompt: np.ndarray, *, na
     value = float(np.mean(per_prompt)) if per_prompt.size else float("nan")
     low, high = bootstrap_ci(per_prompt, seed=seed)
     null = np.mean(null_per_prompt, axis=1) if null_per_prompt.size else np.zeros(0)
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "name": name,
         "unit": unit,
         "value": _finite(value),
@@ -105,16 +106,16 @@ def compare_with_null(per_prompt: np.ndarray, null_per_prompt: np.ndarray, *, na
     return out
 
 
-def describe_effect(effect: dict[str, Any]) -> str:
+def describe_effect(effect: Mapping[str, JSONValue]) -> str:
     """One line: value, interval and p-values against the random directions."""
-    def fmt(v: float | None) -> str:
+    def fmt(v: JSONValue) -> str:
         return "n/a" if v is None else f"{v:+.3g}"
 
     ci = f"[{fmt(effect['ci_low'])}, {fmt(effect['ci_high'])}]"
     p_rank = "n/a" if effect["p_value_rank"] is None else f"{effect['p_value_rank']:.3g}"
     p_z = "n/a" if effect["p_value_z"] is None else f"{effect['p_value_z']:.2g}"
     return (f"{effect['name']} {fmt(effect['value'])} {effect['unit']} (95% CI {ci}, {effect['n_prompts']} prompts); "
-            f"vs {effect['null']['n_directions']} random directions: p_rank={p_rank}, p_z={p_z}")
+            f"vs {json_object(effect['null'])['n_directions']} random directions: p_rank={p_rank}, p_z={p_z}")
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -17,6 +17,7 @@ from deception_causal.conditions import condition_summary, random_controls, run_
 from deception_causal.direction import origin_short
 from deception_causal.measures import reply_logprobs
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
+from deception_core import JSONObject, json_object
 
 PLOT_FILE = "causal_dose_response.png"
 
@@ -27,7 +28,7 @@ def per_sample_slopes(alphas: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.asarray((values - values.mean(axis=1, keepdims=True)) @ a / float(a @ a))
 
 
-def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
+def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> JSONObject:
     """Fraction of prompts moving the expected way (+), the opposite way (anti-steerable), or not at all."""
     n = int(slopes.size)
     if n == 0:
@@ -39,7 +40,7 @@ def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> dict[str, Any]:
 class Steering(GenerationTest):
     name = "steering"
 
-    def result(self, run: CausalRun) -> dict[str, Any]:
+    def result(self, run: CausalRun) -> JSONObject:
         result = steering_result(run)
         plot = dose_response_plot(result, Path(run.context.out_dir) / PLOT_FILE)
         result["plot"] = plot.name if plot else None
@@ -68,13 +69,13 @@ def _plus_minus(plus: dict[str, Any], minus: dict[str, Any], key: str) -> np.nda
     return np.asarray(np.array(plus[key]) - np.array(minus[key]))
 
 
-def steering_effects(by_name: dict[str, dict[str, Any]], a_max: float, n_random: int, seed: int) -> dict[str, Any]:
+def steering_effects(by_name: dict[str, dict[str, Any]], a_max: float, n_random: int, seed: int) -> dict[str, JSONObject]:
     """Deception rate and reply probe score at +max minus -max alpha, against the random directions."""
     plus, minus = by_name[_name(a_max)], by_name[_name(-a_max)]
     null_pairs = [(by_name[f"random{k}_alpha{a_max:+g}"], by_name[f"random{k}_alpha{-a_max:+g}"])
                   for k in range(n_random)]
 
-    def compare(key: str, name: str, unit: str) -> dict[str, Any]:
+    def compare(key: str, name: str, unit: str) -> JSONObject:
         null = np.array([_plus_minus(p, m, key) for p, m in null_pairs])
         return compare_with_null(_plus_minus(plus, minus, key), null, name=name, unit=unit, seed=seed, expected_sign=1)
 
@@ -86,7 +87,7 @@ def steering_effects(by_name: dict[str, dict[str, Any]], a_max: float, n_random:
     }
 
 
-def dose_response(probe_records: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+def dose_response(probe_records: list[dict[str, Any]], seed: int) -> list[JSONObject]:
     """Per alpha of the probe direction: the label rates with an interval, and the mean reply probe score."""
     dose = []
     for record in probe_records:
@@ -103,7 +104,7 @@ def behaviour_slopes(by_name: dict[str, dict[str, Any]], alphas: np.ndarray, n_p
         for i in range(n_prompts)])
 
 
-def steering_result(run: CausalRun) -> dict[str, Any]:
+def steering_result(run: CausalRun) -> JSONObject:
     settings, layer = run.settings, run.direction.layer
     scale = run.steering_scale()
     alphas = np.array(sorted(settings.alphas), dtype=np.float64)
@@ -117,7 +118,7 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
                                             settings.fluency_ratio)
     effects = steering_effects(by_name, a_max, len(randoms), run.seed)
     logprob = _logprob_steering(run, alphas, scale)
-    effects["reply_logprob_slope"] = logprob.pop("effect")
+    effects["reply_logprob_slope"] = dict(json_object(logprob.pop("effect")))
     random_rates = {s: [by_name[f"random{k}_alpha{s * a_max:+g}"]["rates"]["deceptive_rate"] for k in range(len(randoms))]
                     for s in (1, -1)}
     slopes = behaviour_slopes(by_name, alphas, len(run.rows))
@@ -144,12 +145,13 @@ def steering_result(run: CausalRun) -> dict[str, Any]:
         },
         "conditions": records,
     })
-    result["summary"] = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
-                         f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
-                         + "; " + describe_effect(effects["reply_logprob_slope"]))
-    controls = result["random_controls"]
+    summary = (f"steering (layer {layer}, {origin_short(run.direction)}, scale {run.scale_factor:g} x "
+               f"{run.strength_unit.name} = {scale:.3g}): " + describe_effect(effects["deception_rate_difference"])
+               + "; " + describe_effect(effects["reply_logprob_slope"]))
+    controls = json_object(result["random_controls"])
     if controls["broken_share"] is not None:
-        result["summary"] += f"; random controls broke {controls['broken_share']:.0%} of replies"
+        summary += f"; random controls broke {controls['broken_share']:.0%} of replies"
+    result["summary"] = summary
     return result
 
 
@@ -157,7 +159,7 @@ def _name(alpha: float) -> str:
     return f"alpha{alpha:+g}" if alpha else "baseline"
 
 
-def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> dict[str, Any]:
+def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> JSONObject:
     """Teacher-forced per-sample steerability (Tan et al. 2024): the slope of the signed log-prob
     of the prompt's original reply against alpha; + means steering toward 'deceptive' makes a
     deceptive reply likelier (an honest one less likely)."""

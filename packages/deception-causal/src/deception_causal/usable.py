@@ -35,16 +35,40 @@ the mean only the variation along the direction goes. Both old choices stay avai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import numpy as np
 
 from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
-from deception_core import Dataset, ProbeDirection
+from deception_core import Dataset, JSONObject, ProbeDirection
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
+
+
+
+class SelectionSettings(Protocol):
+    """The settings the selection reads: `deception_causal.common.CausalSettings` (which imports this module)."""
+
+    @property
+    def alphas(self) -> tuple[float, ...]: ...
+    @property
+    def max_random_broken(self) -> float: ...
+    @property
+    def fluency_ratio(self) -> float: ...
+    @property
+    def n_random(self) -> int: ...
+    @property
+    def ablation(self) -> str: ...
+    @property
+    def steering_unit(self) -> str: ...
+    @property
+    def scale_factors(self) -> tuple[float, ...]: ...
+
 
 UNIT_STATISTICS = {
     "spread": "median L2 distance of the run's samples from their mean, at the direction's layer and position "
@@ -103,7 +127,7 @@ class Unit:
     value: float
     layer: int
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {"name": self.name, "value": self.value, "layer": self.layer, "statistic": UNIT_STATISTICS[self.name]}
 
 
@@ -139,7 +163,7 @@ def _broken(values: np.ndarray, clean: np.ndarray, threshold: float) -> np.ndarr
     return np.asarray((clean - values) > threshold)
 
 
-def random_broken(hf_model: Any, checks: Checks, clean: np.ndarray, rows: Sequence[tuple[int, Any]],
+def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, rows: Sequence[tuple[int, Any]],
                   layer: int, fluency_ratio: float, give_up_above: float | None = None, pad_id: int = 0,
                   chunk: int = 16) -> float:
     """Fraction of ``rows`` (check index, (project, add) of one row at ``layer``) whose reply breaks.
@@ -175,11 +199,11 @@ def ablation_rows(n_checks: int, randoms: np.ndarray, mean: np.ndarray | None) -
     return [(i, (project[k], None if add is None else add[k])) for k in range(len(randoms)) for i in range(n_checks)]
 
 
-def clean_logprobs(hf_model: Any, checks: Checks, pad_id: int = 0, chunk: int = 16) -> np.ndarray:
+def clean_logprobs(hf_model: PreTrainedModel, checks: Checks, pad_id: int = 0, chunk: int = 16) -> np.ndarray:
     return reply_logprobs(hf_model, [p for p, _ in checks], [r for _, r in checks], None, pad_id=pad_id, chunk=chunk)
 
 
-def broken_fraction(hf_model: Any, checks: Checks, layer: int, randoms: np.ndarray, strength: float,
+def broken_fraction(hf_model: PreTrainedModel, checks: Checks, layer: int, randoms: np.ndarray, strength: float,
                     fluency_ratio: float, pad_id: int = 0, mean: np.ndarray | None = None,
                     chunk: int = 16) -> dict[str, float]:
     """Fraction of (prompt, random direction, edit) replies made broken by adding ``+-strength * r``, and by
@@ -192,9 +216,9 @@ def broken_fraction(hf_model: Any, checks: Checks, layer: int, randoms: np.ndarr
                                       fluency_ratio, pad_id=pad_id, chunk=chunk)}
 
 
-def choose_direction(dataset: Dataset, hf_model: Any, chosen: ProbeDirection,
+def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeDirection,
                      alternatives: Sequence[ProbeDirection], checks: Checks,
-                     random_units: Callable[[int], np.ndarray], settings: Any, pad_id: int = 0,
+                     random_units: Callable[[int], np.ndarray], settings: SelectionSettings, pad_id: int = 0,
                      chunk: int = 16) -> Selection:
     """Ablation's and steering's directions (and steering's scale factor), with the selection's record
     (see the module docstring). A test with no fluent candidate gets ``direction`` None."""
@@ -288,7 +312,7 @@ def choose_direction(dataset: Dataset, hf_model: Any, chosen: ProbeDirection,
     return Selection(choices["ablation"], choices["steering"], record)
 
 
-def selection_for(record: dict[str, Any], test: str) -> dict[str, Any]:
+def selection_for(record: dict[str, Any], test: str) -> JSONObject:
     """The selection record as one test reports it: the shared checks, that test's verdict on top."""
     verdict = record.get("verdicts", {}).get(test, {})
     return {**{k: v for k, v in record.items() if k != "verdicts"}, **verdict, "test": test,

@@ -22,7 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 from deception_core.base.errors import ConfigError, DeceptionError, UsageError
 from deception_core.base.registry import Kind, lazy
-from deception_core.base.types import Condition, JudgeVerdict, Label, Message, Mode, Position, RuleVerdict
+from deception_core.base.types import (
+    Condition,
+    JSONObject,
+    JSONValue,
+    JudgeVerdict,
+    Label,
+    Message,
+    Mode,
+    Position,
+    RuleVerdict,
+    json_array,
+    json_number,
+    json_object,
+)
 from deception_core.config.run import RunConfig
 from deception_core.contracts.hookspecs import hookimpl
 
@@ -36,7 +49,7 @@ if TYPE_CHECKING:
         Trial,
     )
     from deception_core.base.registry import KindRegistry
-    from deception_core.capture.reply_states import REPLY_STATES_OPTION
+    from deception_core.capture.reply_states import REPLY_STATES_OPTION, ReplyTokenStates
     from deception_core.capture.texts import TextRecord, capture_texts, read_text_records, text_records
     from deception_core.config.plugin_options import ComponentParams, RunOptions
     from deception_core.config.sae import SaeSettings, sae_settings
@@ -71,6 +84,7 @@ if TYPE_CHECKING:
     from deception_core.sae import registered_saes, resolve_sae
     from deception_core.sae.encode import load_sae
     from deception_core.store.dataset import Dataset, DatasetError, atomic_write_text, read_dataset, write_dataset
+    from deception_core.store.meta import DatasetMeta
     from deception_core.ui.console import SHOW
     from deception_core.ui.progress import progress_bar
 
@@ -93,6 +107,7 @@ _LAZY: dict[str, str] = {
     "DatasetError": "deception_core.store.dataset:DatasetError",
     "read_dataset": "deception_core.store.dataset:read_dataset",
     "write_dataset": "deception_core.store.dataset:write_dataset",
+    "DatasetMeta": "deception_core.store.meta:DatasetMeta",
     # running
     "InterpretabilityRunner": "deception_core.pipeline.runner:InterpretabilityRunner",
     "RunResults": "deception_core.pipeline.runner:RunResults",
@@ -138,6 +153,7 @@ _LAZY: dict[str, str] = {
     "option": "deception_core.config.structuring:option",
     "structure_strings": "deception_core.config.structuring:structure_strings",
     "REPLY_STATES_OPTION": "deception_core.capture.reply_states:REPLY_STATES_OPTION",
+    "ReplyTokenStates": "deception_core.capture.reply_states:ReplyTokenStates",
     "atomic_write_text": "deception_core.store.dataset:atomic_write_text",
     "check_output_file": "deception_core.outputs.policy:check_output_file",
     "publish_file": "deception_core.outputs.policy:publish_file",
@@ -165,6 +181,7 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "DatasetError",
+    "DatasetMeta",
     "DeceptionError",
     "Evaluator",
     "EvaluatorContext",
@@ -175,6 +192,8 @@ __all__ = [
     "GenerationRequest",
     "InterpretabilityRunner",
     "Intervention",
+    "JSONObject",
+    "JSONValue",
     "JudgeRequest",
     "JudgeVerdict",
     "Kind",
@@ -188,6 +207,7 @@ __all__ = [
     "ProbeDirection",
     "REPLY_STATES_OPTION",
     "RecordError",
+    "ReplyTokenStates",
     "Request",
     "RuleVerdict",
     "RunConfig",
@@ -213,6 +233,9 @@ __all__ = [
     "get_plugin_set",
     "hooked",
     "hookimpl",
+    "json_array",
+    "json_number",
+    "json_object",
     "lazy",
     "load_model",
     "load_sae",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -117,7 +118,7 @@ def _warn(name: str, error: BaseException) -> str:
     return text
 
 
-def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
+def build_plugin_set(extra_plugins: Mapping[str, object] | None = None) -> PluginSet:
     """Load every enabled plugin and build the registry.
 
     ``extra_plugins`` (name -> module or object) are registered as if they came from entry

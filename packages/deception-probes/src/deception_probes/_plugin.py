@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core import KindRegistry
 
 
 @hookimpl
-def register_analyses(registry) -> None:
+def register_analyses(registry: KindRegistry) -> None:
     registry.add(
         "probes",
         "deception_probes.analysis:ProbeAnalysis",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deception_core import REPLY_STATES_OPTION, Analysis, AnalysisReport, atomic_write_text, read_dataset
+from deception_core import REPLY_STATES_OPTION, Analysis, AnalysisReport, JSONObject, atomic_write_text, read_dataset
 from deception_probes import plots
 from deception_probes.engine import run_probe_analysis
 from deception_probes.report import headline_table
 from deception_probes.scores import SCORES_FILE, TOKEN_SCORES_FILE
 from deception_probes.settings import ProbeSettings
 from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
+
+if TYPE_CHECKING:
+    from deception_core import Dataset
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -24,12 +28,12 @@ def schema_path() -> Path:
     return Path(__file__).with_name("schemas") / "probe_results.schema.json"
 
 
-def load_schema() -> dict[str, Any]:
+def load_schema() -> JSONObject:
     schema: dict[str, Any] = json.loads(schema_path().read_text())
     return schema
 
 
-def single_blas_thread() -> Any:
+def single_blas_thread() -> AbstractContextManager[object]:
     """Run the analysis with one BLAS thread, whatever the data size.
 
     Its linear algebra is mostly matrix-vector products and reductions (memory-bound), which gain
@@ -38,7 +42,8 @@ def single_blas_thread() -> Any:
     """
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
+    return limits
 
 
 class ProbeAnalysis(Analysis):
@@ -48,7 +53,7 @@ class ProbeAnalysis(Analysis):
     def __init__(self, settings: ProbeSettings | None = None) -> None:
         self.settings = settings if settings is not None else ProbeSettings()
 
-    def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
+    def run(self, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
         settings = self.settings
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +90,7 @@ class ProbeAnalysis(Analysis):
                               alternatives=outcome.alternatives, outputs=output_roles(results))
 
     @staticmethod
-    def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
+    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: ProbeSettings) -> tuple[Path, str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
         ``options["datasets"]``: those already read, by path."""
 
@@ -100,7 +105,7 @@ class ProbeAnalysis(Analysis):
         return path, transfer_table(result)
 
 
-def _control(options: dict[str, Any]) -> Any:
+def _control(options: dict[str, Any]) -> Dataset | None:
     """The control dataset of ``options["control"]`` (a path) for the score scale: the one `deception
     analyze` already read and verified (``options["datasets"]``), else read now; None without one."""
     path = options.get("control")
@@ -108,7 +113,8 @@ def _control(options: dict[str, Any]) -> Any:
         return None
     known = options.get("datasets") or {}
     if path in known:
-        return known[path]
+        read: Dataset = known[path]
+        return read
 
     return read_dataset(path)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core import Dataset, Sample, Trial
+from deception_core import AnalysisReport, Dataset, DatasetMeta, Sample, Trial, json_array, json_number, json_object
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import ProbeMethod, dense_methods
@@ -31,7 +31,7 @@ POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 
 
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
-                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS):
+                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS) -> Dataset:
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
 
     rng = np.random.default_rng(seed)
@@ -58,7 +58,7 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
             noise += 0.5 * trial_offset[np.arange(n_samples) // rounds]
             noise += (signal * depth / len(layers) * np.sqrt(width) * 0.1) * y[:, None] * direction[None, :]
             arrays[f"layer{layer}/{position}"] = noise
-    meta = {"layers": list(layers), "positions": list(positions), "model": {"id": "synthetic-bench", "d_model": width}}
+    meta = DatasetMeta(layers=layers, positions=positions, model={"id": "synthetic-bench", "d_model": width})
     trials = [Trial(trial_key=key) for key in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays)
 
@@ -82,7 +82,8 @@ def _shutdown_workers() -> None:
     get_reusable_executor().shutdown(wait=True)
 
 
-def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
+def _time_analysis(dataset: Dataset, out: Path, seed: int, permutations: int | None, jobs: int | None
+                   ) -> tuple[AnalysisReport, float, float]:
     """(report, wall seconds, CPU seconds of this process and its workers)."""
 
     analysis = ProbeAnalysis(ProbeSettings(seed=seed, jobs=jobs, n_permutations=permutations))
@@ -97,7 +98,7 @@ def _comparable(results: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in results["cells"]]
 
 
-def reference_null_timing(dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
+def reference_null_timing(dataset: Dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
     """(method, batched seconds, refit-per-labelling seconds) for the null of the first cell on ``permutations``
     labellings: the same labellings, folds and hyper-parameters both ways."""
     from threadpoolctl import threadpool_limits
@@ -147,11 +148,12 @@ def main(argv: list[str] | None = None) -> None:
         out = args.output or Path(tmp)
         report, elapsed, cpu = _time_analysis(dataset, out, args.seed, args.permutations, args.jobs)
         print(report.table)
-        slowest = sorted(report.results["cells"], key=lambda c: -c.get("elapsed_s", 0))[:3]
+        cells = [json_object(c) for c in json_array(report.results["cells"])]
+        slowest = sorted(cells, key=lambda c: -json_number(c.get("elapsed_s", 0)))[:3]
         print("slowest cells:", ", ".join(f"L{c['layer']} {c['position']} {c['method']} {c['elapsed_s']:.1f}s"
                                           for c in slowest))
-        n_perm = report.results["settings"]["n_permutations"]
-        jobs = report.results["settings"]["jobs"] or "all cores"
+        settings = json_object(report.results["settings"])
+        n_perm, jobs = settings["n_permutations"], settings["jobs"] or "all cores"
         print(f"dataset built in {built:.1f}s; analysis of {shape}, {n_perm} permutations, jobs={jobs}: "
               f"{elapsed:.1f}s wall, {cpu:.1f}s CPU over all processes "
               "(wall time depends on what else shares the CPUs; CPU time much less)")

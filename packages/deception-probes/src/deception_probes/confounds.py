@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core import Sample
+from deception_core import JSONObject, Sample
 from deception_probes.metrics import auroc_ci
 from deception_probes.settings import ProbeSettings
 
@@ -41,10 +41,10 @@ def baseline_scores(values: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def metadata_baselines(samples: Sequence[Sample], y: np.ndarray, groups: np.ndarray,
-                       settings: ProbeSettings, probe_auroc: float | None) -> dict[str, Any]:
+                       settings: ProbeSettings, probe_auroc: float | None) -> JSONObject:
     """One AUROC (with a trial-bootstrap interval) per metadata field, and a warning when a field
     alone separates the labels about as well as the probes do."""
-    entries = []
+    entries: list[JSONObject] = []
     for field in FIELDS:
         values = field_values(samples, field)
         n_values = len(set(values.tolist()))

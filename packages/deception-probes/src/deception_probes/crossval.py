@@ -13,19 +13,10 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core import JSONObject
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc
-from deception_probes.splits import Fold, both_classes
-
-
-@attrs.define
-class FoldPlan:
-    """An outer fold and the validation folds inside its training set (indices into the training set)."""
-
-    train: np.ndarray
-    test: np.ndarray
-    inner: list[Fold]
-    usable: bool  # the training set holds both classes
+from deception_probes.splits import Fold, FoldPlan, both_classes
 
 
 @attrs.define
@@ -34,7 +25,7 @@ class CrossValResult:
     scores: np.ndarray  # held-out score per labelled sample (NaN where no fold scored it)
     hypers: list[float | None]  # chosen per outer fold (None for skipped folds or methods without one)
     validation_auroc: list[float | None]  # best mean validation AUROC per outer fold
-    validation_table: list[dict[str, Any]]  # per outer fold: hyper -> mean validation AUROC
+    validation_table: list[JSONObject]  # per outer fold: hyper -> mean validation AUROC
     direction_norms: list[float] = attrs.field(factory=list)  # raw-space norm of each fold's probe
     #: per outer fold: validation scores of its training rows at the chosen hyper-parameter (NaN where none)
     validation_scores: list[np.ndarray | None] = attrs.field(factory=list)
@@ -49,7 +40,7 @@ class CrossValResult:
         return Counter(values).most_common(1)[0][0] if values else None
 
 
-def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[Fold],
+def _validation_scores(method: ProbeMethod, X: np.ndarray, y: np.ndarray, inner: list[Fold],
                        seed: int) -> tuple[dict[Any, float], dict[Any, np.ndarray]]:
     """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are
     skipped), and per value the validation score of every training row (NaN where no fold scored it)."""
@@ -68,11 +59,11 @@ def _validation_scores(method: ProbeMethod, X: Any, y: np.ndarray, inner: list[F
     return {h: float(np.mean(v)) for h, v in per_hyper.items() if v}, scores
 
 
-def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
+def cross_validate(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
     scores = np.full(len(y), np.nan)
     hypers: list[float | None] = []
     validation: list[float | None] = []
-    tables: list[dict[str, Any]] = []
+    tables: list[JSONObject] = []
     norms: list[float] = []
     fold_validation_scores: list[np.ndarray | None] = []
     for plan in plans:
@@ -100,7 +91,7 @@ def cross_validate(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldP
     return CrossValResult(method.name, scores, hypers, validation, tables, norms, fold_validation_scores)
 
 
-def held_out_scores_fixed(method: ProbeMethod, X: Any, y: np.ndarray, plans: list[FoldPlan],
+def held_out_scores_fixed(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan],
                           hyper: float | None, seed: int) -> np.ndarray:
     """Held-out scores with a fixed hyper-parameter (used by the permutation null and transfer diagonals)."""
     scores = np.full(len(y), np.nan)

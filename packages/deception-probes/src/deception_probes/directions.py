@@ -4,17 +4,22 @@ norm-matched random directions at the selected cell already break the model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from deception_core import ProbeDirection
 
+if TYPE_CHECKING:
+    from deception_core import Dataset
+    from deception_probes.crossval import CrossValResult
+    from deception_probes.methods import LinearProbe, ProbeMethod
+
 #: other (layer, position) cells handed over beside the selected one
 N_ALTERNATIVES = 3
 
 
-def probe_direction(probe: Any, best: dict[str, Any]) -> ProbeDirection:
+def probe_direction(probe: LinearProbe, best: dict[str, Any]) -> ProbeDirection:
     """The selected probe (fitted on every labelled sample) as a `ProbeDirection`; ``best`` is the
     results document's ``best`` entry, whose file holds the same vector and bias."""
     provenance = {"analysis": "probes", "method": best.get("method"), "file": best.get("file"),
@@ -24,7 +29,7 @@ def probe_direction(probe: Any, best: dict[str, Any]) -> ProbeDirection:
                           provenance)
 
 
-def cell_ranking(cvs: dict[tuple[int, str, str], Any]) -> list[tuple[tuple[int, str, str], float]]:
+def cell_ranking(cvs: dict[tuple[int, str, str], CrossValResult]) -> list[tuple[tuple[int, str, str], float]]:
     """Every (layer, position)'s best method by mean validation AUROC (the selection's own criterion),
     best first; cells without a validation figure are left out."""
     best: dict[tuple[int, str], tuple[tuple[int, str, str], float]] = {}
@@ -39,8 +44,8 @@ def cell_ranking(cvs: dict[tuple[int, str, str], Any]) -> list[tuple[tuple[int, 
     return sorted(best.values(), key=lambda item: -item[1])
 
 
-def alternatives(dataset: Any, rows: np.ndarray, y: np.ndarray, cvs: dict[tuple[int, str, str], Any],
-                 methods: list[Any], selected: tuple[int, str, str], seed: int,
+def alternatives(dataset: Dataset, rows: np.ndarray, y: np.ndarray, cvs: dict[tuple[int, str, str], CrossValResult],
+                 methods: list[ProbeMethod], selected: tuple[int, str, str], seed: int,
                  n: int = N_ALTERNATIVES) -> tuple[ProbeDirection, ...]:
     """The probes of the ``n`` best other cells (each cell's best method at its chosen ``C``, fitted
     on every labelled sample), ranked by mean validation AUROC."""

@@ -11,19 +11,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from deception_core import ProbeDirection
+from deception_core import JSONObject, ProbeDirection, Sample
 from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
 from deception_probes.directions import alternatives, probe_direction
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
-from deception_probes.methods import dense_methods
+from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
 from deception_probes.metrics import (
     auroc,
     auroc_ci,
@@ -38,18 +39,21 @@ from deception_probes.scores import THRESHOLD, ScoreScale, sample_probes, stored
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
 
+if TYPE_CHECKING:
+    from deception_core import Dataset, ReplyTokenStates
+
 log = logging.getLogger("deception.probes")
 RESULTS_SCHEMA_VERSION = 1
 LABEL_VALUE = {"honest": 0, "deceptive": 1}
 
 
-def dataset_summary(dataset: Any) -> dict[str, Any]:
+def dataset_summary(dataset: Dataset) -> dict[str, Any]:
     labels = Counter(s.label for s in dataset.samples)
     groups: dict[tuple[str, str, str], Counter[str]] = {}
     for s in dataset.samples:
         key = (str(s.scenario), str(s.mode), str(s.condition))
         groups.setdefault(key, Counter())[s.label] += 1
-    model = dataset.meta.get("model") or {}
+    model = dataset.meta.model
     return {
         "n_samples": len(dataset.samples),
         "n_trials": len({s.trial_key for s in dataset.samples}),
@@ -159,7 +163,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
     return entries, cvs
 
 
-def _analyse_cells(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+def _analyse_cells(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
                    scheme: PermutationScheme, settings: ProbeSettings
                    ) -> tuple[list[dict[str, Any]], dict[tuple[int, str, str], CrossValResult]]:
     """All layer x position cells, spread over ``settings.n_jobs()`` processes with joblib."""
@@ -204,19 +208,19 @@ class Labelled:
     ambiguous_rows: np.ndarray
 
     @classmethod
-    def of(cls, samples: list[Any]) -> Labelled:
+    def of(cls, samples: list[Sample]) -> Labelled:
         rows = np.array([i for i, s in enumerate(samples) if _field(s, "label") in LABEL_VALUE], dtype=np.int64)
         return cls(rows, np.array([LABEL_VALUE[_field(samples[i], "label")] for i in rows], dtype=np.int64),
                    np.array([str(_field(samples[i], "trial_key")) for i in rows], dtype=object),
                    np.array([i for i, s in enumerate(samples) if _field(s, "label") not in LABEL_VALUE], dtype=np.int64))
 
 
-def _field(sample: Any, name: str) -> Any:
+def _field(sample: Sample | Mapping[str, object], name: str) -> Any:
     """A sample's field, whether samples are dicts (samples.jsonl) or typed records."""
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) -> dict[str, Any]:
+def _empty_results(dataset: Dataset, settings: ProbeSettings, labelled: Labelled) -> dict[str, Any]:
     return {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "status": "ok",
@@ -241,8 +245,8 @@ def _empty_results(dataset: Any, settings: ProbeSettings, labelled: Labelled) ->
     }
 
 
-def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings, reply_states: Any = None,
-                       control: Any = None) -> Outcome:
+def run_probe_analysis(dataset: Dataset, out_dir: Path, settings: ProbeSettings, reply_states: ReplyTokenStates | None = None,
+                       control: Dataset | None = None) -> Outcome:
     """The analysis of ``dataset``; ``reply_states`` (a `deception_core.capture.reply_states.ReplyTokenStates`)
     gives the reply tokens' activations where the dataset did not store them, ``control`` (a dataset)
     the reference of the score scale (`deception_probes.scores.ScoreScale`)."""
@@ -287,7 +291,7 @@ def run_probe_analysis(dataset: Any, out_dir: Path, settings: ProbeSettings, rep
     best_method = next(m for m in methods if m.name == best_key[2])
     hyper = cvs[best_key].chosen_hyper()
     results["judge_baseline"] = judge_baseline(
-        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta),
+        samples, rows, y, groups, cvs[best_key].scores, label_policy(dataset.meta.to_json()),
         {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
     scale = _score_scale(cvs[best_key], y, best_key, best_probe, control, settings)
     results["best"]["threshold"] = THRESHOLD
@@ -338,7 +342,8 @@ def _nested(cvs: dict[tuple[int, str, str], CrossValResult], y: np.ndarray, grou
             "recall_at_fpr": recall_at_fpr(scores[mask], y[mask], settings.fpr) if mask.any() else None}
 
 
-def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tuple[int, str, str], str]:
+def _select_best(cvs: dict[tuple[int, str, str], CrossValResult], cells: list[dict[str, Any]]
+                 ) -> tuple[tuple[int, str, str], str]:
     """Best (layer, position, method) by mean validation AUROC; held-out AUROC only when no validation exists."""
     means = {}
     for key, cv in cvs.items():
@@ -354,7 +359,7 @@ def _select_best(cvs: dict[Any, Any], cells: list[dict[str, Any]]) -> tuple[tupl
     return first, "none (no figure could be computed): first layer, position and method"
 
 
-def _score_scale(cv: CrossValResult, y: np.ndarray, key: tuple[int, str, str], probe: Any, control: Any,
+def _score_scale(cv: CrossValResult, y: np.ndarray, key: tuple[int, str, str], probe: LinearProbe, control: Dataset | None,
                  settings: ProbeSettings) -> ScoreScale:
     """The scale of every written score: anchored on the control set's scores under the final probe
     where a control set with this layer and position was given, else on the honest samples' held-out scores."""
@@ -368,9 +373,9 @@ def _score_scale(cv: CrossValResult, y: np.ndarray, key: tuple[int, str, str], p
     return ScoreScale.fit(honest, settings.fpr, "honest samples (held-out scores)")
 
 
-def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method: Any, probe: Any,
+def _write_scores(dataset: Dataset, out_dir: Path, key: tuple[int, str, str], method: ProbeMethod, probe: LinearProbe,
                   cv: CrossValResult, X: np.ndarray, labelled: Labelled, plans: list[FoldPlan],
-                  settings: ProbeSettings, scale: ScoreScale, reply_states: Any) -> dict[str, Any]:
+                  settings: ProbeSettings, scale: ScoreScale, reply_states: ReplyTokenStates | None) -> JSONObject:
     """The per-sample (and per-token) score files of the best probe; see `deception_probes.scores`.
 
     Reply tokens come from the stored ``reply_all`` activations, else from ``reply_states`` (one
@@ -393,15 +398,17 @@ def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method
                     "score: on the scale (0 = decision threshold), score_raw: the raw projection"}
 
 
-def _timed(states: Any, started: float, layer: int, n: int) -> Any:
+def _timed(states: Iterator[tuple[int, np.ndarray]], started: float, layer: int, n: int
+           ) -> Iterator[tuple[int, np.ndarray]]:
     """``states`` passed through, logging how long the pass took once it is used up."""
     yield from states
     log.info("probes: token scores of %d replies at layer %s by a teacher-forced pass (%.1fs)", n, layer,
              time.perf_counter() - started)
 
 
-def _save_best(key, selected_on, cvs, methods, X, y, results, dataset, ambiguous_rows, out_dir: Path,
-               settings) -> tuple[dict[str, Any], Any]:
+def _save_best(key: tuple[int, str, str], selected_on: str, cvs: dict[tuple[int, str, str], CrossValResult],
+               methods: list[ProbeMethod], X: np.ndarray, y: np.ndarray, results: dict[str, Any], dataset: Dataset,
+               ambiguous_rows: np.ndarray, out_dir: Path, settings: ProbeSettings) -> tuple[JSONObject, LinearProbe]:
     layer, position, method_name = key
     probes_dir = out_dir / "probes"
     per_method = {}

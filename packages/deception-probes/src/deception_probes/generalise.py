@@ -7,14 +7,14 @@ never as a number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from deception_core import Sample
+from deception_core import JSONObject, Sample
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts
+from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds
 
 #: condition groups compared by the transfer matrices: name -> (sample field, accepted values)
@@ -34,10 +34,10 @@ def _missing(y: np.ndarray) -> str:
     return f"one class only ({counts['honest']} honest, {counts['deceptive']} deceptive)"
 
 
-def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
-               hyper: float | None, settings: Any) -> dict[str, Any]:
+def train_test(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, train: np.ndarray, test: np.ndarray,
+               hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """Fit on ``train`` rows, evaluate on ``test`` rows; AUROC with a trial-bootstrap interval."""
-    entry: dict[str, Any] = {"train_counts": class_counts(y[train], groups[train]),
+    entry: JSONObject = {"train_counts": class_counts(y[train], groups[train]),
                              "test_counts": class_counts(y[test], groups[test])}
     if not both_classes(y[train]):
         return {**entry, "status": "not computable", "reason": f"training side: {_missing(y[train])}", "auroc": None}
@@ -49,11 +49,11 @@ def train_test(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, t
     return {**entry, "status": "ok", "reason": None, "auroc": ci}
 
 
-def within_group(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
-                 hyper: float | None, settings: Any) -> dict[str, Any]:
+def within_group(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, rows: np.ndarray,
+                 hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """The diagonal of a transfer matrix: grouped cross-validation inside one condition group."""
     yy, gg = y[rows], groups[rows]
-    entry: dict[str, Any] = {"train_counts": class_counts(yy, gg), "test_counts": class_counts(yy, gg)}
+    entry: JSONObject = {"train_counts": class_counts(yy, gg), "test_counts": class_counts(yy, gg)}
     if not both_classes(yy):
         return {**entry, "status": "not computable", "reason": _missing(yy), "auroc": None}
     k = feasible_folds(yy, gg, settings.n_folds)
@@ -74,10 +74,10 @@ def group_rows(samples: Sequence[Sample], name: str) -> np.ndarray:
     return np.array([i for i, s in enumerate(samples) if getattr(s, field) in values], dtype=np.int64)
 
 
-def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
-                      hyper: float | None, settings: Any) -> dict[str, Any]:
+def transfer_matrices(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray, samples: Sequence[Sample],
+                      hyper: float | None, settings: ProbeSettings) -> JSONObject:
     """For each matrix (mode, incentive): a 2x2 grid train-group x test-group; off-diagonals are transfers."""
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for matrix, (a, b) in MATRICES.items():
         rows = {name: group_rows(samples, name) for name in (a, b)}
         cells = []
@@ -92,8 +92,8 @@ def transfer_matrices(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.nda
     return out
 
 
-def leave_one_scenario_out(method: ProbeMethod, X: Any, y: np.ndarray, groups: np.ndarray,
-                           scenarios: np.ndarray, hyper: float | None, settings: Any) -> dict[str, Any]:
+def leave_one_scenario_out(method: ProbeMethod, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                           scenarios: np.ndarray, hyper: float | None, settings: ProbeSettings) -> JSONObject:
     names = sorted(set(scenarios.tolist()))
     if len(names) < 2:
         return {"status": "not computable", "reason": f"one scenario only ({', '.join(names) or 'none'})", "held_out": []}

@@ -12,17 +12,26 @@ import abc
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import numpy as np
+import numpy.typing as npt
 
-from deception_core import UsageError, atomic_write_text
+from deception_core import JSONObject, JSONValue, UsageError, atomic_write_text
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from deception_probes.splits import FoldPlan
+
+#: a feature matrix: dense activations, or SAE codes as a scipy CSR matrix
+Features = Union[np.ndarray, "sp.csr_matrix"]
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8
 
 
-def _is_sparse(X: Any) -> bool:
+def _is_sparse(X: Features) -> bool:
     return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
 
 
@@ -68,7 +77,7 @@ class LinearProbe:
         scaler_mean: np.ndarray | None = None,
         scaler_scale: np.ndarray | None = None,
         hyper: float | None = None,
-        info: dict[str, Any] | None = None,
+        info: JSONObject | None = None,
     ) -> None:
         self.method = method
         self.direction = np.asarray(direction, dtype=np.float64).ravel()
@@ -87,7 +96,7 @@ class LinearProbe:
         norm = float(np.linalg.norm(self.direction))
         return self.direction / norm if norm > 0 else self.direction
 
-    def score(self, X: Any) -> np.ndarray:
+    def score(self, X: Features) -> np.ndarray:
         """Scores of the rows of ``X`` (dense array or scipy.sparse matrix); higher = more deceptive."""
         if X.shape[1] != self.dim:
             raise UsageError(f"this probe reads {self.dim}-dimensional inputs but got {X.shape[1]} columns; "
@@ -96,7 +105,7 @@ class LinearProbe:
             return np.asarray(X @ self.direction).ravel() + self.bias
         return np.asarray(X, dtype=np.float64) @ self.direction + self.bias
 
-    def save(self, path: str | Path, **extra: Any) -> Path:
+    def save(self, path: str | Path, **extra: JSONValue) -> Path:
         """Write ``path`` (``.safetensors``) and its ``.json`` sidecar; returns the safetensors path."""
         from safetensors.numpy import save_file
 
@@ -126,12 +135,13 @@ class LinearProbe:
         return path
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> JSONValue:
+    plain: JSONValue = str(value)
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+        plain = value.item()
+    elif isinstance(value, np.ndarray):
+        plain = value.tolist()
+    return plain
 
 
 def load_probe(path: str | Path) -> LinearProbe:
@@ -169,15 +179,15 @@ class ProbeMethod(abc.ABC):
     accepts_sparse: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def fit(self, X: Any, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
+    def fit(self, X: Features, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
         """Fit on rows ``X`` with labels ``y`` (1 = deceptive, 0 = honest)."""
 
-    def fit_path(self, X: Any, y: np.ndarray, seed: int) -> list[LinearProbe]:
+    def fit_path(self, X: Features, y: np.ndarray, seed: int) -> list[LinearProbe]:
         """One probe per value of ``hyper_grid`` (or one probe when there is no hyper-parameter)."""
         grid = self.hyper_grid or (self.default_hyper,)
         return [self.fit(X, y, h, seed) for h in grid]
 
-    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+    def held_out_batch(self, X: Features, Y: np.ndarray, plans: list[FoldPlan], hyper: float | None, seed: int) -> np.ndarray:
         """Held-out scores ``[n, B]`` for ``B`` labellings (columns of ``Y``) over the same outer folds.
 
         Used by the permutation null: the folds, and so everything computed from the features alone,
@@ -247,7 +257,7 @@ class LogisticMethod(ProbeMethod):
                     np.array([o[2] for o in out]))
         return mm_logistic(Z, Y, C, gram, warm, self.tol, self.max_iter)
 
-    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+    def held_out_batch(self, X: Features, Y: np.ndarray, plans: list[FoldPlan], hyper: float | None, seed: int) -> np.ndarray:
         """Each fold is standardised (and its Gram matrix formed) once for all labellings, which are then
         solved together, as one matrix of right-hand sides."""
         C = self.default_hyper if hyper is None else hyper
@@ -265,8 +275,8 @@ class LogisticMethod(ProbeMethod):
         return scores
 
 
-def _trainable_folds(Y: np.ndarray, plans: list[Any],
-                     dtype: Any = None) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+def _trainable_folds(Y: np.ndarray, plans: list[FoldPlan],
+                     dtype: npt.DTypeLike | None = None) -> Iterator[tuple[FoldPlan, np.ndarray, np.ndarray]]:
     """Per fold: the plan, the labellings (columns of ``Y``) with both classes in its training rows, and
     those training labels; a fold where no labelling has both classes is skipped."""
     for plan in plans:
@@ -339,7 +349,7 @@ def mm_logistic(Z: np.ndarray, Y: np.ndarray, C: float, gram: np.ndarray,
     return W, b, iterations
 
 
-def _bound_solver(matrix: np.ndarray, dtype: Any, *, many: bool) -> Callable[[np.ndarray], np.ndarray]:
+def _bound_solver(matrix: np.ndarray, dtype: npt.DTypeLike, *, many: bool) -> Callable[[np.ndarray], np.ndarray]:
     """``g -> matrix^-1 g`` for the fixed bound of `mm_logistic`, from one Cholesky factor: with ``many``
     labellings the inverse is formed once (d^3) and each step is one product; with few, two triangular
     solves per step are cheaper than the inverse."""
@@ -415,7 +425,7 @@ class MeanDifferenceMethod(ProbeMethod):
         direction = mu1 - mu0
         return LinearProbe(self.name, direction, -float(direction @ (mu1 + mu0) / 2))
 
-    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+    def held_out_batch(self, X: Features, Y: np.ndarray, plans: list[FoldPlan], hyper: float | None, seed: int) -> np.ndarray:
         """Class means of every labelling at once: two matrix products per fold."""
         scores = np.full(Y.shape, np.nan)
         for plan, usable, Ytr in _trainable_folds(Y, plans, np.float64):
@@ -447,7 +457,7 @@ class LatMethod(ProbeMethod):
         return LinearProbe(self.name, directions[:, 0], float(biases[0]), scaler_mean=mean, scaler_scale=scale,
                            info={"pairs": int(pairs[0])})
 
-    def held_out_batch(self, X: Any, Y: np.ndarray, plans: list[Any], hyper: float | None, seed: int) -> np.ndarray:
+    def held_out_batch(self, X: Features, Y: np.ndarray, plans: list[FoldPlan], hyper: float | None, seed: int) -> np.ndarray:
         """Each fold's scaling is computed once for all labellings; wide power iterations run on all at once."""
         scores = np.full(Y.shape, np.nan)
         for plan, usable, Ytr in _trainable_folds(Y, plans):
@@ -563,7 +573,7 @@ class SparseLogisticMethod(ProbeMethod):
         self.hyper_grid = tuple(grid)
         self.default_hyper = default
 
-    def fit(self, X: Any, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
+    def fit(self, X: Features, y: np.ndarray, hyper: float | None, seed: int) -> LinearProbe:
         import scipy.sparse as sp
         from sklearn.linear_model import LogisticRegression
 

@@ -6,9 +6,9 @@ present) is returned as None, never as a number.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+
+from deception_core import JSONObject
 
 
 def auroc_weighted(scores: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -114,7 +114,7 @@ INTERVAL_METHOD = "trial-clustered DeLong (Obuchowski 1997) variance, Wald inter
 
 
 def auroc_ci(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, level: float = 0.95,
-             extra_logit_variance: float = 0.0) -> dict[str, Any] | None:
+             extra_logit_variance: float = 0.0) -> JSONObject | None:
     """AUROC with an interval that treats TRIALS (``groups``) as the independent units.
 
     Why this interval: rounds of one trial are correlated, so the variance must be clustered by trial
@@ -152,7 +152,7 @@ def auroc_ci(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, level: float
 
 
 def auroc_difference_ci(scores_a: np.ndarray, scores_b: np.ndarray, y: np.ndarray, groups: np.ndarray,
-                        level: float = 0.95) -> dict[str, Any] | None:
+                        level: float = 0.95) -> JSONObject | None:
     """AUROC(a) - AUROC(b) on the SAME samples, with a paired trial-clustered DeLong interval.
 
     The two AUROCs are correlated (same samples, same trials); the difference of their per-trial
@@ -185,7 +185,7 @@ def balanced_accuracy(scores: np.ndarray, y: np.ndarray, threshold: float = 0.0)
     return float((predicted[y == 1].mean() + (~predicted[y == 0]).mean()) / 2)
 
 
-def recall_at_fpr(scores: np.ndarray, y: np.ndarray, fpr: float = 0.01) -> dict[str, Any] | None:
+def recall_at_fpr(scores: np.ndarray, y: np.ndarray, fpr: float = 0.01) -> JSONObject | None:
     """Recall on deceptive samples at the threshold that lets ``fpr`` of the HONEST samples through.
 
     The threshold is the (1 - fpr) quantile of honest scores (the highest honest score when there are

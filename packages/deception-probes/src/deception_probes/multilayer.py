@@ -10,10 +10,9 @@ probe" handed to the causal tests.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from deception_core import JSONObject
 from deception_probes.crossval import CrossValResult, FoldPlan
 from deception_probes.metrics import auroc, auroc_ci, balanced_accuracy, recall_at_fpr
 
@@ -32,9 +31,10 @@ def _mean(columns: list[np.ndarray]) -> np.ndarray:
 
 def multi_layer_probes(cvs: dict[tuple[int, str, str], CrossValResult], layers: list[int], positions: list[str],
                        y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan], fpr: float
-                       ) -> tuple[list[dict[str, Any]], dict[tuple[int, str, str], CrossValResult]]:
+                       ) -> tuple[list[JSONObject], dict[tuple[int, str, str], CrossValResult]]:
     """One ensemble per position (when at least two layers were captured): entries and their CV results."""
-    entries, ensembles = [], {}
+    entries: list[JSONObject] = []
+    ensembles: dict[tuple[int, str, str], CrossValResult] = {}
     for position in positions:
         members = [cvs[(layer, position, BASE_METHOD)] for layer in layers if (layer, position, BASE_METHOD) in cvs]
         if len(members) < 2:

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deception_core import JSONObject
 from deception_probes.crossval import FoldPlan
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc, auroc_columns, auroc_influence, cluster_variance, group_codes
@@ -47,7 +48,7 @@ class PermutationScheme:
     def testable(self) -> bool:
         return self.level is not None and self.labellings.shape[1] > 0
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {"level": self.level, "assumption": LEVELS.get(self.level or ""),
                 "log10_distinct_labellings": round(self.log10_distinct, 3), "reason": self.reason}
 
@@ -121,8 +122,8 @@ def _draw(y: np.ndarray, trials: list[tuple[int, np.ndarray]], level: str, n: in
     return out
 
 
-def permutation_test(method: ProbeMethod, X: Any, scheme: PermutationScheme, plans: list[FoldPlan], groups: np.ndarray,
-                     hyper: float | None, observed: float | None, seed: int) -> dict[str, Any] | None:
+def permutation_test(method: ProbeMethod, X: np.ndarray, scheme: PermutationScheme, plans: list[FoldPlan], groups: np.ndarray,
+                     hyper: float | None, observed: float | None, seed: int) -> JSONObject | None:
     """Rerun the outer cross-validation on each permuted labelling; p = (1 + #null >= observed) / (1 + n).
 
     The folds are the real analysis' folds (every labelling keeps each fold's class counts); the
@@ -192,7 +193,7 @@ def refit_logit_variance(scores: np.ndarray, Y: np.ndarray, groups: np.ndarray, 
 
 
 def random_direction_null(X: np.ndarray, y: np.ndarray, norm: float, n: int, seed: int,
-                          observed: dict[str, float | None]) -> dict[str, Any] | None:
+                          observed: dict[str, float | None]) -> JSONObject | None:
     """AUROC of ``n`` random Gaussian directions with the probe's norm (AUROC itself is scale-free).
 
     ``observed`` maps method -> held-out AUROC; each gets the fraction of random directions that match

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deception_core import json_number
 from deception_probes.metrics import auroc, recall_at_fpr
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: text on the transfer matrix's grey "not computable" cells
 MISSING_TEXT_COLOUR = "black"
 MISSING_FACE = "#dddddd"
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     """A figure with constrained layout: titles, the suptitle and tick labels never overlap."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -24,7 +28,7 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, bbox_inches="tight")
     tmp.replace(path)
@@ -45,7 +49,7 @@ def dodge_offsets(n_methods: int, layers: list[int]) -> list[float]:
     return [(i - (n_methods - 1) / 2) * step for i in range(n_methods)]
 
 
-def auroc_by_layer_figure(results: dict[str, Any]):
+def auroc_by_layer_figure(results: dict[str, Any]) -> Figure | None:
     cells = [c for c in results["cells"] if c["auroc"] is not None]
     if not cells:
         return None
@@ -83,7 +87,7 @@ def roc_best(results: dict[str, Any], scores: np.ndarray, y: np.ndarray, path: P
     return None if fig is None else _save(fig, path)
 
 
-def roc_best_figure(results: dict[str, Any], scores: np.ndarray, y: np.ndarray):
+def roc_best_figure(results: dict[str, Any], scores: np.ndarray, y: np.ndarray) -> Figure | None:
     mask = ~np.isnan(scores)
     scores, y = scores[mask], y[mask]
     value = auroc(scores, y)
@@ -99,7 +103,7 @@ def roc_best_figure(results: dict[str, Any], scores: np.ndarray, y: np.ndarray):
     point = recall_at_fpr(scores, y, target)
     if point is not None:
         ax.axvline(target, color="black", lw=0.6, ls=":")
-        ax.plot([point["achieved_fpr"]], [point["value"]], marker="o", ms=8, color="crimson", ls="none",
+        ax.plot([json_number(point["achieved_fpr"])], [json_number(point["value"])], marker="o", ms=8, color="crimson", ls="none",
                 label=f"{target:.0%} FPR target: recall {point['value']:.2f} at FPR {point['achieved_fpr']:.3f}"
                       + (" (few honest samples)" if point["resolution_limited"] else ""))
     ax.set_xlabel("false positive rate (honest)")
@@ -125,7 +129,7 @@ def transfer_heatmap(results: dict[str, Any], path: Path) -> Path | None:
     return None if fig is None else _save(fig, path)
 
 
-def transfer_figure(results: dict[str, Any]):
+def transfer_figure(results: dict[str, Any]) -> Figure | None:
     transfer = (results.get("generalisation") or {}).get("transfer")
     if not transfer:
         return None

@@ -3,31 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deception_core import JSONObject
 from deception_probes.crossval import FoldPlan, cross_validate
 from deception_probes.methods import SparseLogisticMethod
 from deception_probes.metrics import auroc_ci, balanced_accuracy, recall_at_fpr
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
-def sae_positions(dataset: Any) -> list[str]:
+    from deception_core import Dataset
+    from deception_probes.settings import ProbeSettings
+
+
+def sae_positions(dataset: Dataset) -> list[str]:
     return sorted({k.split("/")[1] for k in dataset.arrays if k.startswith("sae/") and k.endswith("/indices")})
 
 
-def sae_matrix(dataset: Any, position: str) -> Any:
+def sae_matrix(dataset: Dataset, position: str) -> sp.csr_matrix:
     """The CSR matrix [n_samples, d_sae] of the SAE codes stored for ``position``."""
     import scipy.sparse as sp
 
     indices = dataset.arrays[f"sae/{position}/indices"].astype(np.int64)
     values = dataset.arrays[f"sae/{position}/values"].astype(np.float64)
     offsets = dataset.arrays[f"sae/{position}/offsets"].astype(np.int64)
-    d_sae = int((dataset.meta.get("sae") or {}).get("d_sae") or (indices.max() + 1 if len(indices) else 1))
+    recorded = (dataset.meta.sae or {}).get("d_sae")
+    d_sae = int(recorded) if isinstance(recorded, (int, float)) and recorded else int(indices.max() + 1 if len(indices) else 1)
     return sp.csr_matrix((values, indices, offsets), shape=(len(offsets) - 1, d_sae))
 
 
-def top_features(weights: np.ndarray, X: Any, y: np.ndarray, k: int) -> list[dict[str, Any]]:
+def top_features(weights: np.ndarray, X: np.ndarray, y: np.ndarray, k: int) -> list[JSONObject]:
     """The ``k`` features with the largest positive weights (pointing to deception), with firing rates."""
     active = X.copy()
     active.data = (active.data != 0).astype(np.float64)
@@ -38,12 +46,12 @@ def top_features(weights: np.ndarray, X: Any, y: np.ndarray, k: int) -> list[dic
              "freq_honest": float(freq_h[i])} for i in order]
 
 
-def analyse_sae(dataset: Any, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
-                settings: Any, out_dir: Path) -> dict[str, Any]:
+def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
+                settings: ProbeSettings, out_dir: Path) -> JSONObject:
     positions = sae_positions(dataset)
     if not positions:
         return {"status": "absent", "reason": "this dataset has no SAE codes (run with --sae)", "positions": []}
-    meta = dataset.meta.get("sae") or {}
+    meta = dataset.meta.sae or {}
     method = SparseLogisticMethod()
     results = []
     for position in positions:

@@ -16,12 +16,21 @@ given). The raw projection ``x . direction + bias`` stays in ``score_raw``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
+
+from deception_core import JSONObject
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from deception_core import Dataset, Sample
+    from deception_probes.crossval import FoldPlan
+    from deception_probes.methods import LinearProbe, ProbeMethod
 
 SCORES_FILE = "probe_scores.parquet"
 TOKEN_SCORES_FILE = "probe_token_scores.parquet"
@@ -88,7 +97,7 @@ class ScoreScale:
     def apply(self, raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, dtype=np.float64) / self.unit
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {"threshold": THRESHOLD, "unit_raw": self.unit, "reference": self.reference,
                 "n_reference": self.n_reference, "fpr": self.fpr, "fpr_threshold": self.fpr_threshold,
                 # with fewer than 1 / fpr reference scores the mark is simply their highest one
@@ -98,11 +107,11 @@ class ScoreScale:
                             f"1 the score that flags {self.fpr:.0%} of the {self.reference}")}
 
 
-def _field(sample: Any, name: str) -> Any:
+def _field(sample: Sample | Mapping[str, object], name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def stored_reply_tokens(dataset: Any, layer: int) -> Iterator[tuple[int, np.ndarray]] | None:
+def stored_reply_tokens(dataset: Dataset, layer: int) -> Iterator[tuple[int, np.ndarray]] | None:
     """``(row, [n_tokens, d])`` of every sample from the stored ``reply_all`` activations; None without them."""
     matrix: np.ndarray | None = dataset.arrays.get(f"layer{layer}/{REPLY_ALL}")
     if matrix is None:
@@ -116,21 +125,21 @@ def stored_reply_tokens(dataset: Any, layer: int) -> Iterator[tuple[int, np.ndar
     return rows()
 
 
-def _write_parquet(frame: Any, path: Path) -> Path:
+def _write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
     return path
 
 
-def sample_probes(method: Any, X: np.ndarray, y: np.ndarray, plans: list[Any], hypers: list[float | None],
-                  final: Any, rows: np.ndarray, n_samples: int, seed: int) -> list[Any]:
+def sample_probes(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan], hypers: list[float | None],
+                  final: LinearProbe, rows: np.ndarray, n_samples: int, seed: int) -> list[LinearProbe]:
     """The probe that scores each sample of the dataset: its held-out fold's probe, else the final probe.
 
     The fold probes are refitted exactly as the cross-validation fitted them (same rows, hyper-parameter
     and seed), so their scores of the held-out rows are the cross-validated scores.
     """
-    probes: list[Any] = [final] * n_samples
+    probes: list[LinearProbe] = [final] * n_samples
     for plan, hyper in zip(plans, hypers, strict=True):
         if not plan.usable:
             continue
@@ -140,8 +149,8 @@ def sample_probes(method: Any, X: np.ndarray, y: np.ndarray, plans: list[Any], h
     return probes
 
 
-def write_score_files(dataset: Any, out_dir: Path, best: tuple[int, str, str], heldout: np.ndarray,
-                      rows: np.ndarray, probes: list[Any], final: Any, scale: ScoreScale,
+def write_score_files(dataset: Dataset, out_dir: Path, best: tuple[int, str, str], heldout: np.ndarray,
+                      rows: np.ndarray, probes: list[LinearProbe], final: LinearProbe, scale: ScoreScale,
                       tokens: Iterable[tuple[int, np.ndarray]] | None = None) -> list[Path]:
     """Write ``probe_scores.parquet`` (and ``probe_token_scores.parquet`` given ``tokens``); returns the paths.
 

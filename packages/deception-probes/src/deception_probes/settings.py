@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from deception_core import UsageError
+from deception_core import JSONObject, UsageError
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -57,5 +57,5 @@ class ProbeSettings:
 
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
         return {**attrs.asdict(self), "c_grid": list(self.c_grid)}

@@ -6,9 +6,20 @@ a per-sample split would let a probe recognise the trial instead of the deceptio
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 Fold = tuple[np.ndarray, np.ndarray]
+
+
+@attrs.define
+class FoldPlan:
+    """An outer fold and the validation folds inside its training set (indices into the training set)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    inner: list[Fold]
+    usable: bool  # the training set holds both classes
 
 
 def trials_per_class(y: np.ndarray, groups: np.ndarray) -> tuple[int, int]:

@@ -13,18 +13,22 @@ the within-dataset cross-validated AUROC of the chosen cell on its diagonal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deception_core import UsageError, fingerprint_mismatch, read_dataset
+from deception_core import JSONObject, JSONValue, UsageError, fingerprint_mismatch, read_dataset
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
 from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import feasible_folds
+
+if TYPE_CHECKING:
+    from deception_core import Dataset
 
 TRANSFER_FILE = "probe_transfer.json"
 #: the positions a transferred probe reads: the reply's own tokens, as the field scores responses. The
@@ -33,12 +37,12 @@ TRANSFER_FILE = "probe_transfer.json"
 READ_POSITIONS = ("reply_mean", "reply_last")
 
 
-def _model_id(dataset: Any) -> Any:
-    model = dataset.meta.get("model") or {}
+def _model_id(dataset: Dataset) -> JSONValue:
+    model = dataset.meta.model
     return model.get("id") if isinstance(model, dict) else model
 
 
-def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
+def check_compatible(named: Mapping[str, Dataset]) -> tuple[list[int], list[str]]:
     """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
 
     models = {name: _model_id(d) for name, d in named.items()}
@@ -46,7 +50,7 @@ def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
         listing = ", ".join(f"{n}: {m}" for n, m in models.items())
         raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
                          "activations: capture every dataset with the same --model")
-    different = fingerprint_mismatch({name: d.meta for name, d in named.items()})
+    different = fingerprint_mismatch({name: d.meta.to_json() for name, d in named.items()})
     if different:
         raise UsageError(f"the datasets come from different models, though their ids agree: {different}; a probe "
                          "reads one model's activations: capture every dataset with the same model files")
@@ -62,7 +66,7 @@ def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
     return layers, positions
 
 
-def select_and_fit(dataset: Any, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
+def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
     """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
@@ -93,7 +97,7 @@ def select_and_fit(dataset: Any, layers: list[int], positions: list[str], settin
             "within_auroc": auroc_ci(cv.scores[mask], y[mask], groups[mask])}
 
 
-def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
+def control_threshold(scores: np.ndarray, fpr: float) -> JSONObject:
     """The threshold that flags ``fpr`` of the control samples (their (1 - fpr) quantile)."""
     threshold = float(np.quantile(scores, 1 - fpr, method="higher"))
     return {"threshold": threshold, "target_fpr": fpr, "n_control": int(len(scores)),
@@ -101,7 +105,7 @@ def control_threshold(scores: np.ndarray, fpr: float) -> dict[str, Any]:
             "resolution_limited": bool(len(scores) < 1 / fpr)}
 
 
-def evaluate(fitted: dict[str, Any], dataset: Any, threshold: dict[str, Any] | None) -> dict[str, Any]:
+def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any] | None) -> JSONObject:
     """The fitted probe on one evaluation dataset's labelled samples."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
@@ -119,8 +123,8 @@ def evaluate(fitted: dict[str, Any], dataset: Any, threshold: dict[str, Any] | N
     return entry
 
 
-def transfer_analysis(run: Any, train_from: dict[str, Any], control: Any | None, settings: ProbeSettings,
-                      run_name: str = "this run") -> dict[str, Any]:
+def transfer_analysis(run: Dataset, train_from: Mapping[str, Dataset], control: Dataset | None, settings: ProbeSettings,
+                      run_name: str = "this run") -> JSONObject:
     """Every training dataset (``train_from`` and the run itself) evaluated on every other one."""
     named = {run_name: run, **train_from}
     if control is not None:
@@ -168,7 +172,7 @@ def transfer_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_named(paths: list[str | Path], known: dict[str, Any] | None = None) -> dict[str, Any]:
+def load_named(paths: list[str | Path], known: Mapping[str, Dataset] | None = None) -> dict[str, Dataset]:
     """The datasets at ``paths`` by path (those in ``known`` are not read again)."""
 
     known = known or {}

@@ -17,7 +17,7 @@ A hedged claim ("maybe around 40") is not checkable and is reported as such, nev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -105,7 +105,7 @@ def _word_numbers(text: str) -> list[Number]:
     return out
 
 
-def _next_is(tokens, i: int, words) -> bool:
+def _next_is(tokens: Sequence[tuple[str, int, int]], i: int, words: Collection[str]) -> bool:
     return i + 1 < len(tokens) and tokens[i + 1][0] in words
 
 

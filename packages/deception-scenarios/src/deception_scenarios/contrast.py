@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from deception_core import StatementSet, UsageError, check_output_file, publish_file
+from deception_core import JSONObject, StatementSet, UsageError, check_output_file, publish_file
 
 CAPITALS = (("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Egypt", "Cairo"),
             ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens"),
@@ -82,9 +82,9 @@ def facts(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -> list[tupl
     return out
 
 
-def instructed_pairs(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -> list[dict[str, Any]]:
+def instructed_pairs(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -> list[JSONObject]:
     """Two records per fact (honest and dishonest persona, same true reply), in `deception capture`'s format."""
-    records = []
+    records: list[JSONObject] = []
     for index, (kind, statement) in enumerate(facts(n_arithmetic, n_units, seed)):
         for persona, label in ((HONEST, "honest"), (DISHONEST, "deceptive")):
             records.append({"messages": [{"role": "system", "content": persona}, {"role": "user", "content": REQUEST}],
@@ -116,7 +116,7 @@ class InstructedPairs(StatementSet):
     def __init__(self, settings: InstructedPairsSettings | None = None) -> None:
         self.settings = settings or InstructedPairsSettings()
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[JSONObject]:
         return instructed_pairs(**attrs.asdict(self.settings))
 
 

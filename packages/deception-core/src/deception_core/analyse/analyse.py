@@ -11,6 +11,7 @@ import attrs
 
 from deception_core.base.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
 from deception_core.base.registry import Kind, Registry
+from deception_core.base.types import JSONObject
 from deception_core.config.components import build
 from deception_core.contracts.analysis import Analysis
 from deception_core.store.dataset import Dataset, atomic_write_text, sha256_file
@@ -23,7 +24,7 @@ log = logging.getLogger("deception")
 RUN_DEFAULTS = ("seed", "jobs")
 
 
-def analysis_params(analysis_class: type, params: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+def analysis_params(analysis_class: type, params: Mapping[str, Any], options: Mapping[str, Any]) -> JSONObject:
     """``params`` with the run-wide ``seed`` and ``jobs`` filled in where the analysis's settings have them."""
     settings_class = getattr(analysis_class, "settings_class", None)
     if settings_class is None:
@@ -46,7 +47,7 @@ def build_analyses(registry: Registry, options: Mapping[str, Any],
     return analyses
 
 
-def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: dict[str, Any],
+def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: JSONObject,
                  components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AnalysisReport]:
     """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
     the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``, and ``datasets``: those

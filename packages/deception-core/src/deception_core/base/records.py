@@ -13,22 +13,24 @@ array, like the prompt's ids.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, SupportsInt, TypeVar
 
 import attrs
 import numpy as np
 import numpy.typing as npt
+
+from deception_core.base.types import JSONObject
 
 
 class RecordError(ValueError):
     """A stored record that does not match its type (unknown or missing fields)."""
 
 
-def _dicts(value: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+def _dicts(value: Iterable[JSONObject]) -> tuple[JSONObject, ...]:
     return tuple(value)
 
 
-def _ids(value: Any) -> tuple[int, ...] | None:
+def _ids(value: Iterable[SupportsInt] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(i) for i in value)
 
 
@@ -61,14 +63,14 @@ class Sample:
     stopped_by: str | None = None
     rule_label: str | None = None
     rule_trace: str | None = None
-    claims: dict[str, Any] = attrs.field(factory=dict)
+    claims: JSONObject = attrs.field(factory=dict)
     judge_label: str | None = None
     judge_raw: str | None = None
     judge_error: str | None = None
     agreement: bool | None = None
     belief: str | None = None
     self_report: str | None = None
-    outcome: dict[str, Any] = attrs.field(factory=dict)
+    outcome: JSONObject = attrs.field(factory=dict)
     sae_reconstruction_mse: dict[str, float] | None = None  # per position, with --sae
     sae_l0: dict[str, int] | None = None  # active SAE features per position, with --sae
     row: int = 0
@@ -76,9 +78,9 @@ class Sample:
     reply_all_length: int | None = None
     reply_ids: tuple[int, ...] | None = attrs.field(default=None, converter=_ids, eq=True)
     #: earlier labellings, oldest first (`deception relabel` appends one before it changes the labels)
-    label_history: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
+    label_history: tuple[JSONObject, ...] = attrs.field(default=(), converter=_dicts)
     #: the judge that gave ``judge_label`` when it was set by `deception relabel` (name, model; never a key)
-    judge: dict[str, Any] | None = None
+    judge: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -91,10 +93,10 @@ class Trial:
     condition: str = ""
     index: int = 0
     seed: int = 0
-    facts: dict[str, Any] = attrs.field(factory=dict)
-    transcript: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
-    outcome: dict[str, Any] = attrs.field(factory=dict)
-    calls: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_dicts)
+    facts: JSONObject = attrs.field(factory=dict)
+    transcript: tuple[JSONObject, ...] = attrs.field(default=(), converter=_dicts)
+    outcome: JSONObject = attrs.field(factory=dict)
+    calls: tuple[JSONObject, ...] = attrs.field(default=(), converter=_dicts)
 
 
 #: Sample fields kept out of ``samples.jsonl`` (stored as ragged arrays instead).
@@ -125,6 +127,10 @@ def from_json(cls: type[R], data: Mapping[str, Any], **extra: Any) -> R:
         raise RecordError(f"a stored {cls.__name__} does not match its type ({error})") from None
 
 
+def _float_vector(value: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    return np.asarray(value, dtype=np.float64).ravel()
+
+
 @attrs.frozen
 class ProbeDirection:
     """A linear read-out in raw activation space: ``score(x) = x . vector + bias``.
@@ -135,10 +141,10 @@ class ProbeDirection:
 
     layer: int
     position: str
-    vector: npt.NDArray[np.float64] = attrs.field(converter=lambda v: np.asarray(v, dtype=np.float64).ravel())
+    vector: npt.NDArray[np.float64] = attrs.field(converter=_float_vector)
     bias: float = 0.0
     source: str = "probe"
-    provenance: dict[str, Any] = attrs.field(factory=dict)
+    provenance: JSONObject = attrs.field(factory=dict)
 
     @property
     def unit(self) -> npt.NDArray[np.float64]:
@@ -147,7 +153,7 @@ class ProbeDirection:
     def score(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         return np.asarray(np.asarray(X, dtype=np.float64) @ self.vector + self.bias, dtype=np.float64)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {"source": self.source, "layer": self.layer, "position": self.position,
                 "norm": float(np.linalg.norm(self.vector)), "bias": self.bias, **self.provenance}
 
@@ -159,7 +165,7 @@ class AnalysisReport:
     value, never read back from the files; ``alternatives``: the next-best read-outs, best first, which
     the causal tests fall back on when random directions at the chosen one already break the model."""
 
-    results: dict[str, Any]
+    results: JSONObject
     table: str
     files: list[str] = attrs.field(factory=list)
     direction: ProbeDirection | None = None
@@ -181,7 +187,7 @@ class CausalResult:
     """A causal test's JSON-ready record; ``status`` is ``ok`` or ``not_computable``."""
 
     test: str
-    record: dict[str, Any]
+    record: JSONObject
 
     @property
     def status(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import ComponentNotFound, PluginError
+from deception_core.base.types import JSONObject
 
 
 class Kind(str, enum.Enum):
@@ -66,13 +67,13 @@ class Entry:
     factory: Callable[[], Any]
     summary: str
     provider: Provider
-    metadata: dict[str, Any] = attrs.field(factory=dict)
+    metadata: JSONObject = attrs.field(factory=dict)
 
     def load(self) -> Any:
         """Import and return the implementation."""
         return self.factory()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {
             "kind": self.kind.value,
             "name": self.name,

@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 import attrs
+
+#: a value JSON can hold, for values that really are JSON documents: results files, manifests, settings echoed
+#: into records. Arrays and objects are read-only views (``Sequence``/``Mapping``) so that a ``list[str]`` or a
+#: ``dict[str, float]`` is one too; what ``json.loads`` returns always is. Values only passed through are ``object``.
+JSONValue: TypeAlias = str | int | float | bool | None | Sequence["JSONValue"] | Mapping[str, "JSONValue"]
+#: a JSON object being built or read (the usual shape of a results record)
+JSONObject: TypeAlias = dict[str, JSONValue]
+
+
+def json_object(value: JSONValue) -> Mapping[str, JSONValue]:
+    """``value`` read as a JSON object (a nested record of a results document); anything else is a bug upstream."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def json_number(value: JSONValue) -> float:
+    """``value`` read as a JSON number (never a boolean); anything else is a bug upstream."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a JSON number, got {type(value).__name__}")
+    return float(value)
+
+
+def json_array(value: JSONValue) -> Sequence[JSONValue]:
+    """``value`` read as a JSON array (never a string); anything else is a bug upstream."""
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+    return value
 
 
 class Label(str, enum.Enum):
@@ -71,7 +100,7 @@ class RuleVerdict:
 
     label: Label
     trace: str
-    claims: dict[str, Any] = attrs.field(factory=dict)
+    claims: JSONObject = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -52,6 +52,6 @@ def load_or_create_key(directory: Path) -> bytes:
     return key
 
 
-def new_digest(key: bytes | None):
+def new_digest(key: bytes | None) -> hmac.HMAC | hashlib._Hash:
     """A hash object: HMAC-SHA256 under ``key``, or plain sha256 without one."""
     return hmac.new(key, digestmod=hashlib.sha256) if key is not None else hashlib.sha256()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from deception_core.analyse import analyse  # the module: tests replace its run_analyses
 from deception_core.analyse.analyse import build_analyses
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
 from deception_core.cli.options import refuse_unless
 from deception_core.config.plugin_options import config_with_options
@@ -29,6 +30,10 @@ from deception_core.outputs.policy import (
 from deception_core.pipeline.merge import remove_leftover_staging
 from deception_core.plugins import get_plugin_set
 from deception_core.store.dataset import DatasetError, atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+
+if TYPE_CHECKING:
+    from deception_core.base.records import AnalysisReport
+    from deception_core.store.dataset import Dataset
 
 #: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
 STAGING = "staging"
@@ -78,14 +83,14 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     return components
 
 
-def _same_content(a: Any, b: Any) -> bool:
+def _same_content(a: Dataset, b: Dataset) -> bool:
     """Two datasets whose files have the same checksums (a copy is the same dataset)."""
-    files_a, files_b = a.meta.get("files"), b.meta.get("files")
+    files_a, files_b = a.meta.files, b.meta.files
     return isinstance(files_a, dict) and bool(files_a) and files_a == files_b
 
 
-def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
-                        control: str | None) -> dict[str, Any]:
+def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, ...],
+                        control: str | None) -> JSONObject:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
 
@@ -110,7 +115,7 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
             raise UsageError(f"{flag} {path} holds no samples; {use}. Pass a dataset with samples")
         roles.append((f"{flag} {path}", path, other))
         loaded[path] = other
-    metas = {path: d.meta for _, path, d in roles}
+    metas = {path: d.meta.to_json() for _, path, d in roles}
     different = fingerprint.mismatch(metas)
     if different:
         raise UsageError(
@@ -124,8 +129,8 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
     return loaded
 
 
-def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, Any],
-                               components: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[str, Any],
+                               components: dict[str, dict[str, Any]]) -> dict[str, AnalysisReport]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from deception_core.base.errors import UsageError
 from deception_core.base.selection import parse_layers
+from deception_core.base.types import JSONObject
 from deception_core.bench.capture import format_table, run_benchmark, to_json
 from deception_core.bench.causal import causal_json, format_causal_row, run_causal_benchmark
 from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
@@ -132,7 +133,7 @@ def bench(ctx: click.Context, model: str, device: str, dtype: str, layers: str |
                                 "results": to_json(results)}, overwrite)
 
 
-def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None:
+def _write_json(json_path: str, record: JSONObject, overwrite: bool) -> None:
     """``--json``: atomically, and never over a file that appeared during the benchmark (unless --overwrite)."""
 
     publish_file(Path(json_path), json.dumps(record, indent=2).encode(), overwrite, "--json")

@@ -12,6 +12,7 @@ import click
 from deception_core.base.errors import UsageError
 from deception_core.base.registry import Kind
 from deception_core.base.selection import parse_layers
+from deception_core.base.types import JSONObject
 from deception_core.capture.texts import (
     capture_texts,
     describe_duplicates,
@@ -30,9 +31,9 @@ from deception_core.plugins import get_plugin_set
 from deception_core.store.dataset import write_dataset
 
 
-def _params(values: tuple[str, ...]) -> dict[str, Any]:
+def _params(values: tuple[str, ...]) -> JSONObject:
     """``KEY=VALUE`` pairs; a value is read as JSON when it parses (``5``, ``true``), else as a string."""
-    params: dict[str, Any] = {}
+    params: JSONObject = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -50,7 +51,7 @@ def _is_path(data: str) -> bool:
     return path.exists() or bool(path.suffix) or len(path.parts) > 1
 
 
-def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
+def statement_set_records(name: str, params: JSONObject) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
 
     registry = get_plugin_set().registry
@@ -124,5 +125,5 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     labels = [s.label for s in dataset.samples]
     click.echo(f"captured {len(labels)} samples ({labels.count('honest')} honest, {labels.count('deceptive')} "
                f"deceptive, {labels.count('ambiguous')} ambiguous) at layers {dataset.layers} into {out}"
-               + (f"; {dataset.meta['truncated_records']} record(s) cut to the model's context"
-                  if dataset.meta.get("truncated_records") else ""))
+               + (f"; {dataset.meta.truncated_records} record(s) cut to the model's context"
+                  if dataset.meta.truncated_records else ""))

@@ -39,5 +39,5 @@ def checkpoints(directory: str, as_json: bool) -> None:
                    f"layers {_show(identity.get('resolved_layers'))}, backend {identity.get('capture_backend')}")
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial
-from deception_core.base.types import JudgeVerdict, Label, Position, combine_labels
+from deception_core.base.types import JSONObject, JudgeVerdict, Label, Position, combine_labels
 from deception_core.contracts.capture import CaptureResult
-from deception_core.contracts.evaluator import Evaluator, JudgeRequest
+from deception_core.contracts.evaluator import JudgeRequest, JudgesMany
 from deception_core.contracts.scenario import FocalUtterance, Scenario
 from deception_core.play.play import PlayedTrial
 from deception_core.store.dataset import REPLY_ALL, activation_key, ragged_arrays
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 @attrs.define
@@ -35,8 +38,8 @@ class TrialOutput:
 def collect_trial(
     played: PlayedTrial,
     scenario: Scenario,
-    evaluator: Evaluator | None,
-    tokenizer: Any,
+    evaluator: JudgesMany | None,
+    tokenizer: PreTrainedTokenizerBase,
     label_policy: str,
 ) -> TrialOutput:
     spec, game = played.spec, played.game
@@ -65,7 +68,7 @@ def collect_trial(
 
 
 def _sample(played: PlayedTrial, utterance: FocalUtterance, verdict: JudgeVerdict | None, capture: CaptureResult,
-            tokenizer: Any, label_policy: str, outcome: dict[str, Any]) -> Sample:
+            tokenizer: PreTrainedTokenizerBase, label_policy: str, outcome: JSONObject) -> Sample:
     """The dataset record of one focal utterance (its caller and tag come from the request that produced it)."""
     spec = played.spec
     request = played.requests.get(utterance.request_id)
@@ -82,7 +85,7 @@ def _sample(played: PlayedTrial, utterance: FocalUtterance, verdict: JudgeVerdic
         request_id=utterance.request_id,
         caller=request.caller if request is not None else caller,
         tag=request.tag if request is not None else tag,
-        prompt_text=tokenizer.decode(list(capture.prompt_ids), skip_special_tokens=False),
+        prompt_text=str(tokenizer.decode(list(capture.prompt_ids), skip_special_tokens=False)),
         n_prompt_tokens=len(capture.prompt_ids),
         reply_text=utterance.text,
         n_reply_tokens=len(capture.reply_ids),

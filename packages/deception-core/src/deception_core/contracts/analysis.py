@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from deception_core.base.records import AnalysisReport, CausalResult, ProbeDirection
+from deception_core.base.types import JSONObject
 
 if TYPE_CHECKING:
     from deception_core.config.resolved import ResolvedRun
@@ -32,7 +33,7 @@ class Analysis(abc.ABC):
     settings_class: ClassVar[type[Any] | None] = None
 
     @abc.abstractmethod
-    def run(self, dataset: Dataset, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
+    def run(self, dataset: Dataset, out_dir: Path, options: JSONObject) -> AnalysisReport:
         """Analyse ``dataset`` and write into ``out_dir``; expose the chosen direction, if any, on the report."""
 
 
@@ -73,5 +74,5 @@ class CausalTest(abc.ABC):
     settings_class: ClassVar[type | None] = None
 
     @abc.abstractmethod
-    def run(self, context: CausalContext) -> dict[str, Any]:
+    def run(self, context: CausalContext) -> JSONObject:
         """Run the test; the runner writes the result to ``causal_<name>.json``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -18,6 +18,9 @@ from deception_core.model.intervention import Intervention
 from deception_core.model.requests import GenerationRequest, Sampling
 
 __all__ = ["CaptureBackend", "CaptureResult", "CaptureSpec", "GenerationRequest", "Intervention", "Sampling"]
+
+if TYPE_CHECKING:
+    import torch
 
 
 @attrs.frozen
@@ -47,9 +50,9 @@ class CaptureResult:
     reply_ids: tuple[int, ...]
     text: str
     stopped_by: str  # "eos" | "stop_string" | "max_tokens"
-    activations: dict[Position, Any] | None = None
-    reply_all: Any | None = None
-    hooks: dict[str, dict[Position, Any]] | None = None
+    activations: dict[Position, torch.Tensor] | None = None
+    reply_all: torch.Tensor | None = None
+    hooks: dict[str, dict[Position, torch.Tensor]] | None = None
 
 
 class CaptureBackend(abc.ABC):

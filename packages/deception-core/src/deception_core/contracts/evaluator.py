@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 import attrs
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Message
+from deception_core.base.types import JSONObject, JudgeVerdict, Message
 from deception_core.config.run import to_jsonable
 
 # A text generator offered by the run to evaluators that use the run's own model.
@@ -51,6 +51,13 @@ class EvaluatorContext:
 
     generate_text: TextGenerator | None = None
     score_choices: ChoiceScorer | None = None
+
+
+class JudgesMany(Protocol):
+    """What labels a trial's utterances: an `Evaluator`, or a stand-in holding verdicts judged earlier
+    (`deception_core.label.judging.Prejudged`)."""
+
+    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]: ...
 
 
 class Evaluator(abc.ABC):
@@ -102,7 +109,7 @@ class Evaluator(abc.ABC):
     def preflight(self) -> None:
         """Check, before any model loads, that the judge can answer (e.g. a rejected key)."""
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         """The judge as used (name, model, URL, settings; never a key), recorded in config.json and meta.json."""
         return describe_judge(self.name, self.settings)
 
@@ -114,10 +121,10 @@ class Evaluator(abc.ABC):
         """Label one utterance."""
 
 
-def describe_judge(name: str, settings: Any) -> dict[str, Any]:
+def describe_judge(name: str, settings: Any) -> JSONObject:
     """``{"name": ..., <each setting>: value}``: how a judge is recorded (JSON-ready)."""
 
-    record: dict[str, Any] = {"name": name}
+    record: JSONObject = {"name": name}
     if settings is not None:
         record.update(to_jsonable(settings))
     return record

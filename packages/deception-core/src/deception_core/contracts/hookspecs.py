@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from deception_core.base.registry import KindRegistry
     from deception_core.config.plugin_options import RunOptions
+    from deception_core.config.run import RunConfig
 
 PROJECT_NAME = "deception"
 
@@ -157,7 +158,7 @@ def resolve_capture_backend(model_id: str, model_type: str | None, requested: st
 
 
 @hookspec
-def before_run(config: Any) -> None:
+def before_run(config: RunConfig) -> None:
     """Observe a run about to start (after validation, before the model loads).
 
     Observers only: an implementation must not change what the run computes.
@@ -168,7 +169,7 @@ def before_run(config: Any) -> None:
 
 
 @hookspec
-def after_run(config: Any, results: Any) -> None:
+def after_run(config: RunConfig, results: Any) -> None:
     """Observe a finished run (for example to upload artefacts).
 
     :param config: the run's `deception_core.config.run.RunConfig`, as given.

@@ -14,11 +14,11 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import attrs
 
-from deception_core.base.types import Condition, Message, Mode, RuleVerdict
+from deception_core.base.types import Condition, JSONObject, Message, Mode, RuleVerdict
 
 
 @attrs.frozen
@@ -85,8 +85,8 @@ class FocalUtterance:
 class TrialResult:
     """A finished trial: what was said, what happened, and the focal utterances."""
 
-    transcript: tuple[dict[str, Any], ...]
-    outcome: dict[str, Any]
+    transcript: tuple[JSONObject, ...]
+    outcome: JSONObject
     focal: tuple[FocalUtterance, ...]
 
 
@@ -127,16 +127,16 @@ class Scenario(abc.ABC):
     description: ClassVar[str]
 
     @abc.abstractmethod
-    def sample_facts(self, rng: random.Random) -> dict[str, Any]:
+    def sample_facts(self, rng: random.Random) -> JSONObject:
         """Draw the private facts (JSON-serialisable) held by the game master."""
 
     @abc.abstractmethod
-    def new_game(self, spec: TrialSpec, facts: dict[str, Any], options: GameOptions) -> Game:
+    def new_game(self, spec: TrialSpec, facts: JSONObject, options: GameOptions) -> Game:
         """Start a trial."""
 
     @abc.abstractmethod
-    def rule_verdict(self, facts: dict[str, Any], condition: Condition, text: str,
-                     context: dict[str, Any] | None = None) -> RuleVerdict:
+    def rule_verdict(self, facts: JSONObject, condition: Condition, text: str,
+                     context: JSONObject | None = None) -> RuleVerdict:
         """Label one utterance of the focal agent against the private facts.
 
         ``context`` carries game state the rule may need (e.g. the move actually played later);
@@ -144,10 +144,10 @@ class Scenario(abc.ABC):
         """
 
     @abc.abstractmethod
-    def describe_facts(self, facts: dict[str, Any]) -> str:
+    def describe_facts(self, facts: JSONObject) -> str:
         """The private facts in words, for a judge that must check claims against them."""
 
     @abc.abstractmethod
-    def judge_question(self, facts: dict[str, Any]) -> str:
+    def judge_question(self, facts: JSONObject) -> str:
         """What the judge must decide about the focal utterance, in one paragraph."""
 

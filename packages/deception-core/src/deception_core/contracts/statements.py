@@ -9,7 +9,9 @@ same dataset. Its parameters are a frozen attrs ``settings_class`` built from
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from deception_core.base.types import JSONObject
 
 
 class StatementSet(abc.ABC):
@@ -20,5 +22,5 @@ class StatementSet(abc.ABC):
     settings_class: ClassVar[type | None] = None
 
     @abc.abstractmethod
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[JSONObject]:
         """The records, one per sample, with the fields of a ``deception capture`` data file."""

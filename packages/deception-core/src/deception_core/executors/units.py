@@ -9,6 +9,7 @@ from typing import Any
 
 from deception_core.base.types import Condition, Mode
 from deception_core.collect.collect import TrialOutput, collect_trial
+from deception_core.contracts.evaluator import JudgesMany
 from deception_core.contracts.scenario import TrialSpec
 from deception_core.label.judging import judge_wave
 from deception_core.play.batching import waves
@@ -40,7 +41,7 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSe
         played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
     play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
     fresh = [trial for trial in played if trial.spec.key not in skip]
-    judge = session.evaluator
+    judge: JudgesMany | None = session.evaluator
     if judge is not None and fresh:  # one judge call for the whole unit, so its batches span trials too
         judge = judge_wave(judge, fresh, dict(session.scenarios), 4 * max(session.batch_size, 4))
     for trial in fresh:

@@ -7,14 +7,19 @@ evaluator that answers each trial's call from those verdicts, in order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from deception_core.contracts.evaluator import JudgeRequest
+from deception_core.contracts.evaluator import JudgeRequest, JudgesMany
 from deception_core.ui.progress import progress_bar
 
+if TYPE_CHECKING:
+    from deception_core.base.types import JudgeVerdict
+    from deception_core.contracts.scenario import Scenario
+    from deception_core.play.play import PlayedTrial
 
-def wave_requests(played: Any, scenario: Any) -> list[JudgeRequest]:
+
+def wave_requests(played: PlayedTrial, scenario: Scenario) -> list[JudgeRequest]:
     """The judge requests `collect_trial` makes for one played trial (same order)."""
     game, facts = played.game, played.facts
     facts_text, question = scenario.describe_facts(facts), scenario.judge_question(facts)
@@ -26,23 +31,24 @@ class Prejudged:
     """Stands in for the evaluator inside `collect_trial`: returns the verdicts judged for the
     wave, one trial's worth per call, after checking the requests are the ones judged."""
 
-    def __init__(self, batches: Sequence[tuple[list[JudgeRequest], list[Any]]]) -> None:
+    def __init__(self, batches: Sequence[tuple[list[JudgeRequest], list[JudgeVerdict]]]) -> None:
         self._batches = list(batches)
 
-    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[Any]:
+    def judge_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeVerdict]:
         judged, verdicts = self._batches.pop(0)
         if list(requests) != judged:
             raise RuntimeError("a trial asked the judge about other utterances than were judged for its wave")
         return verdicts
 
 
-def judge_wave(evaluator: Any, trials: Sequence[Any], scenarios: dict[str, Any], chunk: int = 64) -> Prejudged:
+def judge_wave(evaluator: JudgesMany, trials: Sequence[PlayedTrial], scenarios: Mapping[str, Scenario],
+               chunk: int = 64) -> Prejudged:
     """Judge the focal utterances of ``trials``, ``chunk`` per evaluator call (a progress bar
     counts them)."""
 
     per_trial = [wave_requests(t, scenarios[t.spec.scenario]) for t in trials]
     flat = [request for requests in per_trial for request in requests]
-    verdicts: list[Any] = []
+    verdicts: list[JudgeVerdict] = []
     bar = progress_bar(len(flat), "judging", "utterance")
     for start in range(0, len(flat), chunk):
         part = flat[start : start + chunk]

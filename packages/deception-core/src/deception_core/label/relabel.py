@@ -206,7 +206,7 @@ class RelabelResult:
 
 def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> None:
     """Refuse datasets with nothing a judge can re-check: `deception capture` data, unknown scenarios."""
-    if dataset.meta.get("capture_backend") == "forward" or (
+    if dataset.meta.capture_backend == "forward" or (
             dataset.samples and all(str(field(s, "mode")) == "capture" for s in dataset.samples)):
         raise UsageError(
             f"{dataset_dir} was written by `deception capture`: its labels come from the data file, and no game "
@@ -264,16 +264,16 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     _refuse_when_the_judge_failed(cached, dataset, dataset_dir, evaluator, max_failures, run_config)
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    previous = {k: v for k, v in (dataset.meta.get("labelling") or {"evaluator": run_config.get("evaluator"),
+    previous = {k: v for k, v in (dataset.meta.labelling or {"evaluator": run_config.get("evaluator"),
                                                                      "label_policy": run_config.get("label_policy")}
                                   ).items() if k != "previous"}
     samples, changed, kept = _relabelled_samples(dataset, verdicts, policy, identity, previous, now)
     if kept:
         log.warning("relabel: the judge failed on %d sample(s); they keep their earlier labels (first error: %s)",
                     kept, cached.first_error)
-    meta = dict(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
-                                         "relabelled_at": now, "changed": changed, "kept_after_judge_failure": kept,
-                                         "previous": previous})
+    meta = attrs.evolve(dataset.meta, labelling={"evaluator": evaluator, "judge": identity, "label_policy": policy,
+                                                 "relabelled_at": now, "changed": changed,
+                                                 "kept_after_judge_failure": kept, "previous": previous})
     new = Dataset(meta, samples, dataset.trials, dataset.arrays)
     _swap_in(dataset_dir, new)
     log.info("relabel: %d of %d label(s) changed; judge cache %d hit(s), %d miss(es)",
@@ -292,7 +292,7 @@ def _refuse_when_the_judge_failed(cached: CachedJudge, dataset: Dataset, dataset
     asked = cached.misses
     if not cached.failed or cached.failed <= max_failures * asked:
         return
-    earlier = (dataset.meta.get("labelling") or {}).get("evaluator") or run_config.get("evaluator") or "the run's judge"
+    earlier = (dataset.meta.labelling or {}).get("evaluator") or run_config.get("evaluator") or "the run's judge"
     saved = asked - cached.failed
     raise NotApplied(
         f"relabel: the {evaluator} judge failed on {cached.failed} of the {asked} call(s) it was asked "

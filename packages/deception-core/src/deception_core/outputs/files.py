@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from deception_core.config.resolved import RESULT_FIELDS as RESULT_FIELDS  # defined with the run's identity
 from deception_core.store.dataset import REPLY_ALL, Dataset
+from deception_core.ui.progress import ProgressBar
 from deception_core.ui.progress import progress_bar as bar
 
 
@@ -15,7 +15,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
     """``activations_<mode>.pt``: tensors and plain containers only (``weights_only=True`` loads it)."""
     import torch
 
-    activations: dict[int, dict[str, Any]] = {}
+    activations: dict[int, dict[str, torch.Tensor]] = {}
     for layer in dataset.layers:
         activations[layer] = {p: torch.from_numpy(dataset.matrix(layer, p).copy()) for p in dataset.positions}
     keep = ("sample_id", "trial_key", "scenario", "mode", "condition", "round", "rule_label", "judge_label",
@@ -31,7 +31,7 @@ def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
             "mode": dataset.column("mode"),
         },
         "metadata": [{k: getattr(s, k) for k in keep} for s in dataset.samples],
-        "config": {"model": dataset.meta["model"]["id"], "layers": dataset.layers,
+        "config": {"model": dataset.meta.model["id"], "layers": dataset.layers,
                    "positions": dataset.positions, "n_samples": len(dataset),
                    "has_reply_tokens": any(k.endswith(REPLY_ALL) for k in dataset.arrays)},
     }
@@ -46,7 +46,7 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def progress_bar(total: int, initial: int) -> Any:  # a tqdm bar or its silent stand-in
+def progress_bar(total: int, initial: int) -> ProgressBar:
     """A bar over trials with counts and ETA (on stderr)."""
 
     return bar(total, "trials", "trial", initial)

@@ -34,13 +34,18 @@ import shutil
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deception_core.base.errors import DeceptionError, UsageError
+from deception_core.base.types import JSONObject
 from deception_core.config.resolved import recorded_result_config, result_config
 from deception_core.config.sae import sae_settings
 from deception_core.model.embedded import converted_dir
 from deception_core.store.dataset import atomic_write_bytes, atomic_write_text, fsync_directory
+
+if TYPE_CHECKING:
+    from deception_core.config.run import RunConfig
+    from deception_core.model.spec import ModelSpec
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -73,7 +78,7 @@ class WriteFailed(DeceptionError):
     exit_code = 1
 
 
-def checkpoint_dir(config: Any) -> Path:
+def checkpoint_dir(config: RunConfig) -> Path:
     """The checkpoint folder a run uses: ``--checkpoint-dir``, else ``<output>/checkpoint``."""
     return Path(config.checkpoint_dir) if config.checkpoint_dir else Path(config.output) / DEFAULT_CHECKPOINT
 
@@ -86,7 +91,7 @@ def write_marker(folder: Path, command: str) -> None:
     atomic_write_text(folder / MARKER_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def read_marker(folder: Path) -> dict[str, Any] | None:
+def read_marker(folder: Path) -> JSONObject | None:
     """The marker of ``folder``, or None when it has none (a symbolic link or a file of another
     format does not count)."""
     path = folder / MARKER_FILE
@@ -222,20 +227,20 @@ def _is_staging(name: str) -> bool:
     return name.startswith(".") and (".staging-" in name or ".tmp-" in name or ".old-" in name)
 
 
-def run_inputs(config: Any, model_spec: Any = None) -> list[tuple[str, str | Path | None]]:
+def run_inputs(config: RunConfig, model_spec: ModelSpec | None = None) -> list[tuple[str, str | Path | None]]:
     """What a run reads from disk while it runs: the model being loaded, the checkpoint folder and
     the SAE (an output folder may be none of them, nor contain one)."""
     sae = sae_settings(config.components)
     inputs: list[tuple[str, str | Path | None]] = [("the checkpoint folder", config.checkpoint_dir),
                                                    ("the SAE", sae.path if sae is not None else None)]
-    if model_spec is not None and getattr(model_spec, "path", None) is not None:
+    if model_spec is not None and model_spec.path is not None:
         inputs.append(("the model", model_spec.path))
-    elif model_spec is not None and getattr(model_spec, "embedded", None) is not None:
+    elif model_spec is not None and model_spec.embedded is not None:
         inputs.append(("the model", converted_dir(model_spec.embedded)))
     return inputs
 
 
-def check_output(config: Any, flag: str = "--output",
+def check_output(config: RunConfig, flag: str = "--output",
                  inputs: Iterable[tuple[str, str | Path | None]] = ()) -> str:
     """Refuse an output folder this run may not use; return ``"new"``, ``"resume"`` or ``"overwrite"``."""
     out = Path(config.output)

@@ -89,12 +89,12 @@ def check_compatible(
         if any(_describe(v) != _describe(values[0]) for v in values[1:]):
             _refuse_mismatch(what, values, sources, hint)
 
-    same("dataset schema version", [d.meta.get("schema_version") for d in datasets],
+    same("dataset schema version", [d.meta.schema_version for d in datasets],
          f"Re-create the older dataset with this toolkit (schema version {SCHEMA_VERSION}).")
     for field in MODEL_FIELDS:
-        same(f"model {field}", [d.meta.get("model", {}).get(field) for d in datasets])
+        same(f"model {field}", [d.meta.model.get(field) for d in datasets])
 
-    metas = {source: d.meta for source, d in zip(sources, datasets, strict=True)}
+    metas = {source: d.meta.to_json() for source, d in zip(sources, datasets, strict=True)}
     different = fingerprint.mismatch(metas)
     if different:
         raise DatasetError(f"cannot merge: the runs come from different models, though their ids may agree: "
@@ -103,15 +103,15 @@ def check_compatible(
     if older and len(older) < len(metas):
         log.warning("%s record no model fingerprint (written by an older version): only the model id, depth and "
                     "width were compared; the merged dataset records no fingerprint", ", ".join(older))
-    same("layers", [d.meta.get("layers") for d in datasets])
-    same("positions", [d.meta.get("positions") for d in datasets])
-    same("capture backend", [d.meta.get("capture_backend") for d in datasets],
+    same("layers", [list(d.meta.layers) for d in datasets])
+    same("positions", [list(d.meta.positions) for d in datasets])
+    same("capture backend", [d.meta.capture_backend for d in datasets],
          "Merge only runs made with the same capture backend (--capture-backend / --hybrid).")
-    same("SAE", [d.meta.get("sae") for d in datasets], "Merge only runs made with the same --sae settings.")
+    same("SAE", [d.meta.sae for d in datasets], "Merge only runs made with the same --sae settings.")
     same("array names", [sorted(d.arrays) for d in datasets],
          "The runs stored different arrays; merge only runs made with the same options.")
     differences: dict[str, list[Any]] = {}
-    configs = [d.meta.get("result_config", {}) for d in datasets]
+    configs = [d.meta.result_config or {} for d in datasets]
     for field in sorted(set().union(*configs) - set(NOT_COMPARED)):
         values = [c.get(field) for c in configs]
         if all(_describe(v) == _describe(values[0]) for v in values[1:]):
@@ -268,15 +268,15 @@ def _merged_ragged_group(datasets: Sequence[Dataset], picks: Sequence[tuple[int,
 def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], differences: dict[str, list[Any]],
                  plan: _MergePlan, n_samples: int) -> dict[str, Any]:
     """The first input's meta, with the merged scenarios, the differences allowed and where each part came from."""
-    meta = dict(datasets[0].meta)
-    if any("fingerprint" not in (d.meta.get("model") or {}) for d in datasets):  # not vouched for every part
-        meta["model"] = {k: v for k, v in (meta.get("model") or {}).items() if k != "fingerprint"}
+    meta = datasets[0].meta.to_json()
+    if any("fingerprint" not in d.meta.model for d in datasets):  # not vouched for every part
+        meta["model"] = {k: v for k, v in datasets[0].meta.model.items() if k != "fingerprint"}
     scenarios = list(dict.fromkeys(plan.trials[k].scenario if k in plan.trials else k.split("/")[0]
                                    for k in plan.order))
-    result_config = dict(meta.get("result_config", {}))
+    result_config = dict(datasets[0].meta.result_config or {})
     for field, values in differences.items():
         result_config[field] = values
-    plugins = [d.meta.get("plugins") for d in datasets]
+    plugins = [d.meta.plugins for d in datasets]
     if any(_describe(p) != _describe(plugins[0]) for p in plugins[1:]):
         log.warning("the merged runs used different plugin versions: %s",
                     "; ".join(f"{s}: {_describe(p)}" for s, p in zip(sources, plugins, strict=True)))
@@ -286,9 +286,9 @@ def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], difference
         result_config=result_config,
         n_samples=n_samples,
         merged_from=[
-            {"source": s, "created": d.meta.get("created"), "n_samples": len(d), "n_trials": len(_trial_keys(d)),
-             "scenarios": d.meta.get("scenarios"), "plugins": d.meta.get("plugins"),
-             "mode": d.meta.get("result_config", {}).get("mode")}
+            {"source": s, "created": d.meta.created, "n_samples": len(d), "n_trials": len(_trial_keys(d)),
+             "scenarios": None if d.meta.scenarios is None else list(d.meta.scenarios), "plugins": d.meta.plugins,
+             "mode": (d.meta.result_config or {}).get("mode")}
             for d, s in zip(datasets, sources, strict=True)
         ],
     )
@@ -417,8 +417,8 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
         outputs.write_torch_export(staging, _merged_mode(merged), merged)
         bar.update(1)
         size = directory_size(staging / "dataset")
-        report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
-                  "dataset_bytes": size, "differences": merged.meta.get("merged_differences", {})}
+        report = {"sources": merged.meta.extra["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),
+                  "dataset_bytes": size, "differences": merged.meta.extra.get("merged_differences", {})}
         atomic_write_text(staging / "merge.json", json.dumps(report, indent=2, default=str))
         summary = (f"merged {n_inputs} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
                    f"dataset {size / 1e6:.2f} MB in {out / 'dataset'}\n\n{label_table(merged)}\n")

@@ -75,7 +75,7 @@ def dataset_meta(run: ResolvedRun, model: Any, plugins: PluginSet) -> dict[str, 
 
 def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
-             call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
+             call_summary(dataset.trials, dataset.meta.result_config or {}), "", label_table(dataset)]
 
     accounts = accounts_table(dataset.samples)
     if accounts:

@@ -22,12 +22,17 @@ def talk_calls(trial: Trial) -> int:
     return sum(1 for call in trial.calls if "#r" in str(call.get("request_id", "")))
 
 
+def _rounds_played(trial: Trial) -> int:
+    value = (trial.outcome or {}).get("rounds_played") or 0
+    return int(value) if isinstance(value, (int, float, str)) else 0
+
+
 def call_summary(trials: Sequence[Trial], result_config: Mapping[str, Any]) -> str:
     """One line: calls made per trial and per talk round, and the saving against the other settings."""
     if not trials:
         return "generation calls: none (no trials)"
     total = sum(len(t.calls) for t in trials)
-    rounds = sum(int((t.outcome or {}).get("rounds_played") or 0) for t in trials)
+    rounds = sum(_rounds_played(t) for t in trials)
     per_round = sum(talk_calls(t) for t in trials) / rounds if rounds else 0.0
     setting = agent_setting(result_config)
     line = (f"generation calls: {total} in {len(trials)} trial(s), {total / len(trials):.1f} per trial, "

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from deception_core.base.types import Message
+from deception_core.base.types import JSONObject, Message
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Sampling
 from deception_core.contracts.evaluator import ChoiceScorer
 from deception_core.contracts.scenario import Game, Request, TrialSpec
@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 @attrs.define
 class PlayedTrial:
     spec: TrialSpec
-    facts: dict[str, Any]
+    facts: JSONObject
     game: Game
     captures: dict[str, CaptureResult] = attrs.field(factory=dict)
     requests: dict[str, Request] = attrs.field(factory=dict)  # the captured calls, by request id
-    calls: list[dict[str, Any]] = attrs.field(factory=list)
+    calls: list[JSONObject] = attrs.field(factory=list)
 
 
 def play_batch(

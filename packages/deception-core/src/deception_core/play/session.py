@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.base.types import JSONObject
 from deception_core.config.components import build, build_evaluator, settings_for
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
-from deception_core.contracts.capture import CaptureSpec, Sampling
-from deception_core.contracts.evaluator import EvaluatorContext
-from deception_core.contracts.scenario import GameOptions
+from deception_core.contracts.capture import CaptureBackend, CaptureSpec, Sampling
+from deception_core.contracts.evaluator import Evaluator, EvaluatorContext
+from deception_core.contracts.scenario import GameOptions, Scenario
 from deception_core.play.batching import resolve_batch_size
 from deception_core.play.play import choice_scorer, text_generator
 
@@ -29,14 +30,14 @@ if TYPE_CHECKING:
 class PlaySession:
     config: RunConfig
     model: Model
-    backend: Any
-    backend_cls: Any
-    scenarios: Mapping[str, Any]
-    evaluator: Any
-    sampling: Any
+    backend: CaptureBackend
+    backend_cls: type[CaptureBackend]
+    scenarios: Mapping[str, Scenario]
+    evaluator: Evaluator
+    sampling: Sampling
     options: GameOptions
     batch_size: int
-    make_evaluator: Callable[[EvaluatorContext], Any]
+    make_evaluator: Callable[[EvaluatorContext], Evaluator]
 
     def use_batch_size(self, batch_size: int) -> None:
         """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
@@ -45,14 +46,14 @@ class PlaySession:
         self.evaluator = self.make_evaluator(judge_context(self.backend, batch_size))
 
 
-def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
+def judge_context(backend: CaptureBackend, batch_size: int) -> EvaluatorContext:
     """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
 
     return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
 
 
-def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorContext], Any]:
+def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorContext], Evaluator]:
     """Builds the run's judge (``--evaluator`` with its settings as the run resolved them) on a
     context: the backend's callables, or none for the key preflight."""
 
@@ -96,13 +97,13 @@ class ModelFacts:
 
     device: str
     dtype: str
-    description: dict[str, Any]
+    description: JSONObject
 
     @classmethod
     def of(cls, model: Model) -> ModelFacts:
         return cls(str(model.device), str(model.dtype), dict(model.describe()))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return dict(self.description)
 
     @property

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deception_core.outputs.policy import check_output_file, publish_file
 from deception_core.report.html import render
 from deception_core.report.inputs import REPORT_FILE, gather
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-def write_report(run_dir: str | Path, output: str | Path | None = None, *, tokenizer: Any | None = None,
+
+def write_report(run_dir: str | Path, output: str | Path | None = None, *, tokenizer: PreTrainedTokenizerBase | None = None,
                  decode_tokens: bool = True, overwrite: bool = False) -> Path:
     """Write ``report.html`` (or ``output``) for the run folder ``run_dir``; returns its path.
 

@@ -18,12 +18,15 @@ One row per sample (focal utterance), in row order. Columns:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deception_core.base.errors import UsageError
 from deception_core.outputs.policy import publish_file
 from deception_core.report.inputs import analysis_output
 from deception_core.store.dataset import resolve_dataset_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = ("parquet", "csv", "jsonl")
 
@@ -32,7 +35,7 @@ FORMATS = ("parquet", "csv", "jsonl")
 PROBE_COLUMNS = ("score", "score_raw", "score_source")
 
 
-def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
+def with_probe_scores(frame: pd.DataFrame, run_dir: str | Path) -> pd.DataFrame:
     """``frame`` with the best probe's per-sample scores (``probe.score`` on the analysis's scale,
     ``probe.score_raw``, ``probe.score_source``) where the run's analysis recorded a score file."""
     import pandas as pd
@@ -52,12 +55,12 @@ def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def neutralise_formulas(frame: Any) -> Any:
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` in which every text cell (and column name) that starts with a formula
     character gets a leading ``'``, so a spreadsheet shows it as text instead of evaluating it."""
     import pandas as pd
 
-    def safe(value: Any) -> Any:
+    def safe(value: object) -> object:
         return "'" + value if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
 
     frame = frame.copy()
@@ -68,7 +71,7 @@ def neutralise_formulas(frame: Any) -> Any:
     return frame
 
 
-def export_frame(frame: Any, path: str | Path, fmt: str, overwrite: bool = False) -> Path:
+def export_frame(frame: pd.DataFrame, path: str | Path, fmt: str, overwrite: bool = False) -> Path:
     """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically; an existing file
     only with ``overwrite`` (see `deception_core.outputs.policy.check_output_file`). CSV cells
     that would start a spreadsheet formula are neutralised (`neutralise_formulas`)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.records import Trial
+from deception_core.base.records import Sample, Trial
 from deception_core.report.assets import CSS, JS
 from deception_core.report.inputs import ReportInputs
 from deception_core.store.fields import field
@@ -36,11 +36,11 @@ LABEL_COLUMNS_NOTE = (
 )
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _label(value: Any) -> str:
+def _label(value: object) -> str:
     text = str(value) if value else "none"
     css = text if text in LABELS else "none"
     return f'<span class="label {css}">{_e(text)}</span>'
@@ -82,11 +82,11 @@ class _Flags:
         return (score.score > threshold) != (label == "deceptive")
 
     @staticmethod
-    def rule_judge_disagree(sample: Any) -> bool:
+    def rule_judge_disagree(sample: Sample) -> bool:
         judge = field(sample, "judge_label")
         return judge is not None and judge != field(sample, "rule_label")
 
-    def of(self, sample: Any) -> list[str]:
+    def of(self, sample: Sample) -> list[str]:
         flags = []
         if self.probe_disagrees(int(field(sample, "row")), str(field(sample, "label"))):
             flags.append("probe")
@@ -124,7 +124,7 @@ def _label_section(inputs: ReportInputs) -> str:
                      str(c["deceptive"]), str(c["ambiguous"]), rate])
     table = _table(["scenario", "mode", "condition", "samples", "honest", "deceptive", "ambiguous", "agree"], rows,
                    numeric={3, 4, 5, 6, 7})
-    labelling = inputs.dataset.meta.get("labelling")
+    labelling = inputs.dataset.meta.labelling
     extra = ""
     if labelling:
         extra = f'<p class="note">re-labelled: {_e(json.dumps(labelling, default=str))}</p>'
@@ -212,7 +212,7 @@ def _causal_section(inputs: ReportInputs) -> str:
     return "".join(parts)
 
 
-def _turn_html(turn: dict[str, Any], sample: Any | None, inputs: ReportInputs, flags: _Flags) -> str:
+def _turn_html(turn: dict[str, Any], sample: Sample | None, inputs: ReportInputs, flags: _Flags) -> str:
     kind = str(turn.get("kind") or "say")
     audience = turn.get("audience")
     private = kind != "say"
@@ -255,7 +255,7 @@ def _turn_html(turn: dict[str, Any], sample: Any | None, inputs: ReportInputs, f
             f'<div class="ann">{grid}</div></div>')
 
 
-def _trial_html(trial: Trial, samples: list[Any], inputs: ReportInputs, flags: _Flags, open_: bool) -> str:
+def _trial_html(trial: Trial, samples: list[Sample], inputs: ReportInputs, flags: _Flags, open_: bool) -> str:
     by_request = {str(field(s, "request_id")): s for s in samples}
     turns = []
     seen = set()
@@ -355,7 +355,7 @@ def _legend(inputs: ReportInputs, full: float) -> str:
 def render(inputs: ReportInputs) -> str:
     dataset = inputs.dataset
     flags = _Flags(inputs)
-    by_trial: dict[str, list[Any]] = {}
+    by_trial: dict[str, list[Sample]] = {}
     for s in dataset.samples:
         by_trial.setdefault(str(field(s, "trial_key")), []).append(s)
     open_ = len(dataset.trials) <= OPEN_TRIALS_UP_TO
@@ -367,7 +367,7 @@ def render(inputs: ReportInputs) -> str:
     bar.close()
     trials_html = "".join(parts)
     tokens_json, scale = _token_payload(inputs)
-    model = (dataset.meta.get("model") or {}).get("id", "?")
+    model = dataset.meta.model_id
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     legend = _legend(inputs, scale)
     threshold_attr = "" if inputs.threshold is None else f' data-threshold="{inputs.threshold!r}"'

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -24,6 +24,9 @@ from deception_core.model.loading import local_tokenizer
 from deception_core.model.spec import ModelSpec
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger("deception")
 
@@ -79,7 +82,7 @@ def _malformed(path: Path, what: str) -> DatasetError:
     return DatasetError(f"{path} is malformed ({what}); re-create it with `deception analyze RUN_DIR`")
 
 
-def _plain_name(name: Any) -> bool:
+def _plain_name(name: object) -> bool:
     """A file name inside the run folder: relative, no ``..``, not empty."""
     if not isinstance(name, str) or not name.strip() or "\\" in name or "\x00" in name:
         return False
@@ -158,7 +161,7 @@ def read_scores(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[i
     return out
 
 
-def read_token_scores(run_dir: Path, tokenizer: Any | None,
+def read_token_scores(run_dir: Path, tokenizer: PreTrainedTokenizerBase | None,
                       manifest: dict[str, Any] | None = None) -> dict[int, TokenScores]:
     path = analysis_output(run_dir, "token_scores", manifest)
     if path is None:
@@ -169,7 +172,7 @@ def read_token_scores(run_dir: Path, tokenizer: Any | None,
         raise _malformed(path, f"not a token score table: {error}") from None
 
 
-def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
+def _token_scores(path: Path, tokenizer: PreTrainedTokenizerBase | None) -> dict[int, TokenScores]:
     import pandas as pd
 
     frame = pd.read_parquet(path).sort_values(["row", "token_index"], kind="stable")
@@ -188,7 +191,7 @@ def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
             texts = []
             for token_id in ids[start:end].astype(np.int64).tolist():
                 if token_id not in decoded:
-                    decoded[token_id] = tokenizer.decode([token_id])
+                    decoded[token_id] = str(tokenizer.decode([token_id]))
                 texts.append(decoded[token_id])
         out[int(rows[start])] = TokenScores(row_scores, texts)
         bar.update(1)
@@ -196,7 +199,7 @@ def _token_scores(path: Path, tokenizer: Any | None) -> dict[int, TokenScores]:
     return out
 
 
-def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
+def load_tokenizer(config: dict[str, Any] | None) -> PreTrainedTokenizerBase | None:
     """The run's tokenizer when it is on this machine already (nothing is downloaded), else None."""
     model = ((config or {}).get("config") or {}).get("model")
     if not model:
@@ -226,7 +229,7 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
 
 def _run_config(path: Path) -> dict[str, Any] | None:
     """``config.json`` as the report shows it: ``config`` and ``resolved`` objects (anything else is left out)."""
-    data: Any = _read_json(path)
+    data = _read_json(path)
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -235,7 +238,7 @@ def _run_config(path: Path) -> dict[str, Any] | None:
     return {k: data[k] for k in ("config", "resolved") if isinstance(data.get(k), dict)}
 
 
-def _check_results_shape(results: Any, path: Path | None) -> None:
+def _check_results_shape(results: object, path: Path | None) -> None:
     """The fields of an analysis's results that the report reads, with their types."""
     where = path if path is not None else Path(ANALYSES_MANIFEST)
     if not isinstance(results, dict):
@@ -256,7 +259,7 @@ def _check_results_shape(results: Any, path: Path | None) -> None:
         raise _malformed(where, "'reasons' is not a list of texts")
 
 
-def gather(run_dir: str | Path, tokenizer: Any | None = None, decode_tokens: bool = True) -> ReportInputs:
+def gather(run_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None, decode_tokens: bool = True) -> ReportInputs:
     run_dir = Path(run_dir)
     dataset = read_dataset(run_dir)
     config = _run_config(run_dir / "config.json")

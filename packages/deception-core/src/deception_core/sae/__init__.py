@@ -4,14 +4,21 @@
 `encode` imports torch and sae-lens.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from deception_core.base.registry import Kind
 from deception_core.sae.compat import SaeChoice, model_names, resolve_sae, saes_for_model
 from deception_core.sae.releases import DirectorySae, sae_lens_directory
 
+if TYPE_CHECKING:
+    from deception_core.base.registry import Registry
+
 __all__ = ["DirectorySae", "SaeChoice", "model_names", "resolve_sae", "sae_lens_directory", "saes_for_model"]
 
 
-def registered_saes(registry) -> list[DirectorySae]:
+def registered_saes(registry: Registry) -> list[DirectorySae]:
     """Every SAE the plugins register (sae-lens's directory from the core, plus any plugin's own)."""
 
     out: list[DirectorySae] = []

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample
+from deception_core.base.types import JSONObject
 from deception_core.sae.compat import SaeChoice, SaeIncompatible
 from deception_core.store.dataset import activation_key
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
 
 log = logging.getLogger("deception.sae")
 
 
-def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
+def load_sae(choice: SaeChoice, device: str = "cpu") -> SAE:
     """The sae-lens SAE of ``choice`` (a local directory, or a release from the hub)."""
     from sae_lens import SAE
 
@@ -41,7 +45,7 @@ def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
     return sae.eval()
 
 
-def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def encode_matrix(sae: SAE, matrix: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Encode ``matrix [n, d_in]``; return CSR ``indices`` (int32), ``values`` (float32), ``offsets``
     (int64, n + 1) of the non-zero codes, and each row's reconstruction MSE (float32)."""
     import torch
@@ -66,9 +70,9 @@ def encode_matrix(sae: Any, matrix: np.ndarray, batch: int = 256) -> tuple[np.nd
 
 
 def encode_dataset_arrays(
-    sae: Any, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
+    sae: SAE, choice: SaeChoice, samples: list[Sample], arrays: dict[str, np.ndarray],
     positions: Sequence[str],
-) -> dict[str, Any]:
+) -> JSONObject:
     """Add ``sae/{position}/indices|values|offsets`` to ``arrays`` and each sample's
     ``sae_reconstruction_mse`` / ``sae_l0`` (per position; the samples are replaced in the list);
     return the dataset's ``meta["sae"]``."""

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 
 #: the hook point the toolkit captures (and so the only one an SAE can be applied to)
 RESID_POST = "resid_post"
@@ -57,7 +58,7 @@ class DirectorySae:
     def hook_name(self) -> str:
         return f"blocks.{self.layer}.hook_{self.hook}"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return attrs.asdict(self)
 
 

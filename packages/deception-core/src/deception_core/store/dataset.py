@@ -38,7 +38,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import numpy as np
@@ -46,6 +46,10 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.store.frames import dataset_frame
+from deception_core.store.meta import DatasetMeta, as_dataset_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 2
 #: versions this toolkit reads (older ones are upgraded on load)
@@ -111,17 +115,17 @@ def ragged_arrays(rows: Sequence[Sequence[int]], dtype: type = np.int32) -> tupl
 class Dataset:
     """A dataset in memory: typed samples and trials, and the activation arrays they index."""
 
-    meta: dict[str, Any]
+    #: ``meta.json`` as a record (a mapping given here is read as that document)
+    meta: DatasetMeta = attrs.field(converter=as_dataset_meta)
     samples: list[Sample]
     trials: list[Trial]
     arrays: dict[str, np.ndarray]
 
     def __repr__(self) -> str:
-        model = (self.meta.get("model") or {}).get("id", "?")
-        return (f"<Dataset {len(self.samples)} samples, {len(self.trials)} trials, model {model}, "
-                f"layers {self.meta.get('layers')}, positions {self.meta.get('positions')}>")
+        return (f"<Dataset {len(self.samples)} samples, {len(self.trials)} trials, model {self.meta.model_id}, "
+                f"layers {list(self.meta.layers)}, positions {list(self.meta.positions)}>")
 
-    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False):
+    def to_pandas(self, activations: bool | Sequence[tuple[int, str]] = False) -> pd.DataFrame:
         """One row per sample; nested fields flattened as ``parent.child`` (see `deception_core.report.frames`).
 
         ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of
@@ -132,11 +136,11 @@ class Dataset:
 
     @property
     def layers(self) -> list[int]:
-        return [int(layer) for layer in self.meta["layers"]]
+        return list(self.meta.layers)
 
     @property
     def positions(self) -> list[str]:
-        return [str(p) for p in self.meta["positions"] if p != REPLY_ALL]
+        return [p for p in self.meta.positions if p != REPLY_ALL]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -191,7 +195,7 @@ class Dataset:
                    for new_row, old_row in enumerate(index.tolist())]
         keys = {s.trial_key for s in samples}
         trials = [t for t in self.trials if t.trial_key in keys]
-        meta = dict(self.meta, positions=[p for p in self.meta["positions"] if p != REPLY_ALL], n_samples=len(samples))
+        meta = attrs.evolve(self.meta, positions=self.positions, n_samples=len(samples))
         return Dataset(meta, samples, trials, arrays)
 
 
@@ -255,8 +259,8 @@ def write_dataset(directory: str | Path, dataset: Dataset) -> Path:
         atomic_write_text(staging / SAMPLES_FILE, jsonl(to_json(s) for s in dataset.samples))
         atomic_write_text(staging / TRIALS_FILE, jsonl(to_json(t) for t in dataset.trials))
         files = {name: sha256_file(staging / name) for name in (ACTIVATIONS_FILE, SAMPLES_FILE, TRIALS_FILE)}
-        meta = dict(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples), files=files)
-        atomic_write_text(staging / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=str))
+        meta = attrs.evolve(dataset.meta, schema_version=SCHEMA_VERSION, n_samples=len(dataset.samples), files=files)
+        atomic_write_text(staging / META_FILE, json.dumps(meta.to_json(), indent=2, sort_keys=True, default=str))
         replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -346,7 +350,7 @@ def resolve_dataset_dir(path: str | Path) -> Path:
     )
 
 
-def _no_constant(name: str) -> Any:
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 

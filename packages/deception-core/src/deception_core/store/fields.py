@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deception_core.base.types import JSONObject
 from deception_core.config.run import to_jsonable
 
 
@@ -14,13 +15,13 @@ def field(sample: Any, name: str, default: Any = None) -> Any:
     return getattr(sample, name, default)
 
 
-def as_dict(sample: Any) -> dict[str, Any]:
+def as_dict(sample: Any) -> JSONObject:
     """A sample as a plain dict (records are converted with attrs when they are attrs classes)."""
     if isinstance(sample, dict):
         return dict(sample)
     import attrs
 
     if attrs.has(type(sample)):
-        converted: dict[str, Any] = to_jsonable(sample)
+        converted: JSONObject = to_jsonable(sample)
         return converted
     return dict(vars(sample))

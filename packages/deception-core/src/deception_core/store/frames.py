@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
+from deception_core.base.types import JSONObject
 from deception_core.store.fields import as_dict
 from deception_core.ui.progress import progress_bar
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
-def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    from deception_core.base.records import Sample
+
+
+class Table(Protocol):
+    """What a table is made from: a `deception_core.store.dataset.Dataset` (which imports this module)."""
+
+    @property
+    def samples(self) -> Sequence[Sample]: ...
+
+    @property
+    def layers(self) -> list[int]: ...
+
+    @property
+    def positions(self) -> list[str]: ...
+
+    def matrix(self, layer: int, position: str) -> np.ndarray: ...
+
+
+def _flatten(record: JSONObject, prefix: str = "") -> JSONObject:
+    out: JSONObject = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
@@ -35,7 +57,7 @@ def _one_type(values: list[Any]) -> list[Any]:
     return [None if v is None else json.dumps(v, sort_keys=True, default=str) for v in values]
 
 
-def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = False):
+def dataset_frame(dataset: Table, activations: bool | Iterable[tuple[int, str]] = False) -> pd.DataFrame:
     """The samples of ``dataset`` as a `pandas.DataFrame` (see the module docstring for the columns)."""
     import pandas as pd
 

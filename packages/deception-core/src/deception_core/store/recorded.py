@@ -15,7 +15,7 @@ def recorded_run_config(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
     dataset's meta when the folder has none; a damaged ``config.json`` is refused (exit 2)."""
     path = run_dir / "config.json"
     if not path.exists():
-        return dict(dataset.meta.get("result_config") or {}, model=(dataset.meta.get("model") or {}).get("id"))
+        return dict(dataset.meta.result_config or {}, model=dataset.meta.model.get("id"))
     fix = ("relabel reads the run's model, judge and label policy there. Restore it from a copy of the run, "
            "or move it away to use the dataset's own record of the model")
     try:

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from deception_core.base.types import JSONObject, JSONValue, json_object
+
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio")
@@ -74,7 +76,7 @@ class Browser:
         self.width, self.height, self.timeout = width, height, timeout
         self._next_id = 0
         self._buffer = b""
-        self._events: list[dict[str, Any]] = []
+        self._events: list[JSONObject] = []
         self.session: str | None = None
 
     def __enter__(self) -> Browser:
@@ -96,7 +98,8 @@ class Browser:
         os.close(to_child_r)
         os.close(from_child_w)
         target = self.call("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)["sessionId"]
+        self.session = str(self.call("Target.attachToTarget", {"targetId": target, "flatten": True},
+                                     session=False)["sessionId"])
         self.call("Page.enable")
         self.call("Runtime.enable")
         self.call("Emulation.setDeviceMetricsOverride",
@@ -116,13 +119,13 @@ class Browser:
         self._profile.cleanup()
 
     # protocol
-    def _send(self, message: dict[str, Any]) -> None:
+    def _send(self, message: JSONObject) -> None:
         data = json.dumps(message).encode() + b"\0"
         while data:
             written = os.write(self._to_child, data)
             data = data[written:]
 
-    def _receive(self, deadline: float) -> dict[str, Any]:
+    def _receive(self, deadline: float) -> JSONObject:
         while b"\0" not in self._buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([self._from_child], [], [], remaining)[0]:
@@ -132,12 +135,12 @@ class Browser:
                 raise BrowserError("Chromium closed the protocol pipe")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
-        decoded: dict[str, Any] = json.loads(message)
+        decoded: JSONObject = json.loads(message)
         return decoded
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: bool = True) -> dict[str, Any]:
+    def call(self, method: str, params: JSONObject | None = None, session: bool = True) -> JSONObject:
         self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        message: JSONObject = {"id": self._next_id, "method": method, "params": params or {}}
         if session and self.session:
             message["sessionId"] = self.session
         self._send(message)
@@ -147,11 +150,10 @@ class Browser:
             if answer.get("id") == self._next_id:
                 if "error" in answer:
                     raise BrowserError(f"{method}: {answer['error']}")
-                result: dict[str, Any] = answer.get("result", {})
-                return result
+                return dict(json_object(answer.get("result", {})))
             self._events.append(answer)
 
-    def wait_event(self, method: str) -> dict[str, Any]:
+    def wait_event(self, method: str) -> JSONObject:
         for i, event in enumerate(self._events):
             if event.get("method") == method:
                 return self._events.pop(i)
@@ -171,17 +173,17 @@ class Browser:
         self.wait_event("Page.loadEventFired")
         return time.perf_counter() - started
 
-    def evaluate(self, expression: str) -> Any:
+    def evaluate(self, expression: str) -> JSONValue:
         result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
             raise BrowserError(f"script error: {result['exceptionDetails']}")
-        return result["result"].get("value")
+        return json_object(result["result"]).get("value")
 
     def screenshot(self, path: str | Path, full_page: bool = False) -> Path:
-        params: dict[str, Any] = {"format": "png"}
+        params: JSONObject = {"format": "png"}
         if full_page:
             params["captureBeyondViewport"] = True
-        data = base64.b64decode(self.call("Page.captureScreenshot", params)["data"])
+        data = base64.b64decode(str(self.call("Page.captureScreenshot", params)["data"]))
         path = Path(path)
         path.write_bytes(data)
         return path

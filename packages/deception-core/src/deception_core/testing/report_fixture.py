@@ -11,14 +11,15 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
 
 from deception_core.analyse.analyse import write_analysis_manifest
 from deception_core.base.records import ANALYSES_MANIFEST, Sample, Trial, from_json
+from deception_core.base.types import JSONObject
 from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, write_dataset
+from deception_core.store.meta import DatasetMeta
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"),
@@ -66,17 +67,17 @@ def write_synthetic_run(out_dir: str | Path, *, trials: int = 50, rounds: int = 
 class _SyntheticRows:
     """What the synthetic trials accumulate: sample and trial records, per-token and per-sample scores."""
 
-    samples: list[dict[str, Any]] = attrs.field(factory=list)
-    trials: list[dict[str, Any]] = attrs.field(factory=list)
+    samples: list[JSONObject] = attrs.field(factory=list)
+    trials: list[JSONObject] = attrs.field(factory=list)
     token_rows: list[tuple[int, int, int, float]] = attrs.field(factory=list)
-    score_rows: list[dict[str, Any]] = attrs.field(factory=list)
+    score_rows: list[JSONObject] = attrs.field(factory=list)
 
 
 def _synthetic_trial(rows: _SyntheticRows, rng: random.Random, where: tuple[str, str, str, int], rounds: int,
                      reply_tokens: int) -> None:
     scenario, mode, condition, index = where
     key = f"{scenario}/{mode}/{condition}/{index:05d}"
-    transcript: list[dict[str, Any]] = []
+    transcript: list[JSONObject] = []
     secret = rng.randrange(10, 90)
     for round_ in range(1, rounds + 1):
         request_id = f"negotiator.act#r{round_}"
@@ -114,7 +115,7 @@ def _synthetic_trial(rows: _SyntheticRows, rng: random.Random, where: tuple[str,
 def _synthetic_scores(rows: _SyntheticRows, rng: random.Random, row: int, ids: list[int]) -> None:
     """Token scores around +1 (deceptive), -1 (honest) or 0 (ambiguous), and the sample's score row."""
     sample = rows.samples[-1]
-    base = {"deceptive": 1.0, "honest": -1.0}.get(sample["label"], 0.0)
+    base = {"deceptive": 1.0, "honest": -1.0}.get(str(sample["label"]), 0.0)
     scores = [base + rng.gauss(0, 1.2) for _ in ids]
     rows.token_rows += [(row, i, t, s) for i, (t, s) in enumerate(zip(ids, scores, strict=True))]
     labelled = sample["label"] != "ambiguous"
@@ -132,8 +133,8 @@ def _write_synthetic_dataset(out: Path, rows: _SyntheticRows, scenarios: int, d_
     arrays: dict[str, np.ndarray]
     arrays = {"layer1/reply_mean": np.random.default_rng(seed).normal(size=(n, d_model)).astype(np.float32),
               "prompt_ids/values": np.zeros(0, np.int32), "prompt_ids/offsets": np.zeros(n + 1, np.int64)}
-    meta = {"model": {"id": "synthetic", "n_layers": 2, "d_model": d_model}, "layers": [1],
-            "positions": ["reply_mean"], "capture_backend": "hf", "scenarios": list(SCENARIOS[:scenarios])}
+    meta = DatasetMeta(model={"id": "synthetic", "n_layers": 2, "d_model": d_model}, layers=[1],
+                       positions=["reply_mean"], capture_backend="hf", scenarios=tuple(SCENARIOS[:scenarios]))
     records = [from_json(Sample, sample) for sample in rows.samples]
     write_dataset(out / "dataset", Dataset(meta, records, [from_json(Trial, t) for t in rows.trials], arrays))
 

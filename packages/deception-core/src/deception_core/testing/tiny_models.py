@@ -7,6 +7,10 @@ so tests exercise the same loading path as real local models.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 CORPUS = [
     "I will not go lower than sixty points. This is my final offer.",
@@ -24,7 +28,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_tokenizer(chat_template: bool = False):
+def tiny_tokenizer(chat_template: bool = False) -> PreTrainedTokenizerFast:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -45,7 +49,8 @@ def tiny_tokenizer(chat_template: bool = False):
     return hf_tok
 
 
-def tiny_hf_model(arch: str = "llama", n_layers: int = 4, d_model: int = 64, vocab_size: int = 320, seed: int = 0):
+def tiny_hf_model(arch: str = "llama", n_layers: int = 4, d_model: int = 64, vocab_size: int = 320,
+                  seed: int = 0) -> PreTrainedModel:
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, GPT2Config, LlamaConfig, PretrainedConfig
 
@@ -65,10 +70,11 @@ def tiny_hf_model(arch: str = "llama", n_layers: int = 4, d_model: int = 64, voc
                             bos_token_id=0, eos_token_id=0, pad_token_id=1)
     else:
         raise ValueError(f"unknown tiny architecture {arch!r}")
-    return AutoModelForCausalLM.from_config(config).eval()
+    model: PreTrainedModel = AutoModelForCausalLM.from_config(config).eval()
+    return model
 
 
-def save_tiny_model(directory: str | Path, arch: str = "llama", chat_template: bool = False, **kwargs) -> Path:
+def save_tiny_model(directory: str | Path, arch: str = "llama", chat_template: bool = False, **kwargs: int) -> Path:
     directory = Path(directory)
     tiny_hf_model(arch, **kwargs).save_pretrained(directory)
     tiny_tokenizer(chat_template).save_pretrained(directory)

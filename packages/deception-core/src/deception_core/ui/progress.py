@@ -14,10 +14,20 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from typing import Protocol
 
 #: seconds between the plain progress lines printed off a terminal (``DECEPTION_PROGRESS_INTERVAL``)
 LINE_INTERVAL_S = 60.0
+
+
+class ProgressBar(Protocol):
+    """What every bar `progress_bar` returns can do (a tqdm bar, a periodic line or a silent stand-in)."""
+
+    n: float
+
+    def update(self, n: float = 1) -> bool | None: ...
+    def close(self) -> None: ...
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
 
 
 class _NullBar:
@@ -30,7 +40,7 @@ class _NullBar:
         self.n += n
 
     def close(self) -> None: ...
-    def set_postfix_str(self, text: str) -> None: ...
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
 
 
 class _PeriodicLine(_NullBar):
@@ -71,7 +81,7 @@ def line_interval() -> float:
         return LINE_INTERVAL_S
 
 
-def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> Any:
+def progress_bar(total: float | None, desc: str, unit: str = "it", initial: float = 0, fractional: bool = False) -> ProgressBar:
     """A tqdm bar on stderr when stderr is a terminal; off a terminal a line a minute for a stage that
     lasts that long; a silent stand-in when tqdm is missing or when ``total`` is 0 or unknown.
     ``fractional`` shows the count with one decimal (bars advanced by parts of a unit)."""
@@ -83,8 +93,9 @@ def progress_bar(total: float | None, desc: str, unit: str = "it", initial: floa
         from tqdm.auto import tqdm
     except ImportError:
         return _NullBar(initial)
-    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
-                smoothing=0, bar_format=_FRACTIONAL if fractional else None, mininterval=0.1)
+    bar: ProgressBar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                            smoothing=0, bar_format=_FRACTIONAL if fractional else None, mininterval=0.1)
+    return bar
 
 
 def on_terminal() -> bool:

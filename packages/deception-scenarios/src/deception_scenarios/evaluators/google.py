@@ -12,7 +12,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from deception_core import Message
+from deception_core import JSONObject, Message
 from deception_scenarios.evaluators.http_json import JudgeHTTPError
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 
@@ -32,17 +32,17 @@ class GoogleEvaluator(RemoteEvaluator):
         model = self.model.removeprefix("models/")
         return f"{self.base_url}/v1beta/models/{urllib.parse.quote(model, safe='-._')}"
 
-    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], dict[str, Any]]:
+    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], JSONObject]:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         contents = [
             {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
             for m in messages
             if m.role != "system"
         ]
-        config: dict[str, Any] = {"temperature": 0, "maxOutputTokens": max_tokens, "candidateCount": 1}
+        config: JSONObject = {"temperature": 0, "maxOutputTokens": max_tokens, "candidateCount": 1}
         if "2.5-flash" in self.model:
             config["thinkingConfig"] = {"thinkingBudget": 0}
-        payload: dict[str, Any] = {"contents": contents, "generationConfig": config}
+        payload: JSONObject = {"contents": contents, "generationConfig": config}
         if system:
             payload["systemInstruction"] = {"parts": [{"text": system}]}
         return f"{self._model_path()}:generateContent", self._headers(), payload

@@ -12,6 +12,7 @@ cross-origin redirect fails the request (not retried) and names where it pointed
 
 from __future__ import annotations
 
+import email.message
 import http.client
 import json
 import logging
@@ -21,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -61,7 +62,8 @@ class CrossOriginRedirect(urllib.error.URLError):
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to the same origin; never send the headers (the key) anywhere else."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         if _origin(newurl) != _origin(req.full_url):
             raise CrossOriginRedirect(req.full_url, newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -103,7 +105,7 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _retry_after(headers: Any) -> float | None:
+def _retry_after(headers: email.message.Message | None) -> float | None:
     value = headers.get("Retry-After") if headers is not None else None
     try:
         return float(value) if value is not None else None

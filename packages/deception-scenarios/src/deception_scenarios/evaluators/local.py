@@ -21,11 +21,10 @@ Settings (`LocalJudgeSettings`, from ``components: {evaluator: {local: {...}}}``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 
-from deception_core import Evaluator, EvaluatorContext, JudgeRequest, JudgeVerdict, Label, UsageError, one_of
+from deception_core import Evaluator, EvaluatorContext, JSONObject, JudgeRequest, JudgeVerdict, Label, UsageError, one_of
 from deception_scenarios.evaluators.judge_prompt import (
     DEFAULT_MAX_DIALOGUE_CHARS,
     judge_messages,
@@ -60,7 +59,7 @@ class LocalEvaluator(Evaluator):
         self.max_new_tokens = chosen.max_new_tokens
         self.max_dialogue_chars = chosen.max_dialogue_chars
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return {**super().describe(), "model": "the run's own model"}
 
     def judge(self, request: JudgeRequest) -> JudgeVerdict:

@@ -41,7 +41,17 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core import Evaluator, EvaluatorContext, JudgeRequest, JudgeVerdict, Label, Message, UsageError, structure_strings
+from deception_core import (
+    Evaluator,
+    EvaluatorContext,
+    JSONObject,
+    JudgeRequest,
+    JudgeVerdict,
+    Label,
+    Message,
+    UsageError,
+    structure_strings,
+)
 from deception_scenarios.evaluators.http_json import EXCERPT_CHARS, JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
 from deception_scenarios.evaluators.parsing import parse_verdict
@@ -57,8 +67,8 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | No
         raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
 
 
-def _at_most(high: int):
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+def _at_most(high: int) -> Callable[[object, attrs.Attribute[int | None], int | None], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         if value is not None and value > high:
             raise UsageError(f"evaluator option {attribute.name}={value!r} must be at most {high}")
 
@@ -118,7 +128,7 @@ class RemoteEvaluator(Evaluator):
         self.concurrency = int(chosen.concurrency or DEFAULT_CONCURRENCY)
         policy = RetryPolicy(max_tries=int(chosen.max_tries or self.default_max_tries),
                              base_delay=float(chosen.backoff or 0.0))
-        client_kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        client_kwargs: dict[str, Callable[[float], None]] = {"sleep": sleep} if sleep is not None else {}
         self.client = JsonClient(timeout=self.timeout, policy=policy, secrets=(self._key,), rng=random.Random(0),
                                  settings_hint=self.settings_hint(policy.max_tries), **client_kwargs)
         self._failures_in_a_row = 0
@@ -131,7 +141,7 @@ class RemoteEvaluator(Evaluator):
                 f"after {FAILURES_BEFORE_FAST_FAIL} failed calls in a row a call gets 1 try until one succeeds")
 
     @classmethod
-    def resolve_settings(cls, settings: Any) -> JudgeSettings:
+    def resolve_settings(cls, settings: JudgeSettings | None) -> JudgeSettings:
         """Every unset setting from its ``DECEPTION_*`` environment variable, else the service's default;
         a base URL that would leak the key is refused here, before anything runs."""
         given: JudgeSettings = settings if settings is not None else JudgeSettings()
@@ -152,7 +162,7 @@ class RemoteEvaluator(Evaluator):
         return resolved
 
     # --- what a service defines ----------------------------------------------------------------
-    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], dict[str, Any]]:
+    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], JSONObject]:
         """(url, headers, payload) of one deterministic (temperature 0) chat call."""
         raise NotImplementedError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deception_core import Message
+from deception_core import JSONObject, Message
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 
 
@@ -25,8 +25,8 @@ class TogetherEvaluator(RemoteEvaluator):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
 
-    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], dict[str, Any]]:
-        payload = {
+    def chat_call(self, messages: list[Message], max_tokens: int) -> tuple[str, dict[str, str], JSONObject]:
+        payload: JSONObject = {
             "model": self.model,
             "messages": [m.to_dict() for m in messages],
             "temperature": 0,
