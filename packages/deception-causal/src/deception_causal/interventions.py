@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from deception_core.model.forced import ForcedPass, LayerEdit, as_interventions, hooked, teacher_forced
+from deception_core import ForcedPass, LayerEdit, as_interventions, hooked, teacher_forced
 
 __all__ = ["ForcedPass", "LayerEdit", "RowEdit", "as_interventions", "hooked", "position_vector", "teacher_forced"]
 

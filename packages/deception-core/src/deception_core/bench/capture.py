@@ -158,16 +158,15 @@ def run_benchmark(
 
 def _backend_factories(loaded: Any, spec: CaptureSpec, backends: Sequence[str]) -> dict[str, Callable[[], Any]]:
     """A fresh-backend builder per stage name: ``hf`` always, the others asked for in ``backends``."""
+    # the capture backends import torch: `deception --help` and `deception bench --help` stay light
     from deception_core.capture.hf import HFCaptureBackend
+    from deception_core.capture.hybrid import HybridCaptureBackend
+    from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
 
     factories: dict[str, Callable[[], Any]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
     if "transformer-lens" in backends:
-        from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
-
         factories["transformer-lens"] = lambda: TransformerLensCaptureBackend(loaded, spec)
     if "hybrid" in backends:
-        from deception_core.capture.hybrid import HybridCaptureBackend
-
         factories["hybrid"] = lambda: HybridCaptureBackend(loaded, spec)
     return factories
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deception_core.bench.capture import _PeakMemory
+from deception_core.config.run import RunConfig
 from deception_core.contracts.capture import (
     CaptureBackend,
     CaptureResult,
@@ -34,6 +35,8 @@ from deception_core.contracts.capture import (
     Intervention,
     Sampling,
 )
+from deception_core.pipeline import InterpretabilityRunner
+from deception_core.play.batching import resolve_batch_size
 
 if TYPE_CHECKING:
     from deception_core.model.surface import Model
@@ -122,7 +125,6 @@ def run_pipeline_benchmark(
     progress: Callable[[str], None] = lambda message: None,
 ) -> list[PipelineResult]:
     """Per batch size (``"auto"`` allowed): ``repeats`` timed runs, each followed by its bare replay."""
-    from deception_core.play.batching import resolve_batch_size
 
     sizes = [resolve_batch_size(requested, loaded, new_tokens) for requested in batch_sizes]
     timings: list[list[_Timed]] = [[] for _ in batch_sizes]
@@ -163,8 +165,6 @@ class _Timed:
 def _timed_run(loaded: Any, model_name: str, batch_size: int, trials: int, max_rounds: int, new_tokens: int,
                output: Path) -> _Timed:
     """One whole run (no analysis), timed end to end, with every generation batch it served."""
-    from deception_core.config.run import RunConfig
-    from deception_core.pipeline import InterpretabilityRunner
 
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     config = RunConfig(model=model_name, mode="both", scenarios=SCENARIOS, trials=trials, max_rounds=max_rounds,

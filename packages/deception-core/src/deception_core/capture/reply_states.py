@@ -22,6 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deception_core.base.errors import UsageError
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.spec import ModelSpec
+from deception_core.store.dataset import resolve_dataset_dir
+from deception_core.store.recorded import recorded_run_config
+from deception_core.ui.progress import progress_bar
+
 if TYPE_CHECKING:
     from deception_core.model.surface import Model
 
@@ -53,8 +60,6 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         self.batch_size = max(1, int(batch_size))
 
     def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        from deception_core.ui.progress import progress_bar
-
         pairs = {int(row): (dataset.prompt_ids(int(row)), [int(i) for i in (_field(dataset.samples[int(row)],
                                                                                    "reply_ids") or ())])
                  for row in rows}
@@ -98,10 +103,6 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Model]:
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its
     id readable, the prompt ids stored.
     """
-    from deception_core.base.errors import UsageError
-    from deception_core.model.spec import ModelSpec
-    from deception_core.store.dataset import resolve_dataset_dir
-    from deception_core.store.recorded import recorded_run_config
 
     dataset_dir = resolve_dataset_dir(run_dir)
     config = recorded_run_config(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), dataset)
@@ -115,9 +116,7 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Model]:
     spec = ModelSpec.parse(str(model_id))
 
     def load() -> Model:
-        from deception_core.model.surface import load_model
-
         log.info("token scores: loading %s", model_id)
-        return load_model(spec, device=config.get("device") or "auto", dtype=config.get("dtype") or "float32",
+        return surface.load_model(spec, device=config.get("device") or "auto", dtype=config.get("dtype") or "float32",
                           revision=config.get("revision"))
     return load

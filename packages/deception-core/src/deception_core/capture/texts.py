@@ -42,7 +42,10 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample, Trial
 from deception_core.base.types import Message
+from deception_core.model.prompting import render_prompt
 from deception_core.model.spec import context_length
+from deception_core.store import Dataset
+from deception_core.ui.progress import progress_bar
 
 if TYPE_CHECKING:
     from deception_core.model.surface import Model
@@ -251,7 +254,6 @@ def fit_context(tokens: Sequence[tuple[list[int], list[int]]], limit: int | None
 
 def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
     """(prompt ids, scored span ids) of a record; see the module docstring."""
-    from deception_core.model.prompting import render_prompt
 
     reply = [] if record.reply is None else [int(i) for i in tokenizer(record.reply, add_special_tokens=False)["input_ids"]]
     if record.messages is not None:
@@ -284,7 +286,6 @@ def forward_states(model: Model, sequences: Sequence[Sequence[int]], layers: Seq
     Right-padded batches with an attention mask (a row's states equal an unpadded pass).
     ``progress``: the unit a progress bar counts (on a terminal).
     """
-    from deception_core.ui.progress import progress_bar
 
     bar = progress_bar(len(sequences) if progress else 0, "capture", progress or "it")
     try:
@@ -303,7 +304,6 @@ def capture_texts(model: Model, records: Sequence[TextRecord], layers: Sequence[
     Records longer than the model's context are refused, or with ``truncate`` cut to fit
     (`fit_context`); copies of a record share one group (`record_groups`).
     """
-    from deception_core.store import Dataset
 
     layers = list(range(model.n_layers)) if layers is None else [int(layer) for layer in layers]
     bad = [layer for layer in layers if not 0 <= layer < model.n_layers]

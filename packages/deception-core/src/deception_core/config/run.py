@@ -15,6 +15,7 @@ import attrs
 from deception_core.base.errors import ConfigError
 from deception_core.base.selection import parse_layers, parse_positions
 from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
+from deception_core.config.slurm import array_shard
 from deception_core.config.structuring import check_requires, finite, option
 from deception_core.config.structuring import structure as _structure
 
@@ -70,8 +71,6 @@ def _shard(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
     if value == "auto":
-        from deception_core.config.slurm import array_shard
-
         return array_shard()
     if isinstance(value, str):
         first, sep, second = value.partition("/")

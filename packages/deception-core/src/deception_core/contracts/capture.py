@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import attrs
 
 from deception_core.base.types import DEFAULT_POSITIONS, Position
-from deception_core.model.generation import GenerationRequest, Sampling
 from deception_core.model.intervention import Intervention
+from deception_core.model.requests import GenerationRequest, Sampling
 
 __all__ = ["CaptureBackend", "CaptureResult", "CaptureSpec", "GenerationRequest", "Intervention", "Sampling"]
 

@@ -22,32 +22,10 @@ from deception_core.model.decoding import DelayedStopStrings, SeededSampler, tri
 from deception_core.model.hooks import DecoderLayerHooks
 from deception_core.model.intervention import Intervention
 from deception_core.model.padding import pad_batch
+from deception_core.model.requests import GenerationRequest, Sampling
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-
-@attrs.frozen
-class Sampling:
-    """Decoding settings; ``temperature == 0`` is greedy."""
-
-    temperature: float = 0.7
-    top_p: float = 0.9
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0
-
-
-@attrs.frozen
-class GenerationRequest:
-    """One prompt (token ids) to answer; ``seed`` drives its own sampler, ``stop`` ends its reply."""
-
-    prompt_ids: tuple[int, ...]
-    max_new_tokens: int
-    seed: int
-    capture: bool = True
-    stop: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.base.errors import UsageError
 from deception_core.model.device import torch_dtype
+from deception_core.model.embedded import converted_dir, ensure_converted
 from deception_core.model.hooks import decoder_layers
+from deception_core.model.placement import cuda_free_bytes, plan_device_map
 from deception_core.model.spec import ModelSpec
+from deception_core.ui.progress import on_terminal
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -33,8 +37,6 @@ class Weights:
 def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
     """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
     if spec.source == "embedded":
-        from deception_core.model.embedded import ensure_converted
-
         assert spec.embedded is not None
         location = str(ensure_converted(spec.embedded))
         return location, Path(location), spec.embedded.tl_name
@@ -57,8 +59,6 @@ def local_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedT
     from transformers import AutoTokenizer
 
     if spec.source == "embedded":
-        from deception_core.model.embedded import converted_dir
-
         assert spec.embedded is not None  # parse sets it for every embedded source
         location = converted_dir(spec.embedded)
         if not (location / "tokenizer_config.json").is_file():
@@ -82,8 +82,6 @@ def read_weights(spec: ModelSpec, *, device: str, dtype: str, revision: str | No
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from deception_core.ui.progress import on_terminal
-
     # the libraries' own bars (downloads, GGUF conversion, weight loading, with ETA) follow ours:
     # on a terminal only
     if on_terminal():
@@ -105,7 +103,7 @@ def read_weights(spec: ModelSpec, *, device: str, dtype: str, revision: str | No
         hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
         hf_model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` wrongly
         if device == "cpu":
-            from deception_core.model.cpu_head import use_column_major_head
+            from deception_core.model.cpu_head import use_column_major_head  # heavy: subclasses a torch module
 
             use_column_major_head(hf_model)
     return Weights(hf_model, tokenizer, local_dir, tl_name)
@@ -115,8 +113,6 @@ def _random_weights(spec: ModelSpec, device: str, dtype: str) -> Weights:
     """The model of ``spec``'s folder (its config.json) with random weights, seed 0, and its tokenizer."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from deception_core.base.errors import UsageError
 
     if spec.path is None:
         raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
@@ -136,8 +132,6 @@ def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, An
     if torch.cuda.device_count() < 2:
         return None
     from transformers import AutoConfig
-
-    from deception_core.model.placement import cuda_free_bytes, plan_device_map
 
     config = AutoConfig.from_pretrained(location, **kwargs)
     return plan_device_map(config, torch_dtype(dtype), cuda_free_bytes())

@@ -23,40 +23,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import attrs
-import torch
 
 from deception_core.base.errors import UsageError
-from deception_core.model.cache import ActivationCache, Counter, forward_cache
 from deception_core.model.device import resolve_device, resolve_dtype
-from deception_core.model.edits import add_along, project_out, replace_at
 from deception_core.model.fingerprint import model_fingerprint
-from deception_core.model.forced import ForcedPass, LayerEdit, teacher_forced
-from deception_core.model.generation import (
-    Generated,
-    GenerationRequest,
-    LayerRecorder,
-    RecorderFactory,
-    Sampling,
-    StopTokens,
-    generate_plain,
-)
 from deception_core.model.hooks import decoder_layers
 from deception_core.model.intervention import Intervention
 from deception_core.model.loading import read_weights
-from deception_core.model.padding import pad_batch
-from deception_core.model.retiring import generate_retiring, plain_generation_config
-from deception_core.model.scoring import score_answers
-from deception_core.model.shared_prefix import PrefixMemory
 from deception_core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from deception_core.model.cache import ActivationCache, Counter
+    from deception_core.model.forced import ForcedPass, LayerEdit
+    from deception_core.model.generation import (
+        Generated,
+        GenerationRequest,
+        RecorderFactory,
+        Sampling,
+        StopTokens,
+    )
+    from deception_core.model.shared_prefix import PrefixMemory
 
 log = logging.getLogger("deception.models")
 
 #: values in the residual stream: a tensor, a numpy array or a list of floats (``[d_model]`` for a direction)
-Vector = Union[torch.Tensor, "np.ndarray[Any, Any]", Sequence[float]]
+Vector = Union["torch.Tensor", "np.ndarray[Any, Any]", Sequence[float]]
+
 
 @attrs.define
 class Model:
@@ -104,13 +100,14 @@ class Model:
     def fingerprint(self) -> dict[str, Any]:
         """Depth, width and hashes of the config and the weights' metadata (`deception_core.model.fingerprint`)."""
         if self._fingerprint is None:
-
             self._fingerprint = model_fingerprint(self.hf_model)
         return self._fingerprint
 
     @property
     def input_device(self) -> torch.device:
         """Where inputs go (the first GPU of a model split over several)."""
+        import torch  # here, not at the top: the command line imports this module and must not load torch
+
         weight = self.hf_model.get_input_embeddings().weight
         assert isinstance(weight, torch.Tensor)
         return weight.device
@@ -125,17 +122,18 @@ class Model:
     def stop_tokens(self) -> StopTokens:
         """The ids that end a reply (the generation config's and the tokenizer's EOS) and generation's pad id."""
         if self._stop is None:
+            from deception_core.model.generation import StopTokens  # heavy: torch
 
             self._stop = StopTokens.of(self.hf_model, self.tokenizer)
         return self._stop
 
     @property
     def layers_module(self) -> torch.nn.ModuleList:
-
         return decoder_layers(self.hf_model)
 
     def check_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
         """``layers`` as ints, refusing (UsageError, exit 2) blocks the model does not have."""
+
         chosen = tuple(int(layer) for layer in layers)
         bad = [layer for layer in chosen if not 0 <= layer < self.n_layers]
         if bad:
@@ -159,6 +157,8 @@ class Model:
 
         Texts are tokenised with the tokenizer's special tokens; rows are right-padded, ``batch_size``
         at a time, so each row's states equal its unpadded pass. See `deception_core.model.cache`."""
+        from deception_core.model.cache import forward_cache  # heavy: torch
+
         return forward_cache(self.hf_model, self._rows(texts_or_ids), self.check_layers(layers), self.pad_id,
                              positions=positions, batch_size=batch_size, final_norm=final_norm,
                              interventions=tuple(self._active), bar=bar)
@@ -175,6 +175,17 @@ class Model:
         `steer`/`ablate`/`patch` blocks. ``retire``: drop finished rows from the batch while decoding
         (`deception_core.model.retiring`; only without interventions and with a plain generation
         config); ``recorder`` replaces the decoder-block recorder (TransformerLens hook points)."""
+        import torch
+
+        # heavy: torch (and transformers); the command line imports this module without them
+        from deception_core.model.generation import (
+            GenerationRequest,
+            LayerRecorder,
+            Sampling,
+            generate_plain,
+        )
+        from deception_core.model.retiring import generate_retiring, plain_generation_config  # heavy: torch
+
         if not prompts:
             return []
         requests = [item if isinstance(item, GenerationRequest) else
@@ -198,6 +209,10 @@ class Model:
         """Plain greedy HF ``generate`` over the left-padded prompts, no hooks, no capture, no open
         interventions (the baseline the benchmarks time): ``[rows, max_new_tokens]`` generated ids (rows
         that end early are padded). ``fixed_length``: every row writes ``max_new_tokens`` tokens (EOS ignored)."""
+        import torch
+
+        from deception_core.model.padding import pad_batch  # heavy: torch
+
         stop = self.stop_tokens
         ids, mask = pad_batch(prompts, stop.pad_id, side="left")
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False, "temperature": None,
@@ -218,6 +233,8 @@ class Model:
         """Right-padded passes over ``prompt + reply`` per row under per-row ``edits`` (and the open
         interventions): reply log-probabilities, next-token log-probabilities, recorded blocks.
         See `deception_core.model.forced.teacher_forced`."""
+        from deception_core.model.forced import teacher_forced  # heavy: torch
+
         return teacher_forced(self.hf_model, prompts, replies, edits, record,
                               self.pad_id if pad_id is None else pad_id, chunk, tuple(self._active))
 
@@ -230,6 +247,9 @@ class Model:
         """``[prompt][answer]``: each answer's summed log-probability after each prompt, each prompt run
         once and shared prefixes once (``opening``: tokens many prompts start with, whose cache is
         kept for later calls). See `deception_core.model.scoring`."""
+        from deception_core.model.scoring import score_answers  # heavy: torch
+        from deception_core.model.shared_prefix import PrefixMemory  # heavy: torch
+
         memory = None
         if opening:
             key = tuple(int(t) for t in opening)
@@ -254,6 +274,8 @@ class Model:
     def steer(self, direction: Vector, alpha: float, *, layers: Sequence[int]) -> Iterator[Model]:
         """Add ``alpha`` times the unit vector of ``direction`` to the output of each of ``layers``, at
         every position and decoding step: the projection on the direction moves by exactly ``alpha``."""
+        from deception_core.model.edits import add_along  # heavy: torch
+
         unit = self._unit(direction)
         with self.intervening([Intervention(layer, add_along(unit, float(alpha)))
                                for layer in self.check_layers(layers)]):
@@ -263,6 +285,8 @@ class Model:
     def ablate(self, direction: Vector, *, layers: Sequence[int], mean: float | None = None) -> Iterator[Model]:
         """Project ``direction`` out of the output of each of ``layers`` (``x - (x.u) u``), or with
         ``mean`` set the projection to that value (mean ablation: ``x - (x.u) u + mean u``)."""
+        from deception_core.model.edits import project_out  # heavy: torch
+
         unit = self._unit(direction)
         with self.intervening([Intervention(layer, project_out(unit, mean)) for layer in self.check_layers(layers)]):
             yield self
@@ -272,12 +296,17 @@ class Model:
         """Replace the output of block ``layer`` at sequence ``positions`` (indices into the padded
         batch; negative from its end) with ``values`` (``[len(positions), d]``, or ``[batch, len(positions),
         d]``) on the prompt pass; later decoding steps are left alone."""
+        import torch
+
+        from deception_core.model.edits import replace_at  # heavy: torch
+
         tensor = torch.as_tensor(values, dtype=torch.float32)
         (checked,) = self.check_layers([layer])
         with self.intervening([Intervention(checked, replace_at(tuple(int(p) for p in positions), tensor))]):
             yield self
 
     def _unit(self, direction: Vector) -> torch.Tensor:
+        import torch
 
         vector = torch.as_tensor(direction, dtype=torch.float32).reshape(-1)
         if vector.shape[0] != self.d_model:
@@ -292,8 +321,6 @@ def from_hf(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, mo
             revision: str | None = None, local_dir: Path | None = None, tl_name: str | None = None) -> Model:
     """Wrap an already-built HF model (tests, research code). Sets left padding and a pad token."""
     import torch
-
-    from deception_core.model.hooks import decoder_layers
 
     config = hf_model.config
     text = getattr(config, "text_config", None) or config

@@ -12,10 +12,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.config.components import build, build_evaluator, settings_for
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
+from deception_core.contracts.capture import CaptureSpec, Sampling
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
+from deception_core.play.batching import resolve_batch_size
+from deception_core.play.play import choice_scorer, text_generator
 
 if TYPE_CHECKING:
     from deception_core.model.surface import Model
@@ -43,7 +47,6 @@ class PlaySession:
 
 def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
     """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
-    from deception_core.play.play import choice_scorer, text_generator
 
     return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
@@ -52,7 +55,6 @@ def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
 def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorContext], Any]:
     """Builds the run's judge (``--evaluator`` with its settings as the run resolved them) on a
     context: the backend's callables, or none for the key preflight."""
-    from deception_core.config.components import build_evaluator
 
     evaluator_class = registry.get(Kind.EVALUATOR, run.evaluator).load()
     params = run.params(Kind.EVALUATOR.value, run.evaluator)
@@ -61,8 +63,6 @@ def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorCo
 
 def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
-    from deception_core.config.components import build, settings_for
-    from deception_core.contracts.capture import CaptureSpec, Sampling
 
     config = run.config
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
@@ -83,7 +83,6 @@ def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_bac
         self_report=config.self_report,
         chat_template=model.has_chat_template,
     )
-    from deception_core.play.batching import resolve_batch_size
 
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     make_evaluator = judge_builder(registry, run)

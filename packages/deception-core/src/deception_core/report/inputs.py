@@ -20,6 +20,8 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import ANALYSES_MANIFEST
+from deception_core.model.loading import local_tokenizer
+from deception_core.model.spec import ModelSpec
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
 
@@ -200,9 +202,6 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
     if not model:
         return None
     try:
-        from deception_core.model.loading import local_tokenizer
-        from deception_core.model.spec import ModelSpec
-
         revision = ((config or {}).get("config") or {}).get("revision")
         return local_tokenizer(ModelSpec.parse(model), revision)
     except Exception as error:  # any failure only means the tokens are shown without their text
