@@ -1,0 +1,58 @@
+"""The pictures of the docs and the README, made from a real quick-start run (not drawn by hand).
+
+    python scripts/docs_pictures.py quickstart_output      # writes docs/assets/quickstart/
+
+Copies the run's AUROC-by-layer plot, and takes a screenshot of the run's `report.html` with
+headless Chromium (`CHROMIUM`, else `chromium` on the PATH), the way a reader's browser shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = ROOT / "docs" / "assets" / "quickstart"
+PLOT = "probe_auroc_by_layer.png"
+
+
+def chromium() -> str:
+    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise SystemExit("docs_pictures: no Chromium found; install Debian's chromium or set CHROMIUM")
+    return found
+
+
+def screenshot(page: Path, out: Path, size: str = "1280,900") -> None:
+    """A PNG of ``page`` (a local HTML file) as headless Chromium renders it."""
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        f"--user-data-dir={profile}", f"--window-size={size}", f"--screenshot={out}",
+                        "--virtual-time-budget=5000", page.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=120)
+    if not out.is_file() or out.stat().st_size == 0:
+        raise SystemExit(f"docs_pictures: Chromium wrote no screenshot of {page}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    run = Path(argv[0])
+    missing = [name for name in (PLOT, "report.html") if not (run / name).is_file()]
+    if missing:
+        print(f"docs_pictures: {run} has no {', '.join(missing)}; give a quick-start output folder", file=sys.stderr)
+        return 2
+    TARGET.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / PLOT, TARGET / PLOT)
+    screenshot(run / "report.html", TARGET / "report.png")
+    print(f"wrote {TARGET / PLOT} and {TARGET / 'report.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
