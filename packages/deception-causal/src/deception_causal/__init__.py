@@ -20,5 +20,6 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict[str, Any]:
+    """The JSON Schema of ``causal_<test>.json`` as a dict (validate a result file against it)."""
     schema: dict[str, Any] = json.loads(schema_path().read_text())
     return schema
