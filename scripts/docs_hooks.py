@@ -43,10 +43,25 @@ def _comment_text(lines: list[str]) -> str:
     return " ".join(re.sub(r"^#:?\s?", "", line.strip()) for line in lines).strip()
 
 
+def docstring_meaning(doc: str, name: str) -> str:
+    """What a docstring says about the setting ``name``: a row of a table whose first column is
+    ````name```` (with the environment variable, where the table names one), ````name````: text, or
+    ````name```` (text)."""
+    row = re.search(rf"^``{name}``[ \t]{{2,}}(.+)$", doc, flags=re.M)
+    if row:
+        columns = re.split(r"\s{2,}", row.group(1).strip())
+        return columns[-1] + (f" (environment: {columns[0]})" if len(columns) > 1 else "")
+    colon = re.search(rf"``{name}``\s*:\s*(.+?)(?:\n\s*\n|$)", doc, flags=re.S)
+    if colon:
+        return " ".join(colon.group(1).split())
+    paren = re.search(rf"``{name}``\s*\(((?:[^()]|\([^()]*\))*)\)", doc)
+    return " ".join(paren.group(1).split()) if paren else ""
+
+
 def source_field_docs(cls: type) -> dict[str, str]:
     """What the source says about each field of ``cls`` and its attrs bases: the comment lines right
-    above the field, a comment at the end of its line, a string right after it, or a paragraph of the
-    class docstring that starts with ````name````."""
+    above the field, a comment at the end of its line, a string right after it, or else what the
+    class docstring, then its module's docstring, says about ````name```` (`docstring_meaning`)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if klass is object or not attrs.has(klass):
@@ -58,10 +73,12 @@ def source_field_docs(cls: type) -> dict[str, str]:
         lines = source.splitlines()
         body = ast.parse(source).body[0]
         assert isinstance(body, ast.ClassDef)
-        for paragraph in (inspect.getdoc(klass) or "").split("\n\n"):
-            match = re.match(r"``(\w+)``\s*:\s*(.*)", paragraph, flags=re.S)
-            if match:
-                docs[match.group(1)] = " ".join(match.group(2).split())
+        module_doc = inspect.getdoc(sys.modules.get(klass.__module__)) or ""
+        for field in attrs.fields(klass):
+            meaning = docstring_meaning(klass.__dict__.get("__doc__") or "", field.name)
+            meaning = meaning or docstring_meaning(module_doc, field.name)
+            if meaning:
+                docs[field.name] = meaning.replace("``", "`")
         statements = body.body
         for index, node in enumerate(statements):
             if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):

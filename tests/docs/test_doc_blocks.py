@@ -1,8 +1,8 @@
 """Every code block of the docs and the README is run or checked (see `doc_blocks` for how each kind is covered).
 
 The blocks of one page run in order, in one folder and (Python) one namespace, as a reader would
-type them. A page that reads ``quickstart_output`` without making it gets a copy of one quick-start
-run made once per module: the README's quick-start command itself, on the same model.
+type them. The README's quick-start command runs once per module (on the same model); a page that
+gives that command, or reads ``quickstart_output`` without making it, gets a copy of that run.
 """
 
 from __future__ import annotations
@@ -137,6 +137,10 @@ class Pages:
             f"{block.id}: {command.argv[0]!r} cannot run in the test suite; give the block a title that says "
             "where it runs (title=\"on a GPU pod\", \"on a Slurm cluster\", \"sets up the environment\")")
         argv = self.argv(command.argv)
+        if command.argv[1:] == readme_quickstart()[1:] and not (folder / QUICKSTART).exists():
+            shutil.copytree(self.quickstart(), folder / QUICKSTART)  # the README's quick start: run once per module
+            assert (folder / QUICKSTART / "dataset" / "meta.json").is_file()
+            return
         result = self.deception(argv, folder, command.env)
         assert result.exit_code == 0, f"{block.id}: deception {' '.join(argv)}\n{result.output}"
         for flag in ("--output", "-o"):

@@ -170,7 +170,7 @@ class RunConfig:
     scenario_names: tuple[str, ...] = option((), converter=_names, name="--scenario-name", multiple=True,
                                              help="Run this scenario (repeatable); overrides --scenarios.")
     trials: int = option(40, short="-t", validator=_between(1, MAX_TRIALS), help="Trials per scenario per condition.")
-    max_rounds: int = option(3, validator=_between(1, 1000))
+    max_rounds: int = option(3, validator=_between(1, 1000), help="Talk rounds per trial (one focal utterance each).")
     max_tokens: int = option(128, validator=_between(1, 1_000_000), help="Maximum tokens per reply.")
     fast: bool = option(False, help="Turn the theory-of-mind step off.")
     ultrafast: bool = option(False, help="One generation call per round: minimal agents, scripted counterpart, "
@@ -203,7 +203,7 @@ class RunConfig:
     checkpoint_dir: str | None = option(
         None, help="Save each finished trial here; re-running resumes (default: <output>/checkpoint).")
     verbose: bool = option(False, short="-v", help="Debug-level logging (console and run.log).")
-    seed: int = option(0, validator=_between(0, 2**63 - 1))
+    seed: int = option(0, validator=_between(0, 2**63 - 1), help="Seeds the trials' facts and every sampled reply.")
     shard: tuple[int, int] | None = option(
         None, converter=_shard, help="Play only shard I of N (I/N), for many pods; auto: this Slurm array task's shard.")
     batch_size: int | str = option(
@@ -211,7 +211,8 @@ class RunConfig:
         help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
              "memory, or the CPU size the pipeline benchmark found fastest.")
     temperature: float = option(0.7, validator=finite, help="0 for greedy decoding.")
-    top_p: float = option(0.9, validator=finite)
+    top_p: float = option(0.9, validator=finite, help="Nucleus sampling: sample from the smallest set of tokens "
+                                                          "holding this probability.")
     jobs: int | None = option(None, validator=attrs.validators.optional(_positive),
                               help="Processes for the probe analysis (default: every core, one for small data); "
                                    "results do not depend on it.")
