@@ -7,7 +7,8 @@ here, a ``title="..."`` that the site shows above the block:
 - ``bash`` without a title: executed command by command (``deception ...`` in this process through
   click, ``python ...`` in a subprocess), the blocks of one page in order in one folder;
 - ``bash title="on a GPU pod"`` (or a title naming a cluster, Slurm or Ray, or "sets up the
-  environment", or a block that calls ``scripts/bootstrap.sh``, as the README's two commands do): needs a pod, a cluster or a fresh machine, so it is checked, not run: ``bash -n``
+  environment", or a block that calls ``scripts/bootstrap.sh``, as the README's two commands do):
+  needs a pod, a cluster or a fresh machine, so it is checked, not run: ``bash -n``
   parses the block, every ``deception`` command is parsed by click and a ``run`` is validated by the
   project's own checks (config, scenarios, component settings, model id), and every file it names
   in the repository exists;

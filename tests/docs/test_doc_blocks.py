@@ -12,12 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
+import tomllib
 from click.testing import CliRunner
 from doc_blocks import (
     CHECK_SHELL,
@@ -119,7 +119,7 @@ class Pages:
         if block.kind == RUN_PYTHON:
             namespace = self.namespaces.setdefault(block.page, {"__name__": "__docs__"})
             monkeypatch.chdir(folder)
-            exec(compile(self.substituted(block.code), block.id, "exec"), namespace)  # noqa: S102 - the docs' own code
+            exec(compile(self.substituted(block.code), block.id, "exec"), namespace)  # the docs' own code
             missing = defined_names(block.code) - set(namespace)
             assert not missing, f"{block.id} did not run to its end: {sorted(missing)} unbound"
             return

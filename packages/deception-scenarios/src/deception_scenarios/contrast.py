@@ -102,8 +102,10 @@ def _at_least_zero(_instance: Any, attribute: Any, value: int) -> None:
 class InstructedPairsSettings:
     """How many generated facts join the capitals, and the seed that draws them."""
 
-    n_arithmetic: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_ARITHMETIC)])  # sums and products
-    n_units: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_UNITS)])  # unit conversions
+    #: generated sums and products
+    n_arithmetic: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_ARITHMETIC)])
+    #: generated unit conversions
+    n_units: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_UNITS)])
     seed: int = 0  # draws the generated facts
 
 
