@@ -289,3 +289,12 @@ def test_validation_refuses_what_the_command_line_refuses(monkeypatch) -> None:
     assert validate_deception(["deception", "run", "--scenario-name", "no_such_scenario"]) == 2
     assert validate_deception(["deception", "run", "--sae-layer", "12"]) == 2  # needs --sae
     assert validate_deception(["deception", "run", "--scenario-name", "control"]) == 0
+
+
+def test_the_docs_count_the_scenarios_the_command_lists() -> None:
+    """Concepts and the cloud-guide page say how many scenarios `deception scenarios` lists."""
+    from deception_core.cli import cli
+
+    listed = [line for line in CliRunner().invoke(cli, ["scenarios"]).output.splitlines() if line.strip()]
+    assert len(listed) == 7
+    assert "lists the seven registered scenarios" in (ROOT / "docs" / "concepts.md").read_text()
