@@ -1,9 +1,11 @@
 """The pictures of the docs and the README, made from a real quick-start run (not drawn by hand).
 
     python scripts/docs_pictures.py quickstart_output      # writes docs/assets/quickstart/
+    python scripts/docs_pictures.py --site site SHOTS_DIR  # screenshots of the built docs site
 
 Copies the run's AUROC-by-layer plot, and takes a screenshot of the run's `report.html` with
 headless Chromium (`CHROMIUM`, else `chromium` on the PATH), the way a reader's browser shows it.
+With ``--site``: the home page, a tutorial and the public-API page of a site `nox -s docs` built.
 """
 
 from __future__ import annotations
@@ -38,7 +40,24 @@ def screenshot(page: Path, out: Path, size: str = "1280,900") -> None:
         raise SystemExit(f"docs_pictures: Chromium wrote no screenshot of {page}")
 
 
+SITE_PAGES = {"home": "index.html", "tutorial": "tutorials/python-research.html", "api": "reference/api.html"}
+
+
+def site_shots(site: Path, out: Path) -> int:
+    missing = [page for page in SITE_PAGES.values() if not (site / page).is_file()]
+    if missing:
+        print(f"docs_pictures: {site} lacks {', '.join(missing)}; build the site first (nox -s docs)", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    for name, page in SITE_PAGES.items():
+        screenshot(site / page, out / f"{name}.png", size="1400,1000")
+        print(f"wrote {out / f'{name}.png'}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "--site":
+        return site_shots(Path(argv[1]), Path(argv[2]))
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
