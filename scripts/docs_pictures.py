@@ -3,7 +3,7 @@
     python scripts/docs_pictures.py quickstart_output      # writes docs/assets/quickstart/
     python scripts/docs_pictures.py --site site SHOTS_DIR  # screenshots of the built docs site
 
-Copies the run's AUROC-by-layer plot, and takes a screenshot of the run's `report.html` with
+Copies the run's three probe plots, and takes a screenshot of the run's `report.html` with
 headless Chromium (`CHROMIUM`, else `chromium` on the PATH), the way a reader's browser shows it.
 With ``--site``: the home page, a tutorial and the public-API page of a site `nox -s docs` built.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "assets" / "quickstart"
-PLOT = "probe_auroc_by_layer.png"
+PLOTS = ("probe_auroc_by_layer.png", "probe_roc_best.png", "probe_transfer_matrix.png")
 
 
 def chromium() -> str:
@@ -62,14 +62,15 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     run = Path(argv[0])
-    missing = [name for name in (PLOT, "report.html") if not (run / name).is_file()]
+    missing = [name for name in (*PLOTS, "report.html") if not (run / name).is_file()]
     if missing:
         print(f"docs_pictures: {run} has no {', '.join(missing)}; give a quick-start output folder", file=sys.stderr)
         return 2
     TARGET.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / PLOT, TARGET / PLOT)
+    for plot in PLOTS:
+        shutil.copyfile(run / plot, TARGET / plot)
     screenshot(run / "report.html", TARGET / "report.png")
-    print(f"wrote {TARGET / PLOT} and {TARGET / 'report.png'}")
+    print(f"wrote {', '.join(PLOTS)} and report.png to {TARGET}")
     return 0
 
 
