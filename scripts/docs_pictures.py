@@ -69,7 +69,14 @@ def main(argv: list[str]) -> int:
     TARGET.mkdir(parents=True, exist_ok=True)
     for plot in PLOTS:
         shutil.copyfile(run / plot, TARGET / plot)
-    screenshot(run / "report.html", TARGET / "report.png")
+    with tempfile.TemporaryDirectory() as scratch:
+        # the report is written again from a copy named like the quick start's folder, so its header shows
+        # that name rather than wherever the run was kept
+        copy = Path(scratch) / "quickstart_output"
+        shutil.copytree(run, copy)
+        subprocess.run([sys.executable, "-m", "deception_core", "report", str(copy), "-o", str(Path(scratch) / "report.html")],
+                       check=True, capture_output=True, timeout=600)
+        screenshot(Path(scratch) / "report.html", TARGET / "report.png")
     print(f"wrote {', '.join(PLOTS)} and report.png to {TARGET}")
     return 0
 
