@@ -6,6 +6,8 @@ pages cannot drift from what the toolkit does:
 ``<!-- generated: run-config -->``
     every `RunConfig` field: its flag, type, default and help text (the same help `deception run
     --help` shows);
+``<!-- generated: plugin-options -->``
+    the options plugins add to `deception run` (``register_run_options``), the same columns;
 ``<!-- generated: component-settings -->``
     every registered component (of the installed plugins) that takes settings, with each field's
     type, default and meaning (the comment above or beside the field in its settings class, or the
@@ -125,17 +127,39 @@ def _cell(text: str) -> str:
 def run_config_table() -> str:
     """The `RunConfig` reference: one row per field."""
     from deception_core.config.run import RunConfig
+
+    return options_table(RunConfig)
+
+
+def plugin_options() -> str:
+    """The options plugins add to `deception run` (``register_run_options``), one table per plugin."""
+    from deception_core.plugins import build_plugin_set
+
+    plugin_set = build_plugin_set()
+    declared = plugin_set.run_options() if hasattr(plugin_set, "run_options") else []
+    if not declared:
+        return "No installed plugin adds options to `deception run`.\n"
+    parts = []
+    for options in declared:
+        parts.append(f"### {options.owner}\n")
+        parts.append(options_table(options.settings, field_label="key"))
+    return "\n".join(parts)
+
+
+def options_table(settings_class: type, field_label: str = "field") -> str:
+    """One row per field of an attrs class whose fields are `deception run` options: key, flag, type,
+    default and the help text (or the source's comment)."""
     from deception_core.config.structuring import cli_option
 
-    source = source_field_docs(RunConfig)
-    rows = ["| field | flag | type | default | meaning |", "|---|---|---|---|---|"]
-    for field in attrs.fields(RunConfig):
+    source = source_field_docs(settings_class)
+    rows = [f"| {field_label} | flag | type | default | meaning |", "|---|---|---|---|---|"]
+    for field in attrs.fields(settings_class):
         cli = cli_option(field)
         flag = "*(config file only)*"
         meaning = source.get(field.name, "")
         if cli is not None and not cli.hidden:
             flag = f"`{cli.name or '--' + field.name.replace('_', '-')}`"
-            meaning = cli.help or meaning
+            meaning = cli.help or meaning or UNDOCUMENTED
             if cli.choices:
                 meaning = f"{meaning} One of: {', '.join(f'`{c}`' for c in cli.choices)}.".strip()
             if cli.requires:
@@ -240,6 +264,7 @@ def public_api() -> str:
 
 GENERATORS: dict[str, Callable[[], str]] = {
     "run-config": run_config_table,
+    "plugin-options": plugin_options,
     "component-settings": component_settings,
     "public-api": public_api,
 }

@@ -31,6 +31,11 @@ def test_every_run_config_field_has_a_meaning() -> None:
     assert undocumented == []
 
 
+def test_every_plugin_option_has_a_meaning() -> None:
+    undocumented = [line for line in HOOKS.plugin_options().splitlines() if HOOKS.UNDOCUMENTED in line]
+    assert undocumented == []
+
+
 def test_the_flags_default_is_the_fields_default() -> None:
     table = rows(HOOKS.run_config_table())
     assert table["trials"][1:4] == ["`--trials`", "`int`", "`40`"]

@@ -163,9 +163,10 @@ class RunConfig:
     model: str = option("google/gemma-2b-it", short="-m",
                         help="Hugging Face id, local directory, or embedded:gemma-3-270m / embedded:smollm2-135m.")
     revision: str | None = option(None, help="Hub revision (branch, tag or commit) of --model.")
-    device: str = option("auto", short="-d", choices=DEVICES)
+    device: str = option("auto", short="-d", choices=DEVICES, help="Where the model runs; auto: CUDA when present.")
     dtype: str = option("bfloat16", choices=DTYPES, help="Model precision; CPU falls back to float32 with a notice.")
-    mode: str = option("emergent", choices=MODES)
+    mode: str = option("emergent", choices=MODES,
+                       help="emergent: lying pays but is never asked for; instructed: the agent is told; both.")
     scenarios: int = option(3, help="Run the first N registered scenarios (1-6 built in).")
     scenario_names: tuple[str, ...] = option((), converter=_names, name="--scenario-name", multiple=True,
                                              help="Run this scenario (repeatable); overrides --scenarios.")
@@ -184,12 +185,14 @@ class RunConfig:
     positions: tuple[Position, ...] = option(DEFAULT_POSITIONS, converter=_positions,
                                              help="Positions to record; add reply_all to keep every reply token.")
     sae: bool = option(False, help="Encode the SAE layer with a sparse autoencoder.")
-    sae_layer: int = option(12, validator=_non_negative, requires="sae")
+    sae_layer: int = option(12, validator=_non_negative, requires="sae",
+                            help="The decoder block whose residual stream the SAE encodes.")
     sae_release: str | None = option(None, requires="sae", help="sae-lens release (default: chosen for the model).")
     sae_id: str | None = option(None, requires="sae", help="SAE id inside the release.")
     sae_path: str | None = option(None, requires="sae", help="A local SAE directory (sae-lens save_model output).")
     causal: bool = option(False, help="Run the causal tests after the probes.")
-    causal_samples: int = option(20, validator=_positive, requires="causal")
+    causal_samples: int = option(20, validator=_positive, requires="causal",
+                                 help="Prompts each causal test intervenes on.")
     evaluator: str = option("local", help="Judge: local, together or google.")
     judge_model: str | None = option(None, help="The judge's model (remote evaluators); recorded in config.json.")
     judge_url: str | None = option(None, help="The judge API's base URL (remote evaluators).")
