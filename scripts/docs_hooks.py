@@ -104,9 +104,10 @@ def source_field_docs(cls: type) -> dict[str, str]:
 
 
 def _type_text(field: attrs.Attribute[Any]) -> str:
+    """The field's annotation; a union as ```A``` or ```B``` (a pipe would end the table cell)."""
     kind = field.type
-    text = kind if isinstance(kind, str) else getattr(kind, "__name__", repr(kind))
-    return f"`{text}`"
+    text = kind if isinstance(kind, str) else kind.__name__ if isinstance(kind, type) else str(kind)
+    return " or ".join(f"`{part.strip()}`" for part in text.replace("typing.", "").split("|"))
 
 
 def _default_text(field: attrs.Attribute[Any]) -> str:
