@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import numpy as np
 import pytest
 
@@ -129,7 +130,7 @@ def test_the_direction_an_analysis_chose_is_used_when_the_dataset_holds_its_laye
 
 
 class _Config:
-    seed, causal_samples, max_tokens = 0, 4, 4
+    seed, max_tokens = 0, 4
 
 
 def test_tests_report_not_computable_instead_of_crashing(tmp_path) -> None:
@@ -178,3 +179,19 @@ def test_the_plugin_module_imports_nothing_heavy() -> None:
             "print(heavy); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_sae_splice_reads_the_runs_sae_settings(tmp_path) -> None:
+    """The SAE reconstruction test finds the run's SAE in its resolved components (``--sae --sae-layer 2``)."""
+    from deception_causal.sae_splice import run_sae_settings
+    from deception_core.config.resolved import ResolvedRun
+    from deception_core.config.run import RunConfig
+    from deception_core.config.sae import SaeSettings
+
+    dataset = make_dataset(["deceptive"] * 4, conditions=["high_incentive"] * 4)
+    config = RunConfig(components={"sae": {"sae-lens": {"layer": 2, "path": "/data/sae"}}})
+    run = ResolvedRun(config=config, layers=(1, 2), capture_backend="hf")
+    context = CausalContext(model=None, backend=None, dataset=dataset, direction=None, config=config,
+                            scenarios={}, evaluator=None, out_dir=tmp_path, sampling=None, run=run)
+    assert run_sae_settings(context) == SaeSettings(layer=2, path="/data/sae")
+    assert run_sae_settings(attrs.evolve(context, run=None, config=RunConfig())) is None

@@ -38,6 +38,7 @@ def test_measures_on_cuda_match_cpu(cuda_planted) -> None:
 
 
 def test_a_causal_run_on_cuda_in_bfloat16(cuda_planted, tmp_path) -> None:
+    from deception_causal.options import CAUSAL_TESTS
     from deception_core import InterpretabilityRunner, RunConfig
     from deception_core.plugins import build_plugin_set
     from deception_core.testing.fakes import FakePlugin
@@ -48,8 +49,9 @@ def test_a_causal_run_on_cuda_in_bfloat16(cuda_planted, tmp_path) -> None:
     planted.tokenizer.save_pretrained(model_dir)
     planted.model.to("cuda")
     config = RunConfig(model=str(model_dir), device="cuda", dtype="bfloat16", scenario_names=["echo"],
-                       evaluator="echo-judge", trials=5, max_rounds=1, max_tokens=4, causal=True, causal_samples=4,
-                       analyze=False, layers="1,2", output=str(tmp_path / "out"))
+                       evaluator="echo-judge", trials=5, max_rounds=1, max_tokens=4, causal=True,
+                       analyze=False, layers="1,2", output=str(tmp_path / "out"),
+                       components={"causal_test": {name: {"samples": 4} for name in CAUSAL_TESTS}})
     results = InterpretabilityRunner(config, plugins=build_plugin_set(extra_plugins={"fake": FakePlugin()})).run()
     for name in ("patching", "ablation", "steering", "faithfulness"):
         data = json.loads((tmp_path / "out" / f"causal_{name}.json").read_text())

@@ -40,7 +40,7 @@ class TokenScenario(EchoScenario):
 
 
 class _Config:
-    seed, causal_samples, max_tokens, sae = 0, 4, 2, False
+    seed, max_tokens = 0, 2
 
 
 def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...] = (LAYER,),
@@ -70,7 +70,7 @@ def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...
 # ablation about zero: the dataset is half trigger prompts, so its mean carries half the planted direction and
 # mean ablation would move every prompt to the middle (test_causal_units covers mean ablation)
 SETTINGS = CausalSettings(alphas=(-2.0, 0.0, 2.0), n_random=10, n_random_forward=10, batch_size=32,
-                          ablate_all_layers=False, ablation="zero")
+                          ablate_all_layers=False, ablation="zero", samples=4)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from deception_causal import load_schema
+from deception_causal.options import CAUSAL_TESTS
 from deception_core import InterpretabilityRunner, RunConfig
 
 TESTS = ("patching", "ablation", "steering", "faithfulness")
@@ -21,8 +22,8 @@ def causal_run(planted_model_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("causal-run") / "out"
     config = RunConfig(model=str(planted_model_dir), scenario_names=["echo"], evaluator="echo-judge", trials=5,
-                       max_rounds=1, max_tokens=4, causal=True, causal_samples=4, analyze=False, layers="1,2",
-                       output=str(out))
+                       max_rounds=1, max_tokens=4, causal=True, analyze=False, layers="1,2", output=str(out),
+                       components={"causal_test": {name: {"samples": 4} for name in CAUSAL_TESTS}})
     results = InterpretabilityRunner(config, plugins=build_plugin_set(extra_plugins={"fake": FakePlugin()})).run()
     return results, out
 
@@ -92,8 +93,8 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
     from deception_core.testing.fakes import EchoScenario
 
     results, out = causal_run
-    config = RunConfig(model="planted", scenario_names=["echo"], causal=True, causal_samples=4, max_tokens=4,
-                       output=str(out))
+    config = RunConfig(model="planted", scenario_names=["echo"], causal=True, max_tokens=4, output=str(out),
+                       components={"causal_test": {name: {"samples": 4} for name in CAUSAL_TESTS}})
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     upstream = {name: CausalResult(name, results.causal[name]) for name in ("ablation", "steering")}
     context = CausalContext(model, None, results.dataset, None, config, {"echo": EchoScenario()}, None, out, None,

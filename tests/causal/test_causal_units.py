@@ -26,7 +26,8 @@ DIM = 5
 NEUTRAL = [[10, 20, 30, 40], [11, 21, 31, 41, 51], [12, 22, 32], [13, 23, 33, 43], [14, 24, 34, 44, 54],
            [15, 25, 35, 45]]
 PROMPTS = [*NEUTRAL, [16, 26, 36, TRIGGER], [17, 27, 37, 47, TRIGGER]]  # deception is rare, as in real games
-NEW = CausalSettings(alphas=(-4.0, 0.0, 4.0), n_random=20, n_random_forward=20, batch_size=32, ablate_all_layers=False)
+NEW = CausalSettings(alphas=(-4.0, 0.0, 4.0), n_random=20, n_random_forward=20, batch_size=32, ablate_all_layers=False,
+                     samples=4)
 OLD = attrs.evolve(NEW, steering_unit="residual_norm", ablation="zero")
 
 

@@ -190,6 +190,6 @@ def test_a_plugin_can_claim_a_model_type_for_its_backend(tiny_model_dir, tmp_pat
 
     plugins = build_plugin_set(extra_plugins={"fake": FakePlugin(), "claim": ClaimLlama()})
     base = dict(model=str(tiny_model_dir), scenario_names=["echo"], evaluator="echo-judge", output=str(tmp_path / "o"))
-    assert InterpretabilityRunner(RunConfig(**base), plugins=plugins).validate().backend == "transformer-lens"
+    assert InterpretabilityRunner(RunConfig(**base), plugins=plugins).validate().run.capture_backend == "transformer-lens"
     explicit = RunConfig(**base, capture_backend="hf")
-    assert InterpretabilityRunner(explicit, plugins=plugins).validate().backend == "hf"
+    assert InterpretabilityRunner(explicit, plugins=plugins).validate().run.capture_backend == "hf"

@@ -14,7 +14,7 @@ def test_defaults_follow_the_cloud_guide() -> None:
     config = RunConfig()
     assert (config.model, config.dtype, config.mode, config.scenarios, config.trials) == (
         "google/gemma-2b-it", "bfloat16", "emergent", 3, 40)
-    assert (config.max_rounds, config.max_tokens, config.sae_layer, config.causal_samples) == (3, 128, 12, 20)
+    assert (config.max_rounds, config.max_tokens) == (3, 128)
     assert (config.evaluator, config.output, config.checkpoint_dir) == ("local", "./experiment_output", None)
 
 

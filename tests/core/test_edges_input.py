@@ -535,12 +535,13 @@ def test_an_option_that_needs_another_in_a_config_file_is_refused_at_its_default
 
 
 def test_a_runs_own_config_json_is_still_accepted(finished_run, tiny_model_dir, tmp_path) -> None:
-    """A run's config.json lists every key at its value (sae_layer 12 without --sae): it is no user choice."""
+    """A run's config.json lists every key at its value: it is no user choice."""
     from deception_core.config.run import RunConfig
+    from deception_core.config.sae import sae_settings
 
     config = RunConfig.from_file(finished_run / "config.json")
-    assert config.sae_layer == 12
-    assert not config.sae
+    assert config.trials == 3
+    assert sae_settings(config.components) is None
 
 
 def test_device_is_checked_before_a_hub_config_is_fetched(tmp_path, monkeypatch) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from deception_core import RunConfig
 from deception_core.base.errors import UsageError
-from deception_core.checkpoints.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash, run_identity
+from deception_core.checkpoints.checkpoint import CheckpointMismatch, area_for, area_name, identity_hash
+from deception_core.config.resolved import ResolvedRun
 from deception_core.outputs import policy
 
 
@@ -220,6 +221,10 @@ def test_an_os_error_without_a_file_name_or_errno() -> None:
 
 
 # ------------------------------------------------------------------------------------ checkpoint identity
+
+def run_identity(cfg: RunConfig, layers: list[int], backend: str) -> dict:
+    return ResolvedRun(config=cfg, layers=layers, capture_backend=backend).identity
+
 
 def identity(tmp_path: Path, **changes) -> dict:
     return run_identity(config(tmp_path / "out", **changes), [1, 2], "hf")

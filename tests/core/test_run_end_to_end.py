@@ -54,6 +54,11 @@ def test_run_writes_every_artefact(run_config, fake_plugin_set, tmp_path) -> Non
     assert resolved["config"]["trials"] == 2
     assert resolved["resolved"]["layers"] == [1, 2, 3]
     assert resolved["resolved"]["dtype"] == "float32"
+    assert resolved["config"]["batch_size"] == "auto"  # the user's value: nothing is written back into the config
+    assert resolved["resolved"]["batch_size"] == 16  # --batch-size auto on CPU, as the run resolved it
+    assert len(resolved["resolved"]["identity_sha256"]) == 64
+    # the SAE's settings keep their old names among the result fields merge compares
+    assert (dataset.meta["result_config"]["sae"], dataset.meta["result_config"]["sae_layer"]) == (False, 12)
     assert any(p["name"] == "core" and p["version"] for p in json.loads((out / "plugins.json").read_text()))
 
 
@@ -84,7 +89,8 @@ def test_judge_flags_for_a_judge_without_settings_are_refused_before_anything_ex
     (A judge with settings recording them: `tests/scenarios/test_evaluators_run.py`.)"""
     from deception_core.base.errors import ConfigError
 
-    config = run_config(judge_model="judge-7b", judge_url="http://judge.example", trials=1, max_rounds=1)
+    config = run_config(components={"evaluator": {"echo-judge": {"model": "judge-7b", "base_url": "http://judge.example"}}},
+                        trials=1, max_rounds=1)
     with pytest.raises(ConfigError, match=r"evaluator 'echo-judge' takes no settings; got \['base_url', 'model'\]"):
         InterpretabilityRunner(config, plugins=fake_plugin_set).run()
     assert not (tmp_path / "out").exists()

@@ -234,7 +234,13 @@ def test_gemma1_config_with_gemma_scope_exits_2_without_weights(echo_env, tmp_pa
     assert "--sae-release gemma-2b-it-res-jb --sae-id blocks.12.hook_resid_post" in message
 
 
-def test_sae_options_without_sae_flag_are_refused(echo_env, tmp_path) -> None:
-    with pytest.raises(UsageError, match="only with --sae"):  # refused when the config is built
-        RunConfig(model=str(echo_env), scenario_names=["echo"], evaluator="echo-judge",
-                  sae_path=str(tmp_path), output=str(tmp_path / "out"))
+def test_the_sae_settings_are_the_sae_components(echo_env, tmp_path) -> None:
+    """In Python the SAE is a component (``--sae-path`` without ``--sae`` is refused by `deception run`:
+    test_bad_input); its settings refuse unknown keys."""
+    from deception_core.base.errors import ConfigError
+    from deception_core.config.sae import SaeSettings, sae_settings
+
+    config = RunConfig(model=str(echo_env), components={"sae": {"sae-lens": {"path": str(tmp_path), "layer": 2}}})
+    assert sae_settings(config.components) == SaeSettings(layer=2, path=str(tmp_path))
+    with pytest.raises(ConfigError, match="unknown SaeSettings key"):
+        sae_settings({"sae": {"sae-lens": {"lyer": 2}}})

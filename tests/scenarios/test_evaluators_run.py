@@ -169,8 +169,8 @@ def honest_api(monkeypatch):
 
 def _judged_run(model_dir, out, checkpoints, judge_model: str) -> dict:
     config = RunConfig(model=str(model_dir), scenario_names=["echo"], trials=1, max_rounds=1, max_tokens=4,
-                       evaluator="together", judge_model=judge_model, output=str(out), analyze=False,
-                       checkpoint_dir=str(checkpoints), components={"evaluator": {"together": {"max_tokens": 32}}})
+                       evaluator="together", output=str(out), analyze=False, checkpoint_dir=str(checkpoints),
+                       components={"evaluator": {"together": {"model": judge_model, "max_tokens": 32}}})
     InterpretabilityRunner(config, plugins=build_plugin_set(extra_plugins={"fake": FakePlugin()})).run()
     return json.loads((out / "config.json").read_text())
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core import hookimpl
+
+if TYPE_CHECKING:
+    from deception_causal.options import CausalFlags
+    from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
 
 
 @hookimpl
-def register_causal_tests(registry) -> None:
+def register_causal_tests(registry: KindRegistry) -> None:
     registry.add(
         "patching", "deception_causal.patching:ActivationPatching",
         summary="patch the residual along the probe direction between matched honest/deceptive (or HIGH/LOW) runs; "
@@ -27,3 +34,11 @@ def register_causal_tests(registry) -> None:
         summary="does the probe score of the replies track the behaviour change across the interventions "
                 "(correlation with bootstrap interval and permutation p-value)",
     )
+
+
+@hookimpl
+def register_run_options() -> RunOptions[CausalFlags]:
+    """``--causal-samples``, mapped into each test's ``samples`` setting."""
+    from deception_causal.options import CAUSAL_OPTIONS
+
+    return CAUSAL_OPTIONS

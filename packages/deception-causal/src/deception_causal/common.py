@@ -15,6 +15,7 @@ import torch
 
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
+from deception_causal.options import DEFAULT_SAMPLES
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_core.base.records import ProbeDirection, Sample, Trial
 from deception_core.contracts.analysis import CausalContext, CausalTest
@@ -50,8 +51,11 @@ class CausalSettings:
     # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
     scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
     fluency_check_prompts: int = 4  # chosen prompts whose original replies the check teacher-forces
+    samples: int = DEFAULT_SAMPLES  # prompts (or matched pairs) each test intervenes on: --causal-samples
 
     def __attrs_post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.n_random < 10 or self.n_random_forward < 10:
             raise ValueError("the causal tests compare every effect with at least 10 random directions")
         if 0.0 not in self.alphas or not any(a > 0 for a in self.alphas) or not any(a < 0 for a in self.alphas):
@@ -97,7 +101,7 @@ class CausalRun:
         self.seed = int(getattr(context.config, "seed", 0))
         if len(self.dataset) == 0:
             raise NotComputable("the dataset is empty")
-        n = int(getattr(context.config, "causal_samples", 20))
+        n = settings.samples
         self.n_requested = n
         self.rows = list(rows) if rows is not None else choose_prompts(self.dataset, n, self.seed)
         self.direction = direction or resolve_direction(self.dataset, context.direction,
@@ -106,8 +110,8 @@ class CausalRun:
         tokenizer = context.model.tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.prompts = [self.dataset.prompt_ids(r) for r in self.rows]
-        run_batch = getattr(context.config, "batch_size", 1)  # the run resolves "auto" before the causal tests
-        self.batch_size = max(1, settings.batch_size, run_batch if isinstance(run_batch, int) else 1)
+        placed = context.run.placement if context.run is not None else None  # None outside a run
+        self.batch_size = max(1, settings.batch_size, placed.batch_size if placed is not None else 1)
         self.scale_factor = settings.scale_factors[0]
         self.selection: dict[str, Any] | None = None
         if select is not None:

@@ -109,9 +109,9 @@ class Faithfulness(CausalTest):
 
     def _sae(self, context: CausalContext) -> dict[str, Any]:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
-        from deception_causal.sae_splice import load_run_sae, sae_reconstruction_result, sae_reconstructor
+        from deception_causal.sae_splice import load_run_sae, run_sae_settings, sae_reconstruction_result, sae_reconstructor
 
-        if self.sae is None and not getattr(context.config, "sae", False):
+        if self.sae is None and run_sae_settings(context) is None:
             return {"status": "not_run", "reason": "the run has no --sae"}
         try:
             if self.sae is not None:
@@ -123,7 +123,8 @@ class Faithfulness(CausalTest):
                 direction = resolve_direction(context.dataset, context.direction)
             except NotComputable:
                 direction = None
-            return sae_reconstruction_result(context, reconstruct, layer, self.settings.n_random_forward, direction)
+            return sae_reconstruction_result(context, reconstruct, layer, self.settings.n_random_forward, direction,
+                                             samples=self.settings.samples)
         except Exception as error:  # an SAE that cannot load must not lose the other results
             log.warning("causal: SAE reconstruction test failed: %s", error)
             return {"status": "not_run", "reason": f"{type(error).__name__}: {error}"}

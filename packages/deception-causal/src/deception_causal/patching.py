@@ -31,7 +31,7 @@ class ActivationPatching(CausalTest):
     def run(self, context: CausalContext) -> dict[str, Any]:
         dataset = context.dataset
         seed = int(getattr(context.config, "seed", 0))
-        n = int(getattr(context.config, "causal_samples", 20))
+        n = self.settings.samples
         pairs = matched_pairs(dataset, n, seed) if len(dataset) else []
         if not pairs:
             return not_computable(self.name, "no matched pairs: need rows of the same scenario, trial index and round "

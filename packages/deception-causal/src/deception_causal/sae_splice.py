@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from deception_causal.interventions import teacher_forced
+from deception_causal.options import DEFAULT_SAMPLES
+from deception_core.config.sae import SaeSettings, sae_settings
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,22 +75,32 @@ def sae_reconstructor(sae: Any) -> Reconstruct:
     return reconstruct
 
 
+def run_sae_settings(context: Any) -> SaeSettings | None:
+    """The SAE settings of the run the context comes from (None when it encodes no SAE layer)."""
+    run = getattr(context, "run", None)
+    components = run.components if run is not None else getattr(context.config, "components", {})
+    return sae_settings(components)
+
+
 def load_run_sae(context: Any) -> tuple[Any, int]:
-    """The run's SAE (resolved from the config as the run did) and its layer."""
+    """The run's SAE (resolved from its settings as the run did) and its layer."""
     from deception_core.plugins import get_plugin_set
     from deception_core.sae import registered_saes, resolve_sae
     from deception_core.sae.encode import load_sae
 
     config, model = context.config, context.model
-    choice = resolve_sae(layer=config.sae_layer, model_id=config.model, model_type=model.model_type,
+    settings = run_sae_settings(context)
+    if settings is None:
+        raise ValueError("the run has no --sae")
+    choice = resolve_sae(layer=settings.layer, model_id=config.model, model_type=model.model_type,
                          n_layers=model.n_layers, d_model=model.d_model, saes=registered_saes(get_plugin_set().registry),
-                         release=config.sae_release, sae_id=config.sae_id, path=config.sae_path)
+                         release=settings.release, sae_id=settings.id, path=settings.path)
     device = str(next(model.hf_model.parameters()).device)
     return load_sae(choice, device=device), int(choice.layer)
 
 
 def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int, n_random: int,
-                              direction: Any | None = None) -> dict[str, Any]:
+                              direction: Any | None = None, *, samples: int = DEFAULT_SAMPLES) -> dict[str, Any]:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
     from deception_causal.common import stored_reply
@@ -99,7 +111,7 @@ def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int
 
     dataset, model = context.dataset, context.model
     seed = int(getattr(context.config, "seed", 0))
-    rows = choose_prompts(dataset, int(getattr(context.config, "causal_samples", 20)), seed)
+    rows = choose_prompts(dataset, samples, seed)
     pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
     randoms = random_unit_directions(model.d_model, n_random, seed * 1000 + 7)
     clean, without, with_error, null = [], [], [], []

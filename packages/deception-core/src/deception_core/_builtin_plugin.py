@@ -1,15 +1,22 @@
-"""The core's own plugin: the built-in capture backends and SAE releases.
+"""The core's own plugin: the built-in capture backends, SAE releases and the SAE's flags.
 
 Registered through the ``deception`` entry-point group like any third-party plugin.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core.contracts.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
+    from deception_core.sae.options import SaeFlags
 
 
 @hookimpl
-def register_capture_backends(registry) -> None:
+def register_capture_backends(registry: KindRegistry) -> None:
     registry.add(
         "hf",
         "deception_core.capture.hf:HFCaptureBackend",
@@ -28,11 +35,18 @@ def register_capture_backends(registry) -> None:
 
 
 @hookimpl
-def register_sae_releases(registry) -> None:
+def register_sae_releases(registry: KindRegistry) -> None:
     from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
 
     registry.add("sae-lens", sae_lens_directory,
                  summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")
+
+
+@hookimpl
+def register_run_options() -> RunOptions[SaeFlags]:
+    from deception_core.sae.options import SAE_OPTIONS
+
+    return SAE_OPTIONS
 
 
 @hookimpl(trylast=True)

@@ -30,6 +30,8 @@ import pluggy
 
 from deception_core.base.errors import PluginError
 from deception_core.base.registry import Kind, LazyRef, Provider, Registry
+from deception_core.config.plugin_options import RunOptions
+from deception_core.config.run import RunConfig
 from deception_core.contracts import hookspecs
 
 ENTRY_POINT_GROUP = "deception"
@@ -71,6 +73,23 @@ class PluginSet:
     manager: pluggy.PluginManager
     plugins: dict[str, PluginInfo]
     registry: Registry
+
+    def run_options(self) -> list[RunOptions[Any]]:
+        """The flags the plugins add to `deception run` (``register_run_options``); a flag that the run
+        or another plugin already has is a `PluginError` naming both."""
+        taken = {field.name: "deception-core (RunConfig)" for field in attrs.fields(RunConfig)}
+        found: list[RunOptions[Any]] = []
+        for result in reversed(self.manager.hook.register_run_options()):  # in registration order: the core first
+            for declared in result if isinstance(result, list) else [result]:
+                if declared is None:
+                    continue
+                for key in sorted(declared.keys):
+                    if key in taken:
+                        raise PluginError(f"option {key!r} of {declared.owner} is already an option of {taken[key]}; "
+                                          "rename one of them")
+                    taken[key] = declared.owner
+                found.append(declared)
+        return found
 
 
 def disabled_plugins() -> set[str]:

@@ -6,7 +6,14 @@ Registered lazily: nothing below imports torch, transformers or an HTTP client.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deception_core import hookimpl
+
+if TYPE_CHECKING:
+    from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
+    from deception_scenarios.evaluators.options import JudgeFlags
 
 SCENARIOS = {
     "ultimatum_bluff": ("ultimatum:UltimatumBluff",
@@ -47,7 +54,7 @@ EVALUATORS = {
 
 
 @hookimpl
-def register_scenarios(registry) -> None:
+def register_scenarios(registry: KindRegistry) -> None:
     for name, (target, summary) in SCENARIOS.items():  # --scenarios N takes the first N of RANKING
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=RANKING.index(name))
     for name, (target, summary) in CONTROLS.items():  # unranked: never among `--scenarios N`, only by name
@@ -55,12 +62,20 @@ def register_scenarios(registry) -> None:
 
 
 @hookimpl
-def register_evaluators(registry) -> None:
+def register_evaluators(registry: KindRegistry) -> None:
     for name, (target, summary) in EVALUATORS.items():
         registry.add(name, f"deception_scenarios.evaluators.{target}", summary=summary)
 
 
 @hookimpl
-def register_statement_sets(registry) -> None:
+def register_statement_sets(registry: KindRegistry) -> None:
     for name, (target, summary) in STATEMENT_SETS.items():
         registry.add(name, f"deception_scenarios.{target}", summary=summary)
+
+
+@hookimpl
+def register_run_options() -> RunOptions[JudgeFlags]:
+    """``--judge-model`` and ``--judge-url``, mapped into the chosen judge's settings."""
+    from deception_scenarios.evaluators.options import JUDGE_OPTIONS
+
+    return JUDGE_OPTIONS

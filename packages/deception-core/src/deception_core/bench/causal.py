@@ -40,8 +40,9 @@ def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_r
                          scenarios: Sequence[str] = QUICK_START_SCENARIOS,
                          progress: Callable[[str], None] = lambda message: None) -> CausalBenchResult:
     """``repeats`` quick-start-shaped runs with ``--causal``; medians of the runner's stage times."""
-    from deception_core.config.run import RunConfig
+    from deception_core.config.plugin_options import config_with_options
     from deception_core.pipeline import InterpretabilityRunner
+    from deception_core.plugins import get_plugin_set
 
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     rounds = []
@@ -49,10 +50,11 @@ def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_r
     n_trials = 0
     with tempfile.TemporaryDirectory(prefix="deception-bench-causal-") as scratch:
         for repeat in range(repeats):
-            config = RunConfig(model=model_name, mode="both", scenario_names=tuple(scenarios), trials=trials,
-                               max_rounds=max_rounds, label_policy="rule", causal=True, causal_samples=causal_samples,
-                               report=False, device=device, dtype=loaded.dtype,
-                               output=str(Path(scratch) / f"run-{repeat}"))
+            values = dict(model=model_name, mode="both", scenario_names=list(scenarios), trials=trials,
+                          max_rounds=max_rounds, label_policy="rule", causal=True, causal_samples=causal_samples,
+                          report=False, device=device, dtype=loaded.dtype, output=str(Path(scratch) / f"run-{repeat}"))
+            # --causal-samples is the causal tests' own flag: mapped into their settings as `deception run` maps it
+            config = config_with_options(values, get_plugin_set().run_options(), given=tuple(values))
             if max_tokens is not None:
                 config = attrs.evolve(config, max_tokens=max_tokens)
             run = InterpretabilityRunner(config, model=loaded, trial_sink=None).run()

@@ -1,9 +1,9 @@
 """Resumable runs: every finished trial is saved as one shard; a re-run skips the saved ones.
 
-One ``--checkpoint-dir`` serves many experiments. Each distinct *identity* (the config fields
-that change what a trial produces, `deception_core.outputs.files.RESULT_FIELDS`, plus the
-resolved layers and capture backend, the judge's resolved settings and the scenarios' and capture
-backend's settings) keeps its own area, a sub-folder named after the model and a
+One ``--checkpoint-dir`` serves many experiments. Each distinct *identity* (the settings that
+change what a trial produces, `deception_core.config.resolved.run_identity`: the result-changing
+fields, the resolved layers and capture backend, the judge's resolved settings and the scenarios'
+and capture backend's settings) keeps its own area, a sub-folder named after the model and a
 hash of the identity::
 
     <checkpoint-dir>/
@@ -35,7 +35,6 @@ Clean-up deletes only files of these exact name patterns, never through a symbol
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -54,6 +53,7 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
 from deception_core.checkpoints.shard_key import load_or_create_key, new_digest
+from deception_core.config.resolved import ResolvedRun, identity_hash
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.ui.console import SHOW
@@ -72,26 +72,6 @@ _STALE_CLAIM = re.compile(r"^[^/]+\.claim\.stale-[0-9a-f]{8}$")
 
 class CheckpointMismatch(UsageError):
     """A checkpoint directory that belongs to a run with a different config."""
-
-
-def run_identity(config: Any, layers: Sequence[int], backend: str) -> dict[str, Any]:
-    """Everything that changes what one trial produces, as plain JSON."""
-    from deception_core.outputs.files import RESULT_FIELDS
-
-    values = config.to_dict()
-    identity = {name: values[name] for name in RESULT_FIELDS}
-    identity["resolved_layers"] = [int(layer) for layer in layers]
-    identity["capture_backend"] = backend
-    # the judge's settings (resolved by `deception_core.pipeline.validate.with_resolved_judge`) and the
-    # settings of the components that play and capture trials change what a trial holds
-    identity["judge"] = {"name": config.evaluator, **config.component_params("evaluator", config.evaluator)}
-    identity["component_settings"] = {kind: config.components[kind] for kind in ("scenario", "capture_backend")
-                                      if config.components.get(kind)}
-    return identity
-
-
-def identity_hash(identity: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def area_name(identity: Mapping[str, Any]) -> str:
@@ -136,14 +116,14 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def check_checkpoint(directory: str | Path, config: Any, layers: Sequence[int], backend: str) -> None:
+def check_checkpoint(directory: str | Path, run: ResolvedRun) -> None:
     """Refuse a ``--checkpoint-dir`` that is a file, or whose area for this run is damaged."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CheckpointMismatch(f"--checkpoint-dir {directory} is a file; pass a directory")
     if not directory.is_dir():
         return
-    wanted = run_identity(config, layers, backend)
+    wanted = run.identity
     area = area_for(directory, wanted)
     manifest = _read_manifest(area) if area.is_dir() else None
     if manifest is None:
@@ -316,16 +296,16 @@ class CheckpointStore:
 
     # -- start: area, manifest, clean-up, resume --------------------------------------------------
 
-    def start(self, config: Any, checked: Any, meta: Mapping[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
+    def start(self, run: ResolvedRun, meta: Mapping[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
         """Find (or create) this run's area; return the valid saved trials among ``specs``."""
-        check_checkpoint(self.directory, config, checked.layers, checked.backend)
+        check_checkpoint(self.directory, run)
         self.key = load_or_create_key(self.directory)  # one key for the whole folder, every area
-        identity = run_identity(config, checked.layers, checked.backend)
+        identity = run.identity
         self.area = area_for(self.directory, identity)
         self.trials_dir = self.area / TRIALS_DIR
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         if not (self.area / MANIFEST_FILE).is_file():
-            manifest = {"format": FORMAT_VERSION, "identity": identity, "identity_sha256": identity_hash(identity),
+            manifest = {"format": FORMAT_VERSION, "identity": identity, "identity_sha256": run.identity_hash,
                         "model": meta.get("model"), "positions": meta.get("positions")}
             atomic_write_text(self.area / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str))
         self.clean_up()

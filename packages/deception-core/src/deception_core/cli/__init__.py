@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -17,7 +18,37 @@ class _Group(click.Group):
     refused to apply its result and kept the earlier one (`NotApplied`).
     """
 
-    def invoke(self, ctx: click.Context):
+    _plugin_commands_added = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:  # the core's own commands need no plugin loaded
+            self._add_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def _add_plugin_commands(self) -> None:
+        """The commands plugins add through ``register_commands``, once; one whose name is taken is
+        skipped with a warning naming it."""
+        if self._plugin_commands_added:
+            return
+        self._plugin_commands_added = True
+        import warnings
+
+        from deception_core.plugins import PluginLoadWarning, get_plugin_set
+
+        added = click.Group(name=self.name)
+        get_plugin_set().manager.hook.register_commands(cli=added)
+        for name, command in added.commands.items():
+            if name in self.commands:
+                warnings.warn(f"a plugin's command {name!r} is skipped: `deception {name}` already exists",
+                              PluginLoadWarning, stacklevel=2)
+                continue
+            self.add_command(command, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
         from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
 
         try:

@@ -57,10 +57,13 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     if config_path is None:
         return {}
     from deception_core.analyse.analyse import build_analyses
+    from deception_core.config.plugin_options import config_with_options
     from deception_core.config.run import RunConfig
     from deception_core.plugins import get_plugin_set
 
-    components = RunConfig.from_file(config_path).components.get("analysis", {})
+    data, written = RunConfig.file_values(config_path)  # the plugins' keys (sae_layer, ...) as `deception run` reads them
+    config = config_with_options(data, get_plugin_set().run_options(), source=config_path, given=written)
+    components = config.components.get("analysis", {})
     build_analyses(get_plugin_set().registry, {}, components)
     return components
 

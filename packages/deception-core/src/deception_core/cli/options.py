@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import click
 
-from deception_core.config.run import to_jsonable
+from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.structuring import cli_option, is_primitive_union, parse_string
 
 
@@ -65,7 +65,8 @@ def click_options(cls: type) -> list[click.Option]:
             kwargs.update(default=shown, multiple=cli.multiple, show_default=shown is not None)
         if cli.requires:
             needed_name, sep, needed_value = cli.requires.partition("=")
-            needed = cli_option(attrs.fields_dict(cls)[needed_name])
+            owner = cls if needed_name in attrs.fields_dict(cls) else RunConfig  # a plugin's flag may need the run's
+            needed = cli_option(attrs.fields_dict(owner)[needed_name])
             extra = f"(with {needed.flag(needed_name) if needed else needed_name}{' ' + needed_value if sep else ''})"
             kwargs["help"] = f"{cli.help} {extra}" if cli.help else extra
         options.append(click.Option(decls, **kwargs))

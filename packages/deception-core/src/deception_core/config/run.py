@@ -6,7 +6,7 @@ Nothing here imports torch; dtypes and devices are strings resolved when the mod
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,11 +36,6 @@ def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> No
         raise ConfigError(f"{attribute.name} must be at least 1, got {value}")
 
 
-def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
-
-
 def _batch_size(value: Any) -> int | str:
     """``auto`` or a whole number from 1 to 4096 (given as a number or a string)."""
     if value == "auto":
@@ -54,7 +49,7 @@ def _batch_size(value: Any) -> int | str:
     return number
 
 
-def _between(low: int, high: int):
+def _between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
     def check(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         if not low <= value <= high:
             raise ConfigError(f"{attribute.name} must be between {low} and {high}, got {value}")
@@ -123,7 +118,18 @@ def _shard(value: Any) -> tuple[int, int] | None:
     return (index, total)
 
 
-COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend")
+COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend", "sae")
+#: settings that were RunConfig fields and are now their component's (`RunConfig.from_dict` names the new place)
+MOVED_KEYS = {
+    "judge_model": "components={'evaluator': {EVALUATOR: {'model': ...}}}",
+    "judge_url": "components={'evaluator': {EVALUATOR: {'base_url': ...}}}",
+    "sae": "components={'sae': {'sae-lens': {}}}",
+    "sae_layer": "components={'sae': {'sae-lens': {'layer': ...}}}",
+    "sae_release": "components={'sae': {'sae-lens': {'release': ...}}}",
+    "sae_id": "components={'sae': {'sae-lens': {'id': ...}}}",
+    "sae_path": "components={'sae': {'sae-lens': {'path': ...}}}",
+    "causal_samples": "components={'causal_test': {TEST: {'samples': ...}}} for each causal test",
+}
 
 
 def _components(value: Any) -> dict[str, dict[str, dict[str, Any]]]:
@@ -184,19 +190,10 @@ class RunConfig:
                                             help="Comma-separated layers to capture; default: spread over the depth.")
     positions: tuple[Position, ...] = option(DEFAULT_POSITIONS, converter=_positions,
                                              help="Positions to record; add reply_all to keep every reply token.")
-    sae: bool = option(False, help="Encode the SAE layer with a sparse autoencoder.")
-    sae_layer: int = option(12, validator=_non_negative, requires="sae",
-                            help="The decoder block whose residual stream the SAE encodes.")
-    sae_release: str | None = option(None, requires="sae", help="sae-lens release (default: chosen for the model).")
-    sae_id: str | None = option(None, requires="sae", help="SAE id inside the release.")
-    sae_path: str | None = option(None, requires="sae", help="A local SAE directory (sae-lens save_model output).")
     causal: bool = option(False, help="Run the causal tests after the probes.")
-    causal_samples: int = option(20, validator=_positive, requires="causal",
-                                 help="Prompts each causal test intervenes on.")
     evaluator: str = option("local", help="Judge: local, together or google.")
-    judge_model: str | None = option(None, help="The judge's model (remote evaluators); recorded in config.json.")
-    judge_url: str | None = option(None, help="The judge API's base URL (remote evaluators).")
-    #: ``{kind: {component name: {parameter: value}}}`` (config files only): each component's own settings
+    #: ``{kind: {component name: {parameter: value}}}``: each component's own settings (the plugins'
+    #: flags, such as --judge-model, --sae-layer or --causal-samples, are mapped in here)
     components: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict, converter=_components)
     label_policy: str = option("agree", choices=LABEL_POLICIES,
                                help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
@@ -249,14 +246,8 @@ class RunConfig:
         return ("emergent", "instructed") if self.mode == "both" else (self.mode,)
 
     def component_params(self, kind: str, name: str) -> dict[str, Any]:
-        """The parameters given for one component (``--judge-model``/``--judge-url`` fill the judge's)."""
-        params = dict(self.components.get(kind, {}).get(name, {}))
-        if kind == "evaluator" and name == self.evaluator:
-            if self.judge_model:
-                params["model"] = self.judge_model
-            if self.judge_url:
-                params["base_url"] = self.judge_url
-        return params
+        """The parameters given for one component."""
+        return dict(self.components.get(kind, {}).get(name, {}))
 
     @property
     def backend_name(self) -> str | None:
@@ -268,8 +259,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "", given: Collection[str] = ()) -> RunConfig:
-        """``given``: the keys the user set explicitly; an option that needs another (--sae-layer needs
-        --sae) is refused when given, even at its default value."""
+        """``given``: the keys the user set explicitly; an option that needs another (--workers needs
+        --executor ray) is refused when given, even at its default value. A key that moved into a
+        component's settings (``judge_model``, ``sae_layer``, ...) is refused naming its new place;
+        `deception run` still takes it as a flag or a ``--config`` key
+        (`deception_core.config.plugin_options`)."""
+        moved = sorted(key for key in data if key in MOVED_KEYS) if isinstance(data, Mapping) else []
+        if moved:
+            where = f" in {source}" if source else ""
+            raise ConfigError(
+                f"RunConfig key(s) {', '.join(moved)}{where} moved into the components' settings: pass "
+                + "; ".join(f"{key} as {MOVED_KEYS[key]}" for key in moved)
+                + " (`deception run` still takes them as flags and --config keys)"
+            )
         return structure(cls, data, source=source, given=given)
 
     @classmethod

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -140,7 +140,7 @@ def is_primitive_union(kind: Any) -> bool:
             and all(a in _PRIMITIVES or a is type(None) for a in args))
 
 
-def _primitive_union_hook(kind: Any):
+def _primitive_union_hook(kind: Any) -> Callable[[Any, Any], Any]:
     """``int | str`` (``--batch-size 4`` or ``auto``), ``float | None`` ...: the first member that accepts the value."""
     members = [a for a in typing.get_args(kind) if a is not type(None)]
     optional = type(None) in typing.get_args(kind)
@@ -196,11 +196,13 @@ def _messages(error: BaseException, path: str) -> list[str]:
     return [f"{path}: {type(error).__name__}: {error}"]
 
 
-def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[str] = ()) -> C:
+def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[str] = (),
+              context: attrs.AttrsInstance | None = None) -> C:
     """Build the attrs config ``cls`` from a mapping of plain values; raise `ConfigError` naming each bad key.
 
     ``given``: the keys the user set explicitly, for `check_requires` (an option that needs another is
-    refused when given, whatever its value).
+    refused when given, whatever its value); ``context``: the config an option's requirement may
+    name instead (a plugin's ``--causal-samples`` needs the run's ``--causal``).
     """
     where = f" in {source}" if source else ""
     if not isinstance(data, Mapping):
@@ -216,7 +218,7 @@ def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[st
             f"Valid keys: {', '.join(sorted(names))}"
         )
     try:
-        return check_requires(CONVERTER.structure(dict(data), cls), given)
+        return check_requires(CONVERTER.structure(dict(data), cls), given, context)
     except ConfigError as error:
         raise ConfigError(f"{error}{where}") from None
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
@@ -226,16 +228,16 @@ def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[st
         raise ConfigError(f"invalid {cls.__name__}{where}: {error}") from None
 
 
-def check_requires(instance: C, given: Collection[str] = ()) -> C:
+def check_requires(instance: C, given: Collection[str] = (), context: attrs.AttrsInstance | None = None) -> C:
     """Refuse an option whose required option is off (--sae-layer without --sae).
 
     An option counts as set when its value differs from its default, or when its name is in
     ``given`` (the keys the user wrote: a flag on the command line, a key in a config file), so an
     option given at its default value is refused too. ``requires`` names a bool field, or
-    ``field=value`` (``executor=ray``: --ray-address needs --executor ray).
+    ``field=value`` (``executor=ray``: --ray-address needs --executor ray), of ``instance`` or else
+    of ``context``.
     """
     cls = type(instance)
-    fields = attrs.fields_dict(cls)
     for field in attrs.fields(cls):
         cli = cli_option(field)
         if not (cli and cli.requires):
@@ -244,10 +246,11 @@ def check_requires(instance: C, given: Collection[str] = ()) -> C:
         if value == field.default and (field.name not in given or value is None):  # null written: left out
             continue
         needed_name, sep, needed_value = cli.requires.partition("=")
-        current = getattr(instance, needed_name)
+        owner: Any = instance if needed_name in attrs.fields_dict(cls) or context is None else context
+        current = getattr(owner, needed_name)
         if (current == needed_value) if sep else bool(current):
             continue
-        needed = cli_option(fields[needed_name])
+        needed = cli_option(attrs.fields_dict(type(owner))[needed_name])
         other = needed.flag(needed_name) if needed else needed_name
         if sep:
             other = f"{other} {needed_value}"
@@ -307,7 +310,7 @@ def structure_strings(cls: type[C], values: Mapping[str, str], *, source: str = 
     return structure(cls, parsed, source=source)
 
 
-def one_of(choices: tuple[str, ...]):
+def one_of(choices: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     """attrs validator: one of ``choices``."""
 
     def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

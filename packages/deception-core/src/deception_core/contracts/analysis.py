@@ -12,6 +12,7 @@ import attrs
 from deception_core.base.records import AnalysisReport, CausalResult, ProbeDirection
 
 if TYPE_CHECKING:
+    from deception_core.config.resolved import ResolvedRun
     from deception_core.config.run import RunConfig
     from deception_core.contracts.capture import CaptureBackend, Sampling
     from deception_core.contracts.evaluator import Evaluator
@@ -43,7 +44,9 @@ class CausalContext:
     then fall back to a difference of means); ``alternatives`` the read-outs the analysis ranked
     next, best first (the tests move to one when norm-matched random directions at ``direction``
     already break the model); ``results`` holds the results of the tests this one declared in
-    `CausalTest.requires`, computed earlier in the same run. All are values handed over in memory.
+    `CausalTest.requires`, computed earlier in the same run; ``run`` the resolved run (its batch
+    size, every component's settings as the run used them; None outside a run). All are values
+    handed over in memory.
     """
 
     model: LoadedModel
@@ -57,6 +60,7 @@ class CausalContext:
     sampling: Sampling | None
     results: Mapping[str, CausalResult] = attrs.field(factory=dict)
     alternatives: tuple[ProbeDirection, ...] = ()
+    run: ResolvedRun | None = None
 
 
 class CausalTest(abc.ABC):

@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from deception_core.base.registry import KindRegistry
+    from deception_core.config.plugin_options import RunOptions
 
 PROJECT_NAME = "deception"
 
@@ -159,7 +162,8 @@ def before_run(config: Any) -> None:
 
     Observers only: an implementation must not change what the run computes.
 
-    :param config: the resolved `deception_core.config.run.RunConfig`.
+    :param config: the run's `deception_core.config.run.RunConfig`, as given (the values the run
+        resolved from it are in ``config.json`` and `deception_core.config.resolved.ResolvedRun`).
     """
 
 
@@ -167,6 +171,41 @@ def before_run(config: Any) -> None:
 def after_run(config: Any, results: Any) -> None:
     """Observe a finished run (for example to upload artefacts).
 
-    :param config: the resolved `deception_core.config.run.RunConfig`.
+    :param config: the run's `deception_core.config.run.RunConfig`, as given.
     :param results: the `deception_core.pipeline.RunResults`.
+    """
+
+
+@hookspec
+def register_run_options() -> RunOptions[Any] | list[RunOptions[Any]] | None:
+    """Add flags to ``deception run`` that set this plugin's components' settings.
+
+    A plugin owns its settings (each component declares a ``settings_class``; a run carries them
+    in ``RunConfig.components``). For short flags on the command line, return a
+    `deception_core.config.plugin_options.RunOptions`: a frozen attrs class whose fields, made
+    with ``deception_core.config.structuring.option``, become flags of ``deception run`` (listed by
+    its ``--help``) and keys a ``--config`` file may hold, plus a function that maps the values the
+    user set into ``{kind: {component name: {parameter: value}}}``. Called when ``deception run``
+    builds its options and its config; flag names are global (a clash is an error naming both).
+
+    :return: one `RunOptions`, a list of them, or None (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (``--sae``, ``--sae-*``), ``deception-scenarios``
+    (``--judge-model``, ``--judge-url``), ``deception-causal`` (``--causal-samples``).
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add whole commands to the ``deception`` command group.
+
+    Called once, the first time the group lists or looks up its commands. Add commands with
+    ``@cli.command()`` or ``cli.add_command(...)``; import anything heavy inside the command, not
+    at module level. A name the core or another plugin already uses is refused with an error
+    naming it.
+
+    :param cli: the ``deception`` click group.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: third-party plugins that bring their own commands.
     """

@@ -30,6 +30,7 @@ import attrs
 
 from deception_core.base.errors import UsageError
 from deception_core.base.types import Condition, Mode
+from deception_core.config.resolved import ResolvedRun
 from deception_core.contracts.scenario import TrialSpec
 from deception_core.outputs import files as outputs
 from deception_core.play.session import ModelFacts, PlaySession, open_session
@@ -79,16 +80,14 @@ class Executor:
 class LocalExecutor(Executor):
     """Everything in this process, on the model it loads once."""
 
-    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any]) -> None:
-        self.checked, self.registry, self.load_model = checked, registry, load_model
+    def __init__(self, run: ResolvedRun, registry: Any, load_model: Callable[[], Any]) -> None:
+        self.run, self.registry, self.load_model = run, registry, load_model
         self._session: PlaySession | None = None
         self.wrap_backend: Callable[[Any], Any] | None = None
 
     def _open(self) -> PlaySession:
         if self._session is None:
-            checked = self.checked
-            self._session = open_session(checked.config, checked.scenarios, checked.backend, checked.layers,
-                                         self.registry, self.load_model(), wrap_backend=self.wrap_backend)
+            self._session = open_session(self.run, self.registry, self.load_model(), wrap_backend=self.wrap_backend)
         return self._session
 
     def start(self) -> Any:
@@ -196,10 +195,10 @@ class RayExecutor(Executor):
     #: replacement workers started over the run, per worker asked for, before the run gives up
     REPLACEMENTS_PER_WORKER = 2
 
-    def __init__(self, checked: Any, registry: Any, load_model: Callable[[], Any]) -> None:
-        self.checked = checked
-        self.config = checked.config
-        self.local = LocalExecutor(checked, registry, load_model)  # causal tests only
+    def __init__(self, run: ResolvedRun, registry: Any, load_model: Callable[[], Any]) -> None:
+        self.run = run
+        self.config = run.config
+        self.local = LocalExecutor(run, registry, load_model)  # causal tests only
         self.ray = require_ray()
         self._started_ray = False
         self._workers: dict[str, _Worker] = {}
@@ -257,9 +256,7 @@ class RayExecutor(Executor):
     def start(self) -> Any:
         self._init_ray()
         count, use_gpu = self._plan_workers()
-        checked = self.checked
-        self._setup = {"config": self.config.to_dict(), "scenarios": list(checked.scenarios),
-                       "backend": checked.backend, "layers": list(checked.layers), "threads": 1}
+        self._setup = {"run": self.run.to_wire(), "threads": 1}
         self._options = {"num_gpus": 1, "num_cpus": 1} if use_gpu else {"num_gpus": 0, "num_cpus": 1}
         log.info("starting %d Ray worker(s) on %s", count, "one GPU each" if use_gpu else "one CPU each")
         for _ in range(count):
@@ -379,12 +376,12 @@ class RayExecutor(Executor):
         return self.local.session(load=load)
 
 
-def make_executor(checked: Any, plugins: Any, load_model: Callable[[], Any], *,
+def make_executor(run: ResolvedRun, plugins: Any, load_model: Callable[[], Any], *,
                   wrap_backend: Callable[[Any], Any] | None = None) -> Executor:
     """The run's executor; ``wrap_backend`` (local runs only) wraps the capture backend, as the pipeline
     benchmark does to count calls."""
-    if checked.config.executor == "ray":
-        return RayExecutor(checked, plugins.registry, load_model)
-    executor = LocalExecutor(checked, plugins.registry, load_model)
+    if run.config.executor == "ray":
+        return RayExecutor(run, plugins.registry, load_model)
+    executor = LocalExecutor(run, plugins.registry, load_model)
     executor.wrap_backend = wrap_backend
     return executor

@@ -15,7 +15,7 @@ class PlayWorker:
     def __init__(self, setup: dict[str, Any]) -> None:
         import torch
 
-        from deception_core.config.run import RunConfig
+        from deception_core.config.resolved import ResolvedRun
         from deception_core.model.device import resolve_device, resolve_dtype
         from deception_core.model.loading import load_model
         from deception_core.model.spec import ModelSpec
@@ -23,13 +23,13 @@ class PlayWorker:
         from deception_core.plugins import get_plugin_set
 
         torch.set_num_threads(int(setup["threads"]))
-        config = RunConfig.from_dict(setup["config"])
+        run = ResolvedRun.from_wire(setup["run"])  # the driver's record: the same settings on every worker
+        config = run.config
         registry = get_plugin_set().registry
         device = resolve_device(config.device)
         model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)
-        self.session = open_session(config, tuple(setup["scenarios"]), setup["backend"], tuple(setup["layers"]),
-                                    registry, model)
+        self.session = open_session(run, registry, model)
 
     def ready(self) -> dict[str, Any]:
         """The model facts the driver records (the model is loaded once this returns)."""

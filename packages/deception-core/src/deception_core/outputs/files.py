@@ -6,14 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from deception_core.config.resolved import RESULT_FIELDS as RESULT_FIELDS  # defined with the run's identity
 from deception_core.store.dataset import Dataset
-
-#: config fields that change what a run computes (used for checkpoints and merges)
-RESULT_FIELDS = (
-    "model", "revision", "dtype", "mode", "max_rounds", "max_tokens", "fast", "ultrafast", "self_report",
-    "layers", "positions", "sae", "sae_layer", "sae_release", "sae_id", "sae_path", "evaluator",
-    "label_policy", "seed", "temperature", "top_p",
-)
 
 
 def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
@@ -53,7 +47,7 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def progress_bar(total: int, initial: int):
+def progress_bar(total: int, initial: int) -> Any:  # a tqdm bar or its silent stand-in
     """A bar over trials with counts and ETA (on stderr)."""
     from deception_core.ui.progress import progress_bar as bar
 

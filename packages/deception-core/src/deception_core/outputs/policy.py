@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.errors import DeceptionError, UsageError
+from deception_core.config.resolved import recorded_result_config, result_config
+from deception_core.config.sae import sae_settings
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -216,13 +218,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _result_fields(config: Any) -> dict[str, Any]:
-    from deception_core.outputs.files import RESULT_FIELDS
-
-    values = config.to_dict()
-    return {name: values.get(name) for name in RESULT_FIELDS}
-
-
 def _is_staging(name: str) -> bool:
     return name.startswith(".") and (".staging-" in name or ".tmp-" in name or ".old-" in name)
 
@@ -230,8 +225,9 @@ def _is_staging(name: str) -> bool:
 def run_inputs(config: Any, model_spec: Any = None) -> list[tuple[str, str | Path | None]]:
     """What a run reads from disk while it runs: the model being loaded, the checkpoint folder and
     the SAE (an output folder may be none of them, nor contain one)."""
+    sae = sae_settings(config.components)
     inputs: list[tuple[str, str | Path | None]] = [("the checkpoint folder", config.checkpoint_dir),
-                                                   ("the SAE", getattr(config, "sae_path", None))]
+                                                   ("the SAE", sae.path if sae is not None else None)]
     if model_spec is not None and getattr(model_spec, "path", None) is not None:
         inputs.append(("the model", model_spec.path))
     elif model_spec is not None and getattr(model_spec, "embedded", None) is not None:
@@ -267,10 +263,13 @@ def check_output(config: Any, flag: str = "--output",
     saved = out / "config.json"
     if saved.is_file():
         try:
-            earlier = json.loads(saved.read_text()).get("config", {})
+            recorded = json.loads(saved.read_text()).get("config", {})
+            if not isinstance(recorded, dict):
+                raise refuse
+            earlier = recorded_result_config(recorded)
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, OSError):
             raise refuse from None
-        wanted = _result_fields(config)
+        wanted = result_config(config)
         differing = sorted(k for k in wanted if earlier.get(k) != wanted[k])
         if differing:
             raise UsageError(

@@ -289,7 +289,7 @@ def _merged_mode(dataset: Dataset) -> str:
 
 def allowed_difference_fields() -> tuple[str, ...]:
     """The result-changing settings `--allow-difference` may name."""
-    from deception_core.outputs.files import RESULT_FIELDS
+    from deception_core.config.resolved import RESULT_FIELDS
 
     return tuple(f for f in RESULT_FIELDS if f not in NOT_COMPARED)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.records import AnalysisReport
-from deception_core.config.run import RunConfig
-from deception_core.outputs.files import RESULT_FIELDS, human_size, label_table
+from deception_core.config.resolved import ResolvedRun
+from deception_core.outputs.files import human_size, label_table
 from deception_core.plugins import PluginSet
 from deception_core.store.dataset import Dataset, atomic_write_text
 
@@ -36,33 +36,37 @@ def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
     ]
 
 
-def write_run_header(out_dir: Path, config: RunConfig, checked: Any, model: Any, plugins: PluginSet,
+def write_run_header(out_dir: Path, run: ResolvedRun, model: Any, plugins: PluginSet,
                      judge: dict[str, Any] | None = None) -> None:
+    """``config.json`` (the config as the run used it, and what was resolved) and ``plugins.json``."""
+    assert run.placement is not None, "the header is written once the model has loaded"
     resolved = {
-        "config": config.to_dict(),
+        "config": run.config_dict(),
         "resolved": {
-            "scenarios": list(checked.scenarios),
-            "layers": list(checked.layers),
-            "capture_backend": checked.backend,
-            "device": model.device,
-            "dtype": model.dtype,
+            "scenarios": list(run.scenarios),
+            "layers": list(run.layers),
+            "capture_backend": run.capture_backend,
+            "device": run.placement.device,
+            "dtype": run.placement.dtype,
+            "batch_size": run.placement.batch_size,
             "model": model.describe(),
             "judge": judge,
+            "identity_sha256": run.identity_hash,
         },
     }
     atomic_write_text(out_dir / "config.json", json.dumps(resolved, indent=2, default=str))
     atomic_write_text(out_dir / "plugins.json", json.dumps(plugin_versions(plugins), indent=2))
 
 
-def dataset_meta(config: RunConfig, checked: Any, model: Any, backend_cls: Any, plugins: PluginSet) -> dict[str, Any]:
+def dataset_meta(run: ResolvedRun, model: Any, plugins: PluginSet) -> dict[str, Any]:
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": model.describe(),
-        "layers": list(checked.layers),
-        "positions": [p.value for p in config.positions],
-        "capture_backend": checked.backend,
-        "result_config": {k: config.to_dict()[k] for k in RESULT_FIELDS},
-        "scenarios": list(checked.scenarios),
+        "layers": list(run.layers),
+        "positions": [p.value for p in run.positions],
+        "capture_backend": run.capture_backend,
+        "result_config": run.result_config(),
+        "scenarios": list(run.scenarios),
         "plugins": {i["name"]: i["version"] for i in plugin_versions(plugins)},
     }
 

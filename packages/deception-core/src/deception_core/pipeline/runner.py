@@ -21,6 +21,7 @@ from deception_core.base.records import AnalysisReport
 from deception_core.base.registry import Kind
 from deception_core.checkpoints.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
 from deception_core.collect.collect import TrialOutput, assemble_arrays
+from deception_core.config.resolved import Placement, ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import TrialSpec
@@ -38,7 +39,7 @@ from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 if TYPE_CHECKING:
-    pass
+    from deception_core.model.loading import LoadedModel
 
 log = logging.getLogger("deception")
 
@@ -63,15 +64,14 @@ class RunResults:
 
 @attrs.define
 class _Started:
-    """A run once its model is loaded: the config with the batch size chosen, and the trials so far."""
+    """A run once its model is loaded: the resolved run with its placement, and the trials so far."""
 
-    config: RunConfig
+    resolved: ResolvedRun
     executor: Any
     model: Any
     meta: dict[str, Any]
     specs: list[TrialSpec]
     done: dict[str, TrialOutput]
-    batch_size: int
 
 
 @attrs.define
@@ -150,9 +150,10 @@ class InterpretabilityRunner:
         log.error(message)
         return output_policy.WriteFailed(message)
 
-    def _load_model(self, checked: ValidatedRun):
+    def _load_model(self, checked: ValidatedRun) -> LoadedModel:
         if self._model is not None:
-            return self._model
+            model: LoadedModel = self._model  # a model handed in (tests, the benchmarks)
+            return model
         from deception_core.model.device import resolve_device, resolve_dtype
         from deception_core.model.loading import load_model
 
@@ -163,7 +164,7 @@ class InterpretabilityRunner:
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Check the judge's key (and load the SAE) before the model and before any output exists; the
         judge that labels trials is built later on the backend (`deception_core.play.session`)."""
-        evaluator = judge_builder(self.plugins.registry, checked.config)(EvaluatorContext())
+        evaluator = judge_builder(self.plugins.registry, checked.run)(EvaluatorContext())
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
@@ -174,7 +175,7 @@ class InterpretabilityRunner:
 
     def _run(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path, started: float) -> RunResults:
         log.info("deception run: model %s, scenarios %s, modes %s, %d trial(s) per condition",
-                 checked.config.model, ",".join(checked.scenarios), ",".join(checked.config.modes),
+                 checked.config.model, ",".join(checked.run.scenarios), ",".join(checked.config.modes),
                  checked.config.trials)
         self.plugins.manager.hook.before_run(config=checked.config)
         run = self._start(checked, prepared, out_dir)
@@ -183,11 +184,11 @@ class InterpretabilityRunner:
         stages = {"play": time.monotonic() - stage}
         log.info("play stage: %.1f s", stages["play"])
         dataset, size = self._write_dataset(run, checked, prepared, out_dir)
-        config = run.config
+        config = run.resolved.config
         session = run.executor.session(load=config.causal)  # the causal tests need the model in this process
-        analyses = self._analyse(dataset, out_dir, session, config.batch_size) if config.analyze else {}
+        analyses = self._analyse(dataset, out_dir, session, run.resolved.batch_size) if config.analyze else {}
         stage = time.monotonic()
-        causal = self._causal(session, dataset, analyses, out_dir, config) if session is not None else {}
+        causal = self._causal(session, dataset, analyses, out_dir, run.resolved) if session is not None else {}
         if causal:
             stages["causal"] = time.monotonic() - stage
             log.info("causal stage: %.1f s", stages["causal"])
@@ -208,28 +209,27 @@ class InterpretabilityRunner:
     def _start(self, checked: ValidatedRun, prepared: _Prepared, out_dir: Path) -> _Started:
         """Load the model (in this process or the workers), write the run's header and resume what
         the checkpoint holds."""
-        specs = plan_trials(checked.config, list(checked.scenarios))
-        executor = make_executor(checked, self.plugins, lambda: self._load_model(checked),
+        specs = plan_trials(checked.config, list(checked.run.scenarios))
+        executor = make_executor(checked.run, self.plugins, lambda: self._load_model(checked),
                                  wrap_backend=self.wrap_backend)
         model = executor.start()  # the model, or (Ray) the facts about the model the workers loaded
-        batch_size = executor.batch_size
+        run = checked.run.placed(Placement(device=str(model.device), dtype=str(model.dtype),
+                                           batch_size=executor.batch_size))
         log.info("batches of up to %d generation calls, %d trials in flight (--batch-size %s)",
-                 batch_size, wave_size(batch_size), checked.config.batch_size)
-        config = attrs.evolve(checked.config, batch_size=batch_size)  # the causal tests read it
-        backend_cls = self.plugins.registry.get(Kind.CAPTURE_BACKEND, checked.backend).load()
-        meta = run_files.dataset_meta(config, checked, model, backend_cls, self.plugins)
+                 run.batch_size, wave_size(run.batch_size), run.config.batch_size)
+        meta = run_files.dataset_meta(run, model, self.plugins)
         meta["judge"] = prepared.judge
-        run_files.write_run_header(out_dir, config, checked, model, self.plugins, judge=meta["judge"])
+        run_files.write_run_header(out_dir, run, model, self.plugins, judge=meta["judge"])
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
-            done.update(self.trial_sink.start(config, checked, meta, specs))
-        return _Started(config, executor, model, meta, specs, done, batch_size)
+            done.update(self.trial_sink.start(run, meta, specs))
+        return _Started(run, executor, model, meta, specs, done)
 
     def _units(self, run: _Started) -> Iterable[list[TrialSpec]]:
         """The units still to play; processes sharing the checkpoint folder claim whole waves, so none
         plays a trial twice."""
-        specs, done, batch_size = run.specs, run.done, run.batch_size
-        if not (run.config.executor == "local" and hasattr(self.trial_sink, "claim")):
+        specs, done, batch_size = run.specs, run.done, run.resolved.batch_size
+        if not (run.resolved.config.executor == "local" and hasattr(self.trial_sink, "claim")):
             return play_units(specs, set(done), batch_size)
 
         def open_waves(_pending: list[TrialSpec]) -> list[list[TrialSpec]]:
@@ -257,10 +257,10 @@ class InterpretabilityRunner:
     def _write_dataset(self, run: _Started, checked: ValidatedRun, prepared: _Prepared,
                        out_dir: Path) -> tuple[Dataset, int]:
         """The dataset of every trial in canonical order (SAE codes added with --sae), written once; its size."""
-        config, meta = run.config, run.meta
+        config, meta = run.resolved.config, run.meta
         ordered = [run.done[key] for key in canonical_order(s.key for s in run.specs)]
-        samples, arrays = assemble_arrays(ordered, checked.layers, config.positions)
-        if prepared.sae is not None:
+        samples, arrays = assemble_arrays(ordered, run.resolved.layers, run.resolved.positions)
+        if prepared.sae is not None and checked.sae is not None:
             from deception_core.sae.encode import encode_dataset_arrays
 
             meta["sae"] = encode_dataset_arrays(prepared.sae, checked.sae, samples, arrays,
@@ -275,7 +275,7 @@ class InterpretabilityRunner:
         return dataset, size
 
     def _analyse(self, dataset: Dataset, out_dir: Path, session: PlaySession | None,
-                 batch_size: Any) -> dict[str, AnalysisReport]:
+                 batch_size: int) -> dict[str, AnalysisReport]:
         """The analyses; where the model is in this process, they may score every reply token with it
         (`deception_core.capture.reply_states`); a Ray driver without ``--causal`` holds no model."""
         from deception_core.analyse.analyse import run_analyses
@@ -284,23 +284,23 @@ class InterpretabilityRunner:
         registry = self.plugins.registry
         options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
         if session is not None:
-            options[REPLY_STATES_OPTION] = TeacherForcedReplyStates(
-                session.model, batch_size if isinstance(batch_size, int) else 8)
+            options[REPLY_STATES_OPTION] = TeacherForcedReplyStates(session.model, batch_size)
         else:
             log.info("token scores: the model is not loaded in this process (--executor ray); "
                      "`deception analyze RUN --score-tokens` adds them")
         return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
-    def _causal(self, session: PlaySession, dataset, analyses, out_dir, config: RunConfig) -> dict[str, Any]:
-        if not config.causal:
+    def _causal(self, session: PlaySession, dataset: Dataset, analyses: dict[str, AnalysisReport], out_dir: Path,
+                run: ResolvedRun) -> dict[str, Any]:
+        if not run.config.causal:
             return {}
         from deception_core.analyse.analyse import chosen_alternatives, chosen_direction
         from deception_core.contracts.analysis import CausalContext
         from deception_core.intervene.causal import run_causal_tests
 
-        context = CausalContext(session.model, session.backend, dataset, chosen_direction(analyses), config,
+        context = CausalContext(session.model, session.backend, dataset, chosen_direction(analyses), run.config,
                                 session.scenarios, session.evaluator, out_dir, session.sampling,
-                                alternatives=chosen_alternatives(analyses))
+                                alternatives=chosen_alternatives(analyses), run=run)
         return {name: result.record for name, result in run_causal_tests(self.plugins.registry, context, out_dir).items()}
 
 

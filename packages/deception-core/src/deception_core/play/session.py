@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
@@ -45,28 +46,29 @@ def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
 
 
-def judge_builder(registry: Registry, config: RunConfig) -> Callable[[EvaluatorContext], Any]:
-    """Builds the run's judge (``config.evaluator`` with its ``components`` settings, ``--judge-model``,
-    ``--judge-url``) on a context: the backend's callables, or none for the key preflight."""
+def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorContext], Any]:
+    """Builds the run's judge (``--evaluator`` with its settings as the run resolved them) on a
+    context: the backend's callables, or none for the key preflight."""
     from deception_core.config.components import build_evaluator
 
-    evaluator_class = registry.get(Kind.EVALUATOR, config.evaluator).load()
-    params = config.component_params(Kind.EVALUATOR.value, config.evaluator)
-    return lambda context: build_evaluator(config.evaluator, evaluator_class, params, context)
+    evaluator_class = registry.get(Kind.EVALUATOR, run.evaluator).load()
+    params = run.params(Kind.EVALUATOR.value, run.evaluator)
+    return lambda context: build_evaluator(run.evaluator, evaluator_class, params, context)
 
 
-def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_name: str, layers: tuple[int, ...],
-                 registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+def open_session(run: ResolvedRun, registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
     from deception_core.config.components import build, settings_for
     from deception_core.contracts.capture import CaptureSpec, Sampling
 
+    config = run.config
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
-                             config.component_params(Kind.SCENARIO.value, name)) for name in scenario_names}
+                             run.params(Kind.SCENARIO.value, name)) for name in run.scenarios}
+    backend_name = run.capture_backend
     backend_cls = registry.get(Kind.CAPTURE_BACKEND, backend_name).load()
     backend_settings = settings_for(Kind.CAPTURE_BACKEND, backend_name, backend_cls,
-                                    config.component_params(Kind.CAPTURE_BACKEND.value, backend_name))
-    spec = CaptureSpec(layers, config.positions)
+                                    run.params(Kind.CAPTURE_BACKEND.value, backend_name))
+    spec = CaptureSpec(run.layers, run.positions)
     backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
     if wrap_backend is not None:
         backend = wrap_backend(backend)
@@ -81,7 +83,7 @@ def open_session(config: RunConfig, scenario_names: tuple[str, ...], backend_nam
     from deception_core.play.batching import resolve_batch_size
 
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
-    make_evaluator = judge_builder(registry, config)
+    make_evaluator = judge_builder(registry, run)
     return PlaySession(config, model, backend, backend_cls, scenarios, make_evaluator(judge_context(backend, batch_size)),
                        Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator)
 
