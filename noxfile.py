@@ -1,6 +1,6 @@
 """Sessions for the deception monorepo. They run in the environment made by scripts/bootstrap.sh.
 
-    nox -s lint typecheck tests   # the defaults
+    nox -s lint typecheck imports tests   # the defaults
     nox -s demo              # the README's quick start on the embedded Gemma-3-270M
     nox -s bench             # capture throughput benchmark (ratios against bare HF generate)
     nox -s slow              # tests marked slow (the embedded model)
@@ -17,7 +17,7 @@ import sys
 import nox
 
 nox.needs_version = ">=2024.4.15"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "imports", "tests"]
 
 QUICKSTART = [
     "deception", "run", "--model", "embedded:gemma-3-270m", "--mode", "both",
@@ -37,6 +37,12 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package (settings in pyproject.toml); zero errors."""
     session.run("python", "-m", "mypy")
+
+
+@nox.session(python=False)
+def imports(session: nox.Session) -> None:
+    """import-linter's contracts (pyproject.toml): the core's folders import down the layers; plugins use its public API."""
+    session.run("lint-imports")
 
 
 @nox.session(python=False)

@@ -128,7 +128,7 @@ def test_steering_during_generation_changes_the_generated_token(planted) -> None
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
     from deception_core.model.intervention import Intervention
-    from deception_core.model.loading import from_hf
+    from deception_core.model.surface import from_hf
 
     loaded = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     backend = HFCaptureBackend(loaded, CaptureSpec(layers=(LAYER,)))

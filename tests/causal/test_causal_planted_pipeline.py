@@ -48,7 +48,7 @@ def make_context(planted, direction: np.ndarray, out_dir, layers: tuple[int, ...
     """A causal context over ``prompts`` (labelled deceptive when they end in the trigger, honest otherwise)."""
     from deception_causal.measures import prompt_states
     from deception_core.capture.hf import HFCaptureBackend
-    from deception_core.model.loading import from_hf
+    from deception_core.model.surface import from_hf
     model = from_hf(planted.model, planted.tokenizer, model_id="planted", source="test")
     marker = planted.tokenizer.decode([TARGET])
     states = {layer: np.stack([prompt_states(planted.model, p, layer)[-1].numpy() for p in prompts]) for layer in layers}

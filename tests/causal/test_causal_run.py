@@ -89,7 +89,7 @@ def test_faithfulness_splices_an_sae_when_one_is_given(causal_run, planted) -> N
 
     from deception_causal.faithfulness import Faithfulness
     from deception_core.contracts.analysis import CausalContext, CausalResult
-    from deception_core.model.loading import from_hf
+    from deception_core.model.surface import from_hf
     from deception_core.testing.fakes import EchoScenario
 
     results, out = causal_run

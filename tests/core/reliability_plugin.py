@@ -189,8 +189,8 @@ def run_config(model_dir: Path, out: Path, **overrides: Any):
 
 
 def load_tiny(model_dir: Path):
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
 
     return load_model(ModelSpec.parse(str(model_dir)), device="cpu", dtype="float32")
 

@@ -458,7 +458,7 @@ def test_bad_input_exits_2_with_the_fix_and_writes_nothing(case, good_run, tiny_
     def no_model(*_args, **_kwargs):
         raise AssertionError("a model was loaded for bad input")
 
-    monkeypatch.setattr("deception_core.model.loading.load_model", no_model)
+    monkeypatch.setattr("deception_core.model.surface.load_model", no_model)
     out = tmp_path / "out"
     (tmp_path / "a-file").write_text("not a directory")
     bad_ckpt = tmp_path / "bad-ckpt"

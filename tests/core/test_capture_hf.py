@@ -14,7 +14,7 @@ from deception_core.base.types import Position
 from deception_core.capture.hf import HFCaptureBackend
 from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
 from deception_core.model.intervention import Intervention
-from deception_core.model.loading import from_hf
+from deception_core.model.surface import from_hf
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
 
 ALL = (Position.LAST_PROMPT, Position.REPLY_MEAN, Position.REPLY_LAST, Position.REPLY_ALL)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from deception_core.base.errors import UsageError
 from deception_core.capture.texts import TextRecord, capture_texts, read_text_records
-from deception_core.model.loading import from_hf
+from deception_core.model.surface import from_hf
 from deception_core.store.dataset import read_dataset, write_dataset
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
 

@@ -11,8 +11,8 @@ from deception_core.cli import cli
 
 @pytest.fixture(scope="module")
 def result(tiny_model_dir):
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_causal_benchmark(loaded, str(tiny_model_dir), trials=1, max_rounds=1, causal_samples=2, max_tokens=6)

@@ -15,9 +15,9 @@ from deception_core.base.errors import UsageError
 from deception_core.capture.hf import HFCaptureBackend
 from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
 from deception_core.model.intervention import Intervention
-from deception_core.model.loading import load_model
 from deception_core.model.placement import WEIGHT_SHARE, plan_device_map, weight_bytes
 from deception_core.model.spec import ModelSpec
+from deception_core.model.surface import load_model
 from deception_core.testing.tiny_models import tiny_hf_model
 
 

@@ -26,7 +26,7 @@ from reliability_plugin import Killed, base_args, dying_store, load_tiny, plugin
 from deception_core import InterpretabilityRunner
 from deception_core.capture.texts import TextRecord, capture_texts, read_text_records, record_groups
 from deception_core.cli import cli
-from deception_core.model.loading import from_hf
+from deception_core.model.surface import from_hf
 from deception_core.store.dataset import read_dataset, write_dataset
 from deception_core.testing.tiny_models import tiny_hf_model, tiny_tokenizer
 
@@ -64,7 +64,7 @@ def no_model_load(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a model was loaded for input that should have been refused first")
 
-    monkeypatch.setattr("deception_core.model.loading.load_model", refuse)
+    monkeypatch.setattr("deception_core.model.surface.load_model", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def test_capture_into_a_held_output_exits_2_before_the_model_loads(tiny_model_di
     def no_model(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("deception_core.model.loading.load_model", no_model)
+    monkeypatch.setattr("deception_core.model.surface.load_model", no_model)
     data = tmp_path / "statements.jsonl"
     data.write_text('{"text": "I paid 30 coins.", "label": "honest"}\n')
     out = tmp_path / "cap"

@@ -9,8 +9,8 @@ from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, 
 
 @pytest.fixture(scope="module")
 def results(tiny_model_dir):
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_pipeline_benchmark(loaded, str(tiny_model_dir), batch_sizes=[1, 4], trials=1, new_tokens=6)
@@ -61,8 +61,8 @@ def test_table_rows_start_with_pipeline(results) -> None:
 
 @pytest.fixture(scope="module")
 def repeated(tiny_model_dir):
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     return run_pipeline_benchmark(loaded, str(tiny_model_dir), batch_sizes=[2], trials=1, new_tokens=4, repeats=3)

@@ -205,12 +205,12 @@ def test_incompatible_local_sae_exits_2_before_weights_load(echo_env, tmp_path, 
         "hook": (64, "blocks.2.hook_mlp_out", r"reads hook 'blocks.2.hook_mlp_out'.*blocks.2.hook_resid_post"),
     }[case]
     _save_sae(tmp_path / "sae", d_in, hook)
-    from deception_core.model import loading
+    from deception_core.model import surface
 
     def refuse(*a, **k):
         raise AssertionError("weights were loaded")
 
-    monkeypatch.setattr(loading, "load_model", refuse)
+    monkeypatch.setattr(surface, "load_model", refuse)
     out = tmp_path / "out"
     result = CliRunner().invoke(__import__("deception_core.cli", fromlist=["cli"]).cli,
                                 ["run", "--model", str(echo_env), "--scenario-name", "echo", "--evaluator", "echo-judge",

@@ -13,8 +13,8 @@ def test_embedded_gemma_loads_and_capture_matches_a_forward_pass() -> None:
     from deception_core.base.types import Position
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec, peek_model
+    from deception_core.model.surface import load_model
 
     spec = ModelSpec.parse("embedded:gemma-3-270m")
     info = peek_model(spec)

@@ -121,8 +121,8 @@ def test_dialogue_matches_the_game_view() -> None:
 def test_relabel_keeps_one_choice_scorer_so_an_opening_runs_once(tiny_model_dir, fake_plugin_set) -> None:
     from deception_core.base.types import Message
     from deception_core.label.relabel import _LazyModel
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
 
     loaded = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
     lazy = _LazyModel({"model": str(tiny_model_dir)}, fake_plugin_set.registry, model=loaded)

@@ -24,8 +24,8 @@ from deception_core.capture.reply_states import TeacherForcedReplyStates
 from deception_core.cli import cli
 from deception_core.contracts.hookspecs import hookimpl
 from deception_core.contracts.scenario import FocalUtterance
-from deception_core.model.loading import load_model
 from deception_core.model.spec import ModelSpec
+from deception_core.model.surface import load_model
 from deception_core.report.inputs import analysis_output
 from deception_core.store import read_dataset
 from deception_core.testing.browser import Browser, find_chromium

@@ -59,9 +59,9 @@ def test_choice_scorer_matches_a_manual_log_probability(tiny_model_dir) -> None:
     from deception_core.base.types import Message
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec
-    from deception_core.model.loading import load_model
     from deception_core.model.prompting import render_prompt
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
     from deception_core.play.play import choice_scorer
 
     model = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")
@@ -88,8 +88,8 @@ def opening_scores(tiny_model_dir, monkeypatch):
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.contracts.capture import CaptureSpec
     from deception_core.model import shared_prefix
-    from deception_core.model.loading import load_model
     from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
     from deception_core.play.play import choice_scorer
 
     model = load_model(ModelSpec.parse(str(tiny_model_dir)), device="cpu", dtype="float32")

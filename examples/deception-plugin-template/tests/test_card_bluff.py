@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deception_core.base.types import Condition, Label
+from deception_core import Condition, Label
 from deception_plugin_template.card_bluff import CardBluff
 
 

@@ -7,8 +7,19 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from deception_core.base.types import Condition, Label, Message, RuleVerdict
-from deception_core.contracts.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
+from deception_core import (
+    Condition,
+    FocalUtterance,
+    Game,
+    GameOptions,
+    Label,
+    Message,
+    Request,
+    RuleVerdict,
+    Scenario,
+    TrialResult,
+    TrialSpec,
+)
 
 WORDS = {"zero": 0, "no": 0, "one": 1, "two": 2, "three": 3, "four": 4}
 INCENTIVE = {

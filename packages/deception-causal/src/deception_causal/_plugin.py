@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from deception_causal.options import CAUSAL_OPTIONS
 from deception_core import hookimpl
 
 if TYPE_CHECKING:
     from deception_causal.options import CausalFlags
-    from deception_core.base.registry import KindRegistry
-    from deception_core.config.plugin_options import RunOptions
+    from deception_core import KindRegistry, RunOptions
 
 
 @hookimpl
@@ -39,6 +39,5 @@ def register_causal_tests(registry: KindRegistry) -> None:
 @hookimpl
 def register_run_options() -> RunOptions[CausalFlags]:
     """``--causal-samples``, mapped into each test's ``samples`` setting."""
-    from deception_causal.options import CAUSAL_OPTIONS
 
     return CAUSAL_OPTIONS

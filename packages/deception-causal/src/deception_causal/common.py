@@ -13,13 +13,33 @@ import attrs
 import numpy as np
 import torch
 
+from deception_causal import usable  # the module: tests count the calls of its choose_direction
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
 from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
 from deception_causal.options import DEFAULT_SAMPLES
 from deception_causal.selection import choose_prompts, trial_keys
-from deception_core.base.records import ProbeDirection, Sample, Trial
-from deception_core.contracts.analysis import CausalContext, CausalTest
-from deception_core.store import Dataset
+from deception_causal.stats import random_unit_directions
+from deception_causal.usable import (
+    ABLATION_METHODS,
+    NotTestable,
+    dataset_mean,
+    not_testable,
+    selection_for,
+    steering_unit,
+    typical_norm,
+)
+from deception_core import (
+    CausalContext,
+    CausalTest,
+    Condition,
+    Dataset,
+    GenerationRequest,
+    JudgeRequest,
+    ProbeDirection,
+    Sample,
+    Trial,
+    progress_bar,
+)
 
 log = logging.getLogger("deception")
 
@@ -93,7 +113,6 @@ class CausalRun:
         """``select``: the test ("ablation" or "steering") whose direction the run's one fluency
         selection decides (`deception_causal.usable`); raises `deception_causal.usable.NotTestable`
         when no candidate keeps that test's random controls fluent."""
-        from deception_causal.usable import selection_for, steering_unit
 
         self.context = context
         self.settings = settings
@@ -115,8 +134,6 @@ class CausalRun:
         self.scale_factor = settings.scale_factors[0]
         self.selection: dict[str, Any] | None = None
         if select is not None:
-            from deception_causal.usable import not_testable
-
             shared = shared_selection(self, getattr(context, "alternatives", ()))
             choice = shared.for_test(select)
             if choice.direction is None:
@@ -151,14 +168,11 @@ class CausalRun:
         return checks
 
     def check_randoms(self, d: int) -> np.ndarray:
-        from deception_causal.stats import random_unit_directions
-
         return random_unit_directions(d, self.settings.n_random, self.seed * 1000 + 9)
 
     # ---- bookkeeping ------------------------------------------------------------------
     def typical_norm(self) -> float:
         """Median residual norm at the direction's layer over the run's samples."""
-        from deception_causal.usable import typical_norm
 
         return typical_norm(self.dataset, self.direction)
 
@@ -172,7 +186,6 @@ class CausalRun:
         positions (all but the first, the attention sink) of a clean pass."""
         if self.settings.ablation != "mean":
             return None
-        from deception_causal.usable import dataset_mean
 
         missing = [layer for layer in layers if layer not in self._means]
         for layer in [m for m in missing if m in self.dataset.layers]:
@@ -189,13 +202,10 @@ class CausalRun:
         return {layer: self._means[layer] for layer in layers}
 
     def random_units(self, n: int, salt: int) -> np.ndarray:
-        from deception_causal.stats import random_unit_directions
-
         return random_unit_directions(self.d_model, n, self.seed * 1000 + salt, avoid=self.unit)
 
     def units_record(self) -> dict[str, Any]:
         """Which units and which ablation this result used, and why (see `deception_causal.usable`)."""
-        from deception_causal.usable import ABLATION_METHODS
 
         return {"steering_unit": {**self.strength_unit.describe(), "scale_factor": self.scale_factor,
                                   "alpha_one_adds": self.steering_scale(),
@@ -240,8 +250,6 @@ class CausalRun:
         A batch holds one prompt under every condition (or as many as the batch size allows when
         that is larger): its rows have the same length, so none is padded, and the conditions of a
         prompt share the batch's decoding steps."""
-        from deception_core.contracts.capture import GenerationRequest
-        from deception_core.ui.progress import progress_bar
 
         texts: dict[tuple[int, int], str] = {}
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
@@ -294,7 +302,6 @@ class CausalRun:
 
     def rule_labels(self, texts: Sequence[str]) -> list[str]:
         """The scenario rule's label of each generated reply, against that trial's private facts."""
-        from deception_core.base.types import Condition
 
         labels = []
         for row, text in zip(self.rows, texts, strict=True):
@@ -311,7 +318,6 @@ class CausalRun:
         evaluator = self.context.evaluator
         if evaluator is None:
             return None
-        from deception_core.contracts.evaluator import JudgeRequest
 
         requests = []
         for row, text in zip(self.rows, texts, strict=True):
@@ -366,7 +372,6 @@ def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> 
     ablation and steering: the second test of a run reuses the first one's instead of repeating
     the same teacher-forced checks. It is keyed on the very objects it was made from (dataset,
     model, directions, settings, prompts), so another run, or other settings, get their own."""
-    from deception_causal.usable import choose_direction
 
     key = (run.dataset, run.hf, run.context.direction, *alternatives, run.settings, run.seed, tuple(run.rows))
     for held, selection in _SHARED:
@@ -375,7 +380,7 @@ def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> 
             log.info("causal: reusing this run's direction selection")
             return selection
     started = time.monotonic()
-    selection = choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
+    selection = usable.choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
                                  run.check_randoms, run.settings, run.pad_id, run.batch_size)
     log.info("causal: direction selection took %.0f s", time.monotonic() - started)
     _SHARED[:] = [(key, selection)]
@@ -393,8 +398,6 @@ class GenerationTest(CausalTest):
         self.settings = settings or CausalSettings()
 
     def run(self, context: CausalContext) -> dict[str, Any]:
-        from deception_causal.usable import NotTestable
-
         try:
             run = CausalRun(context, self.settings, select=self.name)
         except NotTestable as reason:

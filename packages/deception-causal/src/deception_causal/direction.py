@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deception_core.base.records import ProbeDirection
-from deception_core.store import Dataset
+from deception_core import Dataset, ProbeDirection
 
 log = logging.getLogger("deception")
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from deception_causal.common import CausalSettings, deceptive_indicator, jsonable, not_computable
 from deception_causal.direction import NotComputable, resolve_direction
-from deception_causal.stats import bootstrap_ci, correlation, describe_effect
-from deception_core.contracts.analysis import CausalContext, CausalTest
+from deception_causal.sae_splice import load_run_sae, run_sae_settings, sae_reconstruction_result, sae_reconstructor
+from deception_causal.stats import binary_auroc, bootstrap_ci, correlation, describe_effect
+from deception_core import CausalContext, CausalTest
 
 log = logging.getLogger("deception")
 
@@ -71,18 +72,6 @@ def tracking(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     return out
 
 
-def binary_auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
-    """AUROC of ``scores`` for ``y`` (1 = deceptive) by ranks; None with one class."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y, dtype=bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
-        return None
-    ranks = rankdata(np.asarray(scores, dtype=np.float64))
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     """AUROC of the re-read probe score against the rule labels of every intervened reply."""
     labels = [v for d in deltas for v in d["labels"]]
@@ -109,7 +98,6 @@ class Faithfulness(CausalTest):
 
     def _sae(self, context: CausalContext) -> dict[str, Any]:
         """The SAE splice, when the run has ``--sae`` (or an SAE was given to this test)."""
-        from deception_causal.sae_splice import load_run_sae, run_sae_settings, sae_reconstruction_result, sae_reconstructor
 
         if self.sae is None and run_sae_settings(context) is None:
             return {"status": "not_run", "reason": "the run has no --sae"}

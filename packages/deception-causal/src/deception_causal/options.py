@@ -8,10 +8,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import ConfigError
-from deception_core.config.plugin_options import ComponentParams, RunOptions
-from deception_core.config.run import RunConfig
-from deception_core.config.structuring import option
+from deception_core import ComponentParams, ConfigError, RunConfig, RunOptions, option
 
 #: the causal tests this package registers (`deception_causal._plugin`)
 CAUSAL_TESTS = ("patching", "ablation", "steering", "faithfulness")

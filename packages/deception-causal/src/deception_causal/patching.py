@@ -16,7 +16,7 @@ from deception_causal.interventions import teacher_forced
 from deception_causal.measures import patch_deltas, reply_logprobs
 from deception_causal.selection import matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
-from deception_core.contracts.analysis import CausalContext, CausalTest
+from deception_core import CausalContext, CausalTest
 
 log = logging.getLogger("deception")
 

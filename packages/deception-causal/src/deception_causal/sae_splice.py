@@ -15,9 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from deception_causal.common import stored_reply
+from deception_causal.direction import labelled_rows
 from deception_causal.interventions import teacher_forced
 from deception_causal.options import DEFAULT_SAMPLES
-from deception_core.config.sae import SaeSettings, sae_settings
+from deception_causal.selection import choose_prompts
+from deception_causal.stats import binary_auroc, compare_with_null, random_unit_directions
+from deception_core import SaeSettings, get_plugin_set, load_sae, registered_saes, resolve_sae, sae_settings
 
 Reconstruct = Callable[[torch.Tensor], torch.Tensor]
 
@@ -84,9 +88,6 @@ def run_sae_settings(context: Any) -> SaeSettings | None:
 
 def load_run_sae(context: Any) -> tuple[Any, int]:
     """The run's SAE (resolved from its settings as the run did) and its layer."""
-    from deception_core.plugins import get_plugin_set
-    from deception_core.sae import registered_saes, resolve_sae
-    from deception_core.sae.encode import load_sae
 
     config, model = context.config, context.model
     settings = run_sae_settings(context)
@@ -103,11 +104,6 @@ def sae_reconstruction_result(context: Any, reconstruct: Reconstruct, layer: int
                               direction: Any | None = None, *, samples: int = DEFAULT_SAMPLES) -> dict[str, Any]:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
-    from deception_causal.common import stored_reply
-    from deception_causal.direction import labelled_rows
-    from deception_causal.faithfulness import binary_auroc
-    from deception_causal.selection import choose_prompts
-    from deception_causal.stats import compare_with_null, random_unit_directions
 
     dataset, model = context.dataset, context.model
     seed = int(getattr(context.config, "seed", 0))

@@ -123,3 +123,15 @@ def correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def binary_auroc(y: np.ndarray, scores: np.ndarray) -> float | None:
+    """AUROC of ``scores`` for ``y`` (1 = deceptive) by ranks; None with one class."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype=bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return None
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -42,8 +42,7 @@ import numpy as np
 
 from deception_causal.direction import NotComputable
 from deception_causal.measures import centred_ablation, reply_logprobs
-from deception_core.base.records import ProbeDirection
-from deception_core.store import Dataset
+from deception_core import Dataset, ProbeDirection
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deception_core.contracts.hookspecs import hookimpl
+from deception_core.sae.options import SAE_OPTIONS
+from deception_core.sae.releases import sae_lens_directory
 
 if TYPE_CHECKING:
     from deception_core.base.registry import KindRegistry
@@ -36,16 +38,12 @@ def register_capture_backends(registry: KindRegistry) -> None:
 
 @hookimpl
 def register_sae_releases(registry: KindRegistry) -> None:
-    from deception_core.sae.releases import sae_lens_directory  # read on first use, not at start-up
-
     registry.add("sae-lens", sae_lens_directory,
                  summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")
 
 
 @hookimpl
 def register_run_options() -> RunOptions[SaeFlags]:
-    from deception_core.sae.options import SAE_OPTIONS
-
     return SAE_OPTIONS
 
 

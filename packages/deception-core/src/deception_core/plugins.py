@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 import pluggy
 
+from deception_core import _builtin_plugin
 from deception_core.base.errors import PluginError
 from deception_core.base.registry import Kind, LazyRef, Provider, Registry
 from deception_core.config.plugin_options import RunOptions
@@ -134,8 +135,6 @@ def build_plugin_set(extra_plugins: dict[str, Any] | None = None) -> PluginSet:
     infos: dict[str, PluginInfo] = {}
     candidates = _entry_point_candidates(blocked, infos)
     if not any(c.name == "core" for c in candidates) and "core" not in blocked:
-        from deception_core import _builtin_plugin  # running from a source tree without metadata
-
         candidates.insert(0, _Candidate("core", "deception-core", None, _builtin_plugin.__name__, _builtin_plugin))
     for name, plugin in (extra_plugins or {}).items():
         candidates.append(_Candidate(name, None, None, getattr(plugin, "__name__", repr(plugin)), plugin))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import deception_core
 from deception_core import RunConfig
 
 __all__ = ["InterpretabilityRunner", "RunConfig", "RunResults"]
@@ -16,7 +17,9 @@ __all__ = ["InterpretabilityRunner", "RunConfig", "RunResults"]
 
 def __getattr__(name: str) -> Any:
     if name in ("InterpretabilityRunner", "RunResults"):
-        from deception_core import pipeline as runner
-
-        return getattr(runner, name)
+        return getattr(deception_core, name)
     raise AttributeError(f"module 'interpretability' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from deception_core.capture.reply_states import REPLY_STATES_OPTION
-from deception_core.contracts.analysis import Analysis, AnalysisReport
+from deception_core import REPLY_STATES_OPTION, Analysis, AnalysisReport, atomic_write_text, read_dataset
+from deception_probes import plots
+from deception_probes.engine import run_probe_analysis
+from deception_probes.report import headline_table
+from deception_probes.scores import SCORES_FILE, TOKEN_SCORES_FILE
 from deception_probes.settings import ProbeSettings
+from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
 
 RESULTS_FILE = "probe_results.json"
 PLOT_FILES = {"auroc_by_layer": "probe_auroc_by_layer.png", "roc_best": "probe_roc_best.png",
@@ -45,10 +49,6 @@ class ProbeAnalysis(Analysis):
         self.settings = settings if settings is not None else ProbeSettings()
 
     def run(self, dataset: Any, out_dir: Path, options: dict[str, Any]) -> AnalysisReport:
-        from deception_core.store.dataset import atomic_write_text
-        from deception_probes import plots
-        from deception_probes.engine import run_probe_analysis
-        from deception_probes.report import headline_table
         settings = self.settings
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +88,6 @@ class ProbeAnalysis(Analysis):
     def _transfer(dataset: Any, out_dir: Path, options: dict[str, Any], settings: Any) -> tuple[Path, str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
         ``options["datasets"]``: those already read, by path."""
-        from deception_core.store.dataset import atomic_write_text, read_dataset
-        from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
 
         known = options.get("datasets") or {}  # already read and verified by `deception analyze`
         train_from = load_named(list(options.get("train_from") or []), known)
@@ -111,14 +109,12 @@ def _control(options: dict[str, Any]) -> Any:
     known = options.get("datasets") or {}
     if path in known:
         return known[path]
-    from deception_core.store.dataset import read_dataset
 
     return read_dataset(path)
 
 
 def output_roles(results: dict[str, Any]) -> dict[str, str]:
     """The files the report reads, by role: the results JSON and the score files actually written."""
-    from deception_probes.scores import SCORES_FILE, TOKEN_SCORES_FILE
 
     written = set((results.get("scores") or {}).get("files", []))
     roles = {"results": RESULTS_FILE}

@@ -17,6 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from deception_core import Dataset, Sample, Trial
+from deception_probes.analysis import ProbeAnalysis
+from deception_probes.engine import Labelled, _plans
+from deception_probes.methods import ProbeMethod, dense_methods
+from deception_probes.nulls import permutation_scheme
+from deception_probes.settings import ProbeSettings
+
 SCENARIOS = tuple(f"synthetic_{i}" for i in range(6))  # six scenarios, like the built-in set
 CONDITIONS = (("emergent", "high_incentive"), ("emergent", "low_incentive"),
               ("instructed", "deceptive_instruction"), ("instructed", "honest_instruction"))
@@ -26,8 +33,6 @@ POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
                       signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS):
     """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
-    from deception_core.base.records import Sample, Trial
-    from deception_core.store import Dataset
 
     rng = np.random.default_rng(seed)
     direction = rng.standard_normal(width).astype(np.float32)
@@ -79,8 +84,6 @@ def _shutdown_workers() -> None:
 
 def _time_analysis(dataset, out: Path, seed: int, permutations: int | None, jobs: int | None):
     """(report, wall seconds, CPU seconds of this process and its workers)."""
-    from deception_probes.analysis import ProbeAnalysis
-    from deception_probes.settings import ProbeSettings
 
     analysis = ProbeAnalysis(ProbeSettings(seed=seed, jobs=jobs, n_permutations=permutations))
     t1, c1 = time.perf_counter(), _cpu_seconds()
@@ -98,11 +101,6 @@ def reference_null_timing(dataset, permutations: int, seed: int) -> list[tuple[s
     """(method, batched seconds, refit-per-labelling seconds) for the null of the first cell on ``permutations``
     labellings: the same labellings, folds and hyper-parameters both ways."""
     from threadpoolctl import threadpool_limits
-
-    from deception_probes.engine import Labelled, _plans
-    from deception_probes.methods import ProbeMethod, dense_methods
-    from deception_probes.nulls import permutation_scheme
-    from deception_probes.settings import ProbeSettings
 
     settings = ProbeSettings(seed=seed)
     labelled = Labelled.of(dataset.samples)

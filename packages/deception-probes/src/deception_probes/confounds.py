@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.records import Sample
+from deception_core import Sample
 from deception_probes.metrics import auroc_ci
 from deception_probes.settings import ProbeSettings
 

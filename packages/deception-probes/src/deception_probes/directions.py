@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.records import ProbeDirection
+from deception_core import ProbeDirection
 
 #: other (layer, position) cells handed over beside the selected one
 N_ALTERNATIVES = 3

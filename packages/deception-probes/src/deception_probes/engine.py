@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.base.records import ProbeDirection
+from deception_core import ProbeDirection
 from deception_probes.baseline import judge_baseline, label_policy
 from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
@@ -34,7 +34,7 @@ from deception_probes.metrics import (
 from deception_probes.multilayer import multi_layer_probes
 from deception_probes.nulls import PermutationScheme, permutation_scheme, permutation_test, random_direction_null
 from deception_probes.sae_features import analyse_sae
-from deception_probes.scores import THRESHOLD, ScoreScale
+from deception_probes.scores import THRESHOLD, ScoreScale, sample_probes, stored_reply_tokens, write_score_files
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import both_classes, feasible_folds, grouped_folds, inner_folds, trials_per_class
 
@@ -376,7 +376,6 @@ def _write_scores(dataset: Any, out_dir: Path, key: tuple[int, str, str], method
     Reply tokens come from the stored ``reply_all`` activations, else from ``reply_states`` (one
     teacher-forced pass at the probe's layer); neither, or ``settings.token_scores`` off: no token file.
     """
-    from deception_probes.scores import sample_probes, stored_reply_tokens, write_score_files
 
     tokens = stored_reply_tokens(dataset, key[0]) if settings.token_scores else None
     source = "stored reply_all activations" if tokens is not None else None

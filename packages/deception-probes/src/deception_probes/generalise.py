@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.records import Sample
+from deception_core import Sample
 from deception_probes.crossval import FoldPlan, held_out_scores_fixed
 from deception_probes.methods import ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
+from deception_core import UsageError, atomic_write_text
 
 PROBE_FORMAT_VERSION = 1
 _EPS = 1e-8
@@ -99,8 +99,6 @@ class LinearProbe:
     def save(self, path: str | Path, **extra: Any) -> Path:
         """Write ``path`` (``.safetensors``) and its ``.json`` sidecar; returns the safetensors path."""
         from safetensors.numpy import save_file
-
-        from deception_core.store.dataset import atomic_write_text
 
         path = Path(path).with_suffix(".safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import UsageError
+from deception_core import UsageError
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
+from deception_core import UsageError, fingerprint_mismatch, read_dataset
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import dense_methods
@@ -40,14 +40,13 @@ def _model_id(dataset: Any) -> Any:
 
 def check_compatible(named: dict[str, Any]) -> tuple[list[int], list[str]]:
     """The layers and positions every dataset shares; refuses datasets of different models or none in common."""
-    from deception_core.model import fingerprint
 
     models = {name: _model_id(d) for name, d in named.items()}
     if len(set(map(str, models.values()))) > 1:
         listing = ", ".join(f"{n}: {m}" for n, m in models.items())
         raise UsageError(f"the datasets come from different models ({listing}); a probe reads one model's "
                          "activations: capture every dataset with the same --model")
-    different = fingerprint.mismatch({name: d.meta for name, d in named.items()})
+    different = fingerprint_mismatch({name: d.meta for name, d in named.items()})
     if different:
         raise UsageError(f"the datasets come from different models, though their ids agree: {different}; a probe "
                          "reads one model's activations: capture every dataset with the same model files")
@@ -171,7 +170,6 @@ def transfer_table(result: dict[str, Any]) -> str:
 
 def load_named(paths: list[str | Path], known: dict[str, Any] | None = None) -> dict[str, Any]:
     """The datasets at ``paths`` by path (those in ``known`` are not read again)."""
-    from deception_core.store.dataset import read_dataset
 
     known = known or {}
     return {str(p): known[str(p)] if str(p) in known else read_dataset(p) for p in paths}

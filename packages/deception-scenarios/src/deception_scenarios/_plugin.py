@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from deception_core import hookimpl
+from deception_scenarios.evaluators.options import JUDGE_OPTIONS
 
 if TYPE_CHECKING:
-    from deception_core.base.registry import KindRegistry
-    from deception_core.config.plugin_options import RunOptions
+    from deception_core import KindRegistry, RunOptions
     from deception_scenarios.evaluators.options import JudgeFlags
 
 SCENARIOS = {
@@ -76,6 +76,5 @@ def register_statement_sets(registry: KindRegistry) -> None:
 @hookimpl
 def register_run_options() -> RunOptions[JudgeFlags]:
     """``--judge-model`` and ``--judge-url``, mapped into the chosen judge's settings."""
-    from deception_scenarios.evaluators.options import JUDGE_OPTIONS
 
     return JUDGE_OPTIONS

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from deception_core.base.types import Message
+from deception_core import Message
 
 
 @attrs.frozen

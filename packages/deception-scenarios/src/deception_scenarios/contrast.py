@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.contracts.statements import StatementSet
+from deception_core import StatementSet, UsageError, check_output_file, publish_file
 
 CAPITALS = (("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"), ("Egypt", "Cairo"),
             ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Norway", "Oslo"), ("Greece", "Athens"),
@@ -130,8 +130,6 @@ def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
 
 def _main(argv: list[str]) -> int:
     """``python -m deception_scenarios.contrast OUT.jsonl``: a new file, never one that exists or lies in a run."""
-    from deception_core.base.errors import UsageError
-    from deception_core.outputs.policy import check_output_file, publish_file
 
     if len(argv) != 1:
         print("usage: python -m deception_scenarios.contrast OUT.jsonl", file=sys.stderr)

@@ -29,9 +29,19 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.base.types import Condition, Mode, RuleVerdict
-from deception_core.config.structuring import one_of
-from deception_core.contracts.scenario import FocalUtterance, Game, GameOptions, Request, Scenario, TrialResult, TrialSpec
+from deception_core import (
+    Condition,
+    FocalUtterance,
+    Game,
+    GameOptions,
+    Mode,
+    Request,
+    RuleVerdict,
+    Scenario,
+    TrialResult,
+    TrialSpec,
+    one_of,
+)
 from deception_scenarios import prompts
 from deception_scenarios.agents import Agent, DialogueMemory, Persona
 from deception_scenarios.claims import first_choice

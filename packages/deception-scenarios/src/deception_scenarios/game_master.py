@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.types import Label, RuleVerdict
+from deception_core import Label, RuleVerdict
 from deception_scenarios.claims import clauses, has_word, is_negated, word_span
 
 ACCEPT = "accept"

@@ -11,8 +11,10 @@ import attrs
 
 from deception_core.base.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
 from deception_core.base.registry import Kind, Registry
+from deception_core.config.components import build
 from deception_core.contracts.analysis import Analysis
-from deception_core.store.dataset import Dataset
+from deception_core.store.dataset import Dataset, atomic_write_text, sha256_file
+from deception_core.ui.progress import progress_bar
 
 log = logging.getLogger("deception")
 
@@ -35,7 +37,6 @@ def build_analyses(registry: Registry, options: Mapping[str, Any],
                    components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Analysis]:
     """Every registered analysis, built with its settings (``components.analysis.<name>``, structured
     once by `deception_core.config.components.build`, unknown keys refused) before any of them runs."""
-    from deception_core.config.components import build
 
     analyses: dict[str, Analysis] = {}
     for entry in registry.entries(Kind.ANALYSIS):
@@ -50,7 +51,6 @@ def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: d
     """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
     the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``, and ``datasets``: those
     already read and verified, by path); ``components`` each analysis's own parameters by name."""
-    from deception_core.ui.progress import progress_bar
 
     analyses = build_analyses(registry, options, components)
     reports: dict[str, AnalysisReport] = {}
@@ -76,8 +76,6 @@ def write_analysis_manifest(out_dir: Path, outputs: Mapping[str, Mapping[str, st
     """``analyses.json`` from each analysis's files by role (``outputs``) and the files to checksum
     (paths in ``out_dir`` or relative to it; those that do not exist are left out)."""
     import json
-
-    from deception_core.store.dataset import atomic_write_text, sha256_file
 
     out_dir = Path(out_dir)
     sums: dict[str, str] = {}

@@ -19,11 +19,14 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 PROMPTS = (
     "I will not go lower than sixty points. This is my final offer, and",
@@ -93,32 +96,14 @@ def prompt_ids(tokenizer: Any, n: int) -> list[tuple[int, ...]]:
     return [tuple(tokenizer(PROMPTS[i % len(PROMPTS)])["input_ids"]) for i in range(n)]
 
 
-def _bare_generate(loaded: Any, prompts: Sequence[tuple[int, ...]], batch: int, new_tokens: int) -> int:
+def _bare_generate(loaded: Model, prompts: Sequence[tuple[int, ...]], batch: int, new_tokens: int) -> int:
     """Plain ``generate`` (no hooks), greedy; returns the reply tokens produced (before EOS)."""
-    import torch
-
-    hf, tokenizer = loaded.hf_model, loaded.tokenizer
-    device = next(hf.parameters()).device
-    pad = tokenizer.pad_token_id
-    eos = hf.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
-    if tokenizer.eos_token_id is not None:
-        eos_ids.add(tokenizer.eos_token_id)
+    stop = loaded.stop_tokens
     produced = 0
     for start in range(0, len(prompts), batch):
-        chunk = prompts[start : start + batch]
-        width = max(len(p) for p in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, p in enumerate(chunk):
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
-        with torch.inference_mode():
-            out = hf.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=new_tokens,
-                              do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad,
-                              eos_token_id=sorted(eos_ids) or None)
-        for row in out[:, width:].tolist():
-            produced += next((i for i, t in enumerate(row) if t in eos_ids or t == pad), len(row))
+        out = loaded.bare_generate(prompts[start : start + batch], new_tokens)
+        for row in out.tolist():
+            produced += next((i for i, t in enumerate(row) if t in stop.eos_ids or t == stop.pad_id), len(row))
     return produced
 
 
@@ -173,16 +158,15 @@ def run_benchmark(
 
 def _backend_factories(loaded: Any, spec: CaptureSpec, backends: Sequence[str]) -> dict[str, Callable[[], Any]]:
     """A fresh-backend builder per stage name: ``hf`` always, the others asked for in ``backends``."""
+    # the capture backends import torch: `deception --help` and `deception bench --help` stay light
     from deception_core.capture.hf import HFCaptureBackend
+    from deception_core.capture.hybrid import HybridCaptureBackend
+    from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
 
     factories: dict[str, Callable[[], Any]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
     if "transformer-lens" in backends:
-        from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
-
         factories["transformer-lens"] = lambda: TransformerLensCaptureBackend(loaded, spec)
     if "hybrid" in backends:
-        from deception_core.capture.hybrid import HybridCaptureBackend
-
         factories["hybrid"] = lambda: HybridCaptureBackend(loaded, spec)
     return factories
 

@@ -17,6 +17,10 @@ from typing import Any
 
 import attrs
 
+from deception_core.config.plugin_options import config_with_options
+from deception_core.pipeline import InterpretabilityRunner
+from deception_core.plugins import get_plugin_set
+
 #: the README quick start's scenarios
 QUICK_START_SCENARIOS = ("info_withholding", "capability_bluff")
 
@@ -40,9 +44,6 @@ def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_r
                          scenarios: Sequence[str] = QUICK_START_SCENARIOS,
                          progress: Callable[[str], None] = lambda message: None) -> CausalBenchResult:
     """``repeats`` quick-start-shaped runs with ``--causal``; medians of the runner's stage times."""
-    from deception_core.config.plugin_options import config_with_options
-    from deception_core.pipeline import InterpretabilityRunner
-    from deception_core.plugins import get_plugin_set
 
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     rounds = []

@@ -22,12 +22,24 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from deception_core.bench.capture import _PeakMemory
-from deception_core.contracts.capture import CaptureBackend
+from deception_core.config.run import RunConfig
+from deception_core.contracts.capture import (
+    CaptureBackend,
+    CaptureResult,
+    GenerationRequest,
+    Intervention,
+    Sampling,
+)
+from deception_core.pipeline import InterpretabilityRunner
+from deception_core.play.batching import resolve_batch_size
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 #: the first scenarios in the registered ranking that each timed run plays
 SCENARIOS = 2
@@ -43,7 +55,8 @@ class RecordingBackend(CaptureBackend):
         self.inner = inner
         self.batches: list[list[tuple[tuple[int, ...], int]]] = []
 
-    def generate(self, requests, sampling, interventions=()):
+    def generate(self, requests: Sequence[GenerationRequest], sampling: Sampling,
+                 interventions: Sequence[Intervention] = ()) -> list[CaptureResult]:
         results = self.inner.generate(requests, sampling, interventions)
         self.batches.append([(tuple(r.prompt_ids), len(result.reply_ids)) for r, result in zip(requests, results, strict=True)])
         return results
@@ -77,30 +90,17 @@ class PipelineResult:
         return 60 * self.trials / self.seconds
 
 
-def replay_bare(loaded: Any, batches: Sequence[Sequence[tuple[tuple[int, ...], int]]]) -> float:
+def replay_bare(loaded: Model, batches: Sequence[Sequence[tuple[tuple[int, ...], int]]]) -> float:
     """Seconds bare ``generate`` takes over ``batches`` (each to its longest reply)."""
-    import torch
-
-    hf, tokenizer = loaded.hf_model, loaded.tokenizer
-    device = next(hf.parameters()).device
-    pad = tokenizer.pad_token_id
+    device = loaded.input_device
     seconds = 0.0
     for batch in batches:
         longest = max(n for _, n in batch)
         if longest == 0:
             continue
-        width = max(len(p) for p, _ in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, (prompt, _) in enumerate(batch):
-            ids[row, width - len(prompt):] = torch.tensor(prompt)
-            mask[row, width - len(prompt):] = 1
-        ids, mask = ids.to(device), mask.to(device)
         _sync(device)
         started = time.perf_counter()
-        with torch.inference_mode():
-            hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=longest, min_new_tokens=longest,
-                        do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=pad)
+        loaded.bare_generate([prompt for prompt, _ in batch], longest, fixed_length=True)
         _sync(device)
         seconds += time.perf_counter() - started
     return seconds
@@ -125,7 +125,6 @@ def run_pipeline_benchmark(
     progress: Callable[[str], None] = lambda message: None,
 ) -> list[PipelineResult]:
     """Per batch size (``"auto"`` allowed): ``repeats`` timed runs, each followed by its bare replay."""
-    from deception_core.play.batching import resolve_batch_size
 
     sizes = [resolve_batch_size(requested, loaded, new_tokens) for requested in batch_sizes]
     timings: list[list[_Timed]] = [[] for _ in batch_sizes]
@@ -166,8 +165,6 @@ class _Timed:
 def _timed_run(loaded: Any, model_name: str, batch_size: int, trials: int, max_rounds: int, new_tokens: int,
                output: Path) -> _Timed:
     """One whole run (no analysis), timed end to end, with every generation batch it served."""
-    from deception_core.config.run import RunConfig
-    from deception_core.pipeline import InterpretabilityRunner
 
     device = "cuda" if next(loaded.hf_model.parameters()).is_cuda else "cpu"
     config = RunConfig(model=model_name, mode="both", scenarios=SCENARIOS, trials=trials, max_rounds=max_rounds,

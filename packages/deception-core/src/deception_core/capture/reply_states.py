@@ -18,9 +18,19 @@ import abc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from deception_core.base.errors import UsageError
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.spec import ModelSpec
+from deception_core.store.dataset import resolve_dataset_dir
+from deception_core.store.recorded import recorded_run_config
+from deception_core.ui.progress import progress_bar
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
 
@@ -43,17 +53,13 @@ def _field(sample: Any, name: str) -> Any:
 class TeacherForcedReplyStates(ReplyTokenStates):
     """One right-padded forward pass over ``prompt_ids + reply_ids`` per sample, ``batch_size`` rows
     at a time (rows of similar length together), recording one decoder block's output with the
-    hooks capture uses (`deception_core.model.hooks.DecoderLayerHooks`)."""
+    hooks capture uses (`deception_core.model.surface.Model.run_with_cache`)."""
 
-    def __init__(self, model: Any, batch_size: int = 8) -> None:
+    def __init__(self, model: Model, batch_size: int = 8) -> None:
         self.model = model
         self.batch_size = max(1, int(batch_size))
 
     def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        from deception_core.ui.progress import progress_bar
-
-        tokenizer = self.model.tokenizer
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         pairs = {int(row): (dataset.prompt_ids(int(row)), [int(i) for i in (_field(dataset.samples[int(row)],
                                                                                    "reply_ids") or ())])
                  for row in rows}
@@ -62,59 +68,26 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         try:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                hidden = self._forward([pairs[r][0] + pairs[r][1] for r in chunk], layer, int(pad))
+                hidden = self._forward([pairs[r][0] + pairs[r][1] for r in chunk], layer)
                 for n, row in enumerate(chunk):
                     prompt, reply = pairs[row]
-                    yield row, hidden[n, len(prompt):len(prompt) + len(reply)]
+                    yield row, hidden[n][len(prompt):len(prompt) + len(reply)]
                 bar.update(len(chunk))
         finally:
             bar.close()
 
-    def _forward(self, sequences: list[list[int]], layer: int, pad_id: int) -> np.ndarray:
-        """``[rows, width, d_model]`` float32: block ``layer``'s output over right-padded ``sequences``.
-
-        The pass stops once block ``layer`` has run: the blocks above it and the output head cannot
-        change what it recorded, and skipping them saves most of the cost at an early layer.
-        """
-        import torch
-
-        from deception_core.model.hooks import DecoderLayerHooks
-        from deception_core.model.loading import decoder_layers
-
-        hf = self.model.hf_model
-        device = next(hf.parameters()).device
-        width = max(len(s) for s in sequences)
-        ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for n, seq in enumerate(sequences):
-            ids[n, :len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[n, :len(seq)] = 1
-        seen: list[torch.Tensor] = []
-
-        def record(_layer: int, hidden: torch.Tensor) -> None:
-            seen.append(hidden.float().cpu())
-            raise _Recorded
-
-        hooks = DecoderLayerHooks(decoder_layers(hf), (), [layer], record)
-        try:
-            with torch.inference_mode():
-                hf(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1, use_cache=False)
-        except _Recorded:
-            pass
-        finally:
-            hooks.remove()
-        return np.asarray(seen[0].numpy(), dtype=np.float32)
-
-
-class _Recorded(Exception):
-    """Raised from the recording hook to end a forward pass once the wanted block has run."""
+    def _forward(self, sequences: list[list[int]], layer: int) -> list[np.ndarray]:
+        """Per sequence, ``[seq, d_model]`` float32: block ``layer``'s output (`Model.run_with_cache`,
+        right padding, one batch; the pass stops once block ``layer`` has run)."""
+        cache = self.model.run_with_cache(sequences, layers=[layer], batch_size=len(sequences))
+        return [np.asarray(states.numpy(), dtype=np.float32) for states in cache.rows(layer)]
 
 
 class LazyReplyStates(ReplyTokenStates):
     """A `TeacherForcedReplyStates` whose model is loaded (by ``load``) only when tokens are asked for:
     a dataset that stored ``reply_all`` never loads it."""
 
-    def __init__(self, load: Callable[[], Any], batch_size: int = 8) -> None:
+    def __init__(self, load: Callable[[], Model], batch_size: int = 8) -> None:
         self.load, self.batch_size = load, batch_size
         self.inner: TeacherForcedReplyStates | None = None
 
@@ -124,16 +97,12 @@ class LazyReplyStates(ReplyTokenStates):
         return self.inner.states(dataset, layer, rows)
 
 
-def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
+def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Model]:
     """A loader of the model that wrote ``run_dir`` (its recorded id, revision, device and dtype).
 
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its
     id readable, the prompt ids stored.
     """
-    from deception_core.base.errors import UsageError
-    from deception_core.model.spec import ModelSpec
-    from deception_core.store.dataset import resolve_dataset_dir
-    from deception_core.store.recorded import recorded_run_config
 
     dataset_dir = resolve_dataset_dir(run_dir)
     config = recorded_run_config(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), dataset)
@@ -146,12 +115,8 @@ def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Any]:
                          "--score-tokens cannot replay the replies")
     spec = ModelSpec.parse(str(model_id))
 
-    def load() -> Any:
-        from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
-
-        device = resolve_device(config.get("device") or "auto")
-        dtype = resolve_dtype(config.get("dtype") or "float32", device)
+    def load() -> Model:
         log.info("token scores: loading %s", model_id)
-        return load_model(spec, device=device, dtype=dtype, revision=config.get("revision"))
+        return surface.load_model(spec, device=config.get("device") or "auto", dtype=config.get("dtype") or "float32",
+                          revision=config.get("revision"))
     return load

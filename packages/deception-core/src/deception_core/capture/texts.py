@@ -34,7 +34,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -42,7 +42,13 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample, Trial
 from deception_core.base.types import Message
+from deception_core.model.prompting import render_prompt
 from deception_core.model.spec import context_length
+from deception_core.store import Dataset
+from deception_core.ui.progress import progress_bar
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
 
@@ -248,7 +254,6 @@ def fit_context(tokens: Sequence[tuple[list[int], list[int]]], limit: int | None
 
 def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
     """(prompt ids, scored span ids) of a record; see the module docstring."""
-    from deception_core.model.prompting import render_prompt
 
     reply = [] if record.reply is None else [int(i) for i in tokenizer(record.reply, add_special_tokens=False)["input_ids"]]
     if record.messages is not None:
@@ -272,48 +277,33 @@ def _vectors(states: Any, n_prompt: int, n_span: int) -> dict[str, np.ndarray]:
     return {"last_prompt": last_prompt, "reply_mean": span.mean(axis=0), "reply_last": span[-1]}
 
 
-def forward_states(hf_model: Any, sequences: Sequence[Sequence[int]], layers: Sequence[int], pad_id: int,
+def forward_states(model: Model, sequences: Sequence[Sequence[int]], layers: Sequence[int],
                    batch_size: int = 8, progress: str | None = None) -> list[np.ndarray]:
-    """Per sequence, ``[seq, len(layers), d]`` float32: the outputs of the given decoder blocks.
+    """Per sequence, ``[seq, len(layers), d]`` float32: the given decoder blocks' states, as HF's
+    ``hidden_states[L + 1]`` reports them (`Model.run_with_cache` with ``final_norm=True``: the last
+    block after the model's final norm, which is what this command has always stored).
 
-    Right-padded batches with an attention mask (a row's states equal an unpadded pass); only the
-    last position's logits are computed. ``progress``: the unit a progress bar counts (on a terminal).
+    Right-padded batches with an attention mask (a row's states equal an unpadded pass).
+    ``progress``: the unit a progress bar counts (on a terminal).
     """
-    import torch
 
-    from deception_core.ui.progress import progress_bar
-
-    device = next(hf_model.parameters()).device
-    out: list[np.ndarray] = []
     bar = progress_bar(len(sequences) if progress else 0, "capture", progress or "it")
-    with torch.inference_mode():
-        for start in range(0, len(sequences), max(1, batch_size)):
-            chunk = sequences[start:start + batch_size]
-            width = max(len(s) for s in chunk)
-            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, seq in enumerate(chunk):
-                ids[row, :len(seq)] = torch.tensor(list(seq), dtype=torch.long)
-                mask[row, :len(seq)] = 1
-            result = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True,
-                              logits_to_keep=1)
-            stacked = torch.stack([result.hidden_states[layer + 1] for layer in layers], dim=2).float().cpu().numpy()
-            out += [stacked[row, :len(seq)] for row, seq in enumerate(chunk)]
-            bar.update(len(chunk))
-    bar.close()
-    return out
+    try:
+        cache = model.run_with_cache(sequences, layers=layers, batch_size=batch_size, final_norm=True, bar=bar)
+    finally:
+        bar.close()
+    return [states.numpy() for states in cache.states]
 
 
-def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
+def capture_texts(model: Model, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
                   positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture",
                   truncate: bool = False) -> Any:
-    """Capture ``records`` with ``model`` (a `deception_core.model.loading.LoadedModel`); returns a `Dataset`.
+    """Capture ``records`` with ``model`` (`deception_core.model.surface.Model`); returns a `Dataset`.
 
     ``layers``: decoder blocks (0-based; default every block); ``name``: the default scenario name.
     Records longer than the model's context are refused, or with ``truncate`` cut to fit
     (`fit_context`); copies of a record share one group (`record_groups`).
     """
-    from deception_core.store import Dataset
 
     layers = list(range(model.n_layers)) if layers is None else [int(layer) for layer in layers]
     bad = [layer for layer in layers if not 0 <= layer < model.n_layers]
@@ -331,9 +321,7 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
     note = describe_duplicates(records, name)  # `deception capture` prints it before the model loads
     if note:
         log.info("%s", note)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    states = forward_states(model.hf_model, [p + s for p, s in tokens], layers, int(pad_id), batch_size,
-                            progress="text")
+    states = forward_states(model, [p + s for p, s in tokens], layers, batch_size, progress="text")
     rows: dict[str, list[np.ndarray]] = {f"layer{layer}/{p}": [] for layer in layers for p in positions}
     samples: list[Sample] = []
     rounds: dict[str, int] = {}
@@ -349,7 +337,7 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
             scenario=record.scenario or name, mode="capture", condition=record.condition or "capture",
             round=rounds[group], label=record.label if record.label is not None else "ambiguous",
             rule_label=record.label, judge_label=None,
-            prompt_text=tokenizer.decode(prompt, skip_special_tokens=False),
+            prompt_text=str(tokenizer.decode(prompt, skip_special_tokens=False)),
             reply_text=record.reply if record.reply is not None else ((record.text or "") if record.messages is None else ""),
             n_prompt_tokens=len(prompt), n_reply_tokens=len(span), reply_ids=tuple(span),
         ))
@@ -357,7 +345,7 @@ def capture_texts(model: Any, records: Sequence[TextRecord], layers: Sequence[in
     prompts = [np.asarray(p, dtype=np.int32) for p, _ in tokens]
     arrays["prompt_ids/values"] = np.concatenate(prompts) if prompts else np.zeros(0, np.int32)
     arrays["prompt_ids/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)
-    meta = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    meta: dict[str, Any] = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "model": model.describe(), "layers": layers, "positions": list(positions),
             "capture_backend": "forward", "scenarios": sorted({s.scenario for s in samples}),
             "result_config": {"model": model.model_id, "dtype": model.dtype, "layers": layers,

@@ -13,16 +13,20 @@ equivalence test bounds the difference at float32 rounding. `close` unwraps the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from deception_core.capture._tl import (
+from deception_core.capture.hf import HFCaptureBackend
+from deception_core.contracts.capture import CaptureSpec
+from deception_core.model.generation import StepRecorder
+from deception_core.model.intervention import Intervention
+from deception_core.model.lens import (
     HookPointRecorder,
     boot_bridge,
     check_hook_names,
     parameter_snapshot,
     unwrap_bridge,
 )
-from deception_core.capture.hf import HFCaptureBackend
-from deception_core.model.intervention import Intervention
+from deception_core.model.surface import Model
 
 
 class TransformerLensCaptureBackend(HFCaptureBackend):
@@ -30,21 +34,21 @@ class TransformerLensCaptureBackend(HFCaptureBackend):
     supports_hook_names = True
     settings_class = None  # the hf backend's row retirement does not apply here
 
-    def __init__(self, model, spec) -> None:
+    def __init__(self, model: Model, spec: CaptureSpec) -> None:
         super().__init__(model, spec)
-        self._snapshot = parameter_snapshot(self.hf)
-        self.bridge = boot_bridge(self.hf, self.tokenizer, model.tl_name or model.model_id)
+        self._snapshot = parameter_snapshot(model.hf_model)
+        self.bridge: Any = boot_bridge(model.hf_model, self.tokenizer, model.tl_name or model.model_id)
         try:
             check_hook_names(self.bridge, spec.hook_names)
         except Exception:
             self.close()
             raise
 
-    def _make_recorder(self, record: bool, interventions: Sequence[Intervention]):
+    def _make_recorder(self, record: bool, interventions: Sequence[Intervention]) -> StepRecorder:
         return HookPointRecorder(self.bridge, self.spec.layers, self.spec.hook_names, record, interventions)
 
     def close(self) -> None:
         """Unwrap the HF model again, so later ``hf`` backends or plain calls see it untouched."""
         if getattr(self, "bridge", None) is not None:
-            unwrap_bridge(self.hf, self._snapshot)
+            unwrap_bridge(self.model.hf_model, self._snapshot)
             self.bridge = None

@@ -50,9 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
-from deception_core.checkpoints.shard_key import load_or_create_key, new_digest
+from deception_core.checkpoints.shard_key import CheckpointMismatch, load_or_create_key, new_digest
+from deception_core.collect.collect import TrialOutput
 from deception_core.config.resolved import ResolvedRun, identity_hash
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
@@ -70,8 +70,7 @@ _TEMPORARY = re.compile(r"^\.(?P<target>[^/]+)\.(?P<host>[A-Za-z0-9_-]+)\.(?P<pi
 _STALE_CLAIM = re.compile(r"^[^/]+\.claim\.stale-[0-9a-f]{8}$")
 
 
-class CheckpointMismatch(UsageError):
-    """A checkpoint directory that belongs to a run with a different config."""
+
 
 
 def area_name(identity: Mapping[str, Any]) -> str:
@@ -220,8 +219,6 @@ def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None
     """Parse and verify a shard; raise `CorruptShard` if anything is off."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
-
-    from deception_core.collect.collect import TrialOutput
 
     try:
         tensors = load(data)

@@ -15,8 +15,14 @@ import os
 import secrets
 from pathlib import Path
 
+from deception_core.base.errors import UsageError
+
 KEY_FILE = "shard-key"
 KEY_BYTES = 32
+
+
+class CheckpointMismatch(UsageError):
+    """A checkpoint directory that belongs to a run with a different config (or a damaged one)."""
 
 
 def load_or_create_key(directory: Path) -> bytes:
@@ -41,8 +47,6 @@ def load_or_create_key(directory: Path) -> bytes:
     except ValueError:
         key = b""
     if len(key) != KEY_BYTES:
-        from deception_core.checkpoints.checkpoint import CheckpointMismatch
-
         raise CheckpointMismatch(f"{path} is not a checkpoint key; the checkpoint is damaged. Pass a new "
                                  "--checkpoint-dir (or delete that folder)")
     return key

@@ -8,6 +8,9 @@ from typing import Any
 import click
 
 from deception_core.base.errors import NotApplied, UsageError
+from deception_core.cli import analyze, bench, capture, checkpoints, listing, merge, report, run, saes
+from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
+from deception_core.plugins import PluginLoadWarning, get_plugin_set
 
 
 class _Group(click.Group):
@@ -37,8 +40,6 @@ class _Group(click.Group):
         self._plugin_commands_added = True
         import warnings
 
-        from deception_core.plugins import PluginLoadWarning, get_plugin_set
-
         added = click.Group(name=self.name)
         get_plugin_set().manager.hook.register_commands(cli=added)
         for name, command in added.commands.items():
@@ -49,8 +50,6 @@ class _Group(click.Group):
             self.add_command(command, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from deception_core.outputs.policy import WriteFailed, describe_os_error, is_write_error
-
         try:
             return super().invoke(ctx)
         except UsageError as error:
@@ -76,8 +75,6 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from deception_core.cli import analyze, bench, capture, checkpoints, listing, merge, report, run, saes
-
     cli.add_command(run.run)
     cli.add_command(listing.scenarios)
     cli.add_command(listing.plugins)

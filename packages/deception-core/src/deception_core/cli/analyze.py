@@ -7,6 +7,29 @@ from typing import Any
 
 import click
 
+from deception_core.analyse import analyse  # the module: tests replace its run_analyses
+from deception_core.analyse.analyse import build_analyses
+from deception_core.base.errors import UsageError
+from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
+from deception_core.cli.options import refuse_unless
+from deception_core.config.plugin_options import config_with_options
+from deception_core.config.run import RunConfig
+from deception_core.model import fingerprint
+from deception_core.outputs.files import label_table
+from deception_core.outputs.policy import (
+    OutputClaim,
+    check_writable,
+    dataset_folder_above,
+    is_run_folder,
+    made_by,
+    refuse_inputs,
+    refuse_unmarked,
+    write_marker,
+)
+from deception_core.pipeline.merge import remove_leftover_staging
+from deception_core.plugins import get_plugin_set
+from deception_core.store.dataset import DatasetError, atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+
 #: ``.<output name>.staging-<pid>-<random>``: where ``--output`` is built before it is renamed into place
 STAGING = "staging"
 
@@ -17,15 +40,6 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool,
 
     ``--overwrite`` replaces only a folder this toolkit marked as its own output, and never one that
     is, or contains, an input of this command (the run, its dataset, ``--train-from``, ``--control``)."""
-    from deception_core.base.errors import UsageError
-    from deception_core.outputs.policy import (
-        check_writable,
-        dataset_folder_above,
-        is_run_folder,
-        made_by,
-        refuse_inputs,
-        refuse_unmarked,
-    )
 
     if output is None:
         return Path(run_dir), False
@@ -56,10 +70,6 @@ def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
     analysis's settings checked now, before the dataset is read (unknown keys: exit 2)."""
     if config_path is None:
         return {}
-    from deception_core.analyse.analyse import build_analyses
-    from deception_core.config.plugin_options import config_with_options
-    from deception_core.config.run import RunConfig
-    from deception_core.plugins import get_plugin_set
 
     data, written = RunConfig.file_values(config_path)  # the plugins' keys (sae_layer, ...) as `deception run` reads them
     config = config_with_options(data, get_plugin_set().run_options(), source=config_path, given=written)
@@ -78,9 +88,6 @@ def read_other_datasets(run_dir: str, dataset: Any, train_from: tuple[str, ...],
                         control: str | None) -> dict[str, Any]:
     """Every ``--train-from`` and ``--control`` dataset, read and checked (checksums, the model's
     fingerprint, not the analysed dataset again, not empty) before anything is written; by path."""
-    from deception_core.base.errors import UsageError
-    from deception_core.model import fingerprint
-    from deception_core.store.dataset import read_dataset, resolve_dataset_dir
 
     roles = [("the dataset analysed", run_dir, dataset)]
     loaded: dict[str, Any] = {}
@@ -122,9 +129,6 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
-    from deception_core.analyse.analyse import run_analyses
-    from deception_core.plugins import get_plugin_set
-
     logger = logging.getLogger("deception")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -132,7 +136,7 @@ def _analyses_with_stage_lines(dataset: Any, out_dir: Path, options: dict[str, A
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        return run_analyses(get_plugin_set().registry, dataset, out_dir, options, components)
+        return analyse.run_analyses(get_plugin_set().registry, dataset, out_dir, options, components)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -168,12 +172,6 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
     import secrets
     import shutil
 
-    from deception_core.cli.options import refuse_unless
-    from deception_core.outputs.files import label_table
-    from deception_core.outputs.policy import OutputClaim, write_marker
-    from deception_core.pipeline.merge import remove_leftover_staging
-    from deception_core.store.dataset import atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
-
     refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
     inputs += [("--train-from", p) for p in train_from]
@@ -190,7 +188,6 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
     others = read_other_datasets(run_dir, dataset, train_from, control)
     reply_states = None
     if score_tokens:  # the model is checked (not loaded) now; it loads when a reply's tokens are needed
-        from deception_core.capture.reply_states import LazyReplyStates, run_model_loader
 
         reply_states = LazyReplyStates(run_model_loader(Path(run_dir), dataset))
     target = out_dir
@@ -204,8 +201,6 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
         options: dict[str, Any] = {"seed": seed, "jobs": jobs, "train_from": list(train_from), "control": control,
                                    "datasets": others}
         if reply_states is not None:
-            from deception_core.capture.reply_states import REPLY_STATES_OPTION
-
             options[REPLY_STATES_OPTION] = reply_states
         try:
             if new_folder:
@@ -223,8 +218,6 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
 
 
 def _dataset_dir_or_none(run_dir: str) -> Path | None:
-    from deception_core.store.dataset import DatasetError, resolve_dataset_dir
-
     try:
         return resolve_dataset_dir(run_dir)
     except DatasetError:

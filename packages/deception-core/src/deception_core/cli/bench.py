@@ -5,16 +5,29 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from deception_core.base.errors import UsageError
+from deception_core.base.selection import parse_layers
+from deception_core.bench.capture import format_table, run_benchmark, to_json
+from deception_core.bench.causal import causal_json, format_causal_row, run_causal_benchmark
+from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
+from deception_core.cli.options import refuse_unless
 from deception_core.config.run import DEVICES, DTYPES
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device
+from deception_core.model.spec import ModelSpec, peek_model
+from deception_core.outputs.policy import check_output_file, publish_file
+from deception_core.plan.plan import auto_layers
+from deception_core.play.batching import resolve_batch_size
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 
 def _ints(value: str, flag: str) -> tuple[int, ...]:
-    from deception_core.base.errors import UsageError
-
     try:
         numbers = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
@@ -24,29 +37,8 @@ def _ints(value: str, flag: str) -> tuple[int, ...]:
     return numbers
 
 
-def _load(model: str, device: str, dtype: str, random_weights: bool):
-    from deception_core.model.device import resolve_device, resolve_dtype, torch_dtype
-    from deception_core.model.loading import from_hf, load_model
-    from deception_core.model.spec import ModelSpec
-
-    spec = ModelSpec.parse(model)
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    if not random_weights:
-        return load_model(spec, device=device, dtype=dtype)
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from deception_core.base.errors import UsageError
-
-    if spec.path is None:
-        raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
-    torch.manual_seed(0)
-    config = AutoConfig.from_pretrained(str(spec.path))
-    with torch.device(device):  # initialise on the target device: a 2B model inits slowly on CPU
-        hf = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype))
-    tokenizer = AutoTokenizer.from_pretrained(str(spec.path))
-    return from_hf(hf, tokenizer, model_id=f"{model} (random weights)", source="local", local_dir=spec.path)
+def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
+    return surface.load_model(model, device=device, dtype=dtype, random_weights=random_weights)
 
 
 @click.command()
@@ -81,13 +73,11 @@ def _load(model: str, device: str, dtype: str, random_weights: bool):
               help="Also write the results here: a new file outside any run folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.pass_context
-def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, backends, new_tokens, n_prompts, repeats,
-          threads, random_weights, pipeline, trials, causal, causal_samples, json_path, overwrite) -> None:
+def bench(ctx: click.Context, model: str, device: str, dtype: str, layers: str | None, batch_sizes: str,
+          backend_batch_sizes: str, backends: str, new_tokens: int, n_prompts: int | None, repeats: int,
+          threads: int | None, random_weights: bool, pipeline: bool, trials: int, causal: bool, causal_samples: int,
+          json_path: str | None, overwrite: bool) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
-    from deception_core.base.errors import UsageError
-    from deception_core.cli.options import refuse_unless
-    from deception_core.model.device import resolve_device
-    from deception_core.outputs.policy import check_output_file
 
     if causal and pipeline:
         raise UsageError("--causal and --pipeline are separate benches; pass one of them")
@@ -109,17 +99,12 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
         raise UsageError("--new-tokens and --repeats must be at least 1")
     if causal and (trials < 1 or causal_samples < 1):
         raise UsageError("--causal needs --trials and --causal-samples of at least 1")
-    from deception_core.config.run import _layers
-    from deception_core.model.spec import ModelSpec, peek_model
-    from deception_core.plan.plan import auto_layers
 
     info = peek_model(ModelSpec.parse(model))
-    chosen = _layers(layers) or auto_layers(info.n_layers)
+    chosen = parse_layers(layers) or auto_layers(info.n_layers)
     if max(chosen) >= info.n_layers:
         raise UsageError(f"--layers {list(chosen)}: {model} has {info.n_layers} layers (0 to {info.n_layers - 1})")
     import torch
-
-    from deception_core.bench.capture import format_table, run_benchmark, to_json
 
     if threads:
         torch.set_num_threads(threads)
@@ -149,17 +134,12 @@ def bench(ctx, model, device, dtype, layers, batch_sizes, backend_batch_sizes, b
 
 def _write_json(json_path: str, record: dict[str, Any], overwrite: bool) -> None:
     """``--json``: atomically, and never over a file that appeared during the benchmark (unless --overwrite)."""
-    from deception_core.outputs.policy import publish_file
 
     publish_file(Path(json_path), json.dumps(record, indent=2).encode(), overwrite, "--json")
 
 
-def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
+def _pipeline(loaded: Model, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
               json_path: str | None, overwrite: bool) -> None:
-    from deception_core.base.errors import UsageError
-    from deception_core.bench.pipeline import format_pipeline_table, pipeline_json, run_pipeline_benchmark
-    from deception_core.play.batching import resolve_batch_size
-
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     auto = resolve_batch_size("auto", loaded, new_tokens)
@@ -179,10 +159,8 @@ def _pipeline(loaded, model: str, sizes: tuple[int, ...], trials: int, new_token
                                 "results": pipeline_json(results)}, overwrite)
 
 
-def _causal(loaded, model: str, trials: int, causal_samples: int, repeats: int, where: str,
+def _causal(loaded: Model, model: str, trials: int, causal_samples: int, repeats: int, where: str,
             json_path: str | None, overwrite: bool) -> None:
-    from deception_core.bench.causal import causal_json, format_causal_row, run_causal_benchmark
-
     result = run_causal_benchmark(loaded, model, trials=trials, causal_samples=causal_samples, repeats=repeats,
                                   progress=lambda message: click.echo(message, err=True))
     header = (f"deception bench --causal: {loaded.model_id} ({loaded.dtype}, {where}), the quick start's shape "

@@ -10,6 +10,24 @@ from typing import Any
 import click
 
 from deception_core.base.errors import UsageError
+from deception_core.base.registry import Kind
+from deception_core.base.selection import parse_layers
+from deception_core.capture.texts import (
+    capture_texts,
+    describe_duplicates,
+    fit_context,
+    read_text_records,
+    text_records,
+    token_counts,
+)
+from deception_core.config.components import build
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.loading import load_tokenizer
+from deception_core.model.spec import ModelSpec, peek_model
+from deception_core.outputs.policy import OutputClaim, made_by, write_marker
+from deception_core.plugins import get_plugin_set
+from deception_core.store.dataset import write_dataset
 
 
 def _params(values: tuple[str, ...]) -> dict[str, Any]:
@@ -34,10 +52,6 @@ def _is_path(data: str) -> bool:
 
 def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
-    from deception_core.base.registry import Kind
-    from deception_core.capture.texts import text_records
-    from deception_core.config.components import build
-    from deception_core.plugins import get_plugin_set
 
     registry = get_plugin_set().registry
     if (Kind.STATEMENT_SET, name) not in registry:
@@ -49,8 +63,6 @@ def statement_set_records(name: str, params: dict[str, Any]) -> list[Any]:
 
 
 def _check_new_output(out: Path) -> None:
-    from deception_core.outputs.policy import made_by
-
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output {out} is a file; choose a new folder")
     if out.exists() and any(out.iterdir()):
@@ -79,18 +91,6 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     Each record has `text` or `messages`, and optionally `reply`, `label` (honest, deceptive,
     ambiguous), `group`, `scenario` and `condition`; see the README's "Bring your own data".
     """
-    from deception_core.capture.texts import (
-        capture_texts,
-        describe_duplicates,
-        fit_context,
-        read_text_records,
-        token_counts,
-    )
-    from deception_core.model.device import resolve_device, resolve_dtype
-    from deception_core.model.loading import load_model, load_tokenizer
-    from deception_core.model.spec import ModelSpec, peek_model
-    from deception_core.outputs.policy import OutputClaim, write_marker
-    from deception_core.store.dataset import write_dataset
 
     out = Path(output)
     _check_new_output(out)
@@ -101,10 +101,8 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     else:
         records, name = statement_set_records(data, _params(params)), data
     spec = ModelSpec.parse(model)
-    try:
-        wanted = None if layers is None else [int(x) for x in layers.split(",") if x.strip()]
-    except ValueError:
-        raise UsageError(f"--layers {layers!r} must be comma-separated integers, e.g. 3,6,9") from None
+    chosen = parse_layers(layers)  # default: every block
+    wanted = None if chosen is None else list(chosen)
     resolved = resolve_device(device)  # local checks before a hub model's config is fetched
     info = peek_model(spec)
     depth = info.n_layers
@@ -119,7 +117,7 @@ def capture(data: str, model: str, output: str, layers: str | None, device: str,
     claim.acquire()
     click.get_current_context().call_on_close(claim.release)
     _check_new_output(out)  # again, under the claim
-    loaded = load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
+    loaded = surface.load_model(spec, device=resolved, dtype=resolve_dtype(dtype, resolved))
     dataset = capture_texts(loaded, records, wanted, batch_size=batch_size, name=name, truncate=truncate)
     write_dataset(out, dataset)
     write_marker(out, "capture")

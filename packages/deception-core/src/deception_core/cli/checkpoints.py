@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+from deception_core.checkpoints.checkpoint import list_areas
+from deception_core.config.run import RunConfig
+
 
 @click.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
@@ -14,8 +17,6 @@ import click
 def checkpoints(directory: str, as_json: bool) -> None:
     """List the experiments a --checkpoint-dir holds: area, finished trials per scenario, the settings
     that differ from the defaults (re-run with them to resume that area), and trials in flight."""
-    from deception_core.checkpoints.checkpoint import list_areas
-    from deception_core.config.run import RunConfig
 
     areas = list_areas(Path(directory))
     if as_json:

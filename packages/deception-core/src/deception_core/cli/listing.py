@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from deception_core.base.registry import Kind
+from deception_core.plan.plan import scenario_order
 from deception_core.plugins import get_plugin_set
 
 
@@ -15,7 +16,6 @@ from deception_core.plugins import get_plugin_set
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def scenarios(as_json: bool) -> None:
     """List every registered scenario with its description and plugin."""
-    from deception_core.plan.plan import scenario_order
 
     registry = get_plugin_set().registry
     entries = [registry.get(Kind.SCENARIO, name) for name in scenario_order(registry)]

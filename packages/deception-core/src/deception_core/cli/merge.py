@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from deception_core.pipeline.merge import merge_runs
+
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
@@ -21,7 +23,6 @@ def merge(out: str, run_dirs: tuple[str, ...], allow: tuple[str, ...], overwrite
     `deception analyze OUT` reads. OUT must be new or empty (or --overwrite); it appears complete
     or not at all.
     """
-    from deception_core.pipeline.merge import merge_runs
 
     merge_runs(out, run_dirs, allow, overwrite=overwrite)
     click.echo((Path(out) / "summary.txt").read_text(), nl=False)

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import click
 
+from deception_core.base.errors import UsageError
 from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.structuring import cli_option, is_primitive_union, parse_string
 
@@ -120,7 +121,6 @@ def was_given(ctx: click.Context, name: str) -> bool:
 def refuse_unless(ctx: click.Context, condition: bool, needed: str, *names: str, fix: str | None = None) -> None:
     """Refuse the options ``names`` when given (even at their default value) unless ``condition``
     holds: they take effect only with ``needed`` (e.g. "--pipeline")."""
-    from deception_core.base.errors import UsageError
 
     if condition:
         return

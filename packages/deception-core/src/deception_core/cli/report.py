@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
+from deception_core.base.errors import UsageError
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
+from deception_core.label.relabel import relabel as run_relabel
+from deception_core.outputs.files import label_table
+from deception_core.outputs.policy import OutputClaim, check_output_file
+from deception_core.report import write_report
+from deception_core.report.frames import export_frame, with_probe_scores
+from deception_core.store.dataset import read_dataset
 
 
 @click.command()
@@ -19,7 +26,6 @@ from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
                                                 "replaced).")
 def report(run_dir: str, output: str | None, no_tokens: bool, overwrite: bool) -> None:
     """Write one self-contained HTML page of the run: labels, probes, plots, every transcript, filters."""
-    from deception_core.report import write_report
 
     path = write_report(run_dir, output, decode_tokens=not no_tokens, overwrite=overwrite)
     click.echo(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)")
@@ -38,10 +44,6 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
     """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames').
     CSV cells that start with = + - @ (or a tab or carriage return) get a leading ' so that a
     spreadsheet does not run them as formulas."""
-    from deception_core.base.errors import UsageError
-    from deception_core.outputs.policy import check_output_file
-    from deception_core.report.frames import export_frame, with_probe_scores
-    from deception_core.store.dataset import read_dataset
 
     check_output_file(output, overwrite)
 
@@ -79,9 +81,6 @@ def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_an
     """Judge the stored utterances again (no game is replayed), keep the old labels, re-run the analysis."""
     import logging
 
-    from deception_core.label.relabel import relabel as run_relabel
-    from deception_core.outputs.policy import OutputClaim
-
     if Path(run_dir).is_dir():  # a run, analyze or relabel writing there: exit 2
         claim = OutputClaim(run_dir, "relabel", "RUN_DIR")
         claim.acquire()
@@ -100,7 +99,6 @@ def relabel(run_dir: str, evaluator: str | None, label_policy: str | None, no_an
                f"({result.label_policy}); judge cache: {result.cache_hits} hit(s), {result.cache_misses} new answer(s)"
                + (f"; {result.kept} kept their earlier labels (the judge failed on them)" if result.kept else ""))
     if result.analyses:  # the new label mix, then each analysis's table, as `deception run` prints them
-        from deception_core.outputs.files import label_table
 
         click.echo(f"\n{label_table(result.dataset)}")
     for name, analysis in result.analyses.items():

@@ -17,7 +17,9 @@ from deception_core.base.errors import ConfigError
 from deception_core.cli.options import click_options, given_values, with_config_options
 from deception_core.config.plugin_options import config_with_options, option_keys
 from deception_core.config.run import RunConfig
+from deception_core.pipeline import InterpretabilityRunner
 from deception_core.plugins import get_plugin_set
+from deception_core.ui.console import console_handler
 
 
 class _RunCommand(click.Command):
@@ -41,7 +43,6 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config = config_from_command_line(ctx, flags)
     handler = _configure_console(config.verbose)
-    from deception_core.pipeline import InterpretabilityRunner
 
     try:
         results = InterpretabilityRunner(config).run()
@@ -73,8 +74,6 @@ def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunCo
 
 def _configure_console(verbose: bool) -> logging.Handler:
     import logging
-
-    from deception_core.ui.console import console_handler
 
     logger = logging.getLogger("deception")
     handler = console_handler(verbose)

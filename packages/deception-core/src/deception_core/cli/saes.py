@@ -7,6 +7,10 @@ from typing import Any
 
 import click
 
+from deception_core.plugins import get_plugin_set
+from deception_core.sae import model_names, registered_saes, saes_for_model
+from deception_core.sae.releases import RESID_POST, span
+
 
 @click.command()
 @click.option("--model", "-m", default=None,
@@ -20,9 +24,6 @@ def saes(model: str | None, layer: int | None, as_json: bool) -> None:
     Offline: nothing is downloaded; with --model the model is matched by name (its -it/-pt twin
     has the same shape and fits too), so a hub id need not be in the local cache.
     """
-    from deception_core.plugins import get_plugin_set
-    from deception_core.sae import model_names, registered_saes, saes_for_model
-    from deception_core.sae.releases import RESID_POST, span
 
     every = [s for s in registered_saes(get_plugin_set().registry) if s.hook == RESID_POST]
     rows = saes_for_model(model_names(model), every) if model else every

@@ -14,6 +14,7 @@ from deception_core.contracts.capture import CaptureResult
 from deception_core.contracts.evaluator import Evaluator, JudgeRequest
 from deception_core.contracts.scenario import FocalUtterance, Scenario
 from deception_core.play.play import PlayedTrial
+from deception_core.store.dataset import REPLY_ALL, activation_key, ragged_arrays
 
 
 @attrs.define
@@ -112,7 +113,6 @@ def assemble_arrays(
     outputs: Sequence[TrialOutput], layers: Sequence[int], positions: Sequence[Position]
 ) -> tuple[list[Sample], dict[str, np.ndarray]]:
     """Stack the trials' rows (in the given order) into dataset arrays."""
-    from deception_core.store.dataset import REPLY_ALL, activation_key, ragged_arrays
 
     samples: list[Sample] = []
     rows: dict[str, list[np.ndarray]] = {}

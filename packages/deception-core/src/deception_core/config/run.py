@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 import attrs
 
 from deception_core.base.errors import ConfigError
+from deception_core.base.selection import parse_layers, parse_positions
 from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
+from deception_core.config.slurm import array_shard
 from deception_core.config.structuring import check_requires, finite, option
 from deception_core.config.structuring import structure as _structure
 
@@ -58,48 +60,17 @@ def _between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], int], 
 
 
 def _layers(value: Any) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = [int(part) for part in value.split(",") if part.strip()]
-        except ValueError:
-            raise ConfigError(
-                f"--layers takes comma-separated integers such as 4,9,13; got {value!r}"
-            ) from None
-        if not value:
-            raise ConfigError("--layers is empty; name layers such as 4,9,13 or leave the option out")
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"layers must be a list of integers such as [4, 9, 13]; got {value!r}")
-    if not value:
-        raise ConfigError("layers is empty; name layers such as [4, 9, 13] or leave the key out")
-    layers = tuple(int(v) for v in value)
-    if any(layer < 0 for layer in layers):
-        raise ConfigError(f"layers must be 0 or more; got {list(layers)}")
-    return tuple(sorted(set(layers)))
+    return parse_layers(value)
 
 
 def _positions(value: Any) -> tuple[Position, ...]:
-    valid = ", ".join(p.value for p in Position)
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"positions must be a list or a comma-separated string of {valid}; got {value!r}")
-    try:
-        positions = tuple(dict.fromkeys(Position(v) for v in value))
-    except (ValueError, TypeError):
-        raise ConfigError(f"positions must be among {valid}; got {list(value)}") from None
-    if not positions:
-        raise ConfigError(f"positions is empty, so nothing would be captured; name at least one of {valid}")
-    return positions
+    return parse_positions(value)
 
 
 def _shard(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
     if value == "auto":
-        from deception_core.config.slurm import array_shard
-
         return array_shard()
     if isinstance(value, str):
         first, sep, second = value.partition("/")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from deception_core.contracts.capture import CaptureBackend, Sampling
     from deception_core.contracts.evaluator import Evaluator
     from deception_core.contracts.scenario import Scenario
-    from deception_core.model.loading import LoadedModel
+    from deception_core.model.surface import Model
     from deception_core.store.dataset import Dataset
 
 __all__ = ["Analysis", "AnalysisReport", "CausalContext", "CausalResult", "CausalTest", "ProbeDirection"]
@@ -49,7 +49,7 @@ class CausalContext:
     handed over in memory.
     """
 
-    model: LoadedModel
+    model: Model
     backend: CaptureBackend | None
     dataset: Dataset
     direction: ProbeDirection | None

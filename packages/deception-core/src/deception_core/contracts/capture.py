@@ -15,6 +15,9 @@ import attrs
 
 from deception_core.base.types import DEFAULT_POSITIONS, Position
 from deception_core.model.intervention import Intervention
+from deception_core.model.requests import GenerationRequest, Sampling
+
+__all__ = ["CaptureBackend", "CaptureResult", "CaptureSpec", "GenerationRequest", "Intervention", "Sampling"]
 
 
 @attrs.frozen
@@ -30,27 +33,6 @@ class CaptureSpec:
     @property
     def store_all(self) -> bool:
         return Position.REPLY_ALL in self.positions
-
-
-@attrs.frozen
-class Sampling:
-    """Decoding settings; ``temperature == 0`` is greedy."""
-
-    temperature: float = 0.7
-    top_p: float = 0.9
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature == 0
-
-
-@attrs.frozen
-class GenerationRequest:
-    prompt_ids: tuple[int, ...]
-    max_new_tokens: int
-    seed: int
-    capture: bool = True
-    stop: tuple[str, ...] = ()
 
 
 @attrs.define

@@ -12,7 +12,9 @@ from typing import Any, ClassVar, Protocol
 
 import attrs
 
+from deception_core.base.errors import UsageError
 from deception_core.base.types import JudgeVerdict, Message
+from deception_core.config.run import to_jsonable
 
 # A text generator offered by the run to evaluators that use the run's own model.
 TextGenerator = Callable[[Sequence[Sequence[Message]], int], list[str]]
@@ -68,8 +70,6 @@ class Evaluator(abc.ABC):
         """Raise `deception_core.base.errors.UsageError` if the evaluator cannot work (missing key)."""
         import os
 
-        from deception_core.base.errors import UsageError
-
         missing = [name for name in cls.required_env if not os.environ.get(name)]
         if missing:
             raise UsageError(
@@ -116,7 +116,6 @@ class Evaluator(abc.ABC):
 
 def describe_judge(name: str, settings: Any) -> dict[str, Any]:
     """``{"name": ..., <each setting>: value}``: how a judge is recorded (JSON-ready)."""
-    from deception_core.config.run import to_jsonable
 
     record: dict[str, Any] = {"name": name}
     if settings is not None:

@@ -29,11 +29,14 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import UsageError
-from deception_core.base.types import Condition, Mode
+from deception_core.checkpoints.checkpoint import decode_trial
 from deception_core.config.resolved import ResolvedRun
 from deception_core.contracts.scenario import TrialSpec
+from deception_core.executors.ray_worker import PlayWorker
+from deception_core.executors.units import play_trials, spec_to_wire
 from deception_core.outputs import files as outputs
 from deception_core.play.session import ModelFacts, PlaySession, open_session
+from deception_core.ui.progress import TrialProgress
 
 log = logging.getLogger("deception")
 
@@ -98,9 +101,6 @@ class LocalExecutor(Executor):
         return self._open().batch_size
 
     def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
-        from deception_core.executors.units import play_trials
-        from deception_core.ui.progress import TrialProgress
-
         session = self._open()
         progress = TrialProgress(total, len(done), 4 * session.config.max_rounds)
         try:
@@ -122,15 +122,6 @@ class LocalExecutor(Executor):
 
 def _fresh(units: Sequence[list[TrialSpec]], done: AbstractSet[str]) -> int:
     return sum(spec.key not in done for unit in units for spec in unit)
-
-
-def spec_to_wire(spec: TrialSpec) -> list[Any]:
-    return [spec.scenario, spec.mode.value, spec.condition.value, spec.index, spec.seed]
-
-
-def spec_from_wire(values: Sequence[Any]) -> TrialSpec:
-    scenario, mode, condition, index, seed = values
-    return TrialSpec(str(scenario), Mode(mode), Condition(condition), int(index), int(seed))
 
 
 #: environment variables that choose plugins; a worker on another machine needs the driver's values
@@ -243,8 +234,6 @@ class RayExecutor(Executor):
         return count, use_gpu
 
     def _launch(self) -> None:
-        from deception_core.executors.ray_worker import PlayWorker
-
         self._count += 1
         name = f"w{self._count - 1}"
         actor_cls = self.ray.remote(PlayWorker).options(max_restarts=0, max_task_retries=0, **self._options)
@@ -307,8 +296,6 @@ class RayExecutor(Executor):
     # playing ------------------------------------------------------------------------------------
 
     def play(self, units: Iterable[list[TrialSpec]], done: AbstractSet[str], on_done: OnDone, *, total: int) -> None:
-        from deception_core.checkpoints.checkpoint import decode_trial
-
         ray = self.ray
         died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError, ray.exceptions.ObjectLostError)

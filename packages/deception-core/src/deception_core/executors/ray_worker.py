@@ -10,24 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deception_core.checkpoints.checkpoint import encode_trial
+from deception_core.config.resolved import ResolvedRun
+from deception_core.executors.units import play_trials, spec_from_wire
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.spec import ModelSpec
+from deception_core.play.session import open_session
+from deception_core.plugins import get_plugin_set
+
 
 class PlayWorker:
     def __init__(self, setup: dict[str, Any]) -> None:
         import torch
-
-        from deception_core.config.resolved import ResolvedRun
-        from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
-        from deception_core.model.spec import ModelSpec
-        from deception_core.play.session import open_session
-        from deception_core.plugins import get_plugin_set
 
         torch.set_num_threads(int(setup["threads"]))
         run = ResolvedRun.from_wire(setup["run"])  # the driver's record: the same settings on every worker
         config = run.config
         registry = get_plugin_set().registry
         device = resolve_device(config.device)
-        model = load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
+        model = surface.load_model(ModelSpec.parse(config.model), device=device, dtype=resolve_dtype(config.dtype, device),
                            revision=config.revision)
         self.session = open_session(run, registry, model)
 
@@ -40,9 +42,6 @@ class PlayWorker:
     def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
         """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
         worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
-        from deception_core.checkpoints.checkpoint import encode_trial
-        from deception_core.executors.executors import spec_from_wire
-        from deception_core.executors.units import play_trials
 
         if batch_size != self.session.batch_size:
             self.session.use_batch_size(batch_size)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
+from typing import Any
 
+from deception_core.base.types import Condition, Mode
 from deception_core.collect.collect import TrialOutput, collect_trial
 from deception_core.contracts.scenario import TrialSpec
 from deception_core.label.judging import judge_wave
@@ -44,3 +46,13 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSe
     for trial in fresh:
         yield collect_trial(trial, session.scenarios[trial.spec.scenario], judge,
                             session.model.tokenizer, config.label_policy)
+
+
+def spec_to_wire(spec: TrialSpec) -> list[Any]:
+    """A trial spec as plain values, the form it travels in to a Ray worker."""
+    return [spec.scenario, spec.mode.value, spec.condition.value, spec.index, spec.seed]
+
+
+def spec_from_wire(values: Sequence[Any]) -> TrialSpec:
+    scenario, mode, condition, index, seed = values
+    return TrialSpec(str(scenario), Mode(mode), Condition(condition), int(index), int(seed))

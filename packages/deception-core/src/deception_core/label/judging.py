@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deception_core.contracts.evaluator import JudgeRequest
+from deception_core.ui.progress import progress_bar
 
 
 def wave_requests(played: Any, scenario: Any) -> list[JudgeRequest]:
@@ -38,7 +39,6 @@ class Prejudged:
 def judge_wave(evaluator: Any, trials: Sequence[Any], scenarios: dict[str, Any], chunk: int = 64) -> Prejudged:
     """Judge the focal utterances of ``trials``, ``chunk`` per evaluator call (a progress bar
     counts them)."""
-    from deception_core.ui.progress import progress_bar
 
     per_trial = [wave_requests(t, scenarios[t.spec.scenario]) for t in trials]
     flat = [request for requests in per_trial for request in requests]

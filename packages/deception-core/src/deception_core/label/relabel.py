@@ -22,12 +22,23 @@ from typing import Any
 
 import attrs
 
+from deception_core.analyse.analyse import run_analyses
 from deception_core.base.errors import NotApplied, UsageError
 from deception_core.base.records import AnalysisReport, Sample, from_json, to_json
 from deception_core.base.registry import Kind
 from deception_core.base.types import JudgeVerdict, Label, RuleVerdict, combine_labels
+from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
+from deception_core.config.components import build_evaluator
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
+from deception_core.contracts.capture import CaptureSpec
 from deception_core.contracts.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device, resolve_dtype
+from deception_core.model.spec import ModelSpec
+from deception_core.outputs.files import label_table
+from deception_core.play import play  # the module: tests replace its choice_scorer
+from deception_core.plugins import get_plugin_set
+from deception_core.report import write_report
 from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, resolve_dataset_dir, write_dataset
 from deception_core.store.fields import field
 from deception_core.store.recorded import recorded_run_config
@@ -151,17 +162,11 @@ class _LazyModel:
 
     def get_backend(self) -> Any:
         if self.backend is None:
-            from deception_core.contracts.capture import CaptureSpec
-
             if self.model is None:
-                from deception_core.model.device import resolve_device, resolve_dtype
-                from deception_core.model.loading import load_model
-                from deception_core.model.spec import ModelSpec
-
                 device = resolve_device(self.run_config.get("device", "auto"))
                 dtype = resolve_dtype(self.run_config.get("dtype", "float32"), device)
                 log.info("relabel: loading %s for the judge", self.run_config["model"])
-                self.model = load_model(ModelSpec.parse(self.run_config["model"]), device=device, dtype=dtype,
+                self.model = surface.load_model(ModelSpec.parse(self.run_config["model"]), device=device, dtype=dtype,
                                         revision=self.run_config.get("revision"))
                 self.loads += 1
             backend_cls = self.registry.get(Kind.CAPTURE_BACKEND, "hf").load()
@@ -169,15 +174,11 @@ class _LazyModel:
         return self.backend
 
     def generate_text(self, conversations: Any, max_new_tokens: int) -> list[str]:
-        from deception_core.play.play import text_generator
-
-        return text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
+        return play.text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
 
     def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
-        from deception_core.play.play import choice_scorer
-
         if self.scorer is None:
-            self.scorer = choice_scorer(self.get_backend(), 4)
+            self.scorer = play.choice_scorer(self.get_backend(), 4)
         return self.scorer(conversations, choices, opening)
 
     def close(self) -> None:
@@ -229,7 +230,6 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     A sample whose judge call fails keeps its earlier labels. When more than ``max_failures`` (a
     share) of the calls made fail, nothing is applied: `NotApplied` (exit 1) names what was kept.
     """
-    from deception_core.plugins import get_plugin_set
 
     run_dir = Path(run_dir)
     dataset_dir = resolve_dataset_dir(run_dir)
@@ -282,8 +282,6 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     if analyze:
         result.analyses = _reanalyse(registry, new, run_dir, run_config, lazy.model)
     if report if report is not None else (run_dir / "report.html").is_file():
-        from deception_core.report import write_report
-
         write_report(run_dir)
     return result
 
@@ -308,7 +306,6 @@ def _refuse_when_the_judge_failed(cached: CachedJudge, dataset: Dataset, dataset
 
 def _build_judge(name: str, evaluator_cls: type, run_config: dict[str, Any], lazy: _LazyModel) -> Evaluator:
     """The judge, with the settings the run recorded for it when it is the run's own judge (else its defaults)."""
-    from deception_core.config.components import build_evaluator
 
     recorded = ((run_config.get("components") or {}).get(Kind.EVALUATOR.value) or {}).get(name, {})
     params = recorded if name == run_config.get("evaluator") else {}
@@ -366,9 +363,6 @@ def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[
                model: Any = None) -> dict[str, AnalysisReport]:
     """The analyses again on the relabelled dataset, with the run's seed and analysis settings; the
     reply tokens are scored again where the judge loaded the model (else from stored ``reply_all`` only)."""
-    from deception_core.analyse.analyse import run_analyses
-    from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
-    from deception_core.outputs.files import label_table
 
     options: dict[str, Any] = {"seed": int(run_config.get("seed") or 0)}
     if model is not None:

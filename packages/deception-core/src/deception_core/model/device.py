@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+from deception_core.base.errors import UsageError
 
 log = logging.getLogger("deception.models")
 
@@ -17,12 +23,8 @@ def resolve_device(requested: str) -> str:
             return "mps"
         return "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        from deception_core.base.errors import UsageError
-
         raise UsageError("--device cuda was asked for but CUDA is not available; use --device cpu or auto")
     if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        from deception_core.base.errors import UsageError
-
         raise UsageError("--device mps was asked for but MPS (Apple silicon) is not available here; "
                          "use --device cpu or auto")
     return requested
@@ -36,7 +38,7 @@ def resolve_dtype(requested: str, device: str) -> str:
     return requested
 
 
-def torch_dtype(name: str):
+def torch_dtype(name: str) -> torch.dtype:
     import torch
 
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]

@@ -5,29 +5,50 @@ call, 0 being the prompt pass) and report the edited output of the watched layer
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from deception_core.model.intervention import Intervention
 
+if TYPE_CHECKING:
+    import torch
+
 #: called with (layer, edited block output) for every forward call of a watched layer
-OnOutput = Callable[[int, torch.Tensor], None]
+OnOutput = Callable[[int, "torch.Tensor"], None]
+
+
+def decoder_layers(hf_model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The ModuleList of decoder blocks of a causal LM (Llama/Gemma/GPT-2/NeoX shapes)."""
+    import torch  # here, not at the top: the command line imports this module and must not load torch
+
+    for path in ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
+        module: object = hf_model
+        for part in path.split("."):
+            module = getattr(module, part, None)
+            if module is None:
+                break
+        if isinstance(module, torch.nn.ModuleList):
+            return module
+    raise TypeError(f"cannot find the decoder layers of {type(hf_model).__name__}")
 
 
 def block_output(output: Any) -> torch.Tensor:
     """A decoder block's hidden states (blocks return a tensor or a tuple starting with it)."""
+    import torch
+
     return output if torch.is_tensor(output) else output[0]
 
 
 def replace_block_output(output: Any, hidden: torch.Tensor) -> Any:
+    """``output`` with its hidden states replaced (a block's other outputs kept)."""
+    import torch
+
     return hidden if torch.is_tensor(output) else (hidden, *output[1:])
 
 
 class DecoderLayerHooks:
     """Forward hooks on ``layers_module[layer]`` for every intervened or watched layer; `remove` them after."""
 
-    def __init__(self, layers_module: Any, interventions: Sequence[Intervention], watch: Iterable[int] = (),
+    def __init__(self, layers_module: torch.nn.ModuleList, interventions: Sequence[Intervention], watch: Iterable[int] = (),
                  on_output: OnOutput | None = None) -> None:
         self.watch = frozenset(watch)
         self.on_output = on_output

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    import torch
 
 
 @attrs.frozen
@@ -17,4 +20,4 @@ class Intervention:
     """
 
     layer: int
-    fn: Callable[[Any, int], Any]
+    fn: Callable[[torch.Tensor, int], torch.Tensor]

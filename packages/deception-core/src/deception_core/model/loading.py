@@ -1,110 +1,42 @@
-"""Load a model for a run: one copy, on the chosen device and dtype."""
+"""Read a model's tokenizer and weights (the only `from_pretrained` of a model); `surface.load_model` calls it."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.base.errors import UsageError
 from deception_core.model.device import torch_dtype
+from deception_core.model.embedded import converted_dir, ensure_converted
+from deception_core.model.hooks import decoder_layers
+from deception_core.model.placement import cuda_free_bytes, plan_device_map
 from deception_core.model.spec import ModelSpec
+from deception_core.ui.progress import on_terminal
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["Weights", "decoder_layers", "load_tokenizer", "local_tokenizer", "read_weights"]
 
 log = logging.getLogger("deception.models")
 
 
-@attrs.define
-class LoadedModel:
-    """An HF causal LM with its tokenizer and the facts a dataset records about it."""
+@attrs.frozen
+class Weights:
+    """What `read_weights` reads: the HF model and its tokenizer, with where they came from."""
 
-    hf_model: Any
-    tokenizer: Any
-    model_id: str
-    source: str
-    revision: str | None
-    dtype: str
-    device: str
-    n_layers: int
-    d_model: int
-    model_type: str
+    hf_model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     local_dir: Path | None  # a directory holding weights + tokenizer, when there is one
-    tl_name: str | None = None
-    _fingerprint: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
-
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.model_id,
-            "source": self.source,
-            "revision": self.revision,
-            "dtype": self.dtype,
-            "n_layers": self.n_layers,
-            "d_model": self.d_model,
-            "model_type": self.model_type,
-            "chat_template": self.has_chat_template,
-            "fingerprint": self.fingerprint,
-        }
-
-    @property
-    def fingerprint(self) -> dict[str, Any]:
-        """Depth, width and hashes of the config and the weights' metadata (`deception_core.model.fingerprint`)."""
-        if self._fingerprint is None:
-            from deception_core.model.fingerprint import model_fingerprint
-
-            self._fingerprint = model_fingerprint(self.hf_model)
-        return self._fingerprint
-
-
-def decoder_layers(hf_model: Any) -> Any:
-    """The ModuleList of decoder blocks of a causal LM (Llama/Gemma/GPT-2/NeoX shapes)."""
-    for path in ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        module = hf_model
-        for part in path.split("."):
-            module = getattr(module, part, None)
-            if module is None:
-                break
-        if module is not None:
-            return module
-    raise TypeError(f"cannot find the decoder layers of {type(hf_model).__name__}")
-
-
-def from_hf(hf_model: Any, tokenizer: Any, *, model_id: str, source: str, revision: str | None = None,
-            local_dir: Path | None = None, tl_name: str | None = None) -> LoadedModel:
-    """Wrap an already-built HF model (tests, research code)."""
-    config = hf_model.config
-    text = getattr(config, "text_config", None) or config
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    import torch
-
-    names = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
-    parameter = next(hf_model.parameters())
-    return LoadedModel(
-        hf_model=hf_model.eval(),
-        tokenizer=tokenizer,
-        model_id=model_id,
-        source=source,
-        revision=revision,
-        dtype=names.get(parameter.dtype, str(parameter.dtype)),
-        device=str(parameter.device.type),
-        n_layers=len(decoder_layers(hf_model)),
-        d_model=int(getattr(text, "hidden_size", getattr(text, "n_embd", 0))),
-        model_type=str(getattr(text, "model_type", config.model_type)),
-        local_dir=local_dir,
-        tl_name=tl_name,
-    )
+    tl_name: str | None
 
 
 def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
     """Where ``from_pretrained`` reads ``spec`` (the embedded models converted once), its local folder, TL name."""
     if spec.source == "embedded":
-        from deception_core.model.embedded import ensure_converted
-
         assert spec.embedded is not None
         location = str(ensure_converted(spec.embedded))
         return location, Path(location), spec.embedded.tl_name
@@ -113,7 +45,7 @@ def _location(spec: ModelSpec) -> tuple[str, Path | None, str | None]:
     return spec.raw, None, None
 
 
-def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> Any:
+def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of ``spec`` alone (no weights): inputs are measured against the context before a model loads."""
     from transformers import AutoTokenizer
 
@@ -122,17 +54,33 @@ def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> Any:
     return AutoTokenizer.from_pretrained(location, **kwargs)
 
 
-def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
-               device_map: dict[str, Any] | None = None) -> LoadedModel:
-    """Load ``spec`` (already validated) onto ``device`` in ``dtype``.
+def local_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedTokenizerBase | None:
+    """``spec``'s tokenizer when it is on this machine already (nothing downloaded or converted), else None."""
+    from transformers import AutoTokenizer
+
+    if spec.source == "embedded":
+        assert spec.embedded is not None  # parse sets it for every embedded source
+        location = converted_dir(spec.embedded)
+        if not (location / "tokenizer_config.json").is_file():
+            return None  # not converted on this machine; converting is too costly for a report
+        return AutoTokenizer.from_pretrained(str(location))
+    if spec.source == "local":
+        return AutoTokenizer.from_pretrained(str(spec.path))
+    return AutoTokenizer.from_pretrained(spec.raw, revision=revision, local_files_only=True)
+
+
+def read_weights(spec: ModelSpec, *, device: str, dtype: str, revision: str | None = None,
+                 device_map: dict[str, Any] | None = None, random_weights: bool = False) -> Weights:
+    """Read ``spec``'s tokenizer and weights onto ``device`` (resolved) in ``dtype`` (resolved): the only
+    place model weights are loaded. Call it through `deception_core.model.surface.load_model`.
 
     On CUDA with several GPUs, a model that does not fit on the first is split over all of them
     (`placement.plan_device_map`); ``device_map`` gives such a placement explicitly."""
+    if random_weights:
+        return _random_weights(spec, device, dtype)
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
-
-    from deception_core.ui.progress import on_terminal
 
     # the libraries' own bars (downloads, GGUF conversion, weight loading, with ETA) follow ours:
     # on a terminal only
@@ -155,11 +103,25 @@ def load_model(spec: ModelSpec, *, device: str, dtype: str, revision: str | None
         hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(dtype), **kwargs)
         hf_model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` wrongly
         if device == "cpu":
-            from deception_core.model.cpu_head import use_column_major_head
+            from deception_core.model.cpu_head import use_column_major_head  # heavy: subclasses a torch module
 
             use_column_major_head(hf_model)
-    return from_hf(hf_model, tokenizer, model_id=spec.raw, source=spec.source, revision=revision,
-                   local_dir=local_dir, tl_name=tl_name)
+    return Weights(hf_model, tokenizer, local_dir, tl_name)
+
+
+def _random_weights(spec: ModelSpec, device: str, dtype: str) -> Weights:
+    """The model of ``spec``'s folder (its config.json) with random weights, seed 0, and its tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if spec.path is None:
+        raise UsageError("--random-weights needs --model DIR holding config.json and a tokenizer")
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(str(spec.path))
+    with torch.device(device):  # initialise on the target device: a 2B model inits slowly on CPU
+        hf_model = AutoModelForCausalLM.from_config(config, dtype=torch_dtype(dtype))
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.path))
+    return Weights(hf_model, tokenizer, spec.path, None)
 
 
 def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, Any]) -> dict[str, int] | None:
@@ -170,8 +132,6 @@ def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, An
     if torch.cuda.device_count() < 2:
         return None
     from transformers import AutoConfig
-
-    from deception_core.model.placement import cuda_free_bytes, plan_device_map
 
     config = AutoConfig.from_pretrained(location, **kwargs)
     return plan_device_map(config, torch_dtype(dtype), cuda_free_bytes())

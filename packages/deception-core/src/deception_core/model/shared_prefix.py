@@ -29,6 +29,8 @@ from typing import Any
 import attrs
 import torch
 
+from deception_core.model.padding import mask_positions, pad_batch
+
 #: below this many shared tokens a prefix is not worth a separate forward call
 MIN_SHARED_TOKENS = 32
 
@@ -110,14 +112,9 @@ def _plain(model: Any, ids: torch.Tensor, mask: torch.Tensor, position: torch.Te
 
 def left_padded(prompts: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(ids, mask, position)`` of ``prompts`` left-padded to the longest."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
+    ids, mask = pad_batch(prompts, pad, side="left")
     ids, mask = ids.to(device), mask.to(device)
-    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, mask_positions(mask)
 
 
 def _within_window(model: Any, length: int) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import UsageError
+from deception_core.model.folder_check import read_model_config
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -132,8 +133,6 @@ def peek_model(spec: ModelSpec, revision: str | None = None) -> ModelInfo:
         e = spec.embedded
         return ModelInfo(spec.raw, "embedded", e.n_layers, e.d_model, e.model_type, max_positions=e.max_positions)
     if spec.path is not None:
-        from deception_core.model.folder_check import read_model_config
-
         config = read_model_config(spec.raw, spec.path)
         info = info_from_config(spec.raw, "local", config)
         template = (spec.path / "chat_template.jinja").is_file() or _has_template_in_tokenizer_config(spec.path)

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.config.resolved import RESULT_FIELDS as RESULT_FIELDS  # defined with the run's identity
-from deception_core.store.dataset import Dataset
+from deception_core.store.dataset import REPLY_ALL, Dataset
+from deception_core.ui.progress import progress_bar as bar
 
 
 def write_torch_export(out_dir: Path, mode: str, dataset: Dataset) -> Path:
     """``activations_<mode>.pt``: tensors and plain containers only (``weights_only=True`` loads it)."""
     import torch
-
-    from deception_core.store.dataset import REPLY_ALL
 
     activations: dict[int, dict[str, Any]] = {}
     for layer in dataset.layers:
@@ -49,7 +48,6 @@ def directory_size(path: Path) -> int:
 
 def progress_bar(total: int, initial: int) -> Any:  # a tqdm bar or its silent stand-in
     """A bar over trials with counts and ETA (on stderr)."""
-    from deception_core.ui.progress import progress_bar as bar
 
     return bar(total, "trials", "trial", initial)
 

@@ -39,6 +39,8 @@ from typing import Any
 from deception_core.base.errors import DeceptionError, UsageError
 from deception_core.config.resolved import recorded_result_config, result_config
 from deception_core.config.sae import sae_settings
+from deception_core.model.embedded import converted_dir
+from deception_core.store.dataset import atomic_write_bytes, atomic_write_text, fsync_directory
 
 #: the default checkpoint folder inside --output
 DEFAULT_CHECKPOINT = "checkpoint"
@@ -78,7 +80,6 @@ def checkpoint_dir(config: Any) -> Path:
 
 def write_marker(folder: Path, command: str) -> None:
     """Mark ``folder`` as an output folder of this toolkit (what ``--overwrite`` may delete)."""
-    from deception_core.store.dataset import atomic_write_text
 
     record = {"format": MARKER_FORMAT, "version": 1, "command": command, "created": _now(),
               "host": socket.gethostname(), "pid": os.getpid()}
@@ -189,7 +190,6 @@ def check_output_file(path: str | Path, overwrite: bool, flag: str = "--output",
 def publish_file(path: Path, data: bytes, overwrite: bool, flag: str = "--output") -> None:
     """Write ``path`` atomically; without ``overwrite`` only if no file appeared there meanwhile (a hard
     link of the finished temporary file, which fails when the name exists)."""
-    from deception_core.store.dataset import atomic_write_bytes, fsync_directory
 
     if overwrite:
         atomic_write_bytes(path, data)
@@ -231,8 +231,6 @@ def run_inputs(config: Any, model_spec: Any = None) -> list[tuple[str, str | Pat
     if model_spec is not None and getattr(model_spec, "path", None) is not None:
         inputs.append(("the model", model_spec.path))
     elif model_spec is not None and getattr(model_spec, "embedded", None) is not None:
-        from deception_core.model.embedded import converted_dir
-
         inputs.append(("the model", converted_dir(model_spec.embedded)))
     return inputs
 

@@ -28,6 +28,20 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial
+from deception_core.config.resolved import RESULT_FIELDS
+from deception_core.model import fingerprint
+from deception_core.outputs import files as outputs  # the module: the torch export is replaced in tests
+from deception_core.outputs.files import directory_size, label_table
+from deception_core.outputs.policy import (
+    OutputClaim,
+    check_writable,
+    is_run_folder,
+    made_by,
+    process_alive,
+    refuse_inputs,
+    refuse_unmarked,
+    write_marker,
+)
 from deception_core.store.dataset import (
     META_FILE,
     REPLY_ALL,
@@ -36,9 +50,11 @@ from deception_core.store.dataset import (
     DatasetError,
     atomic_write_text,
     read_dataset,
+    replace_directory,
     resolve_dataset_dir,
     write_dataset,
 )
+from deception_core.ui.progress import progress_bar
 
 log = logging.getLogger("deception")
 
@@ -77,7 +93,6 @@ def check_compatible(
          f"Re-create the older dataset with this toolkit (schema version {SCHEMA_VERSION}).")
     for field in MODEL_FIELDS:
         same(f"model {field}", [d.meta.get("model", {}).get(field) for d in datasets])
-    from deception_core.model import fingerprint
 
     metas = {source: d.meta for source, d in zip(sources, datasets, strict=True)}
     different = fingerprint.mismatch(metas)
@@ -289,7 +304,6 @@ def _merged_mode(dataset: Dataset) -> str:
 
 def allowed_difference_fields() -> tuple[str, ...]:
     """The result-changing settings `--allow-difference` may name."""
-    from deception_core.config.resolved import RESULT_FIELDS
 
     return tuple(f for f in RESULT_FIELDS if f not in NOT_COMPARED)
 
@@ -308,7 +322,6 @@ def check_allowed_differences(allow: Iterable[str]) -> tuple[str, ...]:
 def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = False) -> None:
     """Refuse an output directory that already holds results (unless ``overwrite`` and it is a marked
     run folder), or that is, contains or lies inside one of the inputs."""
-    from deception_core.outputs.policy import check_writable, is_run_folder, made_by, refuse_inputs, refuse_unmarked
 
     if not str(out).strip():
         raise DatasetError("merge output is empty; pass a new directory")
@@ -335,7 +348,6 @@ def check_merge_output(out: Path, run_dirs: Sequence[Path], overwrite: bool = Fa
 def remove_leftover_staging(out: Path, label: str | None = None) -> None:
     """Remove staging folders ``.<out name>.<label>-<pid>-<random>`` (merges by default) beside ``out``
     whose process is gone (a kill, a power cut)."""
-    from deception_core.outputs.policy import process_alive
 
     for leftover in out.parent.glob(f".{out.name}.{label or MERGE_STAGING}-*"):
         parts = leftover.name.rsplit("-", 2)
@@ -363,8 +375,6 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     folder, and one left by a killed merge is removed by the next merge into the same place. The
     output is claimed (`deception_core.outputs.policy.OutputClaim`) while it is written.
     """
-    from deception_core.outputs.policy import OutputClaim
-    from deception_core.ui.progress import progress_bar
 
     out = Path(out)
     inputs = [Path(p) for p in run_dirs]
@@ -394,9 +404,6 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
     import os
     import secrets
 
-    from deception_core.outputs.policy import write_marker
-    from deception_core.store.dataset import replace_directory
-
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_leftover_staging(out)
     staging = out.with_name(f".{out.name}.{MERGE_STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
@@ -406,10 +413,8 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
         bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
         bar.update(1)
-        from deception_core.outputs.files import directory_size, label_table, write_torch_export
-
         bar.set_postfix_str("writing the torch export")
-        write_torch_export(staging, _merged_mode(merged), merged)
+        outputs.write_torch_export(staging, _merged_mode(merged), merged)
         bar.update(1)
         size = directory_size(staging / "dataset")
         report = {"sources": merged.meta["merged_from"], "n_samples": len(merged), "n_trials": len(merged.trials),

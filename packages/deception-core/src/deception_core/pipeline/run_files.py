@@ -11,6 +11,9 @@ from typing import Any
 from deception_core.base.records import AnalysisReport
 from deception_core.config.resolved import ResolvedRun
 from deception_core.outputs.files import human_size, label_table
+from deception_core.outputs.policy import QuietFileHandler
+from deception_core.play.accounts import accounts_table
+from deception_core.play.calls import call_summary
 from deception_core.plugins import PluginSet
 from deception_core.store.dataset import Dataset, atomic_write_text
 
@@ -20,7 +23,6 @@ def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
     logger = logging.getLogger("deception")
     level = logging.DEBUG if verbose else logging.INFO
     logger.setLevel(level)
-    from deception_core.outputs.policy import QuietFileHandler
 
     handler = QuietFileHandler(out_dir / "run.log", mode="a", encoding="utf-8")
     handler.setLevel(level)
@@ -72,11 +74,8 @@ def dataset_meta(run: ResolvedRun, model: Any, plugins: PluginSet) -> dict[str, 
 
 
 def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
-    from deception_core.play.calls import call_summary
-
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
              call_summary(dataset.trials, dataset.meta.get("result_config") or {}), "", label_table(dataset)]
-    from deception_core.play.accounts import accounts_table
 
     accounts = accounts_table(dataset.samples)
     if accounts:

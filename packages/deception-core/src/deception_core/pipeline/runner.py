@@ -17,16 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.analyse.analyse import chosen_alternatives, chosen_direction, run_analyses
 from deception_core.base.records import AnalysisReport
 from deception_core.base.registry import Kind
+from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
 from deception_core.checkpoints.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
 from deception_core.collect.collect import TrialOutput, assemble_arrays
 from deception_core.config.resolved import Placement, ResolvedRun
 from deception_core.config.run import RunConfig
+from deception_core.contracts.analysis import CausalContext
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import TrialSpec
 from deception_core.executors.executors import make_executor
 from deception_core.executors.units import play_units
+from deception_core.intervene.causal import run_causal_tests
+from deception_core.model import surface  # the module: tests replace its load_model
+from deception_core.model.device import resolve_device, resolve_dtype
 from deception_core.outputs import files as outputs
 from deception_core.outputs import policy as output_policy
 from deception_core.pipeline import run_files
@@ -36,10 +42,12 @@ from deception_core.plan.plan import plan_trials
 from deception_core.play.batching import wave_size, waves
 from deception_core.play.session import PlaySession, judge_builder
 from deception_core.plugins import PluginSet, get_plugin_set
+from deception_core.report import write_report
+from deception_core.sae.encode import encode_dataset_arrays, load_sae
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 if TYPE_CHECKING:
-    from deception_core.model.loading import LoadedModel
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
 
@@ -87,7 +95,7 @@ class InterpretabilityRunner:
     >>> results = InterpretabilityRunner(RunConfig(model="embedded:gemma-3-270m", trials=2)).run()  # doctest: +SKIP
     """
 
-    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Any = None,
+    def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Model | None = None,
                  trial_sink: Any = None, wrap_backend: Any = None) -> None:
         self.config = config
         self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
@@ -150,16 +158,13 @@ class InterpretabilityRunner:
         log.error(message)
         return output_policy.WriteFailed(message)
 
-    def _load_model(self, checked: ValidatedRun) -> LoadedModel:
+    def _load_model(self, checked: ValidatedRun) -> Model:
         if self._model is not None:
-            model: LoadedModel = self._model  # a model handed in (tests, the benchmarks)
-            return model
-        from deception_core.model.device import resolve_device, resolve_dtype
-        from deception_core.model.loading import load_model
+            return self._model
 
         device = resolve_device(self.config.device)
         dtype = resolve_dtype(self.config.dtype, device)
-        return load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
+        return surface.load_model(checked.model_spec, device=device, dtype=dtype, revision=self.config.revision)
 
     def _prepare(self, checked: ValidatedRun) -> _Prepared:
         """Check the judge's key (and load the SAE) before the model and before any output exists; the
@@ -168,8 +173,6 @@ class InterpretabilityRunner:
         evaluator.preflight()  # a rejected API key fails here
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
-            from deception_core.sae.encode import load_sae
-
             sae = load_sae(checked.sae)
         return _Prepared(evaluator.describe(), sae)
 
@@ -197,8 +200,6 @@ class InterpretabilityRunner:
         if session is not None:
             session.backend.close()
         if config.report:
-            from deception_core.report import write_report
-
             log.info("report: %s", write_report(out_dir, tokenizer=getattr(run.model, "tokenizer", None)))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size, stages)
         self.plugins.manager.hook.after_run(config=config, results=results)
@@ -261,8 +262,6 @@ class InterpretabilityRunner:
         ordered = [run.done[key] for key in canonical_order(s.key for s in run.specs)]
         samples, arrays = assemble_arrays(ordered, run.resolved.layers, run.resolved.positions)
         if prepared.sae is not None and checked.sae is not None:
-            from deception_core.sae.encode import encode_dataset_arrays
-
             meta["sae"] = encode_dataset_arrays(prepared.sae, checked.sae, samples, arrays,
                                                 [p.value for p in config.positions if p.value != "reply_all"])
         dataset = Dataset(meta, samples, [o.trial for o in ordered], arrays)
@@ -278,8 +277,6 @@ class InterpretabilityRunner:
                  batch_size: int) -> dict[str, AnalysisReport]:
         """The analyses; where the model is in this process, they may score every reply token with it
         (`deception_core.capture.reply_states`); a Ray driver without ``--causal`` holds no model."""
-        from deception_core.analyse.analyse import run_analyses
-        from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
 
         registry = self.plugins.registry
         options: dict[str, Any] = {"seed": self.config.seed, "jobs": self.config.jobs}
@@ -294,9 +291,6 @@ class InterpretabilityRunner:
                 run: ResolvedRun) -> dict[str, Any]:
         if not run.config.causal:
             return {}
-        from deception_core.analyse.analyse import chosen_alternatives, chosen_direction
-        from deception_core.contracts.analysis import CausalContext
-        from deception_core.intervene.causal import run_causal_tests
 
         context = CausalContext(session.model, session.backend, dataset, chosen_direction(analyses), run.config,
                                 session.scenarios, session.evaluator, out_dir, session.sampling,

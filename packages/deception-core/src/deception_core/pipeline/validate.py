@@ -9,14 +9,20 @@ import attrs
 
 from deception_core.base.errors import ConfigError
 from deception_core.base.registry import Kind, Registry
-from deception_core.config.components import settings_for
+from deception_core.checkpoints.checkpoint import check_checkpoint
+from deception_core.config.components import evaluator_settings, settings_for
 from deception_core.config.resolved import ResolvedRun
-from deception_core.config.run import RunConfig
+from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.sae import SAE_KIND, sae_settings
+from deception_core.executors.executors import require_ray
+from deception_core.executors.ray_address import check_ray_address
+from deception_core.model.device import resolve_device
+from deception_core.model.folder_check import check_model_folder
 from deception_core.model.spec import ModelInfo, ModelSpec, peek_model
 from deception_core.outputs.policy import check_output, check_writable, checkpoint_dir, run_inputs
 from deception_core.plan.plan import auto_layers, select_scenarios
 from deception_core.plugins import PluginSet
+from deception_core.sae import registered_saes, resolve_sae
 from deception_core.sae.compat import SaeChoice
 
 
@@ -51,8 +57,6 @@ def resolved_components(config: RunConfig, registry: Registry) -> dict[str, dict
     remote judge's model and URL from the environment) under ``evaluator.<name>``: what
     ``config.json`` records, what Ray workers build their judge from, and part of the run's
     identity, so a resume with another judge never mixes verdicts."""
-    from deception_core.config.components import evaluator_settings
-    from deception_core.config.run import to_jsonable
 
     components = {kind: dict(by_name) for kind, by_name in config.components.items()}
     name = config.evaluator
@@ -79,8 +83,6 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     if config.checkpoint_dir:
         check_writable(Path(config.checkpoint_dir), "--checkpoint-dir")
     if config.executor == "ray" and config.ray_address:
-        from deception_core.executors.ray_address import check_ray_address
-
         check_ray_address(config.ray_address)  # unreachable: exit 2 in seconds, naming the address
     info = peek_model(spec, config.revision)
     backend = plugins.manager.hook.resolve_capture_backend(
@@ -90,12 +92,10 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     layers = checked_layers(config, info)
     sae = checked_sae(config, info, registry)
     if spec.path is not None:  # weights and tokenizer present and readable, before anything loads
-        from deception_core.model.folder_check import check_model_folder
 
         check_model_folder(spec.raw, spec.path)
     run = ResolvedRun(config=config, scenarios=tuple(scenarios), layers=layers, capture_backend=backend,
                       components=components)
-    from deception_core.checkpoints.checkpoint import check_checkpoint
 
     if config.checkpoint_dir:
         check_checkpoint(config.checkpoint_dir, run)
@@ -125,7 +125,6 @@ def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> SaeCh
     sae = sae_settings(config.components)
     if sae is None:
         return None
-    from deception_core.sae import registered_saes, resolve_sae
 
     return resolve_sae(
         layer=sae.layer, model_id=config.model, model_type=info.model_type, n_layers=info.n_layers,
@@ -135,10 +134,7 @@ def checked_sae(config: RunConfig, info: ModelInfo, registry: Registry) -> SaeCh
 
 def check_executor_and_device(config: RunConfig) -> None:
     if config.executor == "ray":
-        from deception_core.executors.executors import require_ray
-
         require_ray()  # not installed: exit 2 with the install command, before any model loads
     if config.device != "auto" and config.executor != "ray":  # Ray workers check their own device
-        from deception_core.model.device import resolve_device
 
         resolve_device(config.device)  # --device cuda without CUDA fails here, not after the output exists

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deception_core.contracts.scenario import TrialSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from deception_core.model.surface import Model
 
 log = logging.getLogger("deception.runner")
 
@@ -38,7 +43,7 @@ def waves(specs: Sequence[TrialSpec], batch_size: int) -> list[list[TrialSpec]]:
     return [list(specs[start : start + size]) for start in range(0, len(specs), size)]
 
 
-def resolve_batch_size(requested: int | str, model: Any, max_new_tokens: int) -> int:
+def resolve_batch_size(requested: int | str, model: Model, max_new_tokens: int) -> int:
     """``requested`` if it is a number; for ``auto``, a size for the model's device."""
     if requested != "auto":
         return int(requested)
@@ -81,6 +86,6 @@ def _dtype_bytes(name: str) -> int:
     return 4 if name == "float32" else 2
 
 
-def _cuda_devices(hf_model: Any) -> list[int]:
+def _cuda_devices(hf_model: torch.nn.Module) -> list[int]:
     devices = {p.device.index or 0 for p in hf_model.parameters() if p.device.type == "cuda"}
     return sorted(devices) or [0]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from deception_core.base.types import Message
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Sampling
 from deception_core.contracts.evaluator import ChoiceScorer
 from deception_core.contracts.scenario import Game, Request, TrialSpec
 from deception_core.model.prompting import render_prompt
 from deception_core.plan.plan import stable_seed
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 
 @attrs.define
@@ -80,7 +84,7 @@ def play_batch(
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:
     """A greedy, uncaptured text generator over the run's model (for the local judge)."""
 
-    def generate(conversations, max_new_tokens: int) -> list[str]:
+    def generate(conversations: Sequence[Sequence[Message]], max_new_tokens: int) -> list[str]:
         out: list[str] = []
         for start in range(0, len(conversations), max_batch):
             chunk = conversations[start : start + max_batch]
@@ -100,67 +104,17 @@ def choice_scorer(backend: CaptureBackend, max_batch: int) -> ChoiceScorer:
     Used by the local judge: choosing the likeliest of a few verdict lines is a constrained answer
     that even a small base model can give, where free generation often rambles.
 
-    Each judge prompt is run once (batches ordered by length, left padding; a shared opening, given
-    or found within a batch, is run once, see `capture.shared_prefix`) and its key/value cache
-    is reused for every answer: scoring three answers costs one prompt pass and one short pass
-    (the answers side by side) instead of three prompt passes.
+    Each judge prompt is run once and its shared opening once (`deception_core.model.scoring`, through
+    `Model.score_choices`, which keeps the opening's cache for later calls).
     """
-    import torch
+    model: Model = backend.model
+    tokenizer = model.tokenizer
 
-    from deception_core.model.shared_prefix import PrefixMemory, prompt_pass
-
-    model, tokenizer = backend.model.hf_model, backend.model.tokenizer
-    device = model.get_input_embeddings().weight.device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    memories: dict[tuple[int, ...], PrefixMemory] = {}  # one per opening, each run once
-
-    @torch.inference_mode()
-    def score(conversations, choices, opening=()) -> list[list[float]]:
-        choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
-        longest = max(len(c) for c in choice_ids)
-        answers = torch.tensor([c + [pad] * (longest - len(c)) for c in choice_ids], dtype=torch.long, device=device)
-        lengths = torch.tensor([len(c) for c in choice_ids], device=device)
+    def score(conversations: Sequence[Sequence[Message]], choices: Sequence[str],
+              opening: Sequence[Message] = ()) -> list[list[float]]:
+        answers = [[int(i) for i in tokenizer(c, add_special_tokens=False)["input_ids"]] for c in choices]
         prompts = [render_prompt(tokenizer, list(conv)) for conv in conversations]
-        memory = None
-        if opening:
-            tokens = tuple(render_prompt(tokenizer, list(opening)))
-            memory = memories.setdefault(tokens, PrefixMemory(tokens))
-        out = [[0.0] * len(choices) for _ in conversations]
-        order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
-        for start in range(0, len(order), max_batch):
-            rows = order[start : start + max_batch]
-            passed = prompt_pass(model, [prompts[i] for i in rows], pad, device, memory=memory)
-            first = torch.log_softmax(passed.output.logits[:, -1].float(), dim=-1)
-            totals = [first[:, choice[0]] for choice in choice_ids]
-            if longest > 1:  # every answer's later tokens, all answers in one pass over the shared cache
-                rest = _answer_tokens(model, passed, answers, lengths)
-                totals = [total + rest[:, j] for j, total in enumerate(totals)]
-            for j, total in enumerate(totals):
-                for r, i in enumerate(rows):
-                    out[i][j] = float(total[r])
-        return out
+        return model.score_choices(prompts, answers, max_batch=max_batch,
+                                   opening=render_prompt(tokenizer, list(opening)) if opening else ())
 
     return score
-
-
-def _answer_tokens(model: Any, passed: Any, answers: Any, lengths: Any) -> Any:
-    """``[rows, answers]``: the summed log-probability of every answer token after its first, each
-    row's prompt cache repeated once per answer so that all answers run in one forward call.
-    ``answers`` is ``[answers, longest]``, padded on the right (padding is fed but never scored);
-    ``lengths`` holds each answer's true length. The prompt cache is extended in place."""
-    import torch
-
-    rows, k = passed.mask.shape[0], answers.shape[0]
-    n, device = answers.shape[1] - 1, answers.device
-    cache = passed.cache
-    cache.batch_repeat_interleave(k)
-    mask = passed.mask.repeat_interleave(k, dim=0)
-    feed = answers[:, :n].repeat(rows, 1)
-    logits = model(input_ids=feed, attention_mask=torch.cat([mask, mask.new_ones((rows * k, n))], 1),
-                   position_ids=passed.position[:, -1:].repeat_interleave(k, dim=0) + torch.arange(1, n + 1, device=device),
-                   past_key_values=cache, use_cache=True).logits.float()
-    out = logits.device  # the last layer's device when a model is split over several GPUs
-    targets = answers[:, 1:].repeat(rows, 1).to(out)
-    picked = logits.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
-    scored = torch.arange(1, n + 1, device=out)[None, :] < lengths.to(out)[:, None]
-    return (picked * scored.repeat(rows, 1)).sum(dim=-1).view(rows, k)

@@ -7,21 +7,28 @@ played by the same code with the same settings wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from deception_core.base.registry import Kind, Registry
+from deception_core.config.components import build, build_evaluator, settings_for
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
+from deception_core.contracts.capture import CaptureSpec, Sampling
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import GameOptions
+from deception_core.play.batching import resolve_batch_size
+from deception_core.play.play import choice_scorer, text_generator
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 
 @attrs.define
 class PlaySession:
     config: RunConfig
-    model: Any
+    model: Model
     backend: Any
     backend_cls: Any
     scenarios: Mapping[str, Any]
@@ -40,7 +47,6 @@ class PlaySession:
 
 def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
     """The backend's greedy generator and choice scorer, batched like the run's generation calls."""
-    from deception_core.play.play import choice_scorer, text_generator
 
     return EvaluatorContext(generate_text=text_generator(backend, max(batch_size, 4)),
                             score_choices=choice_scorer(backend, max(batch_size, 4)))
@@ -49,17 +55,14 @@ def judge_context(backend: Any, batch_size: int) -> EvaluatorContext:
 def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorContext], Any]:
     """Builds the run's judge (``--evaluator`` with its settings as the run resolved them) on a
     context: the backend's callables, or none for the key preflight."""
-    from deception_core.config.components import build_evaluator
 
     evaluator_class = registry.get(Kind.EVALUATOR, run.evaluator).load()
     params = run.params(Kind.EVALUATOR.value, run.evaluator)
     return lambda context: build_evaluator(run.evaluator, evaluator_class, params, context)
 
 
-def open_session(run: ResolvedRun, registry: Registry, model: Any, *, wrap_backend: Any = None) -> PlaySession:
+def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
-    from deception_core.config.components import build, settings_for
-    from deception_core.contracts.capture import CaptureSpec, Sampling
 
     config = run.config
     scenarios = {name: build(Kind.SCENARIO, name, registry.get(Kind.SCENARIO, name).load(),
@@ -80,7 +83,6 @@ def open_session(run: ResolvedRun, registry: Registry, model: Any, *, wrap_backe
         self_report=config.self_report,
         chat_template=model.has_chat_template,
     )
-    from deception_core.play.batching import resolve_batch_size
 
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     make_evaluator = judge_builder(registry, run)
@@ -97,7 +99,7 @@ class ModelFacts:
     description: dict[str, Any]
 
     @classmethod
-    def of(cls, model: Any) -> ModelFacts:
+    def of(cls, model: Model) -> ModelFacts:
         return cls(str(model.device), str(model.dtype), dict(model.describe()))
 
     def describe(self) -> dict[str, Any]:

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from deception_core.report.inputs import REPORT_FILE
+from deception_core.outputs.policy import check_output_file, publish_file
+from deception_core.report.html import render
+from deception_core.report.inputs import REPORT_FILE, gather
 
 
 def write_report(run_dir: str | Path, output: str | Path | None = None, *, tokenizer: Any | None = None,
@@ -15,9 +17,6 @@ def write_report(run_dir: str | Path, output: str | Path | None = None, *, token
 
     The run's own ``report.html`` is replaced; another ``output`` goes through the output policy (not
     inside a run or dataset folder, an existing file only with ``overwrite``)."""
-    from deception_core.outputs.policy import check_output_file, publish_file
-    from deception_core.report.html import render
-    from deception_core.report.inputs import gather
 
     own = Path(run_dir) / REPORT_FILE
     path = check_output_file(output, overwrite, own=own) if output else own

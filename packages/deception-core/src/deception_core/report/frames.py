@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from deception_core.base.errors import UsageError
+from deception_core.outputs.policy import publish_file
+from deception_core.report.inputs import analysis_output
+from deception_core.store.dataset import resolve_dataset_dir
 
 FORMATS = ("parquet", "csv", "jsonl")
 
@@ -33,9 +36,6 @@ def with_probe_scores(frame: Any, run_dir: str | Path) -> Any:
     """``frame`` with the best probe's per-sample scores (``probe.score`` on the analysis's scale,
     ``probe.score_raw``, ``probe.score_source``) where the run's analysis recorded a score file."""
     import pandas as pd
-
-    from deception_core.report.inputs import analysis_output
-    from deception_core.store.dataset import resolve_dataset_dir
 
     dataset_dir = resolve_dataset_dir(run_dir)
     path = analysis_output(dataset_dir.parent if dataset_dir.name == "dataset" else Path(run_dir), "scores")
@@ -72,7 +72,6 @@ def export_frame(frame: Any, path: str | Path, fmt: str, overwrite: bool = False
     """Write ``frame`` to ``path`` as ``parquet``, ``csv`` or ``jsonl``, atomically; an existing file
     only with ``overwrite`` (see `deception_core.outputs.policy.check_output_file`). CSV cells
     that would start a spreadsheet formula are neutralised (`neutralise_formulas`)."""
-    from deception_core.outputs.policy import publish_file
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")

@@ -20,6 +20,8 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import ANALYSES_MANIFEST
+from deception_core.model.loading import local_tokenizer
+from deception_core.model.spec import ModelSpec
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
 from deception_core.ui.progress import progress_bar
 
@@ -200,23 +202,8 @@ def load_tokenizer(config: dict[str, Any] | None) -> Any | None:
     if not model:
         return None
     try:
-        from transformers import AutoTokenizer
-
-        from deception_core.model.spec import ModelSpec
-
-        spec = ModelSpec.parse(model)
-        if spec.source == "embedded":
-            from deception_core.model.embedded import converted_dir
-
-            assert spec.embedded is not None  # parse sets it for every embedded source
-            location = converted_dir(spec.embedded)
-            if not (location / "tokenizer_config.json").is_file():
-                return None  # not converted on this machine; converting is too costly for a report
-            return AutoTokenizer.from_pretrained(str(location))
-        if spec.source == "local":
-            return AutoTokenizer.from_pretrained(str(spec.path))
         revision = ((config or {}).get("config") or {}).get("revision")
-        return AutoTokenizer.from_pretrained(model, revision=revision, local_files_only=True)
+        return local_tokenizer(ModelSpec.parse(model), revision)
     except Exception as error:  # any failure only means the tokens are shown without their text
         log.info("report: the tokenizer of %s is not available here (%s); tokens shown as a score strip", model, error)
         return None

@@ -4,6 +4,7 @@
 `encode` imports torch and sae-lens.
 """
 
+from deception_core.base.registry import Kind
 from deception_core.sae.compat import SaeChoice, model_names, resolve_sae, saes_for_model
 from deception_core.sae.releases import DirectorySae, sae_lens_directory
 
@@ -12,7 +13,6 @@ __all__ = ["DirectorySae", "SaeChoice", "model_names", "resolve_sae", "sae_lens_
 
 def registered_saes(registry) -> list[DirectorySae]:
     """Every SAE the plugins register (sae-lens's directory from the core, plus any plugin's own)."""
-    from deception_core.base.registry import Kind
 
     out: list[DirectorySae] = []
     for entry in registry.entries(Kind.SAE_RELEASE):

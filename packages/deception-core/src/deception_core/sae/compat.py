@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import ConfigError, UsageError
+from deception_core.model.spec import EMBEDDED_MODELS, EMBEDDED_PREFIX
 from deception_core.sae.releases import RESID_POST, DirectorySae, model_key, span, width_value
 
 log = logging.getLogger("deception.sae")
@@ -96,7 +97,6 @@ def model_names(model_id: str) -> list[str]:
     """The names a run's ``--model`` goes by, for matching against the SAE directory: the hub id;
     for an embedded model its hub name; for a local directory its folder name and the
     ``_name_or_path`` saved in its config.json."""
-    from deception_core.model.spec import EMBEDDED_MODELS, EMBEDDED_PREFIX
 
     if model_id.startswith(EMBEDDED_PREFIX):
         embedded = EMBEDDED_MODELS.get(model_id[len(EMBEDDED_PREFIX):])

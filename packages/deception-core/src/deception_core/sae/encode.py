@@ -10,7 +10,8 @@ import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample
-from deception_core.sae.compat import SaeChoice
+from deception_core.sae.compat import SaeChoice, SaeIncompatible
+from deception_core.store.dataset import activation_key
 
 log = logging.getLogger("deception.sae")
 
@@ -31,8 +32,6 @@ def load_sae(choice: SaeChoice, device: str = "cpu") -> Any:
                 "Hugging Face hub, or download it and pass --sae-path DIR"
             ) from None
     if int(sae.cfg.d_in) != int(choice.d_in or sae.cfg.d_in):
-        from deception_core.sae.compat import SaeIncompatible
-
         source = choice.path or f"{choice.release}/{choice.sae_id}"
         raise SaeIncompatible(
             f"the SAE {source} has d_in={sae.cfg.d_in} but the model is {choice.d_in} wide; it was trained on "
@@ -74,8 +73,6 @@ def encode_dataset_arrays(
     ``sae_reconstruction_mse`` / ``sae_l0`` (per position; the samples are replaced in the list);
     return the dataset's ``meta["sae"]``."""
     import attrs
-
-    from deception_core.store.dataset import activation_key
 
     for position in positions:
         matrix = arrays[activation_key(choice.layer, position)]

@@ -45,6 +45,7 @@ import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
+from deception_core.store.frames import dataset_frame
 
 SCHEMA_VERSION = 2
 #: versions this toolkit reads (older ones are upgraded on load)
@@ -126,7 +127,6 @@ class Dataset:
         ``activations=True`` adds every ``act.layer{L}.{position}`` vector column; a list of
         ``(layer, position)`` pairs adds those only.
         """
-        from deception_core.store.frames import dataset_frame
 
         return dataset_frame(self, activations)
 

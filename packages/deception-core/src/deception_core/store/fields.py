@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deception_core.config.run import to_jsonable
+
 
 def field(sample: Any, name: str, default: Any = None) -> Any:
     """``sample[name]`` for a dict, ``sample.name`` for a record; ``default`` when absent."""
@@ -19,8 +21,6 @@ def as_dict(sample: Any) -> dict[str, Any]:
     import attrs
 
     if attrs.has(type(sample)):
-        from deception_core.config.run import to_jsonable
-
         converted: dict[str, Any] = to_jsonable(sample)
         return converted
     return dict(vars(sample))

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from deception_core.store.fields import as_dict
+from deception_core.ui.progress import progress_bar
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -45,8 +46,6 @@ def dataset_frame(dataset: Any, activations: bool | Iterable[tuple[int, str]] = 
     columns = {name: _one_type([record.get(name) for record in flat]) for name in names}
     frame = pd.DataFrame(columns, index=pd.RangeIndex(len(flat)))
     if activations:
-        from deception_core.ui.progress import progress_bar
-
         pairs = ([(layer, p) for layer in dataset.layers for p in dataset.positions] if activations is True
                  else list(activations))
         bar = progress_bar(len(pairs), "activation columns", "column")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from deception_core.plugins import build_plugin_set
+from deception_core.testing.fakes import FakePlugin
+from deception_core.testing.tiny_models import save_tiny_model
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A saved tiny random Llama-shaped model with a byte-level tokenizer and no chat template."""
-    from deception_core.testing.tiny_models import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
 
@@ -16,7 +19,6 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_chat_model_dir(tmp_path_factory):
     """The same tiny model with a chat template on its tokenizer."""
-    from deception_core.testing.tiny_models import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama-chat"), "llama", chat_template=True)
 
@@ -24,7 +26,5 @@ def tiny_chat_model_dir(tmp_path_factory):
 @pytest.fixture()
 def fake_plugin_set():
     """A plugin set with the installed plugins plus the echo test scenario and judge."""
-    from deception_core.plugins import build_plugin_set
-    from deception_core.testing.fakes import FakePlugin
 
     return build_plugin_set(extra_plugins={"fake": FakePlugin()})

@@ -16,8 +16,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deception_core.base.records import Sample, Trial, from_json
-from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
+from deception_core.analyse.analyse import write_analysis_manifest
+from deception_core.base.records import ANALYSES_MANIFEST, Sample, Trial, from_json
+from deception_core.store.dataset import Dataset, atomic_write_text, read_dataset, write_dataset
 
 SCENARIOS = ("scenario_a", "scenario_b", "scenario_c", "scenario_d", "scenario_e", "scenario_f")
 CONDITIONS = {"emergent": ("high_incentive", "low_incentive"),
@@ -158,8 +159,6 @@ def _write_synthetic_probe_files(out: Path, rows: _SyntheticRows, token_scores: 
 
 def record_outputs(run_dir: Path, outputs: dict[str, str]) -> None:
     """Put a stand-in analysis, first, in the run folder's ``analyses.json`` with these files by role."""
-    from deception_core.analyse.analyse import write_analysis_manifest
-    from deception_core.base.records import ANALYSES_MANIFEST
 
     path = Path(run_dir) / ANALYSES_MANIFEST
     manifest = json.loads(path.read_text()) if path.is_file() else {}
@@ -177,8 +176,6 @@ def write_contract_scores(run_dir: str | Path, seed: int = 0) -> Path:
     ``reply_ids`` when the samples hold them (null otherwise).
     """
     import pandas as pd
-
-    from deception_core.store.dataset import read_dataset
 
     run_dir = Path(run_dir)
     dataset = read_dataset(run_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from deception_core.base.types import Message
+from deception_core import Message
 from deception_scenarios.evaluators.http_json import JudgeHTTPError
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 

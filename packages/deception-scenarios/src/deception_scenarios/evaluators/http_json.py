@@ -25,8 +25,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import DeceptionError
-from deception_core.ui.console import SHOW
+from deception_core import SHOW, DeceptionError
 
 log = logging.getLogger("deception.judge")
 

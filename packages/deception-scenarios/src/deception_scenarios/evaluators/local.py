@@ -25,10 +25,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Label
-from deception_core.config.structuring import one_of
-from deception_core.contracts.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core import Evaluator, EvaluatorContext, JudgeRequest, JudgeVerdict, Label, UsageError, one_of
 from deception_scenarios.evaluators.judge_prompt import (
     DEFAULT_MAX_DIALOGUE_CHARS,
     judge_messages,

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import attrs
 
-from deception_core.config.plugin_options import ComponentParams, RunOptions
-from deception_core.config.run import RunConfig
-from deception_core.config.structuring import option
+from deception_core import ComponentParams, RunConfig, RunOptions, option
 
 
 @attrs.frozen(kw_only=True)

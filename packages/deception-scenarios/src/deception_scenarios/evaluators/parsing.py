@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from deception_core.base.types import Label
+from deception_core import Label
 
 # Words that name a label. "honestly" is left out on purpose ("Honestly, it is deceptive").
 LABEL_WORDS: dict[str, Label] = {

@@ -41,9 +41,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from deception_core.base.errors import UsageError
-from deception_core.base.types import JudgeVerdict, Label, Message
-from deception_core.contracts.evaluator import Evaluator, EvaluatorContext, JudgeRequest
+from deception_core import Evaluator, EvaluatorContext, JudgeRequest, JudgeVerdict, Label, Message, UsageError, structure_strings
 from deception_scenarios.evaluators.http_json import EXCERPT_CHARS, JsonClient, JudgeHTTPError, RetryPolicy
 from deception_scenarios.evaluators.judge_prompt import DEFAULT_MAX_DIALOGUE_CHARS, judge_messages
 from deception_scenarios.evaluators.parsing import parse_verdict
@@ -260,7 +258,6 @@ def check_base_url(url: str, setting: str) -> None:
 
 def from_environment(name: str, service: str) -> JudgeSettings:
     """The settings the ``DECEPTION_*`` environment variables give (strings, parsed to each field's type)."""
-    from deception_core.config.structuring import structure_strings
 
     values = {field: os.environ[variable.format(service=service)] for field, variable in SETTING_ENV.items()
               if os.environ.get(variable.format(service=service), "").strip()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deception_core.base.types import Message
+from deception_core import Message
 from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseFormatError
 
 

@@ -26,8 +26,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.types import Condition, RuleVerdict
-from deception_core.config.structuring import one_of
+from deception_core import Condition, RuleVerdict, one_of
 from deception_scenarios.claims import clauses, first_choice, has_word, is_hedged, is_negated, word_span
 from deception_scenarios.game import GameState, Move, NegotiationScenario, ScenarioSettings
 from deception_scenarios.game_master import Check, majority, verdict_from_checks

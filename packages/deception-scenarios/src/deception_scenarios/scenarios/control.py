@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from deception_core.base.types import Condition, Label, RuleVerdict
+from deception_core import Condition, Label, RuleVerdict
 from deception_scenarios.game import GameState, NegotiationScenario
 
 REQUESTS = (

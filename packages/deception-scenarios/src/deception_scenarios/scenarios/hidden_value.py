@@ -11,7 +11,7 @@ import random
 import re
 from typing import Any
 
-from deception_core.base.types import Condition, RuleVerdict
+from deception_core import Condition, RuleVerdict
 from deception_scenarios.claims import EQ, GE, find_numbers, quantity_claims
 from deception_scenarios.game import GameState, NegotiationScenario
 from deception_scenarios.game_master import ACCEPT, Check, read_acceptance, verdict_from_checks

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from deception_core.base.types import Condition, RuleVerdict
+from deception_core import Condition, RuleVerdict
 from deception_scenarios.claims import clauses, find_numbers, has_word, is_negated, word_span
 from deception_scenarios.game import GameState, NegotiationScenario
 from deception_scenarios.game_master import ACCEPT, Check, read_acceptance, verdict_from_checks

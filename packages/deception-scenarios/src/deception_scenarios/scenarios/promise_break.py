@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from deception_core.base.types import Condition, RuleVerdict
+from deception_core import Condition, RuleVerdict
 from deception_scenarios.claims import clauses, has_word, is_hedged, is_negated, word_span
 from deception_scenarios.game import GameState, Move, NegotiationScenario
 from deception_scenarios.game_master import Check, verdict_from_checks

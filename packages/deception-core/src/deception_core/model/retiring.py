@@ -1,0 +1,128 @@
+"""A decoding loop that drops finished rows from the batch (generation's fast path).
+
+HF ``generate`` keeps every row of a batch until the last one ends, so a batch of 16 replies in
+which one runs to the token limit computes 16 rows for every step. Here a row leaves the batch
+(and the key/value cache) as soon as its reply is complete, so a step costs only the rows still
+writing. Each row ends exactly where ``generate`` would end it: at EOS (or padding), one step after
+one of its own stop strings appeared (so the token completing it is fed once and recorded), or
+after ``max_new_tokens + 1`` tokens (the extra token feeds the last reply token once). Sampling
+uses the same per-request seeded generators, so tokens match ``generate`` up to float noise.
+
+Used only without interventions (steering, ablation and patching hook every row at fixed steps)
+and when the model's generation config adds no logits processors of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from deception_core.model.decoding import SeededSampler
+from deception_core.model.generation import (
+    Generated,
+    GenerationRequest,
+    LayerRecorder,
+    Sampling,
+    StopTokens,
+    cut_reply,
+    reply_text,
+)
+from deception_core.model.padding import mask_positions, pad_batch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+#: generation-config settings that would make ``generate`` change the logits; when any is set
+#: generation falls back to ``generate``
+_PROCESSORS = ("repetition_penalty", "no_repeat_ngram_size", "bad_words_ids", "suppress_tokens",
+               "begin_suppress_tokens", "min_length", "min_new_tokens", "encoder_repetition_penalty",
+               "sequence_bias", "forced_bos_token_id", "forced_eos_token_id")
+_NEUTRAL: tuple[object, ...] = (None, 0, 1.0, [], ())
+
+
+def plain_generation_config(hf_model: PreTrainedModel) -> bool:
+    """Whether ``generate`` with ``do_sample=False`` would only pick the highest logit."""
+    config = getattr(hf_model, "generation_config", None)
+    return config is None or all(getattr(config, name, None) in _NEUTRAL for name in _PROCESSORS)
+
+
+@torch.inference_mode()
+def generate_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
+                      requests: Sequence[GenerationRequest], sampling: Sampling, layers_module: torch.nn.ModuleList,
+                      layers: Sequence[int], device: torch.device) -> list[Generated]:
+    from transformers import DynamicCache
+
+    ids, mask = pad_batch([r.prompt_ids for r in requests], stop.pad_id, side="left")
+    ids, mask = ids.to(device), mask.to(device)
+    n = len(requests)
+    record = any(r.capture for r in requests)
+    sampler = None
+    if not sampling.greedy:
+        sampler = SeededSampler([r.seed for r in requests], sampling.temperature, sampling.top_p, device)
+    generators = sampler.generators if sampler is not None else []
+    stops = [tuple(s for s in r.stop if s) for r in requests]
+    window = 2 + max((len(s) for row in stops for s in row), default=0)
+    ends = set(stop.eos_ids) | {stop.pad_id}
+    tokens: list[list[int]] = [[] for _ in range(n)]
+    hit_at = [-1] * n
+    active = list(range(n))
+    step_rows: list[list[int]] = []  # which request each row of each forward pass belongs to
+    recorder = LayerRecorder(layers_module, layers, record, ())
+    cache = DynamicCache(config=hf_model.config)
+    position = mask_positions(mask)
+    try:
+        out = hf_model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1)
+        position = position[:, -1:]
+        while True:
+            step_rows.append(list(active))
+            logits = out.logits[:, -1, :].float()
+            if sampler is not None:
+                sampler.generators = [generators[i] for i in active]
+                logits = sampler(None, logits)
+            chosen = logits.argmax(dim=-1).tolist()
+            keep = []
+            for slot, (row, token) in enumerate(zip(active, chosen, strict=True)):
+                tokens[row].append(token)
+                if token in ends or hit_at[row] >= 0 or len(tokens[row]) > requests[row].max_new_tokens:
+                    continue
+                if stops[row]:
+                    tail = tokenizer.decode(tokens[row][-window:], skip_special_tokens=False)
+                    if any(s in tail for s in stops[row]):
+                        hit_at[row] = len(tokens[row])
+                keep.append(slot)
+            if not keep:
+                break
+            if len(keep) < len(active):
+                # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
+                # but indexes each layer's tensors with it, which a list of ints serves on any device)
+                cache.batch_select_indices(keep)  # type: ignore[arg-type]
+                index = torch.tensor(keep, device=device)
+                mask, position = mask[index], position[index]
+                active = [active[k] for k in keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            position = position + 1
+            fed = torch.tensor([[tokens[row][-1]] for row in active], dtype=torch.long, device=device)
+            out = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
+                           use_cache=True, logits_to_keep=1)
+    finally:
+        recorder.remove()
+    states = _per_row_states(recorder, step_rows, n) if record else [None] * n
+    results = []
+    for row, request in enumerate(requests):
+        reply, stopped_by = cut_reply(stop, request, tokens[row], hit_at[row])
+        results.append(Generated(tuple(request.prompt_ids), reply, reply_text(tokenizer, reply, request.stop),
+                                 stopped_by, states[row]))
+    return results
+
+
+def _per_row_states(recorder: LayerRecorder, step_rows: list[list[int]], n: int) -> list[torch.Tensor | None]:
+    """``[steps, n_layers, d]`` per request, from per-step tensors over the rows still active."""
+    per_row: list[list[torch.Tensor]] = [[] for _ in range(n)]
+    for step, rows in enumerate(step_rows):
+        stacked = torch.stack([recorder.steps[layer][step].float().cpu() for layer in recorder.layers], dim=1)
+        for slot, row in enumerate(rows):
+            per_row[row].append(stacked[slot])
+    return [torch.stack(items) if items else None for items in per_row]
