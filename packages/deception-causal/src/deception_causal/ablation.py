@@ -19,6 +19,7 @@ from deception_causal.stats import compare_with_null, describe_effect
 
 
 class DirectionalAblation(GenerationTest):
+    """Project the direction out during generation and measure the change in deception (``ablation``)."""
     name = "ablation"
 
     def result(self, run: CausalRun) -> dict[str, Any]:

@@ -24,6 +24,7 @@ LARGE_DATA_CELLS = 2_000_000
 
 @attrs.frozen(kw_only=True)
 class ProbeSettings:
+    """The probe analysis's settings (``components: {analysis: {probes: {...}}}`` in a ``--config`` file)."""
     seed: int = 0  # seeds the grouped folds and every other random choice of the analysis
     n_folds: int = attrs.field(default=5, validator=_positive)  # outer folds, grouped by trial
     inner_folds: int = attrs.field(default=2, validator=_positive)  # validation folds inside each training set

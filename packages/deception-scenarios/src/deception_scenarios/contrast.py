@@ -123,6 +123,7 @@ class InstructedPairs(StatementSet):
 
 
 def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
+    """Write the instructed-pairs records to ``path`` as JSON Lines, ready for ``deception capture``."""
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in instructed_pairs(**kwargs)), encoding="utf-8")
     return path
