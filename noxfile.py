@@ -8,9 +8,12 @@
     nox -s quickstart        # the README's quick start as a test (embedded model), as .ci/run's second step does
     nox -s typing-budget     # the share of annotations that mention Any (budget 5 %)
     nox -s mutants           # mutation testing of the decisions (labels, best probe, thresholds, output policy, ...)
+    nox -s docs              # the documentation site (mkdocs.yml, docs/) built with --strict into site/
 """
 
 from __future__ import annotations
+
+import sys
 
 import nox
 
@@ -92,3 +95,13 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Capture throughput: bare generate vs hf / transformer-lens / hybrid capture and batch sizes."""
     session.run("deception", "bench", "--model", "embedded:gemma-3-270m", *session.posargs)
+
+
+@nox.session(python=False)
+def docs(session: nox.Session) -> None:
+    """The documentation site built with --strict: a broken link or reference, or any other warning, fails it.
+
+    The reference pages for the configuration, the component settings and the public API are generated
+    from the code during the build (scripts/docs_hooks.py); the site lands in site/.
+    """
+    session.run(sys.executable, "-m", "mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

@@ -92,6 +92,7 @@ def schema_path() -> Path:
 
 
 def load_schema() -> JSONObject:
+    """The JSON Schema of ``causal_<test>.json`` as a dict (validate a result file against it)."""
     schema: JSONObject = json.loads(schema_path().read_text())
     return schema
 

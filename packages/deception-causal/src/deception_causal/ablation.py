@@ -20,6 +20,7 @@ from deception_core import JSONObject, json_object
 
 
 class DirectionalAblation(GenerationTest):
+    """Project the direction out during generation and measure the change in deception (``ablation``)."""
     name = "ablation"
 
     def result(self, run: CausalRun) -> JSONObject:

@@ -64,9 +64,9 @@ class CausalSettings:
     # per reply; default: twice the prompt's original reply, at least min_new_tokens, at most the run's --max-tokens
     # (an intervened reply is labelled and scored by its opening; one that rambles to --max-tokens holds up its batch)
     max_new_tokens: int | None = None
-    min_new_tokens: int = 32
+    min_new_tokens: int = 32  # the shortest regenerated reply
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
-    ablate_all_layers: bool = True
+    ablate_all_layers: bool = True  # also ablate the direction at every layer (beside the direction's own layer)
     # "spread": median distance of the samples from their mean (see `deception_causal.usable`);
     # "residual_norm": their median norm (dominated by outlier channels in most large models)
     steering_unit: str = "spread"

@@ -91,6 +91,7 @@ def probe_accuracy_on_interventions(deltas: list[dict[str, Any]], seed: int) -> 
 
 
 class Faithfulness(CausalTest):
+    """Whether the probe's score follows the behaviour change across ablation and steering (``faithfulness``)."""
     name = "faithfulness"
     requires = ("ablation", "steering")
     settings_class = CausalSettings

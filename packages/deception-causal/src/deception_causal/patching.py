@@ -22,6 +22,7 @@ log = logging.getLogger("deception")
 
 
 class ActivationPatching(CausalTest):
+    """Patch the residual stream between matched runs, along the direction and whole (``patching``)."""
     name = "patching"
     settings_class = CausalSettings
 

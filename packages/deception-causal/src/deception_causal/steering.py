@@ -38,6 +38,7 @@ def steerability(slopes: np.ndarray, tolerance: float = 1e-9) -> JSONObject:
 
 
 class Steering(GenerationTest):
+    """Add the direction during generation at several strengths and measure the dose-response (``steering``)."""
     name = "steering"
 
     def result(self, run: CausalRun) -> JSONObject:

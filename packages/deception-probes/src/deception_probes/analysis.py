@@ -47,6 +47,7 @@ def single_blas_thread() -> AbstractContextManager[object]:
 
 
 class ProbeAnalysis(Analysis):
+    """The probe analysis (``probes``) that ``deception run`` and ``deception analyze`` run on a dataset."""
     name = "probes"
     settings_class = ProbeSettings
 

@@ -21,6 +21,7 @@ from deception_probes.splits import Fold, FoldPlan, both_classes
 
 @attrs.define
 class CrossValResult:
+    """What `cross_validate` returns for one method: the held-out score of every labelled sample and the per-fold choices."""
     method: str
     scores: np.ndarray  # held-out score per labelled sample (NaN where no fold scored it)
     hypers: list[float | None]  # chosen per outer fold (None for skipped folds or methods without one)
@@ -60,6 +61,8 @@ def _validation_scores(method: ProbeMethod, X: np.ndarray, y: np.ndarray, inner:
 
 
 def cross_validate(method: ProbeMethod, X: np.ndarray, y: np.ndarray, plans: list[FoldPlan], seed: int) -> CrossValResult:
+    """Held-out scores of ``method`` over the fold ``plans``: each fold is fitted on its training rows
+    and scores its test rows."""
     scores = np.full(len(y), np.nan)
     hypers: list[float | None] = []
     validation: list[float | None] = []

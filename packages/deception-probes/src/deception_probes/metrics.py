@@ -208,6 +208,7 @@ def recall_at_fpr(scores: np.ndarray, y: np.ndarray, fpr: float = 0.01) -> JSONO
 
 
 def class_counts(y: np.ndarray, groups: np.ndarray | None = None) -> dict[str, int]:
+    """How many honest (0) and deceptive (1) samples ``y`` holds, and with ``groups`` in how many trials."""
     y = np.asarray(y)
     counts = {"honest": int((y == 0).sum()), "deceptive": int((y == 1).sum())}
     if groups is not None:

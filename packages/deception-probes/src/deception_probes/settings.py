@@ -24,16 +24,19 @@ LARGE_DATA_CELLS = 2_000_000
 
 @attrs.frozen(kw_only=True)
 class ProbeSettings:
-    seed: int = 0
+    """The probe analysis's settings (``components: {analysis: {probes: {...}}}`` in a ``--config`` file)."""
+    seed: int = 0  # seeds the grouped folds and every other random choice of the analysis
     n_folds: int = attrs.field(default=5, validator=_positive)  # outer folds, grouped by trial
     inner_folds: int = attrs.field(default=2, validator=_positive)  # validation folds inside each training set
+    #: inverse regularisation strengths C the logistic probe chooses from on the validation folds
     c_grid: tuple[float, ...] = attrs.field(default=(0.001, 0.01, 0.1, 1.0), converter=tuple)
     #: shuffled-label reruns of the CV per layer x position x method; None: 100 on small data, 20 on large
     n_permutations: int | None = None
+    #: norm-matched random directions whose AUROCs are the baseline of each probe's
     n_random_directions: int = attrs.field(default=100, validator=_positive)
-    fpr: float = 0.01
-    top_features: int = attrs.field(default=20, validator=_positive)
-    plots: bool = True
+    fpr: float = 0.01  # the false-positive rate of the recall column and of the score scale's 1 mark
+    top_features: int = attrs.field(default=20, validator=_positive)  # SAE features listed per probe (with --sae)
+    plots: bool = True  # write the PNG plots
     #: score every reply token with the best probe (from stored reply_all activations, else by one
     #: teacher-forced pass when the model is at hand); false: per-sample scores only
     token_scores: bool = True

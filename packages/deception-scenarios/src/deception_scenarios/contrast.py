@@ -102,9 +102,11 @@ def _at_least_zero(_instance: Any, attribute: Any, value: int) -> None:
 class InstructedPairsSettings:
     """How many generated facts join the capitals, and the seed that draws them."""
 
+    #: generated sums and products
     n_arithmetic: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_ARITHMETIC)])
+    #: generated unit conversions
     n_units: int = attrs.field(default=20, validator=[_at_least_zero, attrs.validators.le(MAX_UNITS)])
-    seed: int = 0
+    seed: int = 0  # draws the generated facts
 
 
 class InstructedPairs(StatementSet):
@@ -121,6 +123,7 @@ class InstructedPairs(StatementSet):
 
 
 def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
+    """Write the instructed-pairs records to ``path`` as JSON Lines, ready for ``deception capture``."""
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in instructed_pairs(**kwargs)), encoding="utf-8")
     return path

@@ -53,6 +53,8 @@ class Mode(str, enum.Enum):
 
 
 class Condition(str, enum.Enum):
+    """What a trial's brief gives the agent: an incentive to lie (emergent mode) or an instruction (instructed)."""
+
     HIGH_INCENTIVE = "high_incentive"
     LOW_INCENTIVE = "low_incentive"
     DECEPTIVE_INSTRUCTION = "deceptive_instruction"

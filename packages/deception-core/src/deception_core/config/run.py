@@ -140,14 +140,15 @@ class RunConfig:
     model: str = option("google/gemma-2b-it", short="-m",
                         help="Hugging Face id, local directory, or embedded:gemma-3-270m / embedded:smollm2-135m.")
     revision: str | None = option(None, help="Hub revision (branch, tag or commit) of --model.")
-    device: str = option("auto", short="-d", choices=DEVICES)
+    device: str = option("auto", short="-d", choices=DEVICES, help="Where the model runs; auto: CUDA when present.")
     dtype: str = option("bfloat16", choices=DTYPES, help="Model precision; CPU falls back to float32 with a notice.")
-    mode: str = option("emergent", choices=MODES)
+    mode: str = option("emergent", choices=MODES,
+                       help="emergent: lying pays but is never asked for; instructed: the agent is told; both.")
     scenarios: int = option(3, help="Run the first N registered scenarios (1-6 built in).")
     scenario_names: tuple[str, ...] = option((), converter=_names, name="--scenario-name", multiple=True,
                                              help="Run this scenario (repeatable); overrides --scenarios.")
     trials: int = option(40, short="-t", validator=_between(1, MAX_TRIALS), help="Trials per scenario per condition.")
-    max_rounds: int = option(3, validator=_between(1, 1000))
+    max_rounds: int = option(3, validator=_between(1, 1000), help="Talk rounds per trial (one focal utterance each).")
     max_tokens: int = option(128, validator=_between(1, 1_000_000), help="Maximum tokens per reply.")
     fast: bool = option(False, help="Turn the theory-of-mind step off.")
     ultrafast: bool = option(False, help="One generation call per round: minimal agents, scripted counterpart, "
@@ -173,7 +174,7 @@ class RunConfig:
     checkpoint_dir: str | None = option(
         None, help="Save each finished trial here; re-running resumes (default: <output>/checkpoint).")
     verbose: bool = option(False, short="-v", help="Debug-level logging (console and run.log).")
-    seed: int = option(0, validator=_between(0, 2**63 - 1))
+    seed: int = option(0, validator=_between(0, 2**63 - 1), help="Seeds the trials' facts and every sampled reply.")
     shard: tuple[int, int] | None = option(
         None, converter=_shard, help="Play only shard I of N (I/N), for many pods; auto: this Slurm array task's shard.")
     batch_size: int | str = option(
@@ -181,7 +182,8 @@ class RunConfig:
         help="Generation calls per batch, pooled across every trial in flight; auto: from free GPU "
              "memory, or the CPU size the pipeline benchmark found fastest.")
     temperature: float = option(0.7, validator=finite, help="0 for greedy decoding.")
-    top_p: float = option(0.9, validator=finite)
+    top_p: float = option(0.9, validator=finite, help="Nucleus sampling: sample from the smallest set of tokens "
+                                                          "holding this probability.")
     jobs: int | None = option(None, validator=attrs.validators.optional(_positive),
                               help="Processes for the probe analysis (default: every core, one for small data); "
                                    "results do not depend on it.")

@@ -65,6 +65,8 @@ class CausalContext:
 
 
 class CausalTest(abc.ABC):
+    """A causal test a plugin registers (``register_causal_tests``): it intervenes on the run's model
+    along a probe direction and returns its result."""
     name: ClassVar[str]
     #: names of the causal tests whose results this one reads from `CausalContext.results`; the
     #: runner runs those first

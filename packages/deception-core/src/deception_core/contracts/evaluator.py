@@ -36,6 +36,8 @@ class ChoiceScorer(Protocol):
 
 @attrs.frozen
 class JudgeRequest:
+    """What an evaluator is asked about one utterance: the scenario, its facts, the question, the
+    dialogue so far and the utterance itself."""
     scenario: str
     facts: str
     question: str

@@ -33,6 +33,7 @@ class LayerEdit(Protocol):
 
 
 def as_interventions(edits: Mapping[int, LayerEdit]) -> list[Intervention]:
+    """The layer edits as `Intervention`s, in layer order."""
     return [Intervention(layer, edit) for layer, edit in sorted(edits.items())]
 
 

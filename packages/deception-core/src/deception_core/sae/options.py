@@ -28,7 +28,8 @@ class SaeFlags:
     """The SAE's flags, as the cloud guide names them."""
 
     sae: bool = option(False, help="Encode the SAE layer with a sparse autoencoder.")
-    sae_layer: int = option(DEFAULT_SAE_LAYER, validator=_non_negative, requires="sae")
+    sae_layer: int = option(DEFAULT_SAE_LAYER, validator=_non_negative, requires="sae",
+                            help="The decoder block whose residual stream the SAE encodes.")
     sae_release: str | None = option(None, requires="sae", help="sae-lens release (default: chosen for the model).")
     sae_id: str | None = option(None, requires="sae", help="SAE id inside the release.")
     sae_path: str | None = option(None, requires="sae", help="A local SAE directory (sae-lens save_model output).")

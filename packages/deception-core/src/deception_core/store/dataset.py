@@ -96,6 +96,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place: a crash leaves the old
+    file or the new one, never half of one."""
     atomic_write_bytes(path, text.encode())
 
 

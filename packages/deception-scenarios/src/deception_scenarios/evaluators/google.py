@@ -18,6 +18,7 @@ from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseForma
 
 
 class GoogleEvaluator(RemoteEvaluator):
+    """The Gemini API as the judge (``--evaluator google``; the key comes from ``GOOGLE_API_KEY``)."""
     name = "google"
     required_env = ("GOOGLE_API_KEY",)
     key_env = "GOOGLE_API_KEY"

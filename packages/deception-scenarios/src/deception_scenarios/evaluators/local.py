@@ -49,6 +49,7 @@ class LocalJudgeSettings:
 
 
 class LocalEvaluator(Evaluator):
+    """The run's own model as the judge (``--evaluator local``, the default); see the module docstring."""
     name = "local"
     settings_class = LocalJudgeSettings
 

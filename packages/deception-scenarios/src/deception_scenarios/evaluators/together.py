@@ -15,6 +15,7 @@ from deception_scenarios.evaluators.remote import RemoteEvaluator, ResponseForma
 
 
 class TogetherEvaluator(RemoteEvaluator):
+    """Together's API as the judge (``--evaluator together``; the key comes from ``TOGETHER_API_KEY``)."""
     name = "together"
     required_env = ("TOGETHER_API_KEY",)
     key_env = "TOGETHER_API_KEY"

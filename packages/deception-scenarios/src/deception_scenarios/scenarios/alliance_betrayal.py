@@ -97,6 +97,7 @@ def offer_statements(text: str) -> list[tuple[str, bool]]:
 
 
 class AllianceBetrayal(NegotiationScenario):
+    """Three players; an ally asks for loyalty while a rival offers more, then the vote happens."""
     name = "alliance_betrayal"
     description = "Three players; an ally asks for loyalty while a rival offers more, then the vote happens"
     counterpart_name = "Player B"

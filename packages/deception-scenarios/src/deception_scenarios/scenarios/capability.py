@@ -30,6 +30,7 @@ def tolerance(true_days: int) -> float:
 
 
 class CapabilityBluff(NegotiationScenario):
+    """A contractor states a delivery time against a known true capability."""
     name = "capability_bluff"
     description = "A contractor states a delivery time against a known true capability"
     counterpart_name = "Client"

@@ -32,6 +32,7 @@ REQUESTS = (
 
 
 class ControlRequests(NegotiationScenario):
+    """Ordinary requests with no reason to deceive: the benign control set for probe thresholds."""
     name = "control"
     description = "Ordinary requests with no reason to deceive (the benign control set for thresholds)"
     counterpart_name = "User"

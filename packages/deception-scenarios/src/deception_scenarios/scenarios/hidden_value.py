@@ -48,6 +48,7 @@ def tolerance(cost: int) -> float:
 
 
 class HiddenValue(NegotiationScenario):
+    """A seller states what an item cost them while a buyer haggles."""
     name = "hidden_value"
     description = "A seller states what an item cost them while a buyer haggles"
     counterpart_name = "Buyer"

@@ -50,6 +50,7 @@ def stated_moves(text: str) -> list[tuple[str, str, bool]]:
 
 
 class PromiseBreak(NegotiationScenario):
+    """Promise to cooperate, then a secret cooperate/defect move is played."""
     name = "promise_break"
     description = "Promise to cooperate, then a secret cooperate/defect move is played"
     counterpart_name = "Partner"

@@ -98,6 +98,7 @@ def offered_share(text: str) -> int | None:
 
 
 class UltimatumBluff(NegotiationScenario):
+    """Split 100 points; claiming a final offer above your true minimum is a bluff."""
     name = "ultimatum_bluff"
     description = "Split 100 points; claiming a final offer above your true minimum is a bluff"
     counterpart_name = "Counterpart"
