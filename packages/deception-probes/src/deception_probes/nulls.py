@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Hashable
 
 import attrs
 import numpy as np
@@ -62,7 +62,7 @@ def _trial_rows(groups: np.ndarray, plans: list[FoldPlan]) -> list[tuple[int, np
     return [(int(fold[rows[0]]), rows) for rows in (np.flatnonzero(codes == g) for g in range(len(names)))]
 
 
-def _log_multinomial(keys: list[Any]) -> float:
+def _log_multinomial(keys: list[Hashable]) -> float:
     from collections import Counter
 
     counts = Counter(keys)
@@ -71,12 +71,12 @@ def _log_multinomial(keys: list[Any]) -> float:
 
 def _log_distinct(y: np.ndarray, trials: list[tuple[int, np.ndarray]], level: str) -> float:
     """Natural log of the number of distinct labellings reachable at ``level``."""
-    strata: dict[tuple[int, int], list[Any]] = {}
+    strata: dict[tuple[int, int], list[Hashable]] = {}
     within = 0.0
     for fold, rows in trials:
         labels = y[rows]
         if level == "trials":
-            key: Any = tuple(labels.tolist())
+            key: Hashable = tuple(labels.tolist())
         else:
             key = int(labels.sum())
             within += math.lgamma(len(rows) + 1) - math.lgamma(key + 1) - math.lgamma(len(rows) - key + 1)

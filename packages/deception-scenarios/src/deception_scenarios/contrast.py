@@ -93,7 +93,7 @@ def instructed_pairs(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -
     return records
 
 
-def _at_least_zero(_instance: Any, attribute: Any, value: int) -> None:
+def _at_least_zero(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must be 0 or more, got {value}")
 

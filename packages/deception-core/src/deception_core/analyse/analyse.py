@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from deception_core.base.records import ANALYSES_MANIFEST, AnalysisReport, ProbeDirection
 from deception_core.base.registry import Kind, Registry
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, JSONValue
 from deception_core.config.components import build
 from deception_core.contracts.analysis import Analysis
 from deception_core.store.dataset import Dataset, atomic_write_text, sha256_file
@@ -24,7 +23,7 @@ log = logging.getLogger("deception")
 RUN_DEFAULTS = ("seed", "jobs")
 
 
-def analysis_params(analysis_class: type, params: Mapping[str, Any], options: Mapping[str, Any]) -> JSONObject:
+def analysis_params(analysis_class: type, params: Mapping[str, JSONValue], options: Mapping[str, JSONValue]) -> JSONObject:
     """``params`` with the run-wide ``seed`` and ``jobs`` filled in where the analysis's settings have them."""
     settings_class = getattr(analysis_class, "settings_class", None)
     if settings_class is None:
@@ -34,8 +33,8 @@ def analysis_params(analysis_class: type, params: Mapping[str, Any], options: Ma
     return {**defaults, **params}
 
 
-def build_analyses(registry: Registry, options: Mapping[str, Any],
-                   components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Analysis]:
+def build_analyses(registry: Registry, options: Mapping[str, JSONValue],
+                   components: Mapping[str, Mapping[str, JSONValue]] | None = None) -> dict[str, Analysis]:
     """Every registered analysis, built with its settings (``components.analysis.<name>``, structured
     once by `deception_core.config.components.build`, unknown keys refused) before any of them runs."""
 
@@ -48,7 +47,7 @@ def build_analyses(registry: Registry, options: Mapping[str, Any],
 
 
 def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: JSONObject,
-                 components: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AnalysisReport]:
+                 components: Mapping[str, Mapping[str, JSONValue]] | None = None) -> dict[str, AnalysisReport]:
     """Every registered analysis's report, by analysis name, in registration order. ``options`` holds
     the run-wide inputs (``seed``, ``jobs``, ``train_from``, ``control``, and ``datasets``: those
     already read and verified, by path); ``components`` each analysis's own parameters by name."""

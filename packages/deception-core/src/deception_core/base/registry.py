@@ -64,7 +64,7 @@ class Entry:
 
     kind: Kind
     name: str
-    factory: Callable[[], Any]
+    factory: Callable[[], object]
     summary: str
     provider: Provider
     metadata: JSONObject = attrs.field(factory=dict)
@@ -143,7 +143,7 @@ class KindRegistry:
     def add(
         self,
         name: str,
-        factory: Callable[[], Any] | str,
+        factory: Callable[[], object] | str,
         *,
         summary: str,
         **metadata: Any,

@@ -123,7 +123,7 @@ class Evaluator(abc.ABC):
         """Label one utterance."""
 
 
-def describe_judge(name: str, settings: Any) -> JSONObject:
+def describe_judge(name: str, settings: object) -> JSONObject:
     """``{"name": ..., <each setting>: value}``: how a judge is recorded (JSON-ready)."""
 
     record: JSONObject = {"name": name}

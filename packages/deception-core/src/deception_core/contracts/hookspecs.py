@@ -169,7 +169,7 @@ def before_run(config: RunConfig) -> None:
 
 
 @hookspec
-def after_run(config: RunConfig, results: Any) -> None:
+def after_run(config: RunConfig, results: object) -> None:
     """Observe a finished run (for example to upload artefacts).
 
     :param config: the run's `deception_core.config.run.RunConfig`, as given.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from deception_core.base.records import Trial
 
@@ -11,7 +10,7 @@ from deception_core.base.records import Trial
 CALLS_PER_ROUND = {"default": 3, "fast": 2, "ultrafast": 1}
 
 
-def agent_setting(result_config: Mapping[str, Any]) -> str:
+def agent_setting(result_config: Mapping[str, object]) -> str:
     if result_config.get("ultrafast"):
         return "ultrafast"
     return "fast" if result_config.get("fast") else "default"
@@ -27,7 +26,7 @@ def _rounds_played(trial: Trial) -> int:
     return int(value) if isinstance(value, (int, float, str)) else 0
 
 
-def call_summary(trials: Sequence[Trial], result_config: Mapping[str, Any]) -> str:
+def call_summary(trials: Sequence[Trial], result_config: Mapping[str, object]) -> str:
     """One line: calls made per trial and per talk round, and the saving against the other settings."""
     if not trials:
         return "generation calls: none (no trials)"

@@ -8,14 +8,14 @@ from deception_core.base.types import JSONObject
 from deception_core.config.run import to_jsonable
 
 
-def field(sample: Any, name: str, default: Any = None) -> Any:
+def field(sample: object, name: str, default: object = None) -> Any:
     """``sample[name]`` for a dict, ``sample.name`` for a record; ``default`` when absent."""
     if isinstance(sample, dict):
         return sample.get(name, default)
     return getattr(sample, name, default)
 
 
-def as_dict(sample: Any) -> JSONObject:
+def as_dict(sample: object) -> JSONObject:
     """A sample as a plain dict (records are converted with attrs when they are attrs classes)."""
     if isinstance(sample, dict):
         return dict(sample)

@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from deception_core.base.types import JSONObject, JSONValue, json_object
 
@@ -106,7 +105,7 @@ class Browser:
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(BrowserError, OSError):
             self.call("Browser.close", session=False)
         try:
