@@ -8,7 +8,6 @@ choose layer, position and method; the outer test fold is never looked at while 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import attrs
 import numpy as np
@@ -42,11 +41,11 @@ class CrossValResult:
 
 
 def _validation_scores(method: ProbeMethod, X: np.ndarray, y: np.ndarray, inner: list[Fold],
-                       seed: int) -> tuple[dict[Any, float], dict[Any, np.ndarray]]:
+                       seed: int) -> tuple[dict[float | None, float], dict[float | None, np.ndarray]]:
     """Mean validation AUROC per hyper-parameter value (folds whose validation part lacks a class are
     skipped), and per value the validation score of every training row (NaN where no fold scored it)."""
     grid = method.hyper_grid or (method.default_hyper,)
-    per_hyper: dict[Any, list[float]] = {h: [] for h in grid}
+    per_hyper: dict[float | None, list[float]] = {h: [] for h in grid}
     scores = {h: np.full(len(y), np.nan) for h in grid}
     for itr, iva in inner:
         if not both_classes(y[itr]) or not both_classes(y[iva]):

@@ -4,11 +4,12 @@ norm-matched random directions at the selected cell already break the model."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deception_core import ProbeDirection
+from deception_core import JSONValue, ProbeDirection, json_number
 
 if TYPE_CHECKING:
     from deception_core import Dataset
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 N_ALTERNATIVES = 3
 
 
-def probe_direction(probe: LinearProbe, best: dict[str, Any]) -> ProbeDirection:
+def probe_direction(probe: LinearProbe, best: Mapping[str, JSONValue]) -> ProbeDirection:
     """The selected probe (fitted on every labelled sample) as a `ProbeDirection`; ``best`` is the
     results document's ``best`` entry, whose file holds the same vector and bias."""
     provenance = {"analysis": "probes", "method": best.get("method"), "file": best.get("file"),
                   "probe_auroc": best.get("auroc"), "probe_nested_auroc": best.get("nested_auroc"),
                   "selected_on": best.get("selected_on"), "rank": 0}
-    return ProbeDirection(int(best["layer"]), str(best["position"]), probe.direction, float(probe.bias), "probe",
+    return ProbeDirection(int(json_number(best["layer"])), str(best["position"]), probe.direction, float(probe.bias), "probe",
                           provenance)
 
 

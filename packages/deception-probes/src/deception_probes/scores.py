@@ -185,7 +185,7 @@ def write_score_files(dataset: Dataset, out_dir: Path, best: tuple[int, str, str
     reductions = {"token_score_mean": np.full(n, np.nan), "token_score_max": np.full(n, np.nan),
                   "token_score_last": np.full(n, np.nan)}
     if tokens is not None:
-        columns: dict[str, list[Any]] = {"row": [], "token_index": [], "token_id": [], "score": [], "score_raw": []}
+        columns: dict[str, list[float | None]] = {"row": [], "token_index": [], "token_id": [], "score": [], "score_raw": []}
         for i, states in tokens:
             if not len(states):
                 continue

@@ -4,14 +4,12 @@ with the valid ones); ``seed`` and ``jobs`` default to the run's."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from deception_core import JSONObject, UsageError
 
 
-def _positive(instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 0:
         raise UsageError(f"probe setting {attribute.name} must be >= 0, got {value}")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ import attrs
 import numpy as np
 
 from deception_core.base.records import ANALYSES_MANIFEST
+from deception_core.base.types import JSONObject, JSONValue, json_object
 from deception_core.model.loading import local_tokenizer
 from deception_core.model.spec import ModelSpec
 from deception_core.store.dataset import Dataset, DatasetError, read_dataset, sha256_file
@@ -90,7 +92,7 @@ def _plain_name(name: object) -> bool:
     return not path.is_absolute() and ".." not in path.parts
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+def read_manifest(run_dir: Path) -> JSONObject | None:
     """``analyses.json``, its shape checked and every file it lists checked against its sha256
     (exit 2 naming the file on a mismatch); None without one. A manifest of an earlier version (no
     ``sha256``) is read with a warning."""
@@ -111,7 +113,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
     if sums is None:
         log.warning("%s records no checksums (written by an earlier version); the analysis files are not verified",
                     path)
-        return manifest
+        checked: JSONObject = manifest
+        return checked
     if not isinstance(sums, dict) or not all(_plain_name(k) and isinstance(v, str) for k, v in sums.items()):
         raise _malformed(path, "'sha256' is not an object of file names in the run folder to digests")
     for entry in manifest["analyses"].values():
@@ -125,23 +128,24 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
             raise DatasetError(f"{file} does not match the sha256 recorded in {ANALYSES_MANIFEST}: it was changed after "
                                "the analysis wrote it. Restore it, or re-create the analysis files with "
                                "`deception analyze RUN_DIR`")
-    return manifest
+    verified: JSONObject = manifest
+    return verified
 
 
-def analysis_output(run_dir: Path, role: str, manifest: dict[str, Any] | None = None) -> Path | None:
+def analysis_output(run_dir: Path, role: str, manifest: Mapping[str, JSONValue] | None = None) -> Path | None:
     """The file the first analysis recorded for ``role`` in ``analyses.json``, when it exists (checked
     against its checksum: `read_manifest`)."""
     if manifest is None:
         manifest = read_manifest(Path(run_dir)) or {}
-    for entry in (manifest.get("analyses") or {}).values():
-        name = ((entry or {}).get("outputs") or {}).get(role)
+    for entry in json_object(manifest.get("analyses") or {}).values():
+        name = json_object(json_object(entry or {}).get("outputs") or {}).get(role)
         if name:
-            path = Path(run_dir) / name
+            path = Path(run_dir) / str(name)
             return path if path.is_file() else None
     return None
 
 
-def read_scores(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[int, SampleScore]:
+def read_scores(run_dir: Path, manifest: Mapping[str, JSONValue] | None = None) -> dict[int, SampleScore]:
     path = analysis_output(run_dir, "scores", manifest)
     if path is None:
         return {}
@@ -162,7 +166,7 @@ def read_scores(run_dir: Path, manifest: dict[str, Any] | None = None) -> dict[i
 
 
 def read_token_scores(run_dir: Path, tokenizer: PreTrainedTokenizerBase | None,
-                      manifest: dict[str, Any] | None = None) -> dict[int, TokenScores]:
+                      manifest: Mapping[str, JSONValue] | None = None) -> dict[int, TokenScores]:
     path = analysis_output(run_dir, "token_scores", manifest)
     if path is None:
         return {}

@@ -36,7 +36,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -45,6 +45,7 @@ import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
+from deception_core.base.types import JSONObject, JSONValue
 from deception_core.store.frames import dataset_frame
 from deception_core.store.meta import DatasetMeta, as_dataset_meta
 
@@ -101,7 +102,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def jsonl(records: Iterable[dict[str, Any]]) -> str:
+def jsonl(records: Iterable[Mapping[str, object]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
 
 
@@ -172,7 +173,7 @@ class Dataset:
         """The exact prompt token ids of sample ``row``."""
         return [int(i) for i in self.ragged("prompt_ids", row)]
 
-    def column(self, name: str) -> list[Any]:
+    def column(self, name: str) -> list[object]:
         """One field of every sample, in row order."""
         return [getattr(sample, name) for sample in self.samples]
 
@@ -300,17 +301,17 @@ def _reply_id_arrays(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
     return {f"{REPLY_IDS}/values": values, f"{REPLY_IDS}/offsets": offsets}
 
 
-def _upgrade_v1_sample(record: dict[str, Any]) -> dict[str, Any]:
+def _upgrade_v1_sample(record: Mapping[str, JSONValue]) -> JSONObject:
     """Schema 1 kept the call's tag only inside ``request_id`` (``caller#tag``)."""
     request_id = str(record.get("request_id") or "")
     return {**record, "tag": request_id.split("#", 1)[1] if "#" in request_id else ""}
 
 
-def _samples_from_json(directory: Path, records: list[dict[str, Any]], version: int,
+def _samples_from_json(directory: Path, records: list[JSONObject], version: int,
                        arrays: dict[str, np.ndarray]) -> list[Sample]:
     if version == 1:
         records = [_upgrade_v1_sample(r) for r in records]
-    reply_ids: list[Any] = [None] * len(records)
+    reply_ids: list[np.ndarray | None] = [None] * len(records)
     if f"{REPLY_IDS}/offsets" in arrays:
         values, offsets = arrays.pop(f"{REPLY_IDS}/values"), arrays.pop(f"{REPLY_IDS}/offsets")
         reply_ids = [values[offsets[i] : offsets[i + 1]] for i in range(len(records))]
@@ -320,15 +321,15 @@ def _samples_from_json(directory: Path, records: list[dict[str, Any]], version: 
         raise DatasetError(f"{directory / SAMPLES_FILE}: {error}; the dataset is corrupt or from a newer toolkit") from None
 
 
-def _trials_from_json(directory: Path, records: list[dict[str, Any]]) -> list[Trial]:
+def _trials_from_json(directory: Path, records: list[JSONObject]) -> list[Trial]:
     try:
         return [from_json(Trial, r) for r in records]
     except RecordError as error:
         raise DatasetError(f"{directory / TRIALS_FILE}: {error}; the dataset is corrupt or from a newer toolkit") from None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
+def _read_jsonl(path: Path) -> list[JSONObject]:
+    records: list[JSONObject] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -356,7 +357,7 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _check_meta_shape(meta: Any, path: Path) -> None:
+def _check_meta_shape(meta: object, path: Path) -> None:
     """The fields every reader relies on, with their types; a malformed file is named, not a traceback."""
     def bad(what: str) -> DatasetError:
         return DatasetError(f"{path} is malformed ({what}); the dataset is corrupt. Re-create it with `deception run`")
