@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deception_core import json_number
+from deception_core import JSONValue, json_array, json_number, json_object
 from deception_probes.metrics import auroc, recall_at_fpr
 
 if TYPE_CHECKING:
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 #: text on the transfer matrix's grey "not computable" cells
 MISSING_TEXT_COLOUR = "black"
 MISSING_FACE = "#dddddd"
+
+#: the probe results document (``probe_results.json``) as read from JSON
+Record = Mapping[str, JSONValue]
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -35,7 +39,7 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def auroc_by_layer(results: dict[str, Any], path: Path) -> Path | None:
+def auroc_by_layer(results: Record, path: Path) -> Path | None:
     """AUROC (held-out, 95% trial-clustered interval) against layer: one panel per position, one line per method."""
     fig = auroc_by_layer_figure(results)
     return None if fig is None else _save(fig, path)
@@ -49,29 +53,32 @@ def dodge_offsets(n_methods: int, layers: list[int]) -> list[float]:
     return [(i - (n_methods - 1) / 2) * step for i in range(n_methods)]
 
 
-def auroc_by_layer_figure(results: dict[str, Any]) -> Figure | None:
-    cells = [c for c in results["cells"] if c["auroc"] is not None]
+def auroc_by_layer_figure(results: Record) -> Figure | None:
+    cells = [cell for cell in (json_object(c) for c in json_array(results["cells"])) if cell["auroc"] is not None]
     if not cells:
         return None
-    positions = results["dataset"]["positions"]
-    layers = sorted({int(layer) for layer in results["dataset"]["layers"]})
-    methods = sorted({c["method"] for c in cells})
+    dataset = json_object(results["dataset"])
+    positions = json_array(dataset["positions"])
+    layers = sorted({int(json_number(layer)) for layer in json_array(dataset["layers"])})
+    methods = sorted({str(c["method"]) for c in cells})
     offsets = dodge_offsets(len(methods), layers)
     fig = _figure(4.2 * len(positions), 3.9)
     axes = fig.subplots(1, len(positions), sharey=True, squeeze=False)[0]
     for ax, position in zip(axes, positions, strict=True):
         for offset, method in zip(offsets, methods, strict=True):
-            rows = sorted((c for c in cells if c["position"] == position and c["method"] == method), key=lambda c: c["layer"])
+            rows = sorted((c for c in cells if c["position"] == position and c["method"] == method),
+                          key=lambda c: json_number(c["layer"]))
             if not rows:
                 continue
-            x = np.array([c["layer"] for c in rows], dtype=float) + offset
-            values = np.array([c["auroc"]["value"] for c in rows])
-            pairs = list(zip(rows, values, strict=True))
-            low = np.array([c["auroc"]["ci_low"] if c["auroc"]["ci_low"] is not None else v for c, v in pairs])
-            high = np.array([c["auroc"]["ci_high"] if c["auroc"]["ci_high"] is not None else v for c, v in pairs])
+            x = np.array([json_number(c["layer"]) for c in rows], dtype=float) + offset
+            metrics = [json_object(c["auroc"]) for c in rows]
+            values = np.array([json_number(m["value"]) for m in metrics])
+            pairs = list(zip(metrics, values, strict=True))
+            low = np.array([json_number(m["ci_low"]) if m["ci_low"] is not None else v for m, v in pairs])
+            high = np.array([json_number(m["ci_high"]) if m["ci_high"] is not None else v for m, v in pairs])
             ax.errorbar(x, values, yerr=[values - low, high - values], marker="o", ms=4, capsize=3, label=method)
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-        ax.set_title(position)
+        ax.set_title(str(position))
         ax.set_xlabel("layer (captured layers only)")
         ax.set_xticks(layers)
         ax.set_ylim(0, 1.02)
@@ -81,21 +88,21 @@ def auroc_by_layer_figure(results: dict[str, Any]) -> Figure | None:
     return fig
 
 
-def roc_best(results: dict[str, Any], scores: np.ndarray, y: np.ndarray, path: Path) -> Path | None:
+def roc_best(results: Record, scores: np.ndarray, y: np.ndarray, path: Path) -> Path | None:
     """ROC of the best probe's held-out scores, with the 1%-FPR operating point."""
     fig = roc_best_figure(results, scores, y)
     return None if fig is None else _save(fig, path)
 
 
-def roc_best_figure(results: dict[str, Any], scores: np.ndarray, y: np.ndarray) -> Figure | None:
+def roc_best_figure(results: Record, scores: np.ndarray, y: np.ndarray) -> Figure | None:
     mask = ~np.isnan(scores)
     scores, y = scores[mask], y[mask]
     value = auroc(scores, y)
     if value is None:
         return None
     fpr, tpr = roc_points(scores, y)
-    best = results["best"]
-    target = float((results.get("settings") or {}).get("fpr", 0.01))
+    best = json_object(results["best"])
+    target = json_number(json_object(results.get("settings") or {}).get("fpr", 0.01))
     fig = _figure(4.6, 4.4)
     ax = fig.subplots()
     ax.plot(fpr, tpr, lw=2, label=f"{best['method']} L{best['layer']} {best['position']} (AUROC {value:.3f})")
@@ -123,26 +130,28 @@ def roc_points(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.r_[0.0, fp / max(fp[-1], 1)], np.r_[0.0, tp / max(tp[-1], 1)]
 
 
-def transfer_heatmap(results: dict[str, Any], path: Path) -> Path | None:
+def transfer_heatmap(results: Record, path: Path) -> Path | None:
     """Train-group x test-group AUROC for each transfer matrix; "n/a" marks splits that are not computable."""
     fig = transfer_figure(results)
     return None if fig is None else _save(fig, path)
 
 
-def transfer_figure(results: dict[str, Any]) -> Figure | None:
-    transfer = (results.get("generalisation") or {}).get("transfer")
-    if not transfer:
+def transfer_figure(results: Record) -> Figure | None:
+    gen = json_object(results.get("generalisation") or {})
+    if not gen.get("transfer"):
         return None
+    transfer = json_object(gen["transfer"])
     fig = _figure(4.4 * len(transfer) + 0.8, 4.0)
     axes = fig.subplots(1, len(transfer), squeeze=False)[0]
     image = None
-    for ax, (name, matrix) in zip(axes, transfer.items(), strict=True):
-        labels = matrix["groups"]
+    for ax, (name, item) in zip(axes, transfer.items(), strict=True):
+        matrix = json_object(item)
+        labels = [str(group) for group in json_array(matrix["groups"])]
         grid = np.full((len(labels), len(labels)), np.nan)
-        for cell in matrix["cells"]:
-            i, j = labels.index(cell["train"]), labels.index(cell["test"])
+        for cell in (json_object(c) for c in json_array(matrix["cells"])):
+            i, j = labels.index(str(cell["train"])), labels.index(str(cell["test"]))
             if cell["auroc"] is not None:
-                grid[i, j] = cell["auroc"]["value"]
+                grid[i, j] = json_number(json_object(cell["auroc"])["value"])
         image = ax.imshow(np.ma.masked_invalid(grid), vmin=0, vmax=1, cmap="viridis")
         for i in range(len(labels)):
             for j in range(len(labels)):
@@ -158,6 +167,5 @@ def transfer_figure(results: dict[str, Any]) -> Figure | None:
         ax.set_facecolor(MISSING_FACE)
     if image is not None:
         fig.colorbar(image, ax=list(axes), shrink=0.8)
-    gen = results["generalisation"]
     fig.suptitle(f"{gen['method']} at layer {gen['layer']} {gen['position']}; diagonal = grouped CV within the group")
     return fig
