@@ -15,14 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import attrs
 import numpy as np
 
-from deception_core import JSONObject, JSONValue, UsageError, fingerprint_mismatch, read_dataset
+from deception_core import (
+    JSONObject,
+    JSONValue,
+    UsageError,
+    fingerprint_mismatch,
+    json_array,
+    json_number,
+    json_object,
+    read_dataset,
+)
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
-from deception_probes.methods import dense_methods
+from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
 from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import feasible_folds
@@ -66,7 +76,20 @@ def check_compatible(named: Mapping[str, Dataset]) -> tuple[list[int], list[str]
     return layers, positions
 
 
-def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> dict[str, Any]:
+@attrs.frozen
+class FittedProbe:
+    """The probe chosen on one training dataset's validation folds, fitted on all of it."""
+
+    layer: int
+    position: str
+    method: str
+    hyper: float | None
+    probe: LinearProbe
+    validation_auroc: float | None  # mean validation AUROC of the choice; None when no fold could score it
+    within_auroc: JSONObject | None  # held-out AUROC within the dataset (grouped cross-validation)
+
+
+def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> FittedProbe:
     """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
@@ -76,7 +99,7 @@ def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], se
                          f"deceptive samples in {counts.get('trials', 0)} trials; at least two trials with each "
                          "label are needed")
     plans, _ = _plans(y, groups, settings)
-    best: tuple[float, tuple[int, str, Any], CrossValResult] | None = None
+    best: tuple[float, tuple[int, str, ProbeMethod], CrossValResult] | None = None
     for layer in layers:
         for position in positions:
             X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
@@ -91,10 +114,10 @@ def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], se
     hyper = cv.chosen_hyper()
     X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
     mask = cv.scored
-    return {"layer": layer, "position": position, "method": method.name, "hyper": hyper,
-            "probe": method.fit(X, y, hyper, settings.seed),
-            "validation_auroc": score if score >= 0 else None,
-            "within_auroc": auroc_ci(cv.scores[mask], y[mask], groups[mask])}
+    return FittedProbe(layer=layer, position=position, method=method.name, hyper=hyper,
+                       probe=method.fit(X, y, hyper, settings.seed),
+                       validation_auroc=score if score >= 0 else None,
+                       within_auroc=auroc_ci(cv.scores[mask], y[mask], groups[mask]))
 
 
 def control_threshold(scores: np.ndarray, fpr: float) -> JSONObject:
@@ -105,19 +128,19 @@ def control_threshold(scores: np.ndarray, fpr: float) -> JSONObject:
             "resolution_limited": bool(len(scores) < 1 / fpr)}
 
 
-def evaluate(fitted: dict[str, Any], dataset: Dataset, threshold: dict[str, Any] | None) -> JSONObject:
+def evaluate(fitted: FittedProbe, dataset: Dataset, threshold: Mapping[str, JSONValue] | None) -> JSONObject:
     """The fitted probe on one evaluation dataset's labelled samples."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
-    entry: dict[str, Any] = {"counts": class_counts(y, groups)}
+    entry: JSONObject = {"counts": class_counts(y, groups)}
     if not len(y):
         return {**entry, "status": "not computable", "reason": "no labelled samples", "auroc": None}
-    scores = fitted["probe"].score(np.asarray(dataset.matrix(fitted["layer"], fitted["position"]))[labelled.rows])
+    scores = fitted.probe.score(np.asarray(dataset.matrix(fitted.layer, fitted.position))[labelled.rows])
     ci = auroc_ci(scores, y, groups)
     entry.update({"status": "ok" if ci else "not computable", "auroc": ci,
                   "reason": None if ci else "the evaluation set lacks a class"})
     if threshold is not None:
-        t = threshold["threshold"]
+        t = json_number(threshold["threshold"])
         entry["recall_at_control_fpr"] = float((scores[y == 1] > t).mean()) if (y == 1).any() else None
         entry["honest_flagged"] = float((scores[y == 0] > t).mean()) if (y == 0).any() else None
     return entry
@@ -133,41 +156,50 @@ def transfer_analysis(run: Dataset, train_from: Mapping[str, Dataset], control: 
         layers, positions = check_compatible(named)
     reply_positions = [p for p in positions if p in READ_POSITIONS] or positions
     fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()}
-    rows = []
+    rows: list[JSONObject] = []
     for train_name, fit in fitted.items():
         threshold = None
         if control is not None:
-            threshold = control_threshold(fit["probe"].score(
-                np.asarray(control.matrix(fit["layer"], fit["position"]))), settings.fpr)
-        cells = []
+            threshold = control_threshold(fit.probe.score(
+                np.asarray(control.matrix(fit.layer, fit.position))), settings.fpr)
+        cells: list[JSONObject] = []
         for test_name, test in named.items():
             if test_name == train_name:
-                cells.append({"test": test_name, "status": "ok" if fit["within_auroc"] else "not computable",
-                              "auroc": fit["within_auroc"], "note": "within the dataset: grouped cross-validation"})
+                cells.append({"test": test_name, "status": "ok" if fit.within_auroc else "not computable",
+                              "auroc": fit.within_auroc, "note": "within the dataset: grouped cross-validation"})
             else:
                 cells.append({"test": test_name, **evaluate(fit, test, threshold)})
-        rows.append({"train": train_name, "layer": fit["layer"], "position": fit["position"], "method": fit["method"],
-                     "hyper": fit["hyper"], "validation_auroc": fit["validation_auroc"],
+        rows.append({"train": train_name, "layer": fit.layer, "position": fit.position, "method": fit.method,
+                     "hyper": fit.hyper, "validation_auroc": fit.validation_auroc,
                      "control_threshold": threshold, "cells": cells})
     return {"datasets": list(named), "layers": layers, "positions": reply_positions,
             "control": None if control is None else {"n_samples": len(control.samples)},
             "selected_on": "each training dataset's own grouped validation folds", "rows": rows}
 
 
-def transfer_table(result: dict[str, Any]) -> str:
+def _interval(ci: JSONValue) -> str:
+    if ci is None:
+        return "not computable"
+    ci = json_object(ci)
+    if ci["ci_low"] is None:
+        return f"{json_number(ci['value']):.3f}"
+    return f"{json_number(ci['value']):.3f} [{json_number(ci['ci_low']):.3f},{json_number(ci['ci_high']):.3f}]"
+
+
+def _share(value: JSONValue) -> str:
+    return "n/a" if value is None else f"{json_number(value):.3f}"
+
+
+def transfer_table(result: Mapping[str, JSONValue]) -> str:
     lines = ["train -> test: AUROC [95% CI]; recall at the control set's FPR; honest samples flagged"]
-    for row in result["rows"]:
+    for row in (json_object(r) for r in json_array(result["rows"])):
         head = f"{row['train']} ({row['method']} at layer {row['layer']} {row['position']})"
-        for cell in row["cells"]:
-            ci = cell["auroc"]
-            value = "not computable" if ci is None else (
-                f"{ci['value']:.3f} [{ci['ci_low']:.3f},{ci['ci_high']:.3f}]" if ci["ci_low"] is not None
-                else f"{ci['value']:.3f}")
+        for cell in (json_object(c) for c in json_array(row["cells"])):
+            value = _interval(cell["auroc"])
             extra = ""
             if cell.get("recall_at_control_fpr") is not None or cell.get("honest_flagged") is not None:
                 recall, flagged = cell.get("recall_at_control_fpr"), cell.get("honest_flagged")
-                extra = (f"; recall {'n/a' if recall is None else f'{recall:.3f}'}, honest flagged "
-                         f"{'n/a' if flagged is None else f'{flagged:.3f}'}")
+                extra = f"; recall {_share(recall)}, honest flagged {_share(flagged)}"
             lines.append(f"{head} -> {cell['test']}: {value}{extra}")
     return "\n".join(lines)
 
