@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deception_core import REPLY_STATES_OPTION, Analysis, AnalysisReport, JSONObject, atomic_write_text, read_dataset
+from deception_core import (
+    REPLY_STATES_OPTION,
+    Analysis,
+    AnalysisReport,
+    JSONObject,
+    JSONValue,
+    atomic_write_text,
+    json_array,
+    json_object,
+    read_dataset,
+)
 from deception_probes import plots
 from deception_probes.engine import run_probe_analysis
 from deception_probes.report import headline_table
@@ -29,7 +40,7 @@ def schema_path() -> Path:
 
 
 def load_schema() -> JSONObject:
-    schema: dict[str, Any] = json.loads(schema_path().read_text())
+    schema: JSONObject = json.loads(schema_path().read_text())
     return schema
 
 
@@ -120,10 +131,10 @@ def _control(options: dict[str, Any]) -> Dataset | None:
     return read_dataset(path)
 
 
-def output_roles(results: dict[str, Any]) -> dict[str, str]:
+def output_roles(results: Mapping[str, JSONValue]) -> dict[str, str]:
     """The files the report reads, by role: the results JSON and the score files actually written."""
 
-    written = set((results.get("scores") or {}).get("files", []))
+    written = set(json_array(json_object(results.get("scores") or {}).get("files", [])))
     roles = {"results": RESULTS_FILE}
     roles.update({role: name for role, name in (("scores", SCORES_FILE), ("token_scores", TOKEN_SCORES_FILE))
                   if name in written})

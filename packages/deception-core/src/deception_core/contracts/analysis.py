@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
@@ -30,7 +30,7 @@ class Analysis(abc.ABC):
     or ``jobs`` defaults to the run's (`deception_core.analyse.analyse.build_analyses`)."""
 
     name: ClassVar[str]
-    settings_class: ClassVar[type[Any] | None] = None
+    settings_class: ClassVar[type | None] = None
 
     @abc.abstractmethod
     def run(self, dataset: Dataset, out_dir: Path, options: JSONObject) -> AnalysisReport:

@@ -63,7 +63,7 @@ class CaptureBackend(abc.ABC):
     it (`deception_core.config.components.settings_for`, unknown keys refused there)."""
 
     name: ClassVar[str]
-    settings_class: ClassVar[type[Any] | None] = None
+    settings_class: ClassVar[type | None] = None
 
     def __init__(self, model: Any, spec: CaptureSpec) -> None:
         self.model = model

@@ -70,7 +70,7 @@ class Evaluator(abc.ABC):
 
     name: ClassVar[str]
     #: the frozen attrs class of this judge's settings; None: it takes none
-    settings_class: ClassVar[type[Any] | None] = None
+    settings_class: ClassVar[type | None] = None
     #: environment variables that must be set before the run starts (API keys)
     required_env: ClassVar[tuple[str, ...]] = ()
 
