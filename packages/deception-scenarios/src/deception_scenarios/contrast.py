@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -56,7 +56,7 @@ def facts(n_arithmetic: int = 20, n_units: int = 20, seed: int = 0) -> list[tupl
     out = [("capital", f"The capital of {country} is {city}.") for country, city in CAPITALS]
     seen = {statement for _, statement in out}
 
-    def add(kind: str, draw: Any, n: int) -> None:
+    def add(kind: str, draw: Callable[[], str], n: int) -> None:
         added = 0
         while added < n:
             statement = draw()
@@ -122,7 +122,7 @@ class InstructedPairs(StatementSet):
         return instructed_pairs(**attrs.asdict(self.settings))
 
 
-def write_instructed_pairs(path: str | Path, **kwargs: Any) -> Path:
+def write_instructed_pairs(path: str | Path, **kwargs: int) -> Path:
     """Write the instructed-pairs records to ``path`` as JSON Lines, ready for ``deception capture``."""
     path = Path(path)
     path.write_text("".join(json.dumps(r) + "\n" for r in instructed_pairs(**kwargs)), encoding="utf-8")

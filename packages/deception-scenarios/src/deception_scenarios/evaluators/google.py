@@ -48,7 +48,7 @@ class GoogleEvaluator(RemoteEvaluator):
             payload["systemInstruction"] = {"parts": [{"text": system}]}
         return f"{self._model_path()}:generateContent", self._headers(), payload
 
-    def preflight_call(self) -> tuple[str, str, dict[str, str], Any]:
+    def preflight_call(self) -> tuple[str, str, dict[str, str], JSONObject | None]:
         # Reading the model's metadata is free, needs the key and fails with 404 for an unknown model.
         return "GET", self._model_path(), self._headers(), None
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import attrs
 
-from deception_core import SHOW, DeceptionError
+from deception_core import SHOW, DeceptionError, JSONValue
 
 log = logging.getLogger("deception.judge")
 
@@ -142,7 +142,7 @@ class JsonClient:
         method: str,
         url: str,
         headers: dict[str, str],
-        payload: Any = None,
+        payload: JSONValue = None,
         *,
         what: str = "request",
         max_tries: int | None = None,
@@ -171,7 +171,7 @@ class JsonClient:
             message += f". {self.settings_hint}"
         raise JudgeHTTPError(message, status=last.status, body=last.body, attempts=tries)
 
-    def _once(self, method: str, url: str, headers: dict[str, str], payload: Any, what: str) -> Any:
+    def _once(self, method: str, url: str, headers: dict[str, str], payload: JSONValue, what: str) -> Any:
         data = json.dumps(payload).encode("utf-8") if payload is not None else None
         all_headers = {"Accept": "application/json", **headers}
         if data is not None:

@@ -166,7 +166,7 @@ class RemoteEvaluator(Evaluator):
         """(url, headers, payload) of one deterministic (temperature 0) chat call."""
         raise NotImplementedError
 
-    def preflight_call(self) -> tuple[str, str, dict[str, str], Any]:
+    def preflight_call(self) -> tuple[str, str, dict[str, str], JSONObject | None]:
         """(method, url, headers, payload) of the cheapest call that proves the key and model work."""
         raise NotImplementedError
 

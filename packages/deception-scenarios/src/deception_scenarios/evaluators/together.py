@@ -35,7 +35,7 @@ class TogetherEvaluator(RemoteEvaluator):
         }
         return f"{self.base_url}/v1/chat/completions", self._headers(), payload
 
-    def preflight_call(self) -> tuple[str, str, dict[str, str], Any]:
+    def preflight_call(self) -> tuple[str, str, dict[str, str], JSONObject | None]:
         # A one-token completion: proves the key and that the model is served, for almost no cost.
         url, headers, payload = self.chat_call([Message("user", "Reply with OK.")], 1)
         return "POST", url, headers, payload
