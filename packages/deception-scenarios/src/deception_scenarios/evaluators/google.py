@@ -10,7 +10,6 @@ other settings and the failure policy.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any
 
 from deception_core import JSONObject, Message
 from deception_scenarios.evaluators.http_json import JudgeHTTPError
@@ -58,7 +57,7 @@ class GoogleEvaluator(RemoteEvaluator):
         return error.status in (401, 403) or (error.status == 400 and
                                              ("API_KEY_INVALID" in body or "API key not valid" in body))
 
-    def answer_text(self, response: Any) -> str:
+    def answer_text(self, response: object) -> str:
         if not isinstance(response, dict):
             raise ResponseFormatError("the response is not a JSON object")
         candidates = response.get("candidates")

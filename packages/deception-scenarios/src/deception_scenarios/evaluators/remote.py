@@ -62,7 +62,7 @@ FAILURES_BEFORE_FAST_FAIL = 5
 DEFAULT_CONCURRENCY = 4
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and value <= 0:
         raise UsageError(f"evaluator option {attribute.name}={value!r} must be positive")
 
@@ -170,7 +170,7 @@ class RemoteEvaluator(Evaluator):
         """(method, url, headers, payload) of the cheapest call that proves the key and model work."""
         raise NotImplementedError
 
-    def answer_text(self, response: Any) -> str:
+    def answer_text(self, response: object) -> str:
         """The judge's answer in a decoded response; raises `ResponseFormatError`."""
         raise NotImplementedError
 

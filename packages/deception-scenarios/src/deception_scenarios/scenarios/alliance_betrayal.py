@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any
 
 import attrs
 
@@ -106,7 +105,7 @@ class AllianceBetrayal(NegotiationScenario):
 
     settings_class = AllianceSettings
 
-    def __init__(self, settings: AllianceSettings | None = None, **fields: Any) -> None:
+    def __init__(self, settings: AllianceSettings | None = None, **fields: object) -> None:
         super().__init__(settings, **fields)
         assert isinstance(self.settings, AllianceSettings)
         self.unparsable_vote = self.settings.unparsable_vote
