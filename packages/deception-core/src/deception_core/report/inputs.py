@@ -203,21 +203,21 @@ def _token_scores(path: Path, tokenizer: PreTrainedTokenizerBase | None) -> dict
     return out
 
 
-def load_tokenizer(config: dict[str, Any] | None) -> PreTrainedTokenizerBase | None:
+def load_tokenizer(config: Mapping[str, JSONValue] | None) -> PreTrainedTokenizerBase | None:
     """The run's tokenizer when it is on this machine already (nothing is downloaded), else None."""
-    model = ((config or {}).get("config") or {}).get("model")
+    model = json_object((config or {}).get("config") or {}).get("model")
     if not model:
         return None
     try:
-        revision = ((config or {}).get("config") or {}).get("revision")
-        return local_tokenizer(ModelSpec.parse(model), revision)
+        revision = json_object((config or {}).get("config") or {}).get("revision")
+        return local_tokenizer(ModelSpec.parse(str(model)), None if revision is None else str(revision))
     except Exception as error:  # any failure only means the tokens are shown without their text
         log.info("report: the tokenizer of %s is not available here (%s); tokens shown as a score strip", model, error)
         return None
 
 
 def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
-                       analysis_results: dict[str, Any] | None) -> tuple[float | None, str]:
+                       analysis_results: Mapping[str, JSONValue] | None) -> tuple[float | None, str]:
     """The probe's decision threshold: the one its results state, else 0.
 
     0 is the decision boundary of every probe method here (a decision value above 0 is called
@@ -225,9 +225,9 @@ def decision_threshold(dataset: Dataset, scores: dict[int, SampleScore],
     """
     if not scores:
         return None, "no scores"
-    best = (analysis_results or {}).get("best") or {}
-    if isinstance(best.get("threshold"), (int, float)):
-        return float(best["threshold"]), "the threshold stated in the analysis results"
+    threshold = json_object((analysis_results or {}).get("best") or {}).get("threshold")
+    if isinstance(threshold, (int, float)):
+        return float(threshold), "the threshold stated in the analysis results"
     return 0.0, "the probes' decision boundary (a decision value above 0 is called deceptive)"
 
 

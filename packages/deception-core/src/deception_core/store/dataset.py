@@ -38,14 +38,14 @@ import secrets
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import attrs
 import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
-from deception_core.base.types import JSONObject, JSONValue
+from deception_core.base.types import JSONObject, JSONValue, json_object
 from deception_core.store.frames import dataset_frame
 from deception_core.store.meta import DatasetMeta, as_dataset_meta
 
@@ -376,15 +376,16 @@ def _check_meta_shape(meta: object, path: Path) -> None:
         raise bad("'files' is not a mapping of file names to sha256 digests")
 
 
-def verify_files(directory: Path, meta: dict[str, Any]) -> None:
+def verify_files(directory: Path, meta: Mapping[str, JSONValue]) -> None:
     """Recompute the sha256 of every file ``meta.json`` lists; refuse the dataset on a mismatch."""
-    files = meta.get("files")
-    if files is None:
+    listed = meta.get("files")
+    if listed is None:
         import logging
 
         logging.getLogger("deception").warning(
             "%s records no file checksums (written by an older version); its files are not verified", directory)
         return
+    files = json_object(listed)  # its shape was checked with the rest of meta.json (`_check_meta_shape`)
     for name in (ACTIVATIONS_FILE, SAMPLES_FILE, TRIALS_FILE):
         if name not in files:
             raise DatasetError(f"{directory / META_FILE} lists no checksum for {name}; the dataset is corrupt")
