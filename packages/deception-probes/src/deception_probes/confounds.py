@@ -14,11 +14,10 @@ separation, as any in-sample fit does; its number of values is reported beside i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from deception_core import JSONObject, Sample
+from deception_core import JSONObject, Sample, json_number, json_object
 from deception_probes.metrics import auroc_ci
 from deception_probes.settings import ProbeSettings
 
@@ -53,12 +52,13 @@ def metadata_baselines(samples: Sequence[Sample], y: np.ndarray, groups: np.ndar
         entries.append({"field": "+".join(field), "n_values": n_values, "auroc": metric,
                         "status": "ok" if metric else "not computable",
                         "reason": None if metric else "one value only"})
-    scored: list[dict[str, Any]] = [e for e in entries if e["auroc"]]
-    strongest = max(scored, key=lambda e: e["auroc"]["value"]) if scored else None
+    scored = [(json_number(json_object(e["auroc"])["value"]), e) for e in entries if e["auroc"]]
+    best = max(scored, key=lambda pair: pair[0]) if scored else None
+    strongest = best[1] if best else None
     warning = None
-    if strongest and strongest["auroc"]["value"] >= WARN_AUROC:
-        warning = (f"{strongest['field']} alone separates the labels with AUROC "
-                   f"{strongest['auroc']['value']:.2f}")
+    if best and best[0] >= WARN_AUROC:
+        warning = (f"{best[1]['field']} alone separates the labels with AUROC "
+                   f"{best[0]:.2f}")
         if probe_auroc is not None:
             warning += f" (best probe {probe_auroc:.2f})"
         warning += (": the probes may read the run's design rather than deception; look at leave-one-scenario-out "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -58,17 +58,18 @@ def analyse_sae(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.nd
         X = sae_matrix(dataset, position)[rows]
         cv = cross_validate(method, X, y, plans, settings.seed)
         mask = cv.scored
-        entry: dict[str, Any] = {"position": position, "d_sae": int(X.shape[1]), "layer": meta.get("layer"),
-                                 "method": method.name, "hypers": cv.hypers}
+        entry: JSONObject = {"position": position, "d_sae": int(X.shape[1]), "layer": meta.get("layer"),
+                           "method": method.name, "hypers": cv.hypers}
         ci = auroc_ci(cv.scores[mask], y[mask], groups[mask])
         entry["auroc"] = ci
         entry["balanced_accuracy"] = balanced_accuracy(cv.scores[mask], y[mask])
         entry["recall_at_fpr"] = recall_at_fpr(cv.scores[mask], y[mask], settings.fpr)
         hyper = cv.chosen_hyper()
         probe = method.fit(X, y, hyper, settings.seed)
-        entry["top_features"] = top_features(probe.direction, X, y, settings.top_features)
+        features = top_features(probe.direction, X, y, settings.top_features)
+        entry["top_features"] = features
         if meta.get("neuronpedia_id"):  # sae-lens names the SAE's Neuronpedia page: link each feature's dashboard
-            for feature in entry["top_features"]:
+            for feature in features:
                 feature["neuronpedia"] = f"https://www.neuronpedia.org/{meta['neuronpedia_id']}/{feature['index']}"
         entry["nonzero_weights"] = int(np.count_nonzero(probe.direction))
         path = probe.save(out_dir / "probes" / f"sae_{position}.safetensors", position=position, layer=meta.get("layer"))
