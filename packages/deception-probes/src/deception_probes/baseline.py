@@ -11,7 +11,7 @@ the judge is right on every labelled sample by construction: its AUROC is then r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +38,8 @@ def label_policy(meta: Mapping[str, JSONValue]) -> str | None:
     return None
 
 
-def judge_baseline(samples: list[Any], rows: np.ndarray, y: np.ndarray, groups: np.ndarray, probe_scores: np.ndarray,
+def judge_baseline(samples: Sequence[Sample | Mapping[str, object]], rows: np.ndarray, y: np.ndarray,
+                   groups: np.ndarray, probe_scores: np.ndarray,
                    policy: str | None, probe: JSONObject) -> JSONObject:
     """Judge AUROC, the probe's on the same samples, and probe minus judge with an interval."""
     verdicts = [_field(samples[i], "judge_label") for i in rows]

@@ -12,12 +12,22 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from deception_core import AnalysisReport, Dataset, DatasetMeta, Sample, Trial, json_array, json_number, json_object
+from deception_core import (
+    AnalysisReport,
+    Dataset,
+    DatasetMeta,
+    JSONValue,
+    Sample,
+    Trial,
+    json_array,
+    json_number,
+    json_object,
+)
 from deception_probes.analysis import ProbeAnalysis
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import ProbeMethod, dense_methods
@@ -94,8 +104,9 @@ def _time_analysis(dataset: Dataset, out: Path, seed: int, permutations: int | N
     return report, elapsed, _cpu_seconds() - c1
 
 
-def _comparable(results: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in results["cells"]]
+def _comparable(results: Mapping[str, JSONValue]) -> list[tuple[JSONValue, ...]]:
+    cells = (json_object(c) for c in json_array(results["cells"]))
+    return [(c["layer"], c["position"], c["method"], c["auroc"], c["permutation"]) for c in cells]
 
 
 def reference_null_timing(dataset: Dataset, permutations: int, seed: int) -> list[tuple[str, float, float]]:
