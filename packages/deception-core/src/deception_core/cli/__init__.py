@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from gettext import gettext
 from typing import Any
 
 import attrs
@@ -106,23 +107,21 @@ class _Group(click.Group):
         return sorted({*CORE_COMMANDS, *self.commands, *self.plugin_commands()})
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Click's listing, with a core command not loaded yet summarised from `CORE_COMMANDS`."""
-        names = self.list_commands(ctx)
-        if not names:
+        """Click's listing, with a core command not loaded yet summarised from `CORE_COMMANDS`
+        through a stand-in that has the summary as its help (shortened by click's own rule)."""
+        shown: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            if name in CORE_COMMANDS and name not in self._loaded:
+                command: click.Command | None = click.Command(name, help=CORE_COMMANDS[name].summary)
+            else:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                shown.append((name, command))
+        if not shown:
             return
-        limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = []
-        for name in names:
-            command = None if name in CORE_COMMANDS and name not in self._loaded else self.get_command(ctx, name)
-            if command is None:
-                # a stand-in with the summary as its help, shortened by click's own rule
-                stand_in = click.Command(name, help=CORE_COMMANDS[name].summary)
-                rows.append((name, stand_in.get_short_help_str(limit)))
-            elif not command.hidden:
-                rows.append((name, command.get_short_help_str(limit)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+        with formatter.section(gettext("Commands")):
+            formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in shown])
 
     def plugin_commands(self) -> dict[str, click.Command]:
         """The commands plugins add through ``register_commands``, collected once; one whose name is
