@@ -40,7 +40,10 @@ DEFAULT_PATH_TESTS: dict[str, tuple[str, ...]] = {
 def command_names(group: click.Group, prefix: str = "") -> list[str]:
     """Every leaf command of ``group``, sub-groups walked (``"group sub"``)."""
     names = []
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             names += command_names(command, f"{prefix}{name} ")
         else:
@@ -52,7 +55,9 @@ def _command(name: str) -> click.Command:
     command: click.Command = cli
     for part in name.split():
         assert isinstance(command, click.Group)
-        command = command.commands[part]
+        found = command.get_command(click.Context(command), part)
+        assert found is not None, name
+        command = found
     return command
 
 

@@ -188,11 +188,9 @@ class _ExtraPlugin:
 @pytest.fixture()
 def extra_plugin(monkeypatch):
     monkeypatch.setattr(plugin_module, "_CACHED", build_plugin_set(extra_plugins={"extra": _ExtraPlugin()}))
-    monkeypatch.setattr(cli, "_plugin_commands_added", False)
-    commands = dict(cli.commands)
+    cli.forget_plugin_commands()
     yield
-    cli.commands.clear()
-    cli.commands.update(commands)
+    cli.forget_plugin_commands()
 
 
 def test_a_plugin_adds_a_flag_to_deception_run(extra_plugin) -> None:
@@ -228,12 +226,12 @@ def test_a_plugin_adds_a_command_to_deception(extra_plugin) -> None:
 def test_a_plugin_command_never_replaces_a_core_command(extra_plugin) -> None:
     with pytest.warns(plugin_module.PluginLoadWarning, match="command 'run' is skipped"):
         CliRunner().invoke(cli, ["--help"])
-    assert cli.commands["run"] is run
+    assert cli.get_command(click.Context(cli), "run") is run
 
 
 def test_the_core_runs_its_own_commands_without_loading_plugin_commands(extra_plugin) -> None:
     CliRunner().invoke(cli, ["scenarios", "--help"])
-    assert "hello" not in cli.commands
+    assert cli._plugin_commands is None
 
 
 def test_the_readmes_python_example_of_plugin_settings_builds() -> None:

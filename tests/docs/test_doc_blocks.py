@@ -199,7 +199,8 @@ def validate_deception(argv: list[str]) -> int:
     from deception_core.plugins import get_registry
 
     name, *args = argv[1:]
-    command = cli.commands[name]
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None, name
     try:
         context = command.make_context(name, list(args))
         if name == "run":
