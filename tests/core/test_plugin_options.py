@@ -234,13 +234,13 @@ def test_the_core_runs_its_own_commands_without_loading_plugin_commands(extra_pl
     assert cli._plugin_commands is None
 
 
-def test_the_readmes_python_example_of_plugin_settings_builds() -> None:
+def test_the_python_tutorials_example_of_plugin_settings_builds() -> None:
     import re
 
     from deception_core.config.sae import sae_settings
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)\n```", readme, flags=re.S) if "components=" in b)
+    page = (Path(__file__).resolve().parents[2] / "docs/tutorials/python-research.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)\n```", page, flags=re.S) if b.startswith("RunConfig(") and "components=" in b)
     config = eval(block, {"RunConfig": RunConfig})  # one expression: the config
     assert sae_settings(config.components).layer == 12
     assert config.components["causal_test"] == {"steering": {"samples": 30}}
