@@ -202,8 +202,8 @@ def register_commands(cli: click.Group) -> None:
 
     Called once, the first time the group lists or looks up its commands. Add commands with
     ``@cli.command()`` or ``cli.add_command(...)``; import anything heavy inside the command, not
-    at module level. A name the core or another plugin already uses is refused with an error
-    naming it.
+    at module level. A command whose name the core or another plugin already uses is skipped with
+    a warning naming it; the earlier command stays.
 
     :param cli: the ``deception`` click group.
     :return: nothing (collect-all, not firstresult).
