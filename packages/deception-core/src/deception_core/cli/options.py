@@ -21,7 +21,7 @@ from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.structuring import cli_option, is_primitive_union, parse_string
 
 
-def _kind(field: attrs.Attribute[Any]) -> Any:
+def _kind(field: attrs.Attribute[object]) -> object:
     kind = field.type
     args = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
@@ -30,7 +30,7 @@ def _kind(field: attrs.Attribute[Any]) -> Any:
     return kind
 
 
-def _shown_default(field: attrs.Attribute[Any]) -> str | None:
+def _shown_default(field: attrs.Attribute[object]) -> str | None:
     default = field.default
     if default is None or default is attrs.NOTHING or isinstance(default, bool):
         return None
