@@ -24,7 +24,6 @@ import sys
 import warnings
 from collections.abc import Mapping
 from importlib import metadata
-from typing import Any
 
 import attrs
 import pluggy
@@ -152,7 +151,7 @@ class _Candidate:
     distribution: str | None
     version: str | None
     module: str
-    plugin: Any
+    plugin: object  # the module or object pluggy registers
 
 
 def _entry_point_candidates(blocked: set[str], infos: dict[str, PluginInfo]) -> list[_Candidate]:

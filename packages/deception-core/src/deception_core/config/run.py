@@ -14,7 +14,7 @@ import attrs
 
 from deception_core.base.errors import ConfigError
 from deception_core.base.selection import parse_layers, parse_positions
-from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
+from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, JSONObject, Mode, Position
 from deception_core.config.slurm import array_shard
 from deception_core.config.structuring import check_requires, finite, option
 from deception_core.config.structuring import structure as _structure
@@ -224,8 +224,8 @@ class RunConfig:
     def backend_name(self) -> str | None:
         return "hybrid" if self.hybrid else self.capture_backend
 
-    def to_dict(self) -> dict[str, Any]:
-        plain: dict[str, Any] = to_jsonable(self)
+    def to_dict(self) -> JSONObject:
+        plain: JSONObject = to_jsonable(self)
         return plain
 
     @classmethod
