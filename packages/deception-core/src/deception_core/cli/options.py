@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import click
@@ -84,9 +84,9 @@ def with_config_options(cls: type) -> Callable[[click.Command], click.Command]:
     return decorate
 
 
-def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
+def given_values(cls: type, ctx: click.Context, params: Mapping[str, object]) -> dict[str, object]:
     """The config values the user gave on the command line, as plain data (nothing defaulted)."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for field in attrs.fields(cls):
         if field.name not in params:
             continue
@@ -103,7 +103,7 @@ def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> di
                 continue
             value = not cli.invert
         elif cli.multiple:
-            value = list(value)
+            value = list(cast("tuple[object, ...]", value))  # click collects a repeated flag in a tuple
             if not value:
                 continue
         elif isinstance(value, str) and is_primitive_union(_kind(field)):
