@@ -294,7 +294,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
 
 
 def _refuse_when_the_judge_failed(cached: CachedJudge, dataset: Dataset, dataset_dir: Path, evaluator: str,
-                                  max_failures: float, run_config: dict[str, Any]) -> None:
+                                  max_failures: float, run_config: Mapping[str, object]) -> None:
     """`NotApplied` when more than ``max_failures`` of the judge calls made failed: nothing is applied."""
     asked = cached.misses
     if not cached.failed or cached.failed <= max_failures * asked:
