@@ -24,7 +24,6 @@ import sys
 import warnings
 from collections.abc import Mapping
 from importlib import metadata
-from typing import Any
 
 import attrs
 import pluggy
@@ -76,11 +75,11 @@ class PluginSet:
     plugins: dict[str, PluginInfo]
     registry: Registry
 
-    def run_options(self) -> list[RunOptions[Any]]:
+    def run_options(self) -> list[RunOptions[attrs.AttrsInstance]]:
         """The flags the plugins add to `deception run` (``register_run_options``); a flag that the run
         or another plugin already has is a `PluginError` naming both."""
         taken = {field.name: "deception-core (RunConfig)" for field in attrs.fields(RunConfig)}
-        found: list[RunOptions[Any]] = []
+        found: list[RunOptions[attrs.AttrsInstance]] = []
         for result in reversed(self.manager.hook.register_run_options()):  # in registration order: the core first
             for declared in result if isinstance(result, list) else [result]:
                 if declared is None:
@@ -152,7 +151,7 @@ class _Candidate:
     distribution: str | None
     version: str | None
     module: str
-    plugin: Any
+    plugin: object  # the module or object pluggy registers
 
 
 def _entry_point_candidates(blocked: set[str], infos: dict[str, PluginInfo]) -> list[_Candidate]:

@@ -46,14 +46,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol, cast
 
 import numpy as np
 
 from deception_core.base.records import RecordError, Sample, Trial, from_json, to_json
+from deception_core.base.types import JSONObject, JSONValue, json_object
 from deception_core.checkpoints.shard_key import CheckpointMismatch, load_or_create_key, new_digest
 from deception_core.collect.collect import TrialOutput
 from deception_core.config.resolved import ResolvedRun, identity_hash
+from deception_core.config.run import RunConfig
+from deception_core.contracts.scenario import TrialSpec
 from deception_core.outputs.policy import process_alive
 from deception_core.store.dataset import atomic_write_text, fsync_directory, ragged_arrays
 from deception_core.ui.console import SHOW
@@ -73,14 +76,14 @@ _STALE_CLAIM = re.compile(r"^[^/]+\.claim\.stale-[0-9a-f]{8}$")
 
 
 
-def area_name(identity: Mapping[str, Any]) -> str:
+def area_name(identity: Mapping[str, JSONValue]) -> str:
     """The sub-folder of one identity: the model's last name component and 12 hex digits of its hash."""
     model = str(identity.get("model", "model")).rstrip("/").split("/")[-1].split(":")[-1]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[:40] or "model"
     return f"{slug}-{identity_hash(identity)[:12]}"
 
 
-def area_for(directory: str | Path, identity: Mapping[str, Any]) -> Path:
+def area_for(directory: str | Path, identity: Mapping[str, JSONValue]) -> Path:
     """Where a run of this identity keeps its trials: its own area, or the folder itself when the
     folder was written by the earlier one-run layout for this same identity."""
     directory = Path(directory)
@@ -95,12 +98,12 @@ def shard_name(trial_key: str) -> str:
     return trial_key.replace("/", "--") + SHARD_SUFFIX
 
 
-def _read_manifest(directory: Path) -> dict[str, Any] | None:
+def _read_manifest(directory: Path) -> JSONObject | None:
     path = directory / MANIFEST_FILE
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text())
+        manifest: JSONValue = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointMismatch(
             f"{path} is not valid JSON ({error}); the checkpoint is damaged. Delete {directory} or pass "
@@ -127,7 +130,7 @@ def check_checkpoint(directory: str | Path, run: ResolvedRun) -> None:
     manifest = _read_manifest(area) if area.is_dir() else None
     if manifest is None:
         return
-    saved = manifest["identity"]
+    saved = json_object(manifest["identity"])
     differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     if differing:
         raise CheckpointMismatch(
@@ -136,11 +139,11 @@ def check_checkpoint(directory: str | Path, run: ResolvedRun) -> None:
         )
 
 
-def list_areas(directory: str | Path) -> list[dict[str, Any]]:
+def list_areas(directory: str | Path) -> list[JSONObject]:
     """What a checkpoint folder holds: one entry per area (identity, finished trials, live claims)."""
     directory = Path(directory)
     candidates = [directory] + sorted(p for p in directory.iterdir() if p.is_dir() and not p.is_symlink())
-    areas: list[dict[str, Any]] = []
+    areas: list[JSONObject] = []
     for area in candidates:
         if not (area / MANIFEST_FILE).is_file():
             continue
@@ -178,7 +181,7 @@ def _digest(record_json: str, tensors: Mapping[str, np.ndarray], key: bytes | No
     return digest
 
 
-def encode_trial(output: Any, key: bytes | None = None) -> bytes:
+def encode_trial(output: TrialOutput, key: bytes | None = None) -> bytes:
     """A `TrialOutput` as safetensors bytes with its records and checksum in the metadata."""
     from safetensors.numpy import save
 
@@ -215,7 +218,7 @@ class CorruptShard(Exception):
     """A shard that cannot be trusted (unparseable, checksum mismatch, wrong trial)."""
 
 
-def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None = None) -> Any:
+def decode_trial(data: bytes, expected_key: str | None = None, key: bytes | None = None) -> TrialOutput:
     """Parse and verify a shard; raise `CorruptShard` if anything is off."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -293,7 +296,7 @@ class CheckpointStore:
 
     # -- start: area, manifest, clean-up, resume --------------------------------------------------
 
-    def start(self, run: ResolvedRun, meta: Mapping[str, Any], specs: Iterable[Any]) -> dict[str, Any]:
+    def start(self, run: ResolvedRun, meta: Mapping[str, object], specs: Iterable[TrialSpec]) -> dict[str, TrialOutput]:
         """Find (or create) this run's area; return the valid saved trials among ``specs``."""
         check_checkpoint(self.directory, run)
         self.key = load_or_create_key(self.directory)  # one key for the whole folder, every area
@@ -306,7 +309,7 @@ class CheckpointStore:
                         "model": meta.get("model"), "positions": meta.get("positions")}
             atomic_write_text(self.area / MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True, default=str))
         self.clean_up()
-        done: dict[str, Any] = {}
+        done: dict[str, TrialOutput] = {}
         planned = list(specs)
         for spec in planned:
             output = self._load(spec)
@@ -348,7 +351,7 @@ class CheckpointStore:
                 pass
         return removed
 
-    def _load(self, spec: Any) -> Any | None:
+    def _load(self, spec: TrialSpec) -> TrialOutput | None:
         path = self.trials_dir / shard_name(spec.key)
         if not _regular_file(path):
             return None
@@ -364,29 +367,30 @@ class CheckpointStore:
 
     # -- claims -----------------------------------------------------------------------------------
 
-    def _claim_path(self, spec: Any) -> Path:
+    def _claim_path(self, spec: TrialSpec) -> Path:
         return self.trials_dir / (shard_name(spec.key)[: -len(SHARD_SUFFIX)] + CLAIM_SUFFIX)
 
     def _claim_record(self) -> str:
         return json.dumps({"host": self.host, "pid": self.pid, "token": self.token, "claimed_at": time.time()})
 
-    def _read_claim(self, path: Path) -> dict[str, Any] | None:
+    def _read_claim(self, path: Path) -> dict[str, object] | None:
         try:
             if path.is_symlink():
                 return {}
-            record: dict[str, Any] = json.loads(path.read_text())
+            record: dict[str, object] = json.loads(path.read_text())
             return record
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
             return {}  # torn or foreign: judged by its age alone
 
-    def _stale(self, path: Path, record: Mapping[str, Any]) -> bool:
+    def _stale(self, path: Path, record: Mapping[str, object]) -> bool:
         """A claim whose owner cannot be playing the trial any more."""
-        if record.get("host") == self.host and isinstance(record.get("pid"), int):
-            if record["pid"] == self.pid:
+        pid = record.get("pid")
+        if record.get("host") == self.host and isinstance(pid, int):
+            if pid == self.pid:
                 return record.get("token") != self.token  # an earlier run in this very process
-            if not process_alive(record["pid"]):
+            if not process_alive(pid):
                 return True
         try:
             age = time.time() - path.lstat().st_mtime
@@ -405,7 +409,7 @@ class CheckpointStore:
             self._held.add(path)
         return True
 
-    def _take_over(self, path: Path, record: Mapping[str, Any]) -> bool:
+    def _take_over(self, path: Path, record: Mapping[str, object]) -> bool:
         """Move a stale claim aside and claim the trial; if someone else took it over first, give
         theirs back untouched."""
         aside = path.with_name(f"{path.name}.stale-{secrets.token_hex(4)}")
@@ -423,7 +427,7 @@ class CheckpointStore:
         log.info("taking over trial claim %s (owner %s:%s stopped)", path.name, record.get("host"), record.get("pid"))
         return self._try_create(path)
 
-    def claim(self, specs: Sequence[Any]) -> list[Any]:
+    def claim(self, specs: Sequence[TrialSpec]) -> list[TrialSpec]:
         """The trials of ``specs`` this process may play: those nobody else is playing or has finished."""
         mine = []
         for spec in specs:
@@ -444,7 +448,7 @@ class CheckpointStore:
                 mine.append(spec)
         return mine
 
-    def release(self, specs: Sequence[Any]) -> None:
+    def release(self, specs: Sequence[TrialSpec]) -> None:
         """Give back the claims of ``specs`` (trials this process will not play after all)."""
         for spec in specs:
             self._release(self._claim_path(spec))
@@ -464,12 +468,12 @@ class CheckpointStore:
                 with contextlib.suppress(OSError):
                     os.utime(path, follow_symlinks=False)
 
-    def wait_for(self, specs: Sequence[Any]) -> dict[str, Any]:
+    def wait_for(self, specs: Sequence[TrialSpec]) -> dict[str, TrialOutput]:
         """Block until some of ``specs`` (claimed by other processes) are finished, returning them, or
         until one of them can be claimed again (its owner stopped), returning what arrived (maybe nothing)."""
         logged = False
         while True:
-            arrived = {}
+            arrived: dict[str, TrialOutput] = {}
             for spec in specs:
                 output = self._load(spec)
                 if output is not None:
@@ -507,7 +511,7 @@ class CheckpointStore:
             temporary.unlink(missing_ok=True)
             raise
 
-    def add(self, output: Any) -> None:
+    def add(self, output: TrialOutput) -> None:
         path = self.trials_dir / shard_name(output.key)
         self._write(path, encode_trial(output, self.key))
         fsync_directory(self.trials_dir)
@@ -528,32 +532,57 @@ class CheckpointStore:
                  self.area, self.resumed, self.saved, self.from_others)
 
 
-def claimed_groups(sink: Any, todo: Sequence[Any], done: Mapping[str, Any],
-                   groups: Callable[[list[Any]], list[list[Any]]],
-                   on_arrival: Callable[[dict[str, Any]], None]) -> Iterator[list[Any]]:
+class TrialSink(Protocol):
+    """Where a run keeps its finished trials (`CheckpointStore`); one that also claims trials is a
+    `ClaimingSink`, and one with a ``close`` gives back what it holds when playing stops."""
+
+    def start(self, run: ResolvedRun, meta: Mapping[str, object], specs: Iterable[TrialSpec]) -> dict[str, TrialOutput]:
+        """The trials among ``specs`` already finished (resumed)."""
+        ...
+
+    def add(self, output: TrialOutput) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class ClaimingSink(Protocol):
+    """A trial sink shared by several processes: it claims trials, gives claims back and waits for
+    the trials others play (`CheckpointStore`)."""
+
+    def claim(self, specs: Sequence[TrialSpec]) -> list[TrialSpec]: ...
+
+    def release(self, specs: Sequence[TrialSpec]) -> None: ...
+
+    def wait_for(self, specs: Sequence[TrialSpec]) -> dict[str, TrialOutput]: ...
+
+
+def claimed_groups(sink: object, todo: Sequence[TrialSpec], done: Mapping[str, object],
+                   groups: Callable[[list[TrialSpec]], list[list[TrialSpec]]],
+                   on_arrival: Callable[[dict[str, TrialOutput]], None]) -> Iterator[list[TrialSpec]]:
     """The batches of ``todo`` this process plays. Without a sink that claims, simply ``groups(todo)``;
     with one, only trials it claims, then it waits for trials other processes play (``on_arrival``
     receives them) and plays any whose owner stopped, until every trial of ``todo`` is in ``done``."""
     if sink is None or not hasattr(sink, "claim"):
         yield from groups(list(todo))
         return
+    claiming = cast(ClaimingSink, sink)  # a sink with ``claim`` has the whole claiming interface
     pending = list(todo)
     while pending:
         for group in groups(pending):
             fresh = [s for s in group if s.key not in done]
             if not fresh:
                 continue
-            mine = sink.claim(fresh)
+            mine = claiming.claim(fresh)
             if len(mine) < len(fresh):  # a group is played whole (same batch partners) or left to its players
-                sink.release(mine)
+                claiming.release(mine)
                 continue
             yield group
         pending = [s for s in pending if s.key not in done]
         if pending:
-            on_arrival(sink.wait_for(pending))
+            on_arrival(claiming.wait_for(pending))
             pending = [s for s in pending if s.key not in done]
 
 
-def checkpoint_sink(config: Any) -> CheckpointStore | None:
+def checkpoint_sink(config: RunConfig) -> CheckpointStore | None:
     """The trial sink a run uses by default: a `CheckpointStore` when ``--checkpoint-dir`` is set."""
     return CheckpointStore(config.checkpoint_dir) if config.checkpoint_dir else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,7 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool,
     return out, True
 
 
-def _analysis_components(config_path: str | None) -> dict[str, dict[str, Any]]:
+def _analysis_components(config_path: str | None) -> dict[str, dict[str, object]]:
     """``components.analysis`` of a ``--config`` file (read as `deception run` reads it), each
     analysis's settings checked now, before the dataset is read (unknown keys: exit 2)."""
     if config_path is None:
@@ -130,7 +131,7 @@ def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, .
 
 
 def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[str, Any],
-                               components: dict[str, dict[str, Any]]) -> dict[str, AnalysisReport]:
+                               components: Mapping[str, Mapping[str, object]]) -> dict[str, AnalysisReport]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 

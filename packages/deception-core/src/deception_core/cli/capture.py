@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -14,6 +13,7 @@ from deception_core.base.registry import Kind
 from deception_core.base.selection import parse_layers
 from deception_core.base.types import JSONObject
 from deception_core.capture.texts import (
+    TextRecord,
     capture_texts,
     describe_duplicates,
     fit_context,
@@ -51,7 +51,7 @@ def _is_path(data: str) -> bool:
     return path.exists() or bool(path.suffix) or len(path.parts) > 1
 
 
-def statement_set_records(name: str, params: JSONObject) -> list[Any]:
+def statement_set_records(name: str, params: JSONObject) -> list[TextRecord]:
     """The records of the registered statement set ``name`` built with ``params`` (exit 2 when unknown)."""
 
     registry = get_plugin_set().registry

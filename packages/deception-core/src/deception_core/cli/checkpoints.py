@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from deception_core.base.types import json_object
 from deception_core.checkpoints.checkpoint import list_areas
 from deception_core.config.run import RunConfig
 
@@ -30,9 +31,9 @@ def checkpoints(directory: str, as_json: bool) -> None:
         if "error" in area:
             click.echo(f"{area['area']}: {area['error']}")
             continue
-        identity = area["identity"]
+        identity = json_object(area["identity"])
         changed = [f"{k}={_show(v)}" for k, v in identity.items() if k in defaults and v != defaults[k] and k != "model"]
-        scenarios = ", ".join(f"{name} {count}" for name, count in sorted(area["by_scenario"].items())) or "none"
+        scenarios = ", ".join(f"{name} {count}" for name, count in sorted(json_object(area["by_scenario"]).items())) or "none"
         in_flight = f"; {area['claims']} in flight" if area["claims"] else ""
         click.echo(f"{area['name']}: {area['trials']} trial(s) ({scenarios}){in_flight}")
         click.echo(f"    --model {identity.get('model')} {' '.join(changed) or '(defaults)'}; "

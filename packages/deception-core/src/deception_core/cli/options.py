@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import click
@@ -21,7 +21,7 @@ from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.structuring import cli_option, is_primitive_union, parse_string
 
 
-def _kind(field: attrs.Attribute[Any]) -> Any:
+def _kind(field: attrs.Attribute[object]) -> object:
     kind = field.type
     args = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
@@ -30,7 +30,7 @@ def _kind(field: attrs.Attribute[Any]) -> Any:
     return kind
 
 
-def _shown_default(field: attrs.Attribute[Any]) -> str | None:
+def _shown_default(field: attrs.Attribute[object]) -> str | None:
     default = field.default
     if default is None or default is attrs.NOTHING or isinstance(default, bool):
         return None
@@ -84,9 +84,9 @@ def with_config_options(cls: type) -> Callable[[click.Command], click.Command]:
     return decorate
 
 
-def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
+def given_values(cls: type, ctx: click.Context, params: Mapping[str, object]) -> dict[str, object]:
     """The config values the user gave on the command line, as plain data (nothing defaulted)."""
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for field in attrs.fields(cls):
         if field.name not in params:
             continue
@@ -103,7 +103,7 @@ def given_values(cls: type, ctx: click.Context, params: Mapping[str, Any]) -> di
                 continue
             value = not cli.invert
         elif cli.multiple:
-            value = list(value)
+            value = list(cast("tuple[object, ...]", value))  # click collects a repeated flag in a tuple
             if not value:
                 continue
         elif isinstance(value, str) and is_primitive_union(_kind(field)):

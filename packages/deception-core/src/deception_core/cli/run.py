@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import click
 
@@ -39,7 +39,7 @@ class _RunCommand(click.Command):
 @click.option("--config", "config_file", default=None,
               help="A JSON or YAML RunConfig (.yaml/.yml); flags given on the command line override it.")
 @click.pass_context
-def run(ctx: click.Context, /, **flags: Any) -> None:
+def run(ctx: click.Context, /, **flags: object) -> None:
     """Run negotiation trials, capture activations, label, and train probes."""
     config = config_from_command_line(ctx, flags)
     handler = _configure_console(config.verbose)
@@ -52,11 +52,11 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     click.echo(f"wall time {results.wall_seconds:.1f} s; outputs in {Path(config.output).resolve()}")
 
 
-def config_from_command_line(ctx: click.Context, flags: dict[str, Any]) -> RunConfig:
+def config_from_command_line(ctx: click.Context, flags: dict[str, object]) -> RunConfig:
     """``--config`` (if any) overlaid with the flags the user gave, structured and checked in one step.
     The plugins' flags (and their keys in the file, such as ``judge_model``) go into the components'
     settings (`deception_core.config.plugin_options`)."""
-    config_file = flags.pop("config_file")
+    config_file = cast("str | None", flags.pop("config_file"))  # --config: a path or left out
     options = get_plugin_set().run_options()
     given = given_values(RunConfig, ctx, flags)
     for declared in options:

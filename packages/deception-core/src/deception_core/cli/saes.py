@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from deception_core.plugins import get_plugin_set
 from deception_core.sae import model_names, registered_saes, saes_for_model
-from deception_core.sae.releases import RESID_POST, span
+from deception_core.sae.releases import RESID_POST, DirectorySae, span
 
 
 @click.command()
@@ -38,7 +37,7 @@ def saes(model: str | None, layer: int | None, as_json: bool) -> None:
                    "or pass --sae-path DIR with an SAE trained on your model")
         return
     if model is None:
-        releases: dict[str, list[Any]] = {}
+        releases: dict[str, list[DirectorySae]] = {}
         for s in rows:
             releases.setdefault(s.release, []).append(s)
         width = max(len(r) for r in releases)

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from deception_core.base.errors import ConfigError
 from deception_core.base.registry import Kind
 from deception_core.config.run import structure
 
 
-def settings_for(kind: Kind, name: str, component: type, params: Mapping[str, Any]) -> Any:
+def settings_for(kind: Kind, name: str, component: type, params: Mapping[str, object]) -> attrs.AttrsInstance | None:
     """``params`` structured into ``component.settings_class`` (None when it takes none and none are given)."""
     settings_class = getattr(component, "settings_class", None)
     if settings_class is None:
@@ -27,24 +29,25 @@ def settings_for(kind: Kind, name: str, component: type, params: Mapping[str, An
             raise ConfigError(f"{kind.value.replace('_', ' ')} {name!r} takes no settings; got {sorted(params)}")
         return None
     try:
-        return structure(settings_class, params)
+        settings: attrs.AttrsInstance = structure(settings_class, params)
+        return settings
     except (ConfigError, ValueError) as error:
         raise ConfigError(f"{kind.value.replace('_', ' ')} {name!r}: {error}") from None
 
 
-def build(kind: Kind, name: str, component: type, params: Mapping[str, Any]) -> Any:
+def build(kind: Kind, name: str, component: type, params: Mapping[str, object]) -> Any:
     """An instance of ``component`` built with its structured settings."""
     settings = settings_for(kind, name, component, params)
     return component() if settings is None else component(settings)
 
 
-def evaluator_settings(name: str, evaluator_class: type, params: Mapping[str, Any]) -> Any:
+def evaluator_settings(name: str, evaluator_class: type, params: Mapping[str, object]) -> object:
     """An evaluator's settings, structured (unknown keys refused) and resolved (every default filled)."""
     settings = settings_for(Kind.EVALUATOR, name, evaluator_class, params)
     return evaluator_class.resolve_settings(settings)  # type: ignore[attr-defined]
 
 
-def build_evaluator(name: str, evaluator_class: type, params: Mapping[str, Any], context: Any) -> Any:
+def build_evaluator(name: str, evaluator_class: type, params: Mapping[str, object], context: Any) -> Any:
     """An evaluator built on ``context`` (the backend's callables) with its resolved settings."""
     settings = evaluator_settings(name, evaluator_class, params)
     return evaluator_class(context) if settings is None else evaluator_class(context, settings)

@@ -49,13 +49,13 @@ class RunOptions(Generic[S]):
         return frozenset(field.name for field in attrs.fields(self.settings))
 
 
-def option_keys(options: Iterable[RunOptions[Any]]) -> frozenset[str]:
+def option_keys(options: Iterable[RunOptions[attrs.AttrsInstance]]) -> frozenset[str]:
     """Every key (flag and config-file key) the plugins' options add."""
     return frozenset().union(*(o.keys for o in options))
 
 
-def merge_components(base: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                     patch: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> ComponentParams:
+def merge_components(base: Mapping[str, Mapping[str, Mapping[str, object]]],
+                     patch: Mapping[str, Mapping[str, Mapping[str, object]]]) -> ComponentParams:
     """``base`` with ``patch``'s parameters laid over it, one parameter at a time."""
     merged: ComponentParams = {kind: {name: dict(params) for name, params in by_name.items()}
                                for kind, by_name in base.items()}
@@ -65,7 +65,7 @@ def merge_components(base: Mapping[str, Mapping[str, Mapping[str, Any]]],
     return merged
 
 
-def config_with_options(data: Mapping[str, Any], options: Sequence[RunOptions[Any]], *, source: str = "",
+def config_with_options(data: Mapping[str, object], options: Sequence[RunOptions[attrs.AttrsInstance]], *, source: str = "",
                         given: Collection[str] = ()) -> RunConfig:
     """A `RunConfig` from plain values that may include plugin options (flags or config-file keys):
     the run's own keys structured as usual, each plugin's structured into its settings class and

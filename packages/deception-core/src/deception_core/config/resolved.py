@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from deception_core.base.types import Position
+from deception_core.base.types import JSONObject, JSONValue, Position
 from deception_core.config.run import RunConfig, to_jsonable
 from deception_core.config.sae import DEFAULT_SAE_LAYER, sae_settings
 
@@ -40,7 +40,7 @@ RESULT_FIELDS = (
 TRIAL_COMPONENT_KINDS = ("scenario", "capture_backend")
 
 
-def result_config(config: RunConfig) -> dict[str, Any]:
+def result_config(config: RunConfig) -> JSONObject:
     """The values of `RESULT_FIELDS` for ``config``, as plain JSON. The SAE's settings keep the
     names they had as config fields (``sae``, ``sae_layer``, ...), so identities and the results
     recorded by earlier versions compare equal."""
@@ -52,7 +52,7 @@ def result_config(config: RunConfig) -> dict[str, Any]:
     return {name: values[name] for name in RESULT_FIELDS}
 
 
-def recorded_result_config(recorded: Mapping[str, Any]) -> dict[str, Any]:
+def recorded_result_config(recorded: Mapping[str, JSONValue]) -> JSONObject:
     """The values of `RESULT_FIELDS` of a config as a run's ``config.json`` recorded it: with the
     SAE's settings as config fields (earlier versions) or as the SAE component's."""
     values = dict(recorded)
@@ -84,7 +84,7 @@ def _layers(value: Iterable[int]) -> tuple[int, ...]:
     return tuple(int(layer) for layer in value)
 
 
-def _plain_components(value: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> ComponentParams:
+def _plain_components(value: Mapping[str, Mapping[str, Mapping[str, object]]]) -> ComponentParams:
     return {str(kind): {str(name): dict(params) for name, params in by_name.items()} for kind, by_name in value.items()}
 
 
@@ -100,14 +100,14 @@ class ResolvedRun:
     #: every component's parameters as the run uses them (the judge's resolved); default: the config's
     components: ComponentParams = attrs.field(converter=_plain_components)
     placement: Placement | None = None
-    identity: dict[str, Any] = attrs.field(init=False)
+    identity: JSONObject = attrs.field(init=False)
 
     @components.default
     def _given_components(self) -> ComponentParams:
         return _plain_components(self.config.components)
 
     @identity.default
-    def _identity(self) -> dict[str, Any]:
+    def _identity(self) -> JSONObject:
         return run_identity(self)
 
     @property
@@ -138,14 +138,14 @@ class ResolvedRun:
         return dict(self.components.get(kind, {}).get(name, {}))
 
     @property
-    def judge(self) -> dict[str, Any]:
+    def judge(self) -> JSONObject:
         """The judge's name and settings as the run uses them."""
         return {"name": self.evaluator, **self.params("evaluator", self.evaluator)}
 
-    def result_config(self) -> dict[str, Any]:
+    def result_config(self) -> JSONObject:
         return result_config(self.config)
 
-    def config_dict(self) -> dict[str, Any]:
+    def config_dict(self) -> JSONObject:
         """The config as ``config.json`` records it: the user's values, with every component's
         settings as the run used them."""
         return {**self.config.to_dict(), "components": to_jsonable(self.components)}
@@ -156,7 +156,7 @@ class ResolvedRun:
             raise RuntimeError("the run's placement is set once, when the model has loaded")
         return attrs.evolve(self, placement=placement)
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> JSONObject:
         """Plain data for a Ray worker (`from_wire` rebuilds the same record)."""
         return {"config": self.config.to_dict(), "scenarios": list(self.scenarios), "layers": list(self.layers),
                 "capture_backend": self.capture_backend, "components": to_jsonable(self.components),
@@ -170,7 +170,7 @@ class ResolvedRun:
                    components=data["components"], placement=None if placement is None else Placement(**placement))
 
 
-def run_identity(run: ResolvedRun) -> dict[str, Any]:
+def run_identity(run: ResolvedRun) -> JSONObject:
     """Everything that changes what one trial produces, as plain JSON: the result-changing settings,
     the resolved layers and capture backend, the judge's resolved settings (a resume with another
     judge never mixes verdicts) and the settings of the components that play and capture trials.
@@ -185,6 +185,6 @@ def run_identity(run: ResolvedRun) -> dict[str, Any]:
     return identity
 
 
-def identity_hash(identity: Mapping[str, Any]) -> str:
+def identity_hash(identity: Mapping[str, object]) -> str:
     """The SHA-256 of the identity's sorted JSON (a checkpoint area's name holds its first 12 digits)."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()

@@ -6,15 +6,15 @@ Nothing here imports torch; dtypes and devices are strings resolved when the mod
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 
 from deception_core.base.errors import ConfigError
 from deception_core.base.selection import parse_layers, parse_positions
-from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, Mode, Position
+from deception_core.base.types import DEFAULT_POSITIONS, LABEL_POLICIES, JSONObject, Mode, Position
 from deception_core.config.slurm import array_shard
 from deception_core.config.structuring import check_requires, finite, option
 from deception_core.config.structuring import structure as _structure
@@ -33,7 +33,7 @@ EXECUTORS = ("local", "ray")
 C = TypeVar("C", bound=attrs.AttrsInstance)
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ConfigError(f"{attribute.name} must be at least 1, got {value}")
 
@@ -51,23 +51,23 @@ def _batch_size(value: Any) -> int | str:
     return number
 
 
-def _between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], int], None]:
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _between(low: int, high: int) -> Callable[[object, attrs.Attribute[int], int], None]:
+    def check(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
         if not low <= value <= high:
             raise ConfigError(f"{attribute.name} must be between {low} and {high}, got {value}")
 
     return check
 
 
-def _layers(value: Any) -> tuple[int, ...] | None:
+def _layers(value: str | Sequence[int] | None) -> tuple[int, ...] | None:
     return parse_layers(value)
 
 
-def _positions(value: Any) -> tuple[Position, ...]:
+def _positions(value: str | Sequence[str | Position]) -> tuple[Position, ...]:
     return parse_positions(value)
 
 
-def _shard(value: Any) -> tuple[int, int] | None:
+def _shard(value: object) -> tuple[int, int] | None:
     if value is None:
         return None
     if value == "auto":
@@ -118,7 +118,7 @@ def _components(value: Any) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def _names(value: Any) -> tuple[str, ...]:
+def _names(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -224,12 +224,12 @@ class RunConfig:
     def backend_name(self) -> str | None:
         return "hybrid" if self.hybrid else self.capture_backend
 
-    def to_dict(self) -> dict[str, Any]:
-        plain: dict[str, Any] = to_jsonable(self)
+    def to_dict(self) -> JSONObject:
+        plain: JSONObject = to_jsonable(self)
         return plain
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "", given: Collection[str] = ()) -> RunConfig:
+    def from_dict(cls, data: Mapping[str, object], *, source: str = "", given: Collection[str] = ()) -> RunConfig:
         """``given``: the keys the user set explicitly; an option that needs another (--workers needs
         --executor ray) is refused when given, even at its default value. A key that moved into a
         component's settings (``judge_model``, ``sae_layer``, ...) is refused naming its new place;
@@ -252,17 +252,18 @@ class RunConfig:
         return cls.from_dict(data, source=str(path), given=given)
 
     @classmethod
-    def file_values(cls, path: str | Path) -> tuple[Any, tuple[str, ...]]:
+    def file_values(cls, path: str | Path) -> tuple[dict[str, object], tuple[str, ...]]:
         """The values a config file holds, and the keys its author wrote (none for a run's own
         ``config.json``, which lists every key with its resolved value)."""
         data = read_config_file(path)
-        if isinstance(data, dict) and isinstance(data.get("config"), dict) and "resolved" in data:
+        recorded = data.get("config")
+        if isinstance(recorded, dict) and "resolved" in data:
             # the config.json a run writes; its --overwrite was a decision for that run, not for this one
-            return {k: v for k, v in data["config"].items() if k != "overwrite"}, ()
-        return data, tuple(data) if isinstance(data, dict) else ()
+            return {k: v for k, v in recorded.items() if k != "overwrite"}, ()
+        return data, tuple(data)
 
 
-def read_config_file(path: str | Path) -> Any:
+def read_config_file(path: str | Path) -> dict[str, object]:
     """The plain data in a JSON or YAML config file; `ConfigError` (with the fix) when it cannot be read."""
     path = Path(path)
     where = f"--config {path}"
@@ -301,11 +302,11 @@ def read_config_file(path: str | Path) -> Any:
     return data
 
 
-def _refuse_constant(name: str) -> Any:
+def _refuse_constant(name: str) -> NoReturn:
     raise ConfigError(f"--config: {name} is not a number a config may hold; give a finite number")
 
 
-def structure(cls: type[C], data: Mapping[str, Any], *, source: str = "", given: Collection[str] = ()) -> C:
+def structure(cls: type[C], data: Mapping[str, object], *, source: str = "", given: Collection[str] = ()) -> C:
     """Build an attrs config from a mapping: types and ranges checked, unknown keys refused (see `structuring`)."""
     return _structure(cls, data, source=source, given=given)
 

@@ -9,7 +9,6 @@ they are part of the run's identity (`deception_core.config.resolved`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
@@ -22,7 +21,7 @@ SAE_ENCODER = "sae-lens"
 DEFAULT_SAE_LAYER = 12
 
 
-def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
@@ -37,7 +36,7 @@ class SaeSettings:
     path: str | None = None  # a local SAE directory (sae-lens save_model output)
 
 
-def sae_settings(components: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> SaeSettings | None:
+def sae_settings(components: Mapping[str, Mapping[str, Mapping[str, object]]]) -> SaeSettings | None:
     """The run's SAE settings (None without an SAE); `ConfigError` naming the fix for a bad entry."""
     by_name = components.get(SAE_KIND) or {}
     unknown = sorted(set(by_name) - {SAE_ENCODER})

@@ -53,7 +53,7 @@ class CliOption:
         return self.name or "--" + field_name.replace("_", "-")
 
 
-def option(default: Any = attrs.NOTHING, *, help: str | None = None, short: str | None = None,
+def option(default: object = attrs.NOTHING, *, help: str | None = None, short: str | None = None,
            name: str | None = None, invert: bool = False, multiple: bool = False, requires: str | None = None,
            hidden: bool = False, choices: tuple[str, ...] | None = None, **field_kwargs: Any) -> Any:
     """An attrs field that is also a command-line option of `deception run`.
@@ -71,7 +71,7 @@ def option(default: Any = attrs.NOTHING, *, help: str | None = None, short: str 
     return attrs.field(default=default, metadata=metadata, **field_kwargs)
 
 
-def cli_option(field: attrs.Attribute[Any]) -> CliOption | None:
+def cli_option(field: attrs.Attribute[object]) -> CliOption | None:
     return field.metadata.get(CLI_KEY)
 
 
@@ -83,7 +83,7 @@ class _ValueProblem(_TypeProblem):
     """A value of the right type that no field may hold (empty, not finite, control characters)."""
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
@@ -97,7 +97,7 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _int(value: Any, _type: Any) -> int:
+def _int(value: object, _type: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             return int(value)
@@ -106,7 +106,7 @@ def _int(value: Any, _type: Any) -> int:
     return value
 
 
-def _float(value: Any, _type: Any) -> float:
+def _float(value: object, _type: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _TypeProblem(f"must be a number, got {_describe(value)}")
     number = float(value)
@@ -115,13 +115,13 @@ def _float(value: Any, _type: Any) -> float:
     return number
 
 
-def _bool(value: Any, _type: Any) -> bool:
+def _bool(value: object, _type: object) -> bool:
     if not isinstance(value, bool):
         raise _TypeProblem(f"must be true or false, got {_describe(value)}")
     return value
 
 
-def _str(value: Any, _type: Any) -> str:
+def _str(value: object, _type: object) -> str:
     if not isinstance(value, str):
         raise _TypeProblem(f"must be a string, got {_describe(value)}")
     if not value.strip():
@@ -134,19 +134,19 @@ def _str(value: Any, _type: Any) -> str:
 _PRIMITIVES = {int: _int, float: _float, bool: _bool, str: _str}
 
 
-def is_primitive_union(kind: Any) -> bool:
+def is_primitive_union(kind: object) -> bool:
     args = typing.get_args(kind)
     return (typing.get_origin(kind) in (typing.Union, types.UnionType)
             and all(a in _PRIMITIVES or a is type(None) for a in args))
 
 
-def _primitive_union_hook(kind: Any) -> Callable[[Any, Any], Any]:
+def _primitive_union_hook(kind: object) -> Callable[[object, object], object]:
     """``int | str`` (``--batch-size 4`` or ``auto``), ``float | None`` ...: the first member that accepts the value."""
     members = [a for a in typing.get_args(kind) if a is not type(None)]
     optional = type(None) in typing.get_args(kind)
     names = " or ".join(m.__name__ for m in members) + (" or null" if optional else "")
 
-    def structure_union(value: Any, _type: Any) -> Any:
+    def structure_union(value: object, _type: object) -> object:
         if value is None and optional:
             return None
         if len(members) == 1:  # X | None: X's own message ("must be a number")
@@ -196,7 +196,7 @@ def _messages(error: BaseException, path: str) -> list[str]:
     return [f"{path}: {type(error).__name__}: {error}"]
 
 
-def structure(cls: type[C], data: Any, *, source: str = "", given: Collection[str] = (),
+def structure(cls: type[C], data: object, *, source: str = "", given: Collection[str] = (),
               context: attrs.AttrsInstance | None = None) -> C:
     """Build the attrs config ``cls`` from a mapping of plain values; raise `ConfigError` naming each bad key.
 
@@ -246,7 +246,8 @@ def check_requires(instance: C, given: Collection[str] = (), context: attrs.Attr
         if value == field.default and (field.name not in given or value is None):  # null written: left out
             continue
         needed_name, sep, needed_value = cli.requires.partition("=")
-        owner: Any = instance if needed_name in attrs.fields_dict(cls) or context is None else context
+        owner: attrs.AttrsInstance = (context if needed_name not in attrs.fields_dict(cls) and context is not None
+                                      else instance)
         current = getattr(owner, needed_name)
         if (current == needed_value) if sep else bool(current):
             continue
@@ -259,7 +260,7 @@ def check_requires(instance: C, given: Collection[str] = (), context: attrs.Attr
     return instance
 
 
-def _field_kind(field: attrs.Attribute[Any]) -> Any:
+def _field_kind(field: attrs.Attribute[object]) -> object:
     """The non-None member of an ``X | None`` annotation, else the annotation."""
     kind = field.type
     if isinstance(kind, str):
@@ -271,7 +272,7 @@ def _field_kind(field: attrs.Attribute[Any]) -> Any:
     return kind
 
 
-def parse_string(field: attrs.Attribute[Any], text: str) -> Any:
+def parse_string(field: attrs.Attribute[object], text: str) -> str | int | float | bool:
     """A string (environment variable, or a command-line value of a union type) as the plain value of
     ``field``'s type; checked later by `structure`."""
     kind = _field_kind(field)
@@ -310,10 +311,10 @@ def structure_strings(cls: type[C], values: Mapping[str, str], *, source: str = 
     return structure(cls, parsed, source=source)
 
 
-def one_of(choices: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
     """attrs validator: one of ``choices``."""
 
-    def check(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    def check(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
         if value not in choices:
             raise ConfigError(f"{attribute.name} must be one of {', '.join(choices)}; got {value!r}")
 
@@ -321,7 +322,7 @@ def one_of(choices: tuple[str, ...]) -> Callable[[Any, attrs.Attribute[Any], Any
     return check
 
 
-def finite(_instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+def finite(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     """attrs validator: a finite number (Python callers bypass the structuring hooks)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{attribute.name} must be a finite number, got {value!r}")

@@ -24,29 +24,37 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from deception_core.base.errors import UsageError
+from deception_core.base.registry import Registry
 from deception_core.checkpoints.checkpoint import decode_trial
+from deception_core.collect.collect import TrialOutput
 from deception_core.config.resolved import ResolvedRun
+from deception_core.contracts.capture import CaptureBackend
 from deception_core.contracts.scenario import TrialSpec
-from deception_core.executors.ray_worker import PlayWorker
+from deception_core.executors.ray_worker import PlayWorker, WorkerFacts, WorkerSetup
 from deception_core.executors.units import play_trials, spec_to_wire
 from deception_core.outputs import files as outputs
 from deception_core.play.session import ModelFacts, PlaySession, open_session
 from deception_core.ui.progress import TrialProgress
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
+    from deception_core.plugins import PluginSet
 
 log = logging.getLogger("deception")
 
 RAY_PIN = "ray==2.60.0"
 RAY_INSTALL = f"pip install 'deception-core[ray]' (or: pip install {RAY_PIN})"
 
-OnDone = Callable[[Any], None]
+OnDone = Callable[[TrialOutput], None]
 
 
-def require_ray() -> Any:
+def require_ray() -> ModuleType:
     """The ``ray`` module, or a `UsageError` (exit 2) that says how to install it."""
     try:
         import ray
@@ -58,7 +66,7 @@ def require_ray() -> Any:
 class Executor:
     """Plays trials somewhere and reports each finished one."""
 
-    def start(self) -> Any:
+    def start(self) -> Model | ModelFacts:
         """Get ready to play; return the model (or `ModelFacts` about it) for the run's records."""
         raise NotImplementedError
 
@@ -83,17 +91,17 @@ class Executor:
 class LocalExecutor(Executor):
     """Everything in this process, on the model it loads once."""
 
-    def __init__(self, run: ResolvedRun, registry: Any, load_model: Callable[[], Any]) -> None:
+    def __init__(self, run: ResolvedRun, registry: Registry, load_model: Callable[[], Model]) -> None:
         self.run, self.registry, self.load_model = run, registry, load_model
         self._session: PlaySession | None = None
-        self.wrap_backend: Callable[[Any], Any] | None = None
+        self.wrap_backend: Callable[[CaptureBackend], CaptureBackend] | None = None
 
     def _open(self) -> PlaySession:
         if self._session is None:
             self._session = open_session(self.run, self.registry, self.load_model(), wrap_backend=self.wrap_backend)
         return self._session
 
-    def start(self) -> Any:
+    def start(self) -> Model:
         return self._open().model
 
     @property
@@ -186,7 +194,7 @@ class RayExecutor(Executor):
     #: replacement workers started over the run, per worker asked for, before the run gives up
     REPLACEMENTS_PER_WORKER = 2
 
-    def __init__(self, run: ResolvedRun, registry: Any, load_model: Callable[[], Any]) -> None:
+    def __init__(self, run: ResolvedRun, registry: Registry, load_model: Callable[[], Model]) -> None:
         self.run = run
         self.config = run.config
         self.local = LocalExecutor(run, registry, load_model)  # causal tests only
@@ -195,9 +203,10 @@ class RayExecutor(Executor):
         self._workers: dict[str, _Worker] = {}
         self._count = 0
         self._replacements = 0
-        self._setup: dict[str, Any] = {}
-        self._options: dict[str, Any] = {}
-        self._waiting: dict[Any, _Worker] = {}  # ready() refs of workers still loading the model
+        self._setup: WorkerSetup | None = None  # set by `start`, before the first worker is launched
+        self._options: dict[str, int] = {}
+        self._facts: WorkerFacts | None = None  # the first ready worker's
+        self._waiting: dict[object, _Worker] = {}  # ready() refs of workers still loading the model
         self._idle: deque[_Worker] = deque()
         self._batch_size = 1
 
@@ -242,10 +251,10 @@ class RayExecutor(Executor):
         self._workers[name] = worker
         self._waiting[handle.ready.remote()] = worker
 
-    def start(self) -> Any:
+    def start(self) -> ModelFacts:
         self._init_ray()
         count, use_gpu = self._plan_workers()
-        self._setup = {"run": self.run.to_wire(), "threads": 1}
+        self._setup = WorkerSetup(run=self.run.to_wire(), threads=1)
         self._options = {"num_gpus": 1, "num_cpus": 1} if use_gpu else {"num_gpus": 0, "num_cpus": 1}
         log.info("starting %d Ray worker(s) on %s", count, "one GPU each" if use_gpu else "one CPU each")
         for _ in range(count):
@@ -256,6 +265,7 @@ class RayExecutor(Executor):
                 raise RuntimeError("no Ray worker could load the model; see the errors above and the Ray logs")
             self._wait_for_workers(timeout=None)
         facts = self._facts
+        assert facts is not None, "a worker is idle only once it reported its facts"
         self._batch_size = int(facts["batch_size"])  # every worker plays with the first ready one's size
         return ModelFacts(facts["device"], facts["dtype"], facts["description"])
 
@@ -268,7 +278,7 @@ class RayExecutor(Executor):
         for ref in ready:
             self._worker_ready(ref)
 
-    def _worker_ready(self, ref: Any) -> None:
+    def _worker_ready(self, ref: object) -> None:
         worker = self._waiting.pop(ref)
         try:
             self._facts = self.ray.get(ref)
@@ -300,7 +310,7 @@ class RayExecutor(Executor):
         died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError, ray.exceptions.ObjectLostError)
         queue: deque[list[TrialSpec]] = deque(units)
-        busy: dict[Any, tuple[_Worker, list[TrialSpec]]] = {}
+        busy: dict[object, tuple[_Worker, list[TrialSpec]]] = {}
         recorded: set[str] = set()
         units = list(units)
         progress = WorkerProgress(total, total - _fresh(units, done))
@@ -363,8 +373,8 @@ class RayExecutor(Executor):
         return self.local.session(load=load)
 
 
-def make_executor(run: ResolvedRun, plugins: Any, load_model: Callable[[], Any], *,
-                  wrap_backend: Callable[[Any], Any] | None = None) -> Executor:
+def make_executor(run: ResolvedRun, plugins: PluginSet, load_model: Callable[[], Model], *,
+                  wrap_backend: Callable[[CaptureBackend], CaptureBackend] | None = None) -> Executor:
     """The run's executor; ``wrap_backend`` (local runs only) wraps the capture backend, as the pipeline
     benchmark does to count calls."""
     if run.config.executor == "ray":

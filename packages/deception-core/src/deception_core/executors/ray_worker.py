@@ -8,8 +8,9 @@ driver already verifies and stores.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
+from deception_core.base.types import JSONObject
 from deception_core.checkpoints.checkpoint import encode_trial
 from deception_core.config.resolved import ResolvedRun
 from deception_core.executors.units import play_trials, spec_from_wire
@@ -20,8 +21,24 @@ from deception_core.play.session import open_session
 from deception_core.plugins import get_plugin_set
 
 
+class WorkerSetup(TypedDict):
+    """What the driver hands each worker: the resolved run (`ResolvedRun.to_wire`) and its torch threads."""
+
+    run: JSONObject
+    threads: int
+
+
+class WorkerFacts(TypedDict):
+    """What a worker reports once its model is loaded (the driver records the first ready one's)."""
+
+    device: str
+    dtype: str
+    description: JSONObject
+    batch_size: int
+
+
 class PlayWorker:
-    def __init__(self, setup: dict[str, Any]) -> None:
+    def __init__(self, setup: WorkerSetup) -> None:
         import torch
 
         torch.set_num_threads(int(setup["threads"]))
@@ -33,13 +50,13 @@ class PlayWorker:
                            revision=config.revision)
         self.session = open_session(run, registry, model)
 
-    def ready(self) -> dict[str, Any]:
+    def ready(self) -> WorkerFacts:
         """The model facts the driver records (the model is loaded once this returns)."""
         model = self.session.model
-        return {"device": str(model.device), "dtype": str(model.dtype), "description": dict(model.describe()),
-                "batch_size": self.session.batch_size}
+        return WorkerFacts(device=str(model.device), dtype=str(model.dtype), description=dict(model.describe()),
+                           batch_size=self.session.batch_size)
 
-    def play(self, wire_specs: Sequence[Sequence[Any]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
+    def play(self, wire_specs: Sequence[Sequence[str | int]], skip: Sequence[str], batch_size: int) -> list[tuple[str, bytes]]:
         """Play one unit of trials whole, in batches of ``batch_size`` (the run's, the same on every
         worker); return ``(trial key, shard bytes)`` of the trials not in ``skip``, in the unit's order."""
 

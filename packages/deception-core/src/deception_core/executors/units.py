@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any
 
 from deception_core.base.types import Condition, Mode
 from deception_core.collect.collect import TrialOutput, collect_trial
@@ -49,11 +48,11 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSe
                             session.model.tokenizer, config.label_policy)
 
 
-def spec_to_wire(spec: TrialSpec) -> list[Any]:
+def spec_to_wire(spec: TrialSpec) -> list[str | int]:
     """A trial spec as plain values, the form it travels in to a Ray worker."""
     return [spec.scenario, spec.mode.value, spec.condition.value, spec.index, spec.seed]
 
 
-def spec_from_wire(values: Sequence[Any]) -> TrialSpec:
+def spec_from_wire(values: Sequence[str | int]) -> TrialSpec:
     scenario, mode, condition, index, seed = values
     return TrialSpec(str(scenario), Mode(mode), Condition(condition), int(index), int(seed))

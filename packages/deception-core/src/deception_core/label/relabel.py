@@ -16,21 +16,21 @@ import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from deception_core.analyse.analyse import run_analyses
 from deception_core.base.errors import NotApplied, UsageError
 from deception_core.base.records import AnalysisReport, Sample, from_json, to_json
-from deception_core.base.registry import Kind
-from deception_core.base.types import JudgeVerdict, Label, RuleVerdict, combine_labels
+from deception_core.base.registry import Kind, Registry
+from deception_core.base.types import JSONObject, JudgeVerdict, Label, Message, RuleVerdict, combine_labels
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
 from deception_core.config.components import build_evaluator
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
-from deception_core.contracts.capture import CaptureSpec
+from deception_core.contracts.capture import CaptureBackend, CaptureSpec
 from deception_core.contracts.evaluator import ChoiceScorer, Evaluator, EvaluatorContext, JudgeRequest
 from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.device import resolve_device, resolve_dtype
@@ -44,13 +44,17 @@ from deception_core.store.fields import field
 from deception_core.store.recorded import recorded_run_config
 from deception_core.ui.progress import progress_bar
 
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
+    from deception_core.plugins import PluginSet
+
 log = logging.getLogger("deception")
 
 CACHE_FILE = "judge_cache.jsonl"
 HISTORY_FIELDS = ("label", "rule_label", "judge_label", "judge_raw", "judge_error", "agreement", "judge")
 
 
-def dialogue_until(transcript: Sequence[dict[str, Any]], request_id: str) -> list[dict[str, str]]:
+def dialogue_until(transcript: Sequence[Mapping[str, object]], request_id: str) -> list[dict[str, str]]:
     """The public dialogue up to and including ``request_id``, as the run's game gave it to the judge.
 
     Games that tag their turns (``kind``) show the judge only what was said aloud (``say``); games
@@ -66,14 +70,14 @@ def dialogue_until(transcript: Sequence[dict[str, Any]], request_id: str) -> lis
     return out
 
 
-def request_key(judge: dict[str, Any], request: JudgeRequest) -> str:
+def request_key(judge: Mapping[str, object], request: JudgeRequest) -> str:
     payload = json.dumps({"judge": judge, "request": attrs.asdict(request)}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def read_cache(path: Path) -> dict[str, dict[str, Any]]:
+def read_cache(path: Path) -> dict[str, JSONObject]:
     """The cached answers in ``path`` by key; a damaged line is refused like a damaged dataset (exit 2)."""
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, JSONObject] = {}
     if not path.exists():
         return entries
     if not path.is_file():
@@ -108,10 +112,10 @@ class CachedJudge:
     #: requests per judge call, as a run judges a wave (a progress bar counts them)
     chunk = 64
 
-    def __init__(self, evaluator: Evaluator, identity: dict[str, Any], path: Path,
-                 entries: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, evaluator: Evaluator, identity: JSONObject, path: Path,
+                 entries: dict[str, JSONObject] | None = None) -> None:
         self.evaluator, self.identity, self.path = evaluator, identity, path
-        self.entries: dict[str, dict[str, Any]] = read_cache(path) if entries is None else dict(entries)
+        self.entries: dict[str, JSONObject] = read_cache(path) if entries is None else dict(entries)
         self.hits = self.misses = self.failed = 0
         self.first_error: str | None = None
 
@@ -145,7 +149,8 @@ class CachedJudge:
                 out.append(answers[i])
             else:
                 entry = self.entries[key]
-                out.append(JudgeVerdict(Label(entry["label"]), entry["raw"], entry.get("error")))
+                # read_cache admits only answers with a string ``raw`` and no error
+                out.append(JudgeVerdict(Label(entry["label"]), str(entry["raw"])))
         return out
 
     def _save(self) -> None:
@@ -155,12 +160,13 @@ class CachedJudge:
 class _LazyModel:
     """The run's model and a capture backend, loaded on the first judge call that needs them."""
 
-    def __init__(self, run_config: dict[str, Any], registry: Any, model: Any = None) -> None:
-        self.run_config, self.registry, self.model, self.backend = run_config, registry, model, None
+    def __init__(self, run_config: dict[str, Any], registry: Registry, model: Model | None = None) -> None:
+        self.run_config, self.registry, self.model = run_config, registry, model
+        self.backend: CaptureBackend | None = None
         self.loads = 0
         self.scorer: ChoiceScorer | None = None  # one scorer, so a judge's opening is run once per relabel
 
-    def get_backend(self) -> Any:
+    def get_backend(self) -> CaptureBackend:
         if self.backend is None:
             if self.model is None:
                 device = resolve_device(self.run_config.get("device", "auto"))
@@ -173,10 +179,11 @@ class _LazyModel:
             self.backend = backend_cls(self.model, CaptureSpec((), ()))
         return self.backend
 
-    def generate_text(self, conversations: Any, max_new_tokens: int) -> list[str]:
+    def generate_text(self, conversations: Sequence[Sequence[Message]], max_new_tokens: int) -> list[str]:
         return play.text_generator(self.get_backend(), 4)(conversations, max_new_tokens)
 
-    def score_choices(self, conversations: Any, choices: Any, opening: Any = ()) -> list[list[float]]:
+    def score_choices(self, conversations: Sequence[Sequence[Message]], choices: Sequence[str],
+                      opening: Sequence[Message] = ()) -> list[list[float]]:
         if self.scorer is None:
             self.scorer = play.choice_scorer(self.get_backend(), 4)
         return self.scorer(conversations, choices, opening)
@@ -204,7 +211,7 @@ class RelabelResult:
                 f"{self.changed} label(s) changed, cache {self.cache_hits} hit(s) / {self.cache_misses} miss(es)>")
 
 
-def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> None:
+def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Registry) -> None:
     """Refuse datasets with nothing a judge can re-check: `deception capture` data, unknown scenarios."""
     if dataset.meta.capture_backend == "forward" or (
             dataset.samples and all(str(field(s, "mode")) == "capture" for s in dataset.samples)):
@@ -223,7 +230,7 @@ def _check_relabelable(dataset: Dataset, dataset_dir: Path, registry: Any) -> No
 
 
 def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: str | None = None,
-            analyze: bool = True, plugins: Any = None, model: Any = None, report: bool | None = None,
+            analyze: bool = True, plugins: PluginSet | None = None, model: Model | None = None, report: bool | None = None,
             max_failures: float = RELABEL_MAX_JUDGE_FAILURES) -> RelabelResult:
     """Re-judge every focal utterance of the run in ``run_dir`` (see the module docstring).
 
@@ -253,7 +260,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
     lazy = _LazyModel(run_config, registry, model)
     judge = _build_judge(evaluator, evaluator_cls, run_config, lazy)
     judge.preflight()
-    identity = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
+    identity: JSONObject = {"evaluator": evaluator, "judge_model": getattr(judge, "model", None)}
     if evaluator == "local":
         identity["judge_model"] = run_config.get("model")
     cached = CachedJudge(judge, identity, run_dir / CACHE_FILE, cache_entries)
@@ -287,7 +294,7 @@ def relabel(run_dir: str | Path, *, evaluator: str | None = None, label_policy: 
 
 
 def _refuse_when_the_judge_failed(cached: CachedJudge, dataset: Dataset, dataset_dir: Path, evaluator: str,
-                                  max_failures: float, run_config: dict[str, Any]) -> None:
+                                  max_failures: float, run_config: Mapping[str, object]) -> None:
     """`NotApplied` when more than ``max_failures`` of the judge calls made failed: nothing is applied."""
     asked = cached.misses
     if not cached.failed or cached.failed <= max_failures * asked:
@@ -314,7 +321,7 @@ def _build_judge(name: str, evaluator_cls: type, run_config: dict[str, Any], laz
     return judge
 
 
-def _judge_requests(dataset: Dataset, registry: Any, dataset_dir: Path) -> list[JudgeRequest]:
+def _judge_requests(dataset: Dataset, registry: Registry, dataset_dir: Path) -> list[JudgeRequest]:
     """One request per sample: the scenario's facts and question, and the dialogue up to the utterance."""
     names = sorted({str(field(s, "scenario")) for s in dataset.samples})
     scenarios = {name: registry.get(Kind.SCENARIO, name).load()() for name in names}
@@ -334,8 +341,8 @@ def _judge_requests(dataset: Dataset, registry: Any, dataset_dir: Path) -> list[
     return requests
 
 
-def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], policy: str, identity: dict[str, Any],
-                        previous: dict[str, Any], now: str) -> tuple[list[Sample], int, int]:
+def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], policy: str, identity: JSONObject,
+                        previous: JSONObject, now: str) -> tuple[list[Sample], int, int]:
     """Each sample with the new verdict and label, its old ones appended to ``label_history``; how many
     changed, and how many kept their earlier labels because the judge failed on them."""
     samples, changed, kept = [], 0, 0
@@ -359,8 +366,8 @@ def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], poli
     return samples, changed, kept
 
 
-def _reanalyse(registry: Any, dataset: Dataset, run_dir: Path, run_config: dict[str, Any],
-               model: Any = None) -> dict[str, AnalysisReport]:
+def _reanalyse(registry: Registry, dataset: Dataset, run_dir: Path, run_config: dict[str, Any],
+               model: Model | None = None) -> dict[str, AnalysisReport]:
     """The analyses again on the relabelled dataset, with the run's seed and analysis settings; the
     reply tokens are scored again where the judge loaded the model (else from stored ``reply_all`` only)."""
 

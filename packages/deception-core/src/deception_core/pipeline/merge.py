@@ -22,12 +22,12 @@ import logging
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
 
 from deception_core.base.records import Sample, Trial
+from deception_core.base.types import JSONObject, JSONValue
 from deception_core.config.resolved import RESULT_FIELDS
 from deception_core.model import fingerprint
 from deception_core.outputs import files as outputs  # the module: the torch export is replaced in tests
@@ -54,7 +54,7 @@ from deception_core.store.dataset import (
     resolve_dataset_dir,
     write_dataset,
 )
-from deception_core.ui.progress import progress_bar
+from deception_core.ui.progress import ProgressBar, progress_bar
 
 log = logging.getLogger("deception")
 
@@ -69,23 +69,23 @@ def canonical_order(trial_keys: Iterable[str]) -> list[str]:
     return sorted(trial_keys)
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _refuse_mismatch(what: str, values: Sequence[Any], sources: Sequence[str], fix: str) -> None:
+def _refuse_mismatch(what: str, values: Sequence[object], sources: Sequence[str], fix: str) -> None:
     listing = "; ".join(f"{src}: {_describe(v)}" for src, v in zip(sources, values, strict=True))
     raise DatasetError(f"cannot merge: the runs differ in {what} ({listing}). {fix}")
 
 
 def check_compatible(
     datasets: Sequence[Dataset], sources: Sequence[str], allow_differences: Iterable[str] = ()
-) -> dict[str, list[Any]]:
+) -> dict[str, list[JSONValue]]:
     """Raise `DatasetError` unless the datasets can be merged; return the allowed differences."""
     allow = set(allow_differences)
     fix = "Merge only runs made with the same --model, --revision, --dtype, --layers and --positions."
 
-    def same(what: str, values: list[Any], hint: str = fix) -> None:
+    def same(what: str, values: Sequence[object], hint: str = fix) -> None:
         if any(_describe(v) != _describe(values[0]) for v in values[1:]):
             _refuse_mismatch(what, values, sources, hint)
 
@@ -110,7 +110,7 @@ def check_compatible(
     same("SAE", [d.meta.sae for d in datasets], "Merge only runs made with the same --sae settings.")
     same("array names", [sorted(d.arrays) for d in datasets],
          "The runs stored different arrays; merge only runs made with the same options.")
-    differences: dict[str, list[Any]] = {}
+    differences: dict[str, list[JSONValue]] = {}
     configs = [d.meta.result_config or {} for d in datasets]
     for field in sorted(set().union(*configs) - set(NOT_COMPARED)):
         values = [c.get(field) for c in configs]
@@ -121,7 +121,7 @@ def check_compatible(
                 f"--{field.replace('_', '-')} (changes results)", values, sources,
                 f"Re-run with matching settings, or pass --allow-difference {field} to merge anyway.",
             )
-        distinct: list[Any] = []
+        distinct: list[JSONValue] = []
         for v in values:
             if v not in distinct:
                 distinct.append(v)
@@ -265,8 +265,8 @@ def _merged_ragged_group(datasets: Sequence[Dataset], picks: Sequence[tuple[int,
     return arrays
 
 
-def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], differences: dict[str, list[Any]],
-                 plan: _MergePlan, n_samples: int) -> dict[str, Any]:
+def _merged_meta(datasets: Sequence[Dataset], sources: Sequence[str], differences: dict[str, list[JSONValue]],
+                 plan: _MergePlan, n_samples: int) -> JSONObject:
     """The first input's meta, with the merged scenarios, the differences allowed and where each part came from."""
     meta = datasets[0].meta.to_json()
     if any("fingerprint" not in d.meta.model for d in datasets):  # not vouched for every part
@@ -399,7 +399,7 @@ def merge_runs(out: str | Path, run_dirs: Sequence[str | Path], allow_difference
     return merged
 
 
-def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: Any) -> None:
+def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: ProgressBar) -> None:
     """Build ``out`` in a staging folder and rename it into place; ``bar`` counts the two writes."""
     import os
     import secrets

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from deception_core.base.records import AnalysisReport
+from deception_core.base.types import JSONObject
 from deception_core.config.resolved import ResolvedRun
 from deception_core.outputs.files import human_size, label_table
 from deception_core.outputs.policy import QuietFileHandler
@@ -16,6 +18,10 @@ from deception_core.play.accounts import accounts_table
 from deception_core.play.calls import call_summary
 from deception_core.plugins import PluginSet
 from deception_core.store.dataset import Dataset, atomic_write_text
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
+    from deception_core.play.session import ModelFacts
 
 
 def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
@@ -31,15 +37,15 @@ def setup_logging(out_dir: Path, verbose: bool) -> logging.Handler:
     return handler
 
 
-def plugin_versions(plugins: PluginSet) -> list[dict[str, Any]]:
+def plugin_versions(plugins: PluginSet) -> list[dict[str, str | None]]:
     return [
         {"name": i.name, "distribution": i.distribution, "version": i.version, "module": i.module, "error": i.error}
         for i in plugins.plugins.values()
     ]
 
 
-def write_run_header(out_dir: Path, run: ResolvedRun, model: Any, plugins: PluginSet,
-                     judge: dict[str, Any] | None = None) -> None:
+def write_run_header(out_dir: Path, run: ResolvedRun, model: Model | ModelFacts, plugins: PluginSet,
+                     judge: JSONObject | None = None) -> None:
     """``config.json`` (the config as the run used it, and what was resolved) and ``plugins.json``."""
     assert run.placement is not None, "the header is written once the model has loaded"
     resolved = {
@@ -60,7 +66,7 @@ def write_run_header(out_dir: Path, run: ResolvedRun, model: Any, plugins: Plugi
     atomic_write_text(out_dir / "plugins.json", json.dumps(plugin_versions(plugins), indent=2))
 
 
-def dataset_meta(run: ResolvedRun, model: Any, plugins: PluginSet) -> dict[str, Any]:
+def dataset_meta(run: ResolvedRun, model: Model | ModelFacts, plugins: PluginSet) -> JSONObject:
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": model.describe(),
@@ -69,11 +75,11 @@ def dataset_meta(run: ResolvedRun, model: Any, plugins: PluginSet) -> dict[str, 
         "capture_backend": run.capture_backend,
         "result_config": run.result_config(),
         "scenarios": list(run.scenarios),
-        "plugins": {i["name"]: i["version"] for i in plugin_versions(plugins)},
+        "plugins": {i.name: i.version for i in plugins.plugins.values()},
     }
 
 
-def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: dict[str, Any], size: int) -> str:
+def summary_text(dataset: Dataset, analyses: dict[str, AnalysisReport], causal: Mapping[str, object], size: int) -> str:
     parts = [f"dataset: {len(dataset)} samples, {len(dataset.trials)} trials, {human_size(size)} on disk",
              call_summary(dataset.trials, dataset.meta.result_config or {}), "", label_table(dataset)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +20,17 @@ import attrs
 from deception_core.analyse.analyse import chosen_alternatives, chosen_direction, run_analyses
 from deception_core.base.records import AnalysisReport
 from deception_core.base.registry import Kind
+from deception_core.base.types import JSONObject
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, TeacherForcedReplyStates
-from deception_core.checkpoints.checkpoint import CheckpointStore, checkpoint_sink, claimed_groups
+from deception_core.checkpoints.checkpoint import CheckpointStore, TrialSink, checkpoint_sink, claimed_groups
 from deception_core.collect.collect import TrialOutput, assemble_arrays
 from deception_core.config.resolved import Placement, ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.contracts.analysis import CausalContext
+from deception_core.contracts.capture import CaptureBackend
 from deception_core.contracts.evaluator import EvaluatorContext
 from deception_core.contracts.scenario import TrialSpec
-from deception_core.executors.executors import make_executor
+from deception_core.executors.executors import Executor, make_executor
 from deception_core.executors.units import play_units
 from deception_core.intervene.causal import run_causal_tests
 from deception_core.model import surface  # the module: tests replace its load_model
@@ -40,13 +42,15 @@ from deception_core.pipeline.merge import canonical_order
 from deception_core.pipeline.validate import ValidatedRun, validate
 from deception_core.plan.plan import plan_trials
 from deception_core.play.batching import wave_size, waves
-from deception_core.play.session import PlaySession, judge_builder
+from deception_core.play.session import ModelFacts, PlaySession, judge_builder
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.report import write_report
 from deception_core.sae.encode import encode_dataset_arrays, load_sae
 from deception_core.store.dataset import Dataset, atomic_write_text, write_dataset
 
 if TYPE_CHECKING:
+    from sae_lens import SAE
+
     from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
@@ -59,7 +63,7 @@ class RunResults:
     output_dir: Path
     dataset: Dataset
     analyses: dict[str, AnalysisReport]  # by analysis name
-    causal: dict[str, Any]  # causal test name -> its JSON-ready record
+    causal: dict[str, JSONObject]  # causal test name -> its JSON-ready record
     summary: str
     wall_seconds: float
     dataset_bytes: int = 0
@@ -75,17 +79,17 @@ class _Started:
     """A run once its model is loaded: the resolved run with its placement, and the trials so far."""
 
     resolved: ResolvedRun
-    executor: Any
-    model: Any
-    meta: dict[str, Any]
+    executor: Executor
+    model: Model | ModelFacts
+    meta: JSONObject
     specs: list[TrialSpec]
     done: dict[str, TrialOutput]
 
 
 @attrs.define
 class _Prepared:
-    judge: dict[str, Any]  # the judge as recorded (`Evaluator.describe`)
-    sae: Any
+    judge: JSONObject  # the judge as recorded (`Evaluator.describe`)
+    sae: SAE | None
 
 
 class InterpretabilityRunner:
@@ -96,12 +100,13 @@ class InterpretabilityRunner:
     """
 
     def __init__(self, config: RunConfig, *, plugins: PluginSet | None = None, model: Model | None = None,
-                 trial_sink: Any = None, wrap_backend: Any = None) -> None:
+                 trial_sink: TrialSink | None = None,
+                 wrap_backend: Callable[[CaptureBackend], CaptureBackend] | None = None) -> None:
         self.config = config
         self.wrap_backend = wrap_backend  # backend -> backend (the pipeline benchmark records calls)
         self.plugins = plugins or get_plugin_set()
         self._model = model
-        self.trial_sink = trial_sink if trial_sink is not None else checkpoint_sink(config)
+        self.trial_sink: TrialSink | None = trial_sink if trial_sink is not None else checkpoint_sink(config)
         self._default_checkpoint = self.trial_sink is None  # <output>/checkpoint, removed once the dataset exists
         if self._default_checkpoint:
             self.trial_sink = CheckpointStore(output_policy.checkpoint_dir(config))
@@ -220,7 +225,7 @@ class InterpretabilityRunner:
                  run.batch_size, wave_size(run.batch_size), run.config.batch_size)
         meta = run_files.dataset_meta(run, model, self.plugins)
         meta["judge"] = prepared.judge
-        run_files.write_run_header(out_dir, run, model, self.plugins, judge=meta["judge"])
+        run_files.write_run_header(out_dir, run, model, self.plugins, judge=prepared.judge)
         done: dict[str, TrialOutput] = {}
         if self.trial_sink is not None:
             done.update(self.trial_sink.start(run, meta, specs))
@@ -288,7 +293,7 @@ class InterpretabilityRunner:
         return run_analyses(registry, dataset, out_dir, options, self.config.components.get(Kind.ANALYSIS.value))
 
     def _causal(self, session: PlaySession, dataset: Dataset, analyses: dict[str, AnalysisReport], out_dir: Path,
-                run: ResolvedRun) -> dict[str, Any]:
+                run: ResolvedRun) -> dict[str, JSONObject]:
         if not run.config.causal:
             return {}
 

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from deception_core.base.errors import ConfigError, UsageError
+from deception_core.base.types import JSONObject
 from deception_core.model.spec import EMBEDDED_MODELS, EMBEDDED_PREFIX
 from deception_core.sae.releases import RESID_POST, DirectorySae, model_key, span, width_value
 
@@ -44,7 +45,7 @@ class SaeChoice:
     l0: float | None = None  # expected L0 from the directory
     neuronpedia_id: str | None = None  # dashboard: https://www.neuronpedia.org/<neuronpedia_id>/<feature>
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         return attrs.asdict(self)
 
 

@@ -7,8 +7,6 @@ The core's plugin registers them (`deception_core._builtin_plugin`); a config fi
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from deception_core.base.errors import ConfigError
@@ -18,7 +16,7 @@ from deception_core.config.sae import DEFAULT_SAE_LAYER, SAE_ENCODER, SAE_KIND
 from deception_core.config.structuring import option
 
 
-def _non_negative(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 0:
         raise ConfigError(f"{attribute.name} must be 0 or more, got {value}")
 
