@@ -129,8 +129,6 @@ def test_the_counter_sees_parameters_returns_assignments_and_aliases(tmp_path: P
     assert (count.annotations, count.with_any) == (6, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="11.2 % of annotations mention Any today (554 of 4952); the model surface "
-                   "and settings rework bring it down. Strict: once the budget holds this fails; delete the mark")
 def test_at_most_five_percent_of_annotations_mention_any() -> None:
     count = count_any()
     worst = ", ".join(f"{path} {n}" for path, n in count.by_file.most_common(5))
