@@ -22,8 +22,6 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("deception-core", "deception-scenarios", "deception-probes", "deception-causal")
 BUDGET = 0.05
