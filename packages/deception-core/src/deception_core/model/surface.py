@@ -35,6 +35,7 @@ from deception_core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("deception.models")
 
 #: values in the residual stream: a tensor, a numpy array or a list of floats (``[d_model]`` for a direction)
-Vector = Union["torch.Tensor", "np.ndarray[Any, Any]", Sequence[float]]
+Vector = Union["torch.Tensor", "npt.NDArray[np.generic]", Sequence[float]]
 
 
 @attrs.define
