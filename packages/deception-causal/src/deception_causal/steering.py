@@ -172,7 +172,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> JSONO
     slopes, two_point, null, curves = [], [], [], []
     labelled = labelled_replies(run)
     k = len(adds)
-    every: Any = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
+    every: np.ndarray | list[np.ndarray] = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
                            [r for _, r, _ in labelled for _ in range(k)],
                            {run.direction.layer: (None, np.tile(adds, (len(labelled), 1)))},
                            pad_id=run.pad_id, chunk=run.batch_size).reshape(len(labelled), k) if labelled else []
