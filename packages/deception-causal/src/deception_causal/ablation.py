@@ -7,11 +7,16 @@ those channels is removed too, which alone can break the model (see `deception_c
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, labelled_replies
+from deception_causal.common import (
+    CausalRun,
+    ConditionSpec,
+    GenerationTest,
+    NamedCondition,
+    deceptive_indicator,
+    labelled_replies,
+)
 from deception_causal.conditions import condition_summary, random_controls, run_conditions
 from deception_causal.direction import origin_short
 from deception_causal.measures import centred_ablation, reply_logprobs
@@ -34,11 +39,11 @@ def ablation_result(run: CausalRun) -> JSONObject:
     scopes = {"layer": [layer]} | ({"all_layers": all_layers} if settings.ablate_all_layers else {})
     means = run.layer_means(sorted({lay for layers in scopes.values() for lay in layers}))
 
-    def ablate(vector: np.ndarray, layers: list[int]) -> dict[int, Any]:
+    def ablate(vector: np.ndarray, layers: list[int]) -> ConditionSpec:
         edits = {lay: centred_ablation(vector, None if means is None else means[lay]) for lay in layers}
         return {lay: (project[0], None if add is None else add[0]) for lay, (project, add) in edits.items()}
 
-    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = [("baseline", "none", {"scope": None}, {})]
+    named: list[NamedCondition] = [("baseline", "none", {"scope": None}, {})]
     for scope, layers in scopes.items():
         named.append((f"probe_{scope}", "probe", {"scope": scope}, ablate(unit, layers)))
         for k, r in enumerate(randoms):
@@ -50,7 +55,7 @@ def ablation_result(run: CausalRun) -> JSONObject:
     base_d, base_s = deceptive_indicator(base["labels"]), np.array(base["probe_score"])
     for record in records:
         record["rates"] = condition_summary(record["labels"], record["nll"], base["nll"], settings.fluency_ratio)
-    effects: dict[str, Any] = {}
+    effects: dict[str, JSONObject] = {}
     for scope in scopes:
         probe = by_name[f"probe_{scope}"]
         null = [by_name[f"random{k}_{scope}"] for k in range(len(randoms))]

@@ -104,6 +104,8 @@ class CausalSettings:
 
 
 ConditionSpec = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]  # layer -> (project, add)
+#: a generation condition: (name, direction kind: none/probe/random, fields for its record, its edits)
+NamedCondition = tuple[str, str, JSONObject, ConditionSpec]
 
 
 @attrs.define
@@ -374,10 +376,10 @@ class CausalRun:
                 for i in range(len(conditions))]
 
 
-_SHARED: list[tuple[tuple[Any, ...], Any]] = []  # the last selection, with the objects it was made for
+_SHARED: list[tuple[tuple[object, ...], usable.Selection]] = []  # the last selection, with the objects it was made for
 
 
-def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> Any:
+def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> usable.Selection:
     """The run's one fluency selection (`deception_causal.usable.choose_direction`), shared by
     ablation and steering: the second test of a run reuses the first one's instead of repeating
     the same teacher-forced checks. It is keyed on the very objects it was made from (dataset,

@@ -3,14 +3,16 @@ condition, label it, re-read it cleanly, and summarise each condition's label ra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun
+from deception_causal.common import CausalRun, NamedCondition
+from deception_core import JSONObject
 
 
-def condition_summary(labels: list[str], nll: list[float], base_nll: list[float], ratio: float) -> dict[str, Any]:
+def condition_summary(labels: list[str], nll: list[float], base_nll: list[float], ratio: float) -> JSONObject:
     """Label rates of one condition's replies, and how many look broken (perplexity blown up)."""
     n = max(1, len(labels))
     broken = [bool(np.isfinite(a) and np.isfinite(b) and a > b + np.log(ratio)) for a, b in zip(nll, base_nll, strict=True)]
@@ -24,7 +26,7 @@ def condition_summary(labels: list[str], nll: list[float], base_nll: list[float]
     }
 
 
-def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict[int, Any]]],
+def run_conditions(run: CausalRun, named: Sequence[NamedCondition],
                    keep_text: set[str]) -> list[dict[str, Any]]:
     """Generate under each named condition, label with the rule (and the judge for ``keep_text``
     conditions), re-read each reply cleanly; return one record per condition."""
@@ -46,7 +48,7 @@ def run_conditions(run: CausalRun, named: list[tuple[str, str, Any, dict[int, An
     return records
 
 
-def random_controls(records: list[dict[str, Any]], max_broken: float) -> dict[str, Any]:
+def random_controls(records: list[dict[str, Any]], max_broken: float) -> JSONObject:
     """How many of the random directions' generated replies broke, and whether that is within the limit
     (the comparison with random directions means something only where they leave the model fluent)."""
     rates = [r["rates"]["broken_rate"] for r in records if r["direction"] == "random" and "rates" in r]

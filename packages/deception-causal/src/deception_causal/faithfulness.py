@@ -165,5 +165,5 @@ class Faithfulness(CausalTest):
             line += "; SAE splice: " + describe_effect(json_object(sae["loss_change_without_error"]))
         origin = result["direction_origin_short"]
         result["summary"] = f"faithfulness{f' ({origin})' if origin else ''}: " + line
-        record: dict[str, Any] = jsonable(result)
+        record: JSONObject = jsonable(result)
         return record

@@ -4,8 +4,6 @@ on, mapped into the ``samples`` setting of every causal test of this package
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from deception_core import ComponentParams, ConfigError, RunConfig, RunOptions, option
@@ -15,7 +13,7 @@ CAUSAL_TESTS = ("patching", "ablation", "steering", "faithfulness")
 DEFAULT_SAMPLES = 20
 
 
-def _positive(_instance: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ConfigError(f"{attribute.name} must be at least 1, got {value}")
 

@@ -4,7 +4,6 @@ direction, put into the target run, make the target produce the source's reply?"
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import attrs
 import numpy as np
@@ -14,7 +13,7 @@ from deception_causal.common import CausalRun, CausalSettings, jsonable, not_com
 from deception_causal.direction import NotComputable, origin_short, resolve_direction
 from deception_causal.interventions import teacher_forced
 from deception_causal.measures import patch_deltas, reply_logprobs
-from deception_causal.selection import matched_pairs, trial_keys
+from deception_causal.selection import MatchedPair, matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
 from deception_core import CausalContext, CausalTest, JSONObject, json_object
 
@@ -64,7 +63,7 @@ class PairMeasure:
     record: JSONObject  # the per-pair JSON record
 
 
-def measure_pairs(run: CausalRun, pairs: list[Any], randoms: np.ndarray) -> list[PairMeasure]:
+def measure_pairs(run: CausalRun, pairs: list[MatchedPair], randoms: np.ndarray) -> list[PairMeasure]:
     """Patch each pair's source prompt states into its target's run (see `measure_group`), the
     teacher-forced rows of several pairs sharing forward passes up to the batch size; pairs with an
     empty reply, or whose prompts have nothing but the beginning-of-sequence position to patch, are
@@ -93,7 +92,7 @@ def measure_pairs(run: CausalRun, pairs: list[Any], randoms: np.ndarray) -> list
     return measures
 
 
-def measure_group(run: CausalRun, ready: list[tuple[Any, list[int], list[int], dict[str, torch.Tensor]]],
+def measure_group(run: CausalRun, ready: list[tuple[MatchedPair, list[int], list[int], dict[str, torch.Tensor]]],
                   states: dict[int, torch.Tensor]) -> list[PairMeasure]:
     """One batch of teacher-forced rows for some pairs: per pair, the target prompt with the source's
     and the target's reply, each clean, direction-patched, fully patched and patched along every
@@ -129,7 +128,7 @@ def measure_group(run: CausalRun, ready: list[tuple[Any, list[int], list[int], d
         offset += 2 * k + 1
         base_src, base_tgt = on_src[0], on_tgt[0]
         h_t = states[pair.target]
-        record = {
+        record: JSONObject = {
             "source_row": pair.source, "target_row": pair.target, "kind": pair.kind,
             "source_label": run.dataset.samples[pair.source].label,
             "target_label": run.dataset.samples[pair.target].label,
@@ -188,7 +187,7 @@ METHOD = ("residual stream after the probe layer, over the prompt positions alig
           "change of the same norm per position along unit directions orthogonal to u")
 
 
-def patching_result(run: CausalRun, pairs: list[Any]) -> JSONObject:
+def patching_result(run: CausalRun, pairs: list[MatchedPair]) -> JSONObject:
     randoms = run.random_units(run.settings.n_random_forward, salt=5)
     measures = measure_pairs(run, pairs, randoms)
     if not measures:

@@ -21,7 +21,7 @@ from deception_causal.interventions import teacher_forced
 from deception_causal.options import DEFAULT_SAMPLES
 from deception_causal.selection import choose_prompts
 from deception_causal.stats import binary_auroc, compare_with_null, random_unit_directions
-from deception_core import SaeSettings, get_plugin_set, load_sae, registered_saes, resolve_sae, sae_settings
+from deception_core import JSONObject, SaeSettings, get_plugin_set, load_sae, registered_saes, resolve_sae, sae_settings
 
 if TYPE_CHECKING:
     from sae_lens import SAE
@@ -108,7 +108,7 @@ def load_run_sae(context: CausalContext) -> tuple[SAE, int]:
 
 def sae_reconstruction_result(context: CausalContext, reconstruct: Reconstruct, layer: int, n_random: int,
                               direction: ProbeDirection | None = None, *, samples: int = DEFAULT_SAMPLES
-                              ) -> dict[str, Any]:
+                              ) -> JSONObject:
     """Splice the reconstruction into the run's own prompts and original replies; the probe's AUROC
     on reconstructed activations when the probe reads the SAE's layer."""
 
@@ -131,7 +131,7 @@ def sae_reconstruction_result(context: CausalContext, reconstruct: Reconstruct, 
         return {"status": "not_run", "reason": "every chosen prompt has an empty reply", "layer": layer}
     effect = compare_with_null(np.array(without), np.array(null).T, name="next-token loss change, SAE reconstruction "
                                "without the error term", unit="nats/token", seed=seed, expected_sign=1)
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "status": "ok", "layer": layer, "n_prompts": len(clean),
         "clean_loss": float(np.mean(clean)),
         "loss_change_without_error": effect,

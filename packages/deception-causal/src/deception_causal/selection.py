@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -57,7 +57,7 @@ def matched_pairs(dataset: Dataset, n: int, seed: int) -> list[MatchedPair]:
     vs told to be honest) is a ``condition`` pair (source = the deception-favouring condition).
     Label pairs come first; at most ``n`` pairs with distinct prompts are returned.
     """
-    groups: dict[tuple[Any, ...], list[int]] = {}
+    groups: dict[tuple[str, str, int, int], list[int]] = {}
     for row, s in enumerate(dataset.samples):
         groups.setdefault((s.scenario, s.mode, s.trial_index, s.round), []).append(row)
     label_pairs, condition_pairs = [], []

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from deception_causal.common import CausalRun, GenerationTest, deceptive_indicator, labelled_replies
+from deception_causal.common import CausalRun, GenerationTest, NamedCondition, deceptive_indicator, labelled_replies
 from deception_causal.conditions import condition_summary, random_controls, run_conditions
 from deception_causal.direction import origin_short
 from deception_causal.measures import reply_logprobs
@@ -49,10 +49,10 @@ class Steering(GenerationTest):
 
 
 def steering_conditions(alphas: np.ndarray, scale: float, unit: np.ndarray, randoms: np.ndarray,
-                        layer: int) -> list[tuple[str, str, dict[str, Any], dict[int, Any]]]:
+                        layer: int) -> list[NamedCondition]:
     """The probe direction at every alpha (alpha 0 is the baseline), and each random direction at +-max alpha."""
     a_max = float(np.max(np.abs(alphas)))
-    named: list[tuple[str, str, dict[str, Any], dict[int, Any]]] = []
+    named: list[NamedCondition] = []
     for alpha in alphas:
         spec = {layer: (None, alpha * scale * unit)} if alpha != 0 else {}
         named.append((_name(alpha), "probe" if alpha else "none", {"alpha": float(alpha)}, spec))
@@ -172,7 +172,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> JSONO
     slopes, two_point, null, curves = [], [], [], []
     labelled = labelled_replies(run)
     k = len(adds)
-    every: Any = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
+    every: np.ndarray | list[np.ndarray] = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
                            [r for _, r, _ in labelled for _ in range(k)],
                            {run.direction.layer: (None, np.tile(adds, (len(labelled), 1)))},
                            pad_id=run.pad_id, chunk=run.batch_size).reshape(len(labelled), k) if labelled else []

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 Checks = Sequence[tuple[Sequence[int], Sequence[int]]]
+#: one row of a fluency check: (check index, (unit vector to project out or None, vector to add or None))
+CheckRow = tuple[int, tuple[np.ndarray | None, np.ndarray | None]]
 
 
 
@@ -87,7 +89,7 @@ ABLATION_METHODS = {
 class NotTestable(NotComputable):
     """No candidate direction keeps the random controls fluent; ``selection`` records every check."""
 
-    def __init__(self, reason: str, selection: dict[str, Any]) -> None:
+    def __init__(self, reason: str, selection: JSONObject) -> None:
         super().__init__(reason)
         self.selection = selection
 
@@ -163,7 +165,7 @@ def _broken(values: np.ndarray, clean: np.ndarray, threshold: float) -> np.ndarr
     return np.asarray((clean - values) > threshold)
 
 
-def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, rows: Sequence[tuple[int, Any]],
+def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, rows: Sequence[CheckRow],
                   layer: int, fluency_ratio: float, give_up_above: float | None = None, pad_id: int = 0,
                   chunk: int = 16) -> float:
     """Fraction of ``rows`` (check index, (project, add) of one row at ``layer``) whose reply breaks.
@@ -189,12 +191,12 @@ def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, 
     return broken / len(rows) if rows else 0.0
 
 
-def steering_rows(n_checks: int, randoms: np.ndarray, strength: float) -> list[tuple[int, Any]]:
+def steering_rows(n_checks: int, randoms: np.ndarray, strength: float) -> list[CheckRow]:
     """``+-strength * r`` for every random direction and check, interleaved so early chunks mix prompts."""
     return [(i, (None, sign * strength * r)) for r in randoms for sign in (1.0, -1.0) for i in range(n_checks)]
 
 
-def ablation_rows(n_checks: int, randoms: np.ndarray, mean: np.ndarray | None) -> list[tuple[int, Any]]:
+def ablation_rows(n_checks: int, randoms: np.ndarray, mean: np.ndarray | None) -> list[CheckRow]:
     project, add = centred_ablation(randoms, mean)
     return [(i, (project[k], None if add is None else add[k])) for k in range(len(randoms)) for i in range(n_checks)]
 

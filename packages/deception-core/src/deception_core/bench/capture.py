@@ -19,13 +19,18 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from deception_core.contracts.capture import CaptureSpec, GenerationRequest, Sampling
+from deception_core.base.types import JSONObject
+from deception_core.contracts.capture import CaptureBackend, CaptureSpec, GenerationRequest, Sampling
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    from transformers import PreTrainedTokenizerBase
+
     from deception_core.model.surface import Model
 
 PROMPTS = (
@@ -81,7 +86,7 @@ class _PeakMemory:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self.device == "cuda":
             import torch
 
@@ -92,7 +97,7 @@ class _PeakMemory:
             self._thread.join()
 
 
-def prompt_ids(tokenizer: Any, n: int) -> list[tuple[int, ...]]:
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, n: int) -> list[tuple[int, ...]]:
     return [tuple(tokenizer(PROMPTS[i % len(PROMPTS)])["input_ids"]) for i in range(n)]
 
 
@@ -107,7 +112,7 @@ def _bare_generate(loaded: Model, prompts: Sequence[tuple[int, ...]], batch: int
     return produced
 
 
-def _backend_generate(backend: Any, prompts: Sequence[tuple[int, ...]], batch: int, new_tokens: int) -> int:
+def _backend_generate(backend: CaptureBackend, prompts: Sequence[tuple[int, ...]], batch: int, new_tokens: int) -> int:
     produced = 0
     for start in range(0, len(prompts), batch):
         requests = [GenerationRequest(p, new_tokens, seed=0) for p in prompts[start : start + batch]]
@@ -116,7 +121,7 @@ def _backend_generate(backend: Any, prompts: Sequence[tuple[int, ...]], batch: i
 
 
 def run_benchmark(
-    loaded: Any,
+    loaded: Model,
     *,
     layers: Sequence[int],
     batch_sizes: Sequence[int] = (1, 4, 16),
@@ -156,14 +161,14 @@ def run_benchmark(
     return list(results.values())
 
 
-def _backend_factories(loaded: Any, spec: CaptureSpec, backends: Sequence[str]) -> dict[str, Callable[[], Any]]:
+def _backend_factories(loaded: Model, spec: CaptureSpec, backends: Sequence[str]) -> dict[str, Callable[[], CaptureBackend]]:
     """A fresh-backend builder per stage name: ``hf`` always, the others asked for in ``backends``."""
     # the capture backends import torch: `deception --help` and `deception bench --help` stay light
     from deception_core.capture.hf import HFCaptureBackend
     from deception_core.capture.hybrid import HybridCaptureBackend
     from deception_core.capture.transformer_lens import TransformerLensCaptureBackend
 
-    factories: dict[str, Callable[[], Any]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
+    factories: dict[str, Callable[[], CaptureBackend]] = {"hf": lambda: HFCaptureBackend(loaded, spec)}
     if "transformer-lens" in backends:
         factories["transformer-lens"] = lambda: TransformerLensCaptureBackend(loaded, spec)
     if "hybrid" in backends:
@@ -171,7 +176,8 @@ def _backend_factories(loaded: Any, spec: CaptureSpec, backends: Sequence[str]) 
     return factories
 
 
-def _time_stage(loaded: Any, device: str, factory: Callable[[], Any] | None, prompts: Any, batch: int,
+def _time_stage(loaded: Model, device: str, factory: Callable[[], CaptureBackend] | None,
+                prompts: Sequence[tuple[int, ...]], batch: int,
                 new_tokens: int) -> tuple[int, float, int]:
     """(tokens generated, seconds, peak bytes) of one timed stage; ``factory`` None: bare generate. The
     backend is built and closed outside the timed part."""
@@ -221,7 +227,7 @@ def format_table(results: Sequence[StageResult], header: str = "") -> str:
     return "\n".join(lines)
 
 
-def to_json(results: Sequence[StageResult]) -> list[dict[str, Any]]:
+def to_json(results: Sequence[StageResult]) -> list[JSONObject]:
     bare = {r.batch_size: r.median for r in results if r.stage == "bare generate"}
     return [
         {"stage": r.stage, "batch_size": r.batch_size, "tokens": r.tokens, "tok_per_s_median": r.median,

@@ -13,13 +13,17 @@ import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
+from deception_core.base.types import JSONObject
 from deception_core.config.plugin_options import config_with_options
 from deception_core.pipeline import InterpretabilityRunner
 from deception_core.plugins import get_plugin_set
+
+if TYPE_CHECKING:
+    from deception_core.model.surface import Model
 
 #: the README quick start's scenarios
 QUICK_START_SCENARIOS = ("info_withholding", "capability_bluff")
@@ -39,7 +43,7 @@ class CausalBenchResult:
         return self.causal_seconds / self.play_seconds if self.play_seconds else float("nan")
 
 
-def run_causal_benchmark(loaded: Any, model_name: str, *, trials: int = 2, max_rounds: int = 2,
+def run_causal_benchmark(loaded: Model, model_name: str, *, trials: int = 2, max_rounds: int = 2,
                          causal_samples: int = 10, repeats: int = 1, max_tokens: int | None = None,
                          scenarios: Sequence[str] = QUICK_START_SCENARIOS,
                          progress: Callable[[str], None] = lambda message: None) -> CausalBenchResult:
@@ -77,7 +81,7 @@ def format_causal_row(result: CausalBenchResult, header: str = "") -> str:
     return "\n".join(lines)
 
 
-def causal_json(result: CausalBenchResult) -> dict[str, Any]:
+def causal_json(result: CausalBenchResult) -> JSONObject:
     return {"stage": "causal (quick start)", "trials": result.trials, "causal_samples": result.causal_samples,
             "play_seconds": result.play_seconds, "causal_seconds": result.causal_seconds,
             "causal_over_play": result.ratio, "statuses": result.statuses,

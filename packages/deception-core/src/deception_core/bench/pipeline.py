@@ -22,10 +22,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
+from deception_core.base.types import JSONObject
 from deception_core.bench.capture import _PeakMemory
 from deception_core.config.run import RunConfig
 from deception_core.contracts.capture import (
@@ -39,6 +40,8 @@ from deception_core.pipeline import InterpretabilityRunner
 from deception_core.play.batching import resolve_batch_size
 
 if TYPE_CHECKING:
+    import torch
+
     from deception_core.model.surface import Model
 
 #: the first scenarios in the registered ranking that each timed run plays
@@ -106,7 +109,7 @@ def replay_bare(loaded: Model, batches: Sequence[Sequence[tuple[tuple[int, ...],
     return seconds
 
 
-def _sync(device: Any) -> None:
+def _sync(device: torch.device | str) -> None:
     if getattr(device, "type", device) == "cuda":
         import torch
 
@@ -114,7 +117,7 @@ def _sync(device: Any) -> None:
 
 
 def run_pipeline_benchmark(
-    loaded: Any,
+    loaded: Model,
     model_name: str,
     *,
     batch_sizes: Sequence[int | str],
@@ -162,7 +165,7 @@ class _Timed:
     bare_seconds: float = 0.0
 
 
-def _timed_run(loaded: Any, model_name: str, batch_size: int, trials: int, max_rounds: int, new_tokens: int,
+def _timed_run(loaded: Model, model_name: str, batch_size: int, trials: int, max_rounds: int, new_tokens: int,
                output: Path) -> _Timed:
     """One whole run (no analysis), timed end to end, with every generation batch it served."""
 
@@ -206,7 +209,7 @@ def format_pipeline_table(results: Sequence[PipelineResult], header: str = "") -
     return "\n".join(lines)
 
 
-def pipeline_json(results: Sequence[PipelineResult]) -> list[dict[str, Any]]:
+def pipeline_json(results: Sequence[PipelineResult]) -> list[JSONObject]:
     return [
         {"stage": "pipeline" if r.requested != "auto" else "pipeline (auto)", "batch_size": r.batch_size,
          "requested_batch_size": r.requested, "trials": r.trials, "calls": r.calls, "tokens": r.tokens,

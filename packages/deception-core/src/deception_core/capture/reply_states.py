@@ -25,7 +25,7 @@ import numpy as np
 from deception_core.base.errors import UsageError
 from deception_core.model import surface  # the module: tests replace its load_model
 from deception_core.model.spec import ModelSpec
-from deception_core.store.dataset import resolve_dataset_dir
+from deception_core.store.dataset import Dataset, resolve_dataset_dir
 from deception_core.store.recorded import recorded_run_config
 from deception_core.ui.progress import progress_bar
 
@@ -42,7 +42,7 @@ class ReplyTokenStates(abc.ABC):
     """Where an analysis gets the activations of each reply token of a dataset at one layer."""
 
     @abc.abstractmethod
-    def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def states(self, dataset: Dataset, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         """``(row, [n_reply_tokens, d_model] float32)`` for each of ``rows`` (in any order)."""
 
 
@@ -59,7 +59,7 @@ class TeacherForcedReplyStates(ReplyTokenStates):
         self.model = model
         self.batch_size = max(1, int(batch_size))
 
-    def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def states(self, dataset: Dataset, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         pairs = {int(row): (dataset.prompt_ids(int(row)), [int(i) for i in (_field(dataset.samples[int(row)],
                                                                                    "reply_ids") or ())])
                  for row in rows}
@@ -91,13 +91,13 @@ class LazyReplyStates(ReplyTokenStates):
         self.load, self.batch_size = load, batch_size
         self.inner: TeacherForcedReplyStates | None = None
 
-    def states(self, dataset: Any, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+    def states(self, dataset: Dataset, layer: int, rows: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         if self.inner is None:
             self.inner = TeacherForcedReplyStates(self.load(), self.batch_size)
         return self.inner.states(dataset, layer, rows)
 
 
-def run_model_loader(run_dir: Path, dataset: Any) -> Callable[[], Model]:
+def run_model_loader(run_dir: Path, dataset: Dataset) -> Callable[[], Model]:
     """A loader of the model that wrote ``run_dir`` (its recorded id, revision, device and dtype).
 
     Everything that can be checked without loading is checked now (exit 2): a model recorded, its

@@ -41,13 +41,15 @@ import numpy as np
 
 from deception_core.base.errors import UsageError
 from deception_core.base.records import Sample, Trial
-from deception_core.base.types import Message
+from deception_core.base.types import JSONObject, Message
 from deception_core.model.prompting import render_prompt
 from deception_core.model.spec import context_length
 from deception_core.store import Dataset
 from deception_core.ui.progress import progress_bar
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from deception_core.model.surface import Model
 
 log = logging.getLogger("deception")
@@ -69,7 +71,7 @@ class TextRecord:
     condition: str | None = None
 
 
-def _kind_of(value: Any) -> str:
+def _kind_of(value: object) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
         type(value), type(value).__name__)
 
@@ -224,7 +226,7 @@ def describe_duplicates(records: Sequence[TextRecord], source: str) -> str | Non
             "from the data to count each statement once")
 
 
-def token_counts(tokenizer: Any, records: Sequence[TextRecord]) -> list[tuple[list[int], list[int]]]:
+def token_counts(tokenizer: PreTrainedTokenizerBase, records: Sequence[TextRecord]) -> list[tuple[list[int], list[int]]]:
     """Each record's (prompt ids, scored span ids), as `capture_texts` feeds them to the model."""
     return [_tokens(tokenizer, record) for record in records]
 
@@ -252,7 +254,7 @@ def fit_context(tokens: Sequence[tuple[list[int], list[int]]], limit: int | None
     return [(p, s[:limit - len(p)]) for p, s in tokens]
 
 
-def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
+def _tokens(tokenizer: PreTrainedTokenizerBase, record: TextRecord) -> tuple[list[int], list[int]]:
     """(prompt ids, scored span ids) of a record; see the module docstring."""
 
     reply = [] if record.reply is None else [int(i) for i in tokenizer(record.reply, add_special_tokens=False)["input_ids"]]
@@ -268,7 +270,7 @@ def _tokens(tokenizer: Any, record: TextRecord) -> tuple[list[int], list[int]]:
     return text_ids[:1], text_ids[1:]
 
 
-def _vectors(states: Any, n_prompt: int, n_span: int) -> dict[str, np.ndarray]:
+def _vectors(states: np.ndarray, n_prompt: int, n_span: int) -> dict[str, np.ndarray]:
     """``states``: ``[seq, n_layers, d]`` of one row; the three positions as ``[n_layers, d]``."""
     last_prompt = states[n_prompt - 1]
     if n_span == 0:
@@ -297,7 +299,7 @@ def forward_states(model: Model, sequences: Sequence[Sequence[int]], layers: Seq
 
 def capture_texts(model: Model, records: Sequence[TextRecord], layers: Sequence[int] | None = None,
                   positions: Sequence[str] = POSITIONS, batch_size: int = 8, name: str = "capture",
-                  truncate: bool = False) -> Any:
+                  truncate: bool = False) -> Dataset:
     """Capture ``records`` with ``model`` (`deception_core.model.surface.Model`); returns a `Dataset`.
 
     ``layers``: decoder blocks (0-based; default every block); ``name``: the default scenario name.
@@ -345,7 +347,7 @@ def capture_texts(model: Model, records: Sequence[TextRecord], layers: Sequence[
     prompts = [np.asarray(p, dtype=np.int32) for p, _ in tokens]
     arrays["prompt_ids/values"] = np.concatenate(prompts) if prompts else np.zeros(0, np.int32)
     arrays["prompt_ids/offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in prompts])]).astype(np.int64)
-    meta: dict[str, Any] = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    meta: JSONObject = {"created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "model": model.describe(), "layers": layers, "positions": list(positions),
             "capture_backend": "forward", "scenarios": sorted({s.scenario for s in samples}),
             "result_config": {"model": model.model_id, "dtype": model.dtype, "layers": layers,

@@ -12,10 +12,13 @@ is the same up to float rounding; only the order of the summation may differ.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger("deception.models")
 
@@ -34,7 +37,7 @@ class ColumnMajorHead(nn.Linear):
         return out.reshape(*input.shape[:-1], self.out_features)
 
 
-def use_column_major_head(hf_model: Any) -> bool:
+def use_column_major_head(hf_model: PreTrainedModel) -> bool:
     """Swap the output projection of a CPU model for `ColumnMajorHead` when it is a wide ``nn.Linear``.
 
     The module keeps its identity and its (possibly tied) weight; only its class changes, so

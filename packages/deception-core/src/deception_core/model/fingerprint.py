@@ -19,7 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
+
+from deception_core.base.types import JSONObject
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 FINGERPRINT_VERSION = 1
 #: config keys that fix the network's shape and arithmetic (not paths, dtypes or library versions)
@@ -31,14 +36,15 @@ ARCHITECTURE_KEYS = (
 )
 
 
-def _sha256(value: Any) -> str:
+def _sha256(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def model_fingerprint(hf_model: Any) -> dict[str, Any]:
+def model_fingerprint(hf_model: PreTrainedModel) -> JSONObject:
     """The fingerprint of a loaded Hugging Face model (see the module docstring)."""
     config = hf_model.config.to_dict()
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    nested = config.get("text_config")
+    text = nested if isinstance(nested, dict) else config
     architecture = {key: text[key] for key in ARCHITECTURE_KEYS if key in text}
     shapes = sorted((name, list(tensor.shape)) for name, tensor in hf_model.state_dict().items())
     n_layers = text.get("num_hidden_layers", text.get("n_layer"))
@@ -53,7 +59,7 @@ def model_fingerprint(hf_model: Any) -> dict[str, Any]:
     }
 
 
-def _facts(meta: Mapping[str, Any]) -> dict[str, Any]:
+def _facts(meta: Mapping[str, object]) -> dict[str, object]:
     model = meta.get("model") if isinstance(meta.get("model"), Mapping) else {}
     assert isinstance(model, Mapping)
     printed = model.get("fingerprint") if isinstance(model.get("fingerprint"), Mapping) else {}
@@ -67,11 +73,11 @@ def _facts(meta: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def has_fingerprint(meta: Mapping[str, Any]) -> bool:
+def has_fingerprint(meta: Mapping[str, object]) -> bool:
     return _facts(meta)["weights hash"] is not None
 
 
-def mismatch(metas: Mapping[str, Mapping[str, Any]]) -> str | None:
+def mismatch(metas: Mapping[str, Mapping[str, object]]) -> str | None:
     """None when every dataset (name -> its meta) comes from the same model as far as they record;
     else what differs, per dataset."""
     facts = {name: _facts(meta) for name, meta in metas.items()}
@@ -83,6 +89,6 @@ def mismatch(metas: Mapping[str, Mapping[str, Any]]) -> str | None:
     return None
 
 
-def unverified(metas: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def unverified(metas: Mapping[str, Mapping[str, object]]) -> list[str]:
     """The datasets written before fingerprints (only id, depth and width could be compared)."""
     return [name for name, meta in metas.items() if not has_fingerprint(meta)]

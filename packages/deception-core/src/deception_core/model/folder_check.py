@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -26,7 +26,7 @@ def _fail(raw: str, problem: str, fix: str = "point --model at a complete save_p
     return UsageError(f"--model {raw!r}: {problem}; {fix}")
 
 
-def read_model_config(raw: str, path: Path) -> dict[str, Any]:
+def read_model_config(raw: str, path: Path) -> JSONObject:
     config_path = path / "config.json"
     try:
         text = config_path.read_text(encoding="utf-8")

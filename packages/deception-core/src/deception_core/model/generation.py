@@ -13,7 +13,7 @@ last one ends; used with interventions or a custom recorder) and the retiring lo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 import torch
@@ -132,7 +132,7 @@ def generate_plain(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     ids, mask = ids.to(device), mask.to(device)
     width = ids.shape[1]
     max_new = max(r.max_new_tokens for r in requests)
-    kwargs: dict[str, Any] = {
+    kwargs: dict[str, object] = {
         "attention_mask": mask,
         "max_new_tokens": max_new + 1,  # the extra token lets the last reply token be fed once
         "do_sample": False,

@@ -5,7 +5,7 @@ call, 0 being the prompt pass) and report the edited output of the watched layer
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Union
 
 from deception_core.model.intervention import Intervention
 
@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 #: called with (layer, edited block output) for every forward call of a watched layer
 OnOutput = Callable[[int, "torch.Tensor"], None]
+#: what a decoder block returns: its hidden states, alone or first in a tuple of other outputs
+BlockOutput = Union["torch.Tensor", tuple["torch.Tensor", ...]]
+#: a forward hook on a decoder block: (block, its inputs, its output) -> a replacement output or None
+BlockHook = Callable[["torch.nn.Module", tuple[object, ...], BlockOutput], BlockOutput | None]
 
 
 def decoder_layers(hf_model: torch.nn.Module) -> torch.nn.ModuleList:
@@ -31,14 +35,14 @@ def decoder_layers(hf_model: torch.nn.Module) -> torch.nn.ModuleList:
     raise TypeError(f"cannot find the decoder layers of {type(hf_model).__name__}")
 
 
-def block_output(output: Any) -> torch.Tensor:
+def block_output(output: BlockOutput) -> torch.Tensor:
     """A decoder block's hidden states (blocks return a tensor or a tuple starting with it)."""
     import torch
 
     return output if torch.is_tensor(output) else output[0]
 
 
-def replace_block_output(output: Any, hidden: torch.Tensor) -> Any:
+def replace_block_output(output: BlockOutput, hidden: torch.Tensor) -> BlockOutput:
     """``output`` with its hidden states replaced (a block's other outputs kept)."""
     import torch
 
@@ -59,8 +63,8 @@ class DecoderLayerHooks:
         self.handles = [layers_module[layer].register_forward_hook(self._hook(layer, by_layer.get(layer, [])))
                         for layer in sorted(self.watch | set(by_layer))]
 
-    def _hook(self, layer: int, interventions: list[Intervention]) -> Callable[..., Any]:
-        def hook(_module: Any, _inputs: Any, output: Any) -> Any:
+    def _hook(self, layer: int, interventions: list[Intervention]) -> BlockHook:
+        def hook(_module: torch.nn.Module, _inputs: tuple[object, ...], output: BlockOutput) -> BlockOutput | None:
             step = self.calls.get(layer, 0)
             self.calls[layer] = step + 1
             hidden = block_output(output)

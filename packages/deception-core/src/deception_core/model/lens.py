@@ -22,6 +22,7 @@ from deception_core.model.intervention import Intervention
 from deception_core.model.padding import mask_positions, pad_batch
 
 if TYPE_CHECKING:
+    from transformer_lens.model_bridge import TransformerBridge
     from transformers import PreTrainedTokenizerBase
 
 #: hook points whose activation is not ``[batch, position, ...]`` (the query axis is not axis 1)
@@ -34,7 +35,7 @@ def resid_post(layer: int) -> str:
     return f"blocks.{layer}.hook_resid_post"
 
 
-def boot_bridge(hf_model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, model_id: str) -> Any:
+def boot_bridge(hf_model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, model_id: str) -> TransformerBridge:
     """Wrap ``hf_model`` (in place) in a TransformerBridge, offline."""
     from transformer_lens.model_bridge import TransformerBridge
 
@@ -86,7 +87,7 @@ def unwrap_bridge(model: torch.nn.Module, snapshot: dict[str, set[str]]) -> None
             module._parameters[extra] = None  # e.g. Linear(bias=False) keeps a None bias slot
 
 
-def check_hook_names(bridge: Any, names: Sequence[str]) -> None:
+def check_hook_names(bridge: TransformerBridge, names: Sequence[str]) -> None:
     unknown = [name for name in names if name not in bridge.hook_dict]
     if unknown:
         some = ", ".join(sorted(n for n in bridge.hook_dict if n.startswith("blocks.0."))[:12])

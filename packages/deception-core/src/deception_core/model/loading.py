@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ def load_tokenizer(spec: ModelSpec, revision: str | None = None) -> PreTrainedTo
     from transformers import AutoTokenizer
 
     location, _, _ = _location(spec)
-    kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
+    kwargs: dict[str, str] = {"revision": revision} if spec.source == "hub" and revision else {}
     return AutoTokenizer.from_pretrained(location, **kwargs)
 
 
@@ -92,7 +93,7 @@ def read_weights(spec: ModelSpec, *, device: str, dtype: str, revision: str | No
         disable_progress_bars()
     location, local_dir, tl_name = _location(spec)
     log.info("loading %s (%s) on %s as %s", spec.raw, spec.source, device, dtype)
-    kwargs: dict[str, Any] = {"revision": revision} if spec.source == "hub" and revision else {}
+    kwargs: dict[str, str] = {"revision": revision} if spec.source == "hub" and revision else {}
     tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
     device_map = device_map if device_map is not None else _multi_gpu_plan(location, device, dtype, kwargs)
     if device_map is not None:
@@ -124,7 +125,7 @@ def _random_weights(spec: ModelSpec, device: str, dtype: str) -> Weights:
     return Weights(hf_model, tokenizer, spec.path, None)
 
 
-def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, Any]) -> dict[str, int] | None:
+def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, str]) -> dict[str, int] | None:
     if device != "cuda":
         return None
     import torch
@@ -137,7 +138,7 @@ def _multi_gpu_plan(location: str, device: str, dtype: str, kwargs: dict[str, An
     return plan_device_map(config, torch_dtype(dtype), cuda_free_bytes())
 
 
-def _summary(device_map: dict[str, Any]) -> str:
+def _summary(device_map: Mapping[str, object]) -> str:
     counts: dict[str, int] = {}
     for device in device_map.values():
         counts[str(device)] = counts.get(str(device), 0) + 1

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from deception_core.base.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig
 
 log = logging.getLogger("deception.models")
 
@@ -21,11 +25,11 @@ log = logging.getLogger("deception.models")
 WEIGHT_SHARE = 0.8
 
 
-def weight_bytes(model: Any) -> int:
+def weight_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def plan_device_map(config: Any, dtype: Any, free_bytes: Sequence[int]) -> dict[str, int] | None:
+def plan_device_map(config: PretrainedConfig, dtype: torch.dtype, free_bytes: Sequence[int]) -> dict[str, int] | None:
     """``None`` when the model fits on GPU 0, else a module -> GPU index map over all GPUs.
 
     ``free_bytes`` is the free memory of each GPU (``torch.cuda.mem_get_info``); tests pass made-up
@@ -63,7 +67,7 @@ def plan_device_map(config: Any, dtype: Any, free_bytes: Sequence[int]) -> dict[
     return {name: int(device) for name, device in plan.items()}
 
 
-def _on_gpus(plan: dict[str, Any]) -> bool:
+def _on_gpus(plan: Mapping[str, object]) -> bool:
     return all(isinstance(device, int) for device in plan.values())
 
 

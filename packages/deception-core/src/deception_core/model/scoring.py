@@ -33,7 +33,9 @@ def score_answers(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], a
     for start in range(0, len(order), max_batch):
         rows = order[start : start + max_batch]
         passed = shared_prefix.prompt_pass(hf_model, [prompts[i] for i in rows], pad, device, memory=memory)
-        first = torch.log_softmax(passed.output.logits[:, -1].float(), dim=-1)
+        logits = passed.output.logits
+        assert logits is not None, "a causal LM's forward pass returns logits"
+        first = torch.log_softmax(logits[:, -1].float(), dim=-1)
         totals = [first[:, answer[0]] for answer in answers]
         if longest > 1:  # every answer's later tokens, all answers in one pass over the shared cache
             rest = _answer_tokens(hf_model, passed, padded, lengths)

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import torch
 
 from deception_core.model.padding import mask_positions, pad_batch
+
+if TYPE_CHECKING:
+    from transformers import DynamicCache, PreTrainedModel
+    from transformers.modeling_outputs import CausalLMOutputWithPast
 
 #: below this many shared tokens a prefix is not worth a separate forward call
 MIN_SHARED_TOKENS = 32
@@ -39,8 +43,8 @@ MIN_SHARED_TOKENS = 32
 class PromptPass:
     """What a left-padded pass over whole prompts leaves behind."""
 
-    output: Any  # the model output of the last forward call (logits of each row's last prompt token)
-    cache: Any
+    output: CausalLMOutputWithPast  # the model output of the last forward call (logits of each row's last prompt token)
+    cache: DynamicCache
     mask: torch.Tensor  # [rows, width], 0 on left padding
     position: torch.Tensor  # [rows, width] position ids
     shared_tokens: int  # prompt tokens not fed again thanks to sharing (0 for a plain pass)
@@ -56,7 +60,7 @@ class PrefixMemory:
     """
 
     tokens: tuple[int, ...]
-    cache: Any = None
+    cache: DynamicCache | None = None
 
 
 def common_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -94,14 +98,14 @@ def prefix_groups(prompts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED
     return group_of, lengths
 
 
-def _rebuildable(cache: Any) -> bool:
+def _rebuildable(cache: DynamicCache) -> bool:
     from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-    layers: list[Any] = list(getattr(cache, "layers", None) or [])
+    layers: list[object] = list(getattr(cache, "layers", None) or [])
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
-def _plain(model: Any, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> PromptPass:
+def _plain(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> PromptPass:
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
@@ -110,26 +114,27 @@ def _plain(model: Any, ids: torch.Tensor, mask: torch.Tensor, position: torch.Te
     return PromptPass(output, cache, mask, position, 0)
 
 
-def left_padded(prompts: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def left_padded(prompts: Sequence[Sequence[int]], pad: int,
+                device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(ids, mask, position)`` of ``prompts`` left-padded to the longest."""
     ids, mask = pad_batch(prompts, pad, side="left")
     ids, mask = ids.to(device), mask.to(device)
     return ids, mask, mask_positions(mask)
 
 
-def _within_window(model: Any, length: int) -> int:
+def _within_window(model: PreTrainedModel, length: int) -> int:
     """``length`` cut to what a sliding-window layer keeps (its window less one), so a cached
     prefix never loses tokens that such a layer would have dropped."""
     window = getattr(model.config, "sliding_window", None)
     return min(length, int(window) - 1) if window else length
 
 
-def _longest_prefix(model: Any, prompts: Sequence[Sequence[int]]) -> int:
+def _longest_prefix(model: PreTrainedModel, prompts: Sequence[Sequence[int]]) -> int:
     """The most tokens a prefix may hold: every row still feeds its last prompt token, within the window."""
     return _within_window(model, min(len(p) for p in prompts) - 1)
 
 
-def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: Any,
+def prompt_pass(model: PreTrainedModel, prompts: Sequence[Sequence[int]], pad: int, device: torch.device | str,
                 min_shared: int = MIN_SHARED_TOKENS, memory: PrefixMemory | None = None) -> PromptPass:
     """Run ``prompts`` (token ids) left-padded through ``model``, computing shared prefixes once
     (once per batch, or once while ``memory`` holds a prefix they share)."""
@@ -165,42 +170,44 @@ def prompt_pass(model: Any, prompts: Sequence[Sequence[int]], pad: int, device: 
     return _rest_of_prompts(model, prefix_cache, sources, pads, cached, ids, mask, position)
 
 
-def _from_memory(model: Any, memory: PrefixMemory, prompts: Sequence[Sequence[int]], ids: torch.Tensor,
+def _from_memory(model: PreTrainedModel, memory: PrefixMemory, prompts: Sequence[Sequence[int]], ids: torch.Tensor,
                  mask: torch.Tensor, position: torch.Tensor, pads: Sequence[int], min_shared: int) -> PromptPass | None:
     """The pass with each row's first tokens taken from ``memory``, or None when the prompts share
     fewer than ``min_shared`` of its tokens (or its cache cannot be rebuilt)."""
     usable = min(_longest_prefix(model, prompts), min(common_length(memory.tokens, p) for p in prompts))
-    if usable < min_shared or not _run_once(model, memory, ids.device):
+    remembered = _run_once(model, memory, ids.device) if usable >= min_shared else None
+    if remembered is None:
         return None
     cached = min(usable + p for p in pads)  # every row's cached tokens lie inside the remembered prefix
     sources = [(0, 0, cached - p) for p in pads]
-    return _rest_of_prompts(model, copy.deepcopy(memory.cache), sources, pads, cached, ids, mask, position)
+    return _rest_of_prompts(model, copy.deepcopy(remembered), sources, pads, cached, ids, mask, position)
 
 
-def _run_once(model: Any, memory: PrefixMemory, device: Any) -> bool:
-    """Fill ``memory.cache`` on first use (tokens beyond a sliding window are dropped first, as such
-    a layer would drop them); False when the model's cache cannot be rebuilt."""
+def _run_once(model: PreTrainedModel, memory: PrefixMemory, device: torch.device | str) -> DynamicCache | None:
+    """``memory.cache``, filled on first use (tokens beyond a sliding window are dropped first, as such
+    a layer would drop them); None when the model's cache cannot be rebuilt."""
     from transformers import DynamicCache
 
     if memory.cache is not None:
-        return True
+        return memory.cache
     memory.tokens = memory.tokens[: _within_window(model, len(memory.tokens))]
     cache = DynamicCache(config=model.config)
     if not memory.tokens or not _rebuildable(cache):
-        return False
+        return None
     tokens = torch.tensor([list(memory.tokens)], dtype=torch.long, device=device)
     model(input_ids=tokens, attention_mask=torch.ones_like(tokens),
           position_ids=torch.arange(tokens.shape[1], device=device)[None], past_key_values=cache, use_cache=True,
           logits_to_keep=1)
     memory.cache = cache
-    return True
+    return cache
 
 
-def _rest_of_prompts(model: Any, prefix_cache: Any, sources: Sequence[tuple[int, int, int]], pads: Sequence[int],
-                     cached: int, ids: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> PromptPass:
+def _rest_of_prompts(model: PreTrainedModel, prefix_cache: DynamicCache, sources: Sequence[tuple[int, int, int]],
+                     pads: Sequence[int], cached: int, ids: torch.Tensor, mask: torch.Tensor,
+                     position: torch.Tensor) -> PromptPass:
     """Rebuild ``prefix_cache`` in place as the batch's first ``cached`` columns (each row's tokens
     from ``sources``, see `_spread`) and feed the remaining columns."""
-    layer: Any
+    layer: Any  # written duck-typed: only plain dynamic layers get here (see `_rebuildable`)
     for layer in prefix_cache.layers:
         layer.keys = _spread(layer.keys, sources, pads, cached)
         layer.values = _spread(layer.values, sources, pads, cached)

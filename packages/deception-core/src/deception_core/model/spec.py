@@ -9,8 +9,8 @@ honours ``HF_HOME``). Validation of ``--layers`` needs the depth before any weig
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 
@@ -92,11 +92,11 @@ class ModelInfo:
     max_positions: int | None = None  # the context length its config states, when it states one
 
 
-def _text_config(config: dict[str, Any]) -> dict[str, Any]:
+def _text_config(config: Mapping[str, object]) -> object:
     return config.get("text_config", config) if "num_hidden_layers" not in config else config
 
 
-def info_from_config(model_id: str, source: str, config: dict[str, Any]) -> ModelInfo:
+def info_from_config(model_id: str, source: str, config: Mapping[str, object]) -> ModelInfo:
     text = _text_config(config)
     if not isinstance(text, dict):
         raise UsageError(f"--model {model_id!r}: its config.json has a text_config that is not an object")
@@ -115,7 +115,7 @@ def info_from_config(model_id: str, source: str, config: dict[str, Any]) -> Mode
                      max_positions=context_length(config))
 
 
-def context_length(config: dict[str, Any]) -> int | None:
+def context_length(config: Mapping[str, object]) -> int | None:
     """The most positions a model's config allows (``max_position_embeddings`` or GPT-2's ``n_positions``)."""
     text = _text_config(config)
     for source in (text, config):

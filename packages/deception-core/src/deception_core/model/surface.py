@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 import attrs
 
 from deception_core.base.errors import UsageError
+from deception_core.base.types import JSONObject
 from deception_core.model.device import resolve_device, resolve_dtype
 from deception_core.model.fingerprint import model_fingerprint
 from deception_core.model.hooks import decoder_layers
@@ -34,6 +35,7 @@ from deception_core.model.spec import ModelSpec
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("deception.models")
 
 #: values in the residual stream: a tensor, a numpy array or a list of floats (``[d_model]`` for a direction)
-Vector = Union["torch.Tensor", "np.ndarray[Any, Any]", Sequence[float]]
+Vector = Union["torch.Tensor", "npt.NDArray[np.generic]", Sequence[float]]
 
 
 @attrs.define
@@ -70,7 +72,7 @@ class Model:
     model_type: str
     local_dir: Path | None  # a directory holding weights + tokenizer, when there is one
     tl_name: str | None = None
-    _fingerprint: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+    _fingerprint: JSONObject | None = attrs.field(default=None, init=False, repr=False)
     #: interventions of the open `steer`/`ablate`/`patch` blocks, applied to every forward pass
     _active: list[Intervention] = attrs.field(factory=list, init=False, repr=False)
     _stop: StopTokens | None = attrs.field(default=None, init=False, repr=False)
@@ -82,7 +84,7 @@ class Model:
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JSONObject:
         """What a dataset records about the model (``meta["model"]``)."""
         return {
             "id": self.model_id,
@@ -97,7 +99,7 @@ class Model:
         }
 
     @property
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> JSONObject:
         """Depth, width and hashes of the config and the weights' metadata (`deception_core.model.fingerprint`)."""
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.hf_model)
@@ -215,7 +217,7 @@ class Model:
 
         stop = self.stop_tokens
         ids, mask = pad_batch(prompts, stop.pad_id, side="left")
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False, "temperature": None,
+        kwargs: dict[str, object] = {"max_new_tokens": max_new_tokens, "do_sample": False, "temperature": None,
                                   "top_p": None, "top_k": None, "pad_token_id": stop.pad_id}
         if fixed_length:
             kwargs["min_new_tokens"] = max_new_tokens
