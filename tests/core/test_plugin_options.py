@@ -240,7 +240,8 @@ def test_the_python_tutorials_example_of_plugin_settings_builds() -> None:
     from deception_core.config.sae import sae_settings
 
     page = (Path(__file__).resolve().parents[2] / "docs/tutorials/python-research.md").read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)\n```", page, flags=re.S) if b.startswith("RunConfig(") and "components=" in b)
+    blocks = re.findall(r"```python\n(.*?)\n```", page, flags=re.S)
+    block = next(b for b in blocks if b.startswith("RunConfig(") and "components=" in b)
     config = eval(block, {"RunConfig": RunConfig})  # one expression: the config
     assert sae_settings(config.components).layer == 12
     assert config.components["causal_test"] == {"steering": {"samples": 30}}

@@ -11,7 +11,7 @@ import click
 from deception_core.analyse import analyse  # the module: tests replace its run_analyses
 from deception_core.analyse.analyse import build_analyses
 from deception_core.base.errors import UsageError
-from deception_core.base.types import JSONObject
+from deception_core.base.types import JSONObject, JSONValue
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
 from deception_core.cli.options import refuse_unless
 from deception_core.config.plugin_options import config_with_options
@@ -71,7 +71,7 @@ def _check_output(run_dir: str, output: str | None, overwrite: bool,
     return out, True
 
 
-def _analysis_components(config_path: str | None) -> dict[str, dict[str, object]]:
+def _analysis_components(config_path: str | None) -> dict[str, dict[str, JSONValue]]:
     """``components.analysis`` of a ``--config`` file (read as `deception run` reads it), each
     analysis's settings checked now, before the dataset is read (unknown keys: exit 2)."""
     if config_path is None:
@@ -131,7 +131,7 @@ def read_other_datasets(run_dir: str, dataset: Dataset, train_from: tuple[str, .
 
 
 def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[str, Any],
-                               components: Mapping[str, Mapping[str, object]]) -> dict[str, AnalysisReport]:
+                               components: Mapping[str, Mapping[str, JSONValue]]) -> dict[str, AnalysisReport]:
     """Run the analyses with one line per stage on stderr (the `deception` logger at INFO)."""
     import logging
 
