@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from deception_core import JSONObject, lazy
+from deception_core import JSONObject, lazy_exports
 
 if TYPE_CHECKING:
     from deception_causal.ablation import DirectionalAblation
@@ -97,15 +97,4 @@ def load_schema() -> JSONObject:
     return schema
 
 
-def __getattr__(name: str) -> Any:
-    """The exported names (PEP 562): their module is imported on first use, then cached here."""
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'deception_causal' has no attribute {name!r}")
-    value = lazy(target)()
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

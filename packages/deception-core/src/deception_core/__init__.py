@@ -18,10 +18,10 @@ packages/deception-core/README.md describes the folders and where new components
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deception_core.base.errors import ConfigError, DeceptionError, UsageError
-from deception_core.base.registry import Kind, lazy
+from deception_core.base.registry import Kind, lazy, lazy_exports
 from deception_core.base.types import (
     Condition,
     JSONObject,
@@ -237,6 +237,7 @@ __all__ = [
     "json_number",
     "json_object",
     "lazy",
+    "lazy_exports",
     "load_model",
     "load_sae",
     "one_of",
@@ -255,20 +256,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The lazily exported names (PEP 562): their module is imported on first use, then cached here."""
+_lazy_getattr, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+
+
+def __getattr__(name: str) -> object:
+    """The lazily exported names (PEP 562), and the installed version."""
     if name == "__version__":
         return _version()
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'deception_core' has no attribute {name!r}")
-    value = lazy(target)()
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return _lazy_getattr(name)
 
 
 def _version() -> str:

@@ -17,9 +17,9 @@ Importing this package is light: each name's module is imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from deception_core import lazy
+from deception_core import lazy_exports
 
 if TYPE_CHECKING:
     from deception_scenarios.contrast import (
@@ -94,15 +94,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The exported names (PEP 562): their module is imported on first use, then cached here."""
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'deception_scenarios' has no attribute {name!r}")
-    value = lazy(target)()
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -47,6 +48,29 @@ def lazy(target: str) -> LazyRef:
     if ":" not in target:
         raise ValueError(f"lazy() needs 'module:attribute', got {target!r}")
     return LazyRef(target)
+
+
+def lazy_exports(module: str, table: Mapping[str, str],
+                 public: Sequence[str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """The ``__getattr__`` and ``__dir__`` of a package whose exported names load on first use (PEP 562).
+
+    ``table`` maps each lazily exported name to its ``"module:attribute"``; a name is imported the
+    first time it is read, then cached in the package, so ``import package`` stays light.
+    """
+    namespace = sys.modules[module].__dict__
+
+    def getattr_(name: str) -> object:
+        target = table.get(name)
+        if target is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = lazy(target)()
+        namespace[name] = value
+        return value
+
+    def dir_() -> list[str]:
+        return sorted(set(namespace) | set(public))
+
+    return getattr_, dir_
 
 
 @attrs.frozen
