@@ -1,5 +1,5 @@
-"""The deception-scenarios plugin: the six negotiation scenarios, the control scenario, the evaluators and
-the instructed-pairs contrast set.
+"""The deception-scenarios plugin: the six negotiation scenarios, the control scenario, the on-policy
+role plays, the evaluators, the instructed-pairs contrast set and the field's published sets.
 
 Registered lazily: nothing below imports torch, transformers or an HTTP client.
 """
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from deception_core import hookimpl
 from deception_scenarios.evaluators.options import JUDGE_OPTIONS
+from deception_scenarios.published.sources import SOURCES
 
 if TYPE_CHECKING:
     from deception_core import KindRegistry, RunOptions
@@ -40,10 +41,25 @@ CONTROLS = {
                 "Ordinary requests with no reason to deceive: the benign control set for probe thresholds"),
 }
 
+#: the field's on-policy sets: played by name only, never among `--scenarios N`
+FIELD_SCENARIOS = {
+    "roleplaying": ("roleplaying:Roleplaying",
+                    "Apollo-style role plays answered in role, single turn; the rule is 'not checkable', so the "
+                    "label policy takes the judge's verdict"),
+}
+
 #: contrast and control data captured by name (`deception capture NAME`)
 STATEMENT_SETS = {
     "instructed_pairs": ("contrast:InstructedPairs",
                          "Instructed pairs: true facts said under an honest and a dishonest persona (RepE-style contrast)"),
+    "apollo_roleplaying": ("published.sets:ApolloRoleplaying",
+                           "Apollo's role plays off policy: each scenario's honest and deceptive completion"),
+    "apollo_instructed_pairs": ("published.sets:ApolloInstructedPairs",
+                                "Apollo's instructed pairs: each true fact after an honest and a dishonest persona"),
+    "ai_liar": ("published.sets:AILiar",
+                "How to Catch an AI Liar: one answer under a normal and under a deceiving instruction"),
+    "liars_bench": ("published.sets:LiarsBench",
+                    "Liars' Bench: on-policy lies and honest replies of four model families over seven datasets"),
 }
 
 EVALUATORS = {
@@ -59,6 +75,8 @@ def register_scenarios(registry: KindRegistry) -> None:
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, order=RANKING.index(name))
     for name, (target, summary) in CONTROLS.items():  # unranked: never among `--scenarios N`, only by name
         registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary)
+    for name, (target, summary) in FIELD_SCENARIOS.items():
+        registry.add(name, f"deception_scenarios.scenarios.{target}", summary=summary, source=SOURCES[name])
 
 
 @hookimpl
@@ -70,7 +88,7 @@ def register_evaluators(registry: KindRegistry) -> None:
 @hookimpl
 def register_statement_sets(registry: KindRegistry) -> None:
     for name, (target, summary) in STATEMENT_SETS.items():
-        registry.add(name, f"deception_scenarios.{target}", summary=summary)
+        registry.add(name, f"deception_scenarios.{target}", summary=summary, source=SOURCES[name])
 
 
 @hookimpl

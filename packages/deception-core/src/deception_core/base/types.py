@@ -96,13 +96,24 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
+def _not_checkable_is_ambiguous(instance: RuleVerdict, _attribute: attrs.Attribute[bool], checkable: bool) -> None:
+    if not checkable and instance.label is not Label.AMBIGUOUS:
+        raise ValueError(f"a rule that cannot check an utterance labels it ambiguous, not {instance.label.value}")
+
+
 @attrs.frozen
 class RuleVerdict:
-    """A scenario rule's label for one utterance, with the trace that justifies it."""
+    """A scenario rule's label for one utterance, with the trace that justifies it.
+
+    ``checkable=False`` says the scenario has no rule that could check the utterance at all (a
+    free-form answer in a role play, say), as opposed to a rule that looked and found nothing
+    checkable: its label is then ``ambiguous`` and the label policy takes the judge's verdict.
+    """
 
     label: Label
     trace: str
     claims: JSONObject = attrs.field(factory=dict)
+    checkable: bool = attrs.field(default=True, validator=_not_checkable_is_ambiguous)
 
 
 @attrs.frozen
@@ -122,13 +133,17 @@ def combine_labels(rule: RuleVerdict, judge: JudgeVerdict | None, policy: str = 
     """The final label of an utterance.
 
     ``agree`` (default): the rule's label when the judge agrees, otherwise ``ambiguous`` (also when
-    the rule found nothing checkable). ``rule``: the rule's label; the judge is kept for audit only.
-    Any other policy is a bug in the caller (configs check it first): refused rather than read as ``agree``.
+    the rule found nothing checkable); where the scenario has no rule that can check (``checkable``
+    false), the judge's verdict. ``rule``: the rule's label (``ambiguous`` where it cannot check);
+    the judge is kept for audit only. Any other policy is a bug in the caller (configs check it
+    first): refused rather than read as ``agree``.
     """
     if policy not in LABEL_POLICIES:
         raise ValueError(f"label policy must be one of {', '.join(LABEL_POLICIES)}; got {policy!r}")
     if policy == "rule" or judge is None:
         return rule.label
+    if not rule.checkable:
+        return judge.label
     if rule.label is Label.AMBIGUOUS or judge.label is not rule.label:
         return Label.AMBIGUOUS
     return rule.label

@@ -7,27 +7,45 @@ from typing import Any
 
 import click
 
-from deception_core.base.registry import Kind
+from deception_core.base.registry import Entry, Kind
 from deception_core.plan.plan import scenario_order
 from deception_core.plugins import get_plugin_set
+
+
+def _source(entry: Entry) -> str | None:
+    """Where a component's data comes from (its ``source`` metadata), when the plugin says."""
+    source = entry.metadata.get("source")
+    return str(source) if source else None
+
+
+def _rows(entries: list[Entry]) -> None:
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        click.echo(f"{e.name:<{width}}  {e.summary}  [{e.provider.plugin}]")
+        source = _source(e)
+        if source:
+            click.echo(f"{'':<{width}}    data: {source}")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def scenarios(as_json: bool) -> None:
-    """List every registered scenario with its description and plugin."""
+    """List every registered scenario, then every statement set (`deception capture NAME`), with its
+    description, its plugin and, where the plugin names it, where its data comes from."""
 
     registry = get_plugin_set().registry
     entries = [registry.get(Kind.SCENARIO, name) for name in scenario_order(registry)]
+    sets = sorted(registry.entries(Kind.STATEMENT_SET), key=lambda e: e.name)
     if as_json:
-        click.echo(json.dumps([e.describe() for e in entries], indent=2))
+        click.echo(json.dumps([e.describe() for e in [*entries, *sets]], indent=2))
         return
     if not entries:
         click.echo("no scenarios registered (is deception-scenarios installed?)")
-        return
-    width = max(len(e.name) for e in entries)
-    for e in entries:
-        click.echo(f"{e.name:<{width}}  {e.summary}  [{e.provider.plugin}]")
+    else:
+        _rows(entries)
+    if sets:
+        click.echo("\nstatement sets (deception capture NAME):")
+        _rows(sets)
 
 
 @click.command()
@@ -38,7 +56,7 @@ def plugins(as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for info in plugin_set.plugins.values():
         components = [
-            {"kind": e.kind.value, "name": e.name}
+            {"kind": e.kind.value, "name": e.name, **({"source": _source(e)} if _source(e) else {})}
             for e in plugin_set.registry.entries()
             if e.provider.plugin == info.name
         ]
@@ -56,3 +74,6 @@ def plugins(as_json: bool) -> None:
             names = [c["name"] for c in row["components"] if c["kind"] == kind.value]
             if names:
                 click.echo(f"  {kind.value}: {', '.join(names)}")
+        for component in row["components"]:
+            if component.get("source"):
+                click.echo(f"    {component['name']} data: {component['source']}")

@@ -167,7 +167,8 @@ class RunConfig:
     #: flags, such as --judge-model, --sae-layer or --causal-samples, are mapped in here)
     components: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict, converter=_components)
     label_policy: str = option("agree", choices=LABEL_POLICIES,
-                               help="agree: rule label only when the judge agrees, else ambiguous; rule: the rule decides.")
+                               help="agree: rule label only when the judge agrees, else ambiguous (where no rule can check: the "
+                                    "judge's); rule: the rule decides.")
     output: str = option("./experiment_output", short="-o",
                          help="The run's folder; must be new or empty unless resuming the same run (or --overwrite).")
     overwrite: bool = option(False, help="Replace the earlier run in a non-empty --output (its files are deleted).")

@@ -355,13 +355,15 @@ def _relabelled_samples(dataset: Dataset, verdicts: Sequence[JudgeVerdict], poli
         entry = {k: record.get(k) for k in HISTORY_FIELDS if k in record}
         entry.update(evaluator=record.get("judge", {}).get("evaluator") if isinstance(record.get("judge"), dict)
                      else previous.get("evaluator"), label_policy=previous.get("label_policy"), replaced_at=now)
-        rule = RuleVerdict(Label(record["rule_label"]), str(record.get("rule_trace") or ""))
+        trace = str(record.get("rule_trace") or "")
+        rule = (RuleVerdict(Label(record["rule_label"]), trace) if record.get("rule_label") is not None
+                else RuleVerdict(Label.AMBIGUOUS, trace, checkable=False))  # no rule label: no rule could check
         final = combine_labels(rule, verdict, policy).value
         changed += final != record.get("label")
         record.update(
             label_history=[*(record.get("label_history") or []), entry],
             judge=identity, judge_label=verdict.label.value, judge_raw=verdict.raw, judge_error=verdict.error,
-            agreement=verdict.label is rule.label, label=final)
+            agreement=verdict.label is rule.label if rule.checkable else None, label=final)
         samples.append(from_json(Sample, record, reply_ids=sample.reply_ids))
     return samples, changed, kept
 

@@ -54,7 +54,7 @@ def progress_bar(total: int, initial: int) -> ProgressBar:
 
 LABEL_TABLE_LEGEND = (
     "samples = focal utterances (captured replies); honest/decept/ambig = final labels under the label policy;\n"
-    "agree = share of utterances where the LLM judge's verdict equals the scenario rule's label (n/a: no judge)"
+    "agree = share of utterances where the LLM judge's verdict equals the scenario rule's label (n/a: no judge, or no rule label)"
 )
 
 

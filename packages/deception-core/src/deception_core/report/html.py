@@ -83,8 +83,8 @@ class _Flags:
 
     @staticmethod
     def rule_judge_disagree(sample: Sample) -> bool:
-        judge = field(sample, "judge_label")
-        return judge is not None and judge != field(sample, "rule_label")
+        judge, rule = field(sample, "judge_label"), field(sample, "rule_label")
+        return judge is not None and rule is not None and judge != rule  # no rule label: nothing to disagree with
 
     def of(self, sample: Sample) -> list[str]:
         flags = []
