@@ -17,7 +17,7 @@ def invoke(*args: str):
 def test_scenarios_lists_the_six_with_descriptions_and_plugin() -> None:
     result = invoke("scenarios")
     assert result.exit_code == 0
-    lines = result.output.strip().splitlines()
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
     names = [line.split()[0] for line in lines]
     assert names[:6] == ["ultimatum_bluff", "hidden_value", "alliance_betrayal", "capability_bluff",
                          "info_withholding", "promise_break"]
