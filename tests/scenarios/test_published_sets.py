@@ -173,11 +173,11 @@ def test_a_fact_with_a_label_other_than_0_or_1_is_refused_naming_the_line(tmp_pa
 
 def test_an_ai_liar_item_with_a_number_for_text_is_refused_naming_the_record(tmp_path):
     items = json.loads((DATA / "goal_directed_lying.json").read_text())
-    items[2]["question"] = 7
+    items[1]["question"] = 7
     bad = tmp_path / "liar.json"
     bad.write_text(json.dumps(items))
     output = _refused("ai_liar", bad, tmp_path / "out")
-    assert f"{bad} record 3: 'question' must be text" in output
+    assert f"{bad} record 2: 'question' must be text" in output
 
 
 def test_a_liars_bench_row_not_ending_with_the_reply_is_refused_naming_the_line(tmp_path):

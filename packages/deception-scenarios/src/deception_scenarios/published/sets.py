@@ -10,9 +10,9 @@
   as the instructed-pairs protocol uses true facts only. Grouped by statement.
 - ``ai_liar``: "How to Catch an AI Liar"'s goal-directed lying pairs (a JSON list; each item has
   ``normal_instruction``, ``deceive_instruction``, ``question_prefix``, ``question``,
-  ``answer_prefix``, ``answer``, optionally ``include_in_with_answers``). The same answer under the
-  normal and under the deceiving instruction (items marked ``include_in_with_answers: false`` are
-  left out, as their answer does not fit both). Grouped by item.
+  ``answer_prefix``, ``answer``, optionally ``include_in_with_answers``; the prefixes may be empty).
+  The same answer under the normal and under the deceiving instruction (items marked
+  ``include_in_with_answers: false`` are left out, as their answer does not fit both). Grouped by item.
 - ``liars_bench``: Liars' Bench rows (``messages`` ending in the assistant's reply, ``deceptive``,
   ``model``, ``dataset``, ``index``, ...), from a local JSON Lines, JSON or Parquet file or from the
   hub (``Cadenza-Labs/liars-bench``, ``--param subset=NAME``).
@@ -166,9 +166,9 @@ class AILiar(PublishedSet):
             keep = row.values.get("include_in_with_answers", True)
             if not isinstance(keep, bool):
                 raise UsageError(f"{row.where}: 'include_in_with_answers' must be true or false, got {keep!r}")
-            texts = {key: row.text(key, AI_LIAR_FIELDS, required=key != "question_prefix") for key in AI_LIAR_FIELDS}
             if not keep:
                 continue
+            texts = {key: row.text(key, AI_LIAR_FIELDS, required=not key.endswith("_prefix")) for key in AI_LIAR_FIELDS}
             question = texts["question_prefix"] + texts["question"]
             reply = f"{texts['answer_prefix']} {texts['answer']}".strip()
             for instruction, label in (("normal_instruction", "honest"), ("deceive_instruction", "deceptive")):
