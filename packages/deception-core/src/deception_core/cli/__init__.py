@@ -41,7 +41,7 @@ CORE_COMMANDS: dict[str, LazyCommand] = {
     "run": LazyCommand("deception_core.cli.run:run",
                        "Run negotiation trials, capture activations, label, and train probes."),
     "scenarios": LazyCommand("deception_core.cli.listing:scenarios",
-                             "List every registered scenario with its description and plugin."),
+                             "List the registered scenarios and statement sets, with where their data comes from."),
     "plugins": LazyCommand("deception_core.cli.listing:plugins",
                            "List plugins, their versions and what each registers."),
     "analyze": LazyCommand("deception_core.cli.analyze:analyze",

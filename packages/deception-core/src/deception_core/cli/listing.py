@@ -30,8 +30,11 @@ def _rows(entries: list[Entry]) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def scenarios(as_json: bool) -> None:
-    """List every registered scenario, then every statement set (`deception capture NAME`), with its
-    description, its plugin and, where the plugin names it, where its data comes from."""
+    """List the registered scenarios and statement sets, with where their data comes from.
+
+    Each scenario, then each statement set (`deception capture NAME`), with its description, its
+    plugin and, where the plugin names it, the source of its data.
+    """
 
     registry = get_plugin_set().registry
     entries = [registry.get(Kind.SCENARIO, name) for name in scenario_order(registry)]
