@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from deception_core import JSONObject, JSONValue, UsageError, json_array, json_number, json_object
+from deception_core import JSONObject, JSONValue, UsageError, atomic_write_text, json_array, json_number, json_object
 from deception_probes.crossval import CrossValResult, cross_validate
 from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
 from deception_probes.metrics import auroc_ci, class_counts
+from deception_probes.plots import MISSING_FACE, MISSING_TEXT_COLOUR, _figure, _save
 from deception_probes.settings import ProbeSettings
 from deception_probes.splits import FoldPlan
 from deception_probes.transfer import (
@@ -267,8 +268,6 @@ def matrix_table(result: Mapping[str, JSONValue]) -> str:
 
 def matrix_figure(result: Mapping[str, JSONValue]) -> Figure:
     """The AUROC heat map, train on rows and test on columns; grey "n/a" where a cell has no AUROC."""
-    from deception_probes.plots import MISSING_FACE, MISSING_TEXT_COLOUR, _figure
-
     names = [str(n) for n in json_array(result["datasets"])]
     short = short_names(names)
     labels = [short[n] for n in names]
@@ -300,9 +299,6 @@ def matrix_figure(result: Mapping[str, JSONValue]) -> Figure:
 def write_matrix(result: Mapping[str, JSONValue], out_dir: Path) -> list[Path]:
     """The JSON, the table and the heat map into ``out_dir`` (each written atomically); their paths."""
     import json
-
-    from deception_core import atomic_write_text
-    from deception_probes.plots import _save
 
     out_dir = Path(out_dir)
     paths = [out_dir / MATRIX_JSON, out_dir / MATRIX_TABLE]
