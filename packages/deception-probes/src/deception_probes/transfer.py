@@ -183,6 +183,10 @@ def run_transfer(run: Dataset, train_from: Mapping[str, Dataset], control: Datas
         layers, positions = check_compatible(named)
     reply_positions = [p for p in positions if p in READ_POSITIONS] or positions
     run_blocked = cannot_train(run, settings) if train_from else None
+    for name, d in train_from.items():
+        reason = cannot_train(d, settings)
+        if reason is not None:
+            raise UsageError(f"cannot train on --train-from {name}: {reason}. Pass a labelled dataset")
     fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()
               if not (name == run_name and run_blocked)}
     rows: list[JSONObject] = []
