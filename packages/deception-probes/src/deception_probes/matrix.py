@@ -223,8 +223,8 @@ def short_names(names: list[str]) -> dict[str, str]:
 def _grid_text(title: str, names: list[str], short: Mapping[str, str], rows: list[Mapping[str, JSONValue]],
                value: str) -> list[str]:
     width = max(12, *(len(short[n]) for n in names))
-    cell_width = 19 if value == "auroc" else 8
-    lines = [title, " " * width + "  " + "".join(f"{short[n][:cell_width]:>{cell_width + 2}}" for n in names)]
+    cell_width = max(19 if value == "auroc" else 8, *(len(short[n]) for n in names))
+    lines = [title, " " * width + "  " + "".join(f"{short[n]:>{cell_width + 2}}" for n in names)]
     for row in rows:
         cells = {str(c["test"]): json_object(c) for c in (json_object(x) for x in json_array(row["cells"]))}
         texts = []
