@@ -21,10 +21,12 @@ from deception_core import (
 )
 from deception_probes import plots
 from deception_probes.engine import run_probe_analysis
+from deception_probes.matrix import MATRIX_JSON, MatrixChoice, generalisation_matrix, matrix_table, write_matrix
 from deception_probes.report import headline_table
 from deception_probes.scores import SCORES_FILE, TOKEN_SCORES_FILE
 from deception_probes.settings import ProbeSettings
-from deception_probes.transfer import TRANSFER_FILE, load_named, transfer_analysis, transfer_table
+from deception_probes.transfer import TRANSFER_FILE, load_named, run_transfer, transfer_table
+from deception_probes.transfer_scores import TRANSFER_SCORES_FILE, write_transfer_scores
 
 if TYPE_CHECKING:
     from deception_core import Dataset
@@ -61,6 +63,7 @@ class ProbeAnalysis(Analysis):
     """The probe analysis (``probes``) that ``deception run`` and ``deception analyze`` run on a dataset."""
     name = "probes"
     settings_class = ProbeSettings
+    has_matrix = True
 
     def __init__(self, settings: ProbeSettings | None = None) -> None:
         self.settings = settings if settings is not None else ProbeSettings()
@@ -85,36 +88,59 @@ class ProbeAnalysis(Analysis):
                                  "status": "written" if p else "not drawn: nothing computable to plot"}
                                 for k, p in made.items()]
             files += [str(p) for p in made.values() if p]
+        table_tail = ""
+        if options.get("train_from") or options.get("control"):
+            transfer_files, table_tail = self._transfer(dataset, out_dir, options, settings, results)
+            files += transfer_files
         probes_dir = out_dir / "probes"
         if probes_dir.is_dir() and results["status"] == "ok":
             files += sorted(str(p) for p in probes_dir.iterdir() if p.suffix in (".safetensors", ".json"))
-        files += [str(out_dir / name) for name in (results.get("scores") or {}).get("files", [])]
+        files += [str(out_dir / name) for name in (results.get("scores") or {}).get("files", [])
+                  if str(out_dir / name) not in files]
         results["files"] = [str(Path(f).relative_to(out_dir)) for f in files]
         path = out_dir / RESULTS_FILE
         atomic_write_text(path, json.dumps(results, indent=2, allow_nan=False))
         files.insert(0, str(path))
-        table = headline_table(results)
-        if options.get("train_from") or options.get("control"):
-            transfer_path, transfer_text = self._transfer(dataset, out_dir, options, settings)
-            files.append(str(transfer_path))
-            table += "\n" + transfer_text
+        table = headline_table(results) + table_tail
         return AnalysisReport(results=results, table=table, files=files, direction=outcome.direction,
                               alternatives=outcome.alternatives, outputs=output_roles(results))
 
+    def run_matrix(self, datasets: Mapping[str, Dataset], control: Dataset | None, out_dir: Path,
+                   options: dict[str, Any]) -> AnalysisReport:
+        """The generalisation matrix (`deception_probes.matrix`): ``options["layer"]`` and
+        ``options["position"]`` fix where every probe reads (None: the best by validation)."""
+        choice = MatrixChoice(layer=options.get("layer"), position=options.get("position"))
+        with single_blas_thread():
+            result = generalisation_matrix(datasets, control, self.settings, choice)
+        paths = write_matrix(result, Path(out_dir))
+        return AnalysisReport(results=result, table=matrix_table(result), files=[str(p) for p in paths],
+                              outputs={"matrix": MATRIX_JSON})
+
     @staticmethod
-    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: ProbeSettings) -> tuple[Path, str]:
+    def _transfer(dataset: Dataset, out_dir: Path, options: dict[str, Any], settings: ProbeSettings,
+                  results: dict[str, Any]) -> tuple[list[str], str]:
         """``options["train_from"]`` (dataset paths) and ``options["control"]``: see `deception_probes.transfer`;
-        ``options["datasets"]``: those already read, by path."""
+        ``options["datasets"]``: those already read, by path. The run's samples scored by each
+        training dataset's probe go to `transfer_scores.TRANSFER_SCORES_FILE`; where the run trained no
+        probe of its own, the first one's scores become its score file (``results["scores"]``)."""
 
         known = options.get("datasets") or {}  # already read and verified by `deception analyze`
         train_from = load_named(list(options.get("train_from") or []), known)
         path = options.get("control")
         control = None if not path else known[path] if path in known else read_dataset(path)
         with single_blas_thread():
-            result = transfer_analysis(dataset, train_from, control, settings)
-        path = out_dir / TRANSFER_FILE
-        atomic_write_text(path, json.dumps(result, indent=2, allow_nan=False, default=str))
-        return path, transfer_table(result)
+            outcome = run_transfer(dataset, train_from, control, settings)
+        written = write_transfer_scores(dataset, outcome, train_from, control, settings.fpr, out_dir,
+                                        as_run_scores=results.get("scores") is None)
+        result = outcome.result
+        files = [str(out_dir / TRANSFER_FILE)]
+        if written is not None:
+            result["run_scores"] = {"file": TRANSFER_SCORES_FILE, "by_train": written["by_train"]}
+            files += [str(out_dir / str(name)) for name in json_array(written["files"])]
+            if written["run_scores"] is not None:
+                results["scores"] = written["run_scores"]
+        atomic_write_text(out_dir / TRANSFER_FILE, json.dumps(result, indent=2, allow_nan=False, default=str))
+        return files, "\n" + transfer_table(result)
 
 
 def _control(options: dict[str, Any]) -> Dataset | None:

@@ -89,15 +89,23 @@ class FittedProbe:
     within_auroc: JSONObject | None  # held-out AUROC within the dataset (grouped cross-validation)
 
 
+def cannot_train(dataset: Dataset, settings: ProbeSettings) -> str | None:
+    """None when a probe can be trained and cross-validated on ``dataset``; else why not."""
+    labelled = Labelled.of(dataset.samples)
+    if feasible_folds(labelled.y, labelled.groups, max(settings.n_folds, 2)) >= 2:
+        return None
+    counts = class_counts(labelled.y, labelled.groups)
+    return (f"{counts['honest']} honest and {counts['deceptive']} deceptive samples in {counts.get('trials', 0)} "
+            f"trials ({len(labelled.ambiguous_rows)} ambiguous); at least two trials with each label are needed")
+
+
 def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> FittedProbe:
     """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
-    if feasible_folds(y, groups, max(settings.n_folds, 2)) < 2:
-        counts = class_counts(y, groups)
-        raise UsageError(f"cannot train on this dataset: {counts['honest']} honest and {counts['deceptive']} "
-                         f"deceptive samples in {counts.get('trials', 0)} trials; at least two trials with each "
-                         "label are needed")
+    reason = cannot_train(dataset, settings)
+    if reason is not None:
+        raise UsageError(f"cannot train on this dataset: {reason}")
     plans, _ = _plans(y, groups, settings)
     best: tuple[float, tuple[int, str, ProbeMethod], CrossValResult] | None = None
     for layer in layers:
@@ -134,7 +142,8 @@ def evaluate(fitted: FittedProbe, dataset: Dataset, threshold: Mapping[str, JSON
     y, groups = labelled.y, labelled.groups
     entry: JSONObject = {"counts": class_counts(y, groups)}
     if not len(y):
-        return {**entry, "status": "not computable", "reason": "no labelled samples", "auroc": None}
+        return {**entry, "status": "scored without labels", "auroc": None,
+                "reason": "no labelled samples: every sample is scored (all_samples), no AUROC is claimed"}
     scores = fitted.probe.score(np.asarray(dataset.matrix(fitted.layer, fitted.position))[labelled.rows])
     ci = auroc_ci(scores, y, groups)
     entry.update({"status": "ok" if ci else "not computable", "auroc": ci,
@@ -146,35 +155,77 @@ def evaluate(fitted: FittedProbe, dataset: Dataset, threshold: Mapping[str, JSON
     return entry
 
 
+@attrs.frozen
+class TransferOutcome:
+    """``probe_transfer.json``'s document, and the probes behind it (by training dataset) with their
+    control-set thresholds (None without a control set), for the per-sample score files."""
+
+    result: JSONObject
+    fitted: dict[str, FittedProbe]
+    thresholds: dict[str, JSONObject | None]
+
+
 def transfer_analysis(run: Dataset, train_from: Mapping[str, Dataset], control: Dataset | None, settings: ProbeSettings,
                       run_name: str = "this run") -> JSONObject:
     """Every training dataset (``train_from`` and the run itself) evaluated on every other one."""
+    return run_transfer(run, train_from, control, settings, run_name).result
+
+
+def run_transfer(run: Dataset, train_from: Mapping[str, Dataset], control: Dataset | None, settings: ProbeSettings,
+                 run_name: str = "this run") -> TransferOutcome:
+    """`transfer_analysis` with its probes. The run itself is a training set only where it can be one:
+    a run without enough labels (all ambiguous, say) is scored by the other datasets' probes, with
+    the share of its samples flagged at the control set's threshold, and no AUROC."""
     named = {run_name: run, **train_from}
     if control is not None:
         layers, positions = check_compatible({**named, "control": control})
     else:
         layers, positions = check_compatible(named)
     reply_positions = [p for p in positions if p in READ_POSITIONS] or positions
-    fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()}
+    run_blocked = cannot_train(run, settings) if train_from else None
+    for name, d in train_from.items():
+        reason = cannot_train(d, settings)
+        if reason is not None:
+            raise UsageError(f"cannot train on --train-from {name}: {reason}. Pass a labelled dataset")
+    fitted = {name: select_and_fit(d, layers, reply_positions, settings) for name, d in named.items()
+              if not (name == run_name and run_blocked)}
     rows: list[JSONObject] = []
+    if run_blocked:
+        rows.append({"train": run_name, "status": "not trained", "reason": run_blocked, "cells": []})
+    thresholds: dict[str, JSONObject | None] = {}
     for train_name, fit in fitted.items():
         threshold = None
         if control is not None:
             threshold = control_threshold(fit.probe.score(
                 np.asarray(control.matrix(fit.layer, fit.position))), settings.fpr)
+        thresholds[train_name] = threshold
         cells: list[JSONObject] = []
         for test_name, test in named.items():
             if test_name == train_name:
                 cells.append({"test": test_name, "status": "ok" if fit.within_auroc else "not computable",
                               "auroc": fit.within_auroc, "note": "within the dataset: grouped cross-validation"})
             else:
-                cells.append({"test": test_name, **evaluate(fit, test, threshold)})
-        rows.append({"train": train_name, "layer": fit.layer, "position": fit.position, "method": fit.method,
-                     "hyper": fit.hyper, "validation_auroc": fit.validation_auroc,
+                cells.append({"test": test_name, **evaluate(fit, test, threshold),
+                              "all_samples": flag_counts(fit, test, threshold)})
+        rows.append({"train": train_name, "status": "ok", "layer": fit.layer, "position": fit.position,
+                     "method": fit.method, "hyper": fit.hyper, "validation_auroc": fit.validation_auroc,
                      "control_threshold": threshold, "cells": cells})
-    return {"datasets": list(named), "layers": layers, "positions": reply_positions,
-            "control": None if control is None else {"n_samples": len(control.samples)},
-            "selected_on": "each training dataset's own grouped validation folds", "rows": rows}
+    result: JSONObject = {"datasets": list(named), "layers": layers, "positions": reply_positions,
+                          "control": None if control is None else {"n_samples": len(control.samples)},
+                          "selected_on": "each training dataset's own grouped validation folds", "rows": rows}
+    return TransferOutcome(result, fitted, thresholds)
+
+
+def flag_counts(fit: FittedProbe, dataset: Dataset, threshold: Mapping[str, JSONValue] | None) -> JSONObject:
+    """Every sample of ``dataset``, labelled or not, scored by ``fit``: how many, their mean score, and
+    (with a control threshold) how many and what share it flags; the monitoring view, no labels needed."""
+    scores = fit.probe.score(np.asarray(dataset.matrix(fit.layer, fit.position)))
+    out: JSONObject = {"n_samples": int(len(scores)), "mean_score_raw": float(scores.mean()) if len(scores) else None}
+    if threshold is not None:
+        t = json_number(threshold["threshold"])
+        out["flagged"] = int((scores > t).sum())
+        out["flagged_share"] = float((scores > t).mean()) if len(scores) else None
+    return out
 
 
 def _interval(ci: JSONValue) -> str:
@@ -193,13 +244,24 @@ def _share(value: JSONValue) -> str:
 def transfer_table(result: Mapping[str, JSONValue]) -> str:
     lines = ["train -> test: AUROC [95% CI]; recall at the control set's FPR; honest samples flagged"]
     for row in (json_object(r) for r in json_array(result["rows"])):
+        if row.get("status") == "not trained":
+            lines.append(f"{row['train']}: no probe trained ({row['reason']}); scored by the others' probes")
+            continue
         head = f"{row['train']} ({row['method']} at layer {row['layer']} {row['position']})"
         for cell in (json_object(c) for c in json_array(row["cells"])):
             value = _interval(cell["auroc"])
+            if cell.get("status") == "scored without labels":
+                value = "no labels, no AUROC"
             extra = ""
             if cell.get("recall_at_control_fpr") is not None or cell.get("honest_flagged") is not None:
                 recall, flagged = cell.get("recall_at_control_fpr"), cell.get("honest_flagged")
                 extra = f"; recall {_share(recall)}, honest flagged {_share(flagged)}"
+            every = json_object(cell.get("all_samples") or {})
+            if every.get("flagged") is not None:
+                extra += (f"; flagged {every['flagged']} of {every['n_samples']} samples "
+                          f"({_share(every.get('flagged_share'))})")
+            elif every and cell.get("status") == "scored without labels":
+                extra += f"; {every['n_samples']} samples scored (mean raw score {_share(every.get('mean_score_raw'))})"
             lines.append(f"{head} -> {cell['test']}: {value}{extra}")
     return "\n".join(lines)
 

@@ -65,6 +65,27 @@ def run_analyses(registry: Registry, dataset: Dataset, out_dir: Path, options: J
     return reports
 
 
+def matrix_analyses(registry: Registry, options: Mapping[str, JSONValue],
+                    components: Mapping[str, Mapping[str, JSONValue]] | None = None) -> dict[str, Analysis]:
+    """The registered analyses that compute a generalisation matrix (``Analysis.has_matrix``), built
+    with their settings; checked before any dataset is read."""
+    return {name: a for name, a in build_analyses(registry, options, components).items() if a.has_matrix}
+
+
+def run_matrix(analyses: Mapping[str, Analysis], datasets: Mapping[str, Dataset], control: Dataset | None,
+               out_dir: Path, options: JSONObject) -> dict[str, AnalysisReport]:
+    """Each analysis's generalisation matrix over ``datasets`` (name -> dataset), by analysis name;
+    writes ``analyses.json`` (the files and their checksums) as `run_analyses` does."""
+    reports: dict[str, AnalysisReport] = {}
+    for name, analysis in analyses.items():
+        log.info("matrix %s over %d datasets", name, len(datasets))
+        report = analysis.run_matrix(datasets, control, Path(out_dir), options)
+        if report is not None:
+            reports[name] = report
+    write_manifest(Path(out_dir), reports)
+    return reports
+
+
 def write_manifest(out_dir: Path, reports: Mapping[str, AnalysisReport]) -> Path:
     """``analyses.json``: each analysis's files by role, so readers find them without naming an analysis,
     and the sha256 of every file the analyses wrote, so readers refuse files changed afterwards."""

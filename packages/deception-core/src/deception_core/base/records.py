@@ -176,8 +176,9 @@ class AnalysisReport:
 
 
 #: roles an analysis's files can play: its JSON results (``best.threshold`` is the decision threshold),
-#: per-sample scores and per-token scores (Parquet, schemas in `deception_core.report.inputs`)
-OUTPUT_ROLES = ("results", "scores", "token_scores")
+#: per-sample scores and per-token scores (Parquet, schemas in `deception_core.report.inputs`), and the
+#: generalisation matrix's JSON (`deception analyze --matrix`)
+OUTPUT_ROLES = ("results", "scores", "token_scores", "matrix")
 #: the run folder's record of each analysis's files by role (written after the analyses run)
 ANALYSES_MANIFEST = "analyses.json"
 

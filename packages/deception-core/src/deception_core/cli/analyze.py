@@ -13,6 +13,7 @@ from deception_core.analyse.analyse import build_analyses
 from deception_core.base.errors import UsageError
 from deception_core.base.types import JSONObject, JSONValue
 from deception_core.capture.reply_states import REPLY_STATES_OPTION, LazyReplyStates, run_model_loader
+from deception_core.cli.matrix import check_matrix_request, read_matrix_datasets, write_matrix_outputs
 from deception_core.cli.options import refuse_unless
 from deception_core.config.plugin_options import config_with_options
 from deception_core.config.run import RunConfig
@@ -149,7 +150,7 @@ def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[st
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--output", "-o", default=None, help="Where to write results (default: RUN_DIR); a new folder.")
 @click.option("--overwrite", is_flag=True, help="Replace earlier results in a non-empty --output.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
@@ -166,26 +167,49 @@ def _analyses_with_stage_lines(dataset: Dataset, out_dir: Path, options: dict[st
 @click.option("--score-tokens", is_flag=True,
               help="Load the run's model and score every reply token with the best probe by one teacher-forced "
                    "pass over the stored prompt and reply ids (not needed where the dataset stored reply_all).")
+@click.option("--matrix", is_flag=True,
+              help="A generalisation matrix over every RUN_DIR given (two or more datasets of one model): train on "
+                   "each, evaluate on each; writes a table, a JSON and a heat map into a new --output.")
+@click.option("--layer", type=int, default=None,
+              help="With --matrix: the layer every probe reads (default: the best by each dataset's validation folds).")
+@click.option("--position", default=None,
+              help="With --matrix: the position every probe reads, e.g. reply_mean (default: the best by validation "
+                   "among the reply positions).")
 @click.pass_context
-def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: bool, config_path: str | None, seed: int,
-            jobs: int | None, train_from: tuple[str, ...], control: str | None, score_tokens: bool) -> None:
+def analyze(ctx: click.Context, run_dirs: tuple[str, ...], output: str | None, overwrite: bool,
+            config_path: str | None, seed: int, jobs: int | None, train_from: tuple[str, ...], control: str | None,
+            score_tokens: bool, matrix: bool, layer: int | None, position: str | None) -> None:
     """Train and evaluate probes on an existing dataset without regenerating it.
 
     The dataset's files are checked against the sha256 sums in its meta.json first. A new
-    --output folder appears complete or not at all.
+    --output folder appears complete or not at all. With --matrix, every RUN_DIR given is a dataset
+    of a generalisation matrix (train on each, evaluate on each).
     """
     import os
     import secrets
     import shutil
 
     refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
-    inputs: list[tuple[str, str | None]] = [("the run", run_dir), ("--config", config_path), ("--control", control)]
+    refuse_unless(ctx, matrix, "--matrix", "layer", "position")
+    if matrix:
+        check_matrix_request(run_dirs, output, train_from, score_tokens)
+    elif len(run_dirs) != 1:
+        raise UsageError(f"pass one RUN_DIR (got {len(run_dirs)}); for a generalisation matrix over several "
+                         "datasets add --matrix")
+    run_dir = run_dirs[0]
+    inputs: list[tuple[str, str | None]] = [("the run", p) for p in run_dirs]
+    inputs += [("--config", config_path), ("--control", control)]
     inputs += [("--train-from", p) for p in train_from]
-    dataset_dir = _dataset_dir_or_none(run_dir)
-    if dataset_dir is not None:
-        inputs.append(("the run's dataset", str(dataset_dir)))
+    for path in run_dirs:
+        dataset_dir = _dataset_dir_or_none(path)
+        if dataset_dir is not None:
+            inputs.append(("the run's dataset", str(dataset_dir)))
     out_dir, new_folder = _check_output(run_dir, output, overwrite, inputs)
     components = _analysis_components(config_path)
+    if matrix:
+        _analyze_matrix(run_dirs, output, overwrite, inputs, control,
+                        {"seed": seed, "jobs": jobs, "layer": layer, "position": position}, components)
+        return
     for extra in (run_dir, *train_from, *([control] if control else [])):
         resolve_dataset_dir(extra)  # a wrong path fails here, before any work
     click.echo(f"reading the dataset in {run_dir}", err=True)
@@ -220,6 +244,28 @@ def analyze(ctx: click.Context, run_dir: str, output: str | None, overwrite: boo
             if new_folder:
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
+    click.echo(text)
+
+
+def _analyze_matrix(run_dirs: tuple[str, ...], output: str | None, overwrite: bool, inputs: list[tuple[str, str | None]],
+                    control: str | None, options: dict[str, Any], components: Mapping[str, Mapping[str, JSONValue]]
+                    ) -> None:
+    """`deception analyze --matrix`: every dataset read and checked, then the matrix built in a staging
+    folder and renamed into ``--output``."""
+    import os
+    import secrets
+
+    datasets, control_set = read_matrix_datasets(run_dirs, control)
+    assert output is not None  # check_matrix_request
+    target = Path(output)
+    with OutputClaim(target, "analyze", "--output"):
+        out_dir, new_folder = _check_output(run_dirs[0], output, overwrite, inputs)  # again, under the claim
+        if new_folder:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftover_staging(out_dir, STAGING)
+            out_dir = out_dir.with_name(f".{out_dir.name}.{STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
+            os.mkdir(out_dir, 0o777)
+        text = write_matrix_outputs(datasets, control_set, out_dir, new_folder, target, options, components)
     click.echo(text)
 
 

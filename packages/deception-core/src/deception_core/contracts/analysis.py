@@ -32,9 +32,19 @@ class Analysis(abc.ABC):
     name: ClassVar[str]
     settings_class: ClassVar[type | None] = None
 
+    #: True when `run_matrix` computes a generalisation matrix (`deception analyze --matrix`)
+    has_matrix: ClassVar[bool] = False
+
     @abc.abstractmethod
     def run(self, dataset: Dataset, out_dir: Path, options: JSONObject) -> AnalysisReport:
         """Analyse ``dataset`` and write into ``out_dir``; expose the chosen direction, if any, on the report."""
+
+    def run_matrix(self, datasets: Mapping[str, Dataset], control: Dataset | None, out_dir: Path,
+                   options: JSONObject) -> AnalysisReport | None:
+        """Train on each of ``datasets`` (name -> dataset, read and checked to come from one model) and
+        evaluate on each, thresholds set on ``control``; write into ``out_dir``. None: this analysis
+        has no matrix (``has_matrix`` is False)."""
+        return None
 
 
 @attrs.define

@@ -153,8 +153,10 @@ def _probe_section(inputs: ReportInputs) -> str:
     else:
         parts.append('<p class="muted">no analysis results (analyses.json names none): run deception analyze RUN_DIR</p>')
     n_scored = len(inputs.scores)
-    if n_scored:
-        sources = Counter(s.source for s in inputs.scores.values())
+    sources = Counter(s.source for s in inputs.scores.values())
+    if n_scored and sources.get("transfer"):
+        parts.append(_transfer_scores_note(inputs, n_scored))
+    elif n_scored:
         first = next(iter(inputs.scores.values()))
         parts.append(
             f'<p class="note">Per-utterance scores: {_e(first.method)} probe at layer {first.layer} {_e(first.position)}; '
@@ -170,6 +172,25 @@ def _probe_section(inputs: ReportInputs) -> str:
         if name.startswith("probe_"):
             parts.append(_png(name, data))
     return "".join(parts)
+
+
+def _transfer_scores_note(inputs: ReportInputs, n_scored: int) -> str:
+    """What the scores of a probe trained on another dataset are (`deception analyze RUN --train-from`):
+    every utterance scored, with how many the control set's 1 % threshold flags; no AUROC is claimed."""
+    record = (inputs.analysis_results or {}).get("scores") or {}
+    first = next(iter(inputs.scores.values()))
+    values = np.array([s.score for s in inputs.scores.values()])
+    flagged = record.get("flagged")
+    flag_text = (f"flagged at the threshold that flags {float((inputs.scale or {}).get('fpr') or 0.01):.0%} of the "
+                 f"control set: {int(flagged)} of {n_scored} ({_num(record.get('flagged_share'), 2)})"
+                 if isinstance(flagged, int) else "no control set given (--control): nothing flagged at a 1% threshold")
+    return (f'<p class="note" id="transfer-scores">Per-utterance scores of the {_e(first.method)} probe at layer '
+            f"{first.layer} {_e(first.position)} trained on {_e(record.get('trained_on') or 'another dataset')} "
+            f"(this run trained no probe of its own): {n_scored} utterances scored, mean {_num(values.mean())}, "
+            f"{int((values > (inputs.threshold or 0.0)).sum())} above the decision threshold; {_e(flag_text)}. "
+            "No AUROC: the run's utterances have no honest/deceptive labels. Higher = more deceptive"
+            + (f"; 1 = the score that flags {float(inputs.scale.get('fpr') or 0.01):.0%} of the "
+               f"{_e(inputs.scale.get('reference'))}" if inputs.scale else "") + ".</p>")
 
 
 def _flagged_section(inputs: ReportInputs, flags: _Flags) -> str:

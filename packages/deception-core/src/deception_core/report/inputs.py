@@ -3,7 +3,7 @@
 The analyses record their files by role in ``analyses.json`` (see `deception_core.base.records.OUTPUT_ROLES`);
 the report reads, from the first analysis that has each role: ``results`` (JSON; ``best.threshold``
 is the decision threshold, ``best.scale`` the score scale), ``scores`` (Parquet, one row per sample: ``row``, ``sample_id``,
-``label``, ``score``, ``score_source`` = ``heldout`` | ``final``, ``method``, ``layer``,
+``label``, ``score``, ``score_source`` = ``heldout`` | ``final`` | ``transfer``, ``method``, ``layer``,
 ``position``, and ``token_score_mean`` / ``_max`` / ``_last`` when every reply token was captured)
 and ``token_scores`` (Parquet: ``row``, ``token_index``, ``token_id``, ``score``). All are
 optional here: without them the report says "no score".
@@ -38,7 +38,7 @@ REPORT_FILE = "report.html"
 @attrs.frozen
 class SampleScore:
     score: float
-    source: str  # "heldout" | "final"
+    source: str  # "heldout" | "final" | "transfer" (a probe trained on another dataset: analyze --train-from)
     method: str
     layer: int
     position: str
@@ -290,5 +290,8 @@ def gather(run_dir: str | Path, tokenizer: PreTrainedTokenizerBase | None = None
             causal[path.stem[len("causal_"):]] = data
     best = (analysis_results or {}).get("best") or {}
     scale = best.get("scale") if isinstance(best.get("scale"), dict) else None
+    score_record = (analysis_results or {}).get("scores") or {}
+    if scale is None and isinstance(score_record, dict) and isinstance(score_record.get("scale"), dict):
+        scale = score_record["scale"]  # scores of a probe trained on another dataset (analyze --train-from)
     return ReportInputs(run_dir, dataset, config, scores, tokens, threshold, note, analysis_results, summary, plots, causal,
                         scale)
