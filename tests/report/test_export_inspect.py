@@ -157,6 +157,19 @@ def test_the_round_trip_gives_the_same_texts_and_labels(echo_run, tiny_model_dir
     assert [s.scenario for s in back.samples] == [s.scenario for s in kept]
 
 
+def test_a_capture_without_transcripts_exports_its_prompts_and_replies(echo_run, tiny_model_dir, tmp_path) -> None:
+    first = tmp_path / "echo.eval"
+    assert export(echo_run, first).exit_code == 0
+    assert capture(first, tiny_model_dir, tmp_path / "back", "replies=labelled").exit_code == 0
+    captured = read_dataset(tmp_path / "back")
+    again = tmp_path / "again.eval"
+    result = export(tmp_path / "back", again)
+    assert result.exit_code == 0, result.output
+    messages = [m for s in read_eval_log(str(again)).samples for m in s.messages]
+    assert [m.text for m in messages if m.role == "assistant"] == [s.reply_text for s in captured.samples]
+    assert [m.text for m in messages if m.role == "user"] == [s.prompt_text for s in captured.samples]
+
+
 def test_any_inspect_log_is_captured_reply_by_reply(synthetic_log, tiny_model_dir, tmp_path) -> None:
     """replies=all takes every assistant message (the agent's private lines too), replies=last one per sample."""
     log = read_eval_log(str(synthetic_log))

@@ -66,7 +66,8 @@ def test_an_unknown_set_exits_2_listing_the_registered_sets(tmp_path):
     result = CliRunner().invoke(cli, ["capture", "no_such_set", "--model", "embedded:gemma-3-270m",
                                       "--output", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "registered sets: instructed_pairs" in result.output
+    listed = result.output.split("registered sets: ", 1)[1].split(" (")[0].split(", ")
+    assert {"inspect", "instructed_pairs"} <= set(listed)
     assert not (tmp_path / "out").exists()
 
 

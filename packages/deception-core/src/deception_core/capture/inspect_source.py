@@ -21,9 +21,12 @@ from deception_core.outputs.inspect_log import REPLIES, read_inspect_records
 
 @attrs.frozen
 class InspectLogSettings:
-    """``path``: the Inspect log (.eval or .json); ``replies``: ``all``, ``last`` or ``labelled``."""
+    """The parameters of the ``inspect`` statement set (``--param KEY=VALUE``)."""
 
+    #: the Inspect eval log to read (.eval or .json)
     path: str
+    #: which assistant messages become samples: `all`, the `last` of each Inspect sample, or only those a
+    #: `deception export --format inspect` log `labelled` (its focal utterances, with their labels)
     replies: str = attrs.field(default="all", validator=attrs.validators.in_(REPLIES))
 
 
