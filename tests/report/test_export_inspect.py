@@ -225,3 +225,11 @@ def test_an_unknown_replies_value_exits_2(synthetic_log, tmp_path) -> None:
     assert result.exit_code == 2
     assert "replies" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_json_log_holds_the_same_samples(synthetic_run, synthetic_log, tmp_path) -> None:
+    out = tmp_path / "run.json"
+    result = export(synthetic_run, out)
+    assert result.exit_code == 0, result.output
+    as_json = {s.id: s.scores["label"].value for s in read_eval_log(str(out)).samples}
+    assert as_json == {s.id: s.scores["label"].value for s in read_eval_log(str(synthetic_log)).samples}
