@@ -1,8 +1,8 @@
 """Inspect eval logs (``inspect_ai``): a run written as one, and an Inspect log's dialogues read back.
 
 Both directions go through inspect_ai's own log API (`inspect_ai.log.EvalLog`, ``write_eval_log``,
-``read_eval_log``), so whatever Inspect reads (``inspect view``, ``read_eval_log``, the data frames
-of ``inspect_ai.analysis``) reads the export. inspect_ai is the optional extra
+``read_eval_log``), so Inspect's own readers (``inspect view``, ``read_eval_log``, the samples data
+frame of ``inspect_ai.analysis``) read the export. inspect_ai is the optional extra
 ``deception-core[inspect]``; it is imported only here, inside the functions, and a missing extra is
 refused with the install command (exit 2).
 
@@ -13,8 +13,8 @@ Export (`write_inspect_log`): one Inspect sample per trial, id = the trial key.
   messages that start with ``"<speaker>: "``. A focal utterance's message carries
   ``metadata["deception"]`` = its ``sample_id``, ``request_id``, ``round``, ``label``,
   ``rule_label``, ``judge_label`` and, where the run's analysis scored it, ``probe_score``; every
-  other message carries the line's ``speaker``, ``kind`` and ``round`` (and ``audience`` when the
-  line was private). A trial with no transcript (a `deception capture` dataset) gets the prompt
+  message carries its line's ``speaker``, ``kind`` and ``round`` (and ``audience`` when the line
+  was private). A trial with no transcript (a `deception capture` dataset) gets the prompt
   and the reply of each sample as a ``user`` and an ``assistant`` message.
 * ``scores``: ``label``, ``rule_label``, ``judge_label`` and (with a score file) ``probe_score``,
   each an Inspect `Score` whose value maps the trial's focal utterances (by ``request_id``, else
@@ -125,13 +125,13 @@ def _messages(trial: Trial, samples: Sequence[Sample], probes: Mapping[int, Prob
         text = str(line.get("text", ""))
         speaker = line.get("speaker")
         request_id = line.get("request_id")
+        meta: dict[str, Any] = {key: line[key] for key in ("speaker", "kind", "round", "audience") if key in line}
         if isinstance(request_id, str) and request_id in focal and request_id not in placed:
             placed.add(request_id)
             sample = focal[request_id]
-            messages.append(ChatMessageAssistant(content=text, source="generate",
-                                                 metadata={META_KEY: _focal_meta(sample, probe(sample))}))
+            meta[META_KEY] = _focal_meta(sample, probe(sample))
+            messages.append(ChatMessageAssistant(content=text, source="generate", metadata=meta))
             continue
-        meta: dict[str, Any] = {key: line[key] for key in ("speaker", "kind", "round", "audience") if key in line}
         if speaker is not None and str(speaker) in agent:
             messages.append(ChatMessageAssistant(content=text, source="generate", metadata=meta))
         else:
