@@ -10,6 +10,7 @@ from deception_core.base.errors import UsageError
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.label.relabel import relabel as run_relabel
 from deception_core.outputs.files import label_table
+from deception_core.outputs.inspect_log import check_suffix, require_inspect, write_inspect_log
 from deception_core.outputs.policy import OutputClaim, check_output_file
 from deception_core.report import write_report
 from deception_core.report.frames import export_frame, probe_scores, with_probe_scores
@@ -81,8 +82,6 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
 
 def _export_inspect(run_dir: str, output: str, overwrite: bool) -> None:
     """`deception export --format inspect`: the run as an Inspect eval log (checks first, then one write)."""
-    from deception_core.outputs.inspect_log import check_suffix, require_inspect, write_inspect_log
-
     check_suffix(output, "--output")
     require_inspect()
     dataset = read_dataset(run_dir)
