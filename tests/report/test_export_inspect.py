@@ -233,3 +233,18 @@ def test_a_json_log_holds_the_same_samples(synthetic_run, synthetic_log, tmp_pat
     assert result.exit_code == 0, result.output
     as_json = {s.id: s.scores["label"].value for s in read_eval_log(str(out)).samples}
     assert as_json == {s.id: s.scores["label"].value for s in read_eval_log(str(synthetic_log)).samples}
+
+
+def test_the_inspect_view_server_lists_and_serves_the_log(synthetic_log) -> None:
+    """The JSON API that `inspect view` starts (its page reads the log through it; the page itself needs a browser)."""
+    from urllib.parse import quote
+
+    testclient = pytest.importorskip("fastapi.testclient")
+    from inspect_ai._view.fastapi_server import view_server_app
+
+    client = testclient.TestClient(view_server_app(default_dir=str(synthetic_log.parent)))
+    listed = client.get("/log-files").json()["files"]
+    assert [entry["name"] for entry in listed] == [synthetic_log.as_uri()]
+    served = client.get("/logs/" + quote(str(synthetic_log), safe=""))
+    assert served.status_code == 200
+    assert len(served.json()["samples"]) == len(read_eval_log(str(synthetic_log)).samples)
