@@ -1,4 +1,5 @@
-"""The core's own plugin: the built-in capture backends, SAE releases and the SAE's flags.
+"""The core's own plugin: the built-in capture backends, SAE releases, the SAE's flags and the ``inspect``
+statement set (an Inspect eval log's dialogues).
 
 Registered through the ``deception`` entry-point group like any third-party plugin.
 """
@@ -34,6 +35,13 @@ def register_capture_backends(registry: KindRegistry) -> None:
         "deception_core.capture.hybrid:HybridCaptureBackend",
         summary="HF generate, then one TransformerLens forward over prompt + reply (second model copy)",
     )
+
+
+@hookimpl
+def register_statement_sets(registry: KindRegistry) -> None:
+    registry.add("inspect", "deception_core.capture.inspect_source:InspectLog",
+                 summary="The assistant messages of an Inspect eval log (--param path=LOG.eval; replies=all, last "
+                         "or labelled), each after the messages before it; needs deception-core[inspect]")
 
 
 @hookimpl

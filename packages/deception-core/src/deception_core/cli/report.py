@@ -10,9 +10,10 @@ from deception_core.base.errors import UsageError
 from deception_core.config.run import LABEL_POLICIES, RELABEL_MAX_JUDGE_FAILURES
 from deception_core.label.relabel import relabel as run_relabel
 from deception_core.outputs.files import label_table
+from deception_core.outputs.inspect_log import check_suffix, require_inspect, write_inspect_log
 from deception_core.outputs.policy import OutputClaim, check_output_file
 from deception_core.report import write_report
-from deception_core.report.frames import export_frame, with_probe_scores
+from deception_core.report.frames import export_frame, probe_scores, with_probe_scores
 from deception_core.store.dataset import read_dataset
 
 
@@ -33,9 +34,12 @@ def report(run_dir: str, output: str | None, no_tokens: bool, overwrite: bool) -
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), default="parquet", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl", "inspect"]), default="parquet",
+              show_default=True,
+              help="A table (parquet, csv, jsonl) or an Inspect eval log (inspect: one sample per trial, needs "
+                   "deception-core[inspect]).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              help="The file to write: a new file outside any run folder.")
+              help="The file to write: a new file outside any run folder (FILE.eval for --format inspect).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @click.option("--activations", "activations", multiple=True, metavar="LAYER:POSITION",
               help="Add the activation vectors at LAYER:POSITION as a column (repeatable; 'all' for every one). "
@@ -43,9 +47,19 @@ def report(run_dir: str, output: str | None, no_tokens: bool, overwrite: bool) -
 def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tuple[str, ...]) -> None:
     """Write the run's samples as a table: one row per focal utterance (columns: README, 'Data frames').
     CSV cells that start with = + - @ (or a tab or carriage return) get a leading ' so that a
-    spreadsheet does not run them as formulas."""
+    spreadsheet does not run them as formulas.
+
+    --format inspect writes an Inspect eval log instead (`inspect view` opens it): one sample per
+    trial, its transcript as the messages, the labels, the judge's verdicts and the probe scores as
+    sample scores and metadata.
+    """
 
     check_output_file(output, overwrite)
+    if fmt == "inspect":
+        if activations:
+            raise UsageError("--activations needs --format parquet or jsonl (an Inspect log holds no vectors)")
+        _export_inspect(run_dir, output, overwrite)
+        return
 
     pairs: bool | list[tuple[int, str]] = False
     if activations:
@@ -64,6 +78,20 @@ def export(run_dir: str, fmt: str, output: str, overwrite: bool, activations: tu
     frame = with_probe_scores(dataset.to_pandas(activations=pairs), run_dir)
     path = export_frame(frame, output, fmt, overwrite)
     click.echo(f"export: {len(frame)} rows x {len(frame.columns)} columns -> {path}")
+
+
+def _export_inspect(run_dir: str, output: str, overwrite: bool) -> None:
+    """`deception export --format inspect`: the run as an Inspect eval log (checks first, then one write)."""
+    check_suffix(output, "--output")
+    require_inspect()
+    dataset = read_dataset(run_dir)
+    probes = probe_scores(run_dir, dataset)
+    path = write_inspect_log(dataset, probes, output, overwrite, name=Path(run_dir).resolve().name,
+                             location=str(Path(run_dir).resolve()))
+    trials = len({s.trial_key for s in dataset.samples})
+    click.echo(f"export: {trials} trial(s), {len(dataset)} focal utterance(s)"
+               + ("" if probes is None else " with probe scores") + f" -> {path} (Inspect log; `inspect view` "
+               "opens it)")
 
 
 @click.command()

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deception_core.base.errors import UsageError
+from deception_core.outputs.inspect_log import ProbeScore
 from deception_core.outputs.policy import publish_file
 from deception_core.report.inputs import analysis_output
 from deception_core.store.dataset import resolve_dataset_dir
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from deception_core.store.dataset import Dataset
 
 FORMATS = ("parquet", "csv", "jsonl")
 
@@ -49,6 +52,31 @@ def with_probe_scores(frame: pd.DataFrame, run_dir: str | Path) -> pd.DataFrame:
         if name in scores:
             frame[f"probe.{name}"] = scores[name].reindex(range(len(frame))).to_numpy()
     return frame
+
+
+def probe_scores(run_dir: str | Path, dataset: Dataset) -> dict[int, ProbeScore] | None:
+    """The best probe's score of each sample by row, from the run's score file (None when it has none)."""
+    import pandas as pd
+
+    frame = with_probe_scores(pd.DataFrame(index=range(len(dataset))), run_dir)
+    if "probe.score" not in frame:
+        return None
+
+    def column(name: str) -> list[object]:
+        return frame[name].tolist() if name in frame else [None] * len(frame)
+
+    out: dict[int, ProbeScore] = {}
+    for row, score, raw, source in zip(range(len(frame)), column("probe.score"), column("probe.score_raw"),
+                                       column("probe.score_source"), strict=True):
+        out[row] = ProbeScore(score=_finite(score), raw=_finite(raw), source=source if isinstance(source, str) else None)
+    return out
+
+
+def _finite(value: object) -> float | None:
+    """A score as a float, or None where the file has none (NaN, missing)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return None if value != value else float(value)
 
 
 #: first characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV injection")
