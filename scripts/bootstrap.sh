@@ -2,7 +2,8 @@
 # Create .venv (if needed) and install the pinned runtime set and the four packages, editable.
 #
 #   bash scripts/bootstrap.sh            # run the toolkit
-#   bash scripts/bootstrap.sh --dev      # also the development tools (pytest, nox, ruff, ...)
+#   bash scripts/bootstrap.sh --dev      # also the development tools (pytest, nox, ruff, ...) and
+#                                        # `transformers serve` (the serve extra: the --engine openai tests)
 #   bash scripts/bootstrap.sh --cpu      # insist on the CPU build of torch (Linux laptop, CI)
 #   bash scripts/bootstrap.sh --dry-run  # print which torch path this machine takes, install nothing
 #

@@ -73,6 +73,8 @@ def play_batch(
                 trial, request = pending[i]
                 trial.calls.append({"request_id": request.request_id, "caller": request.caller,
                                     "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
+                if result.engine is not None:
+                    trial.calls[-1]["engine"] = dict(result.engine)
                 if request.capture:
                     trial.captures[request.request_id] = result
                     trial.requests[request.request_id] = request

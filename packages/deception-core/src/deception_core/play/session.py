@@ -17,8 +17,10 @@ from deception_core.config.components import build, build_evaluator, settings_fo
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.contracts.capture import CaptureBackend, CaptureSpec, Sampling
+from deception_core.contracts.engine import Engine
 from deception_core.contracts.evaluator import Evaluator, EvaluatorContext
 from deception_core.contracts.scenario import GameOptions, Scenario
+from deception_core.engine.backend import EngineCaptureBackend
 from deception_core.play.batching import resolve_batch_size
 from deception_core.play.play import choice_scorer, text_generator
 
@@ -62,6 +64,18 @@ def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorCo
     return lambda context: build_evaluator(run.evaluator, evaluator_class, params, context)
 
 
+def build_engine(run: ResolvedRun, registry: Registry, tokenizer: Any) -> Engine | None:
+    """The run's ``--engine`` with its settings (``components.engine.<name>``); None for ``hf``, whose
+    replies the capture backend generates itself."""
+    name = run.config.engine
+    engine_cls = registry.get(Kind.ENGINE, name).load()
+    if engine_cls.in_process:
+        return None
+    settings = settings_for(Kind.ENGINE, name, engine_cls, run.params(Kind.ENGINE.value, name))
+    engine: Engine = engine_cls(run.config.engine_url, tokenizer, settings)
+    return engine
+
+
 def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
 
@@ -74,6 +88,9 @@ def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_bac
                                     run.params(Kind.CAPTURE_BACKEND.value, backend_name))
     spec = CaptureSpec(run.layers, run.positions)
     backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
+    engine = build_engine(run, registry, model.tokenizer)
+    if engine is not None:
+        backend = EngineCaptureBackend(backend, engine)
     if wrap_backend is not None:
         backend = wrap_backend(backend)
     options = GameOptions(

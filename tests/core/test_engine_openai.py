@@ -1,0 +1,216 @@
+"""The ``openai`` engine against a real ``transformers serve`` (127.0.0.1, the tiny byte model).
+
+Parity: with greedy decoding a run through the server gives the same texts, labels and reply ids
+as ``--engine hf`` on the same model, and activations within rtol 1e-4 (float32): the server
+generates, the in-process model replays the captured calls in one teacher-forced pass.
+
+Sampling: ``transformers serve`` samples with HF ``generate``'s own sampler on the process-wide
+torch RNG, which it seeds from each request's ``seed`` just before queueing the request; the
+``hf`` engine samples with a private generator per request (inverse CDF over the nucleus). The
+two draw different tokens from the same seed, so sampled texts are not compared across engines;
+what is checked is that the server honours the seeds: with one request in flight at a time, the
+same run gives the same dataset twice (with several in flight the process-wide seed races).
+
+Faults: a server down at the start (exit 2, nothing written), one killed mid-run (exit 1 naming
+the trials kept; the same command resumes to the same dataset), a slow one (the timeout's message
+names its setting), a redirect to another origin (not followed: the key is not sent).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_server import Proxy, free_port, start_transformers_serve
+from reliability_plugin import read_exact
+
+from deception_core import InterpretabilityRunner
+from deception_core.base.errors import EngineFailed, UsageError
+from deception_core.config.run import RunConfig
+from deception_core.engine.openai import OpenAIEngine, OpenAISettings
+from deception_core.model.requests import GenerationRequest, Sampling
+from deception_core.plugins import build_plugin_set
+from deception_core.testing.fakes import FakePlugin
+from deception_core.testing.tiny_models import byte_tokenizer, save_byte_model
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="starts a server subprocess")
+pytest.importorskip("fastapi", reason="needs transformers serve: pip install 'deception-core[serve]'")
+
+KEY = "sk-test-engine-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def byte_model(tmp_path_factory) -> Path:
+    return save_byte_model(tmp_path_factory.mktemp("byte-model"), "llama", chat_template=True, do_sample=True)
+
+
+@pytest.fixture(scope="module")
+def server(byte_model, tmp_path_factory):
+    proc, url = start_transformers_serve(byte_model, tmp_path_factory.mktemp("serve") / "serve.log")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture()
+def proxy(server):
+    made = Proxy(server)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def plugins():
+    return build_plugin_set(extra_plugins={"fake": FakePlugin()})
+
+
+def config(model: Path, out: Path, **overrides) -> RunConfig:
+    values = dict(model=str(model), scenario_names=("echo",), evaluator="echo-judge", trials=3, max_rounds=2,
+                  max_tokens=12, device="cpu", dtype="float32", output=str(out), temperature=0.0, batch_size=2,
+                  positions=("last_prompt", "reply_mean", "reply_last", "reply_all"), analyze=False, report=False)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def openai(url: str, **settings) -> dict:
+    return dict(engine="openai", engine_url=url,
+                components={"engine": {"openai": {"concurrency": 4, "max_tries": 2, **settings}}})
+
+
+@pytest.fixture(scope="module")
+def hf_run(byte_model, plugins, tmp_path_factory):
+    return InterpretabilityRunner(config(byte_model, tmp_path_factory.mktemp("hf") / "out"), plugins=plugins).run()
+
+
+@pytest.fixture(scope="module")
+def openai_run(byte_model, plugins, server, tmp_path_factory):
+    proxy = Proxy(server)  # every openai run goes through a proxy URL, so their configs are the same
+    try:
+        out = tmp_path_factory.mktemp("openai") / "out"
+        results = InterpretabilityRunner(config(byte_model, out, **openai(proxy.url)), plugins=plugins).run()
+    finally:
+        proxy.close()
+    return results, proxy.url
+
+
+def _samples(results, *fields):
+    return [tuple(getattr(s, f) for f in fields) for s in results.dataset.samples]
+
+
+def test_greedy_replies_are_the_hf_engines(hf_run, openai_run) -> None:
+    assert _samples(openai_run[0], "reply_text") == _samples(hf_run, "reply_text")
+
+
+def test_greedy_reply_ids_are_the_hf_engines(hf_run, openai_run) -> None:
+    assert _samples(openai_run[0], "reply_ids", "stopped_by") == _samples(hf_run, "reply_ids", "stopped_by")
+
+
+def test_greedy_labels_are_the_hf_engines(hf_run, openai_run) -> None:
+    assert _samples(openai_run[0], "label", "rule_label", "judge_label") == \
+        _samples(hf_run, "label", "rule_label", "judge_label")
+
+
+def test_the_replies_are_not_trivial(hf_run) -> None:
+    assert sum(len(s.reply_ids or ()) for s in hf_run.dataset.samples) > 3 * len(hf_run.dataset.samples)
+
+
+def test_activations_match_within_rtol_1e4(hf_run, openai_run) -> None:
+    mine, theirs = openai_run[0].dataset, hf_run.dataset
+    for layer in theirs.layers:
+        for position in ("last_prompt", "reply_mean", "reply_last"):
+            np.testing.assert_allclose(mine.matrix(layer, position), theirs.matrix(layer, position),
+                                       rtol=1e-4, atol=1e-5, err_msg=f"layer {layer} {position}")
+
+
+def test_every_reply_tokens_states_match_within_rtol_1e4(hf_run, openai_run) -> None:
+    mine, theirs = openai_run[0].dataset, hf_run.dataset
+    layer = theirs.layers[-1]
+    for row in range(len(theirs.samples)):
+        np.testing.assert_allclose(mine.reply_tokens(layer, row), theirs.reply_tokens(layer, row),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_each_call_records_the_round_trip(openai_run) -> None:
+    records = [call.get("engine") for trial in openai_run[0].dataset.trials for call in trial.calls]
+    assert [(r["reply_ids"], r["round_trip"]) for r in records] == [("retokenized", True)] * 12
+
+
+def test_sampling_with_seeds_is_reproducible_one_request_at_a_time(byte_model, plugins, proxy, tmp_path) -> None:
+    sampled = openai(proxy.url, concurrency=1)
+    for name in ("a", "b"):
+        InterpretabilityRunner(config(byte_model, tmp_path / name, temperature=1.0, top_p=1.0, trials=2, **sampled),
+                               plugins=plugins).run()
+    assert read_exact(tmp_path / "a") == read_exact(tmp_path / "b")
+
+
+def test_sampling_differs_from_greedy(byte_model, plugins, proxy, tmp_path, openai_run) -> None:
+    run = InterpretabilityRunner(config(byte_model, tmp_path / "s", temperature=1.0, top_p=1.0,
+                                        **openai(proxy.url, concurrency=1)), plugins=plugins).run()
+    assert _samples(run, "reply_text") != _samples(openai_run[0], "reply_text")
+
+
+def test_a_server_down_at_the_start_exits_2_with_nothing_written(byte_model, plugins, tmp_path) -> None:
+    out = tmp_path / "out"
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(UsageError, match="no server answers there") as error:
+        InterpretabilityRunner(config(byte_model, out, **openai(url)), plugins=plugins).run()
+    assert error.value.exit_code == 2
+    assert not out.exists()
+
+
+def test_a_server_killed_mid_run_exits_1_naming_the_kept_trials(byte_model, plugins, server, tmp_path,
+                                                                openai_run) -> None:
+    results, url = openai_run
+    proxy = Proxy(server)
+    proxy.port, proxy.url = int(url.rsplit(":", 1)[1]), url  # the URL of the uninterrupted run
+    proxy.revive()
+    proxy.die_after = 8  # the first wave (4 trials, 2 calls each) finishes; the second one fails
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(EngineFailed, match=r"the 4 finished trial\(s\) are kept in .*re-run the same command"):
+            InterpretabilityRunner(config(byte_model, out, **openai(url)), plugins=plugins).run()
+        assert EngineFailed.exit_code == 1
+        proxy.revive()
+        InterpretabilityRunner(config(byte_model, out, **openai(url)), plugins=plugins).run()
+    finally:
+        proxy.close()
+    assert read_exact(out) == read_exact(results.output_dir)
+
+
+def _engine(url: str, **settings) -> OpenAIEngine:
+    return OpenAIEngine(url, byte_tokenizer(chat_template=True), OpenAISettings(**settings))
+
+
+def _request() -> GenerationRequest:
+    return GenerationRequest(tuple(byte_tokenizer()("Say your number.")["input_ids"]), 4, 7)
+
+
+def test_a_slow_server_times_out_naming_the_setting(proxy, caplog) -> None:
+    proxy.mode, proxy.delay = "slow", 3.0
+    engine = _engine(proxy.url, timeout=1.0, max_tries=2)
+    try:
+        with caplog.at_level(logging.INFO, logger="deception.engine"), \
+                pytest.raises(EngineFailed, match=r"components\.engine\.openai\.timeout"):
+            engine.complete([_request()], Sampling(temperature=0.0))
+    finally:
+        engine.close()
+    assert "retry 1 of 1" in caplog.text
+
+
+def test_a_redirect_to_another_origin_is_not_followed_and_the_key_is_not_sent(proxy, server, monkeypatch) -> None:
+    elsewhere = Proxy(server)
+    proxy.mode, proxy.redirect_to = "redirect", elsewhere.url.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("DECEPTION_ENGINE_API_KEY", KEY)
+    engine = _engine(proxy.url)
+    try:
+        with pytest.raises(EngineFailed, match="redirected to another origin") as error:
+            engine.complete([_request()], Sampling(temperature=0.0))
+    finally:
+        engine.close()
+        elsewhere.close()
+    assert elsewhere.headers == []
+    assert proxy.headers[-1].get("Authorization") == f"Bearer {KEY}"
+    assert KEY not in str(error.value)
