@@ -214,3 +214,40 @@ def test_a_redirect_to_another_origin_is_not_followed_and_the_key_is_not_sent(pr
     assert elsewhere.headers == []
     assert proxy.headers[-1].get("Authorization") == f"Bearer {KEY}"
     assert KEY not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def bench_rows(byte_model, server):
+    from deception_core.bench.pipeline import run_pipeline_benchmark
+    from deception_core.model.spec import ModelSpec
+    from deception_core.model.surface import load_model
+
+    loaded = load_model(ModelSpec.parse(str(byte_model)), device="cpu", dtype="float32")
+    return run_pipeline_benchmark(loaded, str(byte_model), batch_sizes=[4], trials=1, new_tokens=6,
+                                  engine="openai", engine_url=server)
+
+
+def test_the_pipeline_bench_times_an_engine_run_of_every_trial(bench_rows) -> None:
+    assert [r.trials for r in bench_rows] == [8]  # 2 ranked scenarios x 2 modes x 2 conditions x 1 trial
+
+
+def test_the_pipeline_bench_splits_off_the_capture_pass(bench_rows) -> None:
+    (row,) = bench_rows
+    assert 0 < row.capture_seconds < row.seconds
+    assert row.capture_share == pytest.approx(row.capture_seconds / row.seconds)
+
+
+def test_the_pipeline_bench_table_has_the_capture_share_column(bench_rows) -> None:
+    from deception_core.bench.pipeline import format_pipeline_table
+
+    header = format_pipeline_table(bench_rows).splitlines()[0]
+    assert header.split()[-2:] == ["capture", "%"]
+
+
+def test_the_bench_refuses_engine_flags_without_pipeline() -> None:
+    from click.testing import CliRunner
+
+    from deception_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", "--engine", "openai", "--engine-url", "http://127.0.0.1:1"])
+    assert (result.exit_code, "--engine takes effect only with --pipeline" in result.output) == (2, True)

@@ -15,6 +15,7 @@ Calls with interventions (the causal tests) go to the in-process backend: an eng
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -22,6 +23,9 @@ from deception_core.capture.hf import HFCaptureBackend
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Intervention, Sampling
 from deception_core.contracts.engine import Engine, EngineReply
 from deception_core.model.generation import cut_reply, reply_text
+from deception_core.ui.console import SHOW
+
+log = logging.getLogger("deception.engine")
 
 
 def stop_hit(tokenizer: object, reply: Sequence[int], stops: Sequence[str]) -> int:
@@ -87,6 +91,14 @@ class EngineCaptureBackend(CaptureBackend):
             steps = states[start:start + len(results[row].reply_ids) + 1]
             results[row].activations, results[row].reply_all = self.inner._positions(steps, len(results[row].reply_ids))
 
+    def timing_line(self) -> str:
+        """Where the generation time went: waiting for the engine, and the capture pass."""
+        total = self.engine_seconds + self.capture_seconds
+        share = self.capture_seconds / total if total else 0.0
+        return (f"engine {self.engine.name}: {self.engine_seconds:.1f} s waiting for the server, capture pass "
+                f"{self.capture_seconds:.1f} s ({share:.0%} of the generation time)")
+
     def close(self) -> None:
+        log.info("%s", self.timing_line(), extra=SHOW)
         self.engine.close()
         self.inner.close()
