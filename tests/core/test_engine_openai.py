@@ -251,3 +251,42 @@ def test_the_bench_refuses_engine_flags_without_pipeline() -> None:
 
     result = CliRunner().invoke(cli, ["bench", "--engine", "openai", "--engine-url", "http://127.0.0.1:1"])
     assert (result.exit_code, "--engine takes effect only with --pipeline" in result.output) == (2, True)
+
+
+@pytest.fixture(scope="module")
+def counterpart_run(byte_model, plugins, server, tmp_path_factory):
+    out = tmp_path_factory.mktemp("counterpart") / "out"
+    run = config(byte_model, out, scenario_names=("ultimatum_bluff",), evaluator="local", trials=1, max_rounds=1,
+                 fast=True, mode="emergent", max_tokens=8, counterpart_engine=server)
+    return InterpretabilityRunner(run, plugins=plugins).run(), server
+
+
+def test_the_counterpart_engine_plays_every_counterpart_call(counterpart_run) -> None:
+    results, url = counterpart_run
+    calls = [call for trial in results.dataset.trials for call in trial.calls]
+    routed = [call["caller"] for call in calls if call.get("engine") == {"counterpart": url}]
+    assert sorted(routed) == sorted(c["caller"] for c in calls if c["caller"].startswith("counterpart")) != []
+
+
+def test_the_agent_is_still_the_in_process_model(counterpart_run) -> None:
+    results, _ = counterpart_run
+    captured = [call for trial in results.dataset.trials for call in trial.calls if call["captured"]]
+    assert [call.get("engine") for call in captured] == [None] * len(captured)
+
+
+def test_the_counterpart_engine_is_part_of_the_checkpoint_identity(byte_model, server, tmp_path) -> None:
+    from deception_core.config.resolved import ResolvedRun
+
+    def identity(**extra):
+        return ResolvedRun(config=config(byte_model, tmp_path, **extra), layers=(1,), capture_backend="hf").identity
+
+    assert identity(counterpart_engine=server)["counterpart_engine"] == {"model": None, "url": server}
+    assert "counterpart_engine" not in identity()
+
+
+def test_a_counterpart_server_down_at_the_start_exits_2(byte_model, plugins, tmp_path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match="--counterpart-engine .* no server answers there"):
+        InterpretabilityRunner(config(byte_model, out, counterpart_engine=f"http://127.0.0.1:{free_port()}"),
+                               plugins=plugins).run()
+    assert not out.exists()

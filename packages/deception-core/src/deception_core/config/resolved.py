@@ -182,6 +182,9 @@ def run_identity(run: ResolvedRun) -> JSONObject:
     identity["judge"] = run.judge
     if run.config.engine != "hf":  # another engine's replies may differ from the in-process model's
         identity["engine"] = run.config.engine
+    if run.config.counterpart_engine:  # another model plays the counterpart: another game
+        identity["counterpart_engine"] = {"model": run.config.counterpart_model,
+                                          "url": None if run.config.counterpart_model else run.config.counterpart_engine}
     identity["component_settings"] = {kind: run.components[kind] for kind in TRIAL_COMPONENT_KINDS
                                       if run.components.get(kind)}
     return identity

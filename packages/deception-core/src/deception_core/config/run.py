@@ -162,6 +162,11 @@ class RunConfig:
                                     "through the in-process model).")
     engine_url: str | None = option(None, help="The --engine's server, e.g. http://127.0.0.1:8000 (vLLM, SGLang, "
                                                "TGI, transformers serve).")
+    counterpart_engine: str | None = option(
+        None, help="Base URL of another OpenAI-compatible server whose model plays the counterpart (its chat "
+                   "route and template; never captured); recorded in the checkpoint identity.")
+    counterpart_model: str | None = option(None, requires="counterpart_engine",
+                                           help="The counterpart's model name on --counterpart-engine.")
     layers: tuple[int, ...] | None = option(None, converter=_layers,
                                             help="Comma-separated layers to capture; default: spread over the depth.")
     positions: tuple[Position, ...] = option(DEFAULT_POSITIONS, converter=_positions,

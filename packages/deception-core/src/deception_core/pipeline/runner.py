@@ -43,7 +43,7 @@ from deception_core.pipeline.merge import canonical_order
 from deception_core.pipeline.validate import ValidatedRun, validate
 from deception_core.plan.plan import plan_trials
 from deception_core.play.batching import wave_size, waves
-from deception_core.play.session import ModelFacts, PlaySession, build_engine, judge_builder
+from deception_core.play.session import ModelFacts, PlaySession, build_counterpart, build_engine, judge_builder
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.report import write_report
 from deception_core.sae.encode import encode_dataset_arrays, load_sae
@@ -188,12 +188,13 @@ class InterpretabilityRunner:
         judge that labels trials is built later on the backend (`deception_core.play.session`)."""
         evaluator = judge_builder(self.plugins.registry, checked.run)(EvaluatorContext())
         evaluator.preflight()  # a rejected API key fails here
-        engine = build_engine(checked.run, self.plugins.registry, tokenizer=None)
-        if engine is not None:  # a server that does not answer fails here (exit 2), before any output exists
-            try:
-                engine.preflight()
-            finally:
-                engine.close()
+        servers = [build_engine(checked.run, self.plugins.registry, tokenizer=None), build_counterpart(checked.run)]
+        for server in servers:  # a server that does not answer fails here (exit 2), before any output exists
+            if server is not None:
+                try:
+                    server.preflight()
+                finally:
+                    server.close()
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             sae = load_sae(checked.sae)

@@ -21,6 +21,8 @@ from deception_core.contracts.engine import Engine
 from deception_core.contracts.evaluator import Evaluator, EvaluatorContext
 from deception_core.contracts.scenario import GameOptions, Scenario
 from deception_core.engine.backend import EngineCaptureBackend
+from deception_core.engine.chat import ChatEngine
+from deception_core.engine.openai import OpenAIEngine
 from deception_core.play.batching import resolve_batch_size
 from deception_core.play.play import choice_scorer, text_generator
 
@@ -40,6 +42,8 @@ class PlaySession:
     options: GameOptions
     batch_size: int
     make_evaluator: Callable[[EvaluatorContext], Evaluator]
+    #: ``--counterpart-engine``: another model's server plays the counterpart
+    counterpart: ChatEngine | None = None
 
     def use_batch_size(self, batch_size: int) -> None:
         """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
@@ -76,6 +80,16 @@ def build_engine(run: ResolvedRun, registry: Registry, tokenizer: Any) -> Engine
     return engine
 
 
+def build_counterpart(run: ResolvedRun) -> ChatEngine | None:
+    """The ``--counterpart-engine`` server (settings: ``components.engine.openai``), or None."""
+    url = run.config.counterpart_engine
+    if not url:
+        return None
+    params = run.params(Kind.ENGINE.value, "openai")
+    settings = settings_for(Kind.ENGINE, "openai", OpenAIEngine, params) if params else None
+    return ChatEngine(url, run.config.counterpart_model, settings)  # type: ignore[arg-type]
+
+
 def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
 
@@ -105,7 +119,8 @@ def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_bac
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     make_evaluator = judge_builder(registry, run)
     return PlaySession(config, model, backend, backend_cls, scenarios, make_evaluator(judge_context(backend, batch_size)),
-                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator)
+                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator,
+                       build_counterpart(run))
 
 
 @attrs.frozen
