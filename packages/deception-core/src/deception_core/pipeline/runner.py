@@ -223,6 +223,8 @@ class InterpretabilityRunner:
         atomic_write_text(out_dir / "summary.txt", summary)
         if session is not None:
             session.backend.close()
+            if session.counterpart is not None:
+                session.counterpart.close()
         if config.report:
             log.info("report: %s", write_report(out_dir, tokenizer=getattr(run.model, "tokenizer", None)))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size, stages)
