@@ -2,8 +2,9 @@
 # Create .venv (if needed) and install the pinned runtime set and the four packages, editable.
 #
 #   bash scripts/bootstrap.sh            # run the toolkit
-#   bash scripts/bootstrap.sh --dev      # also the development tools (pytest, nox, ruff, ...) and inspect-ai
-#                                        # (the optional extra deception-core[inspect], for Inspect eval logs)
+#   bash scripts/bootstrap.sh --dev      # also the development tools (pytest, nox, ruff, ...), inspect-ai
+#                                        # (the extra deception-core[inspect], for Inspect eval logs) and
+#                                        # `transformers serve` (the serve extra: the --engine openai tests)
 #   bash scripts/bootstrap.sh --cpu      # insist on the CPU build of torch (Linux laptop, CI)
 #   bash scripts/bootstrap.sh --dry-run  # print which torch path this machine takes, install nothing
 #

@@ -45,6 +45,15 @@ def register_statement_sets(registry: KindRegistry) -> None:
 
 
 @hookimpl
+def register_engines(registry: KindRegistry) -> None:
+    registry.add("hf", "deception_core.contracts.engine:InProcessEngine",
+                 summary="the in-process model generates, recording the residual stream as it goes (default)")
+    registry.add("openai", "deception_core.engine.openai:OpenAIEngine",
+                 summary="an OpenAI-compatible server (vLLM, SGLang, TGI, transformers serve) generates; "
+                         "captured calls are replayed through the in-process model")
+
+
+@hookimpl
 def register_sae_releases(registry: KindRegistry) -> None:
     registry.add("sae-lens", sae_lens_directory,
                  summary="sae-lens's pretrained SAE directory (pretrained_saes.yaml), read offline")

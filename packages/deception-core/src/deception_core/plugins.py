@@ -48,6 +48,7 @@ _REGISTRATION_HOOKS = {
     Kind.ANALYSIS: "register_analyses",
     Kind.SAE_RELEASE: "register_sae_releases",
     Kind.STATEMENT_SET: "register_statement_sets",
+    Kind.ENGINE: "register_engines",
 }
 
 

@@ -34,3 +34,10 @@ class NotApplied(DeceptionError):
     the message says why and names what was kept unchanged. Exit code 1."""
 
     exit_code = 1
+
+
+class EngineFailed(DeceptionError):
+    """A generation engine (a serving engine reached over HTTP) stopped answering mid-run, after its
+    retries, or answered in a way the run cannot use. Exit code 1; the runner names the trials kept."""
+
+    exit_code = 1

@@ -29,6 +29,7 @@ class Kind(str, enum.Enum):
     ANALYSIS = "analysis"
     SAE_RELEASE = "sae_release"
     STATEMENT_SET = "statement_set"
+    ENGINE = "engine"
 
 
 @attrs.frozen

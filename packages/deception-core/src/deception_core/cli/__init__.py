@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import click
 
-from deception_core.base.errors import NotApplied, UsageError
+from deception_core.base.errors import EngineFailed, NotApplied, UsageError
 from deception_core.plugins import PluginLoadWarning, get_plugin_set
 
 
@@ -152,6 +152,9 @@ class _Group(click.Group):
         except UsageError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
+        except EngineFailed as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(EngineFailed.exit_code)
         except NotApplied as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(NotApplied.exit_code)

@@ -70,6 +70,9 @@ def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
               help="Time a run of the README quick start's shape with --causal: the play stage and the causal stage "
                    "as the runner times them, and each causal test's status.")
 @click.option("--causal-samples", type=int, default=10, show_default=True, help="--causal: prompts per causal test.")
+@click.option("--engine", default="hf", show_default=True,
+              help="--pipeline: what generates the replies (hf, or openai: the server at --engine-url).")
+@click.option("--engine-url", default=None, help="--pipeline --engine openai: the server's base URL.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the results here: a new file outside any run folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
@@ -77,13 +80,17 @@ def _load(model: str, device: str, dtype: str, random_weights: bool) -> Model:
 def bench(ctx: click.Context, model: str, device: str, dtype: str, layers: str | None, batch_sizes: str,
           backend_batch_sizes: str, backends: str, new_tokens: int, n_prompts: int | None, repeats: int,
           threads: int | None, random_weights: bool, pipeline: bool, trials: int, causal: bool, causal_samples: int,
-          json_path: str | None, overwrite: bool) -> None:
+          engine: str, engine_url: str | None, json_path: str | None, overwrite: bool) -> None:
     """Time bare generate, hf capture, transformer-lens and hybrid, at several batch sizes."""
 
     if causal and pipeline:
         raise UsageError("--causal and --pipeline are separate benches; pass one of them")
     refuse_unless(ctx, pipeline or causal, "--pipeline or --causal", "trials")
     refuse_unless(ctx, causal, "--causal", "causal_samples")
+    refuse_unless(ctx, pipeline, "--pipeline", "engine", "engine_url")
+    if (engine == "hf") != (engine_url is None):
+        raise UsageError("--engine openai needs --engine-url (the server's base URL), and --engine-url needs "
+                         "--engine openai")
     refuse_unless(ctx, not (pipeline or causal), "the capture benchmark (without --pipeline or --causal)", "backends",
                   "backend_batch_sizes", "n_prompts", "layers", fix="drop it, or drop --pipeline / --causal")
     resolve_device(device)  # local checks before a hub model's config is fetched
@@ -116,7 +123,7 @@ def bench(ctx: click.Context, model: str, device: str, dtype: str, layers: str |
     click.echo(f"model {loaded.model_id}: {loaded.n_layers} layers, width {loaded.d_model}, {loaded.dtype} on {where}; "
                f"layers {list(chosen)}; {new_tokens} new tokens per reply; {repeats} rounds", err=True)
     if pipeline:
-        _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path, overwrite)
+        _pipeline(loaded, model, sizes, trials, new_tokens, repeats, where, json_path, overwrite, engine, engine_url)
         return
     if causal:
         _causal(loaded, model, trials, causal_samples, repeats, where, json_path, overwrite)
@@ -140,7 +147,7 @@ def _write_json(json_path: str, record: JSONObject, overwrite: bool) -> None:
 
 
 def _pipeline(loaded: Model, model: str, sizes: tuple[int, ...], trials: int, new_tokens: int, repeats: int, where: str,
-              json_path: str | None, overwrite: bool) -> None:
+              json_path: str | None, overwrite: bool, engine: str = "hf", engine_url: str | None = None) -> None:
     if trials < 1:
         raise UsageError("--trials must be at least 1")
     auto = resolve_batch_size("auto", loaded, new_tokens)
@@ -149,14 +156,17 @@ def _pipeline(loaded: Model, model: str, sizes: tuple[int, ...], trials: int, ne
         requested.remove("auto")
         click.echo(f"--batch-size auto resolves to {auto} here (the batch {auto} row)", err=True)
     results = run_pipeline_benchmark(loaded, model, batch_sizes=requested, trials=trials, new_tokens=new_tokens,
-                                     repeats=repeats, progress=lambda message: click.echo(message, err=True))
-    header = (f"deception bench --pipeline: {loaded.model_id} ({loaded.dtype}, {where}), "
+                                     repeats=repeats, progress=lambda message: click.echo(message, err=True),
+                                     engine=engine, engine_url=engine_url)
+    engine_note = "" if engine == "hf" else f"--engine {engine} at {engine_url}, "
+    header = (f"deception bench --pipeline: {loaded.model_id} ({loaded.dtype}, {where}), {engine_note}"
               f"{results[0].trials if results else 0} trials per run, 1 round, up to {new_tokens} tokens per reply; "
               f"--batch-size auto = {auto}; median of {repeats} interleaved repeat(s)")
     click.echo(format_pipeline_table(results, header))
     if json_path:
         _write_json(json_path, {"model": loaded.model_id, "device": where, "dtype": loaded.dtype,
                                 "new_tokens": new_tokens, "auto_batch_size": auto, "repeats": repeats,
+                                "engine": engine, "engine_url": engine_url,
                                 "results": pipeline_json(results)}, overwrite)
 
 

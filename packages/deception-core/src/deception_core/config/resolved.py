@@ -37,7 +37,7 @@ RESULT_FIELDS = (
     "label_policy", "seed", "temperature", "top_p",
 )
 #: the component kinds whose settings change what a trial holds (the judge's are part of the identity too)
-TRIAL_COMPONENT_KINDS = ("scenario", "capture_backend")
+TRIAL_COMPONENT_KINDS = ("scenario", "capture_backend", "engine")
 
 
 def result_config(config: RunConfig) -> JSONObject:
@@ -180,6 +180,11 @@ def run_identity(run: ResolvedRun) -> JSONObject:
     identity["resolved_layers"] = [int(layer) for layer in run.layers]
     identity["capture_backend"] = run.capture_backend
     identity["judge"] = run.judge
+    if run.config.engine != "hf":  # another engine's replies may differ from the in-process model's
+        identity["engine"] = run.config.engine
+    if run.config.counterpart_engine:  # another model plays the counterpart: another game
+        identity["counterpart_engine"] = {"model": run.config.counterpart_model,
+                                          "url": None if run.config.counterpart_model else run.config.counterpart_engine}
     identity["component_settings"] = {kind: run.components[kind] for kind in TRIAL_COMPONENT_KINDS
                                       if run.components.get(kind)}
     return identity

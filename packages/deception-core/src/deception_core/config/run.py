@@ -89,7 +89,7 @@ def _shard(value: object) -> tuple[int, int] | None:
     return (index, total)
 
 
-COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend", "sae")
+COMPONENT_KINDS = ("evaluator", "analysis", "causal_test", "scenario", "capture_backend", "sae", "engine")
 #: settings that were RunConfig fields and are now their component's (`RunConfig.from_dict` names the new place)
 MOVED_KEYS = {
     "judge_model": "components={'evaluator': {EVALUATOR: {'model': ...}}}",
@@ -157,6 +157,16 @@ class RunConfig:
                                            "(recorded per sample).")
     hybrid: bool = option(False, help="HF generation, then one TransformerLens forward (capture backend 'hybrid').")
     capture_backend: str | None = option(None, help="Capture backend by name (hf, transformer-lens, hybrid, ...).")
+    engine: str = option("hf", help="What generates the replies: hf (the in-process model, default) or openai "
+                                    "(an OpenAI-compatible server at --engine-url; captured calls are replayed "
+                                    "through the in-process model).")
+    engine_url: str | None = option(None, help="The --engine's server, e.g. http://127.0.0.1:8000 (vLLM, SGLang, "
+                                               "TGI, transformers serve).")
+    counterpart_engine: str | None = option(
+        None, help="Base URL of another OpenAI-compatible server whose model plays the counterpart (its chat "
+                   "route and template; never captured); recorded in the checkpoint identity.")
+    counterpart_model: str | None = option(None, requires="counterpart_engine",
+                                           help="The counterpart's model name on --counterpart-engine.")
     layers: tuple[int, ...] | None = option(None, converter=_layers,
                                             help="Comma-separated layers to capture; default: spread over the depth.")
     positions: tuple[Position, ...] = option(DEFAULT_POSITIONS, converter=_positions,
@@ -207,6 +217,15 @@ class RunConfig:
             raise ConfigError(f"temperature must be 0 (greedy) or more; got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
+        if self.engine == "hf" and self.engine_url:
+            raise ConfigError("--engine-url names the server of an engine other than hf; add --engine openai "
+                              "(or drop --engine-url)")
+        if self.engine != "hf" and not self.engine_url:
+            raise ConfigError(f"--engine {self.engine} needs --engine-url, the server's base URL "
+                              "(for example http://127.0.0.1:8000)")
+        if self.engine != "hf" and (self.hybrid or self.capture_backend not in (None, "hf")):
+            raise ConfigError(f"--engine {self.engine} replays the replies through the hf capture backend; drop "
+                              "--hybrid / --capture-backend, or use --engine hf")
         if self.hybrid and self.capture_backend not in (None, "hybrid"):
             raise ConfigError(
                 f"--hybrid selects the 'hybrid' capture backend but --capture-backend is "

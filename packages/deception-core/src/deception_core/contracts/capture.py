@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from deception_core.base.types import DEFAULT_POSITIONS, Position
+from deception_core.base.types import DEFAULT_POSITIONS, JSONObject, Position
 from deception_core.model.intervention import Intervention
 from deception_core.model.requests import GenerationRequest, Sampling
 
@@ -53,6 +53,8 @@ class CaptureResult:
     activations: dict[Position, torch.Tensor] | None = None
     reply_all: torch.Tensor | None = None
     hooks: dict[str, dict[Position, torch.Tensor]] | None = None
+    #: how an engine other than ``hf`` produced the reply ids (kept with the call), else None
+    engine: JSONObject | None = None
 
 
 class CaptureBackend(abc.ABC):

@@ -80,6 +80,21 @@ def register_capture_backends(registry: KindRegistry) -> None:
 
 
 @hookspec
+def register_engines(registry: KindRegistry) -> None:
+    """Register generation engines, selected with ``--engine NAME --engine-url URL``.
+
+    ``factory()`` returns a `deception_core.contracts.engine.Engine` subclass. An engine other than
+    ``hf`` generates the replies outside the toolkit's process (a serving engine); the calls that
+    are captured are then replayed through the in-process model in one teacher-forced pass.
+
+    :param registry: the engine registry, bound to this plugin.
+    :return: nothing (collect-all, not firstresult).
+
+    Implemented by: ``deception-core`` (``hf``, ``openai``) and third parties.
+    """
+
+
+@hookspec
 def register_causal_tests(registry: KindRegistry) -> None:
     """Register causal tests run by ``--causal``.
 

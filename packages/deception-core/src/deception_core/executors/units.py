@@ -38,7 +38,8 @@ def play_trials(unit: list[TrialSpec], session: PlaySession, *, skip: AbstractSe
         scenario = session.scenarios[spec.scenario]
         facts = scenario.sample_facts(random.Random(spec.seed))
         played.append(PlayedTrial(spec, facts, scenario.new_game(spec, facts, session.options)))
-    play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch)
+    play_batch(played, session.backend, session.sampling, session.batch_size, on_batch=on_batch,
+               counterpart=session.counterpart)
     fresh = [trial for trial in played if trial.spec.key not in skip]
     judge: JudgesMany | None = session.evaluator
     if judge is not None and fresh:  # one judge call for the whole unit, so its batches span trials too

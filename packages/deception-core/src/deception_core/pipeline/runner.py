@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from deception_core.analyse.analyse import chosen_alternatives, chosen_direction, run_analyses
+from deception_core.base.errors import EngineFailed
 from deception_core.base.records import AnalysisReport
 from deception_core.base.registry import Kind
 from deception_core.base.types import JSONObject
@@ -42,7 +43,7 @@ from deception_core.pipeline.merge import canonical_order
 from deception_core.pipeline.validate import ValidatedRun, validate
 from deception_core.plan.plan import plan_trials
 from deception_core.play.batching import wave_size, waves
-from deception_core.play.session import ModelFacts, PlaySession, judge_builder
+from deception_core.play.session import ModelFacts, PlaySession, build_counterpart, build_engine, judge_builder
 from deception_core.plugins import PluginSet, get_plugin_set
 from deception_core.report import write_report
 from deception_core.sae.encode import encode_dataset_arrays, load_sae
@@ -145,6 +146,8 @@ class InterpretabilityRunner:
                 shutil.rmtree(out_dir, ignore_errors=True)
             if isinstance(error, OSError) and output_policy.is_write_error(error):
                 raise self._write_failed(error) from None
+            if isinstance(error, EngineFailed):
+                raise self._engine_failed(error) from None
             raise
         finally:
             logging.getLogger("deception").removeHandler(handler)
@@ -163,6 +166,15 @@ class InterpretabilityRunner:
         log.error(message)
         return output_policy.WriteFailed(message)
 
+    def _engine_failed(self, error: EngineFailed) -> EngineFailed:
+        kept = self._kept_trials()
+        where = getattr(self.trial_sink, "directory", None)
+        saved = (f"the {kept} finished trial(s) are kept in {where}; once the engine answers again, re-run the "
+                 "same command to resume" if kept and where is not None else "no finished trial was kept")
+        message = f"the generation engine failed: {error}. The run stopped: {saved}"
+        log.error(message)
+        return EngineFailed(message)
+
     def _load_model(self, checked: ValidatedRun) -> Model:
         if self._model is not None:
             return self._model
@@ -176,6 +188,13 @@ class InterpretabilityRunner:
         judge that labels trials is built later on the backend (`deception_core.play.session`)."""
         evaluator = judge_builder(self.plugins.registry, checked.run)(EvaluatorContext())
         evaluator.preflight()  # a rejected API key fails here
+        servers = [build_engine(checked.run, self.plugins.registry, tokenizer=None), build_counterpart(checked.run)]
+        for server in servers:  # a server that does not answer fails here (exit 2), before any output exists
+            if server is not None:
+                try:
+                    server.preflight()
+                finally:
+                    server.close()
         sae = None
         if checked.sae is not None:  # an unreadable SAE fails here
             sae = load_sae(checked.sae)
@@ -204,6 +223,8 @@ class InterpretabilityRunner:
         atomic_write_text(out_dir / "summary.txt", summary)
         if session is not None:
             session.backend.close()
+            if session.counterpart is not None:
+                session.counterpart.close()
         if config.report:
             log.info("report: %s", write_report(out_dir, tokenizer=getattr(run.model, "tokenizer", None)))
         results = RunResults(out_dir, dataset, analyses, causal, summary, time.time() - started, size, stages)

@@ -72,6 +72,7 @@ def validate(config: RunConfig, plugins: PluginSet) -> ValidatedRun:
     registry = plugins.registry
     scenarios = select_scenarios(config, registry)
     registry.get(Kind.EVALUATOR, config.evaluator).load().check_environment()
+    registry.get(Kind.ENGINE, config.engine)  # an unknown --engine: exit 2 with the registered names
     check_component_settings(config, registry)
     components = resolved_components(config, registry)
     requested = config.backend_name

@@ -11,6 +11,7 @@ from deception_core.base.types import JSONObject, Message
 from deception_core.contracts.capture import CaptureBackend, CaptureResult, GenerationRequest, Sampling
 from deception_core.contracts.evaluator import ChoiceScorer
 from deception_core.contracts.scenario import Game, Request, TrialSpec
+from deception_core.engine.chat import ChatCall, ChatEngine
 from deception_core.model.prompting import render_prompt
 from deception_core.plan.plan import stable_seed
 
@@ -28,12 +29,17 @@ class PlayedTrial:
     calls: list[JSONObject] = attrs.field(factory=list)
 
 
+#: the callers a ``--counterpart-engine`` plays (the scenarios' ``counterpart.*`` calls)
+COUNTERPART_PREFIX = "counterpart"
+
+
 def play_batch(
     trials: Sequence[PlayedTrial],
     backend: CaptureBackend,
     sampling: Sampling,
     batch_size: int,
     on_batch: Callable[[int, int], None] | None = None,
+    counterpart: ChatEngine | None = None,
 ) -> None:
     """Play ``trials`` to the end, generating the pending calls of all of them in shared batches.
 
@@ -45,6 +51,8 @@ def play_batch(
     alone, so replaying the same trials reproduces the same batches.
 
     ``on_batch(n_calls, n_reply_tokens)`` is called after every batch (progress and benchmarks).
+    ``counterpart``: another model's server plays the uncaptured ``counterpart.*`` calls, through its
+    chat route (`deception_core.engine.chat`), at every step before the batches.
     """
     tokenizer = backend.model.tokenizer
     while True:
@@ -55,6 +63,12 @@ def play_batch(
             if all(trial.game.done for trial in trials):
                 return
             raise RuntimeError("a game is not done but asks for no generation call")
+        if counterpart is not None:
+            routed = [(trial, request) for trial, request in pending
+                      if request.caller.startswith(COUNTERPART_PREFIX) and not request.capture]
+            if routed:
+                _play_counterpart(routed, counterpart, sampling)
+                continue
         requests = [
             GenerationRequest(
                 prompt_ids=tuple(render_prompt(tokenizer, request.messages)),
@@ -73,12 +87,25 @@ def play_batch(
                 trial, request = pending[i]
                 trial.calls.append({"request_id": request.request_id, "caller": request.caller,
                                     "captured": request.capture, "n_reply_tokens": len(result.reply_ids)})
+                if result.engine is not None:
+                    trial.calls[-1]["engine"] = dict(result.engine)
                 if request.capture:
                     trial.captures[request.request_id] = result
                     trial.requests[request.request_id] = request
                 trial.game.deliver(request, result.text)
             if on_batch is not None:
                 on_batch(len(chunk), sum(len(r.reply_ids) for r in results))
+
+
+def _play_counterpart(routed: Sequence[tuple[PlayedTrial, Request]], counterpart: ChatEngine,
+                      sampling: Sampling) -> None:
+    calls = [ChatCall(tuple(request.messages), request.max_new_tokens,
+                      stable_seed(trial.spec.seed, request.request_id), tuple(request.stop))
+             for trial, request in routed]
+    for (trial, request), reply in zip(routed, counterpart.replies(calls, sampling), strict=True):
+        trial.calls.append({"request_id": request.request_id, "caller": request.caller, "captured": False,
+                            "n_reply_tokens": reply.tokens, "engine": {"counterpart": counterpart.url}})
+        trial.game.deliver(request, reply.text)
 
 
 def text_generator(backend: CaptureBackend, max_batch: int) -> Callable[..., list[str]]:

@@ -17,8 +17,12 @@ from deception_core.config.components import build, build_evaluator, settings_fo
 from deception_core.config.resolved import ResolvedRun
 from deception_core.config.run import RunConfig
 from deception_core.contracts.capture import CaptureBackend, CaptureSpec, Sampling
+from deception_core.contracts.engine import Engine
 from deception_core.contracts.evaluator import Evaluator, EvaluatorContext
 from deception_core.contracts.scenario import GameOptions, Scenario
+from deception_core.engine.backend import EngineCaptureBackend
+from deception_core.engine.chat import ChatEngine
+from deception_core.engine.openai import OpenAIEngine
 from deception_core.play.batching import resolve_batch_size
 from deception_core.play.play import choice_scorer, text_generator
 
@@ -38,6 +42,8 @@ class PlaySession:
     options: GameOptions
     batch_size: int
     make_evaluator: Callable[[EvaluatorContext], Evaluator]
+    #: ``--counterpart-engine``: another model's server plays the counterpart
+    counterpart: ChatEngine | None = None
 
     def use_batch_size(self, batch_size: int) -> None:
         """Generate in batches of ``batch_size`` (a Ray worker takes the size the driver chose); the
@@ -62,6 +68,28 @@ def judge_builder(registry: Registry, run: ResolvedRun) -> Callable[[EvaluatorCo
     return lambda context: build_evaluator(run.evaluator, evaluator_class, params, context)
 
 
+def build_engine(run: ResolvedRun, registry: Registry, tokenizer: Any) -> Engine | None:
+    """The run's ``--engine`` with its settings (``components.engine.<name>``); None for ``hf``, whose
+    replies the capture backend generates itself."""
+    name = run.config.engine
+    engine_cls = registry.get(Kind.ENGINE, name).load()
+    if engine_cls.in_process:
+        return None
+    settings = settings_for(Kind.ENGINE, name, engine_cls, run.params(Kind.ENGINE.value, name))
+    engine: Engine = engine_cls(run.config.engine_url, tokenizer, settings)
+    return engine
+
+
+def build_counterpart(run: ResolvedRun) -> ChatEngine | None:
+    """The ``--counterpart-engine`` server (settings: ``components.engine.openai``), or None."""
+    url = run.config.counterpart_engine
+    if not url:
+        return None
+    params = run.params(Kind.ENGINE.value, "openai")
+    settings = settings_for(Kind.ENGINE, "openai", OpenAIEngine, params) if params else None
+    return ChatEngine(url, run.config.counterpart_model, settings)  # type: ignore[arg-type]
+
+
 def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_backend: Any = None) -> PlaySession:
     """Wrap a loaded model in the run's capture backend, then build the judge on that backend."""
 
@@ -74,6 +102,9 @@ def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_bac
                                     run.params(Kind.CAPTURE_BACKEND.value, backend_name))
     spec = CaptureSpec(run.layers, run.positions)
     backend = backend_cls(model, spec) if backend_settings is None else backend_cls(model, spec, backend_settings)
+    engine = build_engine(run, registry, model.tokenizer)
+    if engine is not None:
+        backend = EngineCaptureBackend(backend, engine)
     if wrap_backend is not None:
         backend = wrap_backend(backend)
     options = GameOptions(
@@ -88,7 +119,8 @@ def open_session(run: ResolvedRun, registry: Registry, model: Model, *, wrap_bac
     batch_size = resolve_batch_size(config.batch_size, model, config.max_tokens)
     make_evaluator = judge_builder(registry, run)
     return PlaySession(config, model, backend, backend_cls, scenarios, make_evaluator(judge_context(backend, batch_size)),
-                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator)
+                       Sampling(config.temperature, config.top_p), options, batch_size, make_evaluator,
+                       build_counterpart(run))
 
 
 @attrs.frozen

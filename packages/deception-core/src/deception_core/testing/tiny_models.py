@@ -79,3 +79,46 @@ def save_tiny_model(directory: str | Path, arch: str = "llama", chat_template: b
     tiny_hf_model(arch, **kwargs).save_pretrained(directory)
     tiny_tokenizer(chat_template).save_pretrained(directory)
     return directory
+
+
+def byte_tokenizer(chat_template: bool = False) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer with no merges: every byte is one token, so any text whose bytes are
+    whole characters tokenises back to exactly the ids it was decoded from."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {"<|endoftext|>": 0, "<pad>": 1, **{char: 2 + i for i, char in enumerate(alphabet)}}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<|endoftext|>", "<pad>"])
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                     pad_token="<pad>", unk_token="<|endoftext|>")
+    if chat_template:
+        hf_tok.chat_template = CHAT_TEMPLATE
+    return hf_tok
+
+
+def save_byte_model(directory: str | Path, arch: str = "llama", chat_template: bool = False,
+                    do_sample: bool = False, **kwargs: int) -> Path:
+    """A tiny random model over `byte_tokenizer` that writes printable ASCII only.
+
+    Its generation config suppresses every token but the printable ASCII bytes and the end of
+    sequence, so its replies always decode to text that tokenises back to the same ids: a server
+    that returns text only (``transformers serve``) then gives the exact reply ids.
+    ``do_sample``: the generation config's default (a server samples only when it is set)."""
+    from transformers import GenerationConfig
+
+    directory = Path(directory)
+    tokenizer = byte_tokenizer(chat_template)
+    model = tiny_hf_model(arch, vocab_size=len(tokenizer), **kwargs)
+    printable = {tokenizer.convert_tokens_to_ids(tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(chr(b))[0][0])
+                 for b in range(0x20, 0x7F)}
+    allowed = printable | {int(tokenizer.eos_token_id)}
+    model.generation_config = GenerationConfig(
+        bos_token_id=0, eos_token_id=0, pad_token_id=1, do_sample=do_sample,
+        suppress_tokens=[i for i in range(len(tokenizer)) if i not in allowed])
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
