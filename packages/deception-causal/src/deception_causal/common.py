@@ -74,6 +74,10 @@ class CausalSettings:
     ablation: str = "mean"
     # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
     max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
+    # steering's teacher-forced check passes a scale only at this fraction of max_random_broken: generated
+    # replies compound the push (each steered token is fed back), so they break about twice as often as the
+    # original replies teacher-forced under the same push (quick start: 15 % teacher-forced, 29.5 % generated)
+    steering_check_share: float = 0.5
     # steering scales, x the steering unit; the largest at which the random controls stay fluent is found by
     # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
     scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
@@ -89,6 +93,8 @@ class CausalSettings:
             raise ValueError("steering alphas need 0 and values of both signs")
         if not 0.0 <= self.max_random_broken < 1.0:
             raise ValueError(f"max_random_broken must be in [0, 1), got {self.max_random_broken}")
+        if not 0.0 < self.steering_check_share <= 1.0:
+            raise ValueError(f"steering_check_share must be in (0, 1], got {self.steering_check_share}")
         if not self.scale_factors or any(f <= 0 for f in self.scale_factors) or \
                 list(self.scale_factors) != sorted(self.scale_factors, reverse=True):
             raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
@@ -393,7 +399,7 @@ def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> 
             return selection
     started = time.monotonic()
     selection = usable.choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
-                                 run.check_randoms, run.settings, run.pad_id, run.batch_size)
+                                        run.check_randoms, run.settings, run.pad_id, run.batch_size)
     log.info("causal: direction selection took %.0f s", time.monotonic() - started)
     _SHARED[:] = [(key, selection)]
     return selection
