@@ -66,7 +66,13 @@ class CausalSettings:
     max_new_tokens: int | None = None
     min_new_tokens: int = 32  # the shortest regenerated reply
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
-    ablate_all_layers: bool = True  # also ablate the direction at every layer (beside the direction's own layer)
+    ablate_all_layers: bool = True  # also ablate the direction at many layers (beside the direction's own layer)
+    # which layers that wider scope edits: "later_layers", the direction's layer and every later one (the
+    # direction is then absent from its layer on); "all_layers", every layer (as Arditi et al. 2024). Layers
+    # before the direction's add no removal of it (its layer is projected anyway), only damage: on Gemma-3-270M
+    # random directions ablated at layers 0-3 raised the NLL by up to 1.6 nats/token; at layers 4-17 together
+    # by 1.1 at most (none of 12 replies broken), at all 18 layers 9 of 12 broke
+    wide_scope: str = "later_layers"
     # "spread": median distance of the samples from their mean (see `deception_causal.usable`);
     # "residual_norm": their median norm (dominated by outlier channels in most large models)
     steering_unit: str = "spread"
@@ -104,6 +110,8 @@ class CausalSettings:
             raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
         if self.steering_unit not in ("spread", "residual_norm"):
             raise ValueError(f"steering_unit must be 'spread' or 'residual_norm', got {self.steering_unit!r}")
+        if self.wide_scope not in ("later_layers", "all_layers"):
+            raise ValueError(f"wide_scope must be 'later_layers' or 'all_layers', got {self.wide_scope!r}")
         if self.ablation not in ("mean", "zero"):
             raise ValueError(f"ablation must be 'mean' (about the dataset mean) or 'zero' (about zero), "
                              f"got {self.ablation!r}")
