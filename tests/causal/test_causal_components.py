@@ -195,3 +195,24 @@ def test_the_sae_splice_reads_the_runs_sae_settings(tmp_path) -> None:
                             scenarios={}, evaluator=None, out_dir=tmp_path, sampling=None, run=run)
     assert run_sae_settings(context) == SaeSettings(layer=2, path="/data/sae")
     assert run_sae_settings(attrs.evolve(context, run=None, config=RunConfig())) is None
+
+
+def test_the_wide_ablation_scope_starts_at_the_direction_layer_by_default() -> None:
+    from deception_causal.ablation import ablation_scopes
+    from deception_causal.common import CausalSettings
+
+    assert ablation_scopes(4, 8, CausalSettings()) == {"layer": [4], "later_layers": [4, 5, 6, 7]}
+
+
+def test_the_all_layers_scope_stays_available_for_comparison_with_the_literature() -> None:
+    from deception_causal.ablation import ablation_scopes
+    from deception_causal.common import CausalSettings
+
+    assert ablation_scopes(4, 6, CausalSettings(wide_scope="all_layers")) == {"layer": [4], "all_layers": list(range(6))}
+
+
+def test_an_unknown_wide_scope_is_refused() -> None:
+    from deception_causal.common import CausalSettings
+
+    with pytest.raises(ValueError, match="wide_scope must be"):
+        CausalSettings(wide_scope="early_layers")

@@ -148,7 +148,7 @@ def test_ablation_and_steering_record_their_units_and_random_controls(causal_run
 def test_ablation_reports_its_random_controls_per_scope(causal_run) -> None:
     results, _ = causal_run
     controls = results.causal["ablation"]["random_controls"]
-    assert (controls["scope"], sorted(controls["by_scope"])) == ("layer", ["all_layers", "layer"])
+    assert (controls["scope"], sorted(controls["by_scope"])) == ("layer", ["later_layers", "layer"])
 
 
 def test_the_headlines_give_the_share_of_random_controls_broken(causal_run) -> None:

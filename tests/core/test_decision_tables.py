@@ -404,37 +404,7 @@ FINE = {1.0: 0.0, 0.5: 0.0}
     ({0: (0.3, FINE), 2: (0.3, FINE)}, None, ("the chosen direction", 0, 1.0)),
 ])
 def test_choosing_usable_directions(monkeypatch, broken, ablation, steering) -> None:
-    from deception_causal import usable
-    from deception_core.base.records import ProbeDirection
-
-    # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
-    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i} if i < 2 else {})
-                  for i in range(3)]
-    dataset, model, checks = object(), object(), [((1,), (2,))]
-    randoms = np.eye(4)[:1]
-
-    def fake_random_broken(hf_model, checked, clean, rows, layer, fluency_ratio, give_up_above, pad_id, chunk):
-        assert (hf_model, checked, fluency_ratio, give_up_above, pad_id) == (model, checks, 2.0, 0.25, 7)
-        kind, strength = rows[0]
-        if kind == "ablation":
-            return broken[layer][0]
-        return broken[layer][1][round(strength / (2.0 * 3.0), 6)]  # a_max 2 x unit 3 x factor
-
-    monkeypatch.setattr(usable, "random_broken", fake_random_broken)
-    monkeypatch.setattr(usable, "clean_logprobs", lambda *args, **kwargs: np.zeros(1))
-    monkeypatch.setattr(usable, "ablation_rows", lambda n, r, mean: [("ablation", None)])
-    monkeypatch.setattr(usable, "steering_rows", lambda n, r, strength: [("steering", strength)])
-    monkeypatch.setattr(usable, "steering_unit", lambda data, d, name: usable.Unit(name, 3.0, d.layer))
-    monkeypatch.setattr(usable, "dataset_mean", lambda data, d: np.zeros(4))
-    monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
-    settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
-                               scale_factors=(1.0, 0.5), steering_unit="spread", ablation="mean")
-
-    def random_units(d: int) -> np.ndarray:
-        assert d == 4  # the candidate's width
-        return randoms
-
-    selection = usable.choose_direction(dataset, model, directions[0], directions[1:], checks, random_units, settings, 7)
+    selection, directions = _choose(monkeypatch, broken, steering_check_share=1.0)
     verdicts = selection.record["verdicts"]
     for test, expected in (("ablation", ablation), ("steering", steering)):
         choice = selection.for_test(test)
@@ -454,13 +424,60 @@ def test_choosing_usable_directions(monkeypatch, broken, ablation, steering) -> 
     assert selection.record["n_prompts_checked"] == 1
 
 
+@pytest.mark.parametrize(("broken_at_full_scale", "factor"), [(0.125, 1.0), (0.2, 0.5)])
+def test_steering_check_passes_a_scale_only_at_its_share_of_the_limit(monkeypatch, broken_at_full_scale,
+                                                                        factor) -> None:
+    """Steering's teacher-forced check allows half of max_random_broken by default (generated replies
+    break about twice as often), so 20 % broken rejects a scale that ablation's limit of 25 % would pass."""
+    selection, _ = _choose(monkeypatch, {0: (0.0, {1.0: broken_at_full_scale, 0.5: 0.0})}, steering_check_share=0.5)
+    assert selection.steering.scale_factor == factor
+
+
+def _choose(monkeypatch, broken, steering_check_share):
+    from deception_causal import usable
+    from deception_core.base.records import ProbeDirection
+
+    # candidate layers 0 (chosen), 1 (not usable on the dataset: skipped), 2 (ranked next)
+    directions = [ProbeDirection(i, "reply_mean", np.ones(4) * (i + 1), provenance={"rank": 10 + i} if i < 2 else {})
+                  for i in range(3)]
+    dataset, model, checks = object(), object(), [((1,), (2,))]
+    randoms = np.eye(4)[:1]
+
+    def fake_random_broken(hf_model, checked, clean, rows, layer, fluency_ratio, give_up_above, pad_id, chunk):
+        kind, strength = rows[0]
+        limit = 0.25 * (steering_check_share if kind == "steering" else 1.0)
+        assert (hf_model, checked, fluency_ratio, give_up_above, pad_id) == (model, checks, 2.0, limit, 7)
+        if kind == "ablation":
+            return broken[layer][0]
+        return broken[layer][1][round(strength / (2.0 * 3.0), 6)]  # a_max 2 x unit 3 x factor
+
+    monkeypatch.setattr(usable, "random_broken", fake_random_broken)
+    monkeypatch.setattr(usable, "clean_logprobs", lambda *args, **kwargs: np.zeros(1))
+    monkeypatch.setattr(usable, "ablation_rows", lambda n, r, mean: [("ablation", None)])
+    monkeypatch.setattr(usable, "steering_rows", lambda n, r, strength: [("steering", strength)])
+    monkeypatch.setattr(usable, "steering_unit", lambda data, d, name: usable.Unit(name, 3.0, d.layer))
+    monkeypatch.setattr(usable, "dataset_mean", lambda data, d: np.zeros(4))
+    monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
+    settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
+                               scale_factors=(1.0, 0.5), steering_unit="spread", ablation="mean",
+                               steering_check_share=steering_check_share)
+
+    def random_units(d: int) -> np.ndarray:
+        assert d == 4  # the candidate's width
+        return randoms
+
+    selection = usable.choose_direction(dataset, model, directions[0], directions[1:], checks, random_units, settings, 7)
+    return selection, directions
+
+
 def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None:
     from deception_causal import usable
     from deception_core.base.records import ProbeDirection
 
     chosen = ProbeDirection(0, "reply_mean", np.ones(4))
     settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
-                               scale_factors=(1.0,), steering_unit="spread", ablation="mean")
+                               scale_factors=(1.0,), steering_unit="spread", ablation="mean",
+                               steering_check_share=0.5)
     selection = usable.choose_direction(None, None, chosen, [], [], lambda d: np.eye(d), settings)
     assert selection.ablation.direction is chosen
     assert selection.steering.direction is chosen

@@ -11,6 +11,7 @@ import numpy as np
 
 from deception_causal.common import (
     CausalRun,
+    CausalSettings,
     ConditionSpec,
     GenerationTest,
     NamedCondition,
@@ -34,9 +35,8 @@ class DirectionalAblation(GenerationTest):
 
 def ablation_result(run: CausalRun) -> JSONObject:
     settings, unit, layer = run.settings, run.unit, run.direction.layer
-    all_layers = list(range(run.context.model.n_layers))
     randoms = run.random_units(settings.n_random, salt=1)
-    scopes = {"layer": [layer]} | ({"all_layers": all_layers} if settings.ablate_all_layers else {})
+    scopes = ablation_scopes(layer, run.context.model.n_layers, settings)
     means = run.layer_means(sorted({lay for layers in scopes.values() for lay in layers}))
 
     def ablate(vector: np.ndarray, layers: list[int]) -> ConditionSpec:
@@ -73,7 +73,7 @@ def ablation_result(run: CausalRun) -> JSONObject:
         "method": f"x - ({centre})u on the residual stream after the block(s), at every position and decoding step "
                   f"({run.settings.ablation} ablation; mu: the mean state at each layer, see units.ablation); "
                   "random controls are unit directions orthogonal to u, ablated the same way",
-        # the headline scope's (the direction's layer), and each scope's: ablating at every layer breaks more
+        # the headline scope's (the direction's layer), and each scope's: ablating at more layers breaks more
         "random_controls": {**random_controls([r for r in records if r["scope"] in (None, "layer")],
                                               run.settings.max_random_broken), "scope": "layer",
                             "by_scope": {scope: random_controls([r for r in records if r["scope"] == scope],
@@ -95,6 +95,16 @@ def ablation_result(run: CausalRun) -> JSONObject:
         summary += "; " + describe_effect(signed)
     result["summary"] = summary
     return result
+
+
+def ablation_scopes(layer: int, n_layers: int, settings: CausalSettings) -> dict[str, list[int]]:
+    """The layers each scope ablates: ``layer`` (the headline) and, with ``ablate_all_layers``, the wider
+    scope ``settings.wide_scope``: ``later_layers`` (``layer`` and every later one) or ``all_layers``."""
+    scopes = {"layer": [layer]}
+    if settings.ablate_all_layers:
+        first = layer if settings.wide_scope == "later_layers" else 0
+        scopes[settings.wide_scope] = list(range(first, n_layers))
+    return scopes
 
 
 def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],

@@ -66,7 +66,13 @@ class CausalSettings:
     max_new_tokens: int | None = None
     min_new_tokens: int = 32  # the shortest regenerated reply
     fluency_ratio: float = 4.0  # a reply whose perplexity exceeds ratio x its unsteered one is "broken"
-    ablate_all_layers: bool = True  # also ablate the direction at every layer (beside the direction's own layer)
+    ablate_all_layers: bool = True  # also ablate the direction at many layers (beside the direction's own layer)
+    # which layers that wider scope edits: "later_layers", the direction's layer and every later one (the
+    # direction is then absent from its layer on); "all_layers", every layer (as Arditi et al. 2024). Layers
+    # before the direction's add no removal of it (its layer is projected anyway), only damage: on Gemma-3-270M
+    # random directions ablated at layers 0-3 raised the NLL by up to 1.6 nats/token; at layers 4-17 together
+    # by 1.1 at most (none of 12 replies broken), at all 18 layers 9 of 12 broke
+    wide_scope: str = "later_layers"
     # "spread": median distance of the samples from their mean (see `deception_causal.usable`);
     # "residual_norm": their median norm (dominated by outlier channels in most large models)
     steering_unit: str = "spread"
@@ -74,6 +80,10 @@ class CausalSettings:
     ablation: str = "mean"
     # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
     max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
+    # steering's teacher-forced check passes a scale only at this fraction of max_random_broken: generated
+    # replies compound the push (each steered token is fed back), so they break about twice as often as the
+    # original replies teacher-forced under the same push (quick start: 15 % teacher-forced, 29.5 % generated)
+    steering_check_share: float = 0.5
     # steering scales, x the steering unit; the largest at which the random controls stay fluent is found by
     # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
     scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
@@ -89,6 +99,8 @@ class CausalSettings:
             raise ValueError("steering alphas need 0 and values of both signs")
         if not 0.0 <= self.max_random_broken < 1.0:
             raise ValueError(f"max_random_broken must be in [0, 1), got {self.max_random_broken}")
+        if not 0.0 < self.steering_check_share <= 1.0:
+            raise ValueError(f"steering_check_share must be in (0, 1], got {self.steering_check_share}")
         if not self.scale_factors or any(f <= 0 for f in self.scale_factors) or \
                 list(self.scale_factors) != sorted(self.scale_factors, reverse=True):
             raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
@@ -98,6 +110,8 @@ class CausalSettings:
             raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
         if self.steering_unit not in ("spread", "residual_norm"):
             raise ValueError(f"steering_unit must be 'spread' or 'residual_norm', got {self.steering_unit!r}")
+        if self.wide_scope not in ("later_layers", "all_layers"):
+            raise ValueError(f"wide_scope must be 'later_layers' or 'all_layers', got {self.wide_scope!r}")
         if self.ablation not in ("mean", "zero"):
             raise ValueError(f"ablation must be 'mean' (about the dataset mean) or 'zero' (about zero), "
                              f"got {self.ablation!r}")
@@ -393,7 +407,7 @@ def shared_selection(run: CausalRun, alternatives: Sequence[ProbeDirection]) -> 
             return selection
     started = time.monotonic()
     selection = usable.choose_direction(run.dataset, run.hf, run.direction, alternatives, run.fluency_checks(),
-                                 run.check_randoms, run.settings, run.pad_id, run.batch_size)
+                                        run.check_randoms, run.settings, run.pad_id, run.batch_size)
     log.info("causal: direction selection took %.0f s", time.monotonic() - started)
     _SHARED[:] = [(key, selection)]
     return selection

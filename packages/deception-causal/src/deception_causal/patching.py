@@ -11,11 +11,11 @@ import torch
 
 from deception_causal.common import CausalRun, CausalSettings, jsonable, not_computable, stored_reply
 from deception_causal.direction import NotComputable, origin_short, resolve_direction
-from deception_causal.interventions import teacher_forced
+from deception_causal.interventions import RowEdit, teacher_forced
 from deception_causal.measures import patch_deltas, reply_logprobs
 from deception_causal.selection import MatchedPair, matched_pairs, trial_keys
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
-from deception_core import CausalContext, CausalTest, JSONObject, json_object
+from deception_core import CausalContext, CausalTest, JSONObject, json_object, replies_after_prompts
 
 log = logging.getLogger("deception")
 
@@ -97,27 +97,7 @@ def measure_group(run: CausalRun, ready: list[tuple[MatchedPair, list[int], list
     """One batch of teacher-forced rows for some pairs: per pair, the target prompt with the source's
     and the target's reply, each clean, direction-patched, fully patched and patched along every
     random direction, and the source prompt with its own reply (clean)."""
-    layer = run.direction.layer
-    prompts: list[list[int]] = []
-    replies: list[list[int]] = []
-    deltas: list[torch.Tensor] = []
-    for pair, src_reply, tgt_reply, delta in ready:
-        stacked = torch.cat([torch.zeros_like(delta["full"])[None], delta["direction"][None], delta["full"][None],
-                             delta["random"]])
-        target_prompt = list(run.dataset.prompt_ids(pair.target))
-        for reply in (src_reply, tgt_reply):
-            prompts += [target_prompt] * len(stacked)
-            replies += [reply] * len(stacked)
-            deltas += list(stacked)
-        prompts.append(list(run.dataset.prompt_ids(pair.source)))
-        replies.append(src_reply)
-        deltas.append(torch.zeros_like(delta["full"][:1]))
-    width = max(d.shape[0] for d in deltas)
-    padded = torch.zeros(len(deltas), width, run.d_model)
-    for row, change in enumerate(deltas):
-        padded[row, width - change.shape[0]:] = change
-    values = reply_logprobs(run.hf, prompts, replies, None, pad_id=run.pad_id, chunk=run.batch_size,
-                            prompt_delta=(layer, padded))
+    values = _patched_values(run, ready)
     measures = []
     offset = 0
     w = run.direction.vector
@@ -146,6 +126,52 @@ def measure_group(run: CausalRun, ready: list[tuple[MatchedPair, list[int], list
             score_shift=float(delta["direction"][-1].double().numpy() @ w),
             score_null=np.asarray(delta["random"][:, -1].double().numpy() @ w), record=record))
     return measures
+
+
+def _patched_values(run: CausalRun,
+                    ready: list[tuple[MatchedPair, list[int], list[int], dict[str, torch.Tensor]]]) -> np.ndarray:
+    """Mean log p of each row `measure_group` reads, in its order: per pair, the source's reply then the
+    target's under each patch (clean, direction, full, each random), then the source prompt's own reply.
+
+    Each patched target prompt runs once and both replies are read from its cache
+    (`deception_core.replies_after_prompts`); where a cache cannot stand in for the plain pass,
+    every row is a plain teacher-forced pass."""
+    layer = run.direction.layer
+    prompts: list[list[int]] = []
+    reply_sets: list[list[list[int]]] = []
+    deltas: list[torch.Tensor] = []
+    for pair, src_reply, tgt_reply, delta in ready:
+        stacked = torch.cat([torch.zeros_like(delta["full"])[None], delta["direction"][None], delta["full"][None],
+                             delta["random"]])
+        target_prompt = list(run.dataset.prompt_ids(pair.target))
+        prompts += [target_prompt] * len(stacked)
+        reply_sets += [[src_reply, tgt_reply]] * len(stacked)
+        deltas += list(stacked)
+        prompts.append(list(run.dataset.prompt_ids(pair.source)))
+        reply_sets.append([src_reply])
+        deltas.append(torch.zeros_like(delta["full"][:1]))
+    width = max(d.shape[0] for d in deltas)
+    padded = torch.zeros(len(deltas), width, run.d_model)
+    for row, change in enumerate(deltas):
+        padded[row, width - change.shape[0]:] = change
+    scored = replies_after_prompts(run.hf, prompts, reply_sets, {layer: RowEdit(prompt_delta=padded)},
+                                   pad_id=run.pad_id, chunk=run.batch_size)
+    if scored is not None:
+        means = [[float(lp.mean()) if lp.numel() else float("nan") for lp in row] for row in scored]
+    else:
+        flat = [(p, r, d) for p, rs, d in zip(prompts, reply_sets, padded, strict=True) for r in rs]
+        plain = reply_logprobs(run.hf, [p for p, _, _ in flat], [r for _, r, _ in flat], None, pad_id=run.pad_id,
+                               chunk=run.batch_size, prompt_delta=(layer, torch.stack([d for *_, d in flat])))
+        it = iter(plain.tolist())
+        means = [[next(it) for _ in rs] for rs in reply_sets]
+    values: list[float] = []
+    start = 0
+    for _pair, _src, _tgt, delta in ready:
+        k = 3 + delta["random"].shape[0]
+        block = means[start:start + k]
+        values += [row[0] for row in block] + [row[1] for row in block] + [means[start + k][0]]
+        start += k + 1
+    return np.array(values)
 
 
 def pair_effects(measures: list[PairMeasure], seed: int) -> dict[str, JSONObject]:

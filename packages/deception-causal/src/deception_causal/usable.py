@@ -70,6 +70,8 @@ class SelectionSettings(Protocol):
     def steering_unit(self) -> str: ...
     @property
     def scale_factors(self) -> tuple[float, ...]: ...
+    @property
+    def steering_check_share(self) -> float: ...
 
 
 UNIT_STATISTICS = {
@@ -226,13 +228,15 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
     (see the module docstring). A test with no fluent candidate gets ``direction`` None."""
     a_max = float(np.max(np.abs(settings.alphas)))
     limit = settings.max_random_broken
+    steering_limit = limit * settings.steering_check_share  # generated replies break more: see the setting
     candidates = [chosen, *(d for d in alternatives if usable_on(dataset, d) and d is not chosen)]
     tried: list[dict[str, Any]] = []
     record: dict[str, Any] = {
         "criterion": (f"at most {limit:g} of the replies broken (perplexity above {settings.fluency_ratio:g}x the "
                       f"clean one) under {settings.n_random} norm-matched random directions on {len(checks)} "
-                      f"prompts' original replies: ablated ({settings.ablation} ablation) for ablation, added at "
-                      f"+-{a_max:g} x the scale factor x the unit for steering"),
+                      f"prompts' original replies: ablated ({settings.ablation} ablation) for ablation; for steering, "
+                      f"added at +-{a_max:g} x the scale factor x the unit, at most {steering_limit:g} (generated "
+                      f"replies compound the push and break about twice as often as teacher-forced ones)"),
         "steering_unit": settings.steering_unit, "ablation": settings.ablation,
         "n_prompts_checked": len(checks), "tried": tried}
     if not checks:
@@ -264,9 +268,9 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
             middle = (low + high) // 2
             factor = factors[middle]
             steered = random_broken(hf_model, checks, clean, steering_rows(len(checks), randoms, a_max * unit.value * factor),
-                                    candidate.layer, settings.fluency_ratio, limit, pad_id, chunk)
+                                    candidate.layer, settings.fluency_ratio, steering_limit, pad_id, chunk)
             entry["random_broken_steering"][f"{factor:g}"] = steered
-            if steered <= limit:
+            if steered <= steering_limit:
                 steering_choice = TestChoice(candidate, factor, True, steered)
                 high = middle
             else:

@@ -75,7 +75,14 @@ if TYPE_CHECKING:
     from deception_core.contracts.statements import StatementSet
     from deception_core.model.cache import ActivationCache
     from deception_core.model.fingerprint import mismatch as fingerprint_mismatch
-    from deception_core.model.forced import ForcedPass, LayerEdit, as_interventions, hooked, teacher_forced
+    from deception_core.model.forced import (
+        ForcedPass,
+        LayerEdit,
+        as_interventions,
+        hooked,
+        replies_after_prompts,
+        teacher_forced,
+    )
     from deception_core.model.intervention import Intervention
     from deception_core.model.surface import Model, load_model
     from deception_core.outputs.policy import check_output_file, publish_file
@@ -118,6 +125,7 @@ _LAZY: dict[str, str] = {
     "fingerprint_mismatch": "deception_core.model.fingerprint:mismatch",
     # teacher-forced passes under residual-stream edits (what causal tests build on)
     "teacher_forced": "deception_core.model.forced:teacher_forced",
+    "replies_after_prompts": "deception_core.model.forced:replies_after_prompts",
     "ForcedPass": "deception_core.model.forced:ForcedPass",
     "LayerEdit": "deception_core.model.forced:LayerEdit",
     "as_interventions": "deception_core.model.forced:as_interventions",
@@ -247,6 +255,7 @@ __all__ = [
     "read_dataset",
     "read_text_records",
     "registered_saes",
+    "replies_after_prompts",
     "resolve_sae",
     "sae_settings",
     "structure_strings",

@@ -7,6 +7,7 @@ log-probability, the next-token distribution after the prompt, and the recorded 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
@@ -75,12 +76,20 @@ def teacher_forced(
     """A right-padded forward pass over ``prompt + reply`` per row, under ``edits``, ``chunk`` rows
     at a time (``extra``: interventions applied to every row, before the edits).
 
+    Without edits, rows that repeat a prompt (one prompt's replies under many conditions, re-read
+    cleanly) run that prompt once and score its replies from its key/value cache
+    (`_shared_prompts`): the same numbers up to float noise, for a fraction of the work.
+
     Right padding keeps every row's positions identical to an unpadded pass, so a row's scores
     do not depend on what else is in the batch. Only the logits that score the reply (and the
     token after the prompt) are computed and normalised, which keeps large vocabularies cheap.
     Without edits the rows are chunked in order of length (results come back in the given order),
     so that short rows are not padded to the longest one.
     """
+    if not edits and not extra and len(set(map(tuple, prompts))) < len(prompts):
+        shared = _shared_prompts(hf_model, prompts, replies, record, chunk)
+        if shared is not None:
+            return shared
     order = list(range(len(prompts)))
     if not edits:
         order.sort(key=lambda i: len(prompts[i]) + len(replies[i]))
@@ -152,3 +161,147 @@ def _forced_chunk(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], r
     hidden = {layer: [recorded[layer][row, : len(seq)].float().cpu() for row, seq in enumerate(sequences)]
               for layer in record}
     return ForcedPass(reply_lp, hidden, torch.stack(next_lp))
+
+
+def _cache_fits(hf_model: PreTrainedModel, longest: int) -> bool:
+    """A cache of the prompt gives the plain pass's numbers: the model's cache layers are plain dynamic
+    ones and every row fits inside a sliding window (so no layer drops a cached token)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    window = getattr(hf_model.config, "sliding_window", None)
+    if window is not None and longest >= int(window):
+        return False
+    layers = list(getattr(DynamicCache(config=hf_model.config), "layers", None) or [])
+    return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
+
+
+@torch.inference_mode()
+def _shared_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
+                    record: Sequence[int], chunk: int) -> ForcedPass | None:
+    """`teacher_forced` without edits, each distinct prompt run once: its key/value cache is repeated for
+    its replies, which are fed right-padded from the prompt's end (positions and attention as in the
+    plain pass). None when the cache cannot stand in for the plain pass (see `_cache_fits`)."""
+    from transformers import DynamicCache
+
+    if not _cache_fits(hf_model, max(len(p) + len(r) for p, r in zip(prompts, replies, strict=True))):
+        return None
+    device = next(hf_model.parameters()).device
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, prompt in enumerate(prompts):
+        groups.setdefault(tuple(prompt), []).append(row)
+    reply_lp: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
+    next_lp: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
+    hidden: dict[int, list[torch.Tensor]] = {layer: [torch.zeros(0)] * len(prompts) for layer in record}
+    for prompt, rows in groups.items():
+        cache = DynamicCache(config=hf_model.config)
+        ids = torch.tensor([list(prompt)], dtype=torch.long, device=device)
+        with hooked(hf_model, (), record) as recorded:
+            logits = hf_model(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache,
+                              use_cache=True, logits_to_keep=1).logits
+        first = torch.log_softmax(logits[0, -1].float(), dim=-1).cpu()
+        prompt_states = {layer: recorded[layer][0].float().cpu() for layer in record}
+        for row in rows:
+            next_lp[row] = first
+            reply_lp[row] = first[torch.tensor(list(replies[row][:1]), dtype=torch.long)]
+            for layer in record:
+                hidden[layer][row] = prompt_states[layer]
+        fed = [row for row in rows if len(replies[row]) > 1 or (record and replies[row])]
+        for start in range(0, len(fed), max(1, chunk)):
+            part = fed[start:start + max(1, chunk)]
+            _replies_from_cache(hf_model, cache, len(prompt), [list(replies[row]) for row in part], record, part,
+                                reply_lp, hidden, first)
+    return ForcedPass(reply_lp, hidden, torch.stack(next_lp))
+
+
+def _replies_from_cache(hf_model: PreTrainedModel, cache: object, n_prompt: int, part: list[list[int]],
+                        record: Sequence[int], rows: list[int], reply_lp: list[torch.Tensor],
+                        hidden: dict[int, list[torch.Tensor]], first: torch.Tensor) -> None:
+    """Feed one chunk of a prompt's replies after its cached pass; fill their rows of the outputs."""
+    device = next(hf_model.parameters()).device
+    ids, mask = pad_batch(part, 0, side="right")
+    batch = copy.deepcopy(cache)
+    batch.batch_repeat_interleave(len(part))  # type: ignore[attr-defined]
+    full_mask = torch.cat([torch.ones(len(part), n_prompt, dtype=torch.long), mask], dim=1)
+    position = (n_prompt + torch.arange(ids.shape[1]))[None].expand(len(part), -1)
+    index = torch.zeros(len(part), max(1, ids.shape[1] - 1), dtype=torch.long)
+    for n, reply in enumerate(part):
+        index[n, : len(reply) - 1] = torch.arange(len(reply) - 1)
+    with hooked(hf_model, (), record) as recorded, _only_scored_positions(hf_model, index):
+        logits = hf_model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                          position_ids=position.to(device), past_key_values=batch, use_cache=True).logits
+    for n, (row, reply) in enumerate(zip(rows, part, strict=True)):
+        positions = torch.arange(len(reply) - 1)
+        later = torch.log_softmax(logits[n, positions.to(logits.device)].float(), dim=-1).cpu()
+        tokens = torch.tensor(reply[1:], dtype=torch.long)
+        reply_lp[row] = torch.cat([first[torch.tensor(reply[:1], dtype=torch.long)],
+                                   later[torch.arange(len(reply) - 1), tokens]])
+        for layer in record:
+            hidden[layer][row] = torch.cat([hidden[layer][row], recorded[layer][n, : len(reply)].float().cpu()])
+
+
+@torch.inference_mode()
+def replies_after_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]],
+                          replies: Sequence[Sequence[Sequence[int]]], prompt_edits: Mapping[int, LayerEdit] | None = None,
+                          pad_id: int = 0, chunk: int = 8) -> list[list[torch.Tensor]] | None:
+    """Per prompt ``i`` and each of its replies ``replies[i][j]``: ``[n_reply]`` log p(reply token | prefix),
+    with ``prompt_edits`` (row ``i`` of each edit is prompt ``i``'s) applied on the prompt pass only.
+
+    Each prompt (with its edit) runs once, left-padded with the others of its chunk; its replies are
+    then fed from its key/value cache, so a prompt patched once serves every reply scored under that
+    patch. ``chunk`` bounds the reply rows of a pass. None when a cache cannot stand in for the plain
+    pass (see `_cache_fits`): the caller runs `teacher_forced` instead."""
+    from transformers import DynamicCache
+
+    if not prompts:
+        return []
+    longest = max(len(p) for p in prompts) + max((len(r) for rs in replies for r in rs), default=0)
+    if not _cache_fits(hf_model, longest):
+        return None
+    device = next(hf_model.parameters()).device
+    per = max(1, max(len(rs) for rs in replies))
+    step = max(1, chunk // per)
+    out: list[list[torch.Tensor]] = [[torch.zeros(0)] * len(rs) for rs in replies]
+    for start in range(0, len(prompts), step):
+        stop = min(len(prompts), start + step)
+        ids, mask = pad_batch([prompts[i] for i in range(start, stop)], pad_id, side="left")
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=hf_model.config)
+        edits = {layer: edit.rows(start, stop) for layer, edit in (prompt_edits or {}).items()}
+        with hooked(hf_model, as_interventions(edits)):
+            logits = hf_model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                              position_ids=position.to(device), past_key_values=cache, use_cache=True,
+                              logits_to_keep=1).logits
+        first = torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()
+        fed = []  # (prompt row, reply index, reply) of the replies longer than one token
+        for row in range(start, stop):
+            for j, reply in enumerate(replies[row]):
+                out[row][j] = first[row - start, torch.tensor(list(reply[:1]), dtype=torch.long)]
+                if len(reply) > 1:
+                    fed.append((row, j, list(reply)))
+        if fed:
+            _feed_replies(hf_model, cache, mask, start, [len(p) for p in prompts], fed, first, out, pad_id)
+    return out
+
+
+def _feed_replies(hf_model: PreTrainedModel, cache: object, mask: torch.Tensor, start: int, lengths: list[int],
+                  fed: list[tuple[int, int, list[int]]], first: torch.Tensor, out: list[list[torch.Tensor]],
+                  pad_id: int) -> None:
+    """Score the replies ``fed`` after their prompts' cached (left-padded) pass; fill ``out``."""
+    device = next(hf_model.parameters()).device
+    reply_ids, reply_mask = pad_batch([reply for *_, reply in fed], pad_id, side="right")
+    pick = torch.tensor([row - start for row, *_ in fed])
+    batch = copy.deepcopy(cache)
+    batch.batch_select_indices(pick.to(device))  # type: ignore[attr-defined]
+    full_mask = torch.cat([mask[pick], reply_mask], dim=1)
+    reply_position = torch.tensor([lengths[row] for row, *_ in fed])[:, None] + torch.arange(reply_ids.shape[1])[None]
+    index = torch.zeros(len(fed), max(1, reply_ids.shape[1] - 1), dtype=torch.long)
+    for n, (*_, reply) in enumerate(fed):
+        index[n, : len(reply) - 1] = torch.arange(len(reply) - 1)
+    with _only_scored_positions(hf_model, index):
+        logits = hf_model(input_ids=reply_ids.to(device), attention_mask=full_mask.to(device),
+                          position_ids=reply_position.to(device), past_key_values=batch, use_cache=True).logits
+    for n, (row, j, reply) in enumerate(fed):
+        later = torch.log_softmax(logits[n, : len(reply) - 1].float(), dim=-1).cpu()
+        out[row][j] = torch.cat([first[row - start, reply[:1]],
+                                 later[torch.arange(len(reply) - 1), torch.tensor(reply[1:], dtype=torch.long)]])
