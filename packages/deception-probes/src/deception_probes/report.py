@@ -161,8 +161,8 @@ def _lexical_lines(results: Record) -> list[str]:
     if not lexical:
         return []
     if lexical["status"] != "ok":
-        return [f"labels separated by the words alone (TF-IDF + logistic regression): not computable ({lexical['reason']})"]
-    line = (f"labels separated by the words alone (TF-IDF + logistic regression, same folds): AUROC "
+        return [f"labels separated by the words alone (bag of words + logistic regression): not computable ({lexical['reason']})"]
+    line = (f"labels separated by the words alone (bag of words + logistic regression, same folds): AUROC "
             f"{_auroc(lexical['auroc'])}")
     diff = lexical.get("difference")
     if diff:
