@@ -145,7 +145,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
         observed: dict[str, float | None] = {}
         norms: list[float] = []
         for method in dense_methods(settings.c_grid):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             cv = cross_validate(method, X, y, plans, settings.seed)
             cvs[method.name] = cv
             entry = _cell_entry(layer, position, cv, y, groups, plans, settings)
@@ -157,6 +157,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
             if method.name == "logistic":
                 norms = cv.direction_norms
             entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
+            entry["cpu_s"] = round(time.process_time() - c0, 3)
             entries.append(entry)
         null = random_direction_null(X, y, float(np.mean(norms)) if norms else 1.0, settings.n_random_directions,
                                      settings.seed + layer, observed)
