@@ -522,7 +522,8 @@ def _top_pair_component(Zs: np.ndarray, kernel: np.ndarray | None,
     if m < 2:  # one pair: its difference is the only axis there is
         return np.asarray(Zs[a[0]] - Zs[b[0]])
     if kernel is not None and m <= Zs.shape[1]:
-        gram = (kernel[np.ix_(a, a)] - kernel[np.ix_(a, b)] - kernel[np.ix_(b, a)] + kernel[np.ix_(b, b)])
+        across = kernel[:, a] - kernel[:, b]  # [n, m]: each row's kernel with each pair's difference
+        gram = across[a] - across[b]
         gram *= signs[:, None] * signs[None, :]
         gram -= gram.mean(axis=0)  # D D' of the centred differences: C (D D') C
         gram -= gram.mean(axis=1, keepdims=True)
