@@ -44,7 +44,9 @@ def test_labels_decided_by_a_planted_word_give_a_lexical_auroc_near_1(make_datas
 
 def test_labels_in_the_activations_only_give_a_lexical_auroc_near_half(make_dataset, tmp_path):
     dataset, _ = make_dataset(_labels(100), width=12, signal={1: 4.0}, seed=3)
-    texts = _random_texts(len(dataset.samples), seed=4)  # drawn without looking at the labels
+    texts = _random_texts(len(dataset.samples), seed=4)
+    texts = [t + " grandmother" if s.label == "deceptive" else t for s, t in zip(dataset.samples, texts, strict=True)]
+    texts = list(np.random.default_rng(5).permutation(texts))  # the same words, shuffled away from the labels
     results = run_probe_analysis(_with_texts(dataset, texts), tmp_path, SETTINGS).results
     lexical = results["lexical_baseline"]
     assert abs(lexical["auroc"]["value"] - 0.5) < 0.1
