@@ -82,7 +82,9 @@ def test_relabel_default_path_prints_the_new_labels_and_the_analysis_tables(stat
     probes_table = result.output.split("\n[probes]\n", 1)[1]
     assert "AUROC" in probes_table
     assert "best probe" in probes_table
+    assert "labels separated by the words alone" in probes_table  # the lexical baseline, on a game run
     saved = json.loads((stated_numbers_run / "probe_results.json").read_text())
+    assert saved["lexical_baseline"]["text_sources"]["reply"] == 8
     assert saved["labelled"]["honest"] == 4
     assert saved["labelled"]["deceptive"] == 4
 

@@ -59,7 +59,7 @@ def cli_with_plugin(monkeypatch, unready):
 def _untimed(value):
     """Results without wall-clock fields (timings and timestamps differ between any two runs)."""
     if isinstance(value, dict):
-        return {k: _untimed(v) for k, v in value.items() if k not in {"elapsed_s", "created", "timestamp"}}
+        return {k: _untimed(v) for k, v in value.items() if k not in {"elapsed_s", "cpu_s", "created", "timestamp"}}
     if isinstance(value, list):
         return [_untimed(v) for v in value]
     return value

@@ -157,6 +157,14 @@ def test_the_scenario_confound_the_readme_warns_about(quickstart, dataset, resul
     assert "warning: " in quickstart.stdout
 
 
+def test_the_lexical_baseline_is_printed_beside_the_metadata_one(quickstart, results) -> None:
+    lexical = results["lexical_baseline"]
+    assert lexical["status"] == "ok"
+    assert lexical["n_scored"] == results["labelled"]["honest"] + results["labelled"]["deceptive"]
+    assert f"labels separated by the words alone (bag of words + logistic regression, same folds): AUROC " \
+           f"{lexical['auroc']['value']:.2f}" in quickstart.stdout
+
+
 def test_probes_are_trained_and_the_best_is_chosen_on_validation_folds(quickstart, results) -> None:
     best = results["best"]
     assert results["status"] == "ok"

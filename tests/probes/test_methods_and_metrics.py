@@ -234,3 +234,18 @@ def test_a_constant_score_has_no_interval():
     ci = auroc_ci(np.full(20, 0.5), y, groups)
     assert ci["value"] == 0.5
     assert ci["ci_low"] is None
+
+
+@pytest.mark.parametrize(("n", "width"), [(120, 200), (80, 30)], ids=["fewer pairs than columns", "more pairs"])
+def test_lat_component_equals_the_svd_of_the_pair_differences(n, width):
+    """LAT reads its component off the small pair Gram matrix when pairs are fewer than columns:
+    the same axis as the thin SVD of the explicit centred, sign-flipped differences."""
+    from deception_probes.methods import _top_pair_component
+
+    X, y = _data(n=n, d=width, shift=1.5)
+    Zs = (X - X.mean(0)) / X.std(0)
+    a, b, signs = LatMethod()._pairs(y, 0)
+    diffs = (Zs[a] - Zs[b]) * signs[:, None]
+    expected = np.linalg.svd(diffs - diffs.mean(axis=0), full_matrices=False)[2][0]
+    got = _top_pair_component(Zs.astype(np.float64), Zs.astype(np.float64) @ Zs.T.astype(np.float64), (a, b, signs))
+    assert abs(float(got @ expected)) == pytest.approx(1.0, abs=1e-9)

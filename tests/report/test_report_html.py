@@ -121,3 +121,25 @@ def test_tokenizer_loads_from_a_local_model_and_never_downloads(tiny_model_dir) 
     tokenizer = load_tokenizer({"config": {"model": str(tiny_model_dir)}})
     assert tokenizer.decode(tokenizer.encode("ab", add_special_tokens=False)) == "ab"
     assert load_tokenizer({"config": {"model": "no-such-org/no-such-model"}}) is None
+
+
+def test_report_shows_the_lexical_baseline_and_the_positions_left_out(synthetic_run, tmp_path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(synthetic_run, run)
+    results = json.loads((run / "synthetic_results.json").read_text())
+    results["lexical_baseline"] = {
+        "status": "ok", "auroc": {"value": 0.87, "ci_low": 0.84, "ci_high": 0.9},
+        "probe": {"method": "logistic", "layer": 1, "position": "reply_mean"},
+        "probe_auroc": {"value": 0.91, "ci_low": 0.88, "ci_high": 0.93},
+        "difference": {"value": 0.04, "ci_low": 0.01, "ci_high": 0.07}, "warning": "the words explain most of it"}
+    results["not_informative"] = [{"position": "last_prompt", "layers": [1], "whole_position": True,
+                                   "reason": "the same for every sample"}]
+    (run / "synthetic_results.json").write_text(json.dumps(results))
+    manifest = json.loads((run / "analyses.json").read_text())  # the analysis's record of its files, updated
+    manifest["sha256"]["synthetic_results.json"] = sha256_file(run / "synthetic_results.json")
+    (run / "analyses.json").write_text(json.dumps(manifest))
+    text = squash(visible_text(write_report(run, tokenizer=WordTokenizer()).read_text()))
+    assert "the words alone (bag of words + logistic regression) 0.87 [0.84, 0.90]" in text
+    assert "best probe minus the words 0.04 [0.01, 0.07]" in text
+    assert "warning: the words explain most of it" in text
+    assert "not informative: last_prompt: the same for every sample" in text

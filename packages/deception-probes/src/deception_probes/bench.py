@@ -5,11 +5,19 @@
 builds ``samples`` labelled samples (4 rounds per trial, six scenarios, both modes and all four
 conditions, 5% ambiguous) at 3 layers x 3 positions, with a weak planted direction growing with
 depth, and runs every method with grouped 5-fold nested CV, the nulls and the transfer matrices.
+
+    python -m deception_probes.bench --paired --samples 742 --width 640 --layers 18
+
+is the shape of a captured contrast set such as Apollo Research's roleplaying completions on
+Gemma-3-270M: one honest and one deceptive completion per scenario (371 pairs), every block.
+The closing lines give each method's mean CPU and wall seconds per layer x position cell (CPU
+seconds, one BLAS thread each, are comparable on a loaded machine; wall seconds are not).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -40,11 +48,21 @@ CONDITIONS = (("emergent", "high_incentive"), ("emergent", "low_incentive"),
 POSITIONS = ("last_prompt", "reply_mean", "reply_last")
 
 
+WORDS = ("i", "could", "not", "finish", "the", "report", "because", "my", "train", "was", "late", "and", "a",
+         "family", "emergency", "came", "up", "so", "sorry", "for", "delay", "will", "send", "it", "tomorrow")
+
+
 def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 12, 18), rounds: int = 4,
-                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS) -> Dataset:
-    """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer)."""
+                      signal: float = 0.15, seed: int = 0, positions: tuple[str, ...] = POSITIONS,
+                      paired: bool = False) -> Dataset:
+    """A `Dataset` with a planted deception direction (strength ``signal`` per unit noise at the deepest layer).
+
+    ``paired``: every trial is one honest and one deceptive sample (a contrast set; ``rounds`` is 2), in
+    one scenario. Replies are random words drawn without looking at the labels.
+    """
 
     rng = np.random.default_rng(seed)
+    rounds = 2 if paired else rounds
     direction = rng.standard_normal(width).astype(np.float32)
     direction /= np.linalg.norm(direction)
     samples = []
@@ -56,9 +74,12 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
                        "honest_instruction": 0.1}[condition]
         draw = rng.random()
         label = "ambiguous" if draw < 0.05 else ("deceptive" if rng.random() < p_deceptive else "honest")
+        if paired:
+            scenario, mode, condition = SCENARIOS[0], "capture", "capture"
+            label = ("honest", "deceptive")[row % 2]
         samples.append(Sample(row=row, trial_key=f"{scenario}/{mode}/{condition}/{trial:06d}", scenario=scenario,
                               mode=mode, condition=condition, round=row % rounds + 1, label=label,
-                              rule_label=label, judge_label=label))
+                              rule_label=label, judge_label=label, reply_text=" ".join(rng.choice(WORDS, 12))))
     y = np.array([s.label == "deceptive" for s in samples], dtype=np.float32)
     arrays = {}
     for depth, layer in enumerate(layers, start=1):
@@ -71,6 +92,21 @@ def synthetic_dataset(n_samples: int, width: int, layers: tuple[int, ...] = (6, 
     meta = DatasetMeta(layers=layers, positions=positions, model={"id": "synthetic-bench", "d_model": width})
     trials = [Trial(trial_key=key) for key in dict.fromkeys(s.trial_key for s in samples)]
     return Dataset(meta, samples, trials, arrays)
+
+
+def method_timings(results: Mapping[str, JSONValue]) -> list[str]:
+    """Per method: mean CPU and wall seconds per layer x position cell; then LAT over logistic, cell by cell."""
+    cells = [json_object(c) for c in json_array(results["cells"])]
+    by_method: dict[str, list[tuple[float, float]]] = {}
+    for cell in cells:
+        by_method.setdefault(str(cell["method"]), []).append((json_number(cell.get("cpu_s", 0.0)),
+                                                              json_number(cell.get("elapsed_s", 0.0))))
+    lines = [f"{name}: {np.mean([c for c, _ in v]):.2f}s CPU, {np.mean([w for _, w in v]):.2f}s wall per cell "
+             f"({len(v)} cells)" for name, v in by_method.items()]
+    if "lat" in by_method and "logistic" in by_method:
+        ratio = np.array([c for c, _ in by_method["lat"]]) / np.maximum([c for c, _ in by_method["logistic"]], 1e-9)
+        lines.append(f"LAT / logistic CPU per cell: median {np.median(ratio):.2f}, max {ratio.max():.2f}")
+    return lines
 
 
 def _layers(count: int | None) -> tuple[int, ...]:
@@ -139,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=2304)
     parser.add_argument("--layers", type=int, default=None, help="number of layers (default: 3 layers, 6, 12 and 18)")
     parser.add_argument("--positions", type=int, default=len(POSITIONS), choices=range(1, len(POSITIONS) + 1))
+    parser.add_argument("--paired", action="store_true",
+                        help="one honest and one deceptive sample per trial, one scenario (a contrast set)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--permutations", type=int, default=None,
                         help="shuffled-label reruns per layer x position x method (default: automatic)")
@@ -151,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     dataset = synthetic_dataset(args.samples, args.width, layers=_layers(args.layers), seed=args.seed,
-                                positions=POSITIONS[:args.positions])
+                                positions=POSITIONS[:args.positions], paired=args.paired)
     built = time.perf_counter() - t0
     shape = (f"{args.samples} samples x {len(dataset.layers)} layers x {len(dataset.positions)} positions "
              f"at width {args.width}")
@@ -168,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"dataset built in {built:.1f}s; analysis of {shape}, {n_perm} permutations, jobs={jobs}: "
               f"{elapsed:.1f}s wall, {cpu:.1f}s CPU over all processes "
               "(wall time depends on what else shares the CPUs; CPU time much less)")
+        for line in method_timings(report.results):
+            print(line)
+        print("load average (1, 5, 15 min): " + ", ".join(f"{value:.2f}" for value in os.getloadavg()))
         if args.compare_jobs:
             single, single_elapsed, single_cpu = _time_analysis(dataset, Path(tmp) / "one_job", args.seed,
                                                                 args.permutations, 1)

@@ -24,6 +24,8 @@ from deception_probes.confounds import metadata_baselines
 from deception_probes.crossval import CrossValResult, FoldPlan, cross_validate
 from deception_probes.directions import alternatives, probe_direction
 from deception_probes.generalise import leave_one_scenario_out, transfer_matrices
+from deception_probes.informative import constant_cells, describe
+from deception_probes.lexical import lexical_baseline
 from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
 from deception_probes.metrics import (
     auroc,
@@ -143,7 +145,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
         observed: dict[str, float | None] = {}
         norms: list[float] = []
         for method in dense_methods(settings.c_grid):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             cv = cross_validate(method, X, y, plans, settings.seed)
             cvs[method.name] = cv
             entry = _cell_entry(layer, position, cv, y, groups, plans, settings)
@@ -155,6 +157,7 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
             if method.name == "logistic":
                 norms = cv.direction_norms
             entry["elapsed_s"] = round(time.perf_counter() - t0, 3)
+            entry["cpu_s"] = round(time.process_time() - c0, 3)
             entries.append(entry)
         null = random_direction_null(X, y, float(np.mean(norms)) if norms else 1.0, settings.n_random_directions,
                                      settings.seed + layer, observed)
@@ -163,13 +166,12 @@ def analyse_layer_position(layer: int, position: str, X: np.ndarray, y: np.ndarr
     return entries, cvs
 
 
-def _analyse_cells(dataset: Dataset, rows: np.ndarray, y: np.ndarray, groups: np.ndarray, plans: list[FoldPlan],
-                   scheme: PermutationScheme, settings: ProbeSettings
+def _analyse_cells(dataset: Dataset, keys: list[tuple[int, str]], rows: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                   plans: list[FoldPlan], scheme: PermutationScheme, settings: ProbeSettings
                    ) -> tuple[list[dict[str, Any]], dict[tuple[int, str, str], CrossValResult]]:
-    """All layer x position cells, spread over ``settings.n_jobs()`` processes with joblib."""
+    """The layer x position cells ``keys``, spread over ``settings.n_jobs()`` processes with joblib."""
     from joblib import Parallel, delayed
 
-    keys = [(layer, position) for layer in dataset.layers for position in dataset.positions]
     width = int(np.asarray(dataset.matrix(keys[0][0], keys[0][1])).shape[1])
     n_jobs = min(settings.n_jobs(len(rows) * width), len(keys))
     tasks = (delayed(analyse_layer_position)(layer, position, np.asarray(dataset.matrix(layer, position))[rows], y,
@@ -236,6 +238,8 @@ def _empty_results(dataset: Dataset, settings: ProbeSettings, labelled: Labelled
                       "best_probe_scores": None},
         "generalisation": None,
         "confounds": None,
+        "not_informative": [],
+        "lexical_baseline": None,
         "sae": None,
         "scores": None,
         "judge_baseline": None,
@@ -278,7 +282,18 @@ def run_probe_analysis(dataset: Dataset, out_dir: Path, settings: ProbeSettings,
     results["permutation_scheme"] = {**scheme.describe(), "n_permutations": int(scheme.labellings.shape[1])}
     if not scheme.testable and n_permutations > 0:
         results["reasons"].append(f"permutation test {scheme.reason}")
-    cells, cvs = _analyse_cells(dataset, rows, y, groups, plans, scheme, settings)
+    constant = constant_cells(dataset, rows)
+    results["not_informative"] = describe(constant, dataset.layers, dataset.positions, len(rows))
+    keys = [(layer, position) for layer in dataset.layers for position in dataset.positions
+            if (layer, position) not in constant]
+    if not keys:
+        results["status"] = "no_probe"
+        results["reasons"].append("every captured layer and position holds the same activations for all samples: "
+                                  "no probe trained (capture positions that differ between records)")
+        results["sae"] = {"status": "not computable", "reason": results["reasons"][-1], "positions": []}
+        results["elapsed_s"] = round(time.time() - started, 3)
+        return Outcome(results)
+    cells, cvs = _analyse_cells(dataset, keys, rows, y, groups, plans, scheme, settings)
     results["cells"] = cells
     results["multi_layer"], ensembles = multi_layer_probes(cvs, dataset.layers, dataset.positions, y, groups, plans,
                                                            settings.fpr)
@@ -308,6 +323,9 @@ def run_probe_analysis(dataset: Dataset, out_dir: Path, settings: ProbeSettings,
     nested_auroc = (results["nested"]["auroc"] or {}).get("value")
     results["confounds"] = metadata_baselines(labelled_samples, y, groups, settings,
                                               nested_auroc if nested_auroc is not None else results["best"]["auroc"])
+    results["lexical_baseline"] = lexical_baseline(
+        samples, rows, y, groups, plans, settings, cvs[best_key].scores,
+        {"layer": best_key[0], "position": best_key[1], "method": best_key[2], "scores": "held-out folds"})
     results["sae"] = analyse_sae(dataset, rows, y, groups, plans, settings, out_dir)
     direction = probe_direction(best_probe, results["best"])
     others = alternatives(dataset, rows, y, cvs, methods, best_key, settings.seed)

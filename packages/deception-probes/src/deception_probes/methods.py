@@ -488,14 +488,12 @@ class LatMethod(ProbeMethod):
         starts = (mu1 - mu0) / scale[:, None]
         components = np.empty((d, B))
         wide = [j for j in range(B) if min(len(pairs[j][0]), d) > NEWTON_MAX_DIM]
-        for j in (j for j in range(B) if j not in set(wide)):
-            a, b, signs = pairs[j]
-            diffs = (Xf[a] - Xf[b]) / scale * signs[:, None]
-            diffs -= diffs.mean(axis=0)
-            if len(a) >= 2 and np.any(diffs):
-                components[:, j] = np.linalg.svd(diffs, full_matrices=False)[2][0]
-            else:  # one pair (or identical pairs): its difference is the only axis there is
-                components[:, j] = (Xf[a[0]] - Xf[b[0]]) / scale
+        narrow = [j for j in range(B) if j not in set(wide)]
+        if narrow:
+            Zs = (Xf - mean) / scale
+            kernel = Zs @ Zs.T if any(len(pairs[j][0]) <= d for j in narrow) else None
+            for j in narrow:
+                components[:, j] = _top_pair_component(Zs, kernel, pairs[j])
         if wide:
             Z = ((np.asarray(X, dtype=np.float32) - mean.astype(np.float32)) / scale.astype(np.float32))
             components[:, wide] = _power_iteration_pairs(Z, [pairs[j] for j in wide], starts[:, wide])
@@ -504,6 +502,43 @@ class LatMethod(ProbeMethod):
         flip = np.where(proj1 < proj0, -1.0, 1.0)
         directions, proj1, proj0 = directions * flip, proj1 * flip, proj0 * flip
         return directions, -(proj1 + proj0) / 2, np.array([len(p[0]) for p in pairs])
+
+
+def _top_pair_component(Zs: np.ndarray, kernel: np.ndarray | None,
+                        pair: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """First right singular vector of the centred, sign-flipped pair differences ``D`` (rows
+    ``s_k (z_{a_k} - z_{b_k})`` of the standardised rows ``Zs``, centred), exactly (to rounding).
+
+    With fewer pairs than columns it is ``D' u`` for the top eigenvector ``u`` of the small matrix
+    ``D D'``, read off ``kernel`` (``Zs Zs'``, computed once per fold for every labelling) by
+    gathering rows and columns: the permutation null's hundreds of labellings then cost one small
+    symmetric eigenproblem each instead of a thin SVD of ``D`` (measured 2-3 ms against 25-30 ms
+    at 300 pairs x 640). With more pairs than columns, the top eigenvector of ``D' D``.
+    """
+    from scipy.linalg import eigh
+
+    a, b, signs = pair
+    m = len(a)
+    if m < 2:  # one pair: its difference is the only axis there is
+        return np.asarray(Zs[a[0]] - Zs[b[0]])
+    if kernel is not None and m <= Zs.shape[1]:
+        across = kernel[:, a] - kernel[:, b]  # [n, m]: each row's kernel with each pair's difference
+        gram = across[a] - across[b]
+        gram *= signs[:, None] * signs[None, :]
+        gram -= gram.mean(axis=0)  # D D' of the centred differences: C (D D') C
+        gram -= gram.mean(axis=1, keepdims=True)
+        top = eigh(gram, subset_by_index=[m - 1, m - 1], check_finite=False)
+        if top[0][0] <= 1e-12 * m * float(np.diag(kernel).max()):  # identical pairs: no spread at all
+            return np.asarray(Zs[a[0]] - Zs[b[0]])
+        weights = signs * top[1][:, 0]
+        rows = np.bincount(a, weights=weights, minlength=len(Zs)) - np.bincount(b, weights=weights, minlength=len(Zs))
+        component = Zs.T @ rows
+        return np.asarray(component / np.linalg.norm(component))
+    diffs = (Zs[a] - Zs[b]) * signs[:, None]
+    diffs -= diffs.mean(axis=0)
+    if not np.any(diffs):
+        return np.asarray(Zs[a[0]] - Zs[b[0]])
+    return np.asarray(np.linalg.svd(diffs, full_matrices=False)[2][0])
 
 
 def _power_iteration_pairs(Z: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]], starts: np.ndarray,

@@ -58,7 +58,8 @@ def auroc_by_layer_figure(results: Record) -> Figure | None:
     if not cells:
         return None
     dataset = json_object(results["dataset"])
-    positions = json_array(dataset["positions"])
+    analysed = {json_object(c)["position"] for c in json_array(results["cells"])}  # not the "not informative" ones
+    positions = [p for p in json_array(dataset["positions"]) if p in analysed]
     layers = sorted({int(json_number(layer)) for layer in json_array(dataset["layers"])})
     methods = sorted({str(c["method"]) for c in cells})
     offsets = dodge_offsets(len(methods), layers)

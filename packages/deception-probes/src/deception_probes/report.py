@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from deception_core import JSONValue, json_array, json_number, json_object
+from deception_probes import informative
 
 #: the probe results document (``probes/results.json``) or one of its nested records, as read from JSON
 Record = Mapping[str, JSONValue]
@@ -49,8 +50,8 @@ def headline_table(results: Record) -> str:
     if results["status"] != "ok":
         lines += [f"no probe: {reason}" for reason in json_array(results["reasons"])]
         return "\n".join(lines)
-    for section in (_method_lines, _cell_table, _best_lines, _judge_lines, _confound_lines, _generalisation_lines,
-                    _sae_lines):
+    for section in (_method_lines, _cell_table, _best_lines, _judge_lines, _confound_lines, _lexical_lines,
+                    _generalisation_lines, _sae_lines):
         lines += section(results)
     return "\n".join(lines)
 
@@ -65,6 +66,7 @@ def _method_lines(results: Record) -> list[str]:
     splits = json_object(results["splits"])
     lines = [f"grouped {splits['n_folds']}-fold CV by trial; selection on validation folds; figures on held-out folds"]
     lines += [f"note: {reason}" for reason in json_array(results["reasons"])]
+    lines += informative.table_lines([json_object(e) for e in json_array(results.get("not_informative") or [])])
     scheme = json_object(results.get("permutation_scheme") or {})
     if scheme.get("level"):
         lines.append(f"permutations: {scheme['level']} ({scheme.get('assumption')}); a p-value at its floor means p <= floor")
@@ -150,6 +152,28 @@ def _confound_lines(results: Record) -> list[str]:
     lines = ["labels separated by metadata alone (AUROC): " + ("; ".join(parts) if parts else "not computable")]
     if confounds.get("warning"):
         lines.append(f"warning: {confounds['warning']}")
+    return lines
+
+
+def _lexical_lines(results: Record) -> list[str]:
+    """The lexical baseline beside the metadata one: the words alone, on the probes' folds."""
+    lexical = json_object(results.get("lexical_baseline") or {})
+    if not lexical:
+        return []
+    if lexical["status"] != "ok":
+        return [f"labels separated by the words alone (bag of words + logistic regression): not computable ({lexical['reason']})"]
+    line = (f"labels separated by the words alone (bag of words + logistic regression, same folds): AUROC "
+            f"{_auroc(lexical['auroc'])}")
+    diff = lexical.get("difference")
+    if diff:
+        diff = json_object(diff)
+        interval = ("" if diff.get("ci_low") is None else
+                    f" [{json_number(diff['ci_low']):+.2f},{json_number(diff['ci_high']):+.2f}]")
+        line += (f"; best probe on the same samples {_auroc(lexical['probe_auroc'])}; probe - words "
+                 f"{json_number(diff['value']):+.2f}{interval}")
+    lines = [line]
+    if lexical.get("warning"):
+        lines.append(f"warning: {lexical['warning']}")
     return lines
 
 

@@ -148,6 +148,7 @@ def _probe_section(inputs: ReportInputs) -> str:
         parts.append("<h3>Every probe (held-out folds)</h3>" + _table(
             ["layer", "position", "method", "AUROC", "95% CI (trials resampled)", "balanced accuracy",
              "recall at the FPR target"], rows, numeric={0, 3, 5, 6}))
+        parts.append(_baseline_html(results))
     elif results:
         parts.append(f'<p class="muted">no probe was trained: {_e("; ".join(results.get("reasons", [])))}</p>')
     else:
@@ -191,6 +192,30 @@ def _transfer_scores_note(inputs: ReportInputs, n_scored: int) -> str:
             "No AUROC: the run's utterances have no honest/deceptive labels. Higher = more deceptive"
             + (f"; 1 = the score that flags {float(inputs.scale.get('fpr') or 0.01):.0%} of the "
                f"{_e(inputs.scale.get('reference'))}" if inputs.scale else "") + ".</p>")
+
+
+def _baseline_html(results: dict[str, Any]) -> str:
+    """The positions left out as not informative, and the lexical baseline beside the best probe."""
+    parts = [f'<p class="note">not informative: {_e(entry["position"])}: {_e(entry["reason"])}</p>'
+             for entry in results.get("not_informative") or []]
+    lexical = results.get("lexical_baseline") or {}
+    if lexical.get("status") == "ok":
+        def auc(metric: dict[str, Any] | None) -> str:
+            metric = metric or {}
+            return (f"{_num(metric.get('value'), 2)} [{_num(metric.get('ci_low'), 2)}, {_num(metric.get('ci_high'), 2)}]"
+                    if metric else "n/a")
+        probe = lexical.get("probe") or {}
+        rows = [["the words alone (bag of words + logistic regression)", auc(lexical.get("auroc"))],
+                [f"best probe ({_e(probe.get('method'))} at layer {_e(probe.get('layer'))} {_e(probe.get('position'))})",
+                 auc(lexical.get("probe_auroc"))],
+                ["best probe minus the words", auc(lexical.get("difference"))]]
+        parts.append("<h3>Lexical baseline (the same held-out samples)</h3>"
+                     + _table(["detector", "AUROC [95% CI]"], rows))
+        if lexical.get("warning"):
+            parts.append(f'<p class="note">warning: {_e(lexical["warning"])}</p>')
+    elif lexical:
+        parts.append(f'<p class="muted">lexical baseline not computable: {_e(lexical.get("reason"))}</p>')
+    return "".join(parts)
 
 
 def _flagged_section(inputs: ReportInputs, flags: _Flags) -> str:
