@@ -22,9 +22,9 @@ import attrs
 import numpy as np
 
 from deception_core import JSONObject, JSONValue, UsageError, atomic_write_text, json_array, json_number, json_object
-from deception_probes.crossval import CrossValResult, cross_validate
+from deception_probes.crossval import CrossValResult
 from deception_probes.engine import Labelled, _plans
-from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
+from deception_probes.methods import LinearProbe, ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.plots import MISSING_FACE, MISSING_TEXT_COLOUR, _figure, _save
 from deception_probes.settings import ProbeSettings
@@ -32,6 +32,7 @@ from deception_probes.splits import FoldPlan
 from deception_probes.transfer import (
     READ_POSITIONS,
     FittedProbe,
+    best_by_validation,
     cannot_train,
     check_compatible,
     control_threshold,
@@ -84,18 +85,7 @@ def train(dataset: Dataset, layers: list[int], positions: list[str], settings: P
     labelled = Labelled.of(dataset.samples)
     y, groups = labelled.y, labelled.groups
     plans, _ = _plans(y, groups, settings)
-    best: tuple[float, int, str, ProbeMethod, CrossValResult] | None = None
-    for layer in layers:
-        for position in positions:
-            X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
-            for method in dense_methods(settings.c_grid):
-                cv = cross_validate(method, X, y, plans, settings.seed)
-                values = [v for v in cv.validation_auroc if v is not None]
-                score = float(np.mean(values)) if values else -1.0
-                if best is None or score > best[0]:
-                    best = (score, layer, position, method, cv)
-    assert best is not None  # layers and positions are never empty (check_compatible)
-    score, layer, position, method, cv = best
+    score, layer, position, method, cv = best_by_validation(dataset, labelled, plans, layers, positions, settings)
     X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
     probe = method.fit(X, y, cv.chosen_hyper(), settings.seed)
     return TrainedProbe(layer, position, method, cv, plans, probe, score if score >= 0 else None)

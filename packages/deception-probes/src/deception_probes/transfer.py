@@ -35,7 +35,7 @@ from deception_probes.engine import Labelled, _plans
 from deception_probes.methods import LinearProbe, ProbeMethod, dense_methods
 from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.settings import ProbeSettings
-from deception_probes.splits import feasible_folds
+from deception_probes.splits import FoldPlan, feasible_folds
 
 if TYPE_CHECKING:
     from deception_core import Dataset
@@ -99,6 +99,26 @@ def cannot_train(dataset: Dataset, settings: ProbeSettings) -> str | None:
             f"trials ({len(labelled.ambiguous_rows)} ambiguous); at least two trials with each label are needed")
 
 
+def best_by_validation(dataset: Dataset, labelled: Labelled, plans: list[FoldPlan], layers: list[int],
+                       positions: list[str], settings: ProbeSettings
+                       ) -> tuple[float, int, str, ProbeMethod, CrossValResult]:
+    """The (layer, position, method) with the best mean validation AUROC over ``plans``, with that mean (-1 when
+    no fold could be scored) and the cross-validation behind it. The first best wins ties."""
+    best: tuple[float, int, str, ProbeMethod, CrossValResult] | None = None
+    for layer in layers:
+        for position in positions:
+            X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
+            for method in dense_methods(settings.c_grid):
+                cv = cross_validate(method, X, labelled.y, plans, settings.seed)
+                values = [v for v in cv.validation_auroc if v is not None]
+                score = float(np.mean(values)) if values else -1.0
+                if best is None or score > best[0]:
+                    best = (score, layer, position, method, cv)
+    if best is None:
+        raise ValueError("no layer or position to choose from")
+    return best
+
+
 def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], settings: ProbeSettings) -> FittedProbe:
     """Choose (layer, position, method, hyper) on the dataset's own validation folds; fit on all of it."""
     labelled = Labelled.of(dataset.samples)
@@ -107,18 +127,7 @@ def select_and_fit(dataset: Dataset, layers: list[int], positions: list[str], se
     if reason is not None:
         raise UsageError(f"cannot train on this dataset: {reason}")
     plans, _ = _plans(y, groups, settings)
-    best: tuple[float, tuple[int, str, ProbeMethod], CrossValResult] | None = None
-    for layer in layers:
-        for position in positions:
-            X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
-            for method in dense_methods(settings.c_grid):
-                cv = cross_validate(method, X, y, plans, settings.seed)
-                values = [v for v in cv.validation_auroc if v is not None]
-                score = float(np.mean(values)) if values else -1.0
-                if best is None or score > best[0]:
-                    best = (score, (layer, position, method), cv)
-    assert best is not None
-    score, (layer, position, method), cv = best
+    score, layer, position, method, cv = best_by_validation(dataset, labelled, plans, layers, positions, settings)
     hyper = cv.chosen_hyper()
     X = np.asarray(dataset.matrix(layer, position))[labelled.rows]
     mask = cv.scored
