@@ -13,7 +13,15 @@ from click.testing import CliRunner
 from deception_core.base.errors import UsageError
 from deception_core.cli import cli
 from deception_core.store.dataset import write_dataset
-from deception_probes.matrix import MATRIX_JSON, MATRIX_PLOT, MATRIX_TABLE, MatrixChoice, auroc_grid, generalisation_matrix
+from deception_probes.matrix import (
+    MATRIX_JSON,
+    MATRIX_PLOT,
+    MATRIX_TABLE,
+    MatrixChoice,
+    auroc_grid,
+    generalisation_matrix,
+    matrix_table,
+)
 from deception_probes.settings import ProbeSettings
 
 SETTINGS = ProbeSettings(n_permutations=0, n_random_directions=0, c_grid=(0.01, 0.1))
@@ -187,3 +195,34 @@ def test_datasets_of_different_models_exit_2_before_any_work(on_disk, three, tmp
     assert result.exit_code == 2, result.output
     assert "different models" in result.output
     assert not out.exists()
+
+
+def _worded(dataset, word: str, seed: int):
+    """``dataset`` with reply texts of random filler words, plus ``word`` in every deceptive reply."""
+    rng = np.random.default_rng(seed)
+    filler = ["market", "price", "offer", "today", "truck", "window", "garden", "river", "paper", "signal"]
+    samples = [attrs.evolve(s, reply_text=" ".join([*rng.choice(filler, 6),
+                                                    *([word] if s.label == "deceptive" else [])]))
+               for s in dataset.samples]
+    return attrs.evolve(dataset, samples=samples)
+
+
+def test_the_words_alone_row_recovers_a_shared_telling_word(three):
+    worded = {"A": _worded(three["A"], "grandmother", 1), "B": _worded(three["B"], "grandmother", 2),
+              "C": _worded(three["C"], "emergency", 3)}
+    result = generalisation_matrix(worded, None, SETTINGS)
+    lexical = {row["train"]: {c["test"]: c["auroc"]["value"] for c in row["lexical"]["cells"]}
+               for row in result["rows"]}
+    grid = np.array([[lexical[a][b] for b in "ABC"] for a in "ABC"])
+    transfers = np.array([[True, True, False], [True, True, False], [False, False, True]])
+    assert np.array_equal(grid > 0.9, transfers)  # the same word decides A and B; C's word is another
+
+
+def test_the_table_prints_the_words_alone_row(three):
+    result = generalisation_matrix({name: _worded(d, "grandmother", i) for i, (name, d) in enumerate(three.items())},
+                                   None, SETTINGS)
+    assert "the words alone (bag of words + logistic regression" in matrix_table(result)
+
+
+def test_datasets_without_texts_get_no_lexical_cells(result):
+    assert {row["lexical"]["status"] for row in result["rows"]} == {"not computable"}

@@ -149,7 +149,7 @@ def lexical_baseline(samples: Sequence[Sample | Mapping[str, object]], rows: np.
             model = LexicalModel.fit([texts[i] for i in plan.train], y[plan.train], hyper, settings.seed)
             scores[plan.test] = model.score([texts[i] for i in plan.test])
             chosen.append(hyper)
-        final = LexicalModel.fit(texts, y, _most_common([h for h in chosen if h is not None]), settings.seed)
+        final = LexicalModel.fit(texts, y, most_common_hyper([h for h in chosen if h is not None]), settings.seed)
     except ValueError as error:  # a training side whose texts hold no word
         return _not_computable(f"no words to train on: {error}", sources)
     mask = ~np.isnan(scores)
@@ -175,7 +175,8 @@ def lexical_baseline(samples: Sequence[Sample | Mapping[str, object]], rows: np.
     return entry
 
 
-def _most_common(values: list[tuple[bool, float]]) -> tuple[bool, float]:
+def most_common_hyper(values: list[tuple[bool, float]]) -> tuple[bool, float]:
+    """The (IDF, C) the outer folds chose most often (the first such on a tie; the default when none)."""
     from collections import Counter
 
     return Counter(values).most_common(1)[0][0] if values else DEFAULT

@@ -24,6 +24,8 @@ import numpy as np
 from deception_core import JSONObject, JSONValue, UsageError, atomic_write_text, json_array, json_number, json_object
 from deception_probes.crossval import CrossValResult
 from deception_probes.engine import Labelled, _plans
+from deception_probes.lexical import METHOD as LEXICAL_METHOD
+from deception_probes.lexical import LexicalModel, lexical_baseline, most_common_hyper, sample_texts
 from deception_probes.methods import LinearProbe, ProbeMethod
 from deception_probes.metrics import auroc_ci, class_counts
 from deception_probes.plots import MISSING_FACE, MISSING_TEXT_COLOUR, _figure, _save
@@ -165,12 +167,46 @@ def generalisation_matrix(named: Mapping[str, Dataset], control: Dataset | None,
             cells.append({"test": test_name, **cell})
         rows.append({"train": train_name, "status": "ok", "reason": None, "layer": trained.layer,
                      "position": trained.position, "method": trained.method.name, "hyper": trained.probe.hyper,
-                     "validation_auroc": trained.validation_auroc, "control_threshold": threshold, "cells": cells})
+                     "validation_auroc": trained.validation_auroc, "control_threshold": threshold, "cells": cells,
+                     "lexical": lexical_row(train_name, named, trained.plans, settings)})
     return {"schema_version": MATRIX_SCHEMA_VERSION, "datasets": list(named), "layers": layers,
             "positions": positions, "selected_on": choice.describe(), "fpr": settings.fpr,
             "control": None if control is None else {"n_samples": len(control)},
             "auroc_interval": "95% interval with trials as the independent units (clustered DeLong, logit scale)",
             "rows": rows}
+
+
+def lexical_row(train_name: str, named: Mapping[str, Dataset], plans: list[FoldPlan],
+                settings: ProbeSettings) -> JSONObject:
+    """The words-alone row beside a probe's: a bag-of-words detector (`lexical.LexicalModel`) trained on
+    ``train_name``'s labelled texts and scored on every dataset's. The diagonal is the lexical baseline
+    on the probe's own outer folds; elsewhere the detector is fitted on all of the training texts with
+    the (IDF, C) its folds chose most often. Where the words carry over as well as the probe does, the
+    probe's transfer says little about the model."""
+    dataset = named[train_name]
+    labelled = Labelled.of(dataset.samples)
+    diagonal = lexical_baseline(dataset.samples, labelled.rows, labelled.y, labelled.groups, plans, settings,
+                                None, {})
+    row: JSONObject = {"train": train_name, "method": LEXICAL_METHOD}
+    if diagonal["status"] != "ok":
+        row.update({"status": "not computable", "reason": diagonal["reason"], "cells": []})
+        return row
+    hypers = [(bool(h["idf"]), json_number(h["C"])) for h in (json_object(x) for x in json_array(diagonal["hypers"])
+                                                      if x is not None)]
+    texts, _ = sample_texts(dataset.samples, labelled.rows)
+    model = LexicalModel.fit(texts, labelled.y, most_common_hyper(hypers), settings.seed)
+    cells: list[JSONObject] = []
+    for test_name, test in named.items():
+        if test_name == train_name:
+            cells.append({"test": test_name, "status": "ok", "auroc": diagonal["auroc"],
+                          "note": "within the dataset: the probe's outer folds"})
+            continue
+        target = Labelled.of(test.samples)
+        test_texts, _ = sample_texts(test.samples, target.rows)
+        ci = auroc_ci(model.score(test_texts), target.y, target.groups) if len(target.y) and any(test_texts) else None
+        cells.append({"test": test_name, "status": "ok" if ci else "not computable", "auroc": ci})
+    row.update({"status": "ok", "reason": None, "cells": cells})
+    return row
 
 
 def _as_fitted(trained: TrainedProbe) -> FittedProbe:
@@ -246,6 +282,10 @@ def matrix_table(result: Mapping[str, JSONValue]) -> str:
         else:
             lines.append(f"  {short[str(row['train'])]}: no probe ({row['reason']})")
     lines += _grid_text("AUROC [95% CI]", names, short, rows, "auroc")
+    lexical = [json_object(r["lexical"]) for r in rows if r.get("lexical") is not None]
+    if lexical:
+        lines += _grid_text("the words alone (bag of words + logistic regression, the lexical baseline): AUROC "
+                            "[95% CI]", names, short, lexical, "auroc")
     if result.get("control") is not None:
         fpr = json_number(result["fpr"])
         lines += _grid_text(f"recall on deceptive samples at the threshold flagging {fpr:.0%} of the control set",
