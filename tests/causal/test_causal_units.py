@@ -118,3 +118,19 @@ def test_old_units_collapse_every_random_control_breaks_the_model(old_units, tes
 @pytest.mark.parametrize("test", ["steering", "ablation"])
 def test_old_units_report_no_effect(old_units, test):
     assert "effects" not in old_units[test]
+
+
+@pytest.fixture(scope="module")
+def all_sites(context):
+    return Steering(attrs.evolve(NEW, edit_sites="all")).run(context)
+
+
+def test_the_edit_sites_are_recorded(new_units, all_sites):
+    assert (new_units["steering"]["units"]["edit_sites"]["name"], all_sites["units"]["edit_sites"]["name"]) == \
+        ("reply", "all")
+
+
+def test_editing_every_site_also_steers_beyond_every_random_direction(all_sites):
+    effect = all_sites["effects"]["deception_rate_difference"]
+    assert effect["value"] > effect["null"]["abs_max"]
+    assert effect["p_value_rank"] < 0.05

@@ -443,10 +443,10 @@ def _choose(monkeypatch, broken, steering_check_share):
     dataset, model, checks = object(), object(), [((1,), (2,))]
     randoms = np.eye(4)[:1]
 
-    def fake_random_broken(hf_model, checked, clean, rows, layer, fluency_ratio, give_up_above, pad_id, chunk):
+    def fake_random_broken(hf_model, checked, clean, rows, layer, fluency_ratio, give_up_above, pad_id, chunk, sites):
         kind, strength = rows[0]
         limit = 0.25 * (steering_check_share if kind == "steering" else 1.0)
-        assert (hf_model, checked, fluency_ratio, give_up_above, pad_id) == (model, checks, 2.0, limit, 7)
+        assert (hf_model, checked, fluency_ratio, give_up_above, pad_id, sites) == (model, checks, 2.0, limit, 7, "reply")
         if kind == "ablation":
             return broken[layer][0]
         return broken[layer][1][round(strength / (2.0 * 3.0), 6)]  # a_max 2 x unit 3 x factor
@@ -460,7 +460,7 @@ def _choose(monkeypatch, broken, steering_check_share):
     monkeypatch.setattr(usable, "usable_on", lambda data, direction: data is dataset and direction.layer != 1)
     settings = SimpleNamespace(alphas=(-2.0, 1.0, 2.0), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
                                scale_factors=(1.0, 0.5), steering_unit="spread", ablation="mean",
-                               steering_check_share=steering_check_share)
+                               steering_check_share=steering_check_share, edit_sites="reply")
 
     def random_units(d: int) -> np.ndarray:
         assert d == 4  # the candidate's width
@@ -477,7 +477,7 @@ def test_without_stored_replies_the_chosen_direction_is_used_unchecked() -> None
     chosen = ProbeDirection(0, "reply_mean", np.ones(4))
     settings = SimpleNamespace(alphas=(1.0,), max_random_broken=0.25, fluency_ratio=2.0, n_random=4,
                                scale_factors=(1.0,), steering_unit="spread", ablation="mean",
-                               steering_check_share=0.5)
+                               steering_check_share=0.5, edit_sites="reply")
     selection = usable.choose_direction(None, None, chosen, [], [], lambda d: np.eye(d), settings)
     assert selection.ablation.direction is chosen
     assert selection.steering.direction is chosen

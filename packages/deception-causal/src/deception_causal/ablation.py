@@ -7,6 +7,9 @@ those channels is removed too, which alone can break the model (see `deception_c
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 
 from deception_causal.common import (
@@ -23,6 +26,8 @@ from deception_causal.direction import origin_short
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_causal.stats import compare_with_null, describe_effect
 from deception_core import JSONObject, json_object
+
+log = logging.getLogger("deception")
 
 
 class DirectionalAblation(GenerationTest):
@@ -66,7 +71,9 @@ def ablation_result(run: CausalRun) -> JSONObject:
         effects[f"probe_score_change_{scope}"] = compare_with_null(
             np.array(probe["probe_score"]) - base_s, np.array([np.array(r["probe_score"]) - base_s for r in null]),
             name=f"probe score change of the replies ({scope})", unit="probe score", seed=run.seed, expected_sign=-1)
+    started = time.monotonic()
     effects.update(_logprob_effects(run, scopes, means))
+    log.info("causal: ablation's teacher-forced log-probabilities in %.0f s", time.monotonic() - started)
     result = run.base_record("ablation")
     centre = "(x - mu).u" if means is not None else "x.u"
     result.update({
@@ -125,7 +132,7 @@ def _logprob_effects(run: CausalRun, scopes: dict[str, list[int]],
                      for lay, (p, a) in edits.items()}
             values = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
                                     [r for _, r, _ in labelled for _ in range(k)], tiled, pad_id=run.pad_id,
-                                    chunk=run.batch_size).reshape(len(labelled), k)
+                                    chunk=run.batch_size, sites=run.sites).reshape(len(labelled), k)
             for (_, _, sign), row_values in zip(labelled, values, strict=True):
                 change = (row_values[1:] - row_values[0]) * sign
                 per_prompt.append(change[0])

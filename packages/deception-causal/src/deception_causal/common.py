@@ -15,7 +15,7 @@ import torch
 
 from deception_causal import usable  # the module: tests count the calls of its choose_direction
 from deception_causal.direction import NotComputable, direction_origin, origin_short, resolve_direction
-from deception_causal.interventions import RowEdit, as_interventions, position_vector, teacher_forced
+from deception_causal.interventions import EditSites, RowEdit, position_vector, teacher_forced
 from deception_causal.options import DEFAULT_SAMPLES
 from deception_causal.selection import choose_prompts, trial_keys
 from deception_causal.stats import random_unit_directions
@@ -41,6 +41,7 @@ from deception_core import (
     Sample,
     Trial,
     progress_bar,
+    rows_that_fit,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("deception")
 
 RESULT_FORMAT_VERSION = 1
+
+#: where steering and ablation act, per `CausalSettings.edit_sites`
+EDIT_SITES = {
+    "reply": "the last prompt token and every generated (or teacher-forced reply) token: where the probe reads, "
+             "and the positions contrastive activation addition steers (after the prompt, Rimsky et al. 2024); "
+             "the rest of the prompt is left as the model computed it",
+    "all": "every position but the first (the attention sink), the prompt included, as Arditi et al. 2024 ablate",
+}
 
 
 @attrs.frozen
@@ -78,6 +87,11 @@ class CausalSettings:
     steering_unit: str = "spread"
     # "mean": project the direction out about the dataset mean; "zero": about zero (Arditi et al. 2024)
     ablation: str = "mean"
+    # where steering and ablation act: "reply", from the last prompt token on (that token and every
+    # generated one, where the probe reads; contrastive activation addition's positions, Rimsky et al.
+    # 2024), so each prompt's unedited part runs once for all conditions; "all", every position but the
+    # first (the attention sink), as in Arditi et al. 2024, so every condition reruns the whole prompt
+    edit_sites: str = "reply"
     # choosing a usable direction (`deception_causal.usable`): random controls must leave the model fluent
     max_random_broken: float = 0.25  # at most this fraction of replies broken by norm-matched random directions
     # steering's teacher-forced check passes a scale only at this fraction of max_random_broken: generated
@@ -85,9 +99,13 @@ class CausalSettings:
     # original replies teacher-forced under the same push (quick start: 15 % teacher-forced, 29.5 % generated)
     steering_check_share: float = 0.5
     # steering scales, x the steering unit; the largest at which the random controls stay fluent is found by
-    # bisection (steps of about sqrt 2: to within a factor 1.4, in three checks of seven)
+    # trying the largest first, then bisection (steps of about sqrt 2: within a factor 1.4 in at most four checks)
     scale_factors: tuple[float, ...] = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.125)
     fluency_check_prompts: int = 4  # chosen prompts whose original replies the check teacher-forces
+    # rows of a generation batch, whole prompts with every condition each (at least one prompt's; default:
+    # 8 x the batch size, fewer where a GPU's free memory holds fewer rows' key/value caches): more rows
+    # share each decoding step's pass over the weights, each costs its cache
+    generation_rows: int | None = None
     samples: int = DEFAULT_SAMPLES  # prompts (or matched pairs) each test intervenes on: --causal-samples
 
     def __attrs_post_init__(self) -> None:
@@ -106,12 +124,17 @@ class CausalSettings:
             raise ValueError(f"scale_factors must be positive and decreasing, got {list(self.scale_factors)}")
         if self.min_new_tokens < 1:
             raise ValueError(f"min_new_tokens must be at least 1, got {self.min_new_tokens}")
+        if self.generation_rows is not None and self.generation_rows < 1:
+            raise ValueError(f"generation_rows must be at least 1, got {self.generation_rows}")
         if self.fluency_check_prompts < 1:
             raise ValueError(f"fluency_check_prompts must be at least 1, got {self.fluency_check_prompts}")
         if self.steering_unit not in ("spread", "residual_norm"):
             raise ValueError(f"steering_unit must be 'spread' or 'residual_norm', got {self.steering_unit!r}")
         if self.wide_scope not in ("later_layers", "all_layers"):
             raise ValueError(f"wide_scope must be 'later_layers' or 'all_layers', got {self.wide_scope!r}")
+        if self.edit_sites not in ("reply", "all"):
+            raise ValueError(f"edit_sites must be 'reply' (from the last prompt token on) or 'all' (every position "
+                             f"but the first), got {self.edit_sites!r}")
         if self.ablation not in ("mean", "zero"):
             raise ValueError(f"ablation must be 'mean' (about the dataset mean) or 'zero' (about zero), "
                              f"got {self.ablation!r}")
@@ -176,6 +199,7 @@ class CausalRun:
                         "re-tokenised from their text, which need not give the tokens the model generated")
         self.trials = {t.trial_key: t for t in self.dataset.trials}
         self.stops = [stop_strings(self.trials.get(self.dataset.samples[r].trial_key)) for r in self.rows]
+        self.sites: EditSites = "reply" if settings.edit_sites == "reply" else "all"
         self._means: dict[int, np.ndarray] = {}
         self.mean_sources: dict[int, str] = {}
 
@@ -235,6 +259,7 @@ class CausalRun:
                                   "residual_norm": self.typical_norm()},
                 "ablation": {"name": self.settings.ablation, "method": ABLATION_METHODS[self.settings.ablation],
                              "centre_sources": {str(k): v for k, v in sorted(self.mean_sources.items())}},
+                "edit_sites": {"name": self.settings.edit_sites, "positions": EDIT_SITES[self.settings.edit_sites]},
                 "random_controls": "unit directions orthogonal to u, scaled like the probe direction's edit, so each "
                                    "adds (or removes) a vector of the same norm as the probe direction's",
                 "why": "outlier channels (huge, nearly constant dimensions) dominate the residual norm but not the "
@@ -270,42 +295,49 @@ class CausalRun:
         """Generate a reply for every chosen prompt under each condition (same seed per prompt
         across conditions, so differences come from the intervention, not from sampling).
 
-        A batch holds one prompt under every condition (or as many as the batch size allows when
-        that is larger): its rows have the same length, so none is padded, and the conditions of a
-        prompt share the batch's decoding steps."""
+        A batch holds every condition of one or more prompts (``generation_rows``;
+        `deception_core.Model.generate_conditions`): under ``edit_sites="reply"`` each prompt's
+        unedited part runs once for all its conditions, and finished rows leave the batch."""
 
+        sampling = self.context.sampling
+        if sampling is None:
+            raise RuntimeError("causal tests generate with the run's sampling settings; the context has none")
+        n_cond = len(conditions)
+        rows = self.settings.generation_rows or 8 * self.batch_size
+        fit = rows_that_fit(self.hf, max(len(p) for p in self.prompts) + self.max_new + 1)
+        if fit is not None and self.settings.generation_rows is None:
+            rows = min(rows, fit)  # a GPU's free memory bounds the default, not a number asked for
+        per_batch = max(1, rows // n_cond)
         texts: dict[tuple[int, int], str] = {}
         ids: dict[tuple[int, int], tuple[int, ...]] = {}
-        size = max(self.batch_size, len(conditions))
-        jobs = [(c, i) for i in range(len(self.rows)) for c in range(len(conditions))]
         started = time.monotonic()
-        bar = progress_bar(len(jobs), f"causal replies ({len(conditions)} conditions)", "reply")
-        for start in range(0, len(jobs), size):
-            if start:
-                log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", start, len(jobs),
-                         len(conditions), len(self.rows), time.monotonic() - started)
-            chunk = jobs[start:start + size]
+        total = n_cond * len(self.rows)
+        bar = progress_bar(total, f"causal replies ({n_cond} conditions)", "reply")
+        edits = self._condition_edits(conditions)
+        for first in range(0, len(self.rows), per_batch):
+            if first:
+                log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", first * n_cond,
+                         total, n_cond, len(self.rows), time.monotonic() - started)
+            prompts = list(range(first, min(len(self.rows), first + per_batch)))
             requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new_per_prompt[i],
                                           seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
-                        for _, i in chunk]
-            edits = self._chunk_edits([conditions[c] for c, _ in chunk], [len(self.prompts[i]) for _, i in chunk])
-            backend, sampling = self.context.backend, self.context.sampling
-            if backend is None or sampling is None:
-                raise RuntimeError("causal tests generate on the run's backend; the context has none")
-            results = backend.generate(requests, sampling, as_interventions(edits))
-            for job, result in zip(chunk, results, strict=True):
-                texts[job], ids[job] = result.text, tuple(result.reply_ids)
-            bar.update(len(chunk))
+                        for i in prompts]
+            tiled = {layer: edit.take([c for _ in prompts for c in range(n_cond)]) for layer, edit in edits.items()}
+            results = self.context.model.generate_conditions(requests, tiled, n_cond, sampling, sites=self.sites)
+            for n, result in enumerate(results):
+                key = (n % n_cond, prompts[n // n_cond])
+                texts[key], ids[key] = result.text, tuple(result.reply_ids)
+            bar.update(len(results))
         bar.close()
+        log.info("causal: %d replies generated in %.0f s", total, time.monotonic() - started)
         return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
-                for c in range(len(conditions))]
+                for c in range(n_cond)]
 
-    def _chunk_edits(self, specs: Sequence[ConditionSpec], prompt_lengths: Sequence[int]) -> dict[int, RowEdit]:
-        """Per-row edits of one generation batch; prompts are left-padded to the longest, so each row's
-        first token (left alone by the edits) sits after its padding."""
+    def _condition_edits(self, specs: Sequence[ConditionSpec]) -> dict[int, RowEdit]:
+        """Each layer's edit, one row per condition. Under ``edit_sites="all"`` the prompt's first
+        token (the attention sink) is left alone; under ``"reply"`` the edits' first call sees the
+        last prompt token only, which they edit."""
         layers = sorted({layer for spec in specs for layer in spec})
-        width = max(prompt_lengths, default=0)
-        first = tuple(width - n for n in prompt_lengths)
         edits: dict[int, RowEdit] = {}
         for layer in layers:
             project = torch.zeros(len(specs), self.d_model)
@@ -317,7 +349,7 @@ class CausalRun:
                 if a is not None:
                     add[row] = torch.as_tensor(np.asarray(a, dtype=np.float32))
             edits[layer] = RowEdit(project=project if project.abs().sum() > 0 else None,
-                                   add=add if add.abs().sum() > 0 else None, first=first)
+                                   add=add if add.abs().sum() > 0 else None, keep_first=self.sites == "all")
         return edits
 
     # ---- labelling and re-reading -------------------------------------------------------
@@ -376,15 +408,17 @@ class CausalRun:
         if position == "last_prompt":
             position = "reply_mean"  # the prompt's state cannot change with the reply
         layer = self.direction.layer
-        prompts = [p for _ in conditions for p in self.prompts]
-        replies = [list(r) for replies in conditions for r in replies]
-        out = teacher_forced(self.hf, prompts, replies, record=[layer], pad_id=self.pad_id,
-                             chunk=self.batch_size)
-        scores, nll = [], []
-        for prompt, lp, hidden in zip(prompts, out.reply_logprobs, out.hidden[layer], strict=True):
-            vector = position_vector(hidden, len(prompt), position).double().numpy()
-            scores.append(float(self.direction.score(vector[None, :])[0]))
-            nll.append(float(-lp.mean()) if lp.numel() else float("nan"))
+        pairs = [(i, tuple(r)) for replies in conditions for i, r in enumerate(replies)]
+        distinct = list(dict.fromkeys(pairs))  # a reply that several conditions gave is read once
+        out = teacher_forced(self.hf, [self.prompts[i] for i, _ in distinct], [list(r) for _, r in distinct],
+                             record=[layer], pad_id=self.pad_id, chunk=self.batch_size)
+        read: dict[tuple[int, tuple[int, ...]], tuple[float, float]] = {}
+        for (i, reply), lp, hidden in zip(distinct, out.reply_logprobs, out.hidden[layer], strict=True):
+            vector = position_vector(hidden, len(self.prompts[i]), position).double().numpy()
+            read[(i, reply)] = (float(self.direction.score(vector[None, :])[0]),
+                                float(-lp.mean()) if lp.numel() else float("nan"))
+        scores = [read[pair][0] for pair in pairs]
+        nll = [read[pair][1] for pair in pairs]
         n = len(self.prompts)
         return [{"probe_score": scores[i * n:(i + 1) * n], "nll": nll[i * n:(i + 1) * n]}
                 for i in range(len(conditions))]

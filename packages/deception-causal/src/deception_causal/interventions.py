@@ -9,12 +9,20 @@ generation. Per-row edits let one batched forward pass evaluate many directions 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import attrs
 import torch
 
 from deception_core import ForcedPass, LayerEdit, as_interventions, hooked, teacher_forced
 
-__all__ = ["ForcedPass", "LayerEdit", "RowEdit", "as_interventions", "hooked", "position_vector", "teacher_forced"]
+__all__ = ["EditSites", "ForcedPass", "LayerEdit", "RowEdit", "as_interventions", "hooked", "position_vector",
+           "teacher_forced"]
+
+#: where steering and ablation act: from the last prompt token on ("reply") or at every position but the
+#: first ("all"); see `deception_causal.common.EDIT_SITES`
+EditSites = Literal["reply", "all"]
 
 
 @attrs.frozen
@@ -35,6 +43,10 @@ class RowEdit:
     ``first[row]`` is that token's index on the prompt pass (left padding: the number of pad
     positions); None means index 0 (right padding or none). ``keep_first=False`` edits it too (only
     to show the damage in tests).
+
+    ``start[row]``: on the prompt pass, the row is edited only from that position on (later steps
+    are always edited): the causal tests' reply sites, from the last prompt token on, on a pass over
+    the whole prompt (see `deception_core.model.conditions`).
     """
 
     project: torch.Tensor | None = None
@@ -43,6 +55,7 @@ class RowEdit:
     prompt_end: tuple[int, ...] | None = None
     first: tuple[int, ...] | None = None
     keep_first: bool = True
+    start: tuple[int, ...] | None = None
 
     def rows(self, start: int, stop: int) -> RowEdit:
         """The edit of rows ``start:stop`` (for running a batch in chunks)."""
@@ -51,7 +64,21 @@ class RowEdit:
 
         return RowEdit(cut(self.project), cut(self.add), cut(self.prompt_delta),
                        None if self.prompt_end is None else self.prompt_end[start:stop],
-                       None if self.first is None else self.first[start:stop], self.keep_first)
+                       None if self.first is None else self.first[start:stop], self.keep_first,
+                       None if self.start is None else self.start[start:stop])
+
+    def take(self, index: Sequence[int]) -> RowEdit:
+        """The edit of rows ``index``, in that order (rows leaving a decoding batch)."""
+        pick = torch.as_tensor(list(index), dtype=torch.long)
+
+        def cut(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[pick]
+
+        def cut_tuple(values: tuple[int, ...] | None) -> tuple[int, ...] | None:
+            return None if values is None else tuple(values[i] for i in index)
+
+        return RowEdit(cut(self.project), cut(self.add), cut(self.prompt_delta), cut_tuple(self.prompt_end),
+                       cut_tuple(self.first), self.keep_first, cut_tuple(self.start))
 
     def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
         dtype = hidden.dtype
@@ -61,6 +88,10 @@ class RowEdit:
             x = x - (x * u).sum(-1, keepdim=True) * u
         if self.add is not None:
             x = x + self.add.to(x.device)[:, None, :]
+        if step == 0 and self.start is not None and x is not original:
+            starts = torch.as_tensor(self.start, device=x.device)[:, None]
+            edited = torch.arange(x.shape[1], device=x.device)[None, :] >= starts
+            x = torch.where(edited[:, :, None], x, original)
         if step == 0 and self.keep_first and x is not original:
             rows = torch.arange(x.shape[0], device=x.device)
             first = torch.as_tensor(self.first if self.first is not None else [0] * x.shape[0], device=x.device)

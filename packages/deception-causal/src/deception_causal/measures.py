@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from deception_causal.interventions import RowEdit, teacher_forced
+from deception_causal.interventions import EditSites, RowEdit, teacher_forced
+from deception_core import replies_from_last_prompt_token
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -35,17 +36,25 @@ LayerRows = Mapping[int, tuple[np.ndarray | None, np.ndarray | None]]
 
 def reply_logprobs(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
                    edits: LayerRows | None = None, pad_id: int = 0, chunk: int = 16,
-                   prompt_delta: tuple[int, torch.Tensor] | None = None) -> np.ndarray:
+                   prompt_delta: tuple[int, torch.Tensor] | None = None, sites: EditSites = "all") -> np.ndarray:
     """``[n]`` mean log p(replies[i] | prompts[i]) with row ``i``'s edits, ``chunk`` rows per forward pass.
 
     Rows of many prompts and many directions share passes: they are run in order of length (so a
     pass pads little) and returned in the given order. ``prompt_delta``: ``(layer, [n, m, d])``
     added to the last ``m`` prompt positions of each row (zero-padded at the front for shorter
-    patches), as patching does.
+    patches), as patching does. ``sites``: where ``edits`` act, ``"all"`` (every position but the
+    first) or ``"reply"`` (from the last prompt token on: each distinct prompt's unedited part then
+    runs once, see `deception_core.replies_from_last_prompt_token`).
     """
     n = len(prompts)
     if n == 0:
         return np.zeros(0)
+    if sites not in ("all", "reply"):
+        raise ValueError(f"sites must be 'all' or 'reply', got {sites!r}")
+    if sites == "reply" and edits:
+        if prompt_delta is not None:
+            raise ValueError("a prompt delta edits the prompt: it cannot be combined with sites='reply'")
+        return _reply_site_logprobs(hf_model, prompts, replies, edits, pad_id, chunk)
     order = sorted(range(n), key=lambda i: len(prompts[i]) + len(replies[i]))
     pick = torch.as_tensor(order, dtype=torch.long)
     layer_edits: dict[int, RowEdit] = {}
@@ -62,6 +71,32 @@ def reply_logprobs(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], 
         layer_edits[layer] = patch
     out = teacher_forced(hf_model, [prompts[i] for i in order], [replies[i] for i in order], layer_edits,
                          pad_id=pad_id, chunk=chunk)
+    values = np.empty(n)
+    for place, row in enumerate(order):
+        values[row] = _mean_logprob(out.reply_logprobs[place])
+    return values
+
+
+def _reply_site_logprobs(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
+                         edits: LayerRows, pad_id: int, chunk: int) -> np.ndarray:
+    """`reply_logprobs` with the edits from each row's last prompt token on."""
+    n = len(prompts)
+
+    def row_edits(order: Sequence[int], start: tuple[int, ...] | None = None) -> dict[int, RowEdit]:
+        pick = torch.as_tensor(list(order), dtype=torch.long)
+        out = {}
+        for layer, (project, add) in edits.items():
+            d = np.asarray(project if project is not None else add).shape[1]
+            out[layer] = RowEdit(project=None if project is None else _rows(project, n, d)[pick],
+                                 add=None if add is None else _rows(add, n, d)[pick], keep_first=False, start=start)
+        return out
+
+    fast = replies_from_last_prompt_token(hf_model, prompts, replies, row_edits(range(n)), chunk=chunk)
+    if fast is not None:
+        return np.array([_mean_logprob(lp) for lp in fast])
+    order = sorted(range(n), key=lambda i: len(prompts[i]) + len(replies[i]))
+    out = teacher_forced(hf_model, [prompts[i] for i in order], [replies[i] for i in order],
+                         row_edits(order, tuple(len(prompts[i]) - 1 for i in order)), pad_id=pad_id, chunk=chunk)
     values = np.empty(n)
     for place, row in enumerate(order):
         values[row] = _mean_logprob(out.reply_logprobs[place])

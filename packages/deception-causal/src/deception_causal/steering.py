@@ -7,6 +7,8 @@ directions, so every control adds a vector of exactly the probe direction's norm
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from deception_causal.direction import origin_short
 from deception_causal.measures import reply_logprobs
 from deception_causal.stats import bootstrap_ci, compare_with_null, describe_effect
 from deception_core import JSONObject, json_object
+
+log = logging.getLogger("deception")
 
 PLOT_FILE = "causal_dose_response.png"
 
@@ -112,13 +116,17 @@ def steering_result(run: CausalRun) -> JSONObject:
     a_max = float(np.max(np.abs(alphas)))
     randoms = run.random_units(settings.n_random, salt=3)
     named = steering_conditions(alphas, scale, run.unit, randoms, layer)
-    records = run_conditions(run, named, {n for n, d, *_ in named if d != "random"})
+    # texts of every probe-direction condition; the evaluator judges the headline's (+-max alpha) and the baseline
+    records = run_conditions(run, named, {n for n, d, *_ in named if d != "random"},
+                             judge={"baseline", _name(a_max), _name(-a_max)})
     by_name = {r["name"]: r for r in records}
     for record in records:
         record["rates"] = condition_summary(record["labels"], record["nll"], by_name["baseline"]["nll"],
                                             settings.fluency_ratio)
     effects = steering_effects(by_name, a_max, len(randoms), run.seed)
+    started = time.monotonic()
     logprob = _logprob_steering(run, alphas, scale)
+    log.info("causal: steering's teacher-forced log-probabilities in %.0f s", time.monotonic() - started)
     effects["reply_logprob_slope"] = dict(json_object(logprob.pop("effect")))
     random_rates = {s: [by_name[f"random{k}_alpha{s * a_max:+g}"]["rates"]["deceptive_rate"] for k in range(len(randoms))]
                     for s in (1, -1)}
@@ -134,7 +142,7 @@ def steering_result(run: CausalRun) -> JSONObject:
                                "selection chose"},
         "random_controls": random_controls(records, settings.max_random_broken),
         "alphas": alphas.tolist(),
-        "labeller": "scenario rule (all conditions); the run's evaluator on the probe-direction conditions",
+        "labeller": "scenario rule (all conditions); the run's evaluator on the baseline and at +-max alpha",
         "effects": effects,
         "primary": "deception_rate_difference",
         "dose_response": dose_response([r for r in records if r["direction"] != "random"], run.seed),
@@ -175,7 +183,7 @@ def _logprob_steering(run: CausalRun, alphas: np.ndarray, scale: float) -> JSONO
     every: np.ndarray | list[np.ndarray] = reply_logprobs(run.hf, [p for p, _, _ in labelled for _ in range(k)],
                            [r for _, r, _ in labelled for _ in range(k)],
                            {run.direction.layer: (None, np.tile(adds, (len(labelled), 1)))},
-                           pad_id=run.pad_id, chunk=run.batch_size).reshape(len(labelled), k) if labelled else []
+                           pad_id=run.pad_id, chunk=run.batch_size, sites=run.sites).reshape(len(labelled), k) if labelled else []
     for (_, _, sign), row_values in zip(labelled, every, strict=True):
         values = row_values * sign
         curve = values[: len(alphas)]

@@ -7,7 +7,8 @@ says nothing. So before the tests run, each candidate (the analysis's chosen dir
 read-outs it ranked next) is checked cheaply: the original replies of a few chosen prompts are
 teacher-forced with each random direction ablated, and added at plus and minus the strongest
 steering alpha, at the candidate's layer; the largest steering scale at which they stay fluent is
-found by bisection over ``scale_factors`` (breaking grows with the strength); a reply whose
+found by trying the largest of ``scale_factors`` and then bisecting the rest (breaking grows with
+the strength); a reply whose
 mean negative log-likelihood exceeds its clean one by more than ``log(fluency_ratio)`` is broken, as
 in the tests' own fluency measure.
 
@@ -41,6 +42,7 @@ import attrs
 import numpy as np
 
 from deception_causal.direction import NotComputable
+from deception_causal.interventions import EditSites
 from deception_causal.measures import centred_ablation, reply_logprobs
 from deception_core import Dataset, JSONObject, ProbeDirection
 
@@ -72,6 +74,8 @@ class SelectionSettings(Protocol):
     def scale_factors(self) -> tuple[float, ...]: ...
     @property
     def steering_check_share(self) -> float: ...
+    @property
+    def edit_sites(self) -> str: ...
 
 
 UNIT_STATISTICS = {
@@ -169,7 +173,7 @@ def _broken(values: np.ndarray, clean: np.ndarray, threshold: float) -> np.ndarr
 
 def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, rows: Sequence[CheckRow],
                   layer: int, fluency_ratio: float, give_up_above: float | None = None, pad_id: int = 0,
-                  chunk: int = 16) -> float:
+                  chunk: int = 16, sites: EditSites = "reply") -> float:
     """Fraction of ``rows`` (check index, (project, add) of one row at ``layer``) whose reply breaks.
 
     Rows run ``chunk`` at a time across prompts and directions; once more than ``give_up_above`` of
@@ -186,7 +190,7 @@ def random_broken(hf_model: PreTrainedModel, checks: Checks, clean: np.ndarray, 
                          np.vstack([np.zeros(d) if p is None else p for p in project]),
                          None if all(a is None for a in add) else np.vstack([np.zeros(d) if a is None else a for a in add]))}
         values = reply_logprobs(hf_model, [checks[i][0] for i, _ in part], [checks[i][1] for i, _ in part], edits,
-                                pad_id=pad_id, chunk=chunk)
+                                pad_id=pad_id, chunk=chunk, sites=sites)
         broken += int(_broken(values, clean[[i for i, _ in part]], threshold).sum())
         if give_up_above is not None and broken > give_up_above * len(rows):
             return broken / len(rows)
@@ -209,15 +213,15 @@ def clean_logprobs(hf_model: PreTrainedModel, checks: Checks, pad_id: int = 0, c
 
 def broken_fraction(hf_model: PreTrainedModel, checks: Checks, layer: int, randoms: np.ndarray, strength: float,
                     fluency_ratio: float, pad_id: int = 0, mean: np.ndarray | None = None,
-                    chunk: int = 16) -> dict[str, float]:
+                    chunk: int = 16, sites: EditSites = "reply") -> dict[str, float]:
     """Fraction of (prompt, random direction, edit) replies made broken by adding ``+-strength * r``, and by
     projecting ``r`` out (about ``mean``, or about zero when None) at ``layer``."""
     clean = clean_logprobs(hf_model, checks, pad_id, chunk)
     n = len(checks)
     return {"steering": random_broken(hf_model, checks, clean, steering_rows(n, randoms, strength), layer,
-                                      fluency_ratio, pad_id=pad_id, chunk=chunk),
+                                      fluency_ratio, pad_id=pad_id, chunk=chunk, sites=sites),
             "ablation": random_broken(hf_model, checks, clean, ablation_rows(n, randoms, mean), layer,
-                                      fluency_ratio, pad_id=pad_id, chunk=chunk)}
+                                      fluency_ratio, pad_id=pad_id, chunk=chunk, sites=sites)}
 
 
 def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeDirection,
@@ -227,6 +231,7 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
     """Ablation's and steering's directions (and steering's scale factor), with the selection's record
     (see the module docstring). A test with no fluent candidate gets ``direction`` None."""
     a_max = float(np.max(np.abs(settings.alphas)))
+    sites: EditSites = "reply" if settings.edit_sites == "reply" else "all"
     limit = settings.max_random_broken
     steering_limit = limit * settings.steering_check_share  # generated replies break more: see the setting
     candidates = [chosen, *(d for d in alternatives if usable_on(dataset, d) and d is not chosen)]
@@ -237,7 +242,7 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
                       f"prompts' original replies: ablated ({settings.ablation} ablation) for ablation; for steering, "
                       f"added at +-{a_max:g} x the scale factor x the unit, at most {steering_limit:g} (generated "
                       f"replies compound the push and break about twice as often as teacher-forced ones)"),
-        "steering_unit": settings.steering_unit, "ablation": settings.ablation,
+        "steering_unit": settings.steering_unit, "ablation": settings.ablation, "edit_sites": settings.edit_sites,
         "n_prompts_checked": len(checks), "tried": tried}
     if not checks:
         record.update({"status": "not checked: no stored replies to teacher-force", "candidate": 0,
@@ -253,7 +258,7 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
         unit = steering_unit(dataset, candidate, settings.steering_unit)
         mean = dataset_mean(dataset, candidate) if settings.ablation == "mean" else None
         ablated = random_broken(hf_model, checks, clean, ablation_rows(len(checks), randoms, mean), candidate.layer,
-                                settings.fluency_ratio, limit, pad_id, chunk)
+                                settings.fluency_ratio, limit, pad_id, chunk, sites)
         ablation_choice = TestChoice(candidate, 1.0, ablated <= limit, ablated)
         entry: dict[str, Any] = {"candidate": index, "layer": candidate.layer, "position": candidate.position,
                                  "source": candidate.source, "rank": candidate.provenance.get("rank", index),
@@ -265,10 +270,12 @@ def choose_direction(dataset: Dataset, hf_model: PreTrainedModel, chosen: ProbeD
         factors = settings.scale_factors
         low, high = 0, len(factors)  # the first fluent factor lies in [low, high); high: none found yet
         while low < high:
-            middle = (low + high) // 2
+            # the largest factor first: where it is fluent (as edits at the reply sites often are) one check
+            # decides; otherwise bisection over the rest
+            middle = 0 if low == 0 and high == len(factors) else (low + high) // 2
             factor = factors[middle]
             steered = random_broken(hf_model, checks, clean, steering_rows(len(checks), randoms, a_max * unit.value * factor),
-                                    candidate.layer, settings.fluency_ratio, steering_limit, pad_id, chunk)
+                                    candidate.layer, settings.fluency_ratio, steering_limit, pad_id, chunk, sites)
             entry["random_broken_steering"][f"{factor:g}"] = steered
             if steered <= steering_limit:
                 steering_choice = TestChoice(candidate, factor, True, steered)

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     )
     from deception_core.contracts.statements import StatementSet
     from deception_core.model.cache import ActivationCache
+    from deception_core.model.conditions import SelectableEdit, generate_conditions, rows_that_fit
     from deception_core.model.fingerprint import mismatch as fingerprint_mismatch
     from deception_core.model.forced import (
         ForcedPass,
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
         as_interventions,
         hooked,
         replies_after_prompts,
+        replies_from_last_prompt_token,
         teacher_forced,
     )
     from deception_core.model.intervention import Intervention
@@ -126,6 +128,10 @@ _LAZY: dict[str, str] = {
     # teacher-forced passes under residual-stream edits (what causal tests build on)
     "teacher_forced": "deception_core.model.forced:teacher_forced",
     "replies_after_prompts": "deception_core.model.forced:replies_after_prompts",
+    "replies_from_last_prompt_token": "deception_core.model.forced:replies_from_last_prompt_token",
+    "generate_conditions": "deception_core.model.conditions:generate_conditions",
+    "rows_that_fit": "deception_core.model.conditions:rows_that_fit",
+    "SelectableEdit": "deception_core.model.conditions:SelectableEdit",
     "ForcedPass": "deception_core.model.forced:ForcedPass",
     "LayerEdit": "deception_core.model.forced:LayerEdit",
     "as_interventions": "deception_core.model.forced:as_interventions",
@@ -226,6 +232,7 @@ __all__ = [
     "Sample",
     "Sampling",
     "Scenario",
+    "SelectableEdit",
     "StatementSet",
     "TextRecord",
     "Trial",
@@ -238,6 +245,7 @@ __all__ = [
     "capture_texts",
     "check_output_file",
     "fingerprint_mismatch",
+    "generate_conditions",
     "get_plugin_set",
     "hooked",
     "hookimpl",
@@ -256,7 +264,9 @@ __all__ = [
     "read_text_records",
     "registered_saes",
     "replies_after_prompts",
+    "replies_from_last_prompt_token",
     "resolve_sae",
+    "rows_that_fit",
     "sae_settings",
     "structure_strings",
     "teacher_forced",

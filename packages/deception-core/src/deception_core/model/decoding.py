@@ -51,14 +51,18 @@ class SeededSampler(LogitsProcessor):
             probs = probs.masked_fill(cumulative - probs > self.top_p, 0.0)
         return probs, order
 
-    def __call__(self, input_ids: torch.LongTensor | None, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def choose(self, scores: torch.Tensor) -> torch.Tensor:
+        """``[batch]`` the token each row draws (what `__call__` marks, without a vocabulary-wide tensor)."""
         probs, order = self.nucleus(scores.float() / self.temperature)
         cumulative = probs.cumsum(dim=-1)
         uniform = torch.cat([torch.rand(1, generator=gen, device=gen.device) for gen in self.generators])
         target = uniform.to(cumulative.device)[:, None] * cumulative[:, -1:]
         index = torch.searchsorted(cumulative, target, right=True)
         index = torch.minimum(index, (probs > 0).sum(dim=-1, keepdim=True) - 1)  # float rounding at the top end
-        chosen = order.gather(-1, index)
+        return order.gather(-1, index)[:, 0]
+
+    def __call__(self, input_ids: torch.LongTensor | None, scores: torch.FloatTensor) -> torch.FloatTensor:
+        chosen = self.choose(scores)[:, None]
         return cast(torch.FloatTensor, torch.full_like(scores, float("-inf")).scatter_(-1, chosen.to(scores.device), 0.0))
 
 

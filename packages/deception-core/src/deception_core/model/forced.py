@@ -54,6 +54,14 @@ def hooked(hf_model: torch.nn.Module, interventions: Sequence[Intervention] = ()
         hooks.remove()
 
 
+def token_logprobs(logits: torch.Tensor, tokens: Sequence[int]) -> torch.Tensor:
+    """``[n]`` float32 on the CPU: log-softmax of each row of ``logits`` ``[n, vocab]`` at its token,
+    without writing the whole log-softmax (with a 262k-token vocabulary that costs more than the head)."""
+    rows = logits.float()
+    index = torch.tensor(list(tokens), dtype=torch.long, device=rows.device)[:, None]
+    return (rows.gather(-1, index)[:, 0] - torch.logsumexp(rows, dim=-1)).cpu()
+
+
 @attrs.frozen
 class ForcedPass:
     """A teacher-forced pass over prompt + reply for each row."""
@@ -155,9 +163,9 @@ def _forced_chunk(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], r
     for row, (prompt, reply) in enumerate(zip(prompts, replies, strict=True)):
         n_p, n_r = len(prompt), len(reply)
         positions = torch.arange(n_r + 1) if gathered else torch.arange(n_p - 1, n_p + n_r) - first
-        lp = torch.log_softmax(logits[row, positions.to(logits.device)].float(), dim=-1).cpu()
-        next_lp.append(lp[0])
-        reply_lp.append(lp[torch.arange(n_r), torch.tensor(list(reply), dtype=torch.long)] if n_r else torch.zeros(0))
+        rows = logits[row, positions.to(logits.device)]
+        next_lp.append(torch.log_softmax(rows[0].float(), dim=-1).cpu())
+        reply_lp.append(token_logprobs(rows[:n_r], list(reply)) if n_r else torch.zeros(0))
     hidden = {layer: [recorded[layer][row, : len(seq)].float().cpu() for row, seq in enumerate(sequences)]
               for layer in record}
     return ForcedPass(reply_lp, hidden, torch.stack(next_lp))
@@ -231,11 +239,8 @@ def _replies_from_cache(hf_model: PreTrainedModel, cache: object, n_prompt: int,
         logits = hf_model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
                           position_ids=position.to(device), past_key_values=batch, use_cache=True).logits
     for n, (row, reply) in enumerate(zip(rows, part, strict=True)):
-        positions = torch.arange(len(reply) - 1)
-        later = torch.log_softmax(logits[n, positions.to(logits.device)].float(), dim=-1).cpu()
-        tokens = torch.tensor(reply[1:], dtype=torch.long)
-        reply_lp[row] = torch.cat([first[torch.tensor(reply[:1], dtype=torch.long)],
-                                   later[torch.arange(len(reply) - 1), tokens]])
+        later = token_logprobs(logits[n, : len(reply) - 1], reply[1:])
+        reply_lp[row] = torch.cat([first[torch.tensor(reply[:1], dtype=torch.long)], later])
         for layer in record:
             hidden[layer][row] = torch.cat([hidden[layer][row], recorded[layer][n, : len(reply)].float().cpu()])
 
@@ -302,6 +307,59 @@ def _feed_replies(hf_model: PreTrainedModel, cache: object, mask: torch.Tensor, 
         logits = hf_model(input_ids=reply_ids.to(device), attention_mask=full_mask.to(device),
                           position_ids=reply_position.to(device), past_key_values=batch, use_cache=True).logits
     for n, (row, j, reply) in enumerate(fed):
-        later = torch.log_softmax(logits[n, : len(reply) - 1].float(), dim=-1).cpu()
-        out[row][j] = torch.cat([first[row - start, reply[:1]],
-                                 later[torch.arange(len(reply) - 1), torch.tensor(reply[1:], dtype=torch.long)]])
+        out[row][j] = torch.cat([first[row - start, reply[:1]], token_logprobs(logits[n, : len(reply) - 1], reply[1:])])
+
+
+@torch.inference_mode()
+def replies_from_last_prompt_token(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]],
+                                   replies: Sequence[Sequence[int]], edits: Mapping[int, LayerEdit],
+                                   chunk: int = 8) -> list[torch.Tensor] | None:
+    """Per row: ``[n_reply]`` log p(reply token | prefix), with row ``i`` of each edit applied from the
+    last prompt token on (the edits' first call sees ``[last prompt token, reply...]``; an edit must
+    not leave that first position alone). The rest of each prompt is unedited: it runs once per
+    distinct prompt and its key/value cache serves every row with that prompt, so a row costs its
+    reply's length, not its prompt's. Each edit must support ``take(rows)``
+    (`deception_core.model.conditions.SelectableEdit`). None when a cache cannot stand in for the
+    plain pass (see `_cache_fits`): the caller runs `teacher_forced` with the edits starting at
+    the last prompt token instead."""
+    from transformers import DynamicCache
+
+    if not prompts:
+        return []
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    if not _cache_fits(hf_model, max(len(p) + len(r) for p, r in zip(prompts, replies, strict=True))):
+        return None
+    device = next(hf_model.parameters()).device
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, prompt in enumerate(prompts):
+        groups.setdefault(tuple(prompt), []).append(row)
+    out: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
+    for prompt, rows in groups.items():
+        head = list(prompt[:-1])
+        cache = DynamicCache(config=hf_model.config)
+        if head:
+            ids = torch.tensor([head], dtype=torch.long, device=device)
+            hf_model(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True,
+                     logits_to_keep=1)
+        scored = [row for row in rows if replies[row]]
+        for start in range(0, len(scored), max(1, chunk)):
+            part = scored[start:start + max(1, chunk)]
+            fed = [[prompt[-1], *replies[row][:-1]] for row in part]
+            ids, mask = pad_batch(fed, 0, side="right")
+            batch = copy.deepcopy(cache)
+            if head:
+                batch.batch_repeat_interleave(len(part))
+            full_mask = torch.cat([torch.ones(len(part), len(head), dtype=torch.long), mask], dim=1)
+            position = (len(head) + torch.arange(ids.shape[1]))[None].expand(len(part), -1)
+            index = torch.zeros(len(part), ids.shape[1], dtype=torch.long)
+            for n, row in enumerate(part):
+                index[n, : len(replies[row])] = torch.arange(len(replies[row]))
+            taken = {layer: edit.take(part) for layer, edit in edits.items()}  # type: ignore[attr-defined]
+            with hooked(hf_model, as_interventions(taken)), _only_scored_positions(hf_model, index):
+                logits = hf_model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                                  position_ids=position.to(device), past_key_values=batch if head else None,
+                                  use_cache=bool(head)).logits
+            for n, row in enumerate(part):
+                out[row] = token_logprobs(logits[n, : len(replies[row])], list(replies[row]))
+    return out

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 if TYPE_CHECKING:
     import torch
+
+
+#: where the causal tests' edits act: from the last prompt token on ("reply": that token and every
+#: generated one), or at every position but the first ("all"); see `deception_core.model.conditions`
+EditSites = Literal["reply", "all"]
 
 
 @attrs.frozen

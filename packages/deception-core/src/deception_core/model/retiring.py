@@ -8,14 +8,16 @@ one of its own stop strings appeared (so the token completing it is fed once and
 after ``max_new_tokens + 1`` tokens (the extra token feeds the last reply token once). Sampling
 uses the same per-request seeded generators, so tokens match ``generate`` up to float noise.
 
-Used only without interventions (steering, ablation and patching hook every row at fixed steps)
-and when the model's generation config adds no logits processors of its own.
+`generate_retiring` runs without interventions and records states; `decode_retiring` continues
+after a prompt pass made elsewhere and lets row-wise edits follow the batch
+(`deception_core.model.conditions`, the causal tests' generation). Both only where the model's
+generation config adds no logits processors of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -57,7 +59,54 @@ def generate_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
     ids, mask = pad_batch([r.prompt_ids for r in requests], stop.pad_id, side="left")
     ids, mask = ids.to(device), mask.to(device)
     n = len(requests)
-    record = any(r.capture for r in requests)
+    record = any(r.capture for r in requests) and bool(layers)
+    recorder = LayerRecorder(layers_module, layers, record, ())
+    cache = DynamicCache(config=hf_model.config)
+    position = mask_positions(mask)
+    try:
+        out = hf_model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1)
+        tokens, hit_at, step_rows = _decode(hf_model, tokenizer, stop, requests, sampling, out, cache, mask,
+                                            position[:, -1:], device, None)
+    finally:
+        recorder.remove()
+    states = _per_row_states(recorder, step_rows, n) if record else [None] * n
+    return _replies(tokenizer, stop, requests, tokens, hit_at, states)
+
+
+def decode_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
+                    requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any,
+                    mask: torch.Tensor, position: torch.Tensor, device: torch.device,
+                    on_narrow: Callable[[Sequence[int]], None] | None = None, drop_share: float = 0.0) -> list[Generated]:
+    """Decode after a prompt pass (``out``: its output, whose last logits give each row's first
+    token; ``cache``, ``mask``: ``[rows, width]``, ``position``: ``[rows, 1]``, each row's last
+    position), dropping finished rows once they are at least ``drop_share`` of the batch (0: as
+    soon as one finishes; each drop copies the cache, so a large batch drops them in groups);
+    ``on_narrow(slots)`` is told which rows stay whenever some leave (row-wise edits follow the
+    batch through it). No states are recorded."""
+    tokens, hit_at, _rows = _decode(hf_model, tokenizer, stop, requests, sampling, out, cache, mask, position,
+                                    device, on_narrow, drop_share)
+    return _replies(tokenizer, stop, requests, tokens, hit_at, [None] * len(requests))
+
+
+def _replies(tokenizer: PreTrainedTokenizerBase, stop: StopTokens, requests: Sequence[GenerationRequest],
+             tokens: list[list[int]], hit_at: list[int], states: Sequence[torch.Tensor | None]) -> list[Generated]:
+    results = []
+    for row, request in enumerate(requests):
+        reply, stopped_by = cut_reply(stop, request, tokens[row], hit_at[row])
+        results.append(Generated(tuple(request.prompt_ids), reply, reply_text(tokenizer, reply, request.stop),
+                                 stopped_by, states[row]))
+    return results
+
+
+def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
+            requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any, mask: torch.Tensor,
+            position: torch.Tensor, device: torch.device, on_narrow: Callable[[Sequence[int]], None] | None,
+            drop_share: float = 0.0) -> tuple[list[list[int]], list[int], list[list[int]]]:
+    """The decoding loop: each row's tokens, the generated length at which a stop string appeared
+    (-1: none), and which request each row of each forward pass belonged to (exact only with
+    ``drop_share`` 0, where no finished row stays in the batch; states are recorded only then)."""
+    n = len(requests)
     sampler = None
     if not sampling.greedy:
         sampler = SeededSampler([r.seed for r in requests], sampling.temperature, sampling.top_p, device)
@@ -67,55 +116,46 @@ def generate_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
     ends = set(stop.eos_ids) | {stop.pad_id}
     tokens: list[list[int]] = [[] for _ in range(n)]
     hit_at = [-1] * n
-    active = list(range(n))
+    done = [False] * n
+    active = list(range(n))  # the requests in the batch, finished ones included until they are dropped
     step_rows: list[list[int]] = []  # which request each row of each forward pass belongs to
-    recorder = LayerRecorder(layers_module, layers, record, ())
-    cache = DynamicCache(config=hf_model.config)
-    position = mask_positions(mask)
-    try:
-        out = hf_model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
-                       use_cache=True, logits_to_keep=1)
-        position = position[:, -1:]
-        while True:
-            step_rows.append(list(active))
-            logits = out.logits[:, -1, :].float()
-            if sampler is not None:
-                sampler.generators = [generators[i] for i in active]
-                logits = sampler(None, logits)
+    while True:
+        step_rows.append(list(active))
+        logits = out.logits[:, -1, :]
+        if sampler is not None:
+            sampler.generators = [generators[i] for i in active]
+            chosen = sampler.choose(logits).tolist()
+        else:
             chosen = logits.argmax(dim=-1).tolist()
-            keep = []
-            for slot, (row, token) in enumerate(zip(active, chosen, strict=True)):
-                tokens[row].append(token)
-                if token in ends or hit_at[row] >= 0 or len(tokens[row]) > requests[row].max_new_tokens:
-                    continue
-                if stops[row]:
-                    tail = tokenizer.decode(tokens[row][-window:], skip_special_tokens=False)
-                    if any(s in tail for s in stops[row]):
-                        hit_at[row] = len(tokens[row])
-                keep.append(slot)
-            if not keep:
-                break
-            if len(keep) < len(active):
-                # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
-                # but indexes each layer's tensors with it, which a list of ints serves on any device)
-                cache.batch_select_indices(keep)  # type: ignore[arg-type]
-                index = torch.tensor(keep, device=device)
-                mask, position = mask[index], position[index]
-                active = [active[k] for k in keep]
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-            position = position + 1
-            fed = torch.tensor([[tokens[row][-1]] for row in active], dtype=torch.long, device=device)
-            out = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
-                           use_cache=True, logits_to_keep=1)
-    finally:
-        recorder.remove()
-    states = _per_row_states(recorder, step_rows, n) if record else [None] * n
-    results = []
-    for row, request in enumerate(requests):
-        reply, stopped_by = cut_reply(stop, request, tokens[row], hit_at[row])
-        results.append(Generated(tuple(request.prompt_ids), reply, reply_text(tokenizer, reply, request.stop),
-                                 stopped_by, states[row]))
-    return results
+        for row, token in zip(active, chosen, strict=True):
+            if done[row]:
+                continue
+            tokens[row].append(token)
+            if token in ends or hit_at[row] >= 0 or len(tokens[row]) > requests[row].max_new_tokens:
+                done[row] = True
+                continue
+            if stops[row]:
+                tail = tokenizer.decode(tokens[row][-window:], skip_special_tokens=False)
+                if any(s in tail for s in stops[row]):
+                    hit_at[row] = len(tokens[row])
+        keep = [slot for slot, row in enumerate(active) if not done[row]]
+        if not keep:
+            break
+        if len(keep) < len(active) and len(active) - len(keep) >= drop_share * len(active):
+            # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
+            # but indexes each layer's tensors with it, which a list of ints serves on any device)
+            cache.batch_select_indices(keep)
+            index = torch.tensor(keep, device=device)
+            mask, position = mask[index], position[index]
+            active = [active[k] for k in keep]
+            if on_narrow is not None:
+                on_narrow(keep)
+        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+        position = position + 1
+        fed = torch.tensor([[tokens[row][-1]] for row in active], dtype=torch.long, device=device)
+        out = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
+                       use_cache=True, logits_to_keep=1)
+    return tokens, hit_at, step_rows
 
 
 def _per_row_states(recorder: LayerRecorder, step_rows: list[list[int]], n: int) -> list[torch.Tensor | None]:

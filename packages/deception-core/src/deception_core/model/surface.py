@@ -29,7 +29,7 @@ from deception_core.base.types import JSONObject
 from deception_core.model.device import resolve_device, resolve_dtype
 from deception_core.model.fingerprint import model_fingerprint
 from deception_core.model.hooks import decoder_layers
-from deception_core.model.intervention import Intervention
+from deception_core.model.intervention import EditSites, Intervention
 from deception_core.model.loading import read_weights
 from deception_core.model.spec import ModelSpec
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from deception_core.model.cache import ActivationCache, Counter
+    from deception_core.model.conditions import SelectableEdit
     from deception_core.model.forced import ForcedPass, LayerEdit
     from deception_core.model.generation import (
         Generated,
@@ -205,6 +206,20 @@ class Model:
                     LayerRecorder(self.layers_module, layers, record and bool(layers), edits))
             return generate_plain(self.hf_model, self.tokenizer, self.stop_tokens, requests, sampling, made,
                                   self.input_device)
+
+    def generate_conditions(self, requests: Sequence[GenerationRequest], edits: Mapping[int, SelectableEdit],
+                            conditions: int, sampling: Sampling | None = None, *, sites: EditSites = "reply",
+                            drop_share: float = 0.25) -> list[Generated]:
+        """A reply to each request under each of ``conditions`` row-wise edits (the conditions of a
+        causal test), in one batch: row ``i * conditions + k`` is request ``i`` under row
+        ``i * conditions + k`` of each layer's edit. Each prompt's unedited part runs once and
+        finished rows leave the batch. See `deception_core.model.conditions.generate_conditions`."""
+        from deception_core.model.conditions import generate_conditions  # heavy: torch
+        from deception_core.model.generation import Sampling  # heavy: torch
+
+        return generate_conditions(self.hf_model, self.tokenizer, self.stop_tokens, requests, edits, conditions,
+                                   sampling if sampling is not None else Sampling(temperature=0.0),
+                                   self.layers_module, self.input_device, sites, drop_share)
 
     def bare_generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
                       fixed_length: bool = False) -> torch.Tensor:
