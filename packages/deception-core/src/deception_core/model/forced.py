@@ -184,6 +184,14 @@ def _cache_fits(hf_model: PreTrainedModel, longest: int) -> bool:
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
+def _rows_by_prompt(prompts: Sequence[Sequence[int]]) -> dict[tuple[int, ...], list[int]]:
+    """The rows of each distinct prompt, in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, prompt in enumerate(prompts):
+        groups.setdefault(tuple(prompt), []).append(row)
+    return groups
+
+
 @torch.inference_mode()
 def _shared_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]], replies: Sequence[Sequence[int]],
                     record: Sequence[int], chunk: int) -> ForcedPass | None:
@@ -195,9 +203,7 @@ def _shared_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]],
     if not _cache_fits(hf_model, max(len(p) + len(r) for p, r in zip(prompts, replies, strict=True))):
         return None
     device = next(hf_model.parameters()).device
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for row, prompt in enumerate(prompts):
-        groups.setdefault(tuple(prompt), []).append(row)
+    groups = _rows_by_prompt(prompts)
     reply_lp: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
     next_lp: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
     hidden: dict[int, list[torch.Tensor]] = {layer: [torch.zeros(0)] * len(prompts) for layer in record}
@@ -331,9 +337,7 @@ def replies_from_last_prompt_token(hf_model: PreTrainedModel, prompts: Sequence[
     if not _cache_fits(hf_model, max(len(p) + len(r) for p, r in zip(prompts, replies, strict=True))):
         return None
     device = next(hf_model.parameters()).device
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for row, prompt in enumerate(prompts):
-        groups.setdefault(tuple(prompt), []).append(row)
+    groups = _rows_by_prompt(prompts)
     out: list[torch.Tensor] = [torch.zeros(0)] * len(prompts)
     for prompt, rows in groups.items():
         head = list(prompt[:-1])
