@@ -84,6 +84,20 @@ def test_the_unedited_row_is_the_unedited_reply(model: Model) -> None:
     assert fast[0].reply_ids == clean[0].reply_ids
 
 
+def test_an_open_steer_block_applies_to_every_row(model: Model) -> None:
+    """`Model.steer` applies to every forward pass: the unedited row equals plain generation under it."""
+    request = GenerationRequest(PROMPT, 12, seed=3, capture=False)
+    edits = _edits(32, 5, keep_first=False)
+    direction = torch.zeros(32)
+    direction[2] = 1.0
+    with model.steer(direction, 6.0, layers=[0]):
+        steered = model.generate_conditions([request], edits, 5, Sampling(temperature=0.0))
+        plain = model.generate([request], Sampling(temperature=0.0))
+    unsteered = model.generate_conditions([request], edits, 5, Sampling(temperature=0.0))
+    assert steered[0].reply_ids == plain[0].reply_ids
+    assert steered[0].reply_ids != unsteered[0].reply_ids
+
+
 def test_edits_change_the_replies(model: Model) -> None:
     edits = _edits(32, 5, keep_first=False)
     fast = model.generate_conditions([GenerationRequest(PROMPT, 12, seed=3, capture=False)], edits, 5,

@@ -91,13 +91,15 @@ class _FromLastToken:
 def generate_conditions(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
                         requests: Sequence[GenerationRequest], edits: Mapping[int, SelectableEdit], conditions: int,
                         sampling: Sampling, layers_module: torch.nn.ModuleList, device: torch.device,
-                        sites: EditSites = "reply", drop_share: float = 0.25) -> list[Generated]:
+                        sites: EditSites = "reply", drop_share: float = 0.25,
+                        extra: Sequence[Intervention] = ()) -> list[Generated]:
     """A reply to each request's prompt under each of ``conditions`` conditions, in one batch:
     row ``i * conditions + k`` is request ``i`` under condition ``k``, and carries row
     ``i * conditions + k`` of every edit in ``edits`` (layer -> edit). Under ``sites="reply"`` the
     edits' first call sees each row's last prompt token alone (so an edit must not leave its first
     position alone); under ``"all"`` it sees the whole prompts, each row's first real token being
-    left alone here.
+    left alone here. ``extra``: interventions on every forward pass and every row (the model's open
+    `steer`/`ablate` blocks), applied before the edits.
 
     Where the prompt's unedited part cannot be shared through the cache (a cache layer other than a
     plain dynamic one, or prompts longer than a sliding window), or the model's generation config adds
@@ -119,7 +121,21 @@ def generate_conditions(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenize
         wrapped = [Intervention(layer, _FromLastToken(edit) if sites == "reply" else _Retained(edit, pads))
                    for layer, edit in sorted(edits.items())]
         return generate_plain(hf_model, tokenizer, stop, rows, sampling,
-                              LayerRecorder(layers_module, (), False, wrapped), device)
+                              LayerRecorder(layers_module, (), False, [*extra, *wrapped]), device)
+    outer = DecoderLayerHooks(layers_module, extra)  # registered first, so applied before the edits
+    try:
+        return _generate(hf_model, tokenizer, stop, requests, rows, edits, conditions, sampling, layers_module, device,
+                         sites, drop_share, ids, mask, pads, width)
+    finally:
+        outer.remove()
+
+
+def _generate(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
+              requests: Sequence[GenerationRequest], rows: list[GenerationRequest], edits: Mapping[int, SelectableEdit],
+              conditions: int, sampling: Sampling, layers_module: torch.nn.ModuleList, device: torch.device,
+              sites: EditSites, drop_share: float, ids: torch.Tensor, mask: torch.Tensor, pads: list[int],
+              width: int) -> list[Generated]:
+    """`generate_conditions` where the cache can stand in for the unedited part of the prompts."""
     ids, mask = ids.to(device), mask.to(device)
     position = mask_positions(mask)
     retained = {layer: _Retained(edit, None if sites == "reply" else pads) for layer, edit in edits.items()}

@@ -213,13 +213,14 @@ class Model:
         """A reply to each request under each of ``conditions`` row-wise edits (the conditions of a
         causal test), in one batch: row ``i * conditions + k`` is request ``i`` under row
         ``i * conditions + k`` of each layer's edit. Each prompt's unedited part runs once and
-        finished rows leave the batch. See `deception_core.model.conditions.generate_conditions`."""
+        finished rows leave the batch; the open `steer`/`ablate` blocks apply to every row. See
+        `deception_core.model.conditions.generate_conditions`."""
         from deception_core.model.conditions import generate_conditions  # heavy: torch
         from deception_core.model.generation import Sampling  # heavy: torch
 
         return generate_conditions(self.hf_model, self.tokenizer, self.stop_tokens, requests, edits, conditions,
                                    sampling if sampling is not None else Sampling(temperature=0.0),
-                                   self.layers_module, self.input_device, sites, drop_share)
+                                   self.layers_module, self.input_device, sites, drop_share, tuple(self._active))
 
     def bare_generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
                       fixed_length: bool = False) -> torch.Tensor:
