@@ -27,11 +27,11 @@ from deception_core.outputs.policy import (
     made_by,
     refuse_inputs,
     refuse_unmarked,
-    write_marker,
+    staged_folder,
 )
 from deception_core.pipeline.merge import remove_leftover_staging
 from deception_core.plugins import get_plugin_set
-from deception_core.store.dataset import DatasetError, atomic_write_text, read_dataset, replace_directory, resolve_dataset_dir
+from deception_core.store.dataset import DatasetError, atomic_write_text, read_dataset, resolve_dataset_dir
 
 if TYPE_CHECKING:
     from deception_core.base.records import AnalysisReport
@@ -187,7 +187,6 @@ def analyze(ctx: click.Context, run_dirs: tuple[str, ...], output: str | None, o
     """
     import os
     import secrets
-    import shutil
 
     refuse_unless(ctx, output is not None, "--output", "overwrite")  # results in RUN_DIR replace nothing of another
     refuse_unless(ctx, matrix, "--matrix", "layer", "position")
@@ -232,18 +231,10 @@ def analyze(ctx: click.Context, run_dirs: tuple[str, ...], output: str | None, o
                                    "datasets": others}
         if reply_states is not None:
             options[REPLY_STATES_OPTION] = reply_states
-        try:
-            if new_folder:
-                write_marker(out_dir, "analyze")
+        with staged_folder(out_dir if new_folder else None, target, "analyze"):
             reports = _analyses_with_stage_lines(dataset, out_dir, options, components)
             text = "\n".join([label_table(dataset)] + [f"\n[{n}]\n{r.table}" for n, r in reports.items()])
             atomic_write_text(out_dir / "analysis_summary.txt", text + "\n")
-            if new_folder:
-                replace_directory(out_dir, target)
-        except BaseException:
-            if new_folder:
-                shutil.rmtree(out_dir, ignore_errors=True)
-            raise
     click.echo(text)
 
 

@@ -18,9 +18,9 @@ from deception_core.analyse import analyse
 from deception_core.base.errors import UsageError
 from deception_core.base.types import JSONValue
 from deception_core.model import fingerprint
-from deception_core.outputs.policy import write_marker
+from deception_core.outputs.policy import staged_folder
 from deception_core.plugins import get_plugin_set
-from deception_core.store.dataset import read_dataset, replace_directory, resolve_dataset_dir
+from deception_core.store.dataset import read_dataset, resolve_dataset_dir
 
 if TYPE_CHECKING:
     from deception_core.store.dataset import Dataset
@@ -89,20 +89,10 @@ def write_matrix_outputs(datasets: Mapping[str, Dataset], control: Dataset | Non
                          components: Mapping[str, Mapping[str, JSONValue]]) -> str:
     """Run every matrix analysis into ``out_dir`` (a staging folder when ``new_folder``) and move it into
     ``target``; returns the printed text."""
-    import shutil
-
     analyses = analyse.matrix_analyses(get_plugin_set().registry, options, components)
     if not analyses:
         raise UsageError("no registered analysis computes a generalisation matrix; install deception-probes")
-    try:
-        if new_folder:
-            write_marker(out_dir, "analyze")
+    with staged_folder(out_dir if new_folder else None, target, "analyze"):
         reports = analyse.run_matrix(analyses, datasets, control, out_dir, options)
         text = "\n".join(f"[{name}]\n{report.table}" for name, report in reports.items())
-        if new_folder:
-            replace_directory(out_dir, target)
-    except BaseException:
-        if new_folder:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
     return text

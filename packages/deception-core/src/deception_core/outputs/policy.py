@@ -32,7 +32,8 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ from deception_core.base.types import JSONObject
 from deception_core.config.resolved import recorded_result_config, result_config
 from deception_core.config.sae import sae_settings
 from deception_core.model.embedded import converted_dir
-from deception_core.store.dataset import atomic_write_bytes, atomic_write_text, fsync_directory
+from deception_core.store.dataset import atomic_write_bytes, atomic_write_text, fsync_directory, replace_directory
 
 if TYPE_CHECKING:
     from deception_core.config.run import RunConfig
@@ -89,6 +90,23 @@ def write_marker(folder: Path, command: str) -> None:
     record = {"format": MARKER_FORMAT, "version": 1, "command": command, "created": _now(),
               "host": socket.gethostname(), "pid": os.getpid()}
     atomic_write_text(folder / MARKER_FILE, json.dumps(record, indent=2) + "\n")
+
+
+@contextmanager
+def staged_folder(staging: Path | None, target: Path, command: str) -> Iterator[None]:
+    """Mark ``staging`` as this toolkit's output of ``command``, let the block write into it, then move
+    it into ``target``: the folder appears whole or not at all. On any error, and on an interrupt, the
+    staging folder is removed. ``staging`` None: the block writes in place, with nothing to move."""
+    if staging is None:
+        yield
+        return
+    try:
+        write_marker(staging, command)
+        yield
+        replace_directory(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def read_marker(folder: Path) -> JSONObject | None:

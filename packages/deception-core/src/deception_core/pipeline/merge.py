@@ -40,7 +40,7 @@ from deception_core.outputs.policy import (
     process_alive,
     refuse_inputs,
     refuse_unmarked,
-    write_marker,
+    staged_folder,
 )
 from deception_core.store.dataset import (
     META_FILE,
@@ -50,7 +50,6 @@ from deception_core.store.dataset import (
     DatasetError,
     atomic_write_text,
     read_dataset,
-    replace_directory,
     resolve_dataset_dir,
     write_dataset,
 )
@@ -408,8 +407,7 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: ProgressBar) ->
     remove_leftover_staging(out)
     staging = out.with_name(f".{out.name}.{MERGE_STAGING}-{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(staging, 0o777)
-    try:
-        write_marker(staging, "merge")
+    with staged_folder(staging, out, "merge"):
         bar.set_postfix_str("writing the dataset")
         write_dataset(staging / "dataset", merged)
         bar.update(1)
@@ -423,9 +421,5 @@ def _write_merge(out: Path, merged: Dataset, n_inputs: int, bar: ProgressBar) ->
         summary = (f"merged {n_inputs} run(s): {len(merged)} samples, {len(merged.trials)} trials, "
                    f"dataset {size / 1e6:.2f} MB in {out / 'dataset'}\n\n{label_table(merged)}\n")
         atomic_write_text(staging / "summary.txt", summary)
-        replace_directory(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if not (out / "dataset" / META_FILE).is_file():  # pragma: no cover - write_dataset writes meta last
         raise DatasetError(f"merge wrote no dataset into {out}")
