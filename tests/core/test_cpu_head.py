@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deception_core.model.cpu_head import MIN_VOCABULARY, ColumnMajorHead, use_column_major_head
+from deception_core.model.cpu_head import MIN_VOCABULARY, ROW_MAJOR_FROM, ColumnMajorHead, use_column_major_head
 from deception_core.testing.tiny_models import tiny_hf_model
 
 WIDE = MIN_VOCABULARY + 8
@@ -63,3 +63,30 @@ def test_swapped_model_generates_the_same_greedy_tokens():
     kwargs = dict(max_new_tokens=6, do_sample=False, pad_token_id=1)
     with torch.inference_mode():
         assert swapped.generate(input_ids=ids, **kwargs).tolist() == plain.generate(input_ids=ids, **kwargs).tolist()
+
+
+def _wide_head() -> tuple[nn.Linear, ColumnMajorHead]:
+    torch.manual_seed(1)
+    linear = nn.Linear(16, 300, bias=False)
+    head = nn.Linear(16, 300, bias=False)
+    head.load_state_dict(linear.state_dict())
+    head.__class__ = ColumnMajorHead
+    return linear, head
+
+
+def test_few_rows_are_computed_column_major():
+    _, head = _wide_head()
+    assert head(torch.randn(2, 3, 16)).is_contiguous() is False
+
+
+def test_many_rows_come_back_row_major():
+    # per-row reductions over the vocabulary (log-softmax of teacher-forced rows) read a transposed
+    # output across the grain, many times slower than the layout saves
+    _, head = _wide_head()
+    assert head(torch.randn(ROW_MAJOR_FROM + 1, 16)).is_contiguous() is True
+
+
+def test_many_rows_match_linear():
+    linear, head = _wide_head()
+    x = torch.randn(5, ROW_MAJOR_FROM, 16)
+    torch.testing.assert_close(head(x), linear(x), rtol=1e-5, atol=1e-5)
