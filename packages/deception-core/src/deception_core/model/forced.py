@@ -197,7 +197,8 @@ def _shared_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]],
                     record: Sequence[int], chunk: int) -> ForcedPass | None:
     """`teacher_forced` without edits, each distinct prompt run once: its key/value cache is repeated for
     its replies, which are fed right-padded from the prompt's end (positions and attention as in the
-    plain pass). None when the cache cannot stand in for the plain pass (see `_cache_fits`)."""
+    plain pass), shortest first so that a chunk pads little. None when the cache cannot stand in for
+    the plain pass (see `_cache_fits`)."""
     from transformers import DynamicCache
 
     if not _cache_fits(hf_model, max(len(p) + len(r) for p, r in zip(prompts, replies, strict=True))):
@@ -220,7 +221,8 @@ def _shared_prompts(hf_model: PreTrainedModel, prompts: Sequence[Sequence[int]],
             reply_lp[row] = first[torch.tensor(list(replies[row][:1]), dtype=torch.long)]
             for layer in record:
                 hidden[layer][row] = prompt_states[layer]
-        fed = [row for row in rows if len(replies[row]) > 1 or (record and replies[row])]
+        fed = sorted((row for row in rows if len(replies[row]) > 1 or (record and replies[row])),
+                     key=lambda row: len(replies[row]))
         for start in range(0, len(fed), max(1, chunk)):
             part = fed[start:start + max(1, chunk)]
             _replies_from_cache(hf_model, cache, len(prompt), [list(replies[row]) for row in part], record, part,
