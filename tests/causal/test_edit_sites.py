@@ -76,6 +76,49 @@ def test_several_prompts_in_one_batch_equal_plain_generate(model: Model, sites: 
     assert fast == _plain(model, edits, conditions, sites, sampling, requests)
 
 
+STREAM = [GenerationRequest((0, 21, 22), 3, seed=4, capture=False),
+          GenerationRequest(PROMPT, 10, seed=3, capture=False),
+          GenerationRequest((0, 31, 32, 33, 34), 5, seed=5, capture=False),
+          GenerationRequest((0, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51), 4, seed=6, capture=False),
+          GenerationRequest((0, 61), 8, seed=7, capture=False),
+          GenerationRequest((0, 62), 2, seed=8, capture=False),
+          GenerationRequest(tuple(range(70, 90)), 4, seed=9, capture=False)]
+
+
+@pytest.mark.parametrize("sites", ["reply", "all"])
+@pytest.mark.parametrize("rows", [4, 9])
+@pytest.mark.parametrize("drop_share", [0.0, 0.5])
+def test_prompts_joining_a_running_batch_equal_plain_generate(model: Model, sites: str, rows: int,
+                                                              drop_share: float) -> None:
+    """Prompts that wait for room join the batch as rows finish (shorter and longer prompts than those
+    decoding), and each reply is still plain generation's."""
+    conditions = 4
+    one = _edits(32, conditions, keep_first=sites == "all")[1]
+    edits = {1: one.take([c for _ in STREAM for c in range(conditions)])}
+    sampling = Sampling(temperature=0.8, top_p=0.9)
+    fast = [g.reply_ids for g in model.generate_conditions(STREAM, edits, conditions, sampling, sites=sites,
+                                                           drop_share=drop_share, rows=rows)]
+    assert fast == _plain(model, edits, conditions, sites, sampling, STREAM)
+
+
+def test_progress_counts_every_finished_row(model: Model) -> None:
+    conditions = 4
+    edits = {1: _edits(32, conditions, keep_first=False)[1].take([c for _ in STREAM for c in range(conditions)])}
+    heard: list[int] = []
+    model.generate_conditions(STREAM, edits, conditions, Sampling(temperature=0.0), rows=conditions,
+                              progress=heard.append)
+    assert heard[-1] == len(STREAM) * conditions
+
+
+def test_progress_never_goes_back(model: Model) -> None:
+    conditions = 4
+    edits = {1: _edits(32, conditions, keep_first=False)[1].take([c for _ in STREAM for c in range(conditions)])}
+    heard: list[int] = []
+    model.generate_conditions(STREAM, edits, conditions, Sampling(temperature=0.0), rows=conditions,
+                              progress=heard.append)
+    assert heard == sorted(heard)
+
+
 def test_the_unedited_row_is_the_unedited_reply(model: Model) -> None:
     edits = _edits(32, 5, keep_first=False)
     request = GenerationRequest(PROMPT, 12, seed=3, capture=False)

@@ -295,9 +295,9 @@ class CausalRun:
         """Generate a reply for every chosen prompt under each condition (same seed per prompt
         across conditions, so differences come from the intervention, not from sampling).
 
-        A batch holds every condition of one or more prompts (``generation_rows``;
-        `deception_core.Model.generate_conditions`): under ``edit_sites="reply"`` each prompt's
-        unedited part runs once for all its conditions, and finished rows leave the batch."""
+        At most ``generation_rows`` rows decode at once (`deception_core.Model.generate_conditions`):
+        a prompt's conditions start together, under ``edit_sites="reply"`` its unedited part runs
+        once for all of them, and finished rows leave the batch to the next prompts' conditions."""
 
         sampling = self.context.sampling
         if sampling is None:
@@ -307,30 +307,31 @@ class CausalRun:
         fit = rows_that_fit(self.hf, max(len(p) for p in self.prompts) + self.max_new + 1)
         if fit is not None and self.settings.generation_rows is None:
             rows = min(rows, fit)  # a GPU's free memory bounds the default, not a number asked for
-        per_batch = max(1, rows // n_cond)
-        texts: dict[tuple[int, int], str] = {}
-        ids: dict[tuple[int, int], tuple[int, ...]] = {}
         started = time.monotonic()
         total = n_cond * len(self.rows)
         bar = progress_bar(total, f"causal replies ({n_cond} conditions)", "reply")
-        edits = self._condition_edits(conditions)
-        for first in range(0, len(self.rows), per_batch):
-            if first:
-                log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", first * n_cond,
-                         total, n_cond, len(self.rows), time.monotonic() - started)
-            prompts = list(range(first, min(len(self.rows), first + per_batch)))
-            requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new_per_prompt[i],
-                                          seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
-                        for i in prompts]
-            tiled = {layer: edit.take([c for _ in prompts for c in range(n_cond)]) for layer, edit in edits.items()}
-            results = self.context.model.generate_conditions(requests, tiled, n_cond, sampling, sites=self.sites)
-            for n, result in enumerate(results):
-                key = (n % n_cond, prompts[n // n_cond])
-                texts[key], ids[key] = result.text, tuple(result.reply_ids)
-            bar.update(len(results))
+        shown, logged = [0], [started]
+
+        def finished(n: int) -> None:
+            bar.update(n - shown[0])
+            shown[0] = n
+            if time.monotonic() - logged[0] > 30 and n < total:
+                logged[0] = time.monotonic()
+                log.info("causal: %d/%d replies generated (%d conditions x %d prompts), %.0f s", n, total, n_cond,
+                         len(self.rows), time.monotonic() - started)
+
+        requests = [GenerationRequest(tuple(self.prompts[i]), self.max_new_per_prompt[i],
+                                      seed=self.seed + 7919 * self.rows[i], capture=False, stop=self.stops[i])
+                    for i in range(len(self.rows))]
+        tiled = {layer: edit.take([c for _ in requests for c in range(n_cond)])
+                 for layer, edit in self._condition_edits(conditions).items()}
+        results = self.context.model.generate_conditions(requests, tiled, n_cond, sampling, sites=self.sites,
+                                                         rows=max(rows, n_cond), progress=finished)
+        finished(total)
         bar.close()
         log.info("causal: %d replies generated in %.0f s", total, time.monotonic() - started)
-        return [Generated([texts[(c, i)] for i in range(len(self.rows))], [ids[(c, i)] for i in range(len(self.rows))])
+        return [Generated([results[i * n_cond + c].text for i in range(len(self.rows))],
+                          [tuple(results[i * n_cond + c].reply_ids) for i in range(len(self.rows))])
                 for c in range(n_cond)]
 
     def _condition_edits(self, specs: Sequence[ConditionSpec]) -> dict[int, RowEdit]:

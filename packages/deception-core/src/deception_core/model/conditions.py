@@ -20,7 +20,7 @@ does, so a row's tokens do not depend on what else is in the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -37,7 +37,7 @@ from deception_core.model.generation import (
 from deception_core.model.hooks import DecoderLayerHooks
 from deception_core.model.intervention import EditSites, Intervention
 from deception_core.model.padding import mask_positions, pad_batch
-from deception_core.model.retiring import decode_retiring, plain_generation_config
+from deception_core.model.retiring import Admission, decode_retiring, plain_generation_config
 from deception_core.model.shared_prefix import _rebuildable, _spread
 
 if TYPE_CHECKING:
@@ -52,16 +52,26 @@ class SelectableEdit(LayerEdit, Protocol):
 
 
 class _Retained:
-    """An edit whose rows follow the batch: `keep` narrows it to the rows still decoding.
+    """An edit whose rows follow the batch: `edit` is replaced as rows leave or join it.
 
     ``first``: under ``sites="all"``, each row's first real token (after its left padding), which
-    the prompt pass leaves alone, as it leaves every row's first token alone without padding."""
+    the prompt pass leaves alone, as it leaves every row's first token alone without padding.
+    ``prompt_pass``: whether the next call is a prompt pass (step 0 for the edit), whatever number of
+    forward passes the hooks have counted, since rows that join a running batch start with one
+    (None: the hooks' count decides). ``paused``: pass states through unedited (a prompt's unedited
+    part, run for rows that join the batch)."""
 
     def __init__(self, edit: LayerEdit, first: Sequence[int] | None = None) -> None:
         self.edit = edit
         self.first = first
+        self.prompt_pass: bool | None = None
+        self.paused = False
 
     def __call__(self, hidden: torch.Tensor, step: int) -> torch.Tensor:
+        if self.paused:
+            return hidden
+        if self.prompt_pass is not None:
+            step = 0 if self.prompt_pass else max(step, 1)
         edited = self.edit(hidden, step)
         if step or self.first is None or edited is hidden:
             return edited
@@ -70,9 +80,6 @@ class _Retained:
         edited = edited.clone()
         edited[rows, first] = hidden[rows, first]
         return edited
-
-    def keep(self, slots: Sequence[int]) -> None:
-        self.edit = self.edit.take(slots)  # type: ignore[attr-defined]  # a SelectableEdit (see `generate_conditions`)
 
 
 class _FromLastToken:
@@ -92,72 +99,120 @@ def generate_conditions(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenize
                         requests: Sequence[GenerationRequest], edits: Mapping[int, SelectableEdit], conditions: int,
                         sampling: Sampling, layers_module: torch.nn.ModuleList, device: torch.device,
                         sites: EditSites = "reply", drop_share: float = 0.25,
-                        extra: Sequence[Intervention] = ()) -> list[Generated]:
-    """A reply to each request's prompt under each of ``conditions`` conditions, in one batch:
-    row ``i * conditions + k`` is request ``i`` under condition ``k``, and carries row
+                        extra: Sequence[Intervention] = (), rows: int | None = None,
+                        progress: Callable[[int], None] | None = None) -> list[Generated]:
+    """A reply to each request's prompt under each of ``conditions`` conditions: row
+    ``i * conditions + k`` is request ``i`` under condition ``k``, and carries row
     ``i * conditions + k`` of every edit in ``edits`` (layer -> edit). Under ``sites="reply"`` the
     edits' first call sees each row's last prompt token alone (so an edit must not leave its first
     position alone); under ``"all"`` it sees the whole prompts, each row's first real token being
     left alone here. ``extra``: interventions on every forward pass and every row (the model's open
     `steer`/`ablate` blocks), applied before the edits.
 
+    ``rows``: at most this many rows decode at once (default: every row). A prompt's conditions
+    start together; when finished rows leave the batch, the next prompts' conditions take their
+    place, so that a few long replies never decode alone while prompts wait. ``progress(n)`` is
+    told how many rows have finished, as rows leave.
+
     Where the prompt's unedited part cannot be shared through the cache (a cache layer other than a
     plain dynamic one, or prompts longer than a sliding window), or the model's generation config adds
     logits processors (a repetition penalty, say), decoding runs through HF ``generate`` instead,
-    with the same edits at the same sites."""
+    with the same edits at the same sites, ``rows // conditions`` prompts at a time."""
     if sites not in ("reply", "all"):
         raise ValueError(f"sites must be 'reply' or 'all', got {sites!r}")
     if any(not r.prompt_ids for r in requests):
         raise ValueError("every prompt needs at least one token")
     if not requests or conditions < 1:
         return []
-    rows = [request for request in requests for _ in range(conditions)]
-    prompts = [list(r.prompt_ids) for r in rows]
-    ids, mask = pad_batch(prompts, stop.pad_id, side="left")
-    width = ids.shape[1]
-    pads = [width - len(p) for p in prompts]
-    longest = width + max(r.max_new_tokens for r in requests) + 1
+    per_batch = len(requests) if rows is None else max(1, rows // conditions)
+    longest = max(len(r.prompt_ids) for r in requests) + max(r.max_new_tokens for r in requests) + 1
     if not plain_generation_config(hf_model) or not _cache_fits(hf_model, longest):
-        wrapped = [Intervention(layer, _FromLastToken(edit) if sites == "reply" else _Retained(edit, pads))
-                   for layer, edit in sorted(edits.items())]
-        return generate_plain(hf_model, tokenizer, stop, rows, sampling,
-                              LayerRecorder(layers_module, (), False, [*extra, *wrapped]), device)
+        results: list[Generated] = []
+        for first in range(0, len(requests), per_batch):
+            part = requests[first:first + per_batch]
+            index = list(range(first * conditions, (first + len(part)) * conditions))
+            batch = [request for request in part for _ in range(conditions)]
+            width = max(len(r.prompt_ids) for r in part)
+            pads = [width - len(r.prompt_ids) for r in batch]
+            wrapped = [Intervention(layer, _FromLastToken(edit.take(index)) if sites == "reply"
+                                    else _Retained(edit.take(index), pads))
+                       for layer, edit in sorted(edits.items())]
+            results += generate_plain(hf_model, tokenizer, stop, batch, sampling,
+                                      LayerRecorder(layers_module, (), False, [*extra, *wrapped]), device)
+            if progress is not None:
+                progress(len(results))
+        return results
     outer = DecoderLayerHooks(layers_module, extra)  # registered first, so applied before the edits
     try:
-        return _generate(hf_model, tokenizer, stop, requests, rows, edits, conditions, sampling, layers_module, device,
-                         sites, drop_share, ids, mask, pads, width)
+        return _generate(hf_model, tokenizer, stop, requests, edits, conditions, sampling, layers_module, device,
+                         sites, drop_share, per_batch, progress)
     finally:
         outer.remove()
 
 
 def _generate(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
-              requests: Sequence[GenerationRequest], rows: list[GenerationRequest], edits: Mapping[int, SelectableEdit],
-              conditions: int, sampling: Sampling, layers_module: torch.nn.ModuleList, device: torch.device,
-              sites: EditSites, drop_share: float, ids: torch.Tensor, mask: torch.Tensor, pads: list[int],
-              width: int) -> list[Generated]:
+              requests: Sequence[GenerationRequest], edits: Mapping[int, SelectableEdit], conditions: int,
+              sampling: Sampling, layers_module: torch.nn.ModuleList, device: torch.device, sites: EditSites,
+              drop_share: float, per_batch: int, progress: Callable[[int], None] | None) -> list[Generated]:
     """`generate_conditions` where the cache can stand in for the unedited part of the prompts."""
-    ids, mask = ids.to(device), mask.to(device)
-    position = mask_positions(mask)
-    retained = {layer: _Retained(edit, None if sites == "reply" else pads) for layer, edit in edits.items()}
-    if sites == "reply":
-        cache, fed = _unedited_heads(hf_model, requests, conditions, pads, width, device)
-    else:
-        from transformers import DynamicCache
+    rows = [request for request in requests for _ in range(conditions)]
+    retained = {layer: _Retained(edit) for layer, edit in edits.items()}
+    waiting = list(range(len(requests)))
 
-        cache, fed = DynamicCache(config=hf_model.config), 0
-    hooks = DecoderLayerHooks(layers_module, [Intervention(layer, fn) for layer, fn in sorted(retained.items())])
-    try:
+    def start(count: int) -> Admission | None:
+        """The prompt pass of the next ``count`` waiting prompts, under their conditions' edits."""
+        part, waiting[:] = waiting[:count], waiting[count:]
+        if not part:
+            return None
+        index = [i * conditions + k for i in part for k in range(conditions)]
+        ids, mask = pad_batch([list(rows[i].prompt_ids) for i in index], stop.pad_id, side="left")
+        ids, mask = ids.to(device), mask.to(device)
+        width = ids.shape[1]
+        pads = [width - len(rows[i].prompt_ids) for i in index]
+        position = mask_positions(mask)
+        for layer, edit in retained.items():
+            edit.edit, edit.first, edit.prompt_pass = edits[layer].take(index), None if sites == "reply" else pads, True
+        if sites == "reply":
+            for edit in retained.values():
+                edit.paused = True
+            cache, fed = _unedited_heads(hf_model, [requests[i] for i in part], conditions, pads, width, device)
+            for edit in retained.values():
+                edit.paused = False
+        else:
+            from transformers import DynamicCache
+
+            cache, fed = DynamicCache(config=hf_model.config), 0
         out = hf_model(input_ids=ids[:, fed:], attention_mask=mask, position_ids=position[:, fed:],
                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+        for edit in retained.values():
+            edit.prompt_pass = False
+        return Admission(index, out.logits[:, -1, :], cache, mask, position[:, -1:])
 
-        def narrow(slots: Sequence[int]) -> None:
-            for edit in retained.values():
-                edit.keep(slots)
+    def follow(active: Sequence[int]) -> None:
+        for layer, edit in retained.items():
+            edit.edit = edits[layer].take(active)
+        if progress is not None:
+            progress(len(rows) - len(active) - conditions * len(waiting))
 
-        return decode_retiring(hf_model, tokenizer, stop, rows, sampling, out, cache, mask, position[:, -1:], device,
-                               on_narrow=narrow, drop_share=drop_share)
+    def admit(free: int) -> Admission | None:
+        return start(min(len(waiting), free // conditions)) if free >= conditions else None
+
+    hooks = DecoderLayerHooks(layers_module, [Intervention(layer, fn) for layer, fn in sorted(retained.items())])
+    try:
+        first = start(per_batch)
+        assert first is not None  # requests is not empty
+        return decode_retiring(hf_model, tokenizer, stop, rows, sampling, _LastLogits(first.logits), first.cache,
+                               first.mask, first.position, device, on_rows=follow, drop_share=drop_share,
+                               admit=admit, capacity=per_batch * conditions, active=first.rows)
     finally:
         hooks.remove()
+
+
+class _LastLogits:
+    """A model output holding only each row's last logits (what `decode_retiring` reads of it)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits[:, None, :]
 
 
 def _unedited_heads(hf_model: PreTrainedModel, requests: Sequence[GenerationRequest], conditions: int,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import torch
 
 from deception_core.model.decoding import SeededSampler
@@ -74,18 +75,38 @@ def generate_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
     return _replies(tokenizer, stop, requests, tokens, hit_at, states)
 
 
+@attrs.frozen
+class Admission:
+    """Rows joining a decoding batch: their indices among the requests, and their own prompt pass
+    (``logits``: ``[rows, vocab]`` after each prompt; ``cache``, ``mask``: ``[rows, width]``, left-padded;
+    ``position``: ``[rows, 1]``, each row's last position)."""
+
+    rows: list[int]
+    logits: torch.Tensor
+    cache: Any
+    mask: torch.Tensor
+    position: torch.Tensor
+
+
 def decode_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
                     requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any,
                     mask: torch.Tensor, position: torch.Tensor, device: torch.device,
-                    on_narrow: Callable[[Sequence[int]], None] | None = None, drop_share: float = 0.0) -> list[Generated]:
+                    on_rows: Callable[[Sequence[int]], None] | None = None, drop_share: float = 0.0,
+                    admit: Callable[[int], Admission | None] | None = None, capacity: int = 0,
+                    active: Sequence[int] | None = None) -> list[Generated]:
     """Decode after a prompt pass (``out``: its output, whose last logits give each row's first
     token; ``cache``, ``mask``: ``[rows, width]``, ``position``: ``[rows, 1]``, each row's last
     position), dropping finished rows once they are at least ``drop_share`` of the batch (0: as
-    soon as one finishes; each drop copies the cache, so a large batch drops them in groups);
-    ``on_narrow(slots)`` is told which rows stay whenever some leave (row-wise edits follow the
-    batch through it). No states are recorded."""
+    soon as one finishes; each drop copies the cache, so a large batch drops them in groups).
+
+    ``active``: which requests the prompt pass's rows are (default: all, in order). ``admit(free)``,
+    called after each drop while fewer than ``capacity`` rows decode, may bring in more requests
+    (an `Admission`, or None): they join the batch, so that rows which end early make room for the
+    next prompts instead of leaving a few long replies to run alone. ``on_rows(requests)`` is told
+    which requests the batch holds whenever that changes (row-wise edits follow the batch through
+    it). No states are recorded."""
     tokens, hit_at, _rows = _decode(hf_model, tokenizer, stop, requests, sampling, out, cache, mask, position,
-                                    device, on_narrow, drop_share)
+                                    device, on_rows, drop_share, admit, capacity, active)
     return _replies(tokenizer, stop, requests, tokens, hit_at, [None] * len(requests))
 
 
@@ -101,8 +122,9 @@ def _replies(tokenizer: PreTrainedTokenizerBase, stop: StopTokens, requests: Seq
 
 def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
             requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any, mask: torch.Tensor,
-            position: torch.Tensor, device: torch.device, on_narrow: Callable[[Sequence[int]], None] | None,
-            drop_share: float = 0.0) -> tuple[list[list[int]], list[int], list[list[int]]]:
+            position: torch.Tensor, device: torch.device, on_rows: Callable[[Sequence[int]], None] | None,
+            drop_share: float = 0.0, admit: Callable[[int], Admission | None] | None = None, capacity: int = 0,
+            first_rows: Sequence[int] | None = None) -> tuple[list[list[int]], list[int], list[list[int]]]:
     """The decoding loop: each row's tokens, the generated length at which a stop string appeared
     (-1: none), and which request each row of each forward pass belonged to (exact only with
     ``drop_share`` 0, where no finished row stays in the batch; states are recorded only then)."""
@@ -117,17 +139,15 @@ def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop:
     tokens: list[list[int]] = [[] for _ in range(n)]
     hit_at = [-1] * n
     done = [False] * n
-    active = list(range(n))  # the requests in the batch, finished ones included until they are dropped
-    step_rows: list[list[int]] = []  # which request each row of each forward pass belongs to
-    while True:
-        step_rows.append(list(active))
-        logits = out.logits[:, -1, :]
+
+    def take(rows: Sequence[int], logits: torch.Tensor) -> None:
+        """Draw each row's next token from its logits and note whether the row has ended."""
         if sampler is not None:
-            sampler.generators = [generators[i] for i in active]
+            sampler.generators = [generators[i] for i in rows]
             chosen = sampler.choose(logits).tolist()
         else:
             chosen = logits.argmax(dim=-1).tolist()
-        for row, token in zip(active, chosen, strict=True):
+        for row, token in zip(rows, chosen, strict=True):
             if done[row]:
                 continue
             tokens[row].append(token)
@@ -138,24 +158,69 @@ def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop:
                 tail = tokenizer.decode(tokens[row][-window:], skip_special_tokens=False)
                 if any(s in tail for s in stops[row]):
                     hit_at[row] = len(tokens[row])
+
+    # the requests in the batch, finished ones included until they are dropped
+    active = list(first_rows) if first_rows is not None else list(range(n))
+    step_rows: list[list[int]] = []  # which request each row of each forward pass belongs to
+    while True:
+        step_rows.append(list(active))
+        take(active, out.logits[:, -1, :])
         keep = [slot for slot, row in enumerate(active) if not done[row]]
-        if not keep:
-            break
-        if len(keep) < len(active) and len(active) - len(keep) >= drop_share * len(active):
-            # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
-            # but indexes each layer's tensors with it, which a list of ints serves on any device)
-            cache.batch_select_indices(keep)
-            index = torch.tensor(keep, device=device)
-            mask, position = mask[index], position[index]
+        if len(keep) < len(active) and (not keep or len(active) - len(keep) >= drop_share * len(active)):
+            if keep:
+                # a list: the cache's layers may sit on several devices (transformers annotates a Tensor,
+                # but indexes each layer's tensors with it, which a list of ints serves on any device)
+                cache.batch_select_indices(keep)
+                index = torch.tensor(keep, device=device)
+                mask, position = mask[index], position[index]
             active = [active[k] for k in keep]
-            if on_narrow is not None:
-                on_narrow(keep)
+            joined = admit(capacity - len(active)) if admit is not None else None
+            if joined is not None:
+                take(joined.rows, joined.logits)
+                if active:
+                    cache, mask = join_caches(cache, mask, joined.cache, joined.mask)
+                    position = torch.cat([position, joined.position.to(position.device)])
+                else:
+                    cache, mask, position = joined.cache, joined.mask, joined.position
+                active += joined.rows
+            if on_rows is not None:
+                on_rows(active)
+            if not active:
+                break
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         position = position + 1
         fed = torch.tensor([[tokens[row][-1]] for row in active], dtype=torch.long, device=device)
         out = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
                        use_cache=True, logits_to_keep=1)
     return tokens, hit_at, step_rows
+
+
+def join_caches(cache: Any, mask: torch.Tensor, other: Any, other_mask: torch.Tensor) -> tuple[Any, torch.Tensor]:
+    """One left-padded batch from two (plain dynamic cache layers only): the columns that are padding
+    in every row of ``cache`` are cut first, then the narrower batch is padded on the left to the
+    wider one. Rows keep their own positions, so each row attends to the same tokens as before."""
+    used = mask.any(dim=0).nonzero()
+    if used.numel():
+        cut = int(used[0, 0])
+        if cut:
+            for layer in cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, cut:], layer.values[:, :, cut:]
+            mask = mask[:, cut:]
+    width = max(mask.shape[1], other_mask.shape[1])
+    for mine, theirs in zip(cache.layers, other.layers, strict=True):
+        mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys.to(mine.keys.device), width)])
+        mine.values = torch.cat([_left_pad(mine.values, width), _left_pad(theirs.values.to(mine.values.device), width)])
+        if hasattr(mine, "cumulative_length"):
+            mine.cumulative_length = width
+    masks = [torch.cat([m.new_zeros((m.shape[0], width - m.shape[1])), m], dim=1) for m in (mask, other_mask.to(mask.device))]
+    return cache, torch.cat(masks)
+
+
+def _left_pad(states: torch.Tensor, width: int) -> torch.Tensor:
+    missing = width - states.shape[2]
+    if not missing:
+        return states
+    return torch.cat([states.new_zeros((*states.shape[:2], missing, states.shape[3])), states], dim=2)
 
 
 def _per_row_states(recorder: LayerRecorder, step_rows: list[list[int]], n: int) -> list[torch.Tensor | None]:

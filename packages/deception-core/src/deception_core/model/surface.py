@@ -17,7 +17,7 @@ From a notebook::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -209,18 +209,21 @@ class Model:
 
     def generate_conditions(self, requests: Sequence[GenerationRequest], edits: Mapping[int, SelectableEdit],
                             conditions: int, sampling: Sampling | None = None, *, sites: EditSites = "reply",
-                            drop_share: float = 0.25) -> list[Generated]:
+                            drop_share: float = 0.25, rows: int | None = None,
+                            progress: Callable[[int], None] | None = None) -> list[Generated]:
         """A reply to each request under each of ``conditions`` row-wise edits (the conditions of a
-        causal test), in one batch: row ``i * conditions + k`` is request ``i`` under row
-        ``i * conditions + k`` of each layer's edit. Each prompt's unedited part runs once and
-        finished rows leave the batch; the open `steer`/`ablate` blocks apply to every row. See
-        `deception_core.model.conditions.generate_conditions`."""
+        causal test): row ``i * conditions + k`` is request ``i`` under row ``i * conditions + k`` of
+        each layer's edit. Each prompt's unedited part runs once; finished rows leave the batch and
+        the next prompts' conditions take their place, ``rows`` at most decoding at once (default:
+        all); ``progress(n)`` hears how many rows have finished. The open `steer`/`ablate` blocks
+        apply to every row. See `deception_core.model.conditions.generate_conditions`."""
         from deception_core.model.conditions import generate_conditions  # heavy: torch
         from deception_core.model.generation import Sampling  # heavy: torch
 
         return generate_conditions(self.hf_model, self.tokenizer, self.stop_tokens, requests, edits, conditions,
                                    sampling if sampling is not None else Sampling(temperature=0.0),
-                                   self.layers_module, self.input_device, sites, drop_share, tuple(self._active))
+                                   self.layers_module, self.input_device, sites, drop_share, tuple(self._active),
+                                   rows, progress)
 
     def bare_generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, *,
                       fixed_length: bool = False) -> torch.Tensor:
