@@ -101,21 +101,22 @@ def test_prompts_joining_a_running_batch_equal_plain_generate(model: Model, site
     assert fast == _plain(model, edits, conditions, sites, sampling, STREAM)
 
 
-def test_progress_counts_every_finished_row(model: Model) -> None:
+def _progress(model: Model) -> list[int]:
+    """What ``progress`` hears over a stream of prompts through a batch of one prompt's rows."""
     conditions = 4
     edits = {1: _edits(32, conditions, keep_first=False)[1].take([c for _ in STREAM for c in range(conditions)])}
     heard: list[int] = []
     model.generate_conditions(STREAM, edits, conditions, Sampling(temperature=0.0), rows=conditions,
                               progress=heard.append)
-    assert heard[-1] == len(STREAM) * conditions
+    return heard
+
+
+def test_progress_counts_every_finished_row(model: Model) -> None:
+    assert _progress(model)[-1] == len(STREAM) * 4
 
 
 def test_progress_never_goes_back(model: Model) -> None:
-    conditions = 4
-    edits = {1: _edits(32, conditions, keep_first=False)[1].take([c for _ in STREAM for c in range(conditions)])}
-    heard: list[int] = []
-    model.generate_conditions(STREAM, edits, conditions, Sampling(temperature=0.0), rows=conditions,
-                              progress=heard.append)
+    heard = _progress(model)
     assert heard == sorted(heard)
 
 
