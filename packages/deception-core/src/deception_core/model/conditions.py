@@ -13,7 +13,9 @@ a batch holds every condition of each of its prompts, left-padded to the longest
 
 Decoding then drops finished rows from the batch (and from the cache and the edits), so a reply
 that runs to the token limit does not keep every other row computing; rows are dropped once at
-least ``drop_share`` of the batch has finished, since each drop copies the cache. Each row draws
+least ``drop_share`` of the batch has finished, since each drop copies the cache. Where a batch
+holds fewer rows than all prompts' conditions (``rows``), the waiting prompts' conditions join it
+as rows leave: their prompt pass runs apart, and their cache is joined to the running one. Each row draws
 from its own generator seeded with its request's seed, as `deception_core.model.decoding.SeededSampler`
 does, so a row's tokens do not depend on what else is in the batch.
 """
@@ -201,18 +203,11 @@ def _generate(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, sto
     try:
         first = start(per_batch)
         assert first is not None  # requests is not empty
-        return decode_retiring(hf_model, tokenizer, stop, rows, sampling, _LastLogits(first.logits), first.cache,
+        return decode_retiring(hf_model, tokenizer, stop, rows, sampling, first.logits, first.cache,
                                first.mask, first.position, device, on_rows=follow, drop_share=drop_share,
                                admit=admit, capacity=per_batch * conditions, active=first.rows)
     finally:
         hooks.remove()
-
-
-class _LastLogits:
-    """A model output holding only each row's last logits (what `decode_retiring` reads of it)."""
-
-    def __init__(self, logits: torch.Tensor) -> None:
-        self.logits = logits[:, None, :]
 
 
 def _unedited_heads(hf_model: PreTrainedModel, requests: Sequence[GenerationRequest], conditions: int,

@@ -65,9 +65,9 @@ def generate_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
     cache = DynamicCache(config=hf_model.config)
     position = mask_positions(mask)
     try:
-        out = hf_model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
-                       use_cache=True, logits_to_keep=1)
-        tokens, hit_at, step_rows = _decode(hf_model, tokenizer, stop, requests, sampling, out, cache, mask,
+        logits = hf_model(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        tokens, hit_at, step_rows = _decode(hf_model, tokenizer, stop, requests, sampling, logits, cache, mask,
                                             position[:, -1:], device, None)
     finally:
         recorder.remove()
@@ -89,12 +89,12 @@ class Admission:
 
 
 def decode_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
-                    requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any,
+                    requests: Sequence[GenerationRequest], sampling: Sampling, logits: torch.Tensor, cache: Any,
                     mask: torch.Tensor, position: torch.Tensor, device: torch.device,
                     on_rows: Callable[[Sequence[int]], None] | None = None, drop_share: float = 0.0,
                     admit: Callable[[int], Admission | None] | None = None, capacity: int = 0,
                     active: Sequence[int] | None = None) -> list[Generated]:
-    """Decode after a prompt pass (``out``: its output, whose last logits give each row's first
+    """Decode after a prompt pass (``logits``: ``[rows, vocab]``, each row's last, which give its first
     token; ``cache``, ``mask``: ``[rows, width]``, ``position``: ``[rows, 1]``, each row's last
     position), dropping finished rows once they are at least ``drop_share`` of the batch (0: as
     soon as one finishes; each drop copies the cache, so a large batch drops them in groups).
@@ -105,7 +105,7 @@ def decode_retiring(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     next prompts instead of leaving a few long replies to run alone. ``on_rows(requests)`` is told
     which requests the batch holds whenever that changes (row-wise edits follow the batch through
     it). No states are recorded."""
-    tokens, hit_at, _rows = _decode(hf_model, tokenizer, stop, requests, sampling, out, cache, mask, position,
+    tokens, hit_at, _rows = _decode(hf_model, tokenizer, stop, requests, sampling, logits, cache, mask, position,
                                     device, on_rows, drop_share, admit, capacity, active)
     return _replies(tokenizer, stop, requests, tokens, hit_at, [None] * len(requests))
 
@@ -121,8 +121,8 @@ def _replies(tokenizer: PreTrainedTokenizerBase, stop: StopTokens, requests: Seq
 
 
 def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop: StopTokens,
-            requests: Sequence[GenerationRequest], sampling: Sampling, out: Any, cache: Any, mask: torch.Tensor,
-            position: torch.Tensor, device: torch.device, on_rows: Callable[[Sequence[int]], None] | None,
+            requests: Sequence[GenerationRequest], sampling: Sampling, logits: torch.Tensor, cache: Any,
+            mask: torch.Tensor, position: torch.Tensor, device: torch.device, on_rows: Callable[[Sequence[int]], None] | None,
             drop_share: float = 0.0, admit: Callable[[int], Admission | None] | None = None, capacity: int = 0,
             first_rows: Sequence[int] | None = None) -> tuple[list[list[int]], list[int], list[list[int]]]:
     """The decoding loop: each row's tokens, the generated length at which a stop string appeared
@@ -164,7 +164,7 @@ def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop:
     step_rows: list[list[int]] = []  # which request each row of each forward pass belongs to
     while True:
         step_rows.append(list(active))
-        take(active, out.logits[:, -1, :])
+        take(active, logits)
         keep = [slot for slot, row in enumerate(active) if not done[row]]
         if len(keep) < len(active) and (not keep or len(active) - len(keep) >= drop_share * len(active)):
             if keep:
@@ -190,8 +190,8 @@ def _decode(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, stop:
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         position = position + 1
         fed = torch.tensor([[tokens[row][-1]] for row in active], dtype=torch.long, device=device)
-        out = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
-                       use_cache=True, logits_to_keep=1)
+        logits = hf_model(input_ids=fed, attention_mask=mask, position_ids=position, past_key_values=cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
     return tokens, hit_at, step_rows
 
 
